@@ -1,0 +1,292 @@
+package netservice
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"sync"
+	"time"
+)
+
+// A Node carries out the requests that act on the machine the agent runs on.
+type Node interface {
+	// PrepareReboot decides whether a reboot can start. It returns an error,
+	// sent to the client as "KO <error>", when it cannot: nothing is started
+	// then. Otherwise it returns the function that starts the reboot, which
+	// the Server calls once "OK" has reached the client, or nil when a reboot
+	// is already under way. PrepareReboot must not block.
+	PrepareReboot(args []string) (start func(), err error)
+	// Blink runs the node's blink command; its error message is sent as
+	// "KO <error>".
+	Blink(ctx context.Context, args []string) error
+	// Dmesg writes the kernel log to w.
+	Dmesg(ctx context.Context, w io.Writer) error
+}
+
+// Server answers WalT protocol requests on behalf of a Node. Unlike WalT's
+// agent it serves any number of connections at once.
+type Server struct {
+	Node Node
+	// AllowShell enables the SHELL request, an unauthenticated shell for
+	// debugging. It is off unless asked for.
+	AllowShell bool
+	// Shell is the command SHELL runs; default: /bin/sh -i.
+	Shell []string
+	// LineTimeout bounds the wait for each request line; default LineTimeout.
+	LineTimeout time.Duration
+	// FlushTimeout bounds how long the server waits, after a REBOOT's "OK",
+	// for the client to close its side, proof that the reply has arrived;
+	// default 1 s.
+	FlushTimeout time.Duration
+	// MaxConns bounds the connections served at once; further clients are
+	// closed at once. Default 4096.
+	MaxConns int
+	Logger   *slog.Logger
+}
+
+// Serve accepts connections on ln until ctx ends, then closes ln and every
+// open connection and returns nil once all of their goroutines have exited.
+// It returns an error only if accepting fails for another reason.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	log := s.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	maxConns := s.MaxConns
+	if maxConns <= 0 {
+		maxConns = 4096
+	}
+	var (
+		mu    sync.Mutex
+		conns = make(map[net.Conn]struct{})
+		wg    sync.WaitGroup
+	)
+	stop := context.AfterFunc(ctx, func() {
+		ln.Close()
+		mu.Lock()
+		for c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+	})
+	defer stop()
+	defer wg.Wait()
+
+	for {
+		conn, err := ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return fmt.Errorf("accept on %s: %w", ln.Addr(), err)
+		}
+		mu.Lock()
+		if len(conns) >= maxConns || ctx.Err() != nil {
+			mu.Unlock()
+			log.Warn("too many connections, closing new one", "peer", conn.RemoteAddr(), "limit", maxConns)
+			conn.Close()
+			continue
+		}
+		conns[conn] = struct{}{}
+		mu.Unlock()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.handle(ctx, conn, log.With("peer", conn.RemoteAddr().String()))
+			conn.Close()
+			mu.Lock()
+			delete(conns, conn)
+			mu.Unlock()
+		}()
+	}
+}
+
+// session is one client connection.
+type session struct {
+	s     *Server
+	conn  net.Conn
+	r     *bufio.Reader
+	log   *slog.Logger
+	multi bool
+}
+
+func (s *Server) handle(ctx context.Context, conn net.Conn, log *slog.Logger) {
+	ss := &session{s: s, conn: conn, r: NewReader(conn), log: log}
+	moded := false
+	for {
+		line, err := ss.readLine()
+		if err != nil {
+			switch {
+			case errors.Is(err, ErrLineTooLong):
+				ss.reply("KO " + err.Error() + ". Closing on my side.")
+			case errors.Is(err, net.ErrClosed):
+			default:
+				// Timeout or end of stream, WalT answers both the same way.
+				ss.reply(ReplyTimeout)
+			}
+			return
+		}
+		if line == "" {
+			// WalT closes without reply on an empty line.
+			return
+		}
+		req, err := ParseRequest(line)
+		if err != nil {
+			ss.reply("KO " + err.Error() + ". Closing on my side.")
+			return
+		}
+		if req.Verb == "" {
+			continue // whitespace only
+		}
+		switch {
+		case req.Verb == VerbMode:
+			moded = true
+			ss.multi = len(req.Args) > 0 && req.Args[0] == "multi"
+			continue
+		case req.Verb == VerbClose:
+			ss.reply(ReplyClosing)
+			return
+		case !moded:
+			ss.reply(ReplyStartWithMode)
+			return
+		}
+		if done := ss.dispatch(ctx, req); done || !ss.multi {
+			return
+		}
+	}
+}
+
+func (ss *session) readLine() (string, error) {
+	ss.conn.SetReadDeadline(time.Now().Add(orDefault(ss.s.LineTimeout, LineTimeout)))
+	return ReadLine(ss.r)
+}
+
+func (ss *session) reply(line string) error {
+	ss.conn.SetWriteDeadline(time.Now().Add(orDefault(ss.s.LineTimeout, LineTimeout)))
+	_, err := io.WriteString(ss.conn, line+"\n")
+	return err
+}
+
+// dispatch serves one request. It reports whether the connection must end.
+func (ss *session) dispatch(ctx context.Context, req Request) (done bool) {
+	ss.log.Debug("request", "req", req.Verb)
+	switch req.Verb {
+	case VerbPing:
+		ss.reply(ReplyOK)
+	case VerbReboot:
+		ss.reboot(req.Args)
+		return true
+	case VerbBlink:
+		if err := ss.s.Node.Blink(ctx, req.Args); err != nil {
+			ss.reply("KO " + err.Error())
+		} else {
+			ss.reply(ReplyOK)
+		}
+	case VerbDmesg:
+		ss.reply(ReplyOK + "\n")
+		ss.conn.SetWriteDeadline(time.Now().Add(orDefault(ss.s.LineTimeout, LineTimeout)))
+		if err := ss.s.Node.Dmesg(ctx, ss.conn); err != nil {
+			ss.log.Warn("dmesg failed", "err", err)
+		}
+	case VerbShell:
+		if !ss.s.AllowShell {
+			ss.reply("KO SHELL is disabled on this node (start walt-node with --allow-shell to enable it)")
+			return false
+		}
+		ss.shell(ctx)
+		return true
+	default:
+		ss.reply("KO unknown request " + quote(req.Verb))
+	}
+	return false
+}
+
+// reboot answers REBOOT. "OK" must reach the client before the node goes
+// down: the reply is written, our side is shut down, and the client's close
+// is awaited (bounded by FlushTimeout) before the reboot starts.
+func (ss *session) reboot(args []string) {
+	start, err := ss.s.Node.PrepareReboot(args)
+	if err != nil {
+		ss.reply("KO " + err.Error())
+		return
+	}
+	if err := ss.reply(ReplyOK); err != nil {
+		ss.log.Warn("could not send REBOOT reply", "err", err)
+	}
+	if tc, ok := ss.conn.(interface{ CloseWrite() error }); ok {
+		tc.CloseWrite()
+	}
+	ss.conn.SetReadDeadline(time.Now().Add(orDefault(ss.s.FlushTimeout, time.Second)))
+	io.Copy(io.Discard, ss.r)
+	ss.conn.Close()
+	if start != nil {
+		go start()
+	}
+}
+
+// shell runs an interactive shell on the connection, as WalT's SHELL does:
+// "OK", an empty line, then the shell's output; each input line must arrive
+// within LineTimeout, else SHELL-TIMEOUT is written and the shell's input is
+// closed; "END-OF-SHELL" follows the shell's exit.
+func (ss *session) shell(ctx context.Context) {
+	argv := ss.s.Shell
+	if len(argv) == 0 {
+		argv = []string{"/bin/sh", "-i"}
+	}
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	out := &lockedWriter{w: ss.conn}
+	cmd.Stdout, cmd.Stderr = out, out
+	stdin, err := cmd.StdinPipe()
+	if err == nil {
+		err = cmd.Start()
+	}
+	if err != nil {
+		ss.reply("KO cannot start shell: " + err.Error())
+		return
+	}
+	out.Write([]byte(ReplyOK + "\n\n"))
+	go func() {
+		defer stdin.Close()
+		for {
+			ss.conn.SetReadDeadline(time.Now().Add(orDefault(ss.s.LineTimeout, LineTimeout)))
+			b, err := ss.r.ReadSlice('\n')
+			if len(b) > 0 {
+				if _, werr := stdin.Write(b); werr != nil {
+					return
+				}
+			}
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				out.Write([]byte(ReplyShellTimeout + "\n"))
+				return
+			}
+			if err != nil && !errors.Is(err, bufio.ErrBufferFull) {
+				return
+			}
+		}
+	}()
+	if err := cmd.Wait(); err != nil {
+		ss.log.Debug("shell ended", "err", err)
+	}
+	out.Write([]byte(ReplyEndOfShell + "\n"))
+}
+
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs what building, testing and running walt needs on a fresh Debian
+# machine. Safe to run again: it only installs what is missing.
+set -euo pipefail
+
+# Debian packages the tests and the demo use. Keep this list sorted.
+PACKAGES=(
+	busybox
+	snmp
+	snmpd
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "install-deps: missing Debian packages: ${missing[*]}; run this script as root" >&2
+		exit 1
+	fi
+	echo "install-deps: installing ${missing[*]}" >&2
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! command -v go >/dev/null 2>&1; then
+	if [ -x /usr/local/go/bin/go ]; then
+		echo "install-deps: Go is in /usr/local/go/bin; add it to PATH" >&2
+	else
+		echo "install-deps: Go 1.26 or later is needed (https://go.dev/doc/install)" >&2
+	fi
+	exit 1
+fi
