@@ -1,0 +1,215 @@
+// Command walt-node is the agent that runs on every WalT node. It serves
+// WalT's node protocol on TCP port 12346 and reboots the node when the server
+// asks, with the procedure of the node's boot mode. See docs/node-agent.md.
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/walt-testbed/walt/internal/agent"
+)
+
+// Exit statuses; agent.ExitRebooted (10) is the fourth.
+const (
+	exitOK    = 0
+	exitError = 1
+	exitUsage = 2
+)
+
+// defaultConfigFile is read, when it exists, for settings not given as
+// flags or WALT_* environment variables. A node image enables real reboots
+// by holding "reboot-action = system" there.
+const defaultConfigFile = "/etc/walt/node.conf"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Getenv, os.Stderr))
+}
+
+type options struct {
+	listen, root, bootMode, virtual, action, logLevel string
+	allowShell                                        bool
+	hookTimeout, shutdownGrace                        time.Duration
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) int {
+	var o options
+	fs := flag.NewFlagSet("walt-node", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	config := fs.String("config", "", "settings file (key = value lines, keys as flag names; default "+defaultConfigFile+" if it exists)")
+	fs.StringVar(&o.listen, "listen", "0.0.0.0:12346", "address to serve WalT's node protocol on")
+	fs.StringVar(&o.root, "root", "/", "image root, where reboot hooks and /bin/blink are looked up")
+	fs.StringVar(&o.bootMode, "boot-mode", "auto", "auto, network, hybrid-volatile or hybrid-persistent")
+	fs.StringVar(&o.virtual, "virtual", "auto", "auto (DMI vendor is QEMU), true or false; virtual nodes never run hooks")
+	fs.StringVar(&o.action, "reboot-action", "", "what REBOOT does: system (really reboot), exit (exit with status 10), log:FILE (record the procedure); unset: refuse")
+	fs.BoolVar(&o.allowShell, "allow-shell", false, "enable the unauthenticated SHELL request (debugging only)")
+	fs.DurationVar(&o.hookTimeout, "hook-timeout", agent.DefaultHookTimeout, "deadline of a reboot hook, then the reboot is forced")
+	fs.DurationVar(&o.shutdownGrace, "shutdown-grace", agent.DefaultShutdownGrace, "time an orderly shutdown may take before the reboot is forced")
+	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: walt-node [flags]\n\nServes WalT's node protocol and reboots the node on request.\nEvery flag may also be set as WALT_<FLAG> (e.g. WALT_REBOOT_ACTION) or in the settings file.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "walt-node: unexpected argument %q\n", fs.Arg(0))
+		return exitUsage
+	}
+	if err := fillUnset(fs, *config, getenv); err != nil {
+		fmt.Fprintf(stderr, "walt-node: %v\n", err)
+		return exitUsage
+	}
+	cfg, err := o.agentConfig(stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "walt-node: %v\n", err)
+		return exitUsage
+	}
+	a, err := agent.New(cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "walt-node: %v\n", err)
+		return exitUsage
+	}
+	ln, err := net.Listen("tcp", o.listen)
+	if err != nil {
+		fmt.Fprintf(stderr, "walt-node: %v\n", err)
+		return exitError
+	}
+	cfg.Logger.Info("walt-node serving", "listen", ln.Addr().String(), "boot_mode", cfg.BootMode,
+		"virtual", cfg.Virtual, "reboot_action", cfg.Action.String(), "shell", cfg.AllowShell)
+	switch err := a.Serve(ctx, ln); {
+	case errors.Is(err, agent.ErrRebooted):
+		return agent.ExitRebooted
+	case err != nil:
+		cfg.Logger.Error("serve failed", "err", err)
+		return exitError
+	}
+	return exitOK
+}
+
+func (o *options) agentConfig(stderr io.Writer) (agent.Config, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
+		return agent.Config{}, fmt.Errorf("invalid log level %q: want debug, info, warn or error", o.logLevel)
+	}
+	cfg := agent.Config{
+		Root:          o.root,
+		AllowShell:    o.allowShell,
+		HookTimeout:   o.hookTimeout,
+		ShutdownGrace: o.shutdownGrace,
+		Logger:        slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})),
+	}
+	if fi, err := os.Stat(o.root); err != nil || !fi.IsDir() {
+		return cfg, fmt.Errorf("invalid root %q: not a directory", o.root)
+	}
+	var err error
+	if cfg.Action, err = agent.ParseAction(o.action); err != nil {
+		return cfg, err
+	}
+	if o.bootMode == "auto" {
+		cfg.BootMode = agent.DetectBootMode(o.root, agent.MountsFile)
+	} else if cfg.BootMode, err = agent.ParseBootMode(o.bootMode); err != nil {
+		return cfg, err
+	}
+	switch o.virtual {
+	case "auto":
+		cfg.Virtual = agent.DetectVirtual(agent.SysVendorFile)
+	case "true", "false":
+		cfg.Virtual = o.virtual == "true"
+	default:
+		return cfg, fmt.Errorf("invalid value %q for --virtual: want auto, true or false", o.virtual)
+	}
+	if o.hookTimeout <= 0 || o.shutdownGrace <= 0 {
+		return cfg, errors.New("--hook-timeout and --shutdown-grace must be positive")
+	}
+	return cfg, nil
+}
+
+// fillUnset gives each flag not set on the command line its value from the
+// environment (WALT_<NAME>, dashes as underscores) or, failing that, from the
+// settings file.
+func fillUnset(fs *flag.FlagSet, configFile string, getenv func(string) string) error {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if configFile == "" {
+		configFile = getenv("WALT_CONFIG")
+	}
+	required := configFile != ""
+	if !required {
+		configFile = defaultConfigFile
+	}
+	file, err := readSettings(fs, configFile, required)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	fs.VisitAll(func(f *flag.Flag) {
+		if set[f.Name] || f.Name == "config" {
+			return
+		}
+		env := "WALT_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v := getenv(env); v != "" {
+			if err := fs.Set(f.Name, v); err != nil {
+				errs = append(errs, fmt.Errorf("%s=%q: %w", env, v, err))
+			}
+		} else if s, ok := file[f.Name]; ok {
+			if err := fs.Set(f.Name, s.value); err != nil {
+				errs = append(errs, fmt.Errorf("%s:%d: %s = %q: %w", configFile, s.line, f.Name, s.value, err))
+			}
+		}
+	})
+	return errors.Join(errs...)
+}
+
+type setting struct {
+	value string
+	line  int
+}
+
+// readSettings reads "key = value" lines; blank lines and lines starting
+// with # are ignored. Unknown keys are errors.
+func readSettings(fs *flag.FlagSet, path string, required bool) (map[string]setting, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		if !required && errors.Is(err, os.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("settings file: %w", err)
+	}
+	defer f.Close()
+	out := map[string]setting{}
+	sc := bufio.NewScanner(f)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		k, v, ok := strings.Cut(line, "=")
+		k, v = strings.TrimSpace(k), strings.Trim(strings.TrimSpace(v), `"'`)
+		if !ok || k == "" {
+			return nil, fmt.Errorf("%s:%d: want key = value, got %q", path, n, line)
+		}
+		if fs.Lookup(k) == nil || k == "config" {
+			return nil, fmt.Errorf("%s:%d: unknown setting %q", path, n, k)
+		}
+		out[k] = setting{value: v, line: n}
+	}
+	return out, sc.Err()
+}
