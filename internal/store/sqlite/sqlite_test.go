@@ -1,0 +1,55 @@
+package sqlite_test
+
+import (
+	"database/sql"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/walt-testbed/walt/internal/store"
+	"github.com/walt-testbed/walt/internal/store/sqlite"
+	"github.com/walt-testbed/walt/internal/store/storetest"
+)
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) (store.Store, func() store.Store) {
+		path := filepath.Join(t.TempDir(), sqlite.FileName)
+		s, err := sqlite.Open(t.Context(), path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cur := store.Store(s)
+		t.Cleanup(func() { cur.Close() })
+		reopen := func() store.Store {
+			cur.Close()
+			s, err := sqlite.Open(t.Context(), path)
+			if err != nil {
+				t.Fatalf("reopen %s: %v", path, err)
+			}
+			cur = s
+			return s
+		}
+		return s, reopen
+	})
+}
+
+func TestRefusesNewerSchema(t *testing.T) {
+	path := filepath.Join(t.TempDir(), sqlite.FileName)
+	s, err := sqlite.Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`INSERT INTO schema_migrations (version, name, applied_at) VALUES (999, 'future', 0)`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	_, err = sqlite.Open(t.Context(), path)
+	if err == nil || !strings.Contains(err.Error(), "schema version 999 is newer") {
+		t.Errorf("Open(newer schema) = %v, want a 'newer' error", err)
+	}
+}

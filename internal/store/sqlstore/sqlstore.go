@@ -1,0 +1,640 @@
+// Package sqlstore implements store.Store on database/sql with portable SQL,
+// so that each backend (sqlite, postgres) only opens its database and
+// describes its dialect. Queries are written with "?" placeholders and
+// rewritten for the backend.
+package sqlstore
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/walt-testbed/walt/internal/store"
+)
+
+// Dialect describes what differs between SQL backends.
+type Dialect struct {
+	// Name is used in error messages: "sqlite", "postgres".
+	Name string
+	// Numbered placeholders ($1, $2...) instead of "?".
+	Numbered bool
+	// IsUniqueViolation reports whether err is a unique constraint failure.
+	IsUniqueViolation func(error) bool
+}
+
+func (d Dialect) rebind(q string) string {
+	if !d.Numbered {
+		return q
+	}
+	var b strings.Builder
+	n := 0
+	for _, c := range q {
+		if c == '?' {
+			n++
+			b.WriteString("$" + strconv.Itoa(n))
+			continue
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
+
+// Store is a store.Store on a SQL database.
+type Store struct {
+	db *sql.DB
+	d  Dialect
+}
+
+var _ store.Store = (*Store)(nil)
+
+// New migrates db to the newest schema and returns a Store using it. The
+// Store owns db: Close closes it.
+func New(ctx context.Context, db *sql.DB, d Dialect) (*Store, error) {
+	if err := migrate(ctx, db, d); err != nil {
+		return nil, fmt.Errorf("migrate %s database: %w", d.Name, err)
+	}
+	return &Store{db: db, d: d}, nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+func micros(t time.Time) int64 { return t.UnixMicro() }
+
+func nullMicros(t time.Time) sql.NullInt64 {
+	if t.IsZero() {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: t.UnixMicro(), Valid: true}
+}
+
+func fromMicros(v sql.NullInt64) time.Time {
+	if !v.Valid {
+		return time.Time{}
+	}
+	return time.UnixMicro(v.Int64).UTC()
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// inTx runs fn in a transaction, committed when fn returns nil.
+func (s *Store) inTx(ctx context.Context, what string, fn func(tx *sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("%s: begin transaction: %w", what, err)
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("%s: commit: %w", what, err)
+	}
+	return nil
+}
+
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+func (s *Store) exec(ctx context.Context, q querier, query string, args ...any) (sql.Result, error) {
+	return q.ExecContext(ctx, s.d.rebind(query), args...)
+}
+
+const deviceColumns = `mac, name, ip, type, model, is_virtual, owner, boot_mode, booted, created_at, last_seen`
+
+func scanDevice(sc interface{ Scan(...any) error }) (store.Device, error) {
+	var d store.Device
+	var typ string
+	var virtual, booted int
+	var created int64
+	var seen sql.NullInt64
+	err := sc.Scan(&d.MAC, &d.Name, &d.IP, &typ, &d.Model, &virtual, &d.Owner, &d.BootMode, &booted, &created, &seen)
+	d.Type = store.DeviceType(typ)
+	d.Virtual = virtual != 0
+	d.Booted = booted != 0
+	d.CreatedAt = time.UnixMicro(created).UTC()
+	d.LastSeen = fromMicros(seen)
+	return d, err
+}
+
+func validateDevice(d *store.Device) error {
+	mac, err := store.NormalizeMAC(d.MAC)
+	if err != nil {
+		return err
+	}
+	d.MAC = mac
+	if err := ValidateName(d.Name); err != nil {
+		return err
+	}
+	if !d.Type.Valid() {
+		return fmt.Errorf("device %s: type %q: %w: expected node, switch or unknown", d.Name, d.Type, store.ErrInvalid)
+	}
+	return nil
+}
+
+// ValidateName checks a device name: 1 to 64 letters, digits, '-', '_' or
+// '.', not starting with '-'; node-set syntax needs ',', '[' and spaces.
+func ValidateName(name string) error {
+	if name == "" || len(name) > 64 || name[0] == '-' {
+		return fmt.Errorf("device name %q: %w: expected 1 to 64 characters, not starting with '-'", name, store.ErrInvalid)
+	}
+	for _, c := range name {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return fmt.Errorf("device name %q: %w: %q not allowed (letters, digits, '-', '_' and '.' only)", name, store.ErrInvalid, c)
+		}
+	}
+	return nil
+}
+
+func (s *Store) deviceWhere(ctx context.Context, q querier, col, val string) (store.Device, error) {
+	row := q.QueryRowContext(ctx, s.d.rebind(`SELECT `+deviceColumns+` FROM devices WHERE `+col+` = ?`), val)
+	d, err := scanDevice(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return d, fmt.Errorf("device with %s %s: %w", col, val, store.ErrNotFound)
+	}
+	if err != nil {
+		return d, fmt.Errorf("read device with %s %s: %w", col, val, err)
+	}
+	return d, nil
+}
+
+// Device implements store.Store.
+func (s *Store) Device(ctx context.Context, mac string) (store.Device, error) {
+	if m, err := store.NormalizeMAC(mac); err == nil {
+		mac = m
+	}
+	return s.deviceWhere(ctx, s.db, "mac", mac)
+}
+
+// DeviceByName implements store.Store.
+func (s *Store) DeviceByName(ctx context.Context, name string) (store.Device, error) {
+	return s.deviceWhere(ctx, s.db, "name", name)
+}
+
+// Devices implements store.Store.
+func (s *Store) Devices(ctx context.Context) ([]store.Device, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+deviceColumns+` FROM devices ORDER BY name`)
+	if err != nil {
+		return nil, fmt.Errorf("list devices: %w", err)
+	}
+	defer rows.Close()
+	var ds []store.Device
+	for rows.Next() {
+		d, err := scanDevice(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list devices: %w", err)
+		}
+		ds = append(ds, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list devices: %w", err)
+	}
+	return ds, nil
+}
+
+// checkNameFree returns ErrConflict if name belongs to a device other than mac.
+func (s *Store) checkNameFree(ctx context.Context, q querier, name, mac string) error {
+	other, err := s.deviceWhere(ctx, q, "name", name)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil
+	case err != nil:
+		return err
+	case other.MAC != mac:
+		return fmt.Errorf("device name %s: %w: already used by %s", name, store.ErrConflict, other.MAC)
+	}
+	return nil
+}
+
+// AddDevice implements store.Store.
+func (s *Store) AddDevice(ctx context.Context, d store.Device) error {
+	if err := validateDevice(&d); err != nil {
+		return fmt.Errorf("add device: %w", err)
+	}
+	if d.CreatedAt.IsZero() {
+		d.CreatedAt = time.Now()
+	}
+	return s.inTx(ctx, "add device "+d.Name, func(tx *sql.Tx) error {
+		if other, err := s.deviceWhere(ctx, tx, "mac", d.MAC); err == nil {
+			return fmt.Errorf("add device %s: %w: mac %s already belongs to %s", d.Name, store.ErrConflict, d.MAC, other.Name)
+		}
+		if err := s.checkNameFree(ctx, tx, d.Name, d.MAC); err != nil {
+			return fmt.Errorf("add device: %w", err)
+		}
+		return s.insertDevice(ctx, tx, d)
+	})
+}
+
+func (s *Store) insertDevice(ctx context.Context, tx *sql.Tx, d store.Device) error {
+	_, err := s.exec(ctx, tx, `INSERT INTO devices (`+deviceColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		d.MAC, d.Name, d.IP, string(d.Type), d.Model, boolInt(d.Virtual), d.Owner, d.BootMode, boolInt(d.Booted),
+		micros(d.CreatedAt), nullMicros(d.LastSeen))
+	if err != nil {
+		if s.d.IsUniqueViolation != nil && s.d.IsUniqueViolation(err) {
+			return fmt.Errorf("insert device %s (%s): %w: %v", d.Name, d.MAC, store.ErrConflict, err)
+		}
+		return fmt.Errorf("insert device %s (%s): %w", d.Name, d.MAC, err)
+	}
+	return nil
+}
+
+// ReportDevice implements store.Store.
+func (s *Store) ReportDevice(ctx context.Context, d store.Device) (store.Device, error) {
+	if err := validateDevice(&d); err != nil {
+		return d, fmt.Errorf("report device: %w", err)
+	}
+	var out store.Device
+	err := s.inTx(ctx, "report device "+d.Name, func(tx *sql.Tx) error {
+		if err := s.checkNameFree(ctx, tx, d.Name, d.MAC); err != nil {
+			return fmt.Errorf("report device %s: %w", d.MAC, err)
+		}
+		old, err := s.deviceWhere(ctx, tx, "mac", d.MAC)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			if d.CreatedAt.IsZero() {
+				d.CreatedAt = time.Now()
+			}
+			if err := s.insertDevice(ctx, tx, d); err != nil {
+				return err
+			}
+			out = d
+		case err != nil:
+			return err
+		default:
+			_, err := s.exec(ctx, tx, `UPDATE devices SET name = ?, ip = ?, type = ?, model = ?, is_virtual = ?, boot_mode = ?, booted = ?, last_seen = ? WHERE mac = ?`,
+				d.Name, d.IP, string(d.Type), d.Model, boolInt(d.Virtual), d.BootMode, boolInt(d.Booted), nullMicros(d.LastSeen), d.MAC)
+			if err != nil {
+				return fmt.Errorf("update device %s (%s): %w", d.Name, d.MAC, err)
+			}
+			d.Owner, d.CreatedAt = old.Owner, old.CreatedAt
+			out = d
+		}
+		return nil
+	})
+	out.CreatedAt = time.UnixMicro(out.CreatedAt.UnixMicro()).UTC()
+	if !out.LastSeen.IsZero() {
+		out.LastSeen = time.UnixMicro(out.LastSeen.UnixMicro()).UTC()
+	}
+	return out, err
+}
+
+// ForgetDevice implements store.Store.
+func (s *Store) ForgetDevice(ctx context.Context, mac string) error {
+	return s.inTx(ctx, "forget device "+mac, func(tx *sql.Tx) error {
+		d, err := s.deviceWhere(ctx, tx, "mac", mac)
+		if err != nil {
+			return fmt.Errorf("forget device: %w", err)
+		}
+		// Explicit deletes: foreign keys may be off on some backends.
+		for _, q := range []string{
+			`DELETE FROM settings WHERE mac = ?`,
+			`DELETE FROM links WHERE node_mac = ? OR switch_mac = ?`,
+			`DELETE FROM poe_off WHERE switch_mac = ?`,
+			`DELETE FROM devices WHERE mac = ?`,
+		} {
+			args := []any{d.MAC}
+			if strings.Count(q, "?") == 2 {
+				args = append(args, d.MAC)
+			}
+			if _, err := s.exec(ctx, tx, q, args...); err != nil {
+				return fmt.Errorf("forget device %s: %w", d.Name, err)
+			}
+		}
+		return nil
+	})
+}
+
+// ApplyChanges implements store.Store.
+func (s *Store) ApplyChanges(ctx context.Context, changes []store.DeviceChange) error {
+	return s.inTx(ctx, "apply device changes", func(tx *sql.Tx) error {
+		for _, c := range changes {
+			d, err := s.deviceWhere(ctx, tx, "mac", c.MAC)
+			if err != nil {
+				return fmt.Errorf("change device: %w", err)
+			}
+			if c.Type != nil && !c.Type.Valid() {
+				return fmt.Errorf("change device %s: type %q: %w", d.Name, *c.Type, store.ErrInvalid)
+			}
+			if c.Name != nil {
+				if err := ValidateName(*c.Name); err != nil {
+					return fmt.Errorf("rename device %s: %w", d.Name, err)
+				}
+				if err := s.checkNameFree(ctx, tx, *c.Name, d.MAC); err != nil {
+					return fmt.Errorf("rename device %s: %w", d.Name, err)
+				}
+				d.Name = *c.Name
+			}
+			if c.Type != nil {
+				d.Type = *c.Type
+			}
+			if c.Owner != nil {
+				d.Owner = *c.Owner
+			}
+			if _, err := s.exec(ctx, tx, `UPDATE devices SET name = ?, type = ?, owner = ? WHERE mac = ?`,
+				d.Name, string(d.Type), d.Owner, d.MAC); err != nil {
+				return fmt.Errorf("change device %s: %w", d.Name, err)
+			}
+			for k, v := range c.Set {
+				if _, err := s.exec(ctx, tx, `DELETE FROM settings WHERE mac = ? AND name = ?`, d.MAC, k); err != nil {
+					return fmt.Errorf("set %s on device %s: %w", k, d.Name, err)
+				}
+				if v == nil {
+					continue
+				}
+				if _, err := s.exec(ctx, tx, `INSERT INTO settings (mac, name, value) VALUES (?, ?, ?)`, d.MAC, k, *v); err != nil {
+					return fmt.Errorf("set %s on device %s: %w", k, d.Name, err)
+				}
+			}
+		}
+		return nil
+	})
+}
+
+// SetBooted implements store.Store.
+func (s *Store) SetBooted(ctx context.Context, macs []string, booted bool) error {
+	return s.inTx(ctx, "set booted flag", func(tx *sql.Tx) error {
+		stmt, err := tx.PrepareContext(ctx, s.d.rebind(`UPDATE devices SET booted = ? WHERE mac = ?`))
+		if err != nil {
+			return fmt.Errorf("set booted flag: %w", err)
+		}
+		defer stmt.Close()
+		for _, mac := range macs {
+			if _, err := stmt.ExecContext(ctx, boolInt(booted), mac); err != nil {
+				return fmt.Errorf("set booted flag of %s: %w", mac, err)
+			}
+		}
+		return nil
+	})
+}
+
+// Settings implements store.Store.
+func (s *Store) Settings(ctx context.Context) (map[string]map[string]string, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT mac, name, value FROM settings`)
+	if err != nil {
+		return nil, fmt.Errorf("read settings: %w", err)
+	}
+	defer rows.Close()
+	out := make(map[string]map[string]string)
+	for rows.Next() {
+		var mac, k, v string
+		if err := rows.Scan(&mac, &k, &v); err != nil {
+			return nil, fmt.Errorf("read settings: %w", err)
+		}
+		if out[mac] == nil {
+			out[mac] = make(map[string]string)
+		}
+		out[mac][k] = v
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read settings: %w", err)
+	}
+	return out, nil
+}
+
+// SetLink implements store.Store.
+func (s *Store) SetLink(ctx context.Context, l store.Link) error {
+	if l.Port <= 0 {
+		return fmt.Errorf("set link of node %s: port %d: %w: must be > 0", l.NodeMAC, l.Port, store.ErrInvalid)
+	}
+	return s.inTx(ctx, "set link of node "+l.NodeMAC, func(tx *sql.Tx) error {
+		node, err := s.deviceWhere(ctx, tx, "mac", l.NodeMAC)
+		if err != nil {
+			return fmt.Errorf("set link: %w", err)
+		}
+		sw, err := s.deviceWhere(ctx, tx, "mac", l.SwitchMAC)
+		if err != nil {
+			return fmt.Errorf("set link of %s: %w", node.Name, err)
+		}
+		if _, err := s.exec(ctx, tx, `DELETE FROM links WHERE node_mac = ?`, node.MAC); err != nil {
+			return fmt.Errorf("set link of %s: %w", node.Name, err)
+		}
+		if _, err := s.exec(ctx, tx, `INSERT INTO links (node_mac, switch_mac, port) VALUES (?, ?, ?)`, node.MAC, sw.MAC, l.Port); err != nil {
+			return fmt.Errorf("set link of %s: %w", node.Name, err)
+		}
+		return nil
+	})
+}
+
+// DeleteLink implements store.Store.
+func (s *Store) DeleteLink(ctx context.Context, nodeMAC string) error {
+	if _, err := s.exec(ctx, s.db, `DELETE FROM links WHERE node_mac = ?`, nodeMAC); err != nil {
+		return fmt.Errorf("delete link of %s: %w", nodeMAC, err)
+	}
+	return nil
+}
+
+// Links implements store.Store.
+func (s *Store) Links(ctx context.Context) ([]store.Link, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT node_mac, switch_mac, port FROM links ORDER BY node_mac`)
+	if err != nil {
+		return nil, fmt.Errorf("list links: %w", err)
+	}
+	defer rows.Close()
+	var out []store.Link
+	for rows.Next() {
+		var l store.Link
+		if err := rows.Scan(&l.NodeMAC, &l.SwitchMAC, &l.Port); err != nil {
+			return nil, fmt.Errorf("list links: %w", err)
+		}
+		out = append(out, l)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list links: %w", err)
+	}
+	return out, nil
+}
+
+// AddPoEOff implements store.Store.
+func (s *Store) AddPoEOff(ctx context.Context, p store.PoEOff) error {
+	if p.Reason == "" {
+		return fmt.Errorf("record PoE off on %s port %d: reason: %w: must not be empty", p.SwitchMAC, p.Port, store.ErrInvalid)
+	}
+	if p.At.IsZero() {
+		p.At = time.Now()
+	}
+	return s.inTx(ctx, "record PoE off", func(tx *sql.Tx) error {
+		if _, err := s.deviceWhere(ctx, tx, "mac", p.SwitchMAC); err != nil {
+			return fmt.Errorf("record PoE off on port %d: %w", p.Port, err)
+		}
+		if _, err := s.exec(ctx, tx, `DELETE FROM poe_off WHERE switch_mac = ? AND port = ?`, p.SwitchMAC, p.Port); err != nil {
+			return fmt.Errorf("record PoE off on %s port %d: %w", p.SwitchMAC, p.Port, err)
+		}
+		if _, err := s.exec(ctx, tx, `INSERT INTO poe_off (switch_mac, port, reason, at) VALUES (?, ?, ?, ?)`,
+			p.SwitchMAC, p.Port, p.Reason, micros(p.At)); err != nil {
+			return fmt.Errorf("record PoE off on %s port %d: %w", p.SwitchMAC, p.Port, err)
+		}
+		return nil
+	})
+}
+
+// RemovePoEOff implements store.Store.
+func (s *Store) RemovePoEOff(ctx context.Context, switchMAC string, port int) error {
+	if _, err := s.exec(ctx, s.db, `DELETE FROM poe_off WHERE switch_mac = ? AND port = ?`, switchMAC, port); err != nil {
+		return fmt.Errorf("forget PoE off on %s port %d: %w", switchMAC, port, err)
+	}
+	return nil
+}
+
+// PoEOffs implements store.Store.
+func (s *Store) PoEOffs(ctx context.Context) ([]store.PoEOff, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT switch_mac, port, reason, at FROM poe_off ORDER BY switch_mac, port`)
+	if err != nil {
+		return nil, fmt.Errorf("list PoE off ports: %w", err)
+	}
+	defer rows.Close()
+	var out []store.PoEOff
+	for rows.Next() {
+		var p store.PoEOff
+		var at int64
+		if err := rows.Scan(&p.SwitchMAC, &p.Port, &p.Reason, &at); err != nil {
+			return nil, fmt.Errorf("list PoE off ports: %w", err)
+		}
+		p.At = time.UnixMicro(at).UTC()
+		out = append(out, p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list PoE off ports: %w", err)
+	}
+	return out, nil
+}
+
+// NewID returns a random 16-byte identifier in hex.
+func NewID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// AddReboots implements store.Store.
+func (s *Store) AddReboots(ctx context.Context, rs []store.Reboot) ([]string, error) {
+	ids := make([]string, len(rs))
+	err := s.inTx(ctx, "record reboots", func(tx *sql.Tx) error {
+		ins, err := tx.PrepareContext(ctx, s.d.rebind(`INSERT INTO reboots (id, batch, requester, cause, node_mac, node_name, method, ok, requested_at, ack_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`))
+		if err != nil {
+			return fmt.Errorf("record reboots: %w", err)
+		}
+		defer ins.Close()
+		insAttempt, err := tx.PrepareContext(ctx, s.d.rebind(`INSERT INTO reboot_attempts (reboot_id, seq, method, error, started_at, finished_at) VALUES (?, ?, ?, ?, ?, ?)`))
+		if err != nil {
+			return fmt.Errorf("record reboots: %w", err)
+		}
+		defer insAttempt.Close()
+		for i, r := range rs {
+			if r.ID == "" {
+				r.ID = NewID()
+			}
+			ids[i] = r.ID
+			if _, err := ins.ExecContext(ctx, r.ID, r.Batch, r.Requester, r.Cause, r.NodeMAC, r.NodeName, r.Method, boolInt(r.OK),
+				micros(r.RequestedAt), nullMicros(r.AckAt), micros(r.FinishedAt)); err != nil {
+				if s.d.IsUniqueViolation != nil && s.d.IsUniqueViolation(err) {
+					return fmt.Errorf("record reboot %s of %s: %w: id already used", r.ID, r.NodeName, store.ErrConflict)
+				}
+				return fmt.Errorf("record reboot of %s: %w", r.NodeName, err)
+			}
+			for j, a := range r.Attempts {
+				if _, err := insAttempt.ExecContext(ctx, r.ID, j, a.Method, a.Error, micros(a.Started), micros(a.Finished)); err != nil {
+					return fmt.Errorf("record reboot attempt %s of %s: %w", a.Method, r.NodeName, err)
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return ids, nil
+}
+
+// Reboots implements store.Store.
+func (s *Store) Reboots(ctx context.Context, f store.RebootFilter) ([]store.Reboot, error) {
+	q := `SELECT id, batch, requester, cause, node_mac, node_name, method, ok, requested_at, ack_at, finished_at FROM reboots WHERE 1 = 1`
+	var args []any
+	if f.NodeMAC != "" {
+		q += ` AND node_mac = ?`
+		args = append(args, f.NodeMAC)
+	}
+	if f.Batch != "" {
+		q += ` AND batch = ?`
+		args = append(args, f.Batch)
+	}
+	q += ` ORDER BY requested_at DESC, node_name`
+	if f.Limit > 0 {
+		q += ` LIMIT ` + strconv.Itoa(f.Limit)
+	}
+	var out []store.Reboot
+	index := make(map[string]int)
+	err := s.inTx(ctx, "list reboots", func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, s.d.rebind(q), args...)
+		if err != nil {
+			return fmt.Errorf("list reboots: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var r store.Reboot
+			var ok int
+			var req, fin int64
+			var ack sql.NullInt64
+			if err := rows.Scan(&r.ID, &r.Batch, &r.Requester, &r.Cause, &r.NodeMAC, &r.NodeName, &r.Method, &ok, &req, &ack, &fin); err != nil {
+				return fmt.Errorf("list reboots: %w", err)
+			}
+			r.OK = ok != 0
+			r.RequestedAt = time.UnixMicro(req).UTC()
+			r.AckAt = fromMicros(ack)
+			r.FinishedAt = time.UnixMicro(fin).UTC()
+			index[r.ID] = len(out)
+			out = append(out, r)
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("list reboots: %w", err)
+		}
+		return s.readAttempts(ctx, tx, out, index)
+	})
+	return out, err
+}
+
+func (s *Store) readAttempts(ctx context.Context, tx *sql.Tx, rs []store.Reboot, index map[string]int) error {
+	if len(rs) == 0 {
+		return nil
+	}
+	stmt, err := tx.PrepareContext(ctx, s.d.rebind(`SELECT method, error, started_at, finished_at FROM reboot_attempts WHERE reboot_id = ? ORDER BY seq`))
+	if err != nil {
+		return fmt.Errorf("list reboot attempts: %w", err)
+	}
+	defer stmt.Close()
+	for id, i := range index {
+		rows, err := stmt.QueryContext(ctx, id)
+		if err != nil {
+			return fmt.Errorf("list reboot attempts of %s: %w", id, err)
+		}
+		for rows.Next() {
+			var a store.Attempt
+			var st, fin int64
+			if err := rows.Scan(&a.Method, &a.Error, &st, &fin); err != nil {
+				rows.Close()
+				return fmt.Errorf("list reboot attempts of %s: %w", id, err)
+			}
+			a.Started, a.Finished = time.UnixMicro(st).UTC(), time.UnixMicro(fin).UTC()
+			rs[i].Attempts = append(rs[i].Attempts, a)
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return fmt.Errorf("list reboot attempts of %s: %w", id, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,196 @@
+// Package store defines what walt-server keeps across restarts: the device
+// inventory, per-device settings, the network topology, the PoE ports the
+// server turned off, and the reboot history. Store is backend-neutral;
+// implementations live in sub-packages (sqlite, and PostgreSQL later) and
+// storetest holds the conformance suite every implementation must pass.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+)
+
+// Error kinds. Every error a Store returns that is not an I/O failure wraps
+// one of them, so callers test with errors.Is. The server maps them to wire
+// codes in one table.
+var (
+	// ErrNotFound: the named object does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrConflict: the change clashes with existing data (a name or MAC
+	// already in use, an object changed by someone else).
+	ErrConflict = errors.New("conflict")
+	// ErrInvalid: the input is malformed; nothing was changed.
+	ErrInvalid = errors.New("invalid")
+	// ErrForbidden: the caller may not do this without confirmation, such as
+	// acting on a node owned by another user.
+	ErrForbidden = errors.New("forbidden")
+	// ErrUnavailable: the backend cannot serve the request now.
+	ErrUnavailable = errors.New("unavailable")
+)
+
+// DeviceType says what a device is.
+type DeviceType string
+
+const (
+	TypeNode    DeviceType = "node"
+	TypeSwitch  DeviceType = "switch"
+	TypeUnknown DeviceType = "unknown"
+)
+
+// Valid reports whether t is one of the known types.
+func (t DeviceType) Valid() bool {
+	return t == TypeNode || t == TypeSwitch || t == TypeUnknown
+}
+
+// Device is one row of the inventory. MAC is the key (lower case,
+// colon-separated); Name is unique too.
+type Device struct {
+	MAC     string
+	Name    string
+	IP      string
+	Type    DeviceType
+	Model   string
+	Virtual bool
+	// Owner is the user who acquired the node; empty for a free node.
+	Owner string
+	// BootMode is what the node reported: network, hybrid-volatile or
+	// hybrid-persistent. Empty when unknown.
+	BootMode string
+	// Booted is true after the node reported itself and until it is rebooted.
+	Booted    bool
+	CreatedAt time.Time
+	// LastSeen is the time of the node's last report; zero if never.
+	LastSeen time.Time
+}
+
+// DeviceChange is one device's part of an atomic ApplyChanges call.
+// Nil fields are left alone.
+type DeviceChange struct {
+	MAC   string
+	Name  *string
+	Type  *DeviceType
+	Owner *string
+	// Set stores settings; a key mapped to nil is deleted (back to default).
+	Set map[string]*string
+}
+
+// Link places a node on the network: the switch and port it is plugged into.
+type Link struct {
+	NodeMAC   string
+	SwitchMAC string
+	Port      int
+}
+
+// PoEOff records a switch port whose power the server turned off, and why
+// ("hard-reboot", "powersave"). A restarted server reads them back so that a
+// crash between "off" and "on" does not leave a node dark.
+type PoEOff struct {
+	SwitchMAC string
+	Port      int
+	Reason    string
+	At        time.Time
+}
+
+// Reboot is the record of one node's reboot.
+type Reboot struct {
+	ID string // unique; the store assigns one when empty
+	// Batch groups the nodes of one request.
+	Batch     string
+	Requester string
+	Cause     string
+	NodeMAC   string
+	NodeName  string
+	// Method is the method that rebooted the node; empty if none did.
+	Method      string
+	OK          bool
+	Attempts    []Attempt
+	RequestedAt time.Time
+	// AckAt is when the node (or its power driver) acknowledged; zero if never.
+	AckAt      time.Time
+	FinishedAt time.Time
+}
+
+// Attempt is one method tried during a reboot.
+type Attempt struct {
+	Method string
+	// Error is empty when the attempt succeeded.
+	Error    string
+	Started  time.Time
+	Finished time.Time
+}
+
+// RebootFilter selects reboot records. Zero fields match everything.
+type RebootFilter struct {
+	NodeMAC string
+	Batch   string
+	// Limit caps the number of records, newest first; 0 means no cap.
+	Limit int
+}
+
+// Store is the server's persistent state. Implementations are safe for
+// concurrent use. Write methods are atomic: on error nothing was changed.
+// Times are stored with microsecond precision and returned in UTC.
+type Store interface {
+	// AddDevice inserts d. ErrConflict if its MAC or name is taken,
+	// ErrInvalid if a field is malformed.
+	AddDevice(ctx context.Context, d Device) error
+	// ReportDevice inserts d or, if its MAC is known, updates every field
+	// but Owner and CreatedAt, and returns the stored row. ErrConflict if
+	// the name belongs to another MAC.
+	ReportDevice(ctx context.Context, d Device) (Device, error)
+	// Device returns the device with this MAC, or ErrNotFound.
+	Device(ctx context.Context, mac string) (Device, error)
+	// DeviceByName returns the device with this name, or ErrNotFound.
+	DeviceByName(ctx context.Context, name string) (Device, error)
+	// Devices returns every device, sorted by name.
+	Devices(ctx context.Context) ([]Device, error)
+	// ForgetDevice deletes a device with its settings, links and PoE
+	// records. ErrNotFound if the MAC is unknown.
+	ForgetDevice(ctx context.Context, mac string) error
+	// ApplyChanges applies every change or none. ErrNotFound if a MAC is
+	// unknown, ErrConflict if a new name is taken.
+	ApplyChanges(ctx context.Context, changes []DeviceChange) error
+	// SetBooted sets the booted flag of the given devices.
+	SetBooted(ctx context.Context, macs []string, booted bool) error
+
+	// Settings returns the stored settings of every device that has some,
+	// by MAC then key. Defaults are not stored.
+	Settings(ctx context.Context) (map[string]map[string]string, error)
+
+	// SetLink records where a node is plugged, replacing any earlier link
+	// of that node. ErrNotFound if either device is unknown.
+	SetLink(ctx context.Context, l Link) error
+	// DeleteLink forgets the node's link; no error if there was none.
+	DeleteLink(ctx context.Context, nodeMAC string) error
+	// Links returns every link, sorted by node MAC.
+	Links(ctx context.Context) ([]Link, error)
+
+	// AddPoEOff records a port turned off, replacing an earlier record of
+	// the same port.
+	AddPoEOff(ctx context.Context, p PoEOff) error
+	// RemovePoEOff forgets a port's record; no error if there was none.
+	RemovePoEOff(ctx context.Context, switchMAC string, port int) error
+	// PoEOffs returns every record, sorted by switch MAC and port.
+	PoEOffs(ctx context.Context) ([]PoEOff, error)
+
+	// AddReboots records reboots in one transaction and returns their IDs.
+	AddReboots(ctx context.Context, rs []Reboot) ([]string, error)
+	// Reboots returns the records f selects, newest first.
+	Reboots(ctx context.Context, f RebootFilter) ([]Reboot, error)
+
+	// Close releases the store.
+	Close() error
+}
+
+// NormalizeMAC returns mac in the stored form (lower case, colon-separated
+// 6-byte address), or an error wrapping ErrInvalid.
+func NormalizeMAC(mac string) (string, error) {
+	hw, err := net.ParseMAC(mac)
+	if err != nil || len(hw) != 6 {
+		return "", fmt.Errorf("mac address %q: %w: expected 6 bytes such as 52:54:00:12:34:56", mac, ErrInvalid)
+	}
+	return hw.String(), nil
+}
