@@ -1,0 +1,574 @@
+// Package poe power-cycles nodes through the PoE ports of their switches,
+// over SNMP v1 or v2c (gosnmp), in-process.
+//
+// Per switch, the driver detects which PoE objects the switch implements
+// (TP-Link, POWER-ETHERNET-MIB or Netgear, probed in WalT's order), works out
+// which PoE port powers which LLDP port (WalT's heuristics, or an explicit
+// port map), and changes all the ports of one operation in one SET request
+// (split only at Config.MaxVarbinds or when the switch answers tooBig).
+// Switches are handled in parallel. Power-off intents go to a power.Journal
+// before the SET is sent, so that power can be restored after a crash.
+//
+// What the driver learnt about a switch is cached in memory and forgotten
+// when the switch's address, version or community changes, after any SNMP
+// error with that switch, and on Forget (walt device rescan).
+package poe
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/gosnmp/gosnmp"
+
+	"github.com/walt-testbed/walt/internal/power"
+)
+
+// Version is an SNMP version.
+type Version int
+
+const (
+	V1  Version = 1
+	V2c Version = 2
+)
+
+func (v Version) String() string {
+	switch v {
+	case V1:
+		return "1"
+	case V2c:
+		return "2c"
+	}
+	return fmt.Sprintf("unsupported(%d)", int(v))
+}
+
+// DefaultDelay is how long a port stays off in a power-cycle when the switch
+// sets no poe.delay (WalT's POE_REBOOT_DELAY).
+const DefaultDelay = 2 * time.Second
+
+// SwitchConfig is what the driver needs to know about one switch.
+type SwitchConfig struct {
+	Name      string // used in messages
+	Address   string // host, or host:port (default port 161)
+	Version   Version
+	Community Community // read-write
+	// Delay is poe.delay: how long ports stay off in a power-cycle
+	// (0: DefaultDelay).
+	Delay time.Duration
+	// Reboots is poe.reboots: whether the server may switch ports off.
+	// Switching on is always allowed.
+	Reboots bool
+	// PortMap, if not nil, says which PoE port powers each LLDP port and
+	// replaces the heuristics (for switches they get wrong).
+	PortMap map[int]PoEIndex
+}
+
+// A Directory gives the settings of switches. The server implements it over
+// its store.
+type Directory interface {
+	// Lookup returns the settings of the switch whose key is key
+	// (power.Outlet.Switch). An unknown key is an error; the driver reports it
+	// as power.ErrUnknownPosition.
+	Lookup(ctx context.Context, key string) (SwitchConfig, error)
+}
+
+// Config tunes the driver. Start from DefaultConfig.
+type Config struct {
+	Timeout time.Duration // per SNMP request attempt (WalT: 3 s)
+	Retries int           // attempts after the first (WalT: 2)
+	// MaxVarbinds bounds the variables in one request. 60 (gosnmp's
+	// default) keeps the largest SET we send (TP-Link OIDs) under 1472
+	// bytes, one unfragmented UDP datagram on Ethernet, and covers a 48-port
+	// switch in one SET. Switches that accept fewer answer tooBig; the
+	// driver then halves the size and remembers it.
+	MaxVarbinds int
+	// Fanout bounds the switches handled at once.
+	Fanout int
+}
+
+// DefaultConfig returns WalT's SNMP timings and our batching defaults.
+func DefaultConfig() Config {
+	return Config{Timeout: 3 * time.Second, Retries: 2, MaxVarbinds: 60, Fanout: 64}
+}
+
+// Validate checks the configuration.
+func (c Config) Validate() error {
+	switch {
+	case c.Timeout <= 0:
+		return fmt.Errorf("poe timeout: must be > 0 (got %s)", c.Timeout)
+	case c.Retries < 0:
+		return fmt.Errorf("poe retries: must be >= 0 (got %d)", c.Retries)
+	case c.MaxVarbinds < 1 || c.MaxVarbinds > 255:
+		return fmt.Errorf("poe max varbinds: must be in 1..255 (got %d)", c.MaxVarbinds)
+	case c.Fanout < 1:
+		return fmt.Errorf("poe fanout: must be > 0 (got %d)", c.Fanout)
+	}
+	return nil
+}
+
+// Driver switches PoE ports. It is safe for concurrent use.
+type Driver struct {
+	cfg     Config
+	dir     Directory
+	journal power.Journal
+	log     *slog.Logger
+
+	mu       sync.Mutex
+	switches map[string]*switchState // by key; +checklocks:mu
+	busy     map[power.Outlet]bool   // outlets with an operation in flight; +checklocks:mu
+}
+
+var (
+	_ power.Cycler   = (*Driver)(nil)
+	_ power.Switcher = (*Driver)(nil)
+)
+
+// New returns a driver. journal receives power-off intents; log receives
+// per-switch debug lines and warnings.
+func New(cfg Config, dir Directory, journal power.Journal, log *slog.Logger) (*Driver, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if dir == nil || journal == nil || log == nil {
+		return nil, errors.New("poe driver: directory, journal and logger are required")
+	}
+	return &Driver{
+		cfg: cfg, dir: dir, journal: journal, log: log,
+		switches: map[string]*switchState{},
+		busy:     map[power.Outlet]bool{},
+	}, nil
+}
+
+// switchState is what the driver learnt about one switch.
+type switchState struct {
+	mu sync.Mutex // held during exchanges: one conversation per switch at a time
+
+	// All guarded by mu.
+	address   string
+	version   Version
+	community Community
+	limit     int
+	variant   *variant
+	mapping   map[int]PoEIndex // LLDP port -> PoE port
+	explicit  bool             // mapping came from SwitchConfig.PortMap
+}
+
+// +checklocks:st.mu
+func (st *switchState) reset() {
+	st.variant, st.mapping, st.explicit = nil, nil, false
+}
+
+func (d *Driver) state(key string) *switchState {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	st, ok := d.switches[key]
+	if !ok {
+		st = &switchState{limit: d.cfg.MaxVarbinds}
+		d.switches[key] = st
+	}
+	return st
+}
+
+// Forget drops what the driver learnt about a switch (PoE variant, port
+// mapping, request size): the next operation discovers it again. The server
+// calls it when a switch is rescanned or its settings change.
+func (d *Driver) Forget(key string) {
+	st := d.state(key)
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.reset()
+	st.limit = d.cfg.MaxVarbinds
+}
+
+// op is one outlet of one call.
+type op struct {
+	outlet power.Outlet
+	off    bool // switch off (Switch) or power-cycle (Cycle)
+	reason string
+	poe    PoEIndex
+	err    error
+	what   string // "power-cycle", "power off", "power on"
+
+	recorded bool // in the journal
+	done     bool // the switch accepted the last SET for it
+}
+
+func (o *op) fail(err error) {
+	if o.err == nil {
+		o.err = fmt.Errorf("%s %s: %w", o.what, o.outlet, err)
+	}
+}
+
+// Cycle implements power.Cycler: off, wait the switch's poe.delay, on.
+func (d *Driver) Cycle(ctx context.Context, outlets []power.Outlet) []error {
+	ops := make([]*op, len(outlets))
+	for i, o := range outlets {
+		ops[i] = &op{outlet: o, off: true, reason: power.ReasonHardReboot, what: "power-cycle"}
+	}
+	return d.run(ctx, ops, true)
+}
+
+// Switch implements power.Switcher.
+func (d *Driver) Switch(ctx context.Context, changes []power.Change) []error {
+	ops := make([]*op, len(changes))
+	for i, c := range changes {
+		ops[i] = &op{outlet: c.Outlet, off: c.State == power.Off, reason: c.Reason, what: "power on"}
+		switch {
+		case c.State == power.Off:
+			ops[i].what = "power off"
+			if c.Reason == "" {
+				ops[i].fail(errors.New("no reason given for power-off"))
+			}
+		case c.State != power.On:
+			ops[i].fail(fmt.Errorf("invalid target state %s", c.State))
+		}
+	}
+	return d.run(ctx, ops, false)
+}
+
+func (d *Driver) run(ctx context.Context, ops []*op, cycle bool) []error {
+	start := time.Now()
+	claimed := d.claim(ops)
+	defer d.release(claimed)
+
+	bySwitch := map[string][]*op{}
+	for _, o := range ops {
+		if o.err == nil {
+			bySwitch[o.outlet.Switch] = append(bySwitch[o.outlet.Switch], o)
+		}
+	}
+	sem := make(chan struct{}, d.cfg.Fanout)
+	var wg sync.WaitGroup
+	for _, key := range slices.Sorted(maps.Keys(bySwitch)) {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			d.runSwitch(ctx, key, bySwitch[key], cycle)
+		})
+	}
+	wg.Wait()
+
+	errs := make([]error, len(ops))
+	failed := 0
+	for i, o := range ops {
+		errs[i] = o.err
+		if o.err != nil {
+			failed++
+		}
+	}
+	op := "switch"
+	if cycle {
+		op = "cycle"
+	}
+	d.log.Info("poe operation done", "op", op, "outlets", len(ops), "switches", len(bySwitch),
+		"failed", failed, "elapsed", time.Since(start).Round(time.Millisecond))
+	return errs
+}
+
+// claim marks the outlets busy; an outlet already busy (in this call or
+// another) fails.
+func (d *Driver) claim(ops []*op) []power.Outlet {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var claimed []power.Outlet
+	for _, o := range ops {
+		if o.err != nil {
+			continue
+		}
+		if d.busy[o.outlet] {
+			o.fail(errors.New("another power operation on this port is in progress"))
+			continue
+		}
+		d.busy[o.outlet] = true
+		claimed = append(claimed, o.outlet)
+	}
+	return claimed
+}
+
+func (d *Driver) release(outlets []power.Outlet) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, o := range outlets {
+		delete(d.busy, o)
+	}
+}
+
+func failAll(ops []*op, err error) {
+	for _, o := range ops {
+		o.fail(err)
+	}
+}
+
+func live(ops []*op) []*op {
+	var r []*op
+	for _, o := range ops {
+		if o.err == nil {
+			r = append(r, o)
+		}
+	}
+	return r
+}
+
+// runSwitch handles the outlets of one switch.
+func (d *Driver) runSwitch(ctx context.Context, key string, ops []*op, cycle bool) {
+	sw, err := d.dir.Lookup(ctx, key)
+	if err == nil {
+		err = checkSwitch(&sw)
+	}
+	if err != nil {
+		if !errors.Is(err, power.ErrUnknownPosition) {
+			err = fmt.Errorf("%w: %w", err, power.ErrUnknownPosition)
+		}
+		failAll(ops, err)
+		return
+	}
+	if sw.Name == "" {
+		sw.Name = key
+	}
+	log := d.log.With("switch", sw.Name)
+	for _, o := range ops {
+		if o.off && !sw.Reboots {
+			o.fail(fmt.Errorf("poe.reboots is not enabled on %s: %w", sw.Name, power.ErrForbidden))
+		}
+	}
+	st := d.state(key)
+	offs, err := d.prepare(ctx, st, &sw, ops)
+	if err != nil {
+		failAll(live(ops), err)
+		log.Warn("poe: switch failed", "err", err)
+		return
+	}
+	// offs are journalled and switched off; the others were switched on.
+	if !cycle || len(offs) == 0 {
+		d.clear(ctx, log, ops)
+		return
+	}
+	d.clear(ctx, log, ops) // offs the switch refused
+	delay := cmp.Or(sw.Delay, DefaultDelay)
+	t := time.NewTimer(delay)
+	select {
+	case <-ctx.Done():
+		t.Stop()
+		failAll(offs, fmt.Errorf("interrupted while the port is off (it stays in the power journal and is powered on at the next restore): %w", ctx.Err()))
+		log.Warn("poe: power-cycle interrupted while ports are off", "ports", len(offs))
+		return
+	case <-t.C:
+	}
+	st.mu.Lock()
+	err = d.setOn(ctx, st, &sw, offs)
+	st.mu.Unlock()
+	if err != nil {
+		failAll(offs, err)
+	}
+	d.clear(ctx, log, offs)
+}
+
+func checkSwitch(sw *SwitchConfig) error {
+	switch {
+	case sw.Address == "":
+		return errors.New("switch has no address")
+	case sw.Version != V1 && sw.Version != V2c:
+		return fmt.Errorf("switch snmp.version %s is not 1 or 2c", sw.Version)
+	}
+	return nil
+}
+
+// clear removes from the journal the outlets known to be on: those the
+// switch switched on, and those it refused to switch off (a refused SET
+// changes nothing). An outlet whose off request got no answer stays
+// recorded: its state is unknown.
+func (d *Driver) clear(ctx context.Context, log *slog.Logger, ops []*op) {
+	var outlets []power.Outlet
+	for _, o := range ops {
+		on := o.done && !o.off
+		refused := o.recorded && !o.done && o.off && !errors.Is(o.err, power.ErrUnreachable) && ctx.Err() == nil
+		if on || refused {
+			outlets = append(outlets, o.outlet)
+			o.recorded = false
+		}
+	}
+	if len(outlets) == 0 {
+		return
+	}
+	if err := d.journal.ClearOff(context.WithoutCancel(ctx), outlets); err != nil {
+		// The ports are on; a stale record only makes a later restore
+		// switch on a port that is on.
+		log.Warn("poe: clear power journal", "ports", len(outlets), "err", err)
+	}
+}
+
+// prepare discovers the switch, checks the outlets, journals the offs and
+// sends the first SET (offs off, ons on). It returns the outlets switched off.
+func (d *Driver) prepare(ctx context.Context, st *switchState, sw *SwitchConfig, ops []*op) ([]*op, error) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if len(live(ops)) == 0 {
+		return nil, nil
+	}
+	if st.address != sw.Address || st.version != sw.Version || !st.community.equal(sw.Community) ||
+		(st.explicit != (sw.PortMap != nil)) {
+		st.reset()
+		st.address, st.version, st.community = sw.Address, sw.Version, sw.Community
+	}
+	if sw.PortMap != nil && !maps.Equal(st.mapping, sw.PortMap) {
+		st.mapping, st.explicit = maps.Clone(sw.PortMap), true
+	}
+	sess, err := openSession(sw, &d.cfg, &st.limit)
+	if err != nil {
+		return nil, err
+	}
+	defer sess.close()
+	if err := d.learn(ctx, st, sess); err != nil {
+		st.reset()
+		return nil, err
+	}
+	for _, o := range live(ops) {
+		p, ok := st.mapping[o.outlet.Port]
+		if !ok {
+			o.fail(fmt.Errorf("%s has no PoE port for port %d: %w", sw.Name, o.outlet.Port, power.ErrUnsupported))
+			continue
+		}
+		o.poe = p
+	}
+
+	// Refuse ports that are enabled but power nothing: the node has
+	// another power source (WalT checks the same before switching off).
+	var offs []*op
+	for _, o := range live(ops) {
+		if o.off {
+			offs = append(offs, o)
+		}
+	}
+	if len(offs) > 0 {
+		oids := make([]string, 0, 2*len(offs))
+		for _, o := range offs {
+			oids = append(oids, st.variant.adminOID(o.poe), st.variant.statusOID(o.poe))
+		}
+		res, err := sess.get(ctx, oids)
+		if err != nil {
+			st.reset()
+			return nil, err
+		}
+		for i, o := range offs {
+			admin, status := res[2*i], res[2*i+1]
+			if err := cmp.Or(admin.err, status.err); err != nil {
+				o.fail(err)
+				continue
+			}
+			a, _ := asInt(admin.pdu)
+			s, _ := asInt(status.pdu)
+			if a == int64(st.variant.on) && s != int64(st.variant.delivering) {
+				o.fail(fmt.Errorf("PoE port %s of %s is enabled but delivers no power: %w", o.poe, sw.Name, power.ErrNotPowered))
+			}
+		}
+		offs = live(offs)
+		if len(offs) > 0 {
+			now := time.Now()
+			recs := make([]power.OffRecord, len(offs))
+			for i, o := range offs {
+				recs[i] = power.OffRecord{Outlet: o.outlet, Reason: o.reason, Since: now}
+			}
+			if err := d.journal.RecordOff(ctx, recs); err != nil {
+				failAll(offs, fmt.Errorf("record power-off in the journal (port left on): %w", err))
+			} else {
+				for _, o := range offs {
+					o.recorded = true
+				}
+			}
+		}
+	}
+	todo := live(ops)
+	if len(todo) == 0 {
+		return nil, nil
+	}
+	d.set(ctx, st, sess, todo)
+	return live(offs), nil
+}
+
+// learn makes sure st knows the switch's variant and port mapping.
+// +checklocks:st.mu
+func (d *Driver) learn(ctx context.Context, st *switchState, sess *session) error {
+	if st.variant != nil && st.mapping != nil {
+		return nil
+	}
+	v, ports, err := detect(ctx, sess)
+	if err != nil {
+		return err
+	}
+	st.variant = v
+	if st.mapping != nil { // explicit
+		return nil
+	}
+	if v.identity {
+		st.mapping = make(map[int]PoEIndex, len(ports))
+		for _, p := range ports {
+			st.mapping[p.Port] = p
+		}
+		return nil
+	}
+	m, err := discoverMapping(ctx, sess, ports)
+	if err != nil {
+		return err
+	}
+	st.mapping = m
+	d.log.Debug("poe: switch discovered", "switch", sess.sw.Name, "variant", v.name, "poe_ports", len(ports))
+	return nil
+}
+
+// setOn opens a session and switches ops on. The error is for a failure
+// to talk to the switch at all.
+// +checklocks:st.mu
+func (d *Driver) setOn(ctx context.Context, st *switchState, sw *SwitchConfig, ops []*op) error {
+	sess, err := openSession(sw, &d.cfg, &st.limit)
+	if err != nil {
+		return err
+	}
+	defer sess.close()
+	if st.variant == nil {
+		// Forgotten while the ports were off: learn again.
+		if err := d.learn(ctx, st, sess); err != nil {
+			st.reset()
+			return err
+		}
+	}
+	for _, o := range ops {
+		o.off, o.done = false, false
+	}
+	d.set(ctx, st, sess, ops)
+	return nil
+}
+
+// set sends one SET (split at the request limit) switching each op off or
+// on, and marks the ops the switch accepted as done. A refusal of one
+// variable fails its op only; a failure of a whole request fails the ops
+// not yet done.
+// +checklocks:st.mu
+func (d *Driver) set(ctx context.Context, st *switchState, sess *session, ops []*op) {
+	v := st.variant
+	pdus := make([]gosnmp.SnmpPDU, len(ops))
+	for i, o := range ops {
+		val := v.on
+		if o.off {
+			val = v.off
+		}
+		pdus[i] = gosnmp.SnmpPDU{Name: v.adminOID(o.poe), Type: gosnmp.Integer, Value: val}
+	}
+	errs, done, err := sess.set(ctx, pdus)
+	for i, o := range ops {
+		o.done = done[i]
+		if errs[i] != nil {
+			o.fail(errs[i])
+		} else if err != nil && !done[i] {
+			o.fail(err)
+		}
+	}
+	if err != nil || slices.ContainsFunc(errs, func(e error) bool { return e != nil }) {
+		st.reset()
+	}
+}
