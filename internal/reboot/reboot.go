@@ -1,0 +1,321 @@
+// Package reboot is walt-server's reboot engine. Each node runs its own
+// pipeline: a soft reboot through the node's agent (WalT's REBOOT request on
+// TCP 12346) and, if that fails or is skipped, at once and for that node
+// alone, a hard reboot through a power driver. Pipelines run concurrently
+// under a bounded fan-out; one dead or slow node never delays another's
+// outcome beyond its own deadlines.
+package reboot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/walt-testbed/walt/internal/netservice"
+	"github.com/walt-testbed/walt/internal/power"
+)
+
+// Method names, as results and messages show them.
+const (
+	MethodSoft = "soft-reboot"
+	// MethodHard names a hard attempt for which no driver is registered.
+	MethodHard = "hard-reboot"
+)
+
+// ErrNoMethod is the error of a hard attempt on a node no driver can reboot.
+var ErrNoMethod = errors.New("no hard-reboot method")
+
+// Node is what the engine needs to know about one node.
+type Node struct {
+	Name string
+	MAC  string
+	// Addr is the agent's address, host:port.
+	Addr    string
+	Virtual bool
+	// KexecAllow is passed to the agent as REBOOT kexec.allow=true|false.
+	KexecAllow bool
+	// PoweredOff: the server turned the node's power off (powersave or an
+	// interrupted hard reboot); its agent cannot answer, so the soft attempt
+	// is skipped.
+	PoweredOff bool
+}
+
+// A HardRebooter reboots a node without its cooperation: a power-cycle for
+// a physical node, a VM restart for a virtual one. HardReboot blocks until
+// the node has been restarted (power back on, VM started) or the attempt
+// failed, and honours ctx. It must be safe for concurrent use; drivers that
+// batch (one SNMP request per switch) do so internally.
+type HardRebooter interface {
+	// Method names the method in results: "PoE-reboot", "vnode hard-reboot".
+	Method() string
+	HardReboot(ctx context.Context, n Node) error
+}
+
+// Config configures an Engine.
+type Config struct {
+	// ConnectTimeout and ReplyTimeout bound the soft attempt.
+	ConnectTimeout time.Duration
+	ReplyTimeout   time.Duration
+	// HardTimeout bounds one hard attempt.
+	HardTimeout time.Duration
+	// Fanout bounds the node pipelines running at once.
+	Fanout int
+	// Physical and Virtual reboot nodes the hard way; nil means no driver.
+	Physical HardRebooter
+	Virtual  HardRebooter
+	Logger   *slog.Logger
+}
+
+// DefaultConfig returns the default configuration, without drivers.
+func DefaultConfig() Config {
+	return Config{
+		ConnectTimeout: netservice.DefaultConnectTimeout,
+		ReplyTimeout:   netservice.DefaultReplyTimeout,
+		HardTimeout:    60 * time.Second,
+		Fanout:         1024,
+	}
+}
+
+// Validate checks the configuration.
+func (c Config) Validate() error {
+	for name, d := range map[string]time.Duration{
+		"connect timeout": c.ConnectTimeout, "reply timeout": c.ReplyTimeout, "hard timeout": c.HardTimeout,
+	} {
+		if d <= 0 {
+			return fmt.Errorf("reboot engine %s: must be > 0 (got %s)", name, d)
+		}
+	}
+	if c.Fanout <= 0 {
+		return fmt.Errorf("reboot engine fan-out: must be > 0 (got %d)", c.Fanout)
+	}
+	return nil
+}
+
+// Engine runs reboots. It is safe for concurrent use: a node already being
+// rebooted by one call is not rebooted again by another; the second call
+// gets the outcome of the reboot in progress.
+type Engine struct {
+	cfg Config
+	req *netservice.Requester
+	log *slog.Logger
+
+	mu sync.Mutex
+	// +checklocks:mu
+	inflight map[string]*flight
+}
+
+type flight struct {
+	done   chan struct{}
+	result Result
+}
+
+// New returns an Engine.
+func New(cfg Config) (*Engine, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Engine{
+		cfg:      cfg,
+		req:      &netservice.Requester{ConnectTimeout: cfg.ConnectTimeout, ReplyTimeout: cfg.ReplyTimeout},
+		log:      log,
+		inflight: make(map[string]*flight),
+	}, nil
+}
+
+// Attempt is one method tried on a node.
+type Attempt struct {
+	Method   string
+	Err      error // nil if the method worked
+	Started  time.Time
+	Finished time.Time
+}
+
+// Result is the outcome of one node's reboot.
+type Result struct {
+	Node Node
+	OK   bool
+	// Method rebooted the node; empty if none did.
+	Method    string
+	Attempts  []Attempt
+	Requested time.Time
+	// Ack is when the agent answered OK or the driver reported success.
+	Ack      time.Time
+	Finished time.Time
+	// Joined is true when the node was already being rebooted by another
+	// request, whose outcome this is.
+	Joined bool
+}
+
+// Err returns the error of the last attempt, nil if the node was rebooted.
+func (r Result) Err() error {
+	if r.OK || len(r.Attempts) == 0 {
+		return nil
+	}
+	return r.Attempts[len(r.Attempts)-1].Err
+}
+
+// Reboot reboots nodes and returns one Result per node, in input order.
+// hard skips the soft attempt. progress, if not nil, is called once per
+// node as soon as its outcome is known, from any goroutine (calls may be
+// concurrent). When ctx ends, pending nodes get ctx's error.
+func (e *Engine) Reboot(ctx context.Context, nodes []Node, hard bool, progress func(i int, r Result)) []Result {
+	start := time.Now()
+	results := make([]Result, len(nodes))
+	var g errgroup.Group
+	g.SetLimit(e.cfg.Fanout)
+	for i, n := range nodes {
+		if err := ctx.Err(); err != nil {
+			now := time.Now()
+			results[i] = Result{Node: n, Requested: now, Finished: now,
+				Attempts: []Attempt{{Method: "none", Err: fmt.Errorf("reboot of %s not started: %w", n.Name, err), Started: now, Finished: now}}}
+			if progress != nil {
+				progress(i, results[i])
+			}
+			continue
+		}
+		f, leader := e.join(n.MAC)
+		g.Go(func() error {
+			if leader {
+				f.result = e.rebootOne(ctx, n, hard)
+				e.leave(n.MAC, f)
+				results[i] = f.result
+			} else {
+				select {
+				case <-f.done:
+					results[i] = f.result
+					results[i].Joined = true
+				case <-ctx.Done():
+					now := time.Now()
+					results[i] = Result{Node: n, Requested: now, Finished: now,
+						Attempts: []Attempt{{Method: "none", Err: fmt.Errorf("wait for reboot of %s in progress: %w", n.Name, ctx.Err()), Started: now, Finished: now}}}
+				}
+			}
+			if progress != nil {
+				progress(i, results[i])
+			}
+			return nil // an error would cancel the other nodes
+		})
+	}
+	g.Wait()
+	ok := 0
+	for _, r := range results {
+		if r.OK {
+			ok++
+		}
+	}
+	e.log.Info("reboot done", "nodes", len(nodes), "rebooted", ok, "failed", len(nodes)-ok, "elapsed", time.Since(start))
+	return results
+}
+
+// join registers a reboot of mac, or finds the one in progress.
+func (e *Engine) join(mac string) (f *flight, leader bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if f := e.inflight[mac]; f != nil {
+		return f, false
+	}
+	f = &flight{done: make(chan struct{})}
+	e.inflight[mac] = f
+	return f, true
+}
+
+func (e *Engine) leave(mac string, f *flight) {
+	e.mu.Lock()
+	delete(e.inflight, mac)
+	e.mu.Unlock()
+	close(f.done)
+}
+
+// rebootOne is one node's pipeline: soft, then hard at once if needed.
+func (e *Engine) rebootOne(ctx context.Context, n Node, hard bool) Result {
+	log := e.log.With("node", n.Name)
+	r := Result{Node: n, Requested: time.Now()}
+	if !hard && !n.PoweredOff {
+		a := Attempt{Method: MethodSoft, Started: time.Now()}
+		_, a.Err = e.req.Do(ctx, n.Addr, netservice.Request{
+			Verb: netservice.VerbReboot,
+			Args: []string{"kexec.allow=" + strconv.FormatBool(n.KexecAllow)},
+		})
+		a.Finished = time.Now()
+		r.Attempts = append(r.Attempts, a)
+		if a.Err == nil {
+			r.OK, r.Method, r.Ack, r.Finished = true, MethodSoft, a.Finished, a.Finished
+			log.Debug("rebooted", "driver", MethodSoft, "elapsed", a.Finished.Sub(r.Requested))
+			return r
+		}
+		log.Debug("soft reboot failed, trying hard reboot", "err", a.Err)
+	}
+	if ctx.Err() == nil {
+		a := e.hardReboot(ctx, n)
+		r.Attempts = append(r.Attempts, a)
+		if a.Err == nil {
+			r.OK, r.Method, r.Ack = true, a.Method, a.Finished
+		}
+	}
+	r.Finished = time.Now()
+	if r.OK {
+		log.Debug("rebooted", "driver", r.Method, "elapsed", r.Finished.Sub(r.Requested))
+	} else {
+		log.Warn("reboot failed", "err", r.Err(), "elapsed", r.Finished.Sub(r.Requested))
+	}
+	return r
+}
+
+func (e *Engine) hardReboot(ctx context.Context, n Node) Attempt {
+	d := e.cfg.Physical
+	if n.Virtual {
+		d = e.cfg.Virtual
+	}
+	a := Attempt{Method: MethodHard, Started: time.Now()}
+	if d == nil {
+		a.Err, a.Finished = ErrNoMethod, a.Started
+		return a
+	}
+	a.Method = d.Method()
+	hctx, cancel := context.WithTimeout(ctx, e.cfg.HardTimeout)
+	defer cancel()
+	a.Err = d.HardReboot(hctx, n)
+	if a.Err != nil && hctx.Err() != nil && ctx.Err() == nil {
+		a.Err = fmt.Errorf("no outcome after %s: %w", e.cfg.HardTimeout, a.Err)
+	}
+	a.Finished = time.Now()
+	return a
+}
+
+// ErrorCode classifies an attempt's error for scripts: the soft reboot's
+// netservice kinds (refused, reply-timeout, ko, ...), the power drivers'
+// kinds (forbidden, unknown-position, ...), no-method, canceled, or "error".
+func ErrorCode(err error) string {
+	var ne *netservice.Error
+	switch {
+	case err == nil:
+		return ""
+	case errors.As(err, &ne):
+		return ne.Kind.String()
+	case errors.Is(err, ErrNoMethod):
+		return "no-method"
+	case errors.Is(err, power.ErrForbidden):
+		return "forbidden"
+	case errors.Is(err, power.ErrUnknownPosition):
+		return "unknown-position"
+	case errors.Is(err, power.ErrNotPowered):
+		return "not-powered"
+	case errors.Is(err, power.ErrUnreachable):
+		return "unreachable"
+	case errors.Is(err, context.Canceled):
+		return "canceled"
+	case errors.Is(err, context.DeadlineExceeded):
+		return "timeout"
+	}
+	return "error"
+}

@@ -1,0 +1,272 @@
+package reboot_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/walt-testbed/walt/internal/reboot"
+	"github.com/walt-testbed/walt/internal/reboot/reboottest"
+)
+
+// Package tests use 127.10.0.0/16.
+var addrs = reboottest.NewAddrs(10)
+
+// hardDriver is a HardRebooter double: it counts calls and can fail or
+// block until released.
+type hardDriver struct {
+	method  string
+	err     error
+	calls   atomic.Int32
+	started chan string   // receives the node name of each call, if not nil
+	release chan struct{} // when not nil, calls block until it is closed
+}
+
+func (d *hardDriver) Method() string { return d.method }
+
+func (d *hardDriver) HardReboot(ctx context.Context, n reboot.Node) error {
+	d.calls.Add(1)
+	if d.started != nil {
+		d.started <- n.Name
+	}
+	if d.release != nil {
+		select {
+		case <-d.release:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return d.err
+}
+
+func newEngine(t *testing.T, mod func(*reboot.Config)) *reboot.Engine {
+	t.Helper()
+	cfg := reboot.DefaultConfig()
+	cfg.ConnectTimeout, cfg.ReplyTimeout = time.Second, 300*time.Millisecond
+	cfg.Logger = slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
+	if mod != nil {
+		mod(&cfg)
+	}
+	e, err := reboot.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func nodes(t *testing.T, bs ...reboottest.Behaviour) ([]reboot.Node, []*reboottest.Agent) {
+	t.Helper()
+	var ns []reboot.Node
+	var ags []*reboottest.Agent
+	for i, b := range bs {
+		ag := addrs.StartT(t, b)
+		ns = append(ns, reboot.Node{Name: fmt.Sprintf("n%d", i), MAC: fmt.Sprintf("52:54:00:00:01:%02x", i), Addr: ag.Addr, KexecAllow: i%2 == 0})
+		ags = append(ags, ag)
+	}
+	return ns, ags
+}
+
+type outcome struct {
+	OK       bool
+	Method   string
+	Attempts []string // "method: error" or "method"
+	Codes    []string
+}
+
+func summarize(r reboot.Result) outcome {
+	o := outcome{OK: r.OK, Method: r.Method}
+	for _, a := range r.Attempts {
+		s := a.Method
+		if a.Err != nil {
+			s += ": " + a.Err.Error()
+		}
+		o.Attempts = append(o.Attempts, s)
+		o.Codes = append(o.Codes, reboot.ErrorCode(a.Err))
+	}
+	return o
+}
+
+func TestSoftAndFallback(t *testing.T) {
+	t.Parallel()
+	ns, ags := nodes(t, reboottest.OK, reboottest.OK, reboottest.Refused, reboottest.BlackHole, reboottest.KO, reboottest.Garbage)
+	e := newEngine(t, nil)
+	got := e.Reboot(t.Context(), ns, false, nil)
+	noMethod := "hard-reboot: no hard-reboot method"
+	want := []outcome{
+		{OK: true, Method: "soft-reboot", Attempts: []string{"soft-reboot"}, Codes: []string{""}},
+		{OK: true, Method: "soft-reboot", Attempts: []string{"soft-reboot"}, Codes: []string{""}},
+		{Attempts: []string{"soft-reboot: connection refused", noMethod}, Codes: []string{"refused", "no-method"}},
+		{Attempts: []string{"soft-reboot: timed out waiting for reply", noMethod}, Codes: []string{"reply-timeout", "no-method"}},
+		{Attempts: []string{"soft-reboot: " + reboottest.KOReason, noMethod}, Codes: []string{"ko", "no-method"}},
+		{Attempts: []string{`soft-reboot: node did not respond properly: "` + reboottest.GarbageReply + `"`, noMethod}, Codes: []string{"bad-reply", "no-method"}},
+	}
+	var gotO []outcome
+	for _, r := range got {
+		gotO = append(gotO, summarize(r))
+	}
+	if diff := cmp.Diff(want, gotO); diff != "" {
+		t.Errorf("Reboot() outcomes (-want +got):\n%s", diff)
+	}
+	for i, ag := range ags[:2] {
+		<-ag.Rebooted()
+		wantArgs := [][]string{{fmt.Sprintf("kexec.allow=%t", ns[i].KexecAllow)}}
+		if diff := cmp.Diff(wantArgs, ag.Reboots()); diff != "" {
+			t.Errorf("agent %s REBOOT args (-want +got):\n%s", ns[i].Name, diff)
+		}
+	}
+	for i, r := range got {
+		if r.Node.Name != ns[i].Name {
+			t.Errorf("result %d is for %s, want %s (input order)", i, r.Node.Name, ns[i].Name)
+		}
+		if r.OK && (r.Ack.IsZero() || r.Ack.Before(r.Requested)) {
+			t.Errorf("%s: ack %v, requested %v; want ack after request", r.Node.Name, r.Ack, r.Requested)
+		}
+	}
+}
+
+func TestHardDriver(t *testing.T) {
+	t.Parallel()
+	ns, ags := nodes(t, reboottest.Refused, reboottest.OK, reboottest.OK)
+	ns[2].Virtual = true
+	phys := &hardDriver{method: "PoE-reboot"}
+	virt := &hardDriver{method: "vnode hard-reboot", err: errors.New("vm runner gone")}
+	e := newEngine(t, func(c *reboot.Config) { c.Physical, c.Virtual = phys, virt })
+
+	got := e.Reboot(t.Context(), ns[:1], false, nil)
+	want := outcome{OK: true, Method: "PoE-reboot", Attempts: []string{"soft-reboot: connection refused", "PoE-reboot"}, Codes: []string{"refused", ""}}
+	if diff := cmp.Diff(want, summarize(got[0])); diff != "" {
+		t.Errorf("refused node with PoE driver (-want +got):\n%s", diff)
+	}
+
+	// --hard: the agents must not see a REBOOT.
+	got = e.Reboot(t.Context(), ns[1:], true, nil)
+	wantHard := []outcome{
+		{OK: true, Method: "PoE-reboot", Attempts: []string{"PoE-reboot"}, Codes: []string{""}},
+		{Attempts: []string{"vnode hard-reboot: vm runner gone"}, Codes: []string{"error"}},
+	}
+	if diff := cmp.Diff(wantHard, []outcome{summarize(got[0]), summarize(got[1])}); diff != "" {
+		t.Errorf("--hard (-want +got):\n%s", diff)
+	}
+	if n := len(ags[1].Reboots()) + len(ags[2].Reboots()); n != 0 {
+		t.Errorf("--hard: agents got %d REBOOT requests, want 0", n)
+	}
+	if phys.calls.Load() != 2 || virt.calls.Load() != 1 {
+		t.Errorf("driver calls: physical %d, virtual %d; want 2 and 1", phys.calls.Load(), virt.calls.Load())
+	}
+}
+
+func TestPoweredOffSkipsSoft(t *testing.T) {
+	t.Parallel()
+	ns, ags := nodes(t, reboottest.OK)
+	ns[0].PoweredOff = true
+	e := newEngine(t, func(c *reboot.Config) { c.Physical = &hardDriver{method: "PoE-reboot"} })
+	got := e.Reboot(t.Context(), ns, false, nil)
+	if diff := cmp.Diff([]string{"PoE-reboot"}, summarize(got[0]).Attempts); diff != "" {
+		t.Errorf("powered-off node attempts (-want +got):\n%s", diff)
+	}
+	if len(ags[0].Reboots()) != 0 {
+		t.Errorf("powered-off node's agent got a REBOOT")
+	}
+}
+
+// A black-holed node must not delay the others: every healthy node's
+// outcome is reported before the dead one's.
+func TestDeadNodeDelaysNobody(t *testing.T) {
+	t.Parallel()
+	ns, _ := nodes(t, reboottest.BlackHole, reboottest.OK, reboottest.OK, reboottest.OK)
+	e := newEngine(t, func(c *reboot.Config) { c.ReplyTimeout = 2 * time.Second })
+	var mu sync.Mutex
+	var order []string
+	e.Reboot(t.Context(), ns, false, func(i int, r reboot.Result) {
+		mu.Lock()
+		order = append(order, r.Node.Name)
+		mu.Unlock()
+	})
+	if len(order) != 4 || order[3] != "n0" {
+		t.Errorf("progress order %v, want the black-holed n0 last", order)
+	}
+}
+
+// Two requests on overlapping sets reboot a shared node once; the second
+// request reports the outcome of the reboot in progress.
+func TestOverlappingRequests(t *testing.T) {
+	t.Parallel()
+	ns, ags := nodes(t, reboottest.Refused, reboottest.OK, reboottest.OK)
+	drv := &hardDriver{method: "PoE-reboot", started: make(chan string, 4), release: make(chan struct{})}
+	e := newEngine(t, func(c *reboot.Config) { c.Physical = drv })
+
+	first := make(chan []reboot.Result)
+	go func() { first <- e.Reboot(t.Context(), ns[:2], false, nil) }()
+	<-drv.started // n0 is now in its hard attempt
+
+	secondDone := make(chan struct{})
+	var second []reboot.Result
+	go func() {
+		defer close(secondDone)
+		second = e.Reboot(t.Context(), []reboot.Node{ns[0], ns[2]}, false, nil)
+	}()
+	// The engine joins or starts each node's reboot in input order: once
+	// n2 is rebooted, the second request has joined n0's reboot.
+	<-ags[2].Rebooted()
+	close(drv.release)
+	r1 := <-first
+	<-secondDone
+
+	if drv.calls.Load() != 1 {
+		t.Errorf("hard reboots of the shared node: %d, want 1", drv.calls.Load())
+	}
+	if !second[0].Joined || !second[0].OK || r1[0].Joined {
+		t.Errorf("shared node: first joined=%v, second joined=%v ok=%v; want only the second joined, OK",
+			r1[0].Joined, second[0].Joined, second[0].OK)
+	}
+	if !r1[1].OK || !second[1].OK {
+		t.Errorf("other nodes: %v, %v; want both OK", r1[1].OK, second[1].OK)
+	}
+}
+
+func TestFanoutOne(t *testing.T) {
+	t.Parallel()
+	ns, _ := nodes(t, reboottest.OK, reboottest.OK, reboottest.OK)
+	e := newEngine(t, func(c *reboot.Config) { c.Fanout = 1 })
+	for _, r := range e.Reboot(t.Context(), ns, false, nil) {
+		if !r.OK {
+			t.Errorf("%s: %v", r.Node.Name, r.Err())
+		}
+	}
+}
+
+func TestCanceled(t *testing.T) {
+	t.Parallel()
+	ns, ags := nodes(t, reboottest.OK)
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	e := newEngine(t, nil)
+	got := e.Reboot(ctx, ns, false, nil)
+	if got[0].OK || !errors.Is(got[0].Err(), context.Canceled) || reboot.ErrorCode(got[0].Err()) != "canceled" {
+		t.Errorf("canceled reboot: ok=%v err=%v", got[0].OK, got[0].Err())
+	}
+	if len(ags[0].Reboots()) != 0 {
+		t.Errorf("canceled reboot reached the agent")
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	t.Parallel()
+	cfg := reboot.DefaultConfig()
+	cfg.ReplyTimeout = -time.Second
+	if _, err := reboot.New(cfg); err == nil || err.Error() != "reboot engine reply timeout: must be > 0 (got -1s)" {
+		t.Errorf("New(negative reply timeout) = %v", err)
+	}
+	cfg = reboot.DefaultConfig()
+	cfg.Fanout = 0
+	if _, err := reboot.New(cfg); err == nil {
+		t.Errorf("New(fanout 0) = nil error")
+	}
+}
