@@ -122,8 +122,8 @@ type Config struct {
 	// larger requests are answered tooBig.
 	MaxVarbinds int
 	// OnPower, when not nil, is called for every change of a port's power, in
-	// order, on the agent's goroutine after the answer was sent. It must not
-	// block for long: the agent serves no request meanwhile.
+	// order, on the agent's goroutine, before the answer to the SET is sent.
+	// It must not block for long: the agent serves no request meanwhile.
 	OnPower func(PowerEvent)
 	Logger  *slog.Logger
 }
@@ -425,6 +425,9 @@ func (s *Switch) handle(msg []byte, from net.Addr) {
 	ev := s.takeEvents()
 	s.mu.Unlock()
 
+	// Power changes are reported before the answer leaves: whoever
+	// waits for the answer then sees them.
+	s.deliver(ev)
 	out, err := resp.MarshalMsg()
 	if err != nil {
 		s.cfg.Logger.Error("simulated switch: encode answer", "switch", s.cfg.Name, "err", err)
@@ -433,7 +436,6 @@ func (s *Switch) handle(msg []byte, from net.Addr) {
 	} else if _, err := s.conn.WriteTo(out, from); err != nil && !errors.Is(err, net.ErrClosed) {
 		s.cfg.Logger.Warn("simulated switch: send answer", "switch", s.cfg.Name, "err", err)
 	}
-	s.deliver(ev)
 }
 
 func fail(resp *gosnmp.SnmpPacket, req *gosnmp.SnmpPacket, status gosnmp.SNMPError, i int) {

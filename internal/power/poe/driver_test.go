@@ -2,6 +2,7 @@ package poe
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -9,6 +10,8 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/gosnmp/gosnmp"
 
 	"github.com/walt-testbed/walt/internal/lab/snmpswitch"
 	"github.com/walt-testbed/walt/internal/power"
@@ -170,6 +173,394 @@ func TestCycleEachVariantOneSetPerSwitchPerPhase(t *testing.T) {
 					}
 				})
 			})
+		}
+	}
+}
+
+// checkingJournal checks, when an outlet is recorded, that its port is still
+// powered and no SET reached the switch: the journal is written before the
+// power goes off.
+type checkingJournal struct {
+	power.MemJournal
+	t   *testing.T
+	sim *snmpswitch.Switch
+	n   int
+}
+
+func (j *checkingJournal) RecordOff(ctx context.Context, recs []power.OffRecord) error {
+	for _, r := range recs {
+		if _, delivering, _ := j.sim.Port(r.Outlet.Port); !delivering {
+			j.t.Errorf("port %d recorded in the journal after its power went off", r.Outlet.Port)
+		}
+	}
+	if st := j.sim.Stats(); st.Sets != 0 {
+		j.t.Errorf("journal written after %d SETs, want before any", st.Sets)
+	}
+	j.n += len(recs)
+	return j.MemJournal.RecordOff(ctx, recs)
+}
+
+func TestJournalWrittenBeforePowerOff(t *testing.T) {
+	t.Parallel()
+	sim := startSim(t, "sw-a", snmpswitch.Config{})
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t, fastConfig())
+		j := &checkingJournal{t: t, sim: sim}
+		r.driver.journal = j
+		r.register(sim, SwitchConfig{})
+		for i, err := range r.driver.Cycle(t.Context(), outlets("sw-a", 3, 4)) {
+			if err != nil {
+				t.Errorf("cycle %d: %v", i, err)
+			}
+		}
+		if j.n != 2 {
+			t.Errorf("journal got %d records, want 2", j.n)
+		}
+	})
+}
+
+func TestJournalFailureLeavesPortsOn(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, fastConfig())
+	sim := startSim(t, "sw-a", snmpswitch.Config{})
+	r.register(sim, SwitchConfig{})
+	r.journal.FailRecords(errors.New("disk full"))
+	errs := r.driver.Cycle(t.Context(), outlets("sw-a", 3))
+	if errs[0] == nil || !strings.Contains(errs[0].Error(), "disk full") || !strings.Contains(errs[0].Error(), "port 3 of switch sw-a") {
+		t.Errorf("cycle with a failing journal = %v, want an error naming the port and the journal failure", errs[0])
+	}
+	if st := sim.Stats(); st.Sets != 0 {
+		t.Errorf("%d SETs sent although the journal failed, want 0", st.Sets)
+	}
+}
+
+// TestKilledBetweenOffAndOn cancels the driver's context while the port is
+// off (a server killed mid-cycle): the journal keeps the port, and Restore
+// through a new driver (the restarted server) powers it on.
+func TestKilledBetweenOffAndOn(t *testing.T) {
+	t.Parallel()
+	ctx, kill := context.WithCancel(t.Context())
+	var log powerLog
+	sim := startSim(t, "sw-a", snmpswitch.Config{OnPower: func(e snmpswitch.PowerEvent) {
+		log.record(e)
+		if !e.On {
+			kill()
+		}
+	}})
+	r := newRig(t, fastConfig())
+	r.register(sim, SwitchConfig{Delay: time.Hour})
+	errs := r.driver.Cycle(ctx, outlets("sw-a", 5))
+	if !errors.Is(errs[0], context.Canceled) {
+		t.Fatalf("cycle killed mid-way = %v, want context.Canceled", errs[0])
+	}
+	if _, delivering, _ := sim.Port(5); delivering {
+		t.Fatal("port 5 is powered after a cycle killed during the off period")
+	}
+	recs, _ := r.journal.ListOff(t.Context())
+	if len(recs) != 1 || recs[0].Outlet != (power.Outlet{Switch: "sw-a", Port: 5}) || recs[0].Reason != power.ReasonHardReboot {
+		t.Fatalf("journal after the kill = %+v, want port 5 of sw-a, reason hard-reboot", recs)
+	}
+
+	restarted := newRig(t, fastConfig())
+	restarted.dir, restarted.journal = r.dir, r.journal
+	restarted.driver.dir, restarted.driver.journal = r.dir, r.journal
+	res, err := power.Restore(t.Context(), restarted.journal, restarted.driver)
+	if err != nil || len(res) != 1 || res[0].Err != nil {
+		t.Fatalf("Restore = %+v, %v; want port 5 restored", res, err)
+	}
+	if _, delivering, _ := sim.Port(5); !delivering {
+		t.Error("port 5 still dark after Restore")
+	}
+	if got := log.of("sw-a", 5); got != "off on" {
+		t.Errorf("port 5 events = %q, want \"off on\"", got)
+	}
+	if recs, _ := r.journal.ListOff(t.Context()); len(recs) != 0 {
+		t.Errorf("journal after Restore = %+v, want empty", recs)
+	}
+}
+
+func TestRefusesPortsNotPoEPowered(t *testing.T) {
+	t.Parallel()
+	var log powerLog
+	sim := startSim(t, "sw-a", snmpswitch.Config{OnPower: log.record})
+	sim.SetDevice(7, false) // the node on port 7 has its own power supply
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t, fastConfig())
+		r.register(sim, SwitchConfig{})
+		errs := r.driver.Cycle(t.Context(), outlets("sw-a", 5, 7))
+		if errs[0] != nil {
+			t.Errorf("cycle port 5: %v", errs[0])
+		}
+		if !errors.Is(errs[1], power.ErrNotPowered) || !strings.Contains(errs[1].Error(), "port 7 of switch sw-a") {
+			t.Errorf("cycle port 7 = %v, want ErrNotPowered naming the port", errs[1])
+		}
+		if got := log.of("sw-a", 7); got != "off" {
+			t.Errorf("port 7 events = %q, want only the \"off\" of SetDevice", got)
+		}
+		if on, _, _ := sim.Port(7); !on {
+			t.Error("port 7 was disabled")
+		}
+		if st := sim.Stats(); st.SetVarbinds != 2 {
+			t.Errorf("SET varbinds = %d, want 2 (port 5 off and on)", st.SetVarbinds)
+		}
+	})
+}
+
+func TestErrorsNameSwitchPortAndCause(t *testing.T) {
+	t.Parallel()
+	const ro, rw = "ro-s3cret", "rw-s3cret"
+	sim := startSim(t, "sw-a", snmpswitch.Config{Community: rw, ReadCommunity: ro})
+	cfg := fastConfig()
+	cfg.Timeout, cfg.Retries = 50*time.Millisecond, 1
+	cases := []struct {
+		name      string
+		version   Version
+		community string
+		prepare   func()
+		want      error
+		wantText  string
+	}{
+		{"wrong community v2c", V2c, "guess-s3cret", nil, power.ErrUnreachable, "check the SNMP community"},
+		{"wrong community v1", V1, "guess-s3cret", nil, power.ErrUnreachable, "after"},
+		{"read-only community v2c", V2c, ro, nil, power.ErrDenied, "noAccess"},
+		{"read-only community v1", V1, ro, nil, power.ErrDenied, "noSuchName"},
+		{"unreachable", V2c, rw, func() { sim.SetUnreachable(true) }, power.ErrUnreachable, sim.Addr()},
+		{"slow", V2c, rw, func() { sim.SetLatency(200 * time.Millisecond) }, power.ErrUnreachable, "2 tries"},
+		{"set refused", V2c, rw, func() { sim.FailSets(gosnmp.ResourceUnavailable) }, nil, "resourceUnavailable"},
+	}
+	for _, c := range cases {
+		sim.SetUnreachable(false)
+		sim.SetLatency(0)
+		sim.FailSets(gosnmp.NoError)
+		if c.prepare != nil {
+			c.prepare()
+		}
+		r := newRig(t, cfg)
+		r.register(sim, SwitchConfig{Version: c.version, Community: NewCommunity(c.community)})
+		err := r.driver.Cycle(t.Context(), outlets("sw-a", 9))[0]
+		if err == nil {
+			t.Errorf("%s: cycle succeeded, want an error", c.name)
+			continue
+		}
+		msg := err.Error()
+		if c.want != nil && !errors.Is(err, c.want) {
+			t.Errorf("%s: error %q does not wrap %v", c.name, msg, c.want)
+		}
+		for _, want := range []string{"port 9 of switch sw-a", c.wantText} {
+			if !strings.Contains(msg, want) {
+				t.Errorf("%s: error %q does not say %q", c.name, msg, want)
+			}
+		}
+		for _, secret := range []string{ro, rw, "guess-s3cret"} {
+			if strings.Contains(msg, secret) || strings.Contains(fmt.Sprintf("%+v %#v", err, err), secret) {
+				t.Errorf("%s: error %q reveals a community", c.name, msg)
+			}
+		}
+		if _, delivering, _ := sim.Port(9); !delivering {
+			t.Fatalf("%s: port 9 left dark", c.name)
+		}
+	}
+}
+
+func TestForbiddenUnknownAndNonPoEPorts(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, fastConfig())
+	sim := startSim(t, "sw-a", snmpswitch.Config{Ports: 8})
+	r.register(sim, SwitchConfig{})
+	locked := startSim(t, "sw-locked", snmpswitch.Config{Ports: 8})
+	r.register(locked, SwitchConfig{})
+	sw, _ := r.dir.Lookup(t.Context(), "sw-locked")
+	sw.Reboots = false
+	r.dir.put("sw-locked", sw)
+
+	errs := r.driver.Switch(t.Context(), []power.Change{
+		{Outlet: power.Outlet{Switch: "sw-locked", Port: 1}, State: power.Off, Reason: power.ReasonPowersave},
+		{Outlet: power.Outlet{Switch: "sw-nowhere", Port: 1}, State: power.Off, Reason: power.ReasonPowersave},
+		{Outlet: power.Outlet{Switch: "sw-a", Port: 9}, State: power.Off, Reason: power.ReasonPowersave}, // 10G uplink
+		{Outlet: power.Outlet{Switch: "sw-a", Port: 2}, State: power.Off, Reason: power.ReasonPowersave},
+		{Outlet: power.Outlet{Switch: "sw-a", Port: 2}, State: power.On},
+		{Outlet: power.Outlet{Switch: "sw-locked", Port: 2}, State: power.On},
+	})
+	wants := []error{power.ErrForbidden, power.ErrUnknownPosition, power.ErrUnsupported, nil, nil, nil}
+	for i, want := range wants {
+		if i == 4 {
+			if errs[i] == nil || !strings.Contains(errs[i].Error(), "in progress") {
+				t.Errorf("change %d (same port twice) = %v, want an in-progress error", i, errs[i])
+			}
+			continue
+		}
+		if (want == nil) != (errs[i] == nil) || (want != nil && !errors.Is(errs[i], want)) {
+			t.Errorf("change %d = %v, want %v", i, errs[i], want)
+		}
+	}
+	if on, _, _ := sim.Port(2); on {
+		t.Error("powersave did not switch port 2 off")
+	}
+	if on, _, _ := locked.Port(1); !on {
+		t.Error("port 1 of a switch with poe.reboots=false was switched off")
+	}
+	recs, _ := r.journal.ListOff(t.Context())
+	if len(recs) != 1 || recs[0].Reason != power.ReasonPowersave || recs[0].Outlet.Port != 2 {
+		t.Errorf("journal = %+v, want port 2 (powersave)", recs)
+	}
+	// Waking up: switching on clears the record.
+	if err := r.driver.Switch(t.Context(), []power.Change{{Outlet: power.Outlet{Switch: "sw-a", Port: 2}, State: power.On}})[0]; err != nil {
+		t.Fatal(err)
+	}
+	if recs, _ := r.journal.ListOff(t.Context()); len(recs) != 0 {
+		t.Errorf("journal after power on = %+v, want empty", recs)
+	}
+}
+
+func TestManySwitchesOneUnreachable(t *testing.T) {
+	t.Parallel()
+	cfg := fastConfig()
+	cfg.Timeout, cfg.Retries = 100*time.Millisecond, 0
+	r := newRig(t, cfg)
+	var all []power.Outlet
+	for i := range 4 {
+		sim := startSim(t, fmt.Sprintf("sw-%d", i), snmpswitch.Config{Ports: 16})
+		r.register(sim, SwitchConfig{Delay: time.Millisecond})
+		all = append(all, outlets(sim.Name(), 1, 2, 3)...)
+	}
+	r.switches["sw-2"].SetUnreachable(true)
+	errs := r.driver.Cycle(t.Context(), all)
+	for i, err := range errs {
+		down := all[i].Switch == "sw-2"
+		if down != (err != nil) || (down && !errors.Is(err, power.ErrUnreachable)) {
+			t.Errorf("%s: %v (switch down: %v)", all[i], err, down)
+		}
+	}
+	for name, sim := range r.switches {
+		if st := sim.Stats(); name != "sw-2" && st.Sets != 2 {
+			t.Errorf("%s: %d SETs, want 2", name, st.Sets)
+		}
+	}
+}
+
+func TestSetsSplitAtLimits(t *testing.T) {
+	t.Parallel()
+	var log powerLog
+	sim := startSim(t, "sw-a", snmpswitch.Config{OnPower: log.record, MaxVarbinds: 10})
+	synctest.Test(t, func(t *testing.T) {
+		cfg := fastConfig()
+		cfg.MaxVarbinds = 16
+		r := newRig(t, cfg)
+		r.register(sim, SwitchConfig{})
+		var ports []int
+		for p := 1; p <= 40; p++ {
+			ports = append(ports, p)
+		}
+		for i, err := range r.driver.Cycle(t.Context(), outlets("sw-a", ports...)) {
+			if err != nil {
+				t.Errorf("port %d: %v", ports[i], err)
+			}
+		}
+		for _, p := range ports {
+			if got := log.of("sw-a", p); got != "off on" {
+				t.Errorf("port %d events = %q, want \"off on\"", p, got)
+			}
+		}
+		// The agent takes 10 variables: after its first tooBig the driver
+		// sends 40 ports in 5 SETs per phase (limit 16 halved to 8).
+		sim.ResetStats()
+		r.driver.Cycle(t.Context(), outlets("sw-a", ports...))
+		if st := sim.Stats(); st.Sets != 10 {
+			t.Errorf("warm cycle of 40 ports with an agent limit of 10: %d SETs, want 10", st.Sets)
+		}
+	})
+}
+
+func TestCachesForgottenOnErrorAndRescan(t *testing.T) {
+	t.Parallel()
+	sim := startSim(t, "sw-a", snmpswitch.Config{})
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t, fastConfig())
+		r.register(sim, SwitchConfig{})
+		walks := func() int { st := sim.Stats(); return st.GetBulks + st.GetNexts }
+		cycle := func() error { return r.driver.Cycle(t.Context(), outlets("sw-a", 1))[0] }
+		if err := cycle(); err != nil {
+			t.Fatal(err)
+		}
+		before := walks()
+		if err := cycle(); err != nil || walks() != before {
+			t.Fatalf("warm cycle: %v, %d walk requests; want none", err, walks()-before)
+		}
+		sim.FailSets(gosnmp.GenErr)
+		if err := cycle(); err == nil {
+			t.Fatal("cycle with failing SETs succeeded")
+		}
+		sim.FailSets(gosnmp.NoError)
+		before = walks()
+		if err := cycle(); err != nil || walks() == before {
+			t.Errorf("cycle after an SNMP error: %v, %d walk requests; want a new discovery", err, walks()-before)
+		}
+		if _, err := r.driver.Scan(t.Context(), "sw-a"); err != nil {
+			t.Fatal(err)
+		}
+		before = walks()
+		if err := cycle(); err != nil || walks() == before {
+			t.Errorf("cycle after a rescan: %v, %d walk requests; want a new discovery", err, walks()-before)
+		}
+	})
+}
+
+func TestExplicitPortMap(t *testing.T) {
+	t.Parallel()
+	// Two PoE groups of different sizes on interfaces with a hole: no
+	// heuristic applies.
+	ifs := []snmpswitch.Interface{}
+	var poe []snmpswitch.PoEPort
+	for i := 1; i <= 6; i++ {
+		idx := i
+		if i > 4 {
+			idx = 10 + i
+		}
+		ifs = append(ifs, snmpswitch.Interface{Index: idx, Type: 6, Speed: 1e9, Name: fmt.Sprint("p", idx)})
+		g, p := 1, i
+		if i > 4 {
+			g, p = 2, i-4
+		}
+		poe = append(poe, snmpswitch.PoEPort{Group: g, Port: p, IfIndex: idx})
+	}
+	ifs = append(ifs, snmpswitch.Interface{Index: 20, Type: 6, Speed: 1e9, Name: "sfp"})
+	sim := startSim(t, "sw-odd", snmpswitch.Config{Interfaces: ifs, PoE: poe})
+	r := newRig(t, fastConfig())
+	r.register(sim, SwitchConfig{Delay: time.Millisecond})
+	err := r.driver.Cycle(t.Context(), outlets("sw-odd", 15))[0]
+	if !errors.Is(err, power.ErrUnsupported) || !strings.Contains(err.Error(), "port map") {
+		t.Fatalf("cycle without a port map = %v, want ErrUnsupported suggesting a port map", err)
+	}
+	sw, _ := r.dir.Lookup(t.Context(), "sw-odd")
+	sw.PortMap = map[int]PoEIndex{15: {2, 1}, 16: {2, 2}}
+	r.dir.put("sw-odd", sw)
+	if err := r.driver.Cycle(t.Context(), outlets("sw-odd", 15))[0]; err != nil {
+		t.Fatalf("cycle with a port map: %v", err)
+	}
+	if st := sim.Stats(); st.SetVarbinds != 2 {
+		t.Errorf("SET varbinds = %d, want 2", st.SetVarbinds)
+	}
+}
+
+func TestScan(t *testing.T) {
+	t.Parallel()
+	mac := []byte{0x02, 0, 0, 0, 0, 0x07}
+	for _, version := range []Version{V1, V2c} {
+		sim := startSim(t, "sw-a", snmpswitch.Config{Ports: 8, Neighbours: []snmpswitch.Neighbour{
+			{LocalPort: 7, MAC: mac, SysName: "rpi-7"}, {LocalPort: 2, MAC: []byte{0x02, 0, 0, 0, 0, 0x02}},
+		}})
+		r := newRig(t, fastConfig())
+		r.register(sim, SwitchConfig{Version: version})
+		topo, err := r.driver.Scan(t.Context(), "sw-a")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(topo.Neighbours) != 2 || topo.Neighbours[1].LocalPort != 7 ||
+			topo.Neighbours[1].MAC.String() != "02:00:00:00:00:07" || topo.Neighbours[1].SysName != "rpi-7" {
+			t.Errorf("v%s neighbours = %+v, want ports 2 and 7, 02:00:00:00:00:07 (rpi-7) on 7", version, topo.Neighbours)
+		}
+		if len(topo.Ports) != 13 || topo.Ports[0] != (Port{IfIndex: 1, Descr: "GigabitEthernet1/0/1", Name: "Gi1/0/1", Type: 6, Speed: 1e9}) {
+			t.Errorf("v%s ports = %d, first %+v", version, len(topo.Ports), topo.Ports[0])
 		}
 	}
 }
