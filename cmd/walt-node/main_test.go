@@ -1,0 +1,181 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"debug/elf"
+	"errors"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/walt-testbed/walt/internal/agent"
+	"github.com/walt-testbed/walt/internal/netservice"
+)
+
+// binary is walt-node built as users get it: static, without cgo.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "walt-node-test")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "walt-node")
+	build := exec.Command("go", "build", "-o", binary, ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		os.Stderr.Write(out)
+		panic(err)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func TestBinaryIsStatic(t *testing.T) {
+	f, err := elf.Open(binary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			t.Error("walt-node has a dynamic loader (PT_INTERP): not a static binary")
+		}
+	}
+	if libs, _ := f.ImportedLibraries(); len(libs) > 0 {
+		t.Errorf("walt-node needs shared libraries %v", libs)
+	}
+}
+
+// TestImportGraph keeps the node agent small: it must not pull in the
+// server, the store or any SQL driver.
+func TestImportGraph(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", ".").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, dep := range strings.Fields(string(out)) {
+		for _, banned := range []string{"database/sql", "/internal/store", "/internal/server", "/internal/reboot", "modernc.org/", "github.com/jackc/", "gosnmp"} {
+			if strings.Contains(dep, banned) {
+				t.Errorf("walt-node imports %s", dep)
+			}
+		}
+	}
+}
+
+// TestExitRebootStatus runs the real binary under the exit action: after
+// acknowledging REBOOT it exits with status 10 for its supervisor.
+func TestExitRebootStatus(t *testing.T) {
+	addr := freeLoopbackAddr(t)
+	cmd := exec.Command(binary, "--listen", addr, "--root", t.TempDir(), "--reboot-action", "exit", "--boot-mode", "network", "--virtual", "false")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	rq := &netservice.Requester{}
+	var line string
+	var err error
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if line, err = rq.Do(t.Context(), addr, netservice.Request{Verb: netservice.VerbReboot}); !errors.Is(err, netservice.ErrRefused) {
+			break
+		}
+	}
+	if err != nil || line != "OK" {
+		t.Fatalf("REBOOT = %q, %v", line, err)
+	}
+	err = cmd.Wait()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != agent.ExitRebooted {
+		t.Fatalf("walt-node ended with %v, want exit status %d; stderr:\n%s", err, agent.ExitRebooted, stderr.String())
+	}
+}
+
+func freeLoopbackAddr(t testing.TB) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// runConfigured runs walt-node in process with an already ended context:
+// it validates its settings, starts, logs them and stops at once.
+func runConfigured(t *testing.T, args []string, env map[string]string) (int, string) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	var stderr bytes.Buffer
+	args = append([]string{"--listen", "127.0.0.1:0"}, args...)
+	code := run(ctx, args, func(k string) string { return env[k] }, &stderr)
+	return code, stderr.String()
+}
+
+func TestSettingsPrecedence(t *testing.T) {
+	root := t.TempDir()
+	conf := filepath.Join(t.TempDir(), "node.conf")
+	os.WriteFile(conf, []byte("# a node image\nreboot-action = system\nboot-mode = hybrid-volatile\nvirtual = false\n"), 0o644)
+
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want []string
+	}{
+		{"file", []string{"--config", conf, "--root", root}, nil,
+			[]string{"reboot_action=system", "boot_mode=hybrid-volatile", "virtual=false"}},
+		{"env beats file", []string{"--root", root}, map[string]string{"WALT_CONFIG": conf, "WALT_REBOOT_ACTION": "exit", "WALT_BOOT_MODE": "network"},
+			[]string{"reboot_action=exit", "boot_mode=network", "virtual=false"}},
+		{"flag beats env", []string{"--root", root, "--reboot-action", "log:/dev/null", "--virtual", "true"}, map[string]string{"WALT_REBOOT_ACTION": "exit"},
+			[]string{"reboot_action=log:/dev/null", "virtual=true"}},
+		{"nothing says system", []string{"--root", root, "--boot-mode", "network"}, nil,
+			[]string{"reboot_action=none"}},
+	}
+	for _, tt := range tests {
+		code, out := runConfigured(t, tt.args, tt.env)
+		if code != exitOK {
+			t.Errorf("%s: exit status %d, output:\n%s", tt.name, code, out)
+			continue
+		}
+		for _, w := range tt.want {
+			if !strings.Contains(out, w) {
+				t.Errorf("%s: output lacks %q:\n%s", tt.name, w, out)
+			}
+		}
+	}
+}
+
+func TestBadSettings(t *testing.T) {
+	dir := t.TempDir()
+	badConf := filepath.Join(dir, "bad.conf")
+	os.WriteFile(badConf, []byte("reboot-action = exit\nreboot_speed = fast\n"), 0o644)
+	tests := []struct {
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{[]string{"--boot-mode", "turbo"}, nil, `invalid boot mode "turbo"`},
+		{[]string{"--virtual", "maybe"}, nil, `invalid value "maybe" for --virtual`},
+		{[]string{"--reboot-action", "halt"}, nil, `invalid reboot action "halt"`},
+		{[]string{"--root", filepath.Join(dir, "absent")}, nil, "not a directory"},
+		{[]string{"--config", badConf}, nil, badConf + `:2: unknown setting "reboot_speed"`},
+		{[]string{"--config", filepath.Join(dir, "absent.conf")}, nil, "absent.conf: no such file"},
+		{nil, map[string]string{"WALT_HOOK_TIMEOUT": "soon"}, `WALT_HOOK_TIMEOUT="soon"`},
+		{[]string{"extra"}, nil, `unexpected argument "extra"`},
+		{[]string{"--hook-timeout", "-1s"}, nil, "must be positive"},
+	}
+	for _, tt := range tests {
+		code, out := runConfigured(t, tt.args, tt.env)
+		if code != exitUsage || !strings.Contains(out, tt.want) {
+			t.Errorf("walt-node %v (env %v) = status %d, output %q; want status 2 and %q", tt.args, tt.env, code, out, tt.want)
+		}
+	}
+}

@@ -1,0 +1,333 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/walt-testbed/walt/internal/netservice"
+)
+
+// image builds an image root holding the given files under bin/, each
+// with its shell script body and mode.
+type hookFile struct {
+	path   string // inside the image, e.g. /bin/walt-reboot
+	script string // body after the #! line
+	mode   os.FileMode
+}
+
+func makeImage(t *testing.T, files ...hookFile) string {
+	t.Helper()
+	root := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(root, "bin"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		p := filepath.Join(root, f.path)
+		if err := os.WriteFile(p, []byte("#!/bin/sh\n"+f.script+"\n"), f.mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(p, f.mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return root
+}
+
+// startAgent serves an agent with cfg on a loopback port of its own and
+// returns its address and journal file (log action).
+func startAgent(t *testing.T, cfg Config) (addr, journal string) {
+	t.Helper()
+	if cfg.Action.Kind == ActionNone && cfg.Action.LogFile == "" {
+		journal = filepath.Join(t.TempDir(), "journal")
+		cfg.Action = Action{Kind: ActionLog, LogFile: journal}
+	}
+	if cfg.ShutdownGrace == 0 {
+		cfg.ShutdownGrace = 10 * time.Millisecond
+	}
+	cfg.Logger = slog.New(slog.NewTextHandler(t.Output(), nil))
+	a, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Serve(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	return ln.Addr().String(), journal
+}
+
+func reboot(t *testing.T, addr string, args ...string) (string, error) {
+	t.Helper()
+	rq := &netservice.Requester{ConnectTimeout: 5 * time.Second, ReplyTimeout: 5 * time.Second}
+	return rq.Do(t.Context(), addr, netservice.Request{Verb: netservice.VerbReboot, Args: args})
+}
+
+// journalLines waits until the journal's last line is a plain procedure
+// (force or orderly), which ends every reboot, and returns its lines.
+func journalLines(t *testing.T, journal string) []string {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		b, _ := os.ReadFile(journal)
+		lines := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+		if last := lines[len(lines)-1]; last == "force" || last == "orderly" {
+			return lines
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("journal never ended with force or orderly: %q", b)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+const (
+	hookOK      = "exit 0"
+	hookDecline = "exit 3"
+	hookFail    = "exit 1"
+	hookSlow    = "sleep 30"
+)
+
+func TestRebootProcedures(t *testing.T) {
+	t.Parallel()
+	exe, noexe := os.FileMode(0o755), os.FileMode(0o644)
+	tests := []struct {
+		name    string
+		mode    BootMode
+		virtual bool
+		files   []hookFile
+		args    []string
+		wantKO  string
+		want    []string
+	}{
+		// Network boot mode.
+		{name: "network, no hook", mode: Network, want: []string{"force"}},
+		{name: "network, hook", mode: Network, files: []hookFile{{NetworkHook, hookOK, exe}},
+			want: []string{"hook /bin/walt-network-reboot", "force"}},
+		{name: "network, legacy hook", mode: Network, files: []hookFile{{LegacyNetworkHook, hookOK, exe}},
+			want: []string{"hook /bin/walt-reboot", "force"}},
+		{name: "network, new hook preferred", mode: Network, files: []hookFile{{NetworkHook, hookOK, exe}, {LegacyNetworkHook, hookOK, exe}},
+			want: []string{"hook /bin/walt-network-reboot", "force"}},
+		{name: "network, hook not executable", mode: Network, files: []hookFile{{NetworkHook, hookOK, noexe}, {LegacyNetworkHook, hookOK, exe}},
+			wantKO: "/bin/walt-network-reboot is not executable on image"},
+		{name: "network, legacy hook not executable", mode: Network, files: []hookFile{{LegacyNetworkHook, hookOK, noexe}},
+			wantKO: "/bin/walt-reboot is not executable on image"},
+		{name: "network, hybrid hook ignored", mode: Network, files: []hookFile{{HybridHook, hookOK, exe}}, want: []string{"force"}},
+		{name: "network, declining hook", mode: Network, files: []hookFile{{NetworkHook, hookDecline, exe}},
+			args: []string{"kexec.allow=false"}, want: []string{"hook /bin/walt-network-reboot kexec.allow=false", "force"}},
+		{name: "network, failing hook", mode: Network, files: []hookFile{{NetworkHook, hookFail, exe}},
+			want: []string{"hook /bin/walt-network-reboot", "force"}},
+		{name: "network, hook over its deadline", mode: Network, files: []hookFile{{NetworkHook, hookSlow, exe}},
+			want: []string{"hook /bin/walt-network-reboot", "force"}},
+		{name: "network, virtual ignores hooks", mode: Network, virtual: true, files: []hookFile{{NetworkHook, hookOK, exe}},
+			want: []string{"force"}},
+		{name: "network, virtual ignores non-executable hook", mode: Network, virtual: true, files: []hookFile{{NetworkHook, hookOK, noexe}},
+			want: []string{"force"}},
+		// Hybrid boot modes.
+		{name: "hybrid-volatile, no hook", mode: HybridVolatile, want: []string{"orderly"}},
+		{name: "hybrid-persistent, no hook", mode: HybridPersistent, want: []string{"orderly"}},
+		{name: "hybrid, network hooks ignored", mode: HybridVolatile, files: []hookFile{{NetworkHook, hookOK, exe}, {LegacyNetworkHook, hookOK, exe}},
+			want: []string{"orderly"}},
+		{name: "hybrid, hook returns", mode: HybridPersistent, files: []hookFile{{HybridHook, hookOK, exe}},
+			want: []string{"hook /bin/walt-hybrid-reboot", "force"}},
+		{name: "hybrid, hook not executable", mode: HybridVolatile, files: []hookFile{{HybridHook, hookOK, noexe}},
+			wantKO: "/bin/walt-hybrid-reboot is not executable on image"},
+		{name: "hybrid, declining hook", mode: HybridVolatile, files: []hookFile{{HybridHook, hookDecline, exe}},
+			args: []string{"kexec.allow=false"}, want: []string{"hook /bin/walt-hybrid-reboot kexec.allow=false", "orderly"}},
+		{name: "hybrid, failing hook", mode: HybridPersistent, files: []hookFile{{HybridHook, hookFail, exe}},
+			want: []string{"hook /bin/walt-hybrid-reboot", "force"}},
+		{name: "hybrid, virtual ignores hooks", mode: HybridPersistent, virtual: true, files: []hookFile{{HybridHook, hookOK, exe}},
+			want: []string{"orderly"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			root := makeImage(t, tt.files...)
+			addr, journal := startAgent(t, Config{Root: root, BootMode: tt.mode, Virtual: tt.virtual, HookTimeout: 300 * time.Millisecond})
+			line, err := reboot(t, addr, tt.args...)
+			if tt.wantKO != "" {
+				if !errors.Is(err, netservice.ErrKO) || err.Error() != tt.wantKO {
+					t.Fatalf("REBOOT = %q, %v; want KO %q", line, err, tt.wantKO)
+				}
+				if _, err := os.Stat(journal); !errors.Is(err, os.ErrNotExist) {
+					t.Errorf("a refused REBOOT started a procedure (journal exists: %v)", err)
+				}
+				return
+			}
+			if err != nil || line != "OK" {
+				t.Fatalf("REBOOT = %q, %v; want OK", line, err)
+			}
+			if diff := cmp.Diff(tt.want, journalLines(t, journal)); diff != "" {
+				t.Errorf("procedure (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestHookEnvironment(t *testing.T) {
+	t.Parallel()
+	out := filepath.Join(t.TempDir(), "env")
+	// The shell drops variables whose names hold a dot from what it
+	// exports, so the hook reads what it was given from /proc.
+	root := makeImage(t, hookFile{NetworkHook, `tr "\\0" "\\n" < /proc/$$/environ > "` + out + `"; exit 3`, 0o755})
+	addr, journal := startAgent(t, Config{Root: root, BootMode: Network})
+	if _, err := reboot(t, addr, "kexec.allow=false", "x=1"); err != nil {
+		t.Fatal(err)
+	}
+	journalLines(t, journal)
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := strings.Split(string(b), "\n")
+	for _, want := range []string{"kexec.allow=false", "kexec_allow=false", "x=1", "walt_boot_mode=network", "vnode_mode=0"} {
+		if !contains(env, want) {
+			t.Errorf("hook environment lacks %q", want)
+		}
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// TestSecondRebootWhileUnderWay checks that a REBOOT received while a
+// reboot is under way is acknowledged and starts nothing.
+func TestSecondRebootWhileUnderWay(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	started, release := filepath.Join(dir, "started"), filepath.Join(dir, "release")
+	root := makeImage(t, hookFile{NetworkHook, `touch "` + started + `"; while [ ! -e "` + release + `" ]; do sleep 0.01; done; exit 3`, 0o755})
+	addr, journal := startAgent(t, Config{Root: root, BootMode: Network, HookTimeout: time.Minute})
+	if line, err := reboot(t, addr); err != nil || line != "OK" {
+		t.Fatalf("first REBOOT = %q, %v", line, err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if _, err := os.Stat(started); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("hook never started")
+		}
+	}
+	if line, err := reboot(t, addr); err != nil || line != "OK" {
+		t.Fatalf("second REBOOT = %q, %v; want OK", line, err)
+	}
+	os.WriteFile(release, nil, 0o644)
+	if diff := cmp.Diff([]string{"hook /bin/walt-network-reboot", "force"}, journalLines(t, journal)); diff != "" {
+		t.Errorf("procedure (-want +got):\n%s", diff)
+	}
+}
+
+func TestRebootRefusals(t *testing.T) {
+	t.Parallel()
+	addr, _ := startAgent(t, Config{Root: makeImage(t), BootMode: Network, Action: Action{Kind: ActionNone, LogFile: "-"}})
+	if _, err := reboot(t, addr); !errors.Is(err, netservice.ErrKO) || !strings.Contains(err.Error(), "no reboot action configured") {
+		t.Errorf("REBOOT without an action = %v, want KO naming the missing action", err)
+	}
+	addr, journal := startAgent(t, Config{Root: makeImage(t), BootMode: Network})
+	if _, err := reboot(t, addr, "notakeyvalue"); !errors.Is(err, netservice.ErrKO) || err.Error() != `invalid REBOOT argument "notakeyvalue": want key=value` {
+		t.Errorf("REBOOT with a bad argument = %v", err)
+	}
+	if _, err := os.Stat(journal); !errors.Is(err, os.ErrNotExist) {
+		t.Error("a refused REBOOT started a procedure")
+	}
+}
+
+func TestExitAction(t *testing.T) {
+	t.Parallel()
+	a, err := New(Config{Root: makeImage(t), BootMode: Network, Action: Action{Kind: ActionExit}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- a.Serve(t.Context(), ln) }()
+	if line, err := reboot(t, ln.Addr().String()); err != nil || line != "OK" {
+		t.Fatalf("REBOOT = %q, %v", line, err)
+	}
+	if err := <-done; !errors.Is(err, ErrRebooted) {
+		t.Fatalf("Serve() = %v, want ErrRebooted", err)
+	}
+	if _, err := net.Dial("tcp", ln.Addr().String()); err == nil {
+		t.Error("agent still listening after its exit reboot")
+	}
+}
+
+func TestBlink(t *testing.T) {
+	t.Parallel()
+	out := filepath.Join(t.TempDir(), "blink")
+	tests := []struct {
+		name   string
+		files  []hookFile
+		wantKO string
+	}{
+		{name: "absent", wantKO: "/bin/blink unavailable or not executable on image"},
+		{name: "not executable", files: []hookFile{{"/bin/blink", "exit 0", 0o644}}, wantKO: "/bin/blink unavailable or not executable on image"},
+		{name: "fails", files: []hookFile{{"/bin/blink", "exit 1", 0o755}}, wantKO: "/bin/blink returned a non-zero error code"},
+		{name: "works", files: []hookFile{{"/bin/blink", `echo "$1" > "` + out + `"`, 0o755}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			addr, _ := startAgent(t, Config{Root: makeImage(t, tt.files...), BootMode: Network})
+			rq := &netservice.Requester{}
+			_, err := rq.Do(t.Context(), addr, netservice.Request{Verb: netservice.VerbBlink, Args: []string{"1"}})
+			if tt.wantKO != "" {
+				if err == nil || err.Error() != tt.wantKO {
+					t.Errorf("BLINK 1 = %v, want KO %q", err, tt.wantKO)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("BLINK 1 = %v", err)
+			}
+			if b, _ := os.ReadFile(out); string(b) != "1\n" {
+				t.Errorf("/bin/blink got argument %q, want 1", b)
+			}
+		})
+	}
+}
+
+func TestParseAction(t *testing.T) {
+	for in, want := range map[string]Action{
+		"":             {Kind: ActionNone},
+		"system":       {Kind: ActionSystem},
+		"exit":         {Kind: ActionExit},
+		"log:/tmp/x":   {Kind: ActionLog, LogFile: "/tmp/x"},
+		"log:rel/path": {Kind: ActionLog, LogFile: "rel/path"},
+	} {
+		got, err := ParseAction(in)
+		if err != nil || got != want {
+			t.Errorf("ParseAction(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"log:", "reboot", "System", "log"} {
+		if _, err := ParseAction(bad); err == nil || !strings.Contains(err.Error(), bad) && bad != "" {
+			t.Errorf("ParseAction(%q) = %v, want an error naming it", bad, err)
+		}
+	}
+}
+
+func listenLoopback() (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }

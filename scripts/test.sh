@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Runs walt's whole test suite, installing what it needs first.
+# Usage: scripts/test.sh            (CI runs exactly this through .ci/run)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PATH:/usr/local/go/bin"
+
+scripts/install-deps.sh
+
+echo "== gofmt and go vet"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$unformatted" ]; then
+	echo "gofmt would change: $unformatted" >&2
+	exit 1
+fi
+go vet ./...
+
+echo "== go test -race"
+go test -race -count=1 -timeout 20m ./...
+
+echo "== fuzzing the protocol line parser (short run)"
+go test -run '^$' -fuzz '^FuzzParseRequest$' -fuzztime 10s ./internal/netservice
