@@ -226,3 +226,18 @@ func (d *Duration) UnmarshalText(b []byte) error {
 	*d = Duration(v)
 	return nil
 }
+
+// RebootRecord is one entry of the reboot history (GET /api/v1/reboots,
+// filters ?node=NAME&batch=ID&limit=N), newest first.
+type RebootRecord struct {
+	ID        string `json:"id"`
+	Batch     string `json:"batch"`
+	Requester string `json:"requester"`
+	Cause     string `json:"cause"`
+	NodeResult
+}
+
+// RebootList is the body of GET /api/v1/reboots.
+type RebootList struct {
+	Reboots []RebootRecord `json:"reboots"`
+}

@@ -97,3 +97,25 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestDescribe(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		in   []string
+		want string
+	}{
+		{nil, "no nodes"},
+		{[]string{"rpi1"}, "node rpi1"},
+		{[]string{"vnode3", "rpi2", "rpi1"}, "nodes rpi1, rpi2 and vnode3"},
+		{[]string{"a", "b", "c", "d", "e"}, "nodes a, b, c, d and e"},
+		{[]string{"a", "b", "c", "d", "e", "f"}, "6 nodes"},
+	}
+	for _, c := range cases {
+		if got := Describe(c.in, "node", "nodes"); got != c.want {
+			t.Errorf("Describe(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+	if got := Capitalize("nodes a"); got != "Nodes a" {
+		t.Errorf("Capitalize = %q", got)
+	}
+}

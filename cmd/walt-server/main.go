@@ -1,0 +1,92 @@
+// Command walt-server is the WalT testbed server: node inventory, settings,
+// ownership and the reboot engine, served as an HTTP/JSON API under /api/v1.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/walt-testbed/walt/internal/reboot"
+	"github.com/walt-testbed/walt/internal/server"
+	"github.com/walt-testbed/walt/internal/store/sqlite"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stderr); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		fmt.Fprintf(os.Stderr, "walt-server: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+// defaultDataDir is /var/lib/walt for root, else the XDG data directory.
+func defaultDataDir() string {
+	if os.Geteuid() == 0 {
+		return "/var/lib/walt"
+	}
+	if d := os.Getenv("XDG_DATA_HOME"); d != "" {
+		return filepath.Join(d, "walt")
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(home, ".local", "share", "walt")
+	}
+	return "walt-data"
+}
+
+func run(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("walt-server", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	rc := reboot.DefaultConfig()
+	dataDir := fs.String("data", defaultDataDir(), "`directory` holding the database (created if missing)")
+	listen := fs.String("listen", ":12345", "`address` of the HTTP API")
+	fs.DurationVar(&rc.ConnectTimeout, "connect-timeout", rc.ConnectTimeout, "soft reboot: deadline to connect to a node's agent")
+	fs.DurationVar(&rc.ReplyTimeout, "reply-timeout", rc.ReplyTimeout, "soft reboot: deadline for the agent's reply")
+	fs.IntVar(&rc.Fanout, "fanout", rc.Fanout, "most nodes rebooted at once")
+	logJSON := fs.Bool("log-json", false, "log in JSON instead of text")
+	debug := fs.Bool("debug", false, "log debug messages (one line per node rebooted)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q (walt-server takes flags only)", fs.Arg(0))
+	}
+	opts := &slog.HandlerOptions{Level: slog.LevelInfo}
+	if *debug {
+		opts.Level = slog.LevelDebug
+	}
+	var h slog.Handler = slog.NewTextHandler(stderr, opts)
+	if *logJSON {
+		h = slog.NewJSONHandler(stderr, opts)
+	}
+	log := slog.New(h)
+
+	if err := os.MkdirAll(*dataDir, 0o750); err != nil {
+		return fmt.Errorf("create data directory: %w", err)
+	}
+	dbPath := filepath.Join(*dataDir, sqlite.FileName)
+	st, err := sqlite.Open(ctx, dbPath)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	log.Info("store opened", "path", dbPath)
+
+	srv, err := server.New(server.Config{Listen: *listen, Store: st, Reboot: rc, ShutdownGrace: 10 * time.Second, Logger: log})
+	if err != nil {
+		return err
+	}
+	return srv.Run(ctx)
+}

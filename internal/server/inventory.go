@@ -1,0 +1,323 @@
+package server
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/walt-testbed/walt/api"
+	"github.com/walt-testbed/walt/internal/nodeset"
+	"github.com/walt-testbed/walt/internal/store"
+	"github.com/walt-testbed/walt/internal/store/sqlstore"
+)
+
+// inventory is a snapshot of the devices and their settings.
+type inventory struct {
+	devices  []store.Device // sorted by name
+	byName   map[string]int
+	settings map[string]map[string]string // by MAC
+}
+
+func (s *Server) inventory(ctx context.Context) (*inventory, error) {
+	devs, err := s.store.Devices(ctx)
+	if err != nil {
+		return nil, err
+	}
+	settings, err := s.store.Settings(ctx)
+	if err != nil {
+		return nil, err
+	}
+	inv := &inventory{devices: devs, byName: make(map[string]int, len(devs)), settings: settings}
+	for i, d := range devs {
+		inv.byName[d.Name] = i
+	}
+	return inv, nil
+}
+
+// deviceNamed returns the named device or WalT's "No device" error.
+func (s *Server) deviceNamed(ctx context.Context, name string) (store.Device, error) {
+	d, err := s.store.DeviceByName(ctx, name)
+	if errors.Is(err, store.ErrNotFound) {
+		return d, culprits(kindf(store.ErrNotFound, "No device with name '%s' found.", name), []string{name})
+	}
+	return d, err
+}
+
+// resolve develops a device set for requester into devices, sorted by
+// name. With nodesOnly, a device that is not a node is an error.
+func (inv *inventory) resolve(set, requester string, nodesOnly bool) ([]store.Device, error) {
+	terms, err := nodeset.Parse(set)
+	if err != nil {
+		return nil, err
+	}
+	picked := make(map[int]bool)
+	for _, t := range terms {
+		if t.Name != "" {
+			i, ok := inv.byName[t.Name]
+			if !ok {
+				return nil, culprits(kindf(store.ErrNotFound, "No device with name '%s' found.", t.Name), []string{t.Name})
+			}
+			picked[i] = true
+			continue
+		}
+		for i, d := range inv.devices {
+			if inv.matches(t.Keyword, d, requester) {
+				picked[i] = true
+			}
+		}
+	}
+	var out []store.Device
+	var notNodes []string
+	for i, d := range inv.devices {
+		if !picked[i] {
+			continue
+		}
+		if nodesOnly && d.Type != store.TypeNode {
+			notNodes = append(notNodes, fmt.Sprintf("%s is not a node, it is a %s.", d.Name, d.Type))
+			continue
+		}
+		out = append(out, d)
+	}
+	if len(notNodes) > 0 {
+		return nil, kindf(store.ErrInvalid, "%s", strings.Join(notNodes, "\n"))
+	}
+	if len(out) == 0 {
+		return nil, kindf(store.ErrNotFound, "No matching devices found! (tip: walt help show node-ownership)")
+	}
+	return out, nil
+}
+
+func (inv *inventory) matches(keyword string, d store.Device, requester string) bool {
+	isNode := d.Type == store.TypeNode
+	switch keyword {
+	case nodeset.MyNodes:
+		return isNode && d.Owner != "" && d.Owner == requester
+	case nodeset.FreeNodes:
+		return isNode && d.Owner == ""
+	case nodeset.AllNodes:
+		return isNode
+	case nodeset.AllSwitches:
+		return d.Type == store.TypeSwitch
+	case nodeset.AllDevices:
+		return true
+	case nodeset.ExplorableSwitches:
+		return d.Type == store.TypeSwitch && inv.settings[d.MAC]["lldp.explore"] == "true"
+	}
+	return false // nodeset.Server: the server is not in the inventory
+}
+
+func nodeConfig(d store.Device, stored map[string]string) map[string]string {
+	cfg := make(map[string]string)
+	for _, sv := range shownSettings(d, stored) {
+		cfg[sv.name] = sv.value
+	}
+	return cfg
+}
+
+func toAPINode(d store.Device, stored map[string]string) api.Node {
+	return api.Node{
+		Name: d.Name, Model: d.Model, Virtual: d.Virtual, Booted: d.Booted, IP: d.IP, MAC: d.MAC,
+		Config: nodeConfig(d, stored), Owner: d.Owner, BootMode: d.BootMode,
+	}
+}
+
+func toAPIDevice(d store.Device, stored map[string]string) api.Device {
+	out := api.Device{
+		Name: d.Name, Type: string(d.Type), MAC: d.MAC, IP: d.IP, Model: d.Model, Virtual: d.Virtual,
+		Owner: d.Owner, BootMode: d.BootMode, Booted: d.Booted, Created: d.CreatedAt, Config: nodeConfig(d, stored),
+	}
+	if !d.LastSeen.IsZero() {
+		t := d.LastSeen
+		out.LastSeen = &t
+	}
+	return out
+}
+
+// nodeFilters are the first-level fields GET /nodes filters on.
+var nodeFilters = map[string]func(api.Node) string{
+	"name":      func(n api.Node) string { return n.Name },
+	"model":     func(n api.Node) string { return n.Model },
+	"virtual":   func(n api.Node) string { return strconv.FormatBool(n.Virtual) },
+	"image":     func(n api.Node) string { return n.Image },
+	"booted":    func(n api.Node) string { return strconv.FormatBool(n.Booted) },
+	"ip":        func(n api.Node) string { return n.IP },
+	"mac":       func(n api.Node) string { return n.MAC },
+	"owner":     func(n api.Node) string { return n.Owner },
+	"boot_mode": func(n api.Node) string { return n.BootMode },
+}
+
+func (s *Server) listNodes(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	for k := range q {
+		if nodeFilters[k] == nil {
+			keys := make([]string, 0, len(nodeFilters))
+			for f := range nodeFilters {
+				keys = append(keys, f)
+			}
+			sort.Strings(keys)
+			writeError(w, s.log, culprits(invalidf("unknown node filter '%s' (filters: %s)", k, strings.Join(keys, ", ")), []string{k}))
+			return
+		}
+	}
+	inv, err := s.inventory(r.Context())
+	if err != nil {
+		writeError(w, s.log, err)
+		return
+	}
+	list := api.NodeList{Nodes: []api.Node{}}
+next:
+	for _, d := range inv.devices {
+		if d.Type != store.TypeNode {
+			continue
+		}
+		n := toAPINode(d, inv.settings[d.MAC])
+		for k, vs := range q {
+			if !strings.EqualFold(nodeFilters[k](n), vs[len(vs)-1]) {
+				continue next
+			}
+		}
+		list.Nodes = append(list.Nodes, n)
+	}
+	list.NumNodes = len(list.Nodes)
+	writeJSON(w, http.StatusOK, list)
+}
+
+func (s *Server) listDevices(w http.ResponseWriter, r *http.Request) {
+	inv, err := s.inventory(r.Context())
+	if err != nil {
+		writeError(w, s.log, err)
+		return
+	}
+	list := api.DeviceList{Devices: []api.Device{}}
+	for _, d := range inv.devices {
+		list.Devices = append(list.Devices, toAPIDevice(d, inv.settings[d.MAC]))
+	}
+	list.NumDevices = len(list.Devices)
+	writeJSON(w, http.StatusOK, list)
+}
+
+// madeUpMAC derives a locally administered MAC from an IPv4 address, for
+// devices added without one.
+func madeUpMAC(ip net.IP) string {
+	v4 := ip.To4()
+	if v4 == nil {
+		return ""
+	}
+	hw := make(net.HardwareAddr, 6)
+	hw[0] = 0x02
+	binary.BigEndian.PutUint32(hw[2:], binary.BigEndian.Uint32(v4))
+	return hw.String()
+}
+
+func parseIP(ip string) (net.IP, error) {
+	parsed := net.ParseIP(ip)
+	if parsed == nil {
+		return nil, culprits(invalidf("ip address '%s' is not valid (expected for example 192.168.152.10)", ip), []string{ip})
+	}
+	return parsed, nil
+}
+
+func (s *Server) addDevice(ctx context.Context, req api.AddDevice) (api.Device, error) {
+	ip, err := parseIP(req.IP)
+	if err != nil {
+		return api.Device{}, err
+	}
+	typ := store.DeviceType(req.Type)
+	if req.Type == "" {
+		typ = store.TypeUnknown
+	}
+	if !typ.Valid() {
+		return api.Device{}, culprits(invalidf("device type '%s' is not valid (expected switch, node or unknown)", req.Type), []string{req.Type})
+	}
+	mac := req.MAC
+	if mac == "" {
+		if mac = madeUpMAC(ip); mac == "" {
+			return api.Device{}, invalidf("device %s: give a MAC address (--mac) for an IPv6 device", req.Name)
+		}
+	}
+	if err := s.store.AddDevice(ctx, store.Device{MAC: mac, Name: req.Name, IP: ip.String(), Type: typ, CreatedAt: time.Now()}); err != nil {
+		return api.Device{}, err
+	}
+	d, err := s.store.DeviceByName(ctx, req.Name)
+	return toAPIDevice(d, nil), err
+}
+
+func (s *Server) forgetDevice(w http.ResponseWriter, r *http.Request) {
+	d, err := s.deviceNamed(r.Context(), r.PathValue("name"))
+	if err != nil {
+		writeError(w, s.log, err)
+		return
+	}
+	if err := s.store.ForgetDevice(r.Context(), d.MAC); err != nil {
+		writeError(w, s.log, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+var bootModes = map[string]bool{"": true, "network": true, "hybrid-volatile": true, "hybrid-persistent": true}
+
+func (s *Server) nodeReport(ctx context.Context, rep api.NodeReport) (api.Node, error) {
+	mac, err := store.NormalizeMAC(rep.MAC)
+	if err != nil {
+		return api.Node{}, culprits(err, []string{rep.MAC})
+	}
+	ip, err := parseIP(rep.IP)
+	if err != nil {
+		return api.Node{}, err
+	}
+	if !bootModes[rep.BootMode] {
+		return api.Node{}, culprits(invalidf("boot mode '%s' is not valid (expected network, hybrid-volatile or hybrid-persistent)", rep.BootMode), []string{rep.BootMode})
+	}
+	name := rep.Name
+	if name == "" {
+		name = "node-" + strings.ReplaceAll(mac[9:], ":", "")
+	}
+	if err := sqlstore.ValidateName(name); err != nil {
+		return api.Node{}, culprits(err, []string{name})
+	}
+	now := time.Now()
+	d, err := s.store.ReportDevice(ctx, store.Device{
+		MAC: mac, Name: name, IP: ip.String(), Type: store.TypeNode, Model: rep.Model, Virtual: rep.Virtual,
+		BootMode: rep.BootMode, Booted: true, CreatedAt: now, LastSeen: now,
+	})
+	if err != nil {
+		return api.Node{}, err
+	}
+	s.log.Debug("node reported", "node", d.Name, "mac", d.MAC, "ip", d.IP)
+	return toAPINode(d, nil), nil
+}
+
+func (s *Server) setLink(w http.ResponseWriter, r *http.Request) {
+	var req api.Link
+	if err := decodeJSON(r, &req); err != nil {
+		writeError(w, s.log, err)
+		return
+	}
+	node, err := s.deviceNamed(r.Context(), req.Node)
+	if err != nil {
+		writeError(w, s.log, err)
+		return
+	}
+	sw, err := s.deviceNamed(r.Context(), req.Switch)
+	if err != nil {
+		writeError(w, s.log, err)
+		return
+	}
+	if node.Type != store.TypeNode || sw.Type != store.TypeSwitch {
+		writeError(w, s.log, invalidf("a link goes from a node to a switch (%s is a %s, %s is a %s)", node.Name, node.Type, sw.Name, sw.Type))
+		return
+	}
+	if err := s.store.SetLink(r.Context(), store.Link{NodeMAC: node.MAC, SwitchMAC: sw.MAC, Port: req.Port}); err != nil {
+		writeError(w, s.log, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}

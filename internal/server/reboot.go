@@ -1,0 +1,227 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+
+	"github.com/walt-testbed/walt/api"
+	"github.com/walt-testbed/walt/internal/reboot"
+	"github.com/walt-testbed/walt/internal/store"
+	"github.com/walt-testbed/walt/internal/store/sqlstore"
+)
+
+// DefaultCause is the cause recorded for a reboot asked without one.
+const DefaultCause = "reboot requested"
+
+// reboot resolves the set, checks ownership, then streams one event per
+// node as soon as its outcome is known. Errors before the stream starts
+// are plain JSON errors.
+func (s *Server) reboot(w http.ResponseWriter, r *http.Request) {
+	var req api.RebootRequest
+	if err := decodeJSON(r, &req); err != nil {
+		writeError(w, s.log, err)
+		return
+	}
+	if req.Cause == "" {
+		req.Cause = DefaultCause
+	}
+	nodes, err := s.rebootTargets(r.Context(), req)
+	if err != nil {
+		writeError(w, s.log, err)
+		return
+	}
+
+	w.Header().Set("Content-Type", api.ContentNDJSON)
+	w.WriteHeader(http.StatusOK)
+	var mu sync.Mutex
+	enc := json.NewEncoder(w)
+	rc := http.NewResponseController(w)
+	send := func(ev api.RebootEvent) {
+		mu.Lock()
+		defer mu.Unlock()
+		// A client gone away is no reason to stop: the reboots go on
+		// and are recorded.
+		if enc.Encode(ev) == nil {
+			rc.Flush()
+		}
+	}
+	send(api.RebootEvent{Type: api.EventStart, Total: len(nodes)})
+
+	// The reboots outlive the request: a client that leaves must not
+	// leave nodes half-rebooted.
+	ctx := context.WithoutCancel(r.Context())
+	results := s.engine.Reboot(ctx, nodes, req.Hard, func(i int, res reboot.Result) {
+		send(api.RebootEvent{Type: api.EventNode, Node: toAPIResult(res)})
+	})
+
+	batch := sqlstore.NewID()
+	records := make([]store.Reboot, 0, len(results))
+	var rebooted []string
+	for _, res := range results {
+		if res.Joined {
+			continue // recorded by the request that did it
+		}
+		records = append(records, toRecord(res, batch, req))
+		if res.OK {
+			rebooted = append(rebooted, res.Node.MAC)
+		}
+	}
+	_, err = s.store.AddReboots(ctx, records)
+	if err == nil {
+		err = s.store.SetBooted(ctx, rebooted, false)
+	}
+	if err != nil {
+		_, ae := toAPIError(err, s.log)
+		send(api.RebootEvent{Type: api.EventError, Error: ae})
+		return
+	}
+	done := api.RebootEvent{Type: api.EventDone, Batch: batch}
+	for _, res := range results {
+		if res.OK {
+			done.Rebooted++
+		} else {
+			done.Failed++
+		}
+	}
+	send(done)
+}
+
+// rebootTargets resolves the request's nodes and checks their ownership.
+func (s *Server) rebootTargets(ctx context.Context, req api.RebootRequest) ([]reboot.Node, error) {
+	inv, err := s.inventory(ctx)
+	if err != nil {
+		return nil, err
+	}
+	devs, err := inv.resolve(req.Set, req.Requester, true)
+	if err != nil {
+		return nil, err
+	}
+	var others []string
+	for _, d := range devs {
+		if d.Owner != "" && d.Owner != req.Requester {
+			others = append(others, d.Name)
+		}
+	}
+	if len(others) > 0 && !req.Force {
+		return nil, ownedByOthers(others)
+	}
+	off, err := s.poweredOff(ctx)
+	if err != nil {
+		return nil, err
+	}
+	nodes := make([]reboot.Node, len(devs))
+	for i, d := range devs {
+		nodes[i] = reboot.Node{
+			Name: d.Name, MAC: d.MAC, Virtual: d.Virtual, PoweredOff: off[d.MAC],
+			KexecAllow: effective(inv.settings[d.MAC], "kexec.allow") == "true",
+		}
+		if d.IP != "" {
+			nodes[i].Addr = net.JoinHostPort(d.IP, strconv.Itoa(s.cfg.NodePort))
+		}
+	}
+	return nodes, nil
+}
+
+// poweredOff returns the MACs of nodes whose switch port the server turned off.
+func (s *Server) poweredOff(ctx context.Context) (map[string]bool, error) {
+	offs, err := s.store.PoEOffs(ctx)
+	if err != nil || len(offs) == 0 {
+		return nil, err
+	}
+	type port struct {
+		sw string
+		n  int
+	}
+	dark := make(map[port]bool)
+	for _, o := range offs {
+		dark[port{o.SwitchMAC, o.Port}] = true
+	}
+	links, err := s.store.Links(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]bool)
+	for _, l := range links {
+		if dark[port{l.SwitchMAC, l.Port}] {
+			out[l.NodeMAC] = true
+		}
+	}
+	return out, nil
+}
+
+func toAPIResult(r reboot.Result) *api.NodeResult {
+	out := &api.NodeResult{Node: r.Node.Name, MAC: r.Node.MAC, OK: r.OK, Method: r.Method,
+		Requested: r.Requested, Finished: r.Finished, Attempts: []api.Attempt{}}
+	if !r.Ack.IsZero() {
+		t := r.Ack
+		out.Ack = &t
+	}
+	for _, a := range r.Attempts {
+		aa := api.Attempt{Method: a.Method, Started: a.Started, Elapsed: api.Duration(a.Finished.Sub(a.Started))}
+		if a.Err != nil {
+			aa.Error, aa.Code = a.Err.Error(), reboot.ErrorCode(a.Err)
+		}
+		out.Attempts = append(out.Attempts, aa)
+	}
+	return out
+}
+
+func toRecord(r reboot.Result, batch string, req api.RebootRequest) store.Reboot {
+	rec := store.Reboot{
+		Batch: batch, Requester: req.Requester, Cause: req.Cause, NodeMAC: r.Node.MAC, NodeName: r.Node.Name,
+		Method: r.Method, OK: r.OK, RequestedAt: r.Requested, AckAt: r.Ack, FinishedAt: r.Finished,
+	}
+	for _, a := range r.Attempts {
+		sa := store.Attempt{Method: a.Method, Started: a.Started, Finished: a.Finished}
+		if a.Err != nil {
+			sa.Error = a.Err.Error()
+		}
+		rec.Attempts = append(rec.Attempts, sa)
+	}
+	return rec
+}
+
+func (s *Server) listReboots(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	f := store.RebootFilter{Batch: q.Get("batch")}
+	if name := q.Get("node"); name != "" {
+		d, err := s.deviceNamed(r.Context(), name)
+		if err != nil {
+			writeError(w, s.log, err)
+			return
+		}
+		f.NodeMAC = d.MAC
+	}
+	if l := q.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 0 {
+			writeError(w, s.log, culprits(invalidf("limit '%s' is not a valid number", l), []string{l}))
+			return
+		}
+		f.Limit = n
+	}
+	recs, err := s.store.Reboots(r.Context(), f)
+	if err != nil {
+		writeError(w, s.log, err)
+		return
+	}
+	out := api.RebootList{Reboots: []api.RebootRecord{}}
+	for _, rec := range recs {
+		rr := api.RebootRecord{ID: rec.ID, Batch: rec.Batch, Requester: rec.Requester, Cause: rec.Cause,
+			NodeResult: api.NodeResult{Node: rec.NodeName, MAC: rec.NodeMAC, OK: rec.OK, Method: rec.Method,
+				Requested: rec.RequestedAt, Finished: rec.FinishedAt, Attempts: []api.Attempt{}}}
+		if !rec.AckAt.IsZero() {
+			t := rec.AckAt
+			rr.Ack = &t
+		}
+		for _, a := range rec.Attempts {
+			rr.Attempts = append(rr.Attempts, api.Attempt{Method: a.Method, Error: a.Error, Started: a.Started, Elapsed: api.Duration(a.Finished.Sub(a.Started))})
+		}
+		out.Reboots = append(out.Reboots, rr)
+	}
+	writeJSON(w, http.StatusOK, out)
+}

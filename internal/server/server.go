@@ -1,0 +1,116 @@
+// Package server is walt-server's HTTP/JSON API under /api/v1: inventory,
+// node registration, settings, ownership and reboots. Errors are mapped to
+// HTTP statuses and wire codes in one table (errors.go); reboots stream
+// per-node progress as NDJSON.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/walt-testbed/walt/api"
+	"github.com/walt-testbed/walt/internal/reboot"
+	"github.com/walt-testbed/walt/internal/store"
+)
+
+// Config configures a Server.
+type Config struct {
+	// Listen is the TCP address of the API, e.g. ":12345".
+	Listen string
+	Store  store.Store
+	Reboot reboot.Config
+	// NodePort is the agents' TCP port; default 12346.
+	NodePort int
+	// ShutdownGrace bounds the wait for requests in progress at shutdown.
+	ShutdownGrace time.Duration
+	Logger        *slog.Logger
+}
+
+// Server serves the API.
+type Server struct {
+	cfg    Config
+	store  store.Store
+	engine *reboot.Engine
+	log    *slog.Logger
+	mux    *http.ServeMux
+}
+
+// New returns a Server. The caller keeps ownership of cfg.Store.
+func New(cfg Config) (*Server, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("server config: no store")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.NodePort == 0 {
+		cfg.NodePort = 12346
+	}
+	if cfg.ShutdownGrace == 0 {
+		cfg.ShutdownGrace = 10 * time.Second
+	}
+	cfg.Reboot.Logger = cfg.Logger
+	eng, err := reboot.New(cfg.Reboot)
+	if err != nil {
+		return nil, fmt.Errorf("server config: %w", err)
+	}
+	s := &Server{cfg: cfg, store: cfg.Store, engine: eng, log: cfg.Logger, mux: http.NewServeMux()}
+	s.routes()
+	return s, nil
+}
+
+func (s *Server) routes() {
+	p := api.Prefix
+	s.mux.HandleFunc("GET "+p+"/nodes", s.listNodes)
+	s.mux.HandleFunc("GET "+p+"/devices", s.listDevices)
+	s.mux.HandleFunc("POST "+p+"/devices", jsonHandler(s.log, http.StatusCreated, s.addDevice))
+	s.mux.HandleFunc("DELETE "+p+"/devices/{name}", s.forgetDevice)
+	s.mux.HandleFunc("POST "+p+"/node-reports", jsonHandler(s.log, http.StatusOK, s.nodeReport))
+	s.mux.HandleFunc("GET "+p+"/config", s.showConfig)
+	s.mux.HandleFunc("POST "+p+"/config", jsonHandler(s.log, http.StatusOK, s.setConfig))
+	s.mux.HandleFunc("POST "+p+"/ownership", jsonHandler(s.log, http.StatusOK, s.changeOwnership))
+	s.mux.HandleFunc("PUT "+p+"/links", s.setLink)
+	s.mux.HandleFunc("POST "+p+"/reboots", s.reboot)
+	s.mux.HandleFunc("GET "+p+"/reboots", s.listReboots)
+	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, s.log, kindf(store.ErrNotFound, "no API endpoint %s %s (this server speaks API %s)", r.Method, r.URL.Path, api.Version))
+	})
+}
+
+// Handler returns the API's HTTP handler.
+func (s *Server) Handler() http.Handler { return s.mux }
+
+// Run serves the API on cfg.Listen until ctx ends, then shuts down within
+// ShutdownGrace. It returns nil on a clean stop.
+func (s *Server) Run(ctx context.Context) error {
+	ln, err := net.Listen("tcp", s.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", s.cfg.Listen, err)
+	}
+	return s.Serve(ctx, ln)
+}
+
+// Serve is Run on an existing listener, which it closes.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	hs := &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	s.log.Info("serving API", "addr", ln.Addr().String(), "version", api.Version)
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve API on %s: %w", ln.Addr(), err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownGrace)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shut down API server: %w", err)
+	}
+	<-errc
+	return nil
+}

@@ -1,0 +1,295 @@
+package server
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/walt-testbed/walt/internal/nodeset"
+	"github.com/walt-testbed/walt/internal/store"
+)
+
+// Unspecified is how a setting without value is shown.
+const Unspecified = "<unspecified>"
+
+// masked replaces secret values when shown.
+const masked = "********"
+
+// category says which devices a setting applies to.
+type category int
+
+const (
+	catNode category = iota
+	catSwitch
+	catUnknown
+)
+
+// settingDef describes one setting: where it applies, its default, and how
+// its value is checked and normalised.
+type settingDef struct {
+	name   string
+	cat    category
+	def    string // "" means unspecified
+	secret bool
+	// parse returns the stored form of a value, or WalT's message.
+	parse func(v string) (string, error)
+}
+
+var settingDefs = []settingDef{
+	{name: "boot.retries", cat: catNode, def: "9", parse: intSetting("boot.retries", "        Use for example '2' for retrying twice after a failed boot, '0' to disable.", 0, "")},
+	{name: "boot.timeout", cat: catNode, def: "180", parse: bootTimeout},
+	{name: "kexec.allow", cat: catNode, def: "true", parse: boolSetting("kexec.allow")},
+	{name: "lldp.explore", cat: catSwitch, def: "false", parse: boolSetting("lldp.explore")},
+	{name: "poe.delay", cat: catSwitch, def: "2s", parse: poeDelay},
+	{name: "poe.reboots", cat: catSwitch, def: "false", parse: boolSetting("poe.reboots")},
+	{name: "snmp.community", cat: catSwitch, secret: true, parse: snmpCommunity},
+	{name: "snmp.version", cat: catSwitch, parse: snmpVersion},
+	{name: "type", cat: catUnknown, parse: func(v string) (string, error) {
+		if v != "switch" {
+			return "", fmt.Errorf("setting 'type' only allows value 'switch'.")
+		}
+		return v, nil
+	}},
+}
+
+func lookupSetting(name string) (settingDef, bool) {
+	for _, d := range settingDefs {
+		if d.name == name {
+			return d, true
+		}
+	}
+	return settingDef{}, false
+}
+
+func boolSetting(name string) func(string) (string, error) {
+	return func(v string) (string, error) {
+		switch strings.ToLower(v) {
+		case "true":
+			return "true", nil
+		case "false":
+			return "false", nil
+		}
+		return "", fmt.Errorf("setting '%s' only allows values 'true' or 'false'.", name)
+	}
+}
+
+func intSetting(name, hint string, min int, tooSmall string) func(string) (string, error) {
+	return func(v string) (string, error) {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return "", fmt.Errorf("'%s' is not a valid value for option '%s'.\n%s", v, name, hint)
+		}
+		if n < min {
+			return "", fmt.Errorf(tooSmall, v)
+		}
+		return strconv.Itoa(n), nil
+	}
+}
+
+func bootTimeout(v string) (string, error) {
+	if strings.ToLower(v) == "none" {
+		return "none", nil
+	}
+	return intSetting("boot.timeout",
+		"        Use for example '180' for waiting 3 minutes before considering the node is stuck and force-rebooting it, or 'none' to disable.",
+		60, "A boot timeout of %ss is probably too small for some OS images.\n        Only \"none\" and values higher than 60 are allowed for this setting.")(v)
+}
+
+func snmpVersion(v string) (string, error) {
+	if v != "1" && v != "2" {
+		return "", fmt.Errorf("value of setting 'snmp.version' should be '1' or '2'.")
+	}
+	return v, nil
+}
+
+// snmpCommunity accepts printable ASCII only: the value goes into SNMP
+// packets, never to a shell, but control characters have no business there.
+func snmpCommunity(v string) (string, error) {
+	if v == "" || len(v) > 64 {
+		return "", fmt.Errorf("setting 'snmp.community' must have 1 to 64 characters.")
+	}
+	for i := 0; i < len(v); i++ {
+		if v[i] < 0x21 || v[i] > 0x7e {
+			return "", fmt.Errorf("setting 'snmp.community' only allows printable ASCII characters without spaces.")
+		}
+	}
+	return v, nil
+}
+
+// poeDelay accepts a Go duration ("1500ms", "3s") or a number of seconds.
+func poeDelay(v string) (string, error) {
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		secs, ferr := strconv.ParseFloat(v, 64)
+		if ferr != nil {
+			return "", fmt.Errorf("'%s' is not a valid value for option 'poe.delay'.\n        Use for example '2s' or '500ms' (off period of a PoE power-cycle).", v)
+		}
+		d = time.Duration(secs * float64(time.Second))
+	}
+	if d < 100*time.Millisecond || d > time.Minute {
+		return "", fmt.Errorf("setting 'poe.delay' must be between 100ms and 1m (got %s).", v)
+	}
+	return d.String(), nil
+}
+
+func categoryOf(d store.Device) category {
+	switch d.Type {
+	case store.TypeNode:
+		return catNode
+	case store.TypeSwitch:
+		return catSwitch
+	}
+	return catUnknown
+}
+
+// configPlan is a validated set of setting changes, ready for the store.
+type configPlan struct {
+	changes  []store.DeviceChange
+	messages []string
+}
+
+// planConfig validates a whole `config` command against devices and their
+// stored settings and returns the changes to apply. Any error means nothing
+// may change; its message names the culprit.
+func planConfig(devs []store.Device, stored map[string]map[string]string, args []string) (configPlan, error) {
+	values := map[string]string{}
+	var order []string
+	for _, a := range args {
+		k, v, ok := strings.Cut(a, "=")
+		if !ok || k == "" {
+			return configPlan{}, invalidf("Please provide settings as `<setting name>=<setting value>` arguments (got %q).", a)
+		}
+		def, known := lookupSetting(k)
+		if !known {
+			return configPlan{}, invalidf("Unknown setting '%s'. See: 'walt help show device-config'", k)
+		}
+		norm, err := def.parse(v)
+		if err != nil {
+			return configPlan{}, culprits(invalidf("%s", err.Error()), []string{k})
+		}
+		if _, dup := values[k]; !dup {
+			order = append(order, k)
+		}
+		values[k] = norm
+	}
+	_, typeChange := values["type"]
+	for _, k := range order {
+		def, _ := lookupSetting(k)
+		if err := checkCategory(def, devs, typeChange); err != nil {
+			return configPlan{}, err
+		}
+	}
+	var plan configPlan
+	for _, d := range devs {
+		merged := map[string]string{}
+		for k, v := range stored[d.MAC] {
+			merged[k] = v
+		}
+		c := store.DeviceChange{MAC: d.MAC, Set: map[string]*string{}}
+		for _, k := range order {
+			if k == "type" {
+				t := store.TypeSwitch
+				c.Type = &t
+				if strings.Contains(d.Name, "unknown") {
+					n := strings.ReplaceAll(d.Name, "unknown", "switch")
+					c.Name = &n
+					plan.messages = append(plan.messages, fmt.Sprintf("Renaming %s to %s for clarity.", d.Name, n))
+				}
+				continue
+			}
+			v := values[k]
+			merged[k] = v
+			c.Set[k] = &v
+		}
+		if err := checkSwitchConfig(d.Name, merged, values); err != nil {
+			return configPlan{}, err
+		}
+		plan.changes = append(plan.changes, c)
+	}
+	plan.messages = append(plan.messages, "Done.")
+	return plan, nil
+}
+
+// checkCategory checks that every device supports the setting. A type
+// change to switch on the same command line lets unknown devices take
+// switch settings.
+func checkCategory(def settingDef, devs []store.Device, typeChange bool) error {
+	var bad []string
+	for _, d := range devs {
+		cat := categoryOf(d)
+		if typeChange && cat == catUnknown && def.cat == catSwitch {
+			continue
+		}
+		if cat != def.cat {
+			bad = append(bad, d.Name)
+		}
+	}
+	if len(bad) == 0 {
+		return nil
+	}
+	switch def.cat {
+	case catNode:
+		return culprits(invalidf("%s, so %s not support the '%s' setting.",
+			nodeset.Describe(bad, "device", "devices")+plural(bad, " is not a node", " are not nodes"), plural(bad, "it does", "they do"), def.name), bad)
+	case catSwitch:
+		return culprits(invalidf("%s, so '%s' setting cannot be applied.",
+			nodeset.Describe(bad, "device", "devices")+plural(bad, " is not a switch", " are not switches"), def.name), bad)
+	}
+	return culprits(invalidf("setting 'type' can only be applied to unknown devices (%s).", nodeset.Describe(bad, "device", "devices")+plural(bad, " is not", " are not")), bad)
+}
+
+// checkSwitchConfig checks the cross-setting rules on the configuration a
+// switch would have after the change.
+func checkSwitchConfig(name string, merged, changed map[string]string) error {
+	if merged["poe.reboots"] == "true" && merged["lldp.explore"] != "true" {
+		if _, ok := changed["poe.reboots"]; ok {
+			return culprits(invalidf("cannot set 'poe.reboots' to true unless 'lldp.explore' is set to true too (device %s).", name), []string{name})
+		}
+		return culprits(invalidf("cannot set 'lldp.explore' to false while 'poe.reboots' is true (device %s).", name), []string{name})
+	}
+	if merged["lldp.explore"] == "true" && (merged["snmp.version"] == "" || merged["snmp.community"] == "") {
+		return culprits(invalidf("cannot set 'lldp.explore' to true unless 'snmp.version' and 'snmp.community' are defined too (device %s).", name), []string{name})
+	}
+	return nil
+}
+
+// shownSettings returns every setting of a device's category, stored or
+// default, secrets masked, sorted by name.
+func shownSettings(d store.Device, stored map[string]string) []settingView {
+	cat := categoryOf(d)
+	var out []settingView
+	for _, def := range settingDefs {
+		if def.cat != cat || def.name == "type" {
+			continue
+		}
+		v, ok := stored[def.name]
+		sv := settingView{name: def.name, value: v, isDefault: !ok}
+		if !ok {
+			sv.value = def.def
+		}
+		if sv.value == "" {
+			sv.value = Unspecified
+		} else if def.secret {
+			sv.value = masked
+		}
+		out = append(out, sv)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
+	return out
+}
+
+type settingView struct {
+	name, value string
+	isDefault   bool
+}
+
+// effective returns the value of a setting for a device, default included.
+func effective(stored map[string]string, name string) string {
+	if v, ok := stored[name]; ok {
+		return v
+	}
+	def, _ := lookupSetting(name)
+	return def.def
+}
