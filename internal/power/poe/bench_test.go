@@ -3,6 +3,7 @@ package poe
 import (
 	"fmt"
 	"log/slog"
+	"sync"
 	"testing"
 	"time"
 
@@ -16,7 +17,15 @@ import (
 // switch. cold-ms includes discovering the switches (variant, mapping).
 //
 //	go test -run '^$' -bench Cycle1000 -benchtime 3x ./internal/power/poe
+//
+// per-node-calls makes one Cycle call per port, all at once, as the reboot
+// engine does: the driver gathers them into the same requests.
 func BenchmarkCycle1000Ports(b *testing.B) {
+	b.Run("one-call", func(b *testing.B) { benchCycle(b, false) })
+	b.Run("per-node-calls", func(b *testing.B) { benchCycle(b, true) })
+}
+
+func benchCycle(b *testing.B, perNode bool) {
 	const switches, ports, nodes = 21, 48, 1000
 	dir := &directory{}
 	var sims []*snmpswitch.Switch
@@ -40,7 +49,17 @@ func BenchmarkCycle1000Ports(b *testing.B) {
 	}
 	cycle := func() time.Duration {
 		start := time.Now()
-		for i, err := range d.Cycle(b.Context(), all) {
+		errs := make([]error, len(all))
+		if perNode {
+			var wg sync.WaitGroup
+			for i, o := range all {
+				wg.Go(func() { errs[i] = d.Cycle(b.Context(), []power.Outlet{o})[0] })
+			}
+			wg.Wait()
+		} else {
+			errs = d.Cycle(b.Context(), all)
+		}
+		for i, err := range errs {
 			if err != nil {
 				b.Fatalf("%s: %v", all[i], err)
 			}

@@ -90,11 +90,16 @@ type Config struct {
 	MaxVarbinds int
 	// Fanout bounds the switches handled at once.
 	Fanout int
+	// Gather is how long the driver waits, after the first call for a
+	// switch, for more calls to send in the same requests. The reboot
+	// engine calls once per node, concurrently: this turns 48 calls for
+	// one switch into one SET off and one SET on.
+	Gather time.Duration
 }
 
 // DefaultConfig returns WalT's SNMP timings and our batching defaults.
 func DefaultConfig() Config {
-	return Config{Timeout: 3 * time.Second, Retries: 2, MaxVarbinds: 60, Fanout: 64}
+	return Config{Timeout: 3 * time.Second, Retries: 2, MaxVarbinds: 60, Fanout: 64, Gather: 20 * time.Millisecond}
 }
 
 // Validate checks the configuration.
@@ -108,6 +113,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("poe max varbinds: must be in 1..255 (got %d)", c.MaxVarbinds)
 	case c.Fanout < 1:
 		return fmt.Errorf("poe fanout: must be > 0 (got %d)", c.Fanout)
+	case c.Gather < 0 || c.Gather > time.Second:
+		return fmt.Errorf("poe gather: must be in 0..1s (got %s)", c.Gather)
 	}
 	return nil
 }
@@ -119,9 +126,12 @@ type Driver struct {
 	journal power.Journal
 	log     *slog.Logger
 
-	mu       sync.Mutex
-	switches map[string]*switchState // by key; +checklocks:mu
-	busy     map[power.Outlet]bool   // outlets with an operation in flight; +checklocks:mu
+	sem chan struct{} // bounds the batches running at once (Fanout)
+
+	mu        sync.Mutex
+	switches  map[string]*switchState // by key; +checklocks:mu
+	busy      map[power.Outlet]bool   // outlets with an operation in flight; +checklocks:mu
+	gathering map[batchKey]*batch     // batches still taking requests; +checklocks:mu
 }
 
 var (
@@ -140,8 +150,10 @@ func New(cfg Config, dir Directory, journal power.Journal, log *slog.Logger) (*D
 	}
 	return &Driver{
 		cfg: cfg, dir: dir, journal: journal, log: log,
-		switches: map[string]*switchState{},
-		busy:     map[power.Outlet]bool{},
+		sem:       make(chan struct{}, cfg.Fanout),
+		switches:  map[string]*switchState{},
+		busy:      map[power.Outlet]bool{},
+		gathering: map[batchKey]*batch{},
 	}, nil
 }
 
@@ -195,8 +207,9 @@ type op struct {
 	err    error
 	what   string // "power-cycle", "power off", "power on"
 
-	recorded bool // in the journal
-	done     bool // the switch accepted the last SET for it
+	recorded bool     // in the journal
+	done     bool     // the switch accepted the last SET for it
+	req      *request // the call it belongs to
 }
 
 func (o *op) fail(err error) {
@@ -237,22 +250,25 @@ func (d *Driver) run(ctx context.Context, ops []*op, cycle bool) []error {
 	claimed := d.claim(ops)
 	defer d.release(claimed)
 
-	bySwitch := map[string][]*op{}
+	bySwitch := map[string]*request{}
 	for _, o := range ops {
-		if o.err == nil {
-			bySwitch[o.outlet.Switch] = append(bySwitch[o.outlet.Switch], o)
+		if o.err != nil {
+			continue
 		}
+		r := bySwitch[o.outlet.Switch]
+		if r == nil {
+			r = &request{ctx: ctx, done: make(chan struct{})}
+			bySwitch[o.outlet.Switch] = r
+		}
+		o.req = r
+		r.ops = append(r.ops, o)
 	}
-	sem := make(chan struct{}, d.cfg.Fanout)
-	var wg sync.WaitGroup
 	for _, key := range slices.Sorted(maps.Keys(bySwitch)) {
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			d.runSwitch(ctx, key, bySwitch[key], cycle)
-		})
+		d.submit(key, cycle, bySwitch[key])
 	}
-	wg.Wait()
+	for _, r := range bySwitch {
+		<-r.done
+	}
 
 	errs := make([]error, len(ops))
 	failed := 0
@@ -266,7 +282,7 @@ func (d *Driver) run(ctx context.Context, ops []*op, cycle bool) []error {
 	if cycle {
 		op = "cycle"
 	}
-	d.log.Info("poe operation done", "op", op, "outlets", len(ops), "switches", len(bySwitch),
+	d.log.Debug("poe: operation done", "op", op, "outlets", len(ops), "switches", len(bySwitch),
 		"failed", failed, "elapsed", time.Since(start).Round(time.Millisecond))
 	return errs
 }
@@ -313,60 +329,6 @@ func live(ops []*op) []*op {
 		}
 	}
 	return r
-}
-
-// runSwitch handles the outlets of one switch.
-func (d *Driver) runSwitch(ctx context.Context, key string, ops []*op, cycle bool) {
-	sw, err := d.dir.Lookup(ctx, key)
-	if err == nil {
-		err = checkSwitch(&sw)
-	}
-	if err != nil {
-		if !errors.Is(err, power.ErrUnknownPosition) {
-			err = fmt.Errorf("%w: %w", err, power.ErrUnknownPosition)
-		}
-		failAll(ops, err)
-		return
-	}
-	if sw.Name == "" {
-		sw.Name = key
-	}
-	log := d.log.With("switch", sw.Name)
-	for _, o := range ops {
-		if o.off && !sw.Reboots {
-			o.fail(fmt.Errorf("poe.reboots is not enabled on %s: %w", sw.Name, power.ErrForbidden))
-		}
-	}
-	st := d.state(key)
-	offs, err := d.prepare(ctx, st, &sw, ops)
-	if err != nil {
-		failAll(live(ops), err)
-		log.Warn("poe: switch failed", "err", err)
-		return
-	}
-	// offs are journalled and switched off; the others were switched on.
-	if !cycle || len(offs) == 0 {
-		d.clear(ctx, log, ops)
-		return
-	}
-	d.clear(ctx, log, ops) // offs the switch refused
-	delay := cmp.Or(sw.Delay, DefaultDelay)
-	t := time.NewTimer(delay)
-	select {
-	case <-ctx.Done():
-		t.Stop()
-		failAll(offs, fmt.Errorf("interrupted while the port is off (it stays in the power journal and is powered on at the next restore): %w", ctx.Err()))
-		log.Warn("poe: power-cycle interrupted while ports are off", "ports", len(offs))
-		return
-	case <-t.C:
-	}
-	st.mu.Lock()
-	err = d.setOn(ctx, st, &sw, offs)
-	st.mu.Unlock()
-	if err != nil {
-		failAll(offs, err)
-	}
-	d.clear(ctx, log, offs)
 }
 
 func checkSwitch(sw *SwitchConfig) error {

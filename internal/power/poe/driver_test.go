@@ -564,3 +564,67 @@ func TestScan(t *testing.T) {
 		}
 	}
 }
+
+// TestConcurrentCallsShareRequests is the reboot engine's pattern: one call
+// per node, all at once. The calls for one switch go in one SET per phase.
+func TestConcurrentCallsShareRequests(t *testing.T) {
+	t.Parallel()
+	var log powerLog
+	sim := startSim(t, "sw-a", snmpswitch.Config{OnPower: log.record})
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t, fastConfig())
+		r.register(sim, SwitchConfig{})
+		var wg sync.WaitGroup
+		errs := make([]error, 48)
+		for p := 1; p <= 48; p++ {
+			wg.Go(func() { errs[p-1] = r.driver.Cycle(t.Context(), outlets("sw-a", p))[0] })
+		}
+		wg.Wait()
+		for p, err := range errs {
+			if err != nil {
+				t.Errorf("port %d: %v", p+1, err)
+			}
+			if got := log.of("sw-a", p+1); got != "off on" {
+				t.Errorf("port %d events = %q, want \"off on\"", p+1, got)
+			}
+		}
+		if st := sim.Stats(); st.Sets != 2 {
+			t.Errorf("48 concurrent calls: %d SETs, want 2", st.Sets)
+		}
+	})
+}
+
+// TestInterruptedCallInSharedBatch: a caller that gives up while its port
+// is off gets its answer at once; the batch still switches the port on.
+func TestInterruptedCallInSharedBatch(t *testing.T) {
+	t.Parallel()
+	sim := startSim(t, "sw-a", snmpswitch.Config{})
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t, fastConfig())
+		r.register(sim, SwitchConfig{})
+		ctx, giveUp := context.WithTimeout(t.Context(), time.Second) // during the 2 s off period
+		defer giveUp()
+		var quitter, stayer error
+		var quitTime time.Duration
+		var wg sync.WaitGroup
+		start := time.Now()
+		wg.Go(func() {
+			quitter = r.driver.Cycle(ctx, outlets("sw-a", 1))[0]
+			quitTime = time.Since(start)
+		})
+		wg.Go(func() { stayer = r.driver.Cycle(t.Context(), outlets("sw-a", 2))[0] })
+		wg.Wait()
+		if !errors.Is(quitter, context.DeadlineExceeded) || quitTime > time.Second+100*time.Millisecond {
+			t.Errorf("caller giving up after 1s: %v after %s, want DeadlineExceeded at 1s", quitter, quitTime)
+		}
+		if stayer != nil {
+			t.Errorf("other caller: %v", stayer)
+		}
+		if _, delivering, _ := sim.Port(1); !delivering {
+			t.Error("port 1 left off although its batch went on")
+		}
+		if recs, _ := r.journal.ListOff(t.Context()); len(recs) != 0 {
+			t.Errorf("journal = %+v, want empty", recs)
+		}
+	})
+}
