@@ -71,10 +71,15 @@ type Change struct {
 // enabled but does not power anything (ErrNotPowered) and leaves it alone.
 //
 // Cycle blocks until every outlet is back on or has failed. If ctx ends while
-// outlets are off, Cycle returns ctx's error for them without switching them
-// on: their Journal records remain, and RestoreAll (or the next Switch On)
-// powers them on. Cycling the same outlet twice in one call is an error for
-// the second occurrence.
+// outlets are off, Cycle returns ctx's error for them at once; the outlets
+// stay recorded in the Journal until they are on again, which the driver may
+// still do (a batch shared with other callers) or leave to Restore. An
+// outlet that is already being switched (twice in one call, or by another
+// call) fails without being touched.
+//
+// Safe for concurrent use: drivers gather concurrent calls for one device
+// into the same requests, so one call per node costs no more requests than
+// one call for all nodes.
 type Cycler interface {
 	Cycle(ctx context.Context, outlets []Outlet) []error
 }

@@ -5,8 +5,9 @@
 // (TP-Link, POWER-ETHERNET-MIB or Netgear, probed in WalT's order), works out
 // which PoE port powers which LLDP port (WalT's heuristics, or an explicit
 // port map), and changes all the ports of one operation in one SET request
-// (split only at Config.MaxVarbinds or when the switch answers tooBig).
-// Switches are handled in parallel. Power-off intents go to a power.Journal
+// (split only at Config.MaxVarbinds or when the switch answers tooBig);
+// concurrent calls for one switch arriving within Config.Gather share those
+// requests. Switches are handled in parallel. Power-off intents go to a power.Journal
 // before the SET is sent, so that power can be restored after a crash.
 //
 // What the driver learnt about a switch is cached in memory and forgotten
@@ -472,13 +473,13 @@ func (d *Driver) learn(ctx context.Context, st *switchState, sess *session) erro
 		for _, p := range ports {
 			st.mapping[p.Port] = p
 		}
-		return nil
+	} else {
+		m, err := discoverMapping(ctx, sess, ports)
+		if err != nil {
+			return err
+		}
+		st.mapping = m
 	}
-	m, err := discoverMapping(ctx, sess, ports)
-	if err != nil {
-		return err
-	}
-	st.mapping = m
 	d.log.Debug("poe: switch discovered", "switch", sess.sw.Name, "variant", v.name, "poe_ports", len(ports))
 	return nil
 }

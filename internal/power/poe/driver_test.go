@@ -1,9 +1,11 @@
 package poe
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"strings"
 	"sync"
@@ -42,8 +44,26 @@ func (d *directory) put(key string, sw SwitchConfig) {
 	d.switches[key] = sw
 }
 
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
 // rig is a driver with simulated switches.
 type rig struct {
+	logs     *lockedBuffer // what the driver logged
 	dir      *directory
 	journal  *power.MemJournal
 	driver   *Driver
@@ -53,7 +73,9 @@ type rig struct {
 func newRig(t *testing.T, cfg Config) *rig {
 	t.Helper()
 	r := &rig{dir: &directory{}, journal: &power.MemJournal{}, switches: map[string]*snmpswitch.Switch{}}
-	d, err := New(cfg, r.dir, r.journal, slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug})))
+	r.logs = &lockedBuffer{}
+	out := io.MultiWriter(t.Output(), r.logs)
+	d, err := New(cfg, r.dir, r.journal, slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -355,6 +377,12 @@ func TestErrorsNameSwitchPortAndCause(t *testing.T) {
 			if strings.Contains(msg, secret) || strings.Contains(fmt.Sprintf("%+v %#v", err, err), secret) {
 				t.Errorf("%s: error %q reveals a community", c.name, msg)
 			}
+			if strings.Contains(r.logs.String(), secret) {
+				t.Errorf("%s: the driver logged a community", c.name)
+			}
+		}
+		if !strings.Contains(r.logs.String(), "switch=sw-a") {
+			t.Errorf("%s: the driver logged nothing about sw-a: %s", c.name, r.logs)
 		}
 		if _, delivering, _ := sim.Port(9); !delivering {
 			t.Fatalf("%s: port 9 left dark", c.name)
