@@ -560,10 +560,14 @@ func TestExplicitPortMap(t *testing.T) {
 		t.Fatalf("cycle without a port map = %v, want ErrUnsupported suggesting a port map", err)
 	}
 	sw, _ := r.dir.Lookup(t.Context(), "sw-odd")
-	sw.PortMap = map[int]PoEIndex{15: {2, 1}, 16: {2, 2}}
+	sw.PortMap = map[int]PoEIndex{15: {2, 1}, 16: {3, 9}} // 3.9 does not exist
 	r.dir.put("sw-odd", sw)
-	if err := r.driver.Cycle(t.Context(), outlets("sw-odd", 15))[0]; err != nil {
-		t.Fatalf("cycle with a port map: %v", err)
+	errs := r.driver.Cycle(t.Context(), outlets("sw-odd", 15, 16))
+	if errs[0] != nil {
+		t.Fatalf("cycle with a port map: %v", errs[0])
+	}
+	if !errors.Is(errs[1], power.ErrUnsupported) || !strings.Contains(errs[1].Error(), "has no object .1.3.6.1.2.1.105.1.1.1.3.3.9") {
+		t.Errorf("cycle of a port mapped to a missing PoE port = %v, want ErrUnsupported naming the object", errs[1])
 	}
 	if st := sim.Stats(); st.SetVarbinds != 2 {
 		t.Errorf("SET varbinds = %d, want 2", st.SetVarbinds)
