@@ -242,6 +242,14 @@ func (s *Server) addDevice(ctx context.Context, req api.AddDevice) (api.Device, 
 			return api.Device{}, invalidf("device %s: give a MAC address (--mac) for an IPv6 device", req.Name)
 		}
 	}
+	if other, err := s.store.DeviceByName(ctx, req.Name); err == nil {
+		return api.Device{}, culprits(kindf(store.ErrConflict, "Device name '%s' is already used (%s, mac %s).", req.Name, other.Type, other.MAC), []string{req.Name})
+	}
+	if m, err := store.NormalizeMAC(mac); err == nil {
+		if other, err := s.store.Device(ctx, m); err == nil {
+			return api.Device{}, culprits(kindf(store.ErrConflict, "MAC address %s is already used by device %s.", m, other.Name), []string{m})
+		}
+	}
 	if err := s.store.AddDevice(ctx, store.Device{MAC: mac, Name: req.Name, IP: ip.String(), Type: typ, CreatedAt: time.Now()}); err != nil {
 		return api.Device{}, err
 	}

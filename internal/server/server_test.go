@@ -4,74 +4,37 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
-	"net"
-	"net/http/httptest"
-	"path/filepath"
 	"sort"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/walt-testbed/walt/api"
 	"github.com/walt-testbed/walt/client"
-	"github.com/walt-testbed/walt/internal/reboot"
 	"github.com/walt-testbed/walt/internal/reboot/reboottest"
 	"github.com/walt-testbed/walt/internal/server"
+	"github.com/walt-testbed/walt/internal/server/servertest"
 	"github.com/walt-testbed/walt/internal/store"
-	"github.com/walt-testbed/walt/internal/store/sqlite"
 )
 
 // Package tests use 127.20.0.0/16 for agents.
 var addrs = reboottest.NewAddrs(20)
 
 type env struct {
+	*servertest.Env
 	c     *client.Client
 	store store.Store
-	url   string
 }
 
 func newEnv(t *testing.T, mod func(*server.Config)) *env {
-	t.Helper()
-	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), sqlite.FileName))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	rc := reboot.DefaultConfig()
-	rc.ConnectTimeout, rc.ReplyTimeout = time.Second, 300*time.Millisecond
-	cfg := server.Config{Store: st, Reboot: rc, Logger: slog.New(slog.NewTextHandler(t.Output(), nil))}
-	if mod != nil {
-		mod(&cfg)
-	}
-	srv, err := server.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(srv.Handler())
-	t.Cleanup(hs.Close)
-	c, err := client.New(hs.URL, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &env{c: c, store: st, url: hs.URL}
+	e := servertest.New(t, addrs, mod)
+	return &env{Env: e, c: e.Client, store: e.Store}
 }
 
-// addNode starts a simulated node and registers it as the agent would.
 func (e *env) addNode(t *testing.T, name string, b reboottest.Behaviour) *reboottest.Agent {
 	t.Helper()
-	ag := addrs.StartT(t, b)
-	host, _, _ := net.SplitHostPort(ag.Addr)
-	ip := net.ParseIP(host).To4()
-	_, err := e.c.ReportNode(t.Context(), api.NodeReport{
-		MAC: fmt.Sprintf("52:54:00:%02x:%02x:%02x", ip[1], ip[2], ip[3]), IP: host, Name: name, Model: "rpi-b", BootMode: "network",
-	})
-	if err != nil {
-		t.Fatalf("report node %s: %v", name, err)
-	}
-	return ag
+	return e.AddNode(t, name, b)
 }
 
 func resultsByNode(rs []api.NodeResult) map[string]api.NodeResult {
@@ -408,7 +371,7 @@ func TestDevicesAddForget(t *testing.T) {
 func TestUnknownEndpoint(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil)
-	c, _ := client.New(e.url+"/api/v2/../../api/v9", nil)
+	c, _ := client.New(e.URL+"/api/v2/../../api/v9", nil)
 	if _, err := c.Devices(t.Context()); !errors.Is(err, api.ErrNotFound) {
 		t.Errorf("Devices() on unknown version = %v, want ErrNotFound", err)
 	}

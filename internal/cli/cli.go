@@ -1,0 +1,277 @@
+// Package cli implements the walt command line: WalT's noun-verb syntax
+// (walt node reboot NODE_SET) over the server API, through package client
+// only. One file per noun. Data goes to stdout, messages to stderr; exit
+// status 0 when everything worked, 1 when something failed, 2 for usage
+// errors (docs/exit-codes.md).
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/user"
+	"sort"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/walt-testbed/walt/api"
+	"github.com/walt-testbed/walt/client"
+	"github.com/walt-testbed/walt/internal/nodeset"
+)
+
+// Exit statuses.
+const (
+	ExitOK      = 0
+	ExitFailure = 1
+	ExitUsage   = 2
+)
+
+// Options is what a walt run gets from its process.
+type Options struct {
+	Args   []string
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+	// Getenv reads environment variables (WALT_SERVER, WALT_USER).
+	Getenv func(string) string
+	// IsTerminal reports whether a stream is an interactive terminal;
+	// default: a terminal test on *os.File.
+	IsTerminal func(any) bool
+}
+
+// Main runs walt with the process's environment and returns the exit status.
+func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	return Run(ctx, Options{Args: args, Stdin: stdin, Stdout: stdout, Stderr: stderr, Getenv: os.Getenv})
+}
+
+// command is one noun-verb pair.
+type command struct {
+	noun, verb string
+	summary    string
+	// args describes the positional arguments for the help, e.g. "node_set".
+	args string
+	// nargs: minimum and maximum positional arguments (-1: no maximum).
+	minArgs, maxArgs int
+	flags            func(fs *flag.FlagSet, o *opts)
+	run              func(ctx context.Context, e *env, args []string) int
+}
+
+// opts holds every flag any command may set.
+type opts struct {
+	server   string
+	hard     bool
+	json     bool
+	force    bool
+	all      bool
+	ip       string
+	mac      string
+	typ      string
+	userName string
+}
+
+// env is what a command runs with.
+type env struct {
+	Options
+	o      *opts
+	c      *client.Client
+	user   string
+	prompt bool // stdin and stdout are a terminal
+}
+
+var commands []*command
+
+func register(cs ...*command) { commands = append(commands, cs...) }
+
+func (e *env) errorf(format string, args ...any) {
+	fmt.Fprintf(e.Stderr, "Error: "+format+"\n", args...)
+}
+
+// fail prints err the way users read it, with a hint when we have one,
+// and returns the exit status.
+func (e *env) fail(err error) int {
+	e.errorf("%s", err)
+	status := ExitFailure
+	switch {
+	case errors.Is(err, api.ErrInvalid):
+		status = ExitUsage
+	case errors.Is(err, client.ErrServerUnreachable):
+		fmt.Fprintf(e.Stderr, "Try: start walt-server, or point --server or WALT_SERVER at it.\n")
+	case errors.Is(err, api.ErrInternal):
+		fmt.Fprintf(e.Stderr, "Try: look for the error id in the server's log.\n")
+	}
+	return status
+}
+
+func isTerminal(f any) bool {
+	fd, ok := f.(interface{ Fd() uintptr })
+	if !ok {
+		return false
+	}
+	_, err := unix.IoctlGetTermios(int(fd.Fd()), unix.TCGETS)
+	return err == nil
+}
+
+// Run runs walt and returns the exit status.
+func Run(ctx context.Context, o Options) int {
+	if o.IsTerminal == nil {
+		o.IsTerminal = isTerminal
+	}
+	if o.Getenv == nil {
+		o.Getenv = func(string) string { return "" }
+	}
+	args := o.Args
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		printTopHelp(o.Stdout, "")
+		if len(args) == 0 {
+			return ExitUsage
+		}
+		return ExitOK
+	}
+	noun := args[0]
+	if !nounExists(noun) {
+		fmt.Fprintf(o.Stderr, "Error: unknown category %q.\n", noun)
+		printTopHelp(o.Stderr, "")
+		return ExitUsage
+	}
+	if len(args) < 2 || args[1] == "-h" || args[1] == "--help" {
+		w := o.Stdout
+		if len(args) < 2 {
+			w = o.Stderr
+		}
+		printTopHelp(w, noun)
+		if len(args) < 2 {
+			return ExitUsage
+		}
+		return ExitOK
+	}
+	cmd := findCommand(noun, args[1])
+	if cmd == nil {
+		fmt.Fprintf(o.Stderr, "Error: unknown command %q for %q.\n", args[1], "walt "+noun)
+		printTopHelp(o.Stderr, noun)
+		return ExitUsage
+	}
+	return runCommand(ctx, o, cmd, args[2:])
+}
+
+func runCommand(ctx context.Context, o Options, cmd *command, args []string) int {
+	e := &env{Options: o, o: &opts{}}
+	fs := flag.NewFlagSet("walt "+cmd.noun+" "+cmd.verb, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&e.o.server, "server", "", "walt server `URL` (default $WALT_SERVER or "+client.DefaultServer+")")
+	if cmd.flags != nil {
+		cmd.flags(fs, e.o)
+	}
+	pos, err := parseInterspersed(fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		printCommandHelp(o.Stdout, cmd, fs)
+		return ExitOK
+	}
+	if err == nil && len(pos) < cmd.minArgs {
+		err = fmt.Errorf("missing argument %s", strings.Fields(cmd.args)[len(pos)])
+	}
+	if err == nil && cmd.maxArgs >= 0 && len(pos) > cmd.maxArgs {
+		err = fmt.Errorf("unexpected argument %q", pos[cmd.maxArgs])
+	}
+	if err != nil {
+		fmt.Fprintf(o.Stderr, "Error: %v\nTry: walt %s %s --help\n", err, cmd.noun, cmd.verb)
+		return ExitUsage
+	}
+	server := e.o.server
+	if server == "" {
+		server = o.Getenv("WALT_SERVER")
+	}
+	if server == "" {
+		server = client.DefaultServer
+	}
+	if e.c, err = client.New(server, nil); err != nil {
+		fmt.Fprintf(o.Stderr, "Error: %v\n", err)
+		return ExitUsage
+	}
+	e.user = o.Getenv("WALT_USER")
+	if e.user == "" {
+		if u, err := user.Current(); err == nil {
+			e.user = u.Username
+		}
+	}
+	e.prompt = o.IsTerminal(o.Stdin) && o.IsTerminal(o.Stdout)
+	return cmd.run(ctx, e, pos)
+}
+
+// parseInterspersed parses flags placed anywhere among the positional
+// arguments, as WalT's CLI allows ("walt node reboot rpi1 --hard").
+// "--" ends the flags.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		if len(args) > len(rest) && args[len(args)-len(rest)-1] == "--" {
+			return append(pos, rest...), nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+}
+
+func nounExists(noun string) bool {
+	for _, c := range commands {
+		if c.noun == noun {
+			return true
+		}
+	}
+	return false
+}
+
+func findCommand(noun, verb string) *command {
+	for _, c := range commands {
+		if c.noun == noun && c.verb == verb {
+			return c
+		}
+	}
+	return nil
+}
+
+func printTopHelp(w io.Writer, noun string) {
+	fmt.Fprintf(w, "Usage:\n")
+	if noun == "" {
+		fmt.Fprintf(w, "    walt CATEGORY COMMAND [SWITCHES] [ARGS]\n\nCategories and commands:\n")
+	} else {
+		fmt.Fprintf(w, "    walt %s COMMAND [SWITCHES] [ARGS]\n\nCommands:\n", noun)
+	}
+	for _, c := range commands {
+		if noun == "" || c.noun == noun {
+			fmt.Fprintf(w, "    %-22s %s\n", c.noun+" "+c.verb, c.summary)
+		}
+	}
+	fmt.Fprintf(w, "\nRun 'walt CATEGORY COMMAND --help' for a command's switches.\n")
+}
+
+func printCommandHelp(w io.Writer, cmd *command, fs *flag.FlagSet) {
+	fmt.Fprintf(w, "%s\n\nUsage:\n    walt %s %s [SWITCHES] %s\n\nMeta-switches:\n    -h, --help          Prints this help message and quits\n\nSwitches:\n",
+		cmd.summary, cmd.noun, cmd.verb, cmd.args)
+	var lines []string
+	fs.VisitAll(func(f *flag.Flag) {
+		name, usage := flag.UnquoteUsage(f)
+		left := "--" + f.Name
+		if name != "" {
+			left += " " + name
+		}
+		lines = append(lines, fmt.Sprintf("    %-19s %s", left, usage))
+	})
+	sort.Strings(lines)
+	fmt.Fprintln(w, strings.Join(lines, "\n"))
+}
+
+// describe names a group at the start of a sentence: "Nodes a and b".
+func describe(names []string, singular, plural string) string {
+	return nodeset.Capitalize(nodeset.Describe(names, singular, plural))
+}

@@ -1,0 +1,224 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"sort"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/walt-testbed/walt/api"
+	"github.com/walt-testbed/walt/internal/nodeset"
+)
+
+func init() {
+	register(
+		&command{
+			noun: "node", verb: "show", summary: "print infos about nodes (yours, or --all)",
+			maxArgs: 0,
+			flags: func(fs *flag.FlagSet, o *opts) {
+				fs.BoolVar(&o.all, "all", false, "show all nodes, not only yours")
+				fs.BoolVar(&o.json, "json", false, "print the nodes as JSON (same shape as GET /api/v1/nodes)")
+			},
+			run: nodeShow,
+		},
+		&command{
+			noun: "node", verb: "reboot", summary: "reboot a (set of) node(s)",
+			args: "node_set", minArgs: 1, maxArgs: 1,
+			flags: func(fs *flag.FlagSet, o *opts) {
+				fs.BoolVar(&o.hard, "hard", false, "allow PoE-reboots only (power-cycle)")
+				fs.BoolVar(&o.json, "json", false, "print per-node results as JSON")
+				fs.BoolVar(&o.force, "force", false, "reboot nodes used by other users without asking")
+			},
+			run: nodeReboot,
+		},
+		&command{
+			noun: "node", verb: "config", summary: "get or set nodes configuration",
+			args: "node_set [setting=value ...]", minArgs: 1, maxArgs: -1,
+			run: func(ctx context.Context, e *env, args []string) int { return config(ctx, e, args, true) },
+		},
+		&command{
+			noun: "node", verb: "acquire", summary: "get ownership of a (set of) node(s)",
+			args: "node_set", minArgs: 1, maxArgs: 1,
+			flags: func(fs *flag.FlagSet, o *opts) {
+				fs.BoolVar(&o.force, "force", false, "take nodes used by other users without asking")
+			},
+			run: func(ctx context.Context, e *env, args []string) int { return ownership(ctx, e, args[0], "acquire") },
+		},
+		&command{
+			noun: "node", verb: "release", summary: "release ownership of a (set of) node(s)",
+			args: "node_set", minArgs: 1, maxArgs: 1,
+			run: func(ctx context.Context, e *env, args []string) int { return ownership(ctx, e, args[0], "release") },
+		},
+	)
+}
+
+func nodeShow(ctx context.Context, e *env, _ []string) int {
+	filters := map[string]string{}
+	if !e.o.all {
+		filters["owner"] = e.user
+	}
+	list, err := e.c.Nodes(ctx, filters)
+	if err != nil {
+		return e.fail(err)
+	}
+	if e.o.json {
+		return printJSON(e, list)
+	}
+	if list.NumNodes == 0 {
+		if e.o.all {
+			fmt.Fprintln(e.Stderr, "No nodes registered: nodes appear when their walt-node agent reports to this server.")
+		} else {
+			fmt.Fprintln(e.Stderr, "You do not own any node. Try: walt node show --all, then walt node acquire NODE_SET.")
+		}
+		return ExitOK
+	}
+	tw := tabwriter.NewWriter(e.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "name\tmodel\tvirtual\tbooted\tip\tmac\towner")
+	for _, n := range list.Nodes {
+		owner := n.Owner
+		if owner == "" {
+			owner = "(free)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%t\t%t\t%s\t%s\t%s\n", n.Name, n.Model, n.Virtual, n.Booted, n.IP, n.MAC, owner)
+	}
+	tw.Flush()
+	return ExitOK
+}
+
+func printJSON(e *env, v any) int {
+	enc := json.NewEncoder(e.Stdout)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		return e.fail(fmt.Errorf("write JSON: %w", err))
+	}
+	return ExitOK
+}
+
+// confirmOthers handles nodes used by other users: on a terminal it asks,
+// otherwise it explains --force. It reports whether to go on.
+func (e *env) confirmOthers(err error) bool {
+	var ae *api.Error
+	if !errors.As(err, &ae) || ae.Code != api.CodeNotOwned || len(ae.Culprits) == 0 {
+		return false
+	}
+	verb := " seems to be used by another user."
+	if len(ae.Culprits) > 1 {
+		verb = " seem to be used by other users."
+	}
+	fmt.Fprintf(e.Stderr, "Warning: %s%s\n", nodeset.Describe(ae.Culprits, "node", "nodes"), verb)
+	if !e.prompt {
+		fmt.Fprintf(e.Stderr, "Error: not confirmed (no terminal to ask on).\nTry: add --force to act on them anyway.\n")
+		return false
+	}
+	in := bufio.NewReader(e.Stdin)
+	for {
+		fmt.Fprint(e.Stdout, "Are you sure? (y/n): ")
+		line, rerr := in.ReadString('\n')
+		switch strings.TrimSpace(line) {
+		case "y":
+			fmt.Fprintln(e.Stdout, "OK.")
+			return true
+		case "n":
+			fmt.Fprintln(e.Stdout, "Aborted.")
+			return false
+		}
+		if rerr != nil {
+			fmt.Fprintln(e.Stdout, "\nAborted.")
+			return false
+		}
+		fmt.Fprintln(e.Stdout, "Invalid response.")
+	}
+}
+
+func nodeReboot(ctx context.Context, e *env, args []string) int {
+	req := api.RebootRequest{Set: args[0], Hard: e.o.hard, Requester: e.user, Force: e.o.force}
+	p := newProgress(e)
+	results, err := e.c.Reboot(ctx, req, p.update)
+	if err != nil && len(results) == 0 && e.confirmOthers(err) {
+		req.Force = true
+		results, err = e.c.Reboot(ctx, req, p.update)
+	}
+	p.done()
+	if err != nil && len(results) == 0 {
+		var ae *api.Error
+		if errors.As(err, &ae) && ae.Code == api.CodeNotOwned {
+			return ExitFailure // already explained
+		}
+		return e.fail(err)
+	}
+	sort.Slice(results, func(i, j int) bool { return results[i].Node < results[j].Node })
+	status := ExitOK
+	if e.o.json {
+		printJSON(e, struct {
+			Results []api.NodeResult `json:"results"`
+		}{results})
+	} else {
+		printRebootSentences(e, results)
+	}
+	for _, r := range results {
+		if !r.OK {
+			status = ExitFailure
+		}
+	}
+	if err != nil {
+		e.fail(err)
+		status = ExitFailure
+	}
+	return status
+}
+
+// printRebootSentences prints WalT's result lines: one for the rebooted
+// nodes on stdout, one per group of identical failures on stderr.
+func printRebootSentences(e *env, results []api.NodeResult) {
+	var ok []string
+	groups := map[string][]string{}
+	var keys []string
+	for _, r := range results {
+		if r.OK {
+			ok = append(ok, r.Node)
+			continue
+		}
+		var parts []string
+		for _, a := range r.Attempts {
+			parts = append(parts, fmt.Sprintf("%s (%s)", a.Method, a.Error))
+		}
+		key := "failed " + strings.Join(parts, " and ")
+		if groups[key] == nil {
+			keys = append(keys, key)
+		}
+		groups[key] = append(groups[key], r.Node)
+	}
+	if len(ok) > 0 {
+		fmt.Fprintf(e.Stdout, "%s: rebooted OK.\n", describe(ok, "node", "nodes"))
+	}
+	// Groups in the order of their first node; names are sorted already.
+	sort.Slice(keys, func(i, j int) bool { return groups[keys[i]][0] < groups[keys[j]][0] })
+	for _, k := range keys {
+		fmt.Fprintf(e.Stderr, "%s: %s\n", describe(groups[k], "node", "nodes"), k)
+	}
+}
+
+func ownership(ctx context.Context, e *env, set, action string) int {
+	req := api.OwnershipRequest{Set: set, Action: action, Requester: e.user, Force: e.o.force}
+	res, err := e.c.Ownership(ctx, req)
+	if err != nil && action == "acquire" && e.confirmOthers(err) {
+		req.Force = true
+		res, err = e.c.Ownership(ctx, req)
+	}
+	if err != nil {
+		var ae *api.Error
+		if errors.As(err, &ae) && ae.Code == api.CodeNotOwned && action == "acquire" {
+			return ExitFailure // already explained
+		}
+		return e.fail(err)
+	}
+	for _, m := range res.Messages {
+		fmt.Fprintln(e.Stdout, m)
+	}
+	return ExitOK
+}

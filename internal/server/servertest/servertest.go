@@ -1,0 +1,75 @@
+// Package servertest runs an in-process walt-server on a real SQLite file,
+// with simulated node agents on loopback addresses, for tests of the
+// server, the client and the CLI.
+package servertest
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http/httptest"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/walt-testbed/walt/api"
+	"github.com/walt-testbed/walt/client"
+	"github.com/walt-testbed/walt/internal/reboot"
+	"github.com/walt-testbed/walt/internal/reboot/reboottest"
+	"github.com/walt-testbed/walt/internal/server"
+	"github.com/walt-testbed/walt/internal/store"
+	"github.com/walt-testbed/walt/internal/store/sqlite"
+)
+
+// Env is a running server.
+type Env struct {
+	URL    string
+	Client *client.Client
+	Store  store.Store
+	addrs  *reboottest.Addrs
+}
+
+// New starts a server for t, with short soft-reboot deadlines (1 s connect,
+// 300 ms reply). Agents get addresses from addrs. mod may change the
+// configuration before the server starts.
+func New(t *testing.T, addrs *reboottest.Addrs, mod func(*server.Config)) *Env {
+	t.Helper()
+	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), sqlite.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	rc := reboot.DefaultConfig()
+	rc.ConnectTimeout, rc.ReplyTimeout = time.Second, 300*time.Millisecond
+	cfg := server.Config{Store: st, Reboot: rc, Logger: slog.New(slog.NewTextHandler(t.Output(), nil))}
+	if mod != nil {
+		mod(&cfg)
+	}
+	srv, err := server.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv.Handler())
+	t.Cleanup(hs.Close)
+	c, err := client.New(hs.URL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Env{URL: hs.URL, Client: c, Store: st, addrs: addrs}
+}
+
+// AddNode starts a simulated node and registers it as its agent would,
+// with a MAC derived from its address.
+func (e *Env) AddNode(t *testing.T, name string, b reboottest.Behaviour) *reboottest.Agent {
+	t.Helper()
+	ag := e.addrs.StartT(t, b)
+	host, _, _ := net.SplitHostPort(ag.Addr)
+	ip := net.ParseIP(host).To4()
+	_, err := e.Client.ReportNode(t.Context(), api.NodeReport{
+		MAC: fmt.Sprintf("52:54:00:%02x:%02x:%02x", ip[1], ip[2], ip[3]), IP: host, Name: name, Model: "rpi-b", BootMode: "network",
+	})
+	if err != nil {
+		t.Fatalf("report node %s: %v", name, err)
+	}
+	return ag
+}
