@@ -1,0 +1,226 @@
+// Command walt-lab runs a simulated WalT testbed on this machine and
+// registers it with a walt server: nodes whose agents speak the real node
+// protocol on loopback addresses of their own (127.<octet>.x.y:12346), behind
+// simulated PoE switches speaking real SNMP (127.<octet>.255.k:161). Nodes
+// reboot by going away and coming back after their boot time; switch ports
+// power them. See docs/lab.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/walt-testbed/walt/api"
+	"github.com/walt-testbed/walt/client"
+	"github.com/walt-testbed/walt/internal/lab"
+	"github.com/walt-testbed/walt/internal/lab/snmpswitch"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("walt-lab", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	server := fs.String("server", envOr("WALT_SERVER", "http://127.0.0.1:12345"), "walt server URL (WALT_SERVER)")
+	nodes := fs.Int("nodes", 12, "number of simulated nodes")
+	switches := fs.Int("switches", 0, "number of 48-port PoE switches (default: as many as the nodes need)")
+	octet := fs.Int("octet", 100, "second byte of the lab's loopback addresses, 1 to 254")
+	bootTime := fs.String("boot-time", "500ms-1500ms", "boot duration of a node: a duration, or a uniform range such as 1s-3s")
+	faults := fs.String("faults", "", "faults, e.g. node03=refused,node04=hung,node05=ko,node06=slow-boot,node07=never-boots,node08=not-poe,switch2=unreachable")
+	variant := fs.String("variant", "standard", "PoE MIB of the switches: standard, netgear or tplink")
+	community := fs.String("community", "private", "SNMP read-write community of the switches")
+	poeDelay := fs.String("poe-delay", "", "poe.delay setting given to the switches (default: the server's, 2s)")
+	register := fs.Bool("register", true, "register switches, settings, nodes and topology with the server")
+	verbose := fs.Bool("v", false, "log every boot")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	bt, err := lab.ParseBootTime(*bootTime)
+	if err != nil {
+		return usage(stderr, err)
+	}
+	nodeFaults, switchFaults, err := lab.ParseFaults(*faults)
+	if err != nil {
+		return usage(stderr, err)
+	}
+	v, err := parseVariant(*variant)
+	if err != nil {
+		return usage(stderr, err)
+	}
+	level := slog.LevelWarn
+	if *verbose {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	c, err := client.New(*server, nil)
+	if err != nil {
+		return usage(stderr, err)
+	}
+
+	reg := &registrar{ctx: ctx, c: c, log: log, enabled: *register, linked: map[string]bool{}}
+	l, err := lab.Start(lab.Config{
+		Nodes: *nodes, Switches: *switches, Octet: *octet, Community: *community, Variant: v,
+		BootTime: bt, Faults: nodeFaults, SwitchFaults: switchFaults, OnBoot: reg.boot, Logger: log,
+	})
+	if err != nil {
+		fmt.Fprintf(stderr, "walt-lab: %v\n", err)
+		return 1
+	}
+	defer l.Close()
+	reg.lab = l
+	if *register {
+		if err := reg.switches(*community, *poeDelay); err != nil {
+			fmt.Fprintf(stderr, "walt-lab: register switches with %s: %v\n", *server, err)
+			return 1
+		}
+	}
+	fmt.Fprintf(stdout, "walt-lab: %d nodes on %d switches (127.%d.0.0/16), boot time %s; Ctrl-C stops\n",
+		len(l.Nodes), len(l.Switches), *octet, *bootTime)
+	<-ctx.Done()
+	return 0
+}
+
+// registrar tells the server about the lab: switches and their settings
+// once, then each node at each boot (as walt-node --server does), with its
+// switch port the first time.
+type registrar struct {
+	ctx     context.Context
+	c       *client.Client
+	log     *slog.Logger
+	lab     *lab.Lab
+	enabled bool
+
+	mu     sync.Mutex
+	ready  bool            // switches registered; +checklocks:mu
+	linked map[string]bool // nodes whose port is recorded; +checklocks:mu
+	early  []lab.Boot      // boots before the switches were registered; +checklocks:mu
+}
+
+func (r *registrar) switches(community, delay string) error {
+	var names []string
+	for _, sw := range r.lab.Switches {
+		_, err := r.c.AddDevice(r.ctx, api.AddDevice{Name: sw.Name(), IP: sw.IP, MAC: sw.MAC, Type: "switch"})
+		var ae *api.Error
+		if err != nil && !(errors.As(err, &ae) && ae.Code == api.CodeConflict) {
+			return err
+		}
+		names = append(names, sw.Name())
+	}
+	settings := []string{"snmp.version=2", "snmp.community=" + community, "lldp.explore=true", "poe.reboots=true"}
+	if delay != "" {
+		settings = append(settings, "poe.delay="+delay)
+	}
+	if _, err := r.c.SetConfig(r.ctx, api.ConfigRequest{Set: strings.Join(names, ","), Settings: settings, Requester: "walt-lab"}); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	r.ready = true
+	early := r.early
+	r.early = nil
+	r.mu.Unlock()
+	for _, b := range early {
+		r.boot(b)
+	}
+	return nil
+}
+
+// reporting bounds the reports in flight, so that 10000 nodes booting
+// at once do not open 10000 connections to the server.
+var reporting = make(chan struct{}, 64)
+
+func (r *registrar) boot(b lab.Boot) {
+	if !r.enabled {
+		return
+	}
+	r.mu.Lock()
+	if !r.ready {
+		r.early = append(r.early, b)
+		r.mu.Unlock()
+		return
+	}
+	r.mu.Unlock()
+	reporting <- struct{}{}
+	defer func() { <-reporting }()
+	n := b.Node
+	host, _, _ := net.SplitHostPort(n.Addr())
+	report := api.NodeReport{MAC: n.MAC(), IP: host, Name: n.Name(), Model: n.Model(), BootMode: "network"}
+	for {
+		_, err := r.c.ReportNode(r.ctx, report)
+		if err == nil {
+			break
+		}
+		var ae *api.Error
+		if r.ctx.Err() != nil || errors.As(err, &ae) && ae.Code != api.CodeUnavailable && ae.Code != api.CodeInternal {
+			if r.ctx.Err() == nil {
+				r.log.Warn("boot report failed", "node", n.Name(), "err", err)
+			}
+			return
+		}
+		select { // the server is not there yet, or overloaded: retry
+		case <-r.ctx.Done():
+			return
+		case <-time.After(time.Second):
+		}
+	}
+	r.log.Debug("booted", "node", n.Name(), "boot_id", b.BootID)
+	r.mu.Lock()
+	done := r.linked[n.Name()]
+	r.linked[n.Name()] = true
+	r.mu.Unlock()
+	if !done {
+		sw, port := r.position(n)
+		if err := r.c.SetLink(r.ctx, api.Link{Node: n.Name(), Switch: sw, Port: port}); err != nil && r.ctx.Err() == nil {
+			r.log.Warn("cannot record the node's switch port", "node", n.Name(), "err", err)
+		}
+	}
+}
+
+func (r *registrar) position(n *lab.Node) (string, int) {
+	for _, sw := range r.lab.Switches {
+		for i, m := range sw.Nodes {
+			if m == n {
+				return sw.Name(), i + 1
+			}
+		}
+	}
+	return "", 0
+}
+
+func parseVariant(s string) (snmpswitch.Variant, error) {
+	for _, v := range []snmpswitch.Variant{snmpswitch.Standard, snmpswitch.Netgear, snmpswitch.TPLink} {
+		if strings.EqualFold(v.String(), s) {
+			return v, nil
+		}
+	}
+	return 0, fmt.Errorf("unknown PoE variant %q: want standard, netgear or tplink", s)
+}
+
+func usage(stderr io.Writer, err error) int {
+	fmt.Fprintf(stderr, "walt-lab: %v\n", err)
+	return 2
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
