@@ -177,4 +177,3 @@ func (j Journal) ListOff(ctx context.Context) ([]power.OffRecord, error) {
 	}
 	return recs, nil
 }
-
