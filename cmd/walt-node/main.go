@@ -42,6 +42,7 @@ func main() {
 type options struct {
 	listen, root, bootMode, virtual, action, logLevel string
 	allowShell                                        bool
+	server, mac, name, model                          string // reporting to walt-server
 	hookTimeout, shutdownGrace                        time.Duration
 }
 
@@ -59,6 +60,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	fs.DurationVar(&o.hookTimeout, "hook-timeout", agent.DefaultHookTimeout, "deadline of a reboot hook, then the reboot is forced")
 	fs.DurationVar(&o.shutdownGrace, "shutdown-grace", agent.DefaultShutdownGrace, "time an orderly shutdown may take before the reboot is forced")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&o.server, "server", "", "walt-server URL to report this node to, e.g. http://192.168.152.1:12345 (unset: no report)")
+	fs.StringVar(&o.mac, "mac", "", "MAC address to report (default: that of the interface used to reach the server)")
+	fs.StringVar(&o.name, "name", "", "node name to report (default: host name)")
+	fs.StringVar(&o.model, "model", "", "node model to report (default: unknown)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: walt-node [flags]\n\nServes WalT's node protocol and reboots the node on request.\nEvery flag may also be set as WALT_<FLAG> (e.g. WALT_REBOOT_ACTION) or in the settings file.\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -94,6 +99,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}
 	cfg.Logger.Info("walt-node serving", "listen", ln.Addr().String(), "boot_mode", cfg.BootMode,
 		"virtual", cfg.Virtual, "reboot_action", cfg.Action.String(), "shell", cfg.AllowShell)
+	if o.server != "" {
+		go report(ctx, &o, ln.Addr(), string(cfg.BootMode), cfg.Virtual, cfg.Logger)
+	}
 	switch err := a.Serve(ctx, ln); {
 	case errors.Is(err, agent.ErrRebooted):
 		return agent.ExitRebooted
