@@ -4,6 +4,7 @@
 package servertest
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net"
@@ -32,16 +33,16 @@ type Env struct {
 // New starts a server for t, with short soft-reboot deadlines (1 s connect,
 // 300 ms reply). Agents get addresses from addrs. mod may change the
 // configuration before the server starts.
-func New(t *testing.T, addrs *reboottest.Addrs, mod func(*server.Config)) *Env {
+func New(t testing.TB, addrs *reboottest.Addrs, mod func(*server.Config)) *Env {
 	t.Helper()
-	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), sqlite.FileName))
+	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), sqlite.FileName))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
 	rc := reboot.DefaultConfig()
 	rc.ConnectTimeout, rc.ReplyTimeout = time.Second, 300*time.Millisecond
-	cfg := server.Config{Store: st, Reboot: rc, Logger: slog.New(slog.NewTextHandler(t.Output(), nil))}
+	cfg := server.Config{Store: st, Reboot: rc, Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))}
 	if mod != nil {
 		mod(&cfg)
 	}
@@ -56,6 +57,11 @@ func New(t *testing.T, addrs *reboottest.Addrs, mod func(*server.Config)) *Env {
 		t.Fatal(err)
 	}
 	return &Env{URL: hs.URL, Client: c, Store: st, addrs: addrs}
+}
+
+// NewB is New for benchmarks.
+func NewB(b *testing.B, addrs *reboottest.Addrs, mod func(*server.Config)) *Env {
+	return New(b, addrs, mod)
 }
 
 // AddNode starts a simulated node and registers it as its agent would,
