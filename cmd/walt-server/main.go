@@ -15,7 +15,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/walt-testbed/walt/internal/power"
+	"github.com/walt-testbed/walt/internal/power/poe"
 	"github.com/walt-testbed/walt/internal/reboot"
+	"github.com/walt-testbed/walt/internal/reboot/poereboot"
 	"github.com/walt-testbed/walt/internal/server"
 	"github.com/walt-testbed/walt/internal/store/sqlite"
 )
@@ -84,9 +87,36 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	defer st.Close()
 	log.Info("store opened", "path", dbPath)
 
+	// Hard-reboot drivers. PoE: switches reached over SNMP, their settings
+	// and the ports the server turned off kept in the store.
+	journal := poereboot.Journal{Store: st}
+	poeDriver, err := poe.New(poe.DefaultConfig(), poereboot.Directory{Store: st}, journal, log.With("driver", "poe"))
+	if err != nil {
+		return err
+	}
+	rc.Physical = poereboot.New(st, poeDriver)
+	restorePower(ctx, log, journal, poeDriver)
+
 	srv, err := server.New(server.Config{Listen: *listen, Store: st, Reboot: rc, ShutdownGrace: 10 * time.Second, Logger: log})
 	if err != nil {
 		return err
 	}
 	return srv.Run(ctx)
+}
+
+// restorePower switches back on every port the server turned off and did
+// not switch on again, as when it was killed in the middle of a power-cycle.
+func restorePower(ctx context.Context, log *slog.Logger, j power.Journal, s power.Switcher) {
+	restored, err := power.Restore(ctx, j, s)
+	if err != nil {
+		log.Error("cannot read the ports turned off", "err", err)
+		return
+	}
+	for _, r := range restored {
+		if r.Err != nil {
+			log.Warn("failed to restore PoE", "switch", r.Record.Outlet.Switch, "port", r.Record.Outlet.Port, "reason", r.Record.Reason, "err", r.Err)
+		} else {
+			log.Info("PoE restored", "switch", r.Record.Outlet.Switch, "port", r.Record.Outlet.Port, "reason", r.Record.Reason)
+		}
+	}
 }

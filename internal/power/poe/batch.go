@@ -114,6 +114,7 @@ func (d *Driver) runBatch(key string, cycle bool, reqs []*request) {
 	sw.Name = cmp.Or(sw.Name, key)
 	log := d.log.With("switch", sw.Name)
 	for _, o := range ops {
+		o.switchName = sw.Name
 		if o.off && !sw.Reboots {
 			o.fail(fmt.Errorf("poe.reboots is not enabled on %s: %w", sw.Name, power.ErrForbidden))
 		}

@@ -207,6 +207,9 @@ type op struct {
 	poe    PoEIndex
 	err    error
 	what   string // "power-cycle", "power off", "power on"
+	// switchName names the switch in messages once the directory gave it;
+	// until then the outlet's key does.
+	switchName string
 
 	recorded bool     // in the journal
 	done     bool     // the switch accepted the last SET for it
@@ -215,7 +218,7 @@ type op struct {
 
 func (o *op) fail(err error) {
 	if o.err == nil {
-		o.err = fmt.Errorf("%s %s: %w", o.what, o.outlet, err)
+		o.err = fmt.Errorf("%s port %d of switch %s: %w", o.what, o.outlet.Port, cmp.Or(o.switchName, o.outlet.Switch), err)
 	}
 }
 
