@@ -20,3 +20,7 @@ go test -race -count=1 -timeout 20m ./...
 
 echo "== fuzzing the protocol line parser (short run)"
 go test -run '^$' -fuzz '^FuzzParseRequest$' -fuzztime 10s ./internal/netservice
+
+echo "== the demo, checked (scripts/demo.sh --check)"
+scripts/demo.sh --check >/tmp/walt-demo-check.log 2>&1 || { cat /tmp/walt-demo-check.log; exit 1; }
+grep -E '^demo:' /tmp/walt-demo-check.log

@@ -87,6 +87,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	defer l.Close()
 	reg.lab = l
 	if *register {
+		if err := reg.waitServer(); err != nil {
+			fmt.Fprintf(stderr, "walt-lab: %v\n", err)
+			return 1
+		}
 		if err := reg.switches(*community, *poeDelay); err != nil {
 			fmt.Fprintf(stderr, "walt-lab: register switches with %s: %v\n", *server, err)
 			return 1
@@ -112,6 +116,29 @@ type registrar struct {
 	ready  bool            // switches registered; +checklocks:mu
 	linked map[string]bool // nodes whose port is recorded; +checklocks:mu
 	early  []lab.Boot      // boots before the switches were registered; +checklocks:mu
+}
+
+// waitServer waits until the server answers, as it may be starting too.
+func (r *registrar) waitServer() error {
+	for warned := false; ; {
+		_, err := r.c.Devices(r.ctx)
+		if err == nil {
+			return nil
+		}
+		var ae *api.Error
+		if errors.As(err, &ae) {
+			return err // the server answered: an error to report, not to wait out
+		}
+		if !warned {
+			r.log.Warn("waiting for the walt server", "err", err)
+			warned = true
+		}
+		select {
+		case <-r.ctx.Done():
+			return fmt.Errorf("walt server never answered: %w", err)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
 
 func (r *registrar) switches(community, delay string) error {
