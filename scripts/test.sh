@@ -18,6 +18,9 @@ go vet ./...
 echo "== go test -race"
 go test -race -count=1 -timeout 20m ./...
 
+echo "== virtual nodes in real QEMU VMs (no -race: software emulation is slow enough)"
+go test -count=1 -timeout 10m ./internal/vnode
+
 echo "== fuzzing the protocol line parser (short run)"
 go test -run '^$' -fuzz '^FuzzParseRequest$' -fuzztime 10s ./internal/netservice
 
