@@ -246,7 +246,7 @@ func (n *Node) serveLocked() (stop func(), served chan struct{}, err error) {
 	go func() {
 		defer close(served)
 		if n.cfg.Fault == Hung {
-			blackHole(ctx, ln)
+			BlackHole(ctx, ln)
 			return
 		}
 		srv := &netservice.Server{Node: (*agentView)(n), Logger: n.log}
@@ -257,8 +257,10 @@ func (n *Node) serveLocked() (stop func(), served chan struct{}, err error) {
 	return cancel, served, nil
 }
 
-// blackHole accepts connections and never answers, until ctx ends.
-func blackHole(ctx context.Context, ln net.Listener) {
+// BlackHole accepts connections on ln and never answers, holding them
+// open until ctx ends; it then closes ln and every connection and returns.
+// It simulates a hung agent.
+func BlackHole(ctx context.Context, ln net.Listener) {
 	var conns []net.Conn
 	var mu sync.Mutex
 	stop := context.AfterFunc(ctx, func() {

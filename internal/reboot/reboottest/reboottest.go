@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/walt-testbed/walt/internal/lab"
 	"github.com/walt-testbed/walt/internal/netservice"
 )
 
@@ -157,29 +158,18 @@ func (a *Addrs) StartT(t testing.TB, b Behaviour) *Agent {
 }
 
 func serveBroken(ctx context.Context, ln net.Listener, b Behaviour) {
-	var mu sync.Mutex
-	var conns []net.Conn
-	stop := context.AfterFunc(ctx, func() {
-		ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-	})
+	if b == BlackHole {
+		lab.BlackHole(ctx, ln)
+		return
+	}
+	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
 	for {
 		c, err := ln.Accept()
 		if err != nil {
 			return
 		}
-		if b == Garbage {
-			io.WriteString(c, GarbageReply+"\n")
-			c.Close()
-			continue
-		}
-		mu.Lock()
-		conns = append(conns, c)
-		mu.Unlock()
+		io.WriteString(c, GarbageReply+"\n")
+		c.Close()
 	}
 }
