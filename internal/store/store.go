@@ -111,6 +111,12 @@ type Reboot struct {
 	// AckAt is when the node (or its power driver) acknowledged; zero if never.
 	AckAt      time.Time
 	FinishedAt time.Time
+	// BootedAt is when the node reported the new boot that completed this
+	// reboot (a boot id different from the one before it); zero until
+	// then, and forever if the node never booted again. BootID is that
+	// boot's id. AddReboots ignores both: SetRebootsBooted sets them.
+	BootedAt time.Time
+	BootID   string
 }
 
 // Attempt is one method tried during a reboot.
@@ -181,8 +187,62 @@ type Store interface {
 	// Reboots returns the records f selects, newest first.
 	Reboots(ctx context.Context, f RebootFilter) ([]Reboot, error)
 
+	// SetBootStatuses records the boot status of nodes in one transaction
+	// (and their Device.Booted flag). Statuses of MACs that are not in the
+	// inventory (devices forgotten meanwhile) are skipped.
+	SetBootStatuses(ctx context.Context, bs []BootStatus) error
+	// BootStatuses returns every recorded boot status, sorted by MAC.
+	BootStatuses(ctx context.Context) ([]BootStatus, error)
+	// SetRebootsBooted records the boots that completed reboots, in one
+	// transaction. Unknown reboot IDs are skipped.
+	SetRebootsBooted(ctx context.Context, bs []RebootBoot) error
+
+	// AddLogLines appends platform log lines in one transaction. Seq must
+	// be unique: ErrConflict otherwise.
+	AddLogLines(ctx context.Context, ls []LogLine) error
+	// LogLines returns the last limit lines (all when limit is 0) with a
+	// Seq above after, oldest first.
+	LogLines(ctx context.Context, after int64, limit int) ([]LogLine, error)
+
 	// Close releases the store.
 	Close() error
+}
+
+// BootStatus is what the boot tracker keeps of a node across restarts.
+type BootStatus struct {
+	MAC string
+	// BootID identifies the node's last reported boot; empty if the node
+	// never reported one.
+	BootID string
+	Booted bool
+	// Since is when the node was last marked booted, or not booted.
+	Since time.Time
+	// Cause says why the node is not booted ("reboot requested", "bootup
+	// timeout", "unknown"...); empty when booted.
+	Cause string
+	// Method is the reboot method that took the node down, if any.
+	Method string
+	// LastMethod is the method of the node's last successful reboot.
+	LastMethod string
+	// RetriesLeft counts the hard reboots the boot watchdog may still try.
+	RetriesLeft int
+}
+
+// RebootBoot is the boot that completed a reboot.
+type RebootBoot struct {
+	ID     string // the reboot's
+	BootID string
+	At     time.Time
+}
+
+// LogLine is one line of the platform log ("node rpi1 is booted").
+type LogLine struct {
+	// Seq orders the lines; the server assigns increasing values.
+	Seq    int64
+	At     time.Time
+	Stream string // e.g. "platform.nodes"
+	Node   string // the node the line is about; empty if none
+	Line   string
 }
 
 // NormalizeMAC returns mac in the stored form (lower case, colon-separated

@@ -304,6 +304,7 @@ func (s *Store) ForgetDevice(ctx context.Context, mac string) error {
 			`DELETE FROM settings WHERE mac = ?`,
 			`DELETE FROM links WHERE node_mac = ? OR switch_mac = ?`,
 			`DELETE FROM poe_off WHERE switch_mac = ?`,
+			`DELETE FROM boot_status WHERE mac = ?`,
 			`DELETE FROM devices WHERE mac = ?`,
 		} {
 			args := []any{d.MAC}
@@ -561,7 +562,7 @@ func (s *Store) AddReboots(ctx context.Context, rs []store.Reboot) ([]string, er
 
 // Reboots implements store.Store.
 func (s *Store) Reboots(ctx context.Context, f store.RebootFilter) ([]store.Reboot, error) {
-	q := `SELECT id, batch, requester, cause, node_mac, node_name, method, ok, requested_at, ack_at, finished_at FROM reboots WHERE 1 = 1`
+	q := `SELECT id, batch, requester, cause, node_mac, node_name, method, ok, requested_at, ack_at, finished_at, booted_at, boot_id FROM reboots WHERE 1 = 1`
 	var args []any
 	if f.NodeMAC != "" {
 		q += ` AND node_mac = ?`
@@ -587,14 +588,15 @@ func (s *Store) Reboots(ctx context.Context, f store.RebootFilter) ([]store.Rebo
 			var r store.Reboot
 			var ok int
 			var req, fin int64
-			var ack sql.NullInt64
-			if err := rows.Scan(&r.ID, &r.Batch, &r.Requester, &r.Cause, &r.NodeMAC, &r.NodeName, &r.Method, &ok, &req, &ack, &fin); err != nil {
+			var ack, booted sql.NullInt64
+			if err := rows.Scan(&r.ID, &r.Batch, &r.Requester, &r.Cause, &r.NodeMAC, &r.NodeName, &r.Method, &ok, &req, &ack, &fin, &booted, &r.BootID); err != nil {
 				return fmt.Errorf("list reboots: %w", err)
 			}
 			r.OK = ok != 0
 			r.RequestedAt = time.UnixMicro(req).UTC()
 			r.AckAt = fromMicros(ack)
 			r.FinishedAt = time.UnixMicro(fin).UTC()
+			r.BootedAt = fromMicros(booted)
 			index[r.ID] = len(out)
 			out = append(out, r)
 		}

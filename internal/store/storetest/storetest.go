@@ -37,6 +37,10 @@ func Run(t *testing.T, newStore NewStore) {
 		{"Reboots", testReboots},
 		{"SurvivesReopen", testSurvivesReopen},
 		{"ConcurrentReports", testConcurrentReports},
+		{"BootStatuses", testBootStatuses},
+		{"RebootsBooted", testRebootsBooted},
+		{"LogLines", testLogLines},
+		{"BootSurvivesReopen", testBootSurvivesReopen},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -1,0 +1,164 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/walt-testbed/walt/internal/store"
+)
+
+// SetBootStatuses implements store.Store.
+func (s *Store) SetBootStatuses(ctx context.Context, bs []store.BootStatus) error {
+	if len(bs) == 0 {
+		return nil
+	}
+	return s.inTx(ctx, "record boot status", func(tx *sql.Tx) error {
+		known, err := tx.PrepareContext(ctx, s.d.rebind(`SELECT COUNT(*) FROM devices WHERE mac = ?`))
+		if err != nil {
+			return fmt.Errorf("record boot status: %w", err)
+		}
+		defer known.Close()
+		del, err := tx.PrepareContext(ctx, s.d.rebind(`DELETE FROM boot_status WHERE mac = ?`))
+		if err != nil {
+			return fmt.Errorf("record boot status: %w", err)
+		}
+		defer del.Close()
+		ins, err := tx.PrepareContext(ctx, s.d.rebind(`INSERT INTO boot_status (mac, boot_id, booted, since, cause, method, last_method, retries_left) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`))
+		if err != nil {
+			return fmt.Errorf("record boot status: %w", err)
+		}
+		defer ins.Close()
+		flag, err := tx.PrepareContext(ctx, s.d.rebind(`UPDATE devices SET booted = ? WHERE mac = ?`))
+		if err != nil {
+			return fmt.Errorf("record boot status: %w", err)
+		}
+		defer flag.Close()
+		for _, b := range bs {
+			var n int
+			if err := known.QueryRowContext(ctx, b.MAC).Scan(&n); err != nil {
+				return fmt.Errorf("record boot status of %s: %w", b.MAC, err)
+			}
+			if n == 0 {
+				continue // forgotten meanwhile
+			}
+			if _, err := del.ExecContext(ctx, b.MAC); err != nil {
+				return fmt.Errorf("record boot status of %s: %w", b.MAC, err)
+			}
+			if _, err := ins.ExecContext(ctx, b.MAC, b.BootID, boolInt(b.Booted), micros(b.Since), b.Cause, b.Method, b.LastMethod, b.RetriesLeft); err != nil {
+				return fmt.Errorf("record boot status of %s: %w", b.MAC, err)
+			}
+			if _, err := flag.ExecContext(ctx, boolInt(b.Booted), b.MAC); err != nil {
+				return fmt.Errorf("record boot status of %s: %w", b.MAC, err)
+			}
+		}
+		return nil
+	})
+}
+
+// BootStatuses implements store.Store.
+func (s *Store) BootStatuses(ctx context.Context) ([]store.BootStatus, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT mac, boot_id, booted, since, cause, method, last_method, retries_left FROM boot_status ORDER BY mac`)
+	if err != nil {
+		return nil, fmt.Errorf("read boot status: %w", err)
+	}
+	defer rows.Close()
+	var out []store.BootStatus
+	for rows.Next() {
+		var b store.BootStatus
+		var booted int
+		var since int64
+		if err := rows.Scan(&b.MAC, &b.BootID, &booted, &since, &b.Cause, &b.Method, &b.LastMethod, &b.RetriesLeft); err != nil {
+			return nil, fmt.Errorf("read boot status: %w", err)
+		}
+		b.Booted = booted != 0
+		b.Since = time.UnixMicro(since).UTC()
+		out = append(out, b)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read boot status: %w", err)
+	}
+	return out, nil
+}
+
+// SetRebootsBooted implements store.Store.
+func (s *Store) SetRebootsBooted(ctx context.Context, bs []store.RebootBoot) error {
+	if len(bs) == 0 {
+		return nil
+	}
+	return s.inTx(ctx, "record reboot boot times", func(tx *sql.Tx) error {
+		stmt, err := tx.PrepareContext(ctx, s.d.rebind(`UPDATE reboots SET booted_at = ?, boot_id = ? WHERE id = ?`))
+		if err != nil {
+			return fmt.Errorf("record reboot boot times: %w", err)
+		}
+		defer stmt.Close()
+		for _, b := range bs {
+			if b.At.IsZero() {
+				return fmt.Errorf("record boot time of reboot %s: %w: no time", b.ID, store.ErrInvalid)
+			}
+			if _, err := stmt.ExecContext(ctx, micros(b.At), b.BootID, b.ID); err != nil {
+				return fmt.Errorf("record boot time of reboot %s: %w", b.ID, err)
+			}
+		}
+		return nil
+	})
+}
+
+// AddLogLines implements store.Store.
+func (s *Store) AddLogLines(ctx context.Context, ls []store.LogLine) error {
+	if len(ls) == 0 {
+		return nil
+	}
+	return s.inTx(ctx, "record platform log", func(tx *sql.Tx) error {
+		stmt, err := tx.PrepareContext(ctx, s.d.rebind(`INSERT INTO platform_log (seq, at, stream, node, line) VALUES (?, ?, ?, ?, ?)`))
+		if err != nil {
+			return fmt.Errorf("record platform log: %w", err)
+		}
+		defer stmt.Close()
+		for _, l := range ls {
+			if _, err := stmt.ExecContext(ctx, l.Seq, micros(l.At), l.Stream, l.Node, l.Line); err != nil {
+				if s.d.IsUniqueViolation != nil && s.d.IsUniqueViolation(err) {
+					return fmt.Errorf("record log line %d: %w: sequence number already used", l.Seq, store.ErrConflict)
+				}
+				return fmt.Errorf("record log line %d: %w", l.Seq, err)
+			}
+		}
+		return nil
+	})
+}
+
+// LogLines implements store.Store.
+func (s *Store) LogLines(ctx context.Context, after int64, limit int) ([]store.LogLine, error) {
+	if limit < 0 {
+		return nil, fmt.Errorf("read platform log: limit %d: %w: must be >= 0", limit, store.ErrInvalid)
+	}
+	q := `SELECT seq, at, stream, node, line FROM platform_log WHERE seq > ? ORDER BY seq DESC`
+	if limit > 0 {
+		q += ` LIMIT ` + strconv.Itoa(limit)
+	}
+	rows, err := s.db.QueryContext(ctx, s.d.rebind(q), after)
+	if err != nil {
+		return nil, fmt.Errorf("read platform log: %w", err)
+	}
+	defer rows.Close()
+	var out []store.LogLine
+	for rows.Next() {
+		var l store.LogLine
+		var at int64
+		if err := rows.Scan(&l.Seq, &at, &l.Stream, &l.Node, &l.Line); err != nil {
+			return nil, fmt.Errorf("read platform log: %w", err)
+		}
+		l.At = time.UnixMicro(at).UTC()
+		out = append(out, l)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read platform log: %w", err)
+	}
+	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
+		out[i], out[j] = out[j], out[i]
+	}
+	return out, nil
+}

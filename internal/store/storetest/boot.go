@@ -1,0 +1,141 @@
+package storetest
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/walt-testbed/walt/internal/store"
+)
+
+func testBootStatuses(t *testing.T, s store.Store, _ func() store.Store) {
+	mustAdd(t, s, node(1), node(2), node(3))
+	want := []store.BootStatus{
+		{MAC: node(1).MAC, BootID: "b-1", Booted: true, Since: t0, LastMethod: "soft-reboot", RetriesLeft: 9},
+		{MAC: node(2).MAC, BootID: "b-2", Since: t0.Add(time.Second), Cause: "reboot requested", Method: "PoE-reboot", LastMethod: "PoE-reboot", RetriesLeft: 3},
+	}
+	unknown := store.BootStatus{MAC: "52:54:00:00:00:99", BootID: "x", Booted: true, Since: t0}
+	if err := s.SetBootStatuses(ctx(t), append(append([]store.BootStatus(nil), want...), unknown)); err != nil {
+		t.Fatalf("SetBootStatuses = %v", err)
+	}
+	got, err := s.BootStatuses(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("BootStatuses() (-want +got), unknown MAC must be skipped:\n%s", diff)
+	}
+	d1, _ := s.Device(ctx(t), node(1).MAC)
+	d2, _ := s.Device(ctx(t), node(2).MAC)
+	if !d1.Booted || d2.Booted {
+		t.Errorf("Device.Booted = %t, %t, want true, false (kept in step with the status)", d1.Booted, d2.Booted)
+	}
+
+	// A new status replaces the old one.
+	want[0] = store.BootStatus{MAC: node(1).MAC, BootID: "b-1", Since: t0.Add(time.Minute), Cause: "unknown", RetriesLeft: 9}
+	if err := s.SetBootStatuses(ctx(t), want[:1]); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = s.BootStatuses(ctx(t))
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("BootStatuses() after update (-want +got):\n%s", diff)
+	}
+	if d1, _ := s.Device(ctx(t), node(1).MAC); d1.Booted {
+		t.Error("Device.Booted still true after a status with Booted false")
+	}
+
+	if err := s.ForgetDevice(ctx(t), node(2).MAC); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = s.BootStatuses(ctx(t))
+	if len(got) != 1 || got[0].MAC != node(1).MAC {
+		t.Errorf("BootStatuses() after forgetting rpi2 = %+v, want rpi1's only", got)
+	}
+}
+
+func testRebootsBooted(t *testing.T, s store.Store, _ func() store.Store) {
+	ids, err := s.AddReboots(ctx(t), []store.Reboot{
+		{Batch: "b", NodeMAC: node(1).MAC, NodeName: "rpi1", Method: "soft-reboot", OK: true, RequestedAt: t0, FinishedAt: t0},
+		{Batch: "b", NodeMAC: node(2).MAC, NodeName: "rpi2", Method: "soft-reboot", OK: true, RequestedAt: t0, FinishedAt: t0},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := t0.Add(3 * time.Second)
+	if err := s.SetRebootsBooted(ctx(t), []store.RebootBoot{{ID: ids[0], BootID: "new-boot", At: at}, {ID: "no-such-id", BootID: "x", At: at}}); err != nil {
+		t.Fatalf("SetRebootsBooted = %v", err)
+	}
+	got, err := s.Reboots(ctx(t), store.RebootFilter{Batch: "b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	booted := map[string]store.Reboot{}
+	for _, r := range got {
+		booted[r.NodeName] = r
+	}
+	if r := booted["rpi1"]; !r.BootedAt.Equal(at) || r.BootID != "new-boot" {
+		t.Errorf("rpi1's reboot: booted at %v with boot id %q, want %v and new-boot", r.BootedAt, r.BootID, at)
+	}
+	if r := booted["rpi2"]; !r.BootedAt.IsZero() || r.BootID != "" {
+		t.Errorf("rpi2's reboot: booted at %v with boot id %q, want neither", r.BootedAt, r.BootID)
+	}
+	if err := s.SetRebootsBooted(ctx(t), []store.RebootBoot{{ID: ids[1]}}); !errors.Is(err, store.ErrInvalid) {
+		t.Errorf("SetRebootsBooted(no time) = %v, want ErrInvalid", err)
+	}
+}
+
+func testLogLines(t *testing.T, s store.Store, _ func() store.Store) {
+	var want []store.LogLine
+	for i := int64(1); i <= 5; i++ {
+		want = append(want, store.LogLine{Seq: i, At: t0.Add(time.Duration(i) * time.Second), Stream: "platform.nodes", Node: "rpi1", Line: "node rpi1 is booted"})
+	}
+	if err := s.AddLogLines(ctx(t), want); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.LogLines(ctx(t), 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("LogLines(0, 0) (-want +got):\n%s", diff)
+	}
+	got, _ = s.LogLines(ctx(t), 0, 2)
+	if diff := cmp.Diff(want[3:], got); diff != "" {
+		t.Errorf("LogLines(0, 2) must be the last two, oldest first (-want +got):\n%s", diff)
+	}
+	got, _ = s.LogLines(ctx(t), 4, 0)
+	if diff := cmp.Diff(want[4:], got); diff != "" {
+		t.Errorf("LogLines(after 4) (-want +got):\n%s", diff)
+	}
+	if err := s.AddLogLines(ctx(t), []store.LogLine{{Seq: 6, At: t0}, {Seq: 3, At: t0}}); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("AddLogLines(seq 3 again) = %v, want ErrConflict", err)
+	}
+	if got, _ := s.LogLines(ctx(t), 5, 0); len(got) != 0 {
+		t.Errorf("a failed AddLogLines left %d lines, want none (atomic)", len(got))
+	}
+	if _, err := s.LogLines(ctx(t), 0, -1); !errors.Is(err, store.ErrInvalid) {
+		t.Errorf("LogLines(limit -1) = %v, want ErrInvalid", err)
+	}
+}
+
+func testBootSurvivesReopen(t *testing.T, s store.Store, reopen func() store.Store) {
+	if reopen == nil {
+		t.Skip("store cannot be reopened")
+	}
+	mustAdd(t, s, node(1))
+	st := store.BootStatus{MAC: node(1).MAC, BootID: "b", Since: t0, Cause: "bootup timeout", Method: "PoE-reboot", RetriesLeft: 4}
+	if err := s.SetBootStatuses(ctx(t), []store.BootStatus{st}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AddLogLines(ctx(t), []store.LogLine{{Seq: 1, At: t0, Stream: "platform.nodes", Node: "rpi1", Line: "node rpi1 is booted"}}); err != nil {
+		t.Fatal(err)
+	}
+	s = reopen()
+	bs, _ := s.BootStatuses(ctx(t))
+	ls, _ := s.LogLines(ctx(t), 0, 0)
+	if diff := cmp.Diff([]store.BootStatus{st}, bs); diff != "" || len(ls) != 1 {
+		t.Errorf("after reopen: boot statuses (-want +got):\n%s\nlog lines %+v", diff, ls)
+	}
+}
