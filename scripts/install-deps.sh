@@ -5,6 +5,7 @@ set -euo pipefail
 
 # Debian packages the tests and the demo use. Keep this list sorted.
 PACKAGES=(
+	postgresql
 	qemu-system-x86
 	snmp
 	snmpd

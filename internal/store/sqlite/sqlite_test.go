@@ -53,3 +53,22 @@ func TestRefusesNewerSchema(t *testing.T) {
 		t.Errorf("Open(newer schema) = %v, want a 'newer' error", err)
 	}
 }
+
+func TestUpgrade(t *testing.T) {
+	storetest.Upgrade(t, sqlite.Dialect, func(t *testing.T) (*sql.DB, func() store.Store) {
+		path := filepath.Join(t.TempDir(), sqlite.FileName)
+		db, err := sql.Open("sqlite", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return db, func() store.Store {
+			db.Close()
+			s, err := sqlite.Open(t.Context(), path)
+			if err != nil {
+				t.Fatalf("open after upgrade: %v", err)
+			}
+			t.Cleanup(func() { s.Close() })
+			return s
+		}
+	})
+}

@@ -75,11 +75,37 @@ func statements(src string) []string {
 
 // migrate brings the schema up to the newest embedded migration, each
 // migration in its own transaction. It refuses a database whose schema is
-// newer than this program.
-func migrate(ctx context.Context, db *sql.DB, d Dialect) error {
+// newer than this program. Servers sharing a database take the dialect's
+// migration lock, so that two starting at once do not both migrate.
+func migrate(ctx context.Context, pool *sql.DB, d Dialect) error {
 	ms, err := Migrations()
 	if err != nil {
 		return err
+	}
+	return MigrateTo(ctx, pool, d, len(ms))
+}
+
+// MigrateTo brings the schema up to the given version (upgrade tests start
+// from each older version).
+func MigrateTo(ctx context.Context, pool *sql.DB, d Dialect, version int) error {
+	all, err := Migrations()
+	if err != nil {
+		return err
+	}
+	if version < 0 || version > len(all) {
+		return fmt.Errorf("no schema version %d (this program knows 1 to %d)", version, len(all))
+	}
+	ms := all[:version]
+	db, err := pool.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	defer db.Close()
+	if d.LockMigrations != "" {
+		if _, err := db.ExecContext(ctx, d.LockMigrations); err != nil {
+			return fmt.Errorf("take the migration lock: %w", err)
+		}
+		defer db.ExecContext(context.WithoutCancel(ctx), d.UnlockMigrations)
 	}
 	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 	version INTEGER PRIMARY KEY,
@@ -93,6 +119,9 @@ func migrate(ctx context.Context, db *sql.DB, d Dialect) error {
 		return fmt.Errorf("read schema version: %w", err)
 	}
 	if current > len(ms) {
+		if version < len(all) {
+			return fmt.Errorf("database schema version %d is newer than the requested %d", current, version)
+		}
 		return fmt.Errorf("database schema version %d is newer than this program's %d: upgrade walt-server", current, len(ms))
 	}
 	for _, m := range ms[current:] {
@@ -116,4 +145,13 @@ func migrate(ctx context.Context, db *sql.DB, d Dialect) error {
 		}
 	}
 	return nil
+}
+
+// SchemaVersion returns the version of the database's schema.
+func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
+	var v int
+	if err := s.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&v); err != nil {
+		return 0, fmt.Errorf("read schema version: %w", err)
+	}
+	return v, nil
 }

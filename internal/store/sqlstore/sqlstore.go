@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	mrand "math/rand/v2"
 	"strconv"
 	"strings"
 	"time"
@@ -26,7 +27,18 @@ type Dialect struct {
 	Numbered bool
 	// IsUniqueViolation reports whether err is a unique constraint failure.
 	IsUniqueViolation func(error) bool
+	// Isolation is the transactions' isolation level; IsRetryable, when set,
+	// says that a transaction failed only because of a concurrent one and
+	// may be run again.
+	Isolation   sql.IsolationLevel
+	IsRetryable func(error) bool
+	// LockMigrations and UnlockMigrations, when set, are run on the
+	// connection that migrates, around the migrations.
+	LockMigrations, UnlockMigrations string
 }
+
+// Rebind rewrites q's "?" placeholders for d (for tests writing raw SQL).
+func Rebind(d Dialect, q string) string { return d.rebind(q) }
 
 func (d Dialect) rebind(q string) string {
 	if !d.Numbered {
@@ -88,9 +100,27 @@ func boolInt(b bool) int {
 	return 0
 }
 
-// inTx runs fn in a transaction, committed when fn returns nil.
+// inTx runs fn in a transaction, committed when fn returns nil. On backends
+// where concurrent transactions can fail to serialize, it runs fn again
+// (fn must only act through tx and on values it sets afresh).
 func (s *Store) inTx(ctx context.Context, what string, fn func(tx *sql.Tx) error) error {
-	tx, err := s.db.BeginTx(ctx, nil)
+	const attempts = 20
+	for i := 1; ; i++ {
+		err := s.tryTx(ctx, what, fn)
+		if err == nil || s.d.IsRetryable == nil || !s.d.IsRetryable(err) || i == attempts {
+			return err
+		}
+		// Jittered back-off, so that the contenders do not meet again.
+		select {
+		case <-time.After(time.Duration(i) * time.Duration(1+mrand.IntN(1000)) * time.Microsecond):
+		case <-ctx.Done():
+			return err
+		}
+	}
+}
+
+func (s *Store) tryTx(ctx context.Context, what string, fn func(tx *sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{Isolation: s.d.Isolation})
 	if err != nil {
 		return fmt.Errorf("%s: begin transaction: %w", what, err)
 	}
