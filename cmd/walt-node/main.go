@@ -14,6 +14,8 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -36,7 +38,20 @@ const defaultConfigFile = "/etc/walt/node.conf"
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if isKexecHook(os.Args) {
+		// Started as a reboot hook of the image (or by hand, for a check).
+		os.Exit(agent.RunKexecHook(os.Getenv, agent.SystemKexec{}, os.Stderr))
+	}
 	os.Exit(run(ctx, os.Args[1:], os.Getenv, os.Stderr))
+}
+
+// isKexecHook reports whether walt-node was started as the kexec reboot
+// hook: under one of the hook names, or as "walt-node kexec-reboot".
+func isKexecHook(args []string) bool {
+	if len(args) > 1 && args[1] == "kexec-reboot" {
+		return true
+	}
+	return slices.Contains(agent.KexecHookNames, filepath.Base(args[0]))
 }
 
 type options struct {
@@ -65,7 +80,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	fs.StringVar(&o.name, "name", "", "node name to report (default: host name)")
 	fs.StringVar(&o.model, "model", "", "node model to report (default: unknown)")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: walt-node [flags]\n\nServes WalT's node protocol and reboots the node on request.\nEvery flag may also be set as WALT_<FLAG> (e.g. WALT_REBOOT_ACTION) or in the settings file.\n\nFlags:\n")
+		fmt.Fprintf(stderr, "Usage: walt-node [flags]\n       walt-node kexec-reboot   (the kexec reboot hook; see docs/node-agent.md)\n\nServes WalT's node protocol and reboots the node on request.\nEvery flag may also be set as WALT_<FLAG> (e.g. WALT_REBOOT_ACTION) or in the settings file.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {

@@ -220,7 +220,8 @@ func (a *Agent) hookEnv(args []string) []string {
 	if a.cfg.Virtual {
 		vnode = "1"
 	}
-	env := append(os.Environ(), "walt_boot_mode="+string(a.cfg.BootMode), "vnode_mode="+vnode)
+	env := append(os.Environ(), "walt_boot_mode="+string(a.cfg.BootMode), "vnode_mode="+vnode,
+		"walt_root="+a.cfg.Root, "walt_reboot_action="+a.cfg.Action.String())
 	for _, arg := range args {
 		env = append(env, arg)
 		if k, v, _ := strings.Cut(arg, "="); strings.Contains(k, ".") {

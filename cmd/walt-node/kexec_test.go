@@ -1,0 +1,85 @@
+package main
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/walt-testbed/walt/internal/netservice"
+	"github.com/walt-testbed/walt/internal/testutil"
+	"golang.org/x/sys/unix"
+)
+
+// TestKexecHookThroughAgent installs walt-node as an image's network-mode
+// hook, as default PC images do, and reboots under the log action: the
+// hook finds the image's kernel, says what it would load, and declines, so
+// the agent goes on at once with the forced reboot it records.
+func TestKexecHookThroughAgent(t *testing.T) {
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		t.Fatal(err)
+	}
+	release := unix.ByteSliceToString(u.Release[:])
+	root := t.TempDir()
+	for _, dir := range []string{"bin", "boot"} {
+		if err := os.Mkdir(filepath.Join(root, dir), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink(binary, filepath.Join(root, "bin", "walt-network-reboot")); err != nil {
+		t.Fatal(err)
+	}
+	kernel := filepath.Join(root, "boot", "vmlinuz-"+release)
+	if err := os.WriteFile(kernel, []byte("not a kernel"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	journal := filepath.Join(t.TempDir(), "journal")
+	addr := freeLoopbackAddr(t)
+	cmd := exec.Command(binary, "--listen", addr, "--root", root, "--reboot-action", "log:"+journal, "--boot-mode", "network", "--virtual", "false")
+	var stderr testutil.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+
+	rq := &netservice.Requester{}
+	var line string
+	var err error
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if line, err = rq.Do(t.Context(), addr, netservice.Request{Verb: netservice.VerbReboot, Args: []string{"kexec.allow=true"}}); !errors.Is(err, netservice.ErrRefused) {
+			break
+		}
+	}
+	if err != nil || line != "OK" {
+		t.Fatalf("REBOOT = %q, %v", line, err)
+	}
+	var got string
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		b, _ := os.ReadFile(journal)
+		if got = string(b); strings.HasSuffix(got, "force\n") || time.Now().After(deadline) {
+			break
+		}
+	}
+	want := "hook /bin/walt-network-reboot kexec.allow=true\nforce\n"
+	if got != want {
+		t.Errorf("journal = %q, want %q\nstderr:\n%s", got, want, &stderr)
+	}
+	if out := stderr.String(); !strings.Contains(out, "dry run") || !strings.Contains(out, kernel) || !strings.Contains(out, "hook declined") {
+		t.Errorf("agent log does not show the hook's dry run with %s and its decline:\n%s", kernel, out)
+	}
+}
+
+func TestKexecHookByHand(t *testing.T) {
+	cmd := exec.Command(binary, "kexec-reboot")
+	cmd.Env = []string{"PATH=/usr/bin:/bin"}
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 2 || !strings.Contains(string(out), "run by walt-node's reboot procedure only") {
+		t.Errorf("walt-node kexec-reboot by hand = %v, %q; want status 2 and a clear message", err, out)
+	}
+}
