@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/walt-testbed/walt/internal/netservice"
 	"github.com/walt-testbed/walt/internal/testutil"
 	"golang.org/x/sys/unix"
 )
@@ -47,17 +46,7 @@ func TestKexecHookThroughAgent(t *testing.T) {
 	}
 	defer cmd.Process.Kill()
 
-	rq := &netservice.Requester{}
-	var line string
-	var err error
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if line, err = rq.Do(t.Context(), addr, netservice.Request{Verb: netservice.VerbReboot, Args: []string{"kexec.allow=true"}}); !errors.Is(err, netservice.ErrRefused) {
-			break
-		}
-	}
-	if err != nil || line != "OK" {
-		t.Fatalf("REBOOT = %q, %v", line, err)
-	}
+	rebootWhenUp(t, addr, "kexec.allow=true")
 	var got string
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
 		b, _ := os.ReadFile(journal)

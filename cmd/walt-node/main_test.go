@@ -80,21 +80,28 @@ func TestExitRebootStatus(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cmd.Process.Kill()
+	rebootWhenUp(t, addr)
+	err := cmd.Wait()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != agent.ExitRebooted {
+		t.Fatalf("walt-node ended with %v, want exit status %d; stderr:\n%s", err, agent.ExitRebooted, stderr.String())
+	}
+}
+
+// rebootWhenUp sends REBOOT as soon as the agent at addr listens, and
+// wants OK.
+func rebootWhenUp(t *testing.T, addr string, args ...string) {
+	t.Helper()
 	rq := &netservice.Requester{}
 	var line string
 	var err error
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if line, err = rq.Do(t.Context(), addr, netservice.Request{Verb: netservice.VerbReboot}); !errors.Is(err, netservice.ErrRefused) {
+		if line, err = rq.Do(t.Context(), addr, netservice.Request{Verb: netservice.VerbReboot, Args: args}); !errors.Is(err, netservice.ErrRefused) {
 			break
 		}
 	}
 	if err != nil || line != "OK" {
 		t.Fatalf("REBOOT = %q, %v", line, err)
-	}
-	err = cmd.Wait()
-	var exit *exec.ExitError
-	if !errors.As(err, &exit) || exit.ExitCode() != agent.ExitRebooted {
-		t.Fatalf("walt-node ended with %v, want exit status %d; stderr:\n%s", err, agent.ExitRebooted, stderr.String())
 	}
 }
 
