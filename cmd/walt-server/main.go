@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -20,7 +21,9 @@ import (
 	"github.com/walt-testbed/walt/internal/reboot"
 	"github.com/walt-testbed/walt/internal/reboot/poereboot"
 	"github.com/walt-testbed/walt/internal/server"
+	"github.com/walt-testbed/walt/internal/store/postgres"
 	"github.com/walt-testbed/walt/internal/store/sqlite"
+	"github.com/walt-testbed/walt/internal/store/sqlstore"
 )
 
 func main() {
@@ -54,6 +57,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	rc := reboot.DefaultConfig()
 	dataDir := fs.String("data", defaultDataDir(), "`directory` holding the database (created if missing)")
+	dbURL := fs.String("db", os.Getenv("WALT_DB"), "PostgreSQL `URL` (postgres://user@host/db; default $WALT_DB) instead of the SQLite file in the data directory")
 	listen := fs.String("listen", ":12345", "`address` of the HTTP API")
 	fs.DurationVar(&rc.ConnectTimeout, "connect-timeout", rc.ConnectTimeout, "soft reboot: deadline to connect to a node's agent")
 	fs.DurationVar(&rc.ReplyTimeout, "reply-timeout", rc.ReplyTimeout, "soft reboot: deadline for the agent's reply")
@@ -79,13 +83,11 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := os.MkdirAll(*dataDir, 0o750); err != nil {
 		return fmt.Errorf("create data directory: %w", err)
 	}
-	dbPath := filepath.Join(*dataDir, sqlite.FileName)
-	st, err := sqlite.Open(ctx, dbPath)
+	st, err := openStore(ctx, log, *dbURL, *dataDir)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	log.Info("store opened", "path", dbPath)
 
 	// Hard-reboot drivers. PoE: switches reached over SNMP, their settings
 	// and the ports the server turned off kept in the store.
@@ -102,6 +104,37 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	return srv.Run(ctx)
+}
+
+// openStore opens the PostgreSQL database at dbURL, or by default the
+// SQLite file in the data directory.
+func openStore(ctx context.Context, log *slog.Logger, dbURL, dataDir string) (*sqlstore.Store, error) {
+	switch {
+	case dbURL == "":
+		path := filepath.Join(dataDir, sqlite.FileName)
+		st, err := sqlite.Open(ctx, path)
+		if err == nil {
+			log.Info("store opened", "sqlite", path)
+		}
+		return st, err
+	case postgres.IsURL(dbURL):
+		st, err := postgres.Open(ctx, dbURL)
+		if err == nil {
+			log.Info("store opened", "postgres", redactURL(dbURL))
+		}
+		return st, err
+	default:
+		return nil, fmt.Errorf("--db %q: want a postgres:// URL (without --db, the SQLite file in --data is used)", redactURL(dbURL))
+	}
+}
+
+// redactURL hides the password of a database URL.
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Redacted()
 }
 
 // restorePower switches back on every port the server turned off and did

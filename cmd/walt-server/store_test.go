@@ -1,0 +1,101 @@
+package main
+
+import (
+	"context"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/walt-testbed/walt/api"
+	"github.com/walt-testbed/walt/client"
+	"github.com/walt-testbed/walt/internal/store/postgres/pgtest"
+	"github.com/walt-testbed/walt/internal/testutil"
+)
+
+// startServer runs walt-server in this process until the test ends or
+// stop is called, and waits until its API answers.
+func startServer(t *testing.T, addr string, args ...string) (c *client.Client, log *testutil.Buffer, stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	log = &testutil.Buffer{}
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, append([]string{"--listen", addr}, args...), log) }()
+	stop = sync.OnceFunc(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("walt-server stopped with %v\n%s", err, log)
+		}
+	})
+	t.Cleanup(stop)
+	c, err := client.New("http://"+addr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if _, err := c.Devices(t.Context()); err == nil {
+			return c, log, stop
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("walt-server exited: %v\n%s", err, log)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("walt-server API not answering on %s\n%s", addr, log)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// The server keeps its inventory in PostgreSQL with --db, across restarts,
+// and never logs the database password.
+func TestPostgresStore(t *testing.T) {
+	cluster, err := pgtest.Start()
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal(err)
+		}
+		t.Skip(err)
+	}
+	defer cluster.Stop()
+	u, err := cluster.NewSchema(t.Context(), "server")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// trust authentication ignores the password: it is here to be hidden.
+	u = strings.Replace(u, "postgres:///", "postgres://walt:pg-s3cret@/", 1)
+	const addr = "127.39.0.1:12345"
+	args := []string{"--data", t.TempDir(), "--db", u}
+
+	c, log, stop := startServer(t, addr, args...)
+	if _, err := c.AddDevice(t.Context(), api.AddDevice{Name: "sw1", IP: "127.39.255.1", Type: "switch"}); err != nil {
+		t.Fatal(err)
+	}
+	stop()
+	if !strings.Contains(log.String(), `msg="store opened" postgres="postgres://walt:xxxxx@`) {
+		t.Errorf("log does not say the store is PostgreSQL, with the password hidden:\n%s", log)
+	}
+
+	c, log, _ = startServer(t, addr, args...)
+	list, err := c.Devices(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if list.NumDevices != 1 || list.Devices[0].Name != "sw1" {
+		t.Errorf("devices after restart = %+v, want sw1", list)
+	}
+	if strings.Contains(log.String(), "pg-s3cret") {
+		t.Errorf("log shows the database password:\n%s", log)
+	}
+}
+
+func TestBadDatabaseURL(t *testing.T) {
+	var log testutil.Buffer
+	err := run(t.Context(), []string{"--data", t.TempDir(), "--listen", "127.39.0.2:12345", "--db", "mysql://root:pw-s3cret@db/walt"}, &log)
+	if err == nil || !strings.Contains(err.Error(), "want a postgres:// URL") || strings.Contains(err.Error(), "pw-s3cret") {
+		t.Errorf("run(--db mysql://...) = %v, want a clear error without the password", err)
+	}
+}
