@@ -153,6 +153,7 @@ func (s *Server) changeOwnership(ctx context.Context, req api.OwnershipRequest) 
 		return res, err
 	}
 	if len(res.Nodes) > 0 {
+		res.Messages = append(res.Messages, s.ownershipPower(ctx, req.Action, changes)...)
 		verb := "now yours."
 		if req.Action == "release" {
 			verb = "now free."

@@ -263,6 +263,12 @@ func (s *Server) forgetDevice(w http.ResponseWriter, r *http.Request) {
 		writeError(w, s.log, err)
 		return
 	}
+	if d.Type == store.TypeNode {
+		// Power the node's port on first, as WalT does: nothing would later.
+		if _, err := s.WakeNodes(r.Context(), []string{d.MAC}); err != nil {
+			s.log.Warn("forget device: cannot power its port on", "node", d.Name, "err", err)
+		}
+	}
 	if err := s.store.ForgetDevice(r.Context(), d.MAC); err != nil {
 		writeError(w, s.log, err)
 		return

@@ -34,6 +34,9 @@ func (s *Server) reboot(w http.ResponseWriter, r *http.Request) {
 		writeError(w, s.log, err)
 		return
 	}
+	for _, n := range nodes {
+		s.ps.touch(n.MAC) // restarts the node's powersave idle time
+	}
 
 	w.Header().Set("Content-Type", api.ContentNDJSON)
 	w.WriteHeader(http.StatusOK)

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/walt-testbed/walt/api"
@@ -24,6 +25,13 @@ type Config struct {
 	Listen string
 	Store  store.Store
 	Reboot reboot.Config
+	// PoE, if not nil, serves walt device rescan and port-config and
+	// switches ports for powersave (topology.go).
+	PoE PoE
+	// Powersave is how long a free node on a switch with poe.reboots=true
+	// stays idle before its port is switched off (powersave.go); 0
+	// disables powersave. walt-server's default is DefaultPowersave.
+	Powersave time.Duration
 	// NodePort is the agents' TCP port; default 12346.
 	NodePort int
 	// ShutdownGrace bounds the wait for requests in progress at shutdown.
@@ -38,6 +46,9 @@ type Server struct {
 	engine *reboot.Engine
 	log    *slog.Logger
 	mux    *http.ServeMux
+
+	ps       *powersave
+	rescanMu sync.Mutex // one rescan applies its findings at a time
 }
 
 // New returns a Server. The caller keeps ownership of cfg.Store.
@@ -60,6 +71,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("server config: %w", err)
 	}
 	s := &Server{cfg: cfg, store: cfg.Store, engine: eng, log: cfg.Logger, mux: http.NewServeMux()}
+	s.ps = newPowersave(cfg.Powersave, cfg.Logger)
 	s.routes()
 	return s, nil
 }
@@ -75,6 +87,9 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("POST "+p+"/config", jsonHandler(s.log, http.StatusOK, s.setConfig))
 	s.mux.HandleFunc("POST "+p+"/ownership", jsonHandler(s.log, http.StatusOK, s.changeOwnership))
 	s.mux.HandleFunc("PUT "+p+"/links", s.setLink)
+	s.mux.HandleFunc("POST "+p+"/rescans", jsonHandler(s.log, http.StatusOK, s.rescan))
+	s.mux.HandleFunc("GET "+p+"/topology", s.topology)
+	s.mux.HandleFunc("GET "+p+"/switches/{name}/ports", s.switchPorts)
 	s.mux.HandleFunc("POST "+p+"/reboots", s.reboot)
 	s.mux.HandleFunc("GET "+p+"/reboots", s.listReboots)
 	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
@@ -100,6 +115,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	hs := &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
+	defer s.startPowersave(ctx)()
 	s.log.Info("serving API", "addr", ln.Addr().String(), "version", api.Version)
 	select {
 	case err := <-errc:

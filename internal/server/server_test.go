@@ -252,7 +252,8 @@ func TestConfigValidation(t *testing.T) {
 	}
 	want := []api.Setting{
 		{Name: "lldp.explore", Value: "true"}, {Name: "poe.delay", Value: "1.5s"}, {Name: "poe.reboots", Value: "true"},
-		{Name: "snmp.community", Value: "********"}, {Name: "snmp.version", Value: "2"},
+		{Name: "snmp.community", Value: "********"}, {Name: "snmp.port", Value: "161", Default: true},
+		{Name: "snmp.version", Value: "2"},
 	}
 	if len(res.Devices) != 1 || res.Devices[0].Name != "switch-7" {
 		t.Fatalf("devices %+v, want switch-7", res.Devices)

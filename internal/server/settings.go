@@ -45,6 +45,7 @@ var settingDefs = []settingDef{
 	{name: "poe.delay", cat: catSwitch, def: "2s", parse: poeDelay},
 	{name: "poe.reboots", cat: catSwitch, def: "false", parse: boolSetting("poe.reboots")},
 	{name: "snmp.community", cat: catSwitch, secret: true, parse: snmpCommunity},
+	{name: "snmp.port", cat: catSwitch, def: "161", parse: snmpPort},
 	{name: "snmp.version", cat: catSwitch, parse: snmpVersion},
 	{name: "type", cat: catUnknown, parse: func(v string) (string, error) {
 		if v != "switch" {
@@ -102,6 +103,16 @@ func snmpVersion(v string) (string, error) {
 		return "", fmt.Errorf("value of setting 'snmp.version' should be '1' or '2'.")
 	}
 	return v, nil
+}
+
+// snmpPort is the switch's SNMP agent port: 161 for real switches, another
+// one for simulated switches run without privileges.
+func snmpPort(v string) (string, error) {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > 65535 {
+		return "", fmt.Errorf("value of setting 'snmp.port' should be a UDP port number, 1 to 65535 (got '%s').", v)
+	}
+	return strconv.Itoa(n), nil
 }
 
 // snmpCommunity accepts printable ASCII only: the value goes into SNMP

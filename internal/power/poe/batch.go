@@ -3,7 +3,6 @@ package poe
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -100,18 +99,11 @@ func (d *Driver) runBatch(key string, cycle bool, reqs []*request) {
 		defer stop()
 	}
 
-	sw, err := d.dir.Lookup(ctx, key)
-	if err == nil {
-		err = checkSwitch(&sw)
-	}
+	sw, err := d.lookup(ctx, key)
 	if err != nil {
-		if !errors.Is(err, power.ErrUnknownPosition) {
-			err = fmt.Errorf("%w: %w", err, power.ErrUnknownPosition)
-		}
 		failAll(ops, err)
 		return
 	}
-	sw.Name = cmp.Or(sw.Name, key)
 	log := d.log.With("switch", sw.Name)
 	for _, o := range ops {
 		o.switchName = sw.Name

@@ -177,6 +177,20 @@ func (st *switchState) reset() {
 	st.variant, st.mapping, st.explicit = nil, nil, false
 }
 
+// adopt forgets what st knows if the switch's address, version, community
+// or port map changed, and takes the explicit port map if there is one.
+// +checklocks:st.mu
+func (st *switchState) adopt(sw *SwitchConfig) {
+	if st.address != sw.Address || st.version != sw.Version || !st.community.equal(sw.Community) ||
+		(st.explicit != (sw.PortMap != nil)) {
+		st.reset()
+		st.address, st.version, st.community = sw.Address, sw.Version, sw.Community
+	}
+	if sw.PortMap != nil && !maps.Equal(st.mapping, sw.PortMap) {
+		st.mapping, st.explicit = maps.Clone(sw.PortMap), true
+	}
+}
+
 func (d *Driver) state(key string) *switchState {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -335,6 +349,23 @@ func live(ops []*op) []*op {
 	return r
 }
 
+// lookup returns the checked settings of a switch, named; errors wrap
+// power.ErrUnknownPosition.
+func (d *Driver) lookup(ctx context.Context, key string) (SwitchConfig, error) {
+	sw, err := d.dir.Lookup(ctx, key)
+	if err == nil {
+		err = checkSwitch(&sw)
+	}
+	if err != nil {
+		if !errors.Is(err, power.ErrUnknownPosition) {
+			err = fmt.Errorf("%w: %w", err, power.ErrUnknownPosition)
+		}
+		return sw, err
+	}
+	sw.Name = cmp.Or(sw.Name, key)
+	return sw, nil
+}
+
 func checkSwitch(sw *SwitchConfig) error {
 	switch {
 	case sw.Address == "":
@@ -377,14 +408,7 @@ func (d *Driver) prepare(ctx context.Context, st *switchState, sw *SwitchConfig,
 	if len(live(ops)) == 0 {
 		return nil, nil
 	}
-	if st.address != sw.Address || st.version != sw.Version || !st.community.equal(sw.Community) ||
-		(st.explicit != (sw.PortMap != nil)) {
-		st.reset()
-		st.address, st.version, st.community = sw.Address, sw.Version, sw.Community
-	}
-	if sw.PortMap != nil && !maps.Equal(st.mapping, sw.PortMap) {
-		st.mapping, st.explicit = maps.Clone(sw.PortMap), true
-	}
+	st.adopt(sw)
 	sess, err := openSession(sw, &d.cfg, &st.limit)
 	if err != nil {
 		return nil, err

@@ -49,14 +49,11 @@ const (
 // the switch and wrap power.ErrUnreachable, power.ErrUnknownPosition or
 // power.ErrDenied like power operations.
 func (d *Driver) Scan(ctx context.Context, key string) (Topology, error) {
-	sw, err := d.dir.Lookup(ctx, key)
-	if err == nil {
-		err = checkSwitch(&sw)
-	}
+	sw, err := d.lookup(ctx, key)
 	if err != nil {
 		return Topology{}, fmt.Errorf("scan switch %s: %w", key, err)
 	}
-	name := cmp.Or(sw.Name, key)
+	name := sw.Name
 	st := d.state(key)
 	st.mu.Lock()
 	defer st.mu.Unlock()

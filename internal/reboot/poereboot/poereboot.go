@@ -9,6 +9,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"strconv"
 	"sync"
 	"time"
 
@@ -118,6 +120,13 @@ func switchConfig(dev store.Device, set map[string]string) (poe.SwitchConfig, er
 		Community: poe.NewCommunity(set["snmp.community"])}
 	if dev.IP == "" {
 		return sw, fmt.Errorf("%w: switch %s has no IP address", power.ErrUnknownPosition, dev.Name)
+	}
+	if p := set["snmp.port"]; p != "" && p != "161" {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 1 || n > 65535 {
+			return sw, fmt.Errorf("switch %s: invalid snmp.port %q", dev.Name, p)
+		}
+		sw.Address = net.JoinHostPort(dev.IP, p)
 	}
 	switch set["snmp.version"] {
 	case "1":

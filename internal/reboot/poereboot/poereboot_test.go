@@ -174,3 +174,34 @@ func TestPoweredOffNodeIsOnlyPoweredOn(t *testing.T) {
 		t.Errorf("port still recorded off after power-on: %v", offs)
 	}
 }
+
+// The SNMP port of a switch comes from snmp.port, so that simulated
+// switches run without privileges; bad values name the switch.
+func TestSwitchConfigPort(t *testing.T) {
+	t.Parallel()
+	dev := store.Device{Name: "sw1", IP: "127.60.0.1", MAC: "02:00:00:00:00:01", Type: store.TypeSwitch}
+	for _, tc := range []struct {
+		port, addr, err string
+	}{
+		{"", "127.60.0.1", ""},
+		{"161", "127.60.0.1", ""},
+		{"1161", "127.60.0.1:1161", ""},
+		{"0", "", `switch sw1: invalid snmp.port "0"`},
+		{"x", "", `switch sw1: invalid snmp.port "x"`},
+	} {
+		sw, err := switchConfig(dev, map[string]string{"snmp.port": tc.port, "snmp.version": "2"})
+		if tc.err != "" {
+			if err == nil || err.Error() != tc.err {
+				t.Errorf("snmp.port=%q: error %v, want %q", tc.port, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || sw.Address != tc.addr {
+			t.Errorf("snmp.port=%q: address %q, %v; want %q", tc.port, sw.Address, err, tc.addr)
+		}
+	}
+	dev.IP = "fd00::5"
+	if sw, err := switchConfig(dev, map[string]string{"snmp.port": "1161"}); err != nil || sw.Address != "[fd00::5]:1161" {
+		t.Errorf("IPv6 switch address %q, %v; want [fd00::5]:1161", sw.Address, err)
+	}
+}
