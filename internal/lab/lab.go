@@ -101,6 +101,9 @@ func Start(cfg Config) (*Lab, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if err := fitFileLimit(cfg.Nodes, cfg.Switches, cfg.Logger); err != nil {
+		return nil, err
+	}
 	l := &Lab{byName: map[string]*Node{}}
 	for name := range cfg.Faults {
 		if _, err := ParseFault(string(cfg.Faults[name])); err != nil {
@@ -113,7 +116,7 @@ func Start(cfg Config) (*Lab, error) {
 			Name:     name,
 			MAC:      fmt.Sprintf("02:00:%02x:00:%02x:%02x", cfg.Octet, (i+1)>>8, (i+1)&0xff),
 			Model:    "rpi-b",
-			Addr:     net.JoinHostPort(fmt.Sprintf("127.%d.%d.%d", cfg.Octet, (i+1)>>8, (i+1)&0xff), strconv.Itoa(netservice.Port)),
+			Addr:     NodeAddr(cfg.Octet, i),
 			Fault:    cfg.Faults[name],
 			BootTime: cfg.BootTime.Draw,
 			OnBoot:   cfg.OnBoot,
@@ -147,6 +150,16 @@ func Start(cfg Config) (*Lab, error) {
 	return l, nil
 }
 
+// NodeAddr is the agent address of the i-th node of a lab on loopback
+// block 127.<octet>: 127.<octet>.x.y:12346.
+func NodeAddr(octet, i int) string {
+	return net.JoinHostPort(fmt.Sprintf("127.%d.%d.%d", octet, (i+1)>>8, (i+1)&0xff), strconv.Itoa(netservice.Port))
+}
+
+// SwitchIP is the address of the k-th switch of a lab on loopback block
+// 127.<octet>: 127.<octet>.255.<k+1>.
+func SwitchIP(octet, k int) string { return fmt.Sprintf("127.%d.255.%d", octet, k+1) }
+
 // NodeName is the name of the i-th of n simulated nodes: node01 ... node12.
 func NodeName(i, n int) string {
 	width := max(len(strconv.Itoa(n)), 2)
@@ -156,7 +169,7 @@ func NodeName(i, n int) string {
 func (l *Lab) startSwitch(cfg Config, k int) (*Switch, error) {
 	sw := &Switch{
 		MAC: fmt.Sprintf("02:00:%02x:ff:00:%02x", cfg.Octet, k+1),
-		IP:  fmt.Sprintf("127.%d.255.%d", cfg.Octet, k+1),
+		IP:  SwitchIP(cfg.Octet, k),
 	}
 	first := k * PortsPerSwitch
 	for i := first; i < min(first+PortsPerSwitch, len(l.Nodes)); i++ {

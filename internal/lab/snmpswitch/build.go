@@ -44,6 +44,14 @@ func (s *Switch) buildMIB() {
 	scalar(oidSysName, gosnmp.OctetString, s.cfg.Name)
 	scalar(oidIfNumber, gosnmp.Integer, len(s.cfg.Interfaces))
 
+	// snmpInGetRequests, snmpInGetNexts, snmpInSetRequests (RFC 1213): the
+	// requests received, read under s.mu like the PoE objects. walt-bench
+	// counts SETs per switch with them, as on a real switch.
+	counters := objects(oidSnmp, 15, 16, 17)
+	for i, n := range []*int{&s.stats.Gets, &s.stats.GetNexts, &s.stats.Sets} {
+		m.add(entry{oid: counters[i].with(0), get: func() (gosnmp.Asn1BER, any) { return gosnmp.Counter32, uint32(*n) }})
+	}
+
 	ifc := objects(oidIfEntry, 1, 2, 3, 5)
 	ifName := objects(oidIfXEntry, 1)
 	lldpLoc := objects(oidLldpLocPort, 2, 3, 4)

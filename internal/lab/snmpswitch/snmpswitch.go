@@ -59,6 +59,7 @@ const (
 	oidSysUpTime   = ".1.3.6.1.2.1.1.3"
 	oidSysName     = ".1.3.6.1.2.1.1.5"
 	oidIfNumber    = ".1.3.6.1.2.1.2.1"
+	oidSnmp        = ".1.3.6.1.2.1.11"        // .15 .16 .17 snmpInGetRequests, snmpInGetNexts, snmpInSetRequests
 	oidIfEntry     = ".1.3.6.1.2.1.2.2.1"     // .1 ifIndex .2 ifDescr .3 ifType .5 ifSpeed
 	oidIfXEntry    = ".1.3.6.1.2.1.31.1.1.1"  // .1 ifName
 	oidPethEntry   = ".1.3.6.1.2.1.105.1.1.1" // .3 admin enable .6 detection status

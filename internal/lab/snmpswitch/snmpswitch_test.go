@@ -197,3 +197,29 @@ func TestFaults(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+func TestRequestCountersOverSNMP(t *testing.T) {
+	t.Parallel()
+	s := start(t, Config{Ports: 4})
+	g := client(t, s, gosnmp.Version2c, "private")
+	for _, v := range []int{2, 1, 2} {
+		if r, err := g.Set([]gosnmp.SnmpPDU{{Name: ".1.3.6.1.2.1.105.1.1.1.3.1.2", Type: gosnmp.Integer, Value: v}}); err != nil || r.Error != gosnmp.NoError {
+			t.Fatalf("set = %v, %v", r, err)
+		}
+	}
+	r, err := g.Get([]string{".1.3.6.1.2.1.11.15.0", ".1.3.6.1.2.1.11.16.0", ".1.3.6.1.2.1.11.17.0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The GET reading them is counted before they are read.
+	for i, want := range []uint{1, 0, 3} {
+		if got := gosnmp.ToBigInt(r.Variables[i].Value).Uint64(); r.Variables[i].Type != gosnmp.Counter32 || got != uint64(want) {
+			t.Errorf("%s = %v %v, want Counter32 %d", r.Variables[i].Name, r.Variables[i].Type, got, want)
+		}
+	}
+	s.ResetStats()
+	r, err = g.Get([]string{".1.3.6.1.2.1.11.17.0"})
+	if err != nil || gosnmp.ToBigInt(r.Variables[0].Value).Uint64() != 0 {
+		t.Errorf("snmpInSetRequests after ResetStats = %v, %v, want 0", r, err)
+	}
+}
