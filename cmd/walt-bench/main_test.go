@@ -1,0 +1,131 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// Loopback blocks 127.75 to 127.77 (--octet 75).
+const testOctet = "75"
+
+func TestFigureFormatAndParse(t *testing.T) {
+	t.Parallel()
+	f := figure("soft-reboot").Int("nodes", 1000).Float("wall_ms", 95.20, 1).Float("x", 2, 2).Str("agent", "walt-node")
+	const want = "soft-reboot nodes=1000 wall_ms=95.2 x=2 agent=walt-node"
+	if got := f.String(); got != want {
+		t.Fatalf("String() = %q, want %q", got, want)
+	}
+	back, err := ParseFigure(want)
+	if err != nil || back.String() != want {
+		t.Fatalf("ParseFigure(%q) = %q, %v", want, back, err)
+	}
+	if v, ok := back.Value("wall_ms"); !ok || v != "95.2" {
+		t.Errorf("Value(wall_ms) = %q, %v, want 95.2", v, ok)
+	}
+	for _, bad := range []string{
+		"", "soft-reboot", "Soft nodes=1", "soft- nodes=1", "soft--reboot nodes=1", "1soft nodes=1",
+		"soft nodes", "soft nodes=", "soft Nodes=1", "soft nodes=1=2", "soft  nodes=1", "soft nodes=1 nodes=2", "soft nodes=1 ",
+	} {
+		if f, err := ParseFigure(bad); err == nil {
+			t.Errorf("ParseFigure(%q) = %q, want an error", bad, f)
+		}
+	}
+}
+
+func TestBadFlags(t *testing.T) {
+	t.Parallel()
+	bin := t.TempDir()
+	for args, want := range map[string]string{
+		"--only soft,nope":              `unknown figure group "nope"`,
+		"--sizes 10,x":                  `--sizes: "x" is not a number`,
+		"--sizes 10 --poe-nodes 11":     "--poe-nodes: want at most the largest of --sizes (10), got 11",
+		"--runs 0":                      "--runs: want at least 1",
+		"--octet 253":                   "--octet: want 1 to 252",
+		"--quick":                       "--bin: no walt-server in " + bin,
+		"--poe-nodes 0":                 `--poe-nodes: "0" is not a number of nodes >= 1`,
+		"extra":                         `unexpected argument "extra"`,
+		"--reply-timeout 0s --quick":    "--reply-timeout: want a duration > 0",
+		"--sizes 20 --quick --pings -1": "--pings: want at least 1",
+	} {
+		var stdout, stderr bytes.Buffer
+		if code := run(t.Context(), append(strings.Fields(args), "--bin", bin), &stdout, &stderr); code != 2 || !strings.Contains(stderr.String(), want) || stdout.Len() > 0 {
+			t.Errorf("walt-bench %s = exit %d, stdout %q, stderr %q; want exit 2 and an error saying %q", args, code, stdout.String(), stderr.String(), want)
+		}
+	}
+}
+
+// TestQuickRun runs walt-bench --quick on freshly built binaries and checks
+// that every figure is there, in the format, with every node rebooted.
+func TestQuickRun(t *testing.T) {
+	t.Parallel()
+	if os.Geteuid() != 0 {
+		t.Skip("the simulated switches serve SNMP on port 161: needs root")
+	}
+	bin := t.TempDir()
+	build := exec.Command("go", "build", "-o", bin+"/", "../walt-server", "../walt-lab", "../walt-node")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	var stdout, stderr bytes.Buffer
+	if code := run(t.Context(), []string{"--quick", "--bin", bin, "--octet", testOctet}, &stdout, &stderr); code != 0 {
+		t.Fatalf("walt-bench --quick = exit %d\nstdout:\n%s\nstderr:\n%s", code, &stdout, &stderr)
+	}
+	type want struct{ name, key, value string }
+	wants := []want{
+		{"walt-lab", "nodes", "20"},
+		{"soft-reboot", "nodes", "10"}, {"soft-reboot", "nodes", "20"},
+		{"poe-reboot", "nodes", "20"},
+		{"server-rss", "nodes", "20"},
+		{"agent-rtt", "pings", "200"},
+	}
+	var figs []Figure
+	for line := range strings.Lines(stdout.String()) {
+		f, err := ParseFigure(strings.TrimSuffix(line, "\n"))
+		if err != nil {
+			t.Errorf("output line: %v", err)
+			continue
+		}
+		figs = append(figs, f)
+		if f.Name == "soft-reboot" || f.Name == "poe-reboot" {
+			if v, _ := f.Value("failed"); v != "0" {
+				t.Errorf("%s: failed=%s, want 0\nstderr:\n%s", f, v, &stderr)
+			}
+		}
+	}
+	for _, w := range wants {
+		found := false
+		for _, f := range figs {
+			if v, _ := f.Value(w.key); f.Name == w.name && v == w.value {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("no figure %s with %s=%s in:\n%s", w.name, w.key, w.value, &stdout)
+		}
+	}
+	dead := 0
+	for _, f := range figs {
+		if v, _ := f.Value("dead_pct"); f.Name == "soft-reboot" && v == "10" {
+			dead++
+			if v, _ := f.Value("poe"); v == "0" {
+				t.Errorf("%s: no node power-cycled, want the dead ones", f)
+			}
+		}
+	}
+	if dead != 2 {
+		t.Errorf("%d soft-reboot figures with dead_pct=10, want 2:\n%s", dead, &stdout)
+	}
+	for _, f := range figs {
+		// 20 ports of one switch power-cycled: 2 SETs (all off, all on)
+		// when the driver gathers them, up to 2 per port when it cannot.
+		if v, _ := f.Value("sets_per_switch"); f.Name == "poe-reboot" {
+			if n, err := strconv.ParseFloat(v, 64); err != nil || n < 2 || n > 40 {
+				t.Errorf("%s: sets_per_switch=%s, want 2 to 40", f, v)
+			}
+		}
+	}
+}
