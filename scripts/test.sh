@@ -19,7 +19,15 @@ echo "== go test -race"
 go test -race -count=1 -timeout 20m ./...
 
 echo "== virtual nodes in real QEMU VMs (no -race: software emulation is slow enough)"
+# In CI, one image for every package's QEMU tests (each would build its own).
+if [ "${CI:-}" = true ] && [ -z "${WALT_VNODE_IMAGE:-}" ] && command -v qemu-system-x86_64 >/dev/null; then
+	vnode_data=$(mktemp -d)
+	trap 'rm -rf "$vnode_data"' EXIT
+	scripts/build-vnode-image.sh --data "$vnode_data"
+	export WALT_VNODE_IMAGE=$vnode_data/images/default
+fi
 go test -count=1 -timeout 10m ./internal/vnode
+go test -count=1 -timeout 10m -run 'QEMU' ./internal/cli
 
 echo "== fuzzing the protocol line parser (short run)"
 go test -run '^$' -fuzz '^FuzzParseRequest$' -fuzztime 10s ./internal/netservice

@@ -64,6 +64,8 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.IntVar(&rc.Fanout, "fanout", rc.Fanout, "most nodes rebooted at once")
 	logJSON := fs.Bool("log-json", false, "log in JSON instead of text")
 	debug := fs.Bool("debug", false, "log debug messages (one line per node rebooted)")
+	var vo vnodeOptions
+	vo.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -99,10 +101,24 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	rc.Physical = poereboot.New(st, poeDriver)
 	restorePower(ctx, log, journal, poeDriver)
 
-	srv, err := server.New(server.Config{Listen: *listen, Store: st, Reboot: rc, ShutdownGrace: 10 * time.Second, Logger: log})
+	sup, err := newSupervisor(ctx, &vo, *dataDir, *listen, log)
 	if err != nil {
 		return err
 	}
+	cfg := server.Config{Listen: *listen, Store: st, Reboot: rc, ShutdownGrace: 10 * time.Second, Logger: log}
+	if sup != nil {
+		cfg.VNodes = sup
+	}
+	srv, err := server.New(cfg)
+	if err != nil {
+		return err
+	}
+	stopVNodes, err := runVNodes(ctx, srv, sup, log)
+	if err != nil {
+		return err
+	}
+	// Stopping the server stops every machine: no VM outlives it.
+	defer stopVNodes()
 	return srv.Run(ctx)
 }
 

@@ -71,6 +71,7 @@ type opts struct {
 	mac      string
 	typ      string
 	userName string
+	follow   bool
 }
 
 // env is what a command runs with.

@@ -55,6 +55,7 @@ func (s *Server) config(ctx context.Context, req api.ConfigRequest) (api.ConfigR
 		if inv, err = s.inventory(ctx); err != nil {
 			return res, err
 		}
+		s.updateVNodes(inv, devs)
 		macs := make(map[string]bool)
 		for _, d := range devs {
 			macs[d.MAC] = true

@@ -125,6 +125,11 @@ func (s *Server) rebootTargets(ctx context.Context, req api.RebootRequest) ([]re
 		if d.IP != "" {
 			nodes[i].Addr = net.JoinHostPort(d.IP, strconv.Itoa(s.cfg.NodePort))
 		}
+		if d.Virtual {
+			if a, ok := s.vnodeAddr(d.Name); ok {
+				nodes[i].Addr = a
+			}
+		}
 	}
 	return nodes, nil
 }

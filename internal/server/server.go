@@ -36,7 +36,10 @@ type Config struct {
 	NodePort int
 	// ShutdownGrace bounds the wait for requests in progress at shutdown.
 	ShutdownGrace time.Duration
-	Logger        *slog.Logger
+	// VNodes runs the virtual nodes; nil: none. When set and
+	// Reboot.Virtual is nil, virtual nodes are hard-rebooted through it.
+	VNodes VNodes
+	Logger *slog.Logger
 }
 
 // Server serves the API.
@@ -49,6 +52,11 @@ type Server struct {
 
 	ps       *powersave
 	rescanMu sync.Mutex // one rescan applies its findings at a time
+
+	vn vnodeState
+	// streams ends long responses (console follow) at shutdown.
+	streams     context.Context
+	stopStreams context.CancelFunc
 }
 
 // New returns a Server. The caller keeps ownership of cfg.Store.
@@ -66,11 +74,15 @@ func New(cfg Config) (*Server, error) {
 		cfg.ShutdownGrace = 10 * time.Second
 	}
 	cfg.Reboot.Logger = cfg.Logger
+	if cfg.VNodes != nil && cfg.Reboot.Virtual == nil {
+		cfg.Reboot.Virtual = vnodeRebooter{cfg.VNodes}
+	}
 	eng, err := reboot.New(cfg.Reboot)
 	if err != nil {
 		return nil, fmt.Errorf("server config: %w", err)
 	}
-	s := &Server{cfg: cfg, store: cfg.Store, engine: eng, log: cfg.Logger, mux: http.NewServeMux()}
+	s := &Server{cfg: cfg, store: cfg.Store, engine: eng, log: cfg.Logger, mux: http.NewServeMux(), vn: vnodeState{sup: cfg.VNodes}}
+	s.streams, s.stopStreams = context.WithCancel(context.Background())
 	s.ps = newPowersave(cfg.Powersave, cfg.Logger)
 	s.routes()
 	return s, nil
@@ -92,6 +104,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET "+p+"/switches/{name}/ports", s.switchPorts)
 	s.mux.HandleFunc("POST "+p+"/reboots", s.reboot)
 	s.mux.HandleFunc("GET "+p+"/reboots", s.listReboots)
+	s.vnodeRoutes()
 	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, s.log, kindf(store.ErrNotFound, "no API endpoint %s %s (this server speaks API %s)", r.Method, r.URL.Path, api.Version))
 	})
@@ -113,6 +126,7 @@ func (s *Server) Run(ctx context.Context) error {
 // Serve is Run on an existing listener, which it closes.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	hs := &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
+	hs.RegisterOnShutdown(s.stopStreams)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	defer s.startPowersave(ctx)()

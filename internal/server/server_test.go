@@ -284,7 +284,7 @@ func TestNodeReports(t *testing.T) {
 	}
 	want := api.NodeList{NumNodes: 1, Nodes: []api.Node{{
 		Name: "vm1b", Model: "pc-x86-64", Virtual: true, Booted: true, IP: "127.20.250.2", MAC: "52:54:00:aa:bb:cc", BootMode: "hybrid-volatile",
-		Config: map[string]string{"boot.retries": "9", "boot.timeout": "180", "kexec.allow": "true"},
+		Config: map[string]string{"boot.delay": "random", "boot.retries": "9", "boot.timeout": "180", "cpu.cores": "4", "kexec.allow": "true", "ram": "512M"},
 	}}}
 	if diff := cmp.Diff(want, nl); diff != "" {
 		t.Errorf("Nodes() (-want +got):\n%s", diff)

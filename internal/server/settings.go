@@ -9,6 +9,7 @@ import (
 
 	"github.com/walt-testbed/walt/internal/nodeset"
 	"github.com/walt-testbed/walt/internal/store"
+	"github.com/walt-testbed/walt/internal/vnode"
 )
 
 // Unspecified is how a setting without value is shown.
@@ -35,12 +36,18 @@ type settingDef struct {
 	secret bool
 	// parse returns the stored form of a value, or WalT's message.
 	parse func(v string) (string, error)
+	// virtualOnly: only virtual nodes have it; reboot: it applies at the
+	// node's next boot.
+	virtualOnly, reboot bool
 }
 
 var settingDefs = []settingDef{
 	{name: "boot.retries", cat: catNode, def: "9", parse: intSetting("boot.retries", "        Use for example '2' for retrying twice after a failed boot, '0' to disable.", 0, "")},
+	{name: "boot.delay", cat: catNode, def: "random", parse: vnodeSetting(vnode.KeyBootDelay), virtualOnly: true, reboot: true},
 	{name: "boot.timeout", cat: catNode, def: "180", parse: bootTimeout},
+	{name: "cpu.cores", cat: catNode, def: "4", parse: vnodeSetting(vnode.KeyCPUCores), virtualOnly: true, reboot: true},
 	{name: "kexec.allow", cat: catNode, def: "true", parse: boolSetting("kexec.allow")},
+	{name: "ram", cat: catNode, def: "512M", parse: vnodeSetting(vnode.KeyRAM), virtualOnly: true, reboot: true},
 	{name: "lldp.explore", cat: catSwitch, def: "false", parse: boolSetting("lldp.explore")},
 	{name: "poe.delay", cat: catSwitch, def: "2s", parse: poeDelay},
 	{name: "poe.reboots", cat: catSwitch, def: "false", parse: boolSetting("poe.reboots")},
@@ -145,6 +152,19 @@ func poeDelay(v string) (string, error) {
 	return d.String(), nil
 }
 
+// vnodeSetting checks and normalises a VM setting with WalT's messages
+// ("1024M" is stored as "1G").
+func vnodeSetting(key string) func(string) (string, error) {
+	return func(v string) (string, error) {
+		var vs vnode.Settings
+		if err := vs.Set(key, v); err != nil {
+			return "", err
+		}
+		norm, _ := vs.Get(key)
+		return norm, nil
+	}
+}
+
 func categoryOf(d store.Device) category {
 	switch d.Type {
 	case store.TypeNode:
@@ -219,7 +239,13 @@ func planConfig(devs []store.Device, stored map[string]map[string]string, args [
 		}
 		plan.changes = append(plan.changes, c)
 	}
-	plan.messages = append(plan.messages, "Done.")
+	done := "Done."
+	for _, k := range order {
+		if def, _ := lookupSetting(k); def.reboot {
+			done = "Done. Reboot node(s) to see new settings in effect."
+		}
+	}
+	plan.messages = append(plan.messages, done)
 	return plan, nil
 }
 
@@ -235,6 +261,17 @@ func checkCategory(def settingDef, devs []store.Device, typeChange bool) error {
 		}
 		if cat != def.cat {
 			bad = append(bad, d.Name)
+		}
+	}
+	if len(bad) == 0 && def.virtualOnly {
+		for _, d := range devs {
+			if !d.Virtual {
+				bad = append(bad, d.Name)
+			}
+		}
+		if len(bad) > 0 {
+			return culprits(invalidf("%s, so '%s' setting is not supported.",
+				nodeset.Describe(bad, "node", "nodes")+plural(bad, " is not virtual", " are not virtual"), def.name), bad)
 		}
 	}
 	if len(bad) == 0 {
@@ -272,7 +309,7 @@ func shownSettings(d store.Device, stored map[string]string) []settingView {
 	cat := categoryOf(d)
 	var out []settingView
 	for _, def := range settingDefs {
-		if def.cat != cat || def.name == "type" {
+		if def.cat != cat || def.name == "type" || def.virtualOnly && !d.Virtual {
 			continue
 		}
 		v, ok := stored[def.name]

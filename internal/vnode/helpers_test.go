@@ -6,15 +6,11 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"regexp"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/walt-testbed/walt/internal/netservice"
+	"github.com/walt-testbed/walt/internal/vnode/vmtest"
 )
 
 // agentBin is walt-node, built once by TestMain.
@@ -34,57 +30,12 @@ func testMain(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	agentBin = filepath.Join(dir, "walt-node")
-	build := exec.Command("go", "build", "-o", agentBin, "github.com/walt-testbed/walt/cmd/walt-node")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build walt-node: %v\n%s", err, out)
+	if agentBin, err = vmtest.BuildAgent(dir); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	imageDir = findImage(dir)
+	imageDir = vmtest.FindImage(dir)
 	return m.Run()
-}
-
-// findImage returns the image in $WALT_VNODE_IMAGE or the default data
-// directory; in CI (CI=true) with QEMU installed and no image, it builds one
-// with scripts/build-vnode-image.sh into tmp.
-func findImage(tmp string) string {
-	dirs := []string{os.Getenv("WALT_VNODE_IMAGE")}
-	if os.Getuid() == 0 {
-		dirs = append(dirs, DefaultImageDir("/var/lib/walt"))
-	} else if d, err := os.UserHomeDir(); err == nil {
-		base := os.Getenv("XDG_DATA_HOME")
-		if base == "" {
-			base = filepath.Join(d, ".local", "share")
-		}
-		dirs = append(dirs, DefaultImageDir(filepath.Join(base, "walt")))
-	}
-	for _, d := range dirs {
-		if d != "" && isFile(filepath.Join(d, KernelFile)) && isFile(filepath.Join(d, InitramfsFile)) {
-			return d
-		}
-	}
-	if os.Getenv("CI") != "true" {
-		return ""
-	}
-	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
-		return "" // the QEMU tests fail on their own, saying so
-	}
-	start := time.Now()
-	data := filepath.Join(tmp, "data")
-	cmd := exec.Command("../../scripts/build-vnode-image.sh", "--data", data)
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Run(); err != nil {
-		fmt.Fprintf(os.Stderr, "build vnode image: %v\n", err)
-		return ""
-	}
-	fmt.Fprintf(os.Stderr, "built vnode image in %s\n", time.Since(start).Round(time.Second))
-	return DefaultImageDir(data)
-}
-
-func isFile(p string) bool {
-	fi, err := os.Stat(p)
-	return err == nil && fi.Mode().IsRegular()
 }
 
 func testLogger(t testing.TB) *slog.Logger {
@@ -155,8 +106,6 @@ func waitUp(t testing.TB, s *Supervisor, name string, gen uint64, timeout time.D
 	return st
 }
 
-var bannerRE = regexp.MustCompile(`walt-vnode: boot_id=(\S+) name=(\S*) memtotal_kb=(\d+) cpus=(\d+)`)
-
 type banner struct {
 	bootID      string
 	memTotalKiB int
@@ -171,59 +120,23 @@ func banners(t testing.TB, path string) []banner {
 		t.Fatal(err)
 	}
 	var out []banner
-	for _, m := range bannerRE.FindAllStringSubmatch(string(data), -1) {
-		kb, _ := strconv.Atoi(m[3])
-		cpus, _ := strconv.Atoi(m[4])
-		out = append(out, banner{bootID: m[1], memTotalKiB: kb, cpus: cpus})
+	for _, b := range vmtest.Banners(data) {
+		out = append(out, banner{bootID: b.BootID, memTotalKiB: b.MemTotalKiB, cpus: b.CPUs})
 	}
 	return out
 }
 
-// procState returns the state letter of pid from /proc/<pid>/stat ("R",
-// "S", "Z", ...) and its command name, or "" when the process is gone. A
-// zombie is dead: PID 1 here does not reap orphans.
-func procState(pid int) (state, comm string) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return "", ""
-	}
-	s := string(data)
-	i, j := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
-	if i < 0 || j < i || j+2 >= len(s) {
-		return "", ""
-	}
-	return s[j+2 : j+3], s[i+1 : j]
-}
-
-// alive reports whether pid runs (exists and is not a zombie).
-func alive(pid int) bool {
-	st, _ := procState(pid)
-	return st != "" && st != "Z" && st != "X"
-}
+var (
+	procState = vmtest.ProcState
+	alive     = vmtest.Alive
+)
 
 // liveChildren returns the live processes whose parent is ppid.
 func liveChildren(t testing.TB, ppid int) []int {
 	t.Helper()
-	ents, err := os.ReadDir("/proc")
+	pids, err := vmtest.LiveChildren(ppid)
 	if err != nil {
 		t.Fatal(err)
-	}
-	var pids []int
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		if err != nil {
-			continue
-		}
-		s := string(data)
-		j := strings.LastIndexByte(s, ')')
-		f := strings.Fields(s[j+1:])
-		if len(f) > 1 && f[1] == strconv.Itoa(ppid) && f[0] != "Z" && f[0] != "X" {
-			pids = append(pids, pid)
-		}
 	}
 	return pids
 }

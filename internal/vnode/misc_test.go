@@ -9,9 +9,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/walt-testbed/walt/internal/testutil"
 )
 
 // TestWriteInitramfs reads the archive back with a minimal newc parser.
@@ -92,24 +93,6 @@ func TestChooseBackendFallsBackToProcess(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for a writer and a reader goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestFollowConsole follows a process vnode's console across a hard reboot
 // and a rotation of the log.
 func TestFollowConsole(t *testing.T) {
@@ -118,7 +101,7 @@ func TestFollowConsole(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitUp(t, s, "con1", 1, 30*time.Second)
-	var out syncBuffer
+	var out testutil.Buffer
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- FollowConsole(ctx, s.ConsolePath("con1"), &out, true) }()

@@ -198,7 +198,7 @@ func TestSupervisorErrors(t *testing.T) {
 		want string
 	}{
 		{"create twice", s.Create(Spec{Name: "e1", Settings: zeroDelay()}), "create vnode e1: vnode already exists"},
-		{"bad name", s.Create(Spec{Name: "a/b", Settings: zeroDelay()}), `create vnode "a/b": invalid name`},
+		{"bad name", s.Create(Spec{Name: "a/b", Settings: zeroDelay()}), `create vnode: invalid vnode name "a/b"`},
 		{"bad settings", s.Create(Spec{Name: "e2"}), "create vnode e2: '0' is not a valid value for cpu.cores"},
 		{"bad mac", s.Create(Spec{Name: "e3", MAC: "zz", Settings: zeroDelay()}), `create vnode e3: invalid mac "zz"`},
 		{"remove unknown", s.Remove(t.Context(), "nope"), "remove vnode nope: no such vnode"},

@@ -106,6 +106,16 @@ type vnode struct {
 
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
 
+// ValidName checks a vnode name: 1 to 63 letters, digits, '.', '_' and
+// '-', starting with a letter or a digit (it goes into QEMU's argv and the
+// guest's kernel command line).
+func ValidName(name string) error {
+	if !nameRE.MatchString(name) {
+		return fmt.Errorf("invalid vnode name %q: use 1 to 63 letters, digits, '.', '_' and '-', starting with a letter or a digit", name)
+	}
+	return nil
+}
+
 // New returns a supervisor; machines start when Run is called.
 func New(cfg Config) (*Supervisor, error) {
 	if cfg.Backend == nil {
@@ -167,8 +177,8 @@ func (s *Supervisor) Run(ctx context.Context) error {
 // Run is already running, else when Run starts). It fails with ErrExists,
 // ErrInvalidSetting, or when no address is free.
 func (s *Supervisor) Create(spec Spec) error {
-	if !nameRE.MatchString(spec.Name) {
-		return fmt.Errorf("create vnode %q: invalid name: use letters, digits, '.', '_' and '-'", spec.Name)
+	if err := ValidName(spec.Name); err != nil {
+		return fmt.Errorf("create vnode: %w", err)
 	}
 	if err := spec.Settings.validate(); err != nil {
 		return fmt.Errorf("create vnode %s: %w", spec.Name, err)
@@ -292,6 +302,15 @@ func (s *Supervisor) Update(name string, settings Settings) error {
 	}
 	v.settings = settings
 	return nil
+}
+
+// FreeAddr returns an address of Config.AddrPrefix that no vnode uses and
+// whose agent port is free now, for a Spec.Addr chosen before Create (the
+// caller serialises its creations: two calls may return the same address).
+func (s *Supervisor) FreeAddr() (netip.Addr, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return allocAddr(s.cfg.AddrPrefix, s.used)
 }
 
 // Addr returns host:port where the vnode's agent is reached.

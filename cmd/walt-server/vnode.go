@@ -1,0 +1,102 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+
+	"github.com/walt-testbed/walt/internal/server"
+	"github.com/walt-testbed/walt/internal/vnode"
+)
+
+// vnodeOptions are walt-server's virtual node flags.
+type vnodeOptions struct {
+	backend string
+	addrs   string
+}
+
+func (o *vnodeOptions) register(fs *flag.FlagSet) {
+	fs.StringVar(&o.backend, "vnode-backend", "auto", "virtual nodes run as `kind`: auto (QEMU VMs when qemu-system-x86_64 and the image DATA/images/default are there, else walt-node processes), qemu, process or none")
+	fs.StringVar(&o.addrs, "vnode-addrs", vnode.DefaultAddrPrefix.String(), "loopback `prefix` whose addresses the agents of virtual nodes get (port 12346)")
+}
+
+// newSupervisor returns the supervisor of virtual nodes, or nil when they
+// are disabled (--vnode-backend none, or auto with neither QEMU nor
+// walt-node available).
+func newSupervisor(ctx context.Context, o *vnodeOptions, dataDir, listen string, log *slog.Logger) (*vnode.Supervisor, error) {
+	if o.backend == "none" {
+		log.Info("virtual nodes disabled (--vnode-backend none)")
+		return nil, nil
+	}
+	prefix, err := netip.ParsePrefix(o.addrs)
+	if err != nil {
+		return nil, fmt.Errorf("--vnode-addrs %q: want a prefix such as 127.1.0.0/16", o.addrs)
+	}
+	b, err := vnode.ChooseBackend(ctx, vnode.BackendConfig{Kind: o.backend, DataDir: dataDir, Logger: log})
+	if err != nil {
+		if o.backend == "auto" {
+			log.Warn("virtual nodes disabled: neither QEMU with the vnode image nor walt-node found", "err", err)
+			return nil, nil
+		}
+		return nil, fmt.Errorf("--vnode-backend %s: %w", o.backend, err)
+	}
+	url, warning := agentServerURL(listen)
+	if warning != "" {
+		log.Warn(warning, "listen", listen)
+	}
+	if q, ok := b.(*vnode.QEMUBackend); ok {
+		log.Info("virtual nodes run as QEMU VMs", "accel", q.Accel(), "image", vnode.DefaultImageDir(dataDir))
+	}
+	return vnode.New(vnode.Config{DataDir: dataDir, Backend: b, AddrPrefix: prefix, ServerURL: url, Logger: log})
+}
+
+// agentServerURL is the URL the agents of virtual nodes report their boots
+// to, derived from --listen. QEMU guests reach the host's 127.0.0.1 as
+// 10.0.2.2 (user-mode networking), and any other host address through
+// QEMU's NAT, but not another loopback address: the guest routes 127/8 to
+// itself.
+func agentServerURL(listen string) (url, warning string) {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return "", fmt.Sprintf("cannot tell virtual nodes where the server is (bad --listen: %v): they will not report their boots", err)
+	}
+	ip, _ := netip.ParseAddr(host)
+	switch {
+	case host == "" || host == "localhost" || ip.IsUnspecified() || ip == netip.AddrFrom4([4]byte{127, 0, 0, 1}):
+		host = "127.0.0.1"
+	case ip.IsLoopback():
+		warning = "QEMU virtual nodes cannot report their boots to a server listening on a loopback address other than 127.0.0.1: use --listen 127.0.0.1:PORT or :PORT"
+	}
+	if port == "0" {
+		warning = "virtual nodes cannot report their boots to a server listening on a port chosen at random (--listen with port 0)"
+	}
+	return "http://" + net.JoinHostPort(host, port), warning
+}
+
+// runVNodes hands the stored virtual nodes to the supervisor and runs it
+// until ctx ends or stop is called. stop returns once every machine has
+// exited.
+func runVNodes(ctx context.Context, srv *server.Server, sup *vnode.Supervisor, log *slog.Logger) (stop func(), err error) {
+	if sup == nil {
+		return func() {}, nil
+	}
+	if err := srv.StartVNodes(ctx); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := sup.Run(ctx); err != nil {
+			log.Error("vnode supervisor stopped", "err", err)
+		}
+	}()
+	return func() {
+		cancel()
+		<-done
+		log.Info("virtual nodes stopped")
+	}, nil
+}
