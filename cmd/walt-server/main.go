@@ -62,12 +62,16 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.DurationVar(&rc.ConnectTimeout, "connect-timeout", rc.ConnectTimeout, "soft reboot: deadline to connect to a node's agent")
 	fs.DurationVar(&rc.ReplyTimeout, "reply-timeout", rc.ReplyTimeout, "soft reboot: deadline for the agent's reply")
 	fs.IntVar(&rc.Fanout, "fanout", rc.Fanout, "most nodes rebooted at once")
+	powersave := fs.Duration("powersave", server.DefaultPowersave, "idle `time` after which free nodes on switches with poe.reboots=true are powered off (0: never)")
 	logJSON := fs.Bool("log-json", false, "log in JSON instead of text")
 	debug := fs.Bool("debug", false, "log debug messages (one line per node rebooted)")
 	var vo vnodeOptions
 	vo.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *powersave < 0 {
+		return fmt.Errorf("--powersave: must be >= 0, 0 to disable (got %s)", *powersave)
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q (walt-server takes flags only)", fs.Arg(0))
@@ -106,6 +110,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	cfg := server.Config{Listen: *listen, Store: st, Reboot: rc, ShutdownGrace: 10 * time.Second, Logger: log}
+	cfg.PoE, cfg.Powersave = poeDriver, *powersave
 	if sup != nil {
 		cfg.VNodes = sup
 	}

@@ -223,7 +223,7 @@ func (s *Server) addUnknown(ctx context.Context, mac string, inv *inventory) (st
 	if err := s.store.AddDevice(ctx, d); err != nil {
 		return d, fmt.Errorf("add device %s seen by LLDP: %w", mac, err)
 	}
-	s.log.Info("rescan: new device", "device", name, "mac", mac)
+	s.log.Debug("rescan: new device", "device", name, "mac", mac)
 	return d, nil
 }
 

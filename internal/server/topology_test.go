@@ -12,53 +12,12 @@ import (
 
 	"github.com/walt-testbed/walt/api"
 	"github.com/walt-testbed/walt/internal/lab/snmpswitch"
-	"github.com/walt-testbed/walt/internal/power/poe"
-	"github.com/walt-testbed/walt/internal/reboot/poereboot"
 	"github.com/walt-testbed/walt/internal/reboot/reboottest"
-	"github.com/walt-testbed/walt/internal/server"
+	"github.com/walt-testbed/walt/internal/server/servertest"
 	"github.com/walt-testbed/walt/internal/store"
 )
 
 // Topology tests use 127.61.0.0/16 (switches on 127.61.255.x).
-
-// withPoE wires the PoE driver as cmd/walt-server does, with short SNMP
-// timeouts.
-func withPoE(t *testing.T) func(*server.Config) {
-	return func(c *server.Config) {
-		pc := poe.DefaultConfig()
-		pc.Timeout, pc.Retries = 200*time.Millisecond, 0
-		drv, err := poe.New(pc, poereboot.Directory{Store: c.Store}, poereboot.Journal{Store: c.Store}, c.Logger)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.Reboot.Physical = poereboot.New(c.Store, drv)
-		c.PoE = drv
-	}
-}
-
-// addSwitch starts a simulated switch and registers it with the server,
-// SNMP port included, with the given extra settings.
-func addSwitch(t *testing.T, e *env, name, ip string, cfg snmpswitch.Config, settings ...string) *snmpswitch.Switch {
-	t.Helper()
-	cfg.Name, cfg.Addr, cfg.Community = name, ip+":0", "s3cret"
-	if cfg.Ports == 0 {
-		cfg.Ports = 8
-	}
-	sim, err := snmpswitch.Start(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sim.Close() })
-	_, port, _ := net.SplitHostPort(sim.Addr())
-	if _, err := e.c.AddDevice(t.Context(), api.AddDevice{Name: name, IP: ip, MAC: cfg.ChassisMAC.String(), Type: "switch"}); err != nil {
-		t.Fatal(err)
-	}
-	settings = append([]string{"snmp.version=2", "snmp.community=s3cret", "snmp.port=" + port}, settings...)
-	if _, err := e.c.SetConfig(t.Context(), api.ConfigRequest{Set: name, Settings: settings}); err != nil {
-		t.Fatal(err)
-	}
-	return sim
-}
 
 func reportNode(t *testing.T, e *env, name, mac, ip string) {
 	t.Helper()
@@ -98,20 +57,20 @@ func links(t *testing.T, e *env) map[string]string {
 
 func TestRescan(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, withPoE(t))
+	e := newEnv(t, servertest.WithPoE(t))
 	ctx := t.Context()
 	for i, n := range []string{"n1", "n2", "n3", "n4", "n5", "n6"} {
 		reportNode(t, e, n, "02:61:00:00:00:0"+strconv.Itoa(i+1), "127.61.0."+strconv.Itoa(i+1))
 	}
-	addSwitch(t, e, "sw1", "127.61.255.1", snmpswitch.Config{Neighbours: []snmpswitch.Neighbour{
+	e.AddSwitch(t, "sw1", "127.61.255.1", snmpswitch.Config{Neighbours: []snmpswitch.Neighbour{
 		{LocalPort: 1, MAC: hw("02:61:00:00:00:01"), SysName: "n1"},
 		{LocalPort: 2, MAC: hw("02:61:00:00:00:02"), SysName: "n2"},
 		{LocalPort: 3, MAC: hw("02:61:00:00:00:99"), SysName: "mystery"},
 		{LocalPort: 4, MAC: hw("02:61:00:00:00:04"), SysName: "n4"},
 		{LocalPort: 8, MAC: hw("02:61:00:00:ff:02")}, // the uplink to sw2
 	}}, "lldp.explore=true", "poe.reboots=true")
-	sw2 := addSwitch(t, e, "sw2", "127.61.255.2", snmpswitch.Config{ChassisMAC: hw("02:61:00:00:ff:02")}, "lldp.explore=true")
-	addSwitch(t, e, "sw3", "127.61.255.3", snmpswitch.Config{}) // lldp.explore=false
+	sw2 := e.AddSwitch(t, "sw2", "127.61.255.2", snmpswitch.Config{ChassisMAC: hw("02:61:00:00:ff:02")}, "lldp.explore=true")
+	e.AddSwitch(t, "sw3", "127.61.255.3", snmpswitch.Config{}) // lldp.explore=false
 	// Before: n2 recorded on port 5 (it moved to 2), n3 on port 4 (now
 	// n4's), n5 on port 6 (silent), n6 on sw2 (which will not answer).
 	for _, l := range []api.Link{{Node: "n2", Switch: "sw1", Port: 5}, {Node: "n3", Switch: "sw1", Port: 4},
@@ -128,7 +87,7 @@ func TestRescan(t *testing.T) {
 	}
 	if len(res.Switches) != 2 || !res.Switches[0].OK || res.Switches[0].Neighbours != 5 || res.Switches[1].OK ||
 		!strings.Contains(res.Switches[1].Error, "sw2") || !strings.Contains(res.Switches[1].Error, "device unreachable") ||
-		strings.Contains(res.Switches[1].Error, "s3cret") {
+		strings.Contains(res.Switches[1].Error, servertest.Community) {
 		t.Errorf("switches = %+v, want sw1 read (5 neighbours), sw2 failed naming itself, without the community", res.Switches)
 	}
 	want := []api.LinkChange{
@@ -183,13 +142,13 @@ func TestRescan(t *testing.T) {
 
 func TestTopologyAndPortConfig(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, withPoE(t))
+	e := newEnv(t, servertest.WithPoE(t))
 	ctx := t.Context()
 	reportNode(t, e, "n1", "02:61:01:00:00:01", "127.61.1.1")
 	reportNode(t, e, "n2", "02:61:01:00:00:02", "127.61.1.2")
 	reportNode(t, e, "n3", "02:61:01:00:00:03", "127.61.1.3")
-	sim := addSwitch(t, e, "sw1", "127.61.255.11", snmpswitch.Config{Ports: 4}, "lldp.explore=true", "poe.reboots=true")
-	addSwitch(t, e, "sw2", "127.61.255.12", snmpswitch.Config{Ports: 4})
+	sim := e.AddSwitch(t, "sw1", "127.61.255.11", snmpswitch.Config{Ports: 4}, "lldp.explore=true", "poe.reboots=true")
+	e.AddSwitch(t, "sw2", "127.61.255.12", snmpswitch.Config{Ports: 4})
 	for _, l := range []api.Link{{Node: "n1", Switch: "sw1", Port: 1}, {Node: "n2", Switch: "sw1", Port: 3}} {
 		if err := e.c.SetLink(ctx, l); err != nil {
 			t.Fatal(err)
@@ -252,7 +211,7 @@ func TestTopologyAndPortConfig(t *testing.T) {
 		{"sw1", api.ErrUnavailable, "read ports of switch sw1: "},
 	} {
 		_, err := e.c.SwitchPorts(ctx, tc.name)
-		if !errors.Is(err, tc.kind) || !strings.Contains(err.Error(), tc.msg) || strings.Contains(err.Error(), "s3cret") {
+		if !errors.Is(err, tc.kind) || !strings.Contains(err.Error(), tc.msg) || strings.Contains(err.Error(), servertest.Community) {
 			t.Errorf("port-config %s: %v, want %v containing %q", tc.name, err, tc.kind, tc.msg)
 		}
 	}

@@ -1,0 +1,58 @@
+package servertest
+
+import (
+	"net"
+	"testing"
+	"time"
+
+	"github.com/walt-testbed/walt/api"
+	"github.com/walt-testbed/walt/internal/lab/snmpswitch"
+	"github.com/walt-testbed/walt/internal/power/poe"
+	"github.com/walt-testbed/walt/internal/reboot/poereboot"
+	"github.com/walt-testbed/walt/internal/server"
+)
+
+// WithPoE is a New modifier that wires the PoE driver as walt-server does
+// (hard reboots, rescans, port states, powersave), with SNMP timeouts of
+// 200 ms and no retry so that tests of unreachable switches are quick.
+func WithPoE(t testing.TB) func(*server.Config) {
+	return func(c *server.Config) {
+		pc := poe.DefaultConfig()
+		pc.Timeout, pc.Retries = 200*time.Millisecond, 0
+		drv, err := poe.New(pc, poereboot.Directory{Store: c.Store}, poereboot.Journal{Store: c.Store}, c.Logger)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Reboot.Physical = poereboot.New(c.Store, drv)
+		c.PoE = drv
+	}
+}
+
+// Community is the SNMP community of the switches AddSwitch starts.
+const Community = "s3cret"
+
+// AddSwitch starts a simulated switch on ip (any free UDP port) and
+// registers it with the server, its MAC being cfg.ChassisMAC if set, with
+// snmp.version=2, the community, snmp.port, then settings. cfg.Ports
+// defaults to 8.
+func (e *Env) AddSwitch(t testing.TB, name, ip string, cfg snmpswitch.Config, settings ...string) *snmpswitch.Switch {
+	t.Helper()
+	cfg.Name, cfg.Addr, cfg.Community = name, net.JoinHostPort(ip, "0"), Community
+	if cfg.Ports == 0 {
+		cfg.Ports = 8
+	}
+	sim, err := snmpswitch.Start(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sim.Close() })
+	_, port, _ := net.SplitHostPort(sim.Addr())
+	if _, err := e.Client.AddDevice(t.Context(), api.AddDevice{Name: name, IP: ip, MAC: cfg.ChassisMAC.String(), Type: "switch"}); err != nil {
+		t.Fatal(err)
+	}
+	settings = append([]string{"snmp.version=2", "snmp.community=" + Community, "snmp.port=" + port}, settings...)
+	if _, err := e.Client.SetConfig(t.Context(), api.ConfigRequest{Set: name, Settings: settings}); err != nil {
+		t.Fatal(err)
+	}
+	return sim
+}
