@@ -130,7 +130,7 @@ func BenchmarkQEMUVnodeReboot(b *testing.B) {
 		b.Fatal(err)
 	}
 	waitBooted()
-	b.ReportMetric(time.Since(start).Seconds(), "create-to-booted-s")
+	created := time.Since(start)
 	var soft, hard time.Duration
 	for b.Loop() {
 		for _, h := range []bool{false, true} {
@@ -147,6 +147,7 @@ func BenchmarkQEMUVnodeReboot(b *testing.B) {
 			}
 		}
 	}
+	b.ReportMetric(created.Seconds(), "create-to-booted-s")
 	b.ReportMetric(soft.Seconds()/float64(b.N), "soft-to-booted-s")
 	b.ReportMetric(hard.Seconds()/float64(b.N), "hard-to-booted-s")
 }

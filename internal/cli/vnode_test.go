@@ -21,6 +21,17 @@ func vnodeEnv(t *testing.T, v *vnodetest.Env) *env {
 	return &env{url: v.URL, c: v.Client}
 }
 
+// processVNodes starts, for a parallel test, a server whose vnodes are
+// walt-node processes with addresses in prefix.
+func processVNodes(t *testing.T, prefix string) *env {
+	if testing.Short() {
+		t.Skip("builds walt-node, runs agents")
+	}
+	t.Parallel()
+	v := vnodetest.Start(t, vnodetest.Process(t), prefix, "")
+	return vnodeEnv(t, v)
+}
+
 // vnodesByName returns the supervisor's view of every vnode, from the API.
 func vnodesByName(t *testing.T, e *env) map[string]api.VNode {
 	t.Helper()
@@ -92,12 +103,7 @@ func waitRebooted(t *testing.T, e *env, names []string, before map[string]api.VN
 // booted, soft reboot (each agent exits and starts again), hard reboot
 // (each machine killed and started again), VM settings, console, removal.
 func TestVNodeProcessScenario(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds walt-node, runs 50 agents")
-	}
-	t.Parallel()
-	v := vnodetest.Start(t, vnodetest.Process(t), "127.50.0.0/16", "")
-	e := vnodeEnv(t, v)
+	e := processVNodes(t, "127.50.0.0/16")
 	const n = 50
 	names := make([]string, n)
 	for i := range names {
@@ -206,12 +212,7 @@ func follow(ctx context.Context, e *env, name string, out *testutil.Buffer) <-ch
 }
 
 func TestVNodeConsoleFollow(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds walt-node")
-	}
-	t.Parallel()
-	v := vnodetest.Start(t, vnodetest.Process(t), "127.53.0.0/16", "")
-	e := vnodeEnv(t, v)
+	e := processVNodes(t, "127.53.0.0/16")
 	if _, stderr, code := e.run(t, false, "node", "create", "cf1", "boot.delay=0"); code != 0 {
 		t.Fatalf("walt node create: exit %d, %s", code, stderr)
 	}
@@ -250,12 +251,7 @@ func TestVNodeConsoleFollow(t *testing.T) {
 // TestVNodeBadInput checks that every refused create, remove, config and
 // console says what was wrong and changes nothing.
 func TestVNodeBadInput(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds walt-node")
-	}
-	t.Parallel()
-	v := vnodetest.Start(t, vnodetest.Process(t), "127.52.0.0/16", "")
-	e := vnodeEnv(t, v)
+	e := processVNodes(t, "127.52.0.0/16")
 	if _, err := e.c.ReportNode(t.Context(), api.NodeReport{MAC: "52:54:00:aa:00:01", IP: "127.52.255.1", Name: "rpi1", Model: "rpi-b"}); err != nil {
 		t.Fatal(err)
 	}
