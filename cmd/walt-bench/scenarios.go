@@ -20,11 +20,13 @@ import (
 type rebootStats struct {
 	walls                       []time.Duration
 	reboots, ok, soft, poe, bad int
-	softAcks, poeAcks           []time.Duration // request to acknowledgement, per node rebooted
+	softAcks, poeAcks           []time.Duration // from the API request to each node's acknowledgement
 	failures                    []string        // a few, for the log
 }
 
-func (s *rebootStats) add(wall time.Duration, results []api.NodeResult) {
+// add records a run that started at start (as the engine may queue nodes,
+// acknowledgements count from there, not from each node's own start).
+func (s *rebootStats) add(start time.Time, wall time.Duration, results []api.NodeResult) {
 	s.walls = append(s.walls, wall)
 	for _, r := range results {
 		s.reboots++
@@ -38,7 +40,7 @@ func (s *rebootStats) add(wall time.Duration, results []api.NodeResult) {
 		s.ok++
 		var ack time.Duration
 		if r.Ack != nil {
-			ack = r.Ack.Sub(r.Requested)
+			ack = r.Ack.Sub(start)
 		}
 		switch r.Method {
 		case api.MethodSoft:
@@ -121,11 +123,9 @@ func benchSoft(ctx context.Context, tb *testbed, sizes []int, deadPct int, out f
 			if err := tb.settle(ctx); err != nil {
 				return err
 			}
-			wall, res, err := tb.reboot(ctx, tb.set(n), false)
-			if err != nil {
+			if err := tb.reboot(ctx, tb.set(n), false, &s); err != nil {
 				return err
 			}
-			s.add(wall, res)
 		}
 		s.logFailures(logw, fmt.Sprintf("soft reboot of %d nodes", n))
 		f := figure("soft-reboot").Int("nodes", n).Int("lab_nodes", tb.nodes).Int("dead_pct", deadPct).Int("fanout", tb.o.fanout).Ms("reply_timeout_ms", tb.o.reply)
@@ -152,11 +152,9 @@ func benchPoE(ctx context.Context, tb *testbed, n int, out func(*Figure), logw i
 		if err != nil {
 			return err
 		}
-		wall, res, err := tb.reboot(ctx, tb.set(n), true)
-		if err != nil {
+		if err := tb.reboot(ctx, tb.set(n), true, &s); err != nil {
 			return err
 		}
-		s.add(wall, res)
 		after, err := tb.setCounters(switches)
 		if err != nil {
 			return err

@@ -248,9 +248,8 @@ func (tb *testbed) set(n int) string {
 	return fmt.Sprintf("node[%s-%s]", strings.TrimPrefix(lab.NodeName(0, tb.nodes), "node"), strings.TrimPrefix(lab.NodeName(n-1, tb.nodes), "node"))
 }
 
-// reboot reboots set through the API and returns the time from request to
-// the last result.
-func (tb *testbed) reboot(ctx context.Context, set string, hard bool) (time.Duration, []api.NodeResult, error) {
+// reboot reboots set through the API and adds the run to s.
+func (tb *testbed) reboot(ctx context.Context, set string, hard bool, s *rebootStats) error {
 	start := time.Now()
 	res, err := tb.c.Reboot(ctx, api.RebootRequest{Set: set, Hard: hard, Requester: "walt-bench", Cause: "walt-bench"}, nil)
 	wall := time.Since(start)
@@ -258,7 +257,8 @@ func (tb *testbed) reboot(ctx context.Context, set string, hard bool) (time.Dura
 		if aerr := tb.alive(); aerr != nil {
 			err = errors.Join(err, aerr)
 		}
-		return wall, res, fmt.Errorf("reboot %s: %w", set, err)
+		return fmt.Errorf("reboot %s: %w", set, err)
 	}
-	return wall, res, nil
+	s.add(start, wall, res)
+	return nil
 }

@@ -7,12 +7,12 @@ import (
 )
 
 // fileBudget is how many file descriptors a lab may hold: idle, a listener
-// per node and a socket per switch; busy, one more connection per node
-// (the server rebooting every node at once, or a boot report each) and some
-// for the process itself.
+// per node, a socket per switch and some for the process; busy, one more
+// connection per node being rebooted at once, up to 4096 of them (four
+// times the server's default fan-out), and the boot reports.
 func fileBudget(nodes, switches int) (idle, busy uint64) {
 	idle = uint64(nodes + switches + 64)
-	return idle, idle + uint64(nodes) + 192
+	return idle, idle + uint64(min(nodes, 4096)) + 192
 }
 
 // fitFileLimit makes room for the lab's descriptors: it raises the soft
@@ -40,10 +40,10 @@ func fitFileLimit(nodes, switches int, log *slog.Logger) error {
 		}
 	}
 	if lim.Cur < idle {
-		return fmt.Errorf("%d simulated nodes and %d switches need %d open files (%d while every node is being rebooted), but this process may open %d (hard limit %d): raise the limit (ulimit -Hn, LimitNOFILE=) or simulate fewer nodes",
+		return fmt.Errorf("%d simulated nodes and %d switches need %d open files (%d while rebooting them), but this process may open %d (hard limit %d): raise the limit (ulimit -Hn, LimitNOFILE=) or simulate fewer nodes",
 			nodes, switches, idle, busy, lim.Cur, lim.Max)
 	}
-	log.Warn("the open file limit is below what rebooting every node at once needs: some reboots may fail with too many open files",
+	log.Warn("the open file limit is below what rebooting many nodes at once needs: some reboots may fail with too many open files",
 		"limit", lim.Cur, "need", busy)
 	return nil
 }
