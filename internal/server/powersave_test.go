@@ -305,3 +305,24 @@ func TestPowersaveLoop(t *testing.T) {
 		t.Errorf("Serve = %v", err)
 	}
 }
+
+// Forgetting a powersaved node powers its port on first: no record would be
+// left to do it later.
+func TestForgetPowersavedNode(t *testing.T) {
+	t.Parallel()
+	r := newPSRig(t, time.Hour, 62)
+	r.node(t, "free", "sw1", 7)
+	r.advance(time.Hour)
+	if got := r.sweep(t); len(got) != 1 || r.powered("sw1", 7) {
+		t.Fatalf("sweep = %v, want the node powered off", got)
+	}
+	if err := r.c.ForgetDevice(t.Context(), "free"); err != nil {
+		t.Fatal(err)
+	}
+	if !r.powered("sw1", 7) {
+		t.Error("port of the forgotten node left off")
+	}
+	if offs, _ := r.st.PoEOffs(t.Context()); len(offs) != 0 {
+		t.Errorf("journal after forget = %+v, want empty", offs)
+	}
+}
