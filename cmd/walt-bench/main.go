@@ -53,6 +53,7 @@ type options struct {
 	bootTime  string
 	poeDelay  time.Duration
 	community string
+	snmpPort  int
 	only      map[string]bool
 	keep      bool
 }
@@ -72,6 +73,7 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&o.reply, "reply-timeout", netservice.DefaultReplyTimeout, "walt-server --reply-timeout: deadline of an agent's reply to REBOOT")
 	fs.StringVar(&o.bootTime, "boot-time", "200ms-500ms", "walt-lab --boot-time of the nodes")
 	fs.DurationVar(&o.poeDelay, "poe-delay", 2*time.Second, "poe.delay of the switches: time a port stays off")
+	fs.IntVar(&o.snmpPort, "snmp-port", 161, "UDP port of the simulated switches (passed to walt-lab --snmp-port when not 161)")
 	fs.StringVar(&o.community, "community", "private", "SNMP community of the simulated switches")
 	only := fs.String("only", strings.Join(groups, ","), "figures to measure, among "+strings.Join(groups, ","))
 	quick := fs.Bool("quick", false, "a tiny run (20 nodes, 1 run): checks that everything works, figures mean little")
@@ -119,6 +121,8 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 		return nil, fmt.Errorf("--fanout: want at least 1, got %d", o.fanout)
 	case o.reply <= 0:
 		return nil, fmt.Errorf("--reply-timeout: want a duration > 0, got %s", o.reply)
+	case o.snmpPort < 1 || o.snmpPort > 65535:
+		return nil, fmt.Errorf("--snmp-port: want 1 to 65535, got %d", o.snmpPort)
 	case o.poeDelay < 0:
 		return nil, fmt.Errorf("--poe-delay: want a duration >= 0, got %s", o.poeDelay)
 	}

@@ -47,6 +47,7 @@ func TestBadFlags(t *testing.T) {
 		"--octet 253":                   "--octet: want 1 to 252",
 		"--quick":                       "--bin: no walt-server in " + bin,
 		"--poe-nodes 0":                 `--poe-nodes: "0" is not a number of nodes >= 1`,
+		"--snmp-port 0":                 "--snmp-port: want 1 to 65535",
 		"extra":                         `unexpected argument "extra"`,
 		"--reply-timeout 0s --quick":    "--reply-timeout: want a duration > 0",
 		"--sizes 20 --quick --pings -1": "--pings: want at least 1",

@@ -180,7 +180,7 @@ func benchPoE(ctx context.Context, tb *testbed, n int, out func(*Figure), logw i
 func (tb *testbed) setCounters(n int) ([]uint64, error) {
 	r := make([]uint64, n)
 	for k := range n {
-		g := &gosnmp.GoSNMP{Target: lab.SwitchIP(tb.octet, k), Port: 161, Community: tb.o.community,
+		g := &gosnmp.GoSNMP{Target: lab.SwitchIP(tb.octet, k), Port: uint16(tb.o.snmpPort), Community: tb.o.community,
 			Version: gosnmp.Version2c, Timeout: 2 * time.Second, Retries: 1}
 		if err := g.Connect(); err != nil {
 			return nil, fmt.Errorf("SNMP to switch%d: %w", k+1, err)

@@ -67,11 +67,14 @@ func startTestbed(ctx context.Context, o *options, dir string, octet, nodes int,
 		return nil, err
 	}
 
-	start := time.Now()
-	tb.lab, err = startProc(dir, filepath.Join(o.bin, "walt-lab"), "walt-lab",
-		"--server", url, "--nodes", strconv.Itoa(nodes), "--octet", strconv.Itoa(octet),
+	args := []string{"--server", url, "--nodes", strconv.Itoa(nodes), "--octet", strconv.Itoa(octet),
 		"--boot-time", o.bootTime, "--poe-delay", o.poeDelay.String(), "--community", o.community,
-		"--faults", faultSpec(nodes, dead))
+		"--faults", faultSpec(nodes, dead)}
+	if o.snmpPort != 161 {
+		args = append(args, "--snmp-port", strconv.Itoa(o.snmpPort))
+	}
+	start := time.Now()
+	tb.lab, err = startProc(dir, filepath.Join(o.bin, "walt-lab"), "walt-lab", args...)
 	if err != nil {
 		return nil, err
 	}
