@@ -35,6 +35,8 @@ type Node struct {
 	Config   map[string]string `json:"config"`
 	Owner    string            `json:"owner"`
 	BootMode string            `json:"boot_mode,omitempty"`
+	// Boot details Booted: booted, booting since when, or down and why.
+	Boot *BootStatus `json:"boot,omitempty"`
 }
 
 // NodeList is the body of GET /api/v1/nodes. Query parameters filter on
@@ -84,6 +86,11 @@ type NodeReport struct {
 	Model    string `json:"model"`
 	BootMode string `json:"boot_mode,omitempty"` // network, hybrid-volatile, hybrid-persistent
 	Virtual  bool   `json:"virtual"`
+	// BootID identifies the boot being reported (the kernel's boot_id on a
+	// real node). An agent that sends one promises heartbeats (POST
+	// /api/v1/heartbeats); without one, each report counts as a new boot
+	// and the node is never found silent.
+	BootID string `json:"boot_id,omitempty"`
 }
 
 // ConfigRequest is the body of POST /api/v1/config (set settings) and the
@@ -235,6 +242,11 @@ type RebootRecord struct {
 	Requester string `json:"requester"`
 	Cause     string `json:"cause"`
 	NodeResult
+	// Booted is when the node reported the new boot that completed this
+	// reboot; absent if it never did. BootDuration is Booted - Requested.
+	Booted       *time.Time `json:"booted,omitempty"`
+	BootID       string     `json:"boot_id,omitempty"`
+	BootDuration *Duration  `json:"boot_duration,omitempty"`
 }
 
 // RebootList is the body of GET /api/v1/reboots.

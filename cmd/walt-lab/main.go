@@ -75,7 +75,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return usage(stderr, err)
 	}
 
-	reg := &registrar{ctx: ctx, c: c, log: log, enabled: *register, linked: map[string]bool{}}
+	rep, err := client.NewReporter(*server)
+	if err != nil {
+		return usage(stderr, err)
+	}
+	go rep.Run(ctx)
+	reg := &registrar{ctx: ctx, c: c, rep: rep, log: log, enabled: *register, linked: map[string]bool{}}
 	l, err := lab.Start(lab.Config{
 		Nodes: *nodes, Switches: *switches, Octet: *octet, Community: *community, Variant: v,
 		BootTime: bt, Faults: nodeFaults, SwitchFaults: switchFaults, OnBoot: reg.boot, Logger: log,
@@ -108,6 +113,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 type registrar struct {
 	ctx     context.Context
 	c       *client.Client
+	rep     *client.Reporter // boot reports and heartbeats
 	log     *slog.Logger
 	lab     *lab.Lab
 	enabled bool
@@ -188,24 +194,14 @@ func (r *registrar) boot(b lab.Boot) {
 	defer func() { <-reporting }()
 	n := b.Node
 	host, _, _ := net.SplitHostPort(n.Addr())
-	report := api.NodeReport{MAC: n.MAC(), IP: host, Name: n.Name(), Model: n.Model(), BootMode: "network"}
-	for {
-		_, err := r.c.ReportNode(r.ctx, report)
-		if err == nil {
-			break
+	report := api.NodeReport{MAC: n.MAC(), IP: host, Name: n.Name(), Model: n.Model(), BootMode: "network", BootID: b.BootID}
+	// Heartbeats go on while the node is up in this boot.
+	alive := func() bool { return n.State() == lab.Up && n.BootID() == b.BootID }
+	if err := r.rep.Report(r.ctx, report, alive); err != nil {
+		if r.ctx.Err() == nil {
+			r.log.Warn("boot report failed", "node", n.Name(), "err", err)
 		}
-		var ae *api.Error
-		if r.ctx.Err() != nil || errors.As(err, &ae) && ae.Code != api.CodeUnavailable && ae.Code != api.CodeInternal {
-			if r.ctx.Err() == nil {
-				r.log.Warn("boot report failed", "node", n.Name(), "err", err)
-			}
-			return
-		}
-		select { // the server is not there yet, or overloaded: retry
-		case <-r.ctx.Done():
-			return
-		case <-time.After(time.Second):
-		}
+		return
 	}
 	r.log.Debug("booted", "node", n.Name(), "boot_id", b.BootID)
 	r.mu.Lock()

@@ -115,7 +115,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	cfg.Logger.Info("walt-node serving", "listen", ln.Addr().String(), "boot_mode", cfg.BootMode,
 		"virtual", cfg.Virtual, "reboot_action", cfg.Action.String(), "shell", cfg.AllowShell)
 	if o.server != "" {
-		go report(ctx, &o, ln.Addr(), string(cfg.BootMode), cfg.Virtual, cfg.Logger)
+		go report(ctx, &o, ln.Addr(), string(cfg.BootMode), cfg.Virtual, cfg.Action.Kind == agent.ActionSystem, cfg.Logger)
 	}
 	switch err := a.Serve(ctx, ln); {
 	case errors.Is(err, agent.ErrRebooted):

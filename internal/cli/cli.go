@@ -72,6 +72,9 @@ type opts struct {
 	typ      string
 	userName string
 	follow   bool
+	wait     bool // reboot --wait
+	timeout  int  // seconds; -1: none
+	limit    int
 }
 
 // env is what a command runs with.

@@ -33,6 +33,8 @@ func init() {
 				fs.BoolVar(&o.hard, "hard", false, "allow PoE-reboots only (power-cycle)")
 				fs.BoolVar(&o.json, "json", false, "print per-node results as JSON")
 				fs.BoolVar(&o.force, "force", false, "reboot nodes used by other users without asking")
+				fs.BoolVar(&o.wait, "wait", false, "wait until the rebooted nodes are booted again, and print how long each took")
+				timeoutFlag(fs, o)
 			},
 			run: nodeReboot,
 		},
@@ -78,13 +80,17 @@ func nodeShow(ctx context.Context, e *env, _ []string) int {
 		return ExitOK
 	}
 	tw := tabwriter.NewWriter(e.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "name\tmodel\tvirtual\tbooted\tip\tmac\towner")
+	fmt.Fprintln(tw, "name\tmodel\tvirtual\tbooted\tip\tmac\towner\tlast reboot")
 	for _, n := range list.Nodes {
 		owner := n.Owner
 		if owner == "" {
 			owner = "(free)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%t\t%t\t%s\t%s\t%s\n", n.Name, n.Model, n.Virtual, n.Booted, n.IP, n.MAC, owner)
+		last := "-"
+		if n.Boot != nil && n.Boot.LastRebootMethod != "" {
+			last = n.Boot.LastRebootMethod
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%t\t%s\t%s\t%s\t%s\t%s\n", n.Name, n.Model, n.Virtual, bootedText(n), n.IP, n.MAC, owner, last)
 	}
 	tw.Flush()
 	return ExitOK
@@ -136,12 +142,22 @@ func (e *env) confirmOthers(err error) bool {
 }
 
 func nodeReboot(ctx context.Context, e *env, args []string) int {
+	if code := e.checkTimeout(); code != ExitOK {
+		return code
+	}
 	req := api.RebootRequest{Set: args[0], Hard: e.o.hard, Requester: e.user, Force: e.o.force}
 	p := newProgress(e)
-	results, err := e.c.Reboot(ctx, req, p.update)
+	var batch string
+	update := func(ev api.RebootEvent) {
+		if ev.Type == api.EventDone {
+			batch = ev.Batch
+		}
+		p.update(ev)
+	}
+	results, err := e.c.Reboot(ctx, req, update)
 	if err != nil && len(results) == 0 && e.confirmOthers(err) {
 		req.Force = true
-		results, err = e.c.Reboot(ctx, req, p.update)
+		results, err = e.c.Reboot(ctx, req, update)
 	}
 	p.done()
 	if err != nil && len(results) == 0 {
@@ -153,12 +169,18 @@ func nodeReboot(ctx context.Context, e *env, args []string) int {
 	}
 	sort.Slice(results, func(i, j int) bool { return results[i].Node < results[j].Node })
 	status := ExitOK
+	if !e.o.json {
+		printRebootSentences(e, results)
+	}
+	var boots []api.RebootRecord
+	if e.o.wait {
+		boots, status = e.waitAfterReboot(ctx, results, batch)
+	}
 	if e.o.json {
 		printJSON(e, struct {
-			Results []api.NodeResult `json:"results"`
-		}{results})
-	} else {
-		printRebootSentences(e, results)
+			Results []api.NodeResult   `json:"results"`
+			Boots   []api.RebootRecord `json:"boots,omitempty"` // with --wait: the records, boot times included
+		}{results, boots})
 	}
 	for _, r := range results {
 		if !r.OK {

@@ -177,7 +177,7 @@ next:
 		if d.Type != store.TypeNode {
 			continue
 		}
-		n := toAPINode(d, inv.settings[d.MAC])
+		n := s.withBoot(toAPINode(d, inv.settings[d.MAC]))
 		for k, vs := range q {
 			if !strings.EqualFold(nodeFilters[k](n), vs[len(vs)-1]) {
 				continue next
@@ -197,7 +197,14 @@ func (s *Server) listDevices(w http.ResponseWriter, r *http.Request) {
 	}
 	list := api.DeviceList{Devices: []api.Device{}}
 	for _, d := range inv.devices {
-		list.Devices = append(list.Devices, toAPIDevice(d, inv.settings[d.MAC]))
+		dev := toAPIDevice(d, inv.settings[d.MAC])
+		if d.Type == store.TypeNode {
+			_, dev.Booted = s.boots.status(d.MAC)
+			if seen := s.boots.lastSeen(d.MAC); dev.LastSeen != nil && seen.After(*dev.LastSeen) {
+				dev.LastSeen = &seen
+			}
+		}
+		list.Devices = append(list.Devices, dev)
 	}
 	list.NumDevices = len(list.Devices)
 	writeJSON(w, http.StatusOK, list)
@@ -273,6 +280,7 @@ func (s *Server) forgetDevice(w http.ResponseWriter, r *http.Request) {
 		writeError(w, s.log, err)
 		return
 	}
+	s.boots.forget(d.MAC)
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -305,8 +313,9 @@ func (s *Server) nodeReport(ctx context.Context, rep api.NodeReport) (api.Node, 
 	if err != nil {
 		return api.Node{}, err
 	}
-	s.log.Debug("node reported", "node", d.Name, "mac", d.MAC, "ip", d.IP)
-	return toAPINode(d, nil), nil
+	s.boots.report(d.MAC, d.Name, rep.BootID)
+	s.log.Debug("node reported", "node", d.Name, "mac", d.MAC, "ip", d.IP, "boot_id", rep.BootID)
+	return s.withBoot(toAPINode(d, nil)), nil
 }
 
 func (s *Server) setLink(w http.ResponseWriter, r *http.Request) {

@@ -11,7 +11,6 @@ import (
 	"github.com/walt-testbed/walt/api"
 	"github.com/walt-testbed/walt/internal/reboot"
 	"github.com/walt-testbed/walt/internal/store"
-	"github.com/walt-testbed/walt/internal/store/sqlstore"
 )
 
 // DefaultCause is the cause recorded for a reboot asked without one.
@@ -57,26 +56,9 @@ func (s *Server) reboot(w http.ResponseWriter, r *http.Request) {
 	// The reboots outlive the request: a client that leaves must not
 	// leave nodes half-rebooted.
 	ctx := context.WithoutCancel(r.Context())
-	results := s.engine.Reboot(ctx, nodes, req.Hard, func(i int, res reboot.Result) {
+	results, batch, err := s.runReboot(ctx, nodes, req, func(res reboot.Result) {
 		send(api.RebootEvent{Type: api.EventNode, Node: toAPIResult(res)})
 	})
-
-	batch := sqlstore.NewID()
-	records := make([]store.Reboot, 0, len(results))
-	var rebooted []string
-	for _, res := range results {
-		if res.Joined {
-			continue // recorded by the request that did it
-		}
-		records = append(records, toRecord(res, batch, req))
-		if res.OK {
-			rebooted = append(rebooted, res.Node.MAC)
-		}
-	}
-	_, err = s.store.AddReboots(ctx, records)
-	if err == nil {
-		err = s.store.SetBooted(ctx, rebooted, false)
-	}
 	if err != nil {
 		_, ae := toAPIError(err, s.log)
 		send(api.RebootEvent{Type: api.EventError, Error: ae})
@@ -194,6 +176,7 @@ func toRecord(r reboot.Result, batch string, req api.RebootRequest) store.Reboot
 }
 
 func (s *Server) listReboots(w http.ResponseWriter, r *http.Request) {
+	s.boots.flush() // boot times still in memory go to the store first
 	q := r.URL.Query()
 	f := store.RebootFilter{Batch: q.Get("batch")}
 	if name := q.Get("node"); name != "" {
@@ -212,24 +195,20 @@ func (s *Server) listReboots(w http.ResponseWriter, r *http.Request) {
 		}
 		f.Limit = n
 	}
-	recs, err := s.store.Reboots(r.Context(), f)
+	var recs []store.Reboot
+	var err error
+	if set := q.Get("set"); set != "" {
+		recs, err = s.rebootsOfSet(r.Context(), set, q.Get("requester"), f)
+	} else {
+		recs, err = s.store.Reboots(r.Context(), f)
+	}
 	if err != nil {
 		writeError(w, s.log, err)
 		return
 	}
 	out := api.RebootList{Reboots: []api.RebootRecord{}}
 	for _, rec := range recs {
-		rr := api.RebootRecord{ID: rec.ID, Batch: rec.Batch, Requester: rec.Requester, Cause: rec.Cause,
-			NodeResult: api.NodeResult{Node: rec.NodeName, MAC: rec.NodeMAC, OK: rec.OK, Method: rec.Method,
-				Requested: rec.RequestedAt, Finished: rec.FinishedAt, Attempts: []api.Attempt{}}}
-		if !rec.AckAt.IsZero() {
-			t := rec.AckAt
-			rr.Ack = &t
-		}
-		for _, a := range rec.Attempts {
-			rr.Attempts = append(rr.Attempts, api.Attempt{Method: a.Method, Error: a.Error, Started: a.Started, Elapsed: api.Duration(a.Finished.Sub(a.Started))})
-		}
-		out.Reboots = append(out.Reboots, rr)
+		out.Reboots = append(out.Reboots, toAPIRecord(rec))
 	}
 	writeJSON(w, http.StatusOK, out)
 }

@@ -36,6 +36,8 @@ type Config struct {
 	NodePort int
 	// ShutdownGrace bounds the wait for requests in progress at shutdown.
 	ShutdownGrace time.Duration
+	// Boot configures boot tracking (heartbeats, silence, watchdog).
+	Boot BootConfig
 	// VNodes runs the virtual nodes; nil: none. When set and
 	// Reboot.Virtual is nil, virtual nodes are hard-rebooted through it.
 	VNodes VNodes
@@ -49,6 +51,7 @@ type Server struct {
 	engine *reboot.Engine
 	log    *slog.Logger
 	mux    *http.ServeMux
+	boots  *bootTracker
 
 	ps       *powersave
 	rescanMu sync.Mutex // one rescan applies its findings at a time
@@ -84,6 +87,9 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, store: cfg.Store, engine: eng, log: cfg.Logger, mux: http.NewServeMux(), vn: vnodeState{sup: cfg.VNodes}}
 	s.streams, s.stopStreams = context.WithCancel(context.Background())
 	s.ps = newPowersave(cfg.Powersave, cfg.Logger)
+	if s.boots, err = newBootTracker(context.Background(), cfg.Boot, cfg.Store, cfg.Logger, s.watchdogReboot); err != nil {
+		return nil, fmt.Errorf("server config: %w", err)
+	}
 	s.routes()
 	return s, nil
 }
@@ -104,6 +110,9 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET "+p+"/switches/{name}/ports", s.switchPorts)
 	s.mux.HandleFunc("POST "+p+"/reboots", s.reboot)
 	s.mux.HandleFunc("GET "+p+"/reboots", s.listReboots)
+	s.mux.HandleFunc("POST "+p+"/heartbeats", jsonHandler(s.log, http.StatusOK, s.heartbeats))
+	s.mux.HandleFunc("POST "+p+"/waits", s.wait)
+	s.mux.HandleFunc("GET "+p+"/logs", s.logs)
 	s.vnodeRoutes()
 	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, s.log, kindf(store.ErrNotFound, "no API endpoint %s %s (this server speaks API %s)", r.Method, r.URL.Path, api.Version))
@@ -129,6 +138,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	hs.RegisterOnShutdown(s.stopStreams)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
+	s.StartBootTracking()
+	defer s.Close() // stops boot tracking, writes what it has pending
 	defer s.startPowersave(ctx)()
 	s.log.Info("serving API", "addr", ln.Addr().String(), "version", api.Version)
 	select {

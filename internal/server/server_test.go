@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/walt-testbed/walt/api"
 	"github.com/walt-testbed/walt/client"
@@ -286,8 +287,11 @@ func TestNodeReports(t *testing.T) {
 		Name: "vm1b", Model: "pc-x86-64", Virtual: true, Booted: true, IP: "127.20.250.2", MAC: "52:54:00:aa:bb:cc", BootMode: "hybrid-volatile",
 		Config: map[string]string{"boot.delay": "random", "boot.retries": "9", "boot.timeout": "180", "cpu.cores": "4", "kexec.allow": "true", "ram": "512M"},
 	}}}
-	if diff := cmp.Diff(want, nl); diff != "" {
+	if diff := cmp.Diff(want, nl, cmpopts.IgnoreFields(api.Node{}, "Boot")); diff != "" {
 		t.Errorf("Nodes() (-want +got):\n%s", diff)
+	}
+	if b := nl.Nodes[0].Boot; b == nil || b.State != api.StateBooted {
+		t.Errorf("Nodes()[0].Boot = %+v, want state booted", b)
 	}
 	bad := []api.NodeReport{
 		{MAC: "nope", IP: "127.0.0.1", Name: "x"},

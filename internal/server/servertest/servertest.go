@@ -27,6 +27,7 @@ type Env struct {
 	URL    string
 	Client *client.Client
 	Store  store.Store
+	Server *server.Server
 	addrs  *reboottest.Addrs
 }
 
@@ -50,13 +51,15 @@ func New(t testing.TB, addrs *reboottest.Addrs, mod func(*server.Config)) *Env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { srv.Close() })
+	t.Cleanup(srv.StartBootTracking())
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(hs.Close)
 	c, err := client.New(hs.URL, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &Env{URL: hs.URL, Client: c, Store: st, addrs: addrs}
+	return &Env{URL: hs.URL, Client: c, Store: st, Server: srv, addrs: addrs}
 }
 
 // NewB is New for benchmarks.

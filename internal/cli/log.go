@@ -1,0 +1,42 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+
+	"github.com/walt-testbed/walt/api"
+)
+
+func init() {
+	register(&command{
+		noun: "log", verb: "show", summary: "print the platform log (node boots and reboots), or follow it",
+		maxArgs: 0,
+		flags: func(fs *flag.FlagSet, o *opts) {
+			fs.BoolVar(&o.follow, "follow", false, "keep printing new lines until interrupted")
+			fs.IntVar(&o.limit, "limit", 100, "print the last `N` lines first (0: all)")
+			fs.BoolVar(&o.json, "json", false, "print one JSON object per line (NDJSON)")
+		},
+		run: logShow,
+	})
+}
+
+func logShow(ctx context.Context, e *env, _ []string) int {
+	if e.o.limit < 0 {
+		fmt.Fprintf(e.Stderr, "Error: --limit %d: want a positive number, or 0 for all lines\nTry: walt log show --help\n", e.o.limit)
+		return ExitUsage
+	}
+	enc := json.NewEncoder(e.Stdout)
+	err := e.c.Logs(ctx, e.o.limit, e.o.follow, func(l api.LogLine) error {
+		if e.o.json {
+			return enc.Encode(l)
+		}
+		_, err := fmt.Fprintf(e.Stdout, "%s %s.%s -> %s\n", l.At.Local().Format("15:04:05.000000"), l.Issuer, l.Stream, l.Line)
+		return err
+	})
+	if err != nil && ctx.Err() == nil {
+		return e.fail(err)
+	}
+	return ExitOK
+}
