@@ -409,3 +409,24 @@ func TestWait(t *testing.T) {
 		t.Errorf("wake hook called with %v (woken event %t), want w2", woken, sawWoken)
 	}
 }
+
+// TestPowersaveDownIsLeftAlone: a node powersave took down is down with
+// cause powersave, and the boot watchdog does not reboot it.
+func TestPowersaveDownIsLeftAlone(t *testing.T) {
+	t.Parallel()
+	e := newBootEnv(t, true)
+	n := e.addLabNode(t, "saved1", lab.Healthy)
+	n.PowerOff()
+	e.Server.MarkDown(n.MAC(), api.CausePowersave, "PoE")
+	e.clock.Advance(time.Hour)
+	got := e.node(t, "saved1").Boot
+	if got.State != api.StateDown || got.Cause != api.CausePowersave {
+		t.Errorf("status %+v, want down (powersave)", got)
+	}
+	if h := e.history(t, "saved1"); len(h) != 0 {
+		t.Errorf("history %+v: the watchdog rebooted a node in powersave", h)
+	}
+	if lines := e.logLines(t); !contains(lines, "node saved1 is down (cause: powersave, method: PoE)") {
+		t.Errorf("platform log %q lacks the powersave line", lines)
+	}
+}

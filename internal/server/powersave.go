@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/walt-testbed/walt/api"
 	"github.com/walt-testbed/walt/internal/power"
 	"github.com/walt-testbed/walt/internal/store"
 )
@@ -168,6 +169,10 @@ func (s *Server) sweep(ctx context.Context) ([]string, error) {
 	if len(off) > 0 {
 		if err := s.store.SetBooted(ctx, off, false); err != nil {
 			s.log.Warn("powersave: cannot mark nodes as not booted", "err", err)
+		}
+		for _, m := range off {
+			// Down on purpose: the boot watchdog leaves them alone.
+			s.MarkDown(m, api.CausePowersave, "PoE")
 		}
 		s.log.Info("powersave: nodes powered off", "nodes", len(off), "names", offNames, "idle", s.ps.idle)
 	}
