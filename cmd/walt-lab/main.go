@@ -1,9 +1,9 @@
 // Command walt-lab runs a simulated WalT testbed on this machine and
 // registers it with a walt server: nodes whose agents speak the real node
 // protocol on loopback addresses of their own (127.<octet>.x.y:12346), behind
-// simulated PoE switches speaking real SNMP (127.<octet>.255.k:161). Nodes
-// reboot by going away and coming back after their boot time; switch ports
-// power them. See docs/lab.md.
+// simulated PoE switches speaking real SNMP (127.<octet>.255.k, UDP port 161,
+// or 1161 without the privilege). Nodes reboot by going away and coming back
+// after their boot time; switch ports power them. See docs/lab.md.
 package main
 
 import (
@@ -46,6 +46,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	community := fs.String("community", "private", "SNMP read-write community of the switches")
 	poeDelay := fs.String("poe-delay", "", "poe.delay setting given to the switches (default: the server's, 2s)")
 	register := fs.Bool("register", true, "register switches, settings, nodes and topology with the server")
+	snmpPortFlag := fs.Int("snmp-port", 0, "UDP `port` of the switches' SNMP agents (default: 161 if allowed, else 1161)")
 	verbose := fs.Bool("v", false, "log every boot")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -80,11 +81,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return usage(stderr, err)
 	}
 	go rep.Run(ctx)
-	reg := &registrar{ctx: ctx, c: c, rep: rep, log: log, enabled: *register, linked: map[string]bool{}}
-	l, err := lab.Start(lab.Config{
-		Nodes: *nodes, Switches: *switches, Octet: *octet, Community: *community, Variant: v,
+	reg := &registrar{ctx: ctx, c: c, rep: rep, log: log, enabled: *register}
+	l, err := startLab(lab.Config{
+		Nodes: *nodes, Switches: *switches, Octet: *octet, SNMPPort: *snmpPortFlag, Community: *community, Variant: v,
 		BootTime: bt, Faults: nodeFaults, SwitchFaults: switchFaults, OnBoot: reg.boot, Logger: log,
-	})
+	}, log)
 	if err != nil {
 		fmt.Fprintf(stderr, "walt-lab: %v\n", err)
 		return 1
@@ -108,8 +109,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 }
 
 // registrar tells the server about the lab: switches and their settings
-// once, then each node at each boot (as walt-node --server does), with its
-// switch port the first time.
+// once, then asks for a rescan (the switches' LLDP tables give each node's
+// port), then reports each node at each boot (as walt-node --server does).
 type registrar struct {
 	ctx     context.Context
 	c       *client.Client
@@ -157,11 +158,14 @@ func (r *registrar) switches(community, delay string) error {
 		}
 		names = append(names, sw.Name())
 	}
-	settings := []string{"snmp.version=2", "snmp.community=" + community, "lldp.explore=true", "poe.reboots=true"}
+	settings := []string{"snmp.version=2", "snmp.community=" + community, "snmp.port=" + snmpPort(r.lab), "lldp.explore=true", "poe.reboots=true"}
 	if delay != "" {
 		settings = append(settings, "poe.delay="+delay)
 	}
 	if _, err := r.c.SetConfig(r.ctx, api.ConfigRequest{Set: strings.Join(names, ","), Settings: settings, Requester: "walt-lab"}); err != nil {
+		return err
+	}
+	if err := r.rescan(); err != nil {
 		return err
 	}
 	r.mu.Lock()
@@ -204,27 +208,6 @@ func (r *registrar) boot(b lab.Boot) {
 		return
 	}
 	r.log.Debug("booted", "node", n.Name(), "boot_id", b.BootID)
-	r.mu.Lock()
-	done := r.linked[n.Name()]
-	r.linked[n.Name()] = true
-	r.mu.Unlock()
-	if !done {
-		sw, port := r.position(n)
-		if err := r.c.SetLink(r.ctx, api.Link{Node: n.Name(), Switch: sw, Port: port}); err != nil && r.ctx.Err() == nil {
-			r.log.Warn("cannot record the node's switch port", "node", n.Name(), "err", err)
-		}
-	}
-}
-
-func (r *registrar) position(n *lab.Node) (string, int) {
-	for _, sw := range r.lab.Switches {
-		for i, m := range sw.Nodes {
-			if m == n {
-				return sw.Name(), i + 1
-			}
-		}
-	}
-	return "", 0
 }
 
 func parseVariant(s string) (snmpswitch.Variant, error) {
