@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -73,20 +71,11 @@ func booted(t *testing.T, e *servertest.Env) map[string]string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	links, err := e.Store.Links(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	names := map[string]string{}
-	for _, d := range devs {
-		names[d.MAC] = d.Name
-	}
+	at := e.Positions(t)
 	out := map[string]string{}
-	for _, l := range links {
-		for _, d := range devs {
-			if d.MAC == l.NodeMAC && d.Booted && !strings.HasPrefix(d.Name, "unknown") {
-				out[d.Name] = names[l.SwitchMAC] + ":" + strconv.Itoa(l.Port)
-			}
+	for _, d := range devs {
+		if d.Booted && at[d.Name] != "" {
+			out[d.Name] = at[d.Name]
 		}
 	}
 	return out

@@ -34,27 +34,6 @@ func hw(s string) net.HardwareAddr {
 	return m
 }
 
-func links(t *testing.T, e *env) map[string]string {
-	t.Helper()
-	ls, err := e.store.Links(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	devs, err := e.store.Devices(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	name := map[string]string{}
-	for _, d := range devs {
-		name[d.MAC] = d.Name
-	}
-	out := map[string]string{}
-	for _, l := range ls {
-		out[name[l.NodeMAC]] = name[l.SwitchMAC] + ":" + strconv.Itoa(l.Port)
-	}
-	return out
-}
-
 func TestRescan(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, servertest.WithPoE(t))
@@ -102,7 +81,7 @@ func TestRescan(t *testing.T) {
 		t.Errorf("changes (-want +got):\n%s", diff)
 	}
 	wantLinks := map[string]string{"n1": "sw1:1", "n2": "sw1:2", "unknown-000099": "sw1:3", "n4": "sw1:4", "n5": "sw1:6", "n6": "sw2:1"}
-	if diff := cmp.Diff(wantLinks, links(t, e)); diff != "" {
+	if diff := cmp.Diff(wantLinks, e.Positions(t)); diff != "" {
 		t.Errorf("links after rescan (-want +got):\n%s", diff)
 	}
 	if d, err := e.store.DeviceByName(ctx, "unknown-000099"); err != nil || d.Type != store.TypeUnknown {
@@ -135,7 +114,7 @@ func TestRescan(t *testing.T) {
 			t.Errorf("rescan %s: %v, want %q", tc.set, err, tc.msg)
 		}
 	}
-	if diff := cmp.Diff(wantLinks, links(t, e)); diff != "" {
+	if diff := cmp.Diff(wantLinks, e.Positions(t)); diff != "" {
 		t.Errorf("links after refused rescans (-want +got):\n%s", diff)
 	}
 }

@@ -2,6 +2,7 @@ package servertest
 
 import (
 	"net"
+	"strconv"
 	"testing"
 	"time"
 
@@ -55,4 +56,26 @@ func (e *Env) AddSwitch(t testing.TB, name, ip string, cfg snmpswitch.Config, se
 		t.Fatal(err)
 	}
 	return sim
+}
+
+// Positions returns the recorded links as device name -> "switch:port".
+func (e *Env) Positions(t testing.TB) map[string]string {
+	t.Helper()
+	links, err := e.Store.Links(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	devs, err := e.Store.Devices(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := map[string]string{}
+	for _, d := range devs {
+		name[d.MAC] = d.Name
+	}
+	out := map[string]string{}
+	for _, l := range links {
+		out[name[l.NodeMAC]] = name[l.SwitchMAC] + ":" + strconv.Itoa(l.Port)
+	}
+	return out
 }
