@@ -39,6 +39,12 @@ func TestQEMUVnodeCLI(t *testing.T) {
 	}
 	waitFor(t, "qv1 to boot and report", booted)
 	gen1 := vnodesByName(t, e)
+	// The guest reports 10.0.2.15; the inventory shows where the server
+	// reaches it.
+	addr, _ := v.Sup.Addr("qv1")
+	if nl, err := e.c.Nodes(t.Context(), map[string]string{"name": "qv1"}); err != nil || nl.NumNodes != 1 || nl.Nodes[0].IP+":12346" != addr {
+		t.Errorf("qv1 in the inventory: %+v, %v; want IP of %s", nl, err, addr)
+	}
 	if bs := banners(); len(bs) != 1 || bs[0].CPUs != 1 || bs[0].Name != "qv1" {
 		t.Fatalf("after the first boot: banners %+v, want one of qv1 with 1 CPU", bs)
 	}

@@ -305,6 +305,13 @@ func (s *Server) nodeReport(ctx context.Context, rep api.NodeReport) (api.Node, 
 	if err := sqlstore.ValidateName(name); err != nil {
 		return api.Node{}, culprits(err, []string{name})
 	}
+	if addr, ok := s.vnodeAddr(name); ok && rep.Virtual {
+		// A VM behind user-mode networking reports its guest address
+		// (10.0.2.15): the server reaches it at its own loopback address.
+		if host, _, err := net.SplitHostPort(addr); err == nil {
+			ip = net.ParseIP(host)
+		}
+	}
 	now := time.Now()
 	d, err := s.store.ReportDevice(ctx, store.Device{
 		MAC: mac, Name: name, IP: ip.String(), Type: store.TypeNode, Model: rep.Model, Virtual: rep.Virtual,
