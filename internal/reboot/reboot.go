@@ -171,42 +171,63 @@ func (r Result) Err() error {
 func (e *Engine) Reboot(ctx context.Context, nodes []Node, hard bool, progress func(i int, r Result)) []Result {
 	start := time.Now()
 	results := make([]Result, len(nodes))
+	finish := func(i int, r Result) {
+		results[i] = r
+		if progress != nil {
+			progress(i, r)
+		}
+	}
+	// Fanout bounds the soft attempts (sockets and agents' attention).
+	// Hard reboots and joins run beside them, unbounded: they wait on
+	// power drivers that batch their work (one SET per switch), and must
+	// not hold a slot through a power-cycle delay.
 	var g errgroup.Group
 	g.SetLimit(e.cfg.Fanout)
+	var rest sync.WaitGroup
 	for i, n := range nodes {
 		if err := ctx.Err(); err != nil {
 			now := time.Now()
-			results[i] = Result{Node: n, Requested: now, Finished: now,
-				Attempts: []Attempt{{Method: "none", Err: fmt.Errorf("reboot of %s not started: %w", n.Name, err), Started: now, Finished: now}}}
-			if progress != nil {
-				progress(i, results[i])
-			}
+			finish(i, Result{Node: n, Requested: now, Finished: now,
+				Attempts: []Attempt{{Method: "none", Err: fmt.Errorf("reboot of %s not started: %w", n.Name, err), Started: now, Finished: now}}})
 			continue
 		}
 		f, leader := e.join(n.MAC)
-		g.Go(func() error {
-			if leader {
-				f.result = e.rebootOne(ctx, n, hard)
-				e.leave(n.MAC, f)
-				results[i] = f.result
-			} else {
+		if !leader {
+			rest.Go(func() {
 				select {
 				case <-f.done:
-					results[i] = f.result
-					results[i].Joined = true
+					r := f.result
+					r.Joined = true
+					finish(i, r)
 				case <-ctx.Done():
 					now := time.Now()
-					results[i] = Result{Node: n, Requested: now, Finished: now,
-						Attempts: []Attempt{{Method: "none", Err: fmt.Errorf("wait for reboot of %s in progress: %w", n.Name, ctx.Err()), Started: now, Finished: now}}}
+					finish(i, Result{Node: n, Requested: now, Finished: now,
+						Attempts: []Attempt{{Method: "none", Err: fmt.Errorf("wait for reboot of %s in progress: %w", n.Name, ctx.Err()), Started: now, Finished: now}}})
 				}
-			}
-			if progress != nil {
-				progress(i, results[i])
+			})
+			continue
+		}
+		done := func(r Result) {
+			f.result = r
+			e.leave(n.MAC, f)
+			finish(i, r)
+		}
+		if hard || n.PoweredOff {
+			rest.Go(func() { done(e.hardStep(ctx, n, Result{Node: n, Requested: time.Now()})) })
+			continue
+		}
+		g.Go(func() error {
+			r := e.softStep(ctx, n)
+			if r.OK {
+				done(r)
+			} else {
+				rest.Go(func() { done(e.hardStep(ctx, n, r)) })
 			}
 			return nil // an error would cancel the other nodes
 		})
 	}
 	g.Wait()
+	rest.Wait()
 	ok := 0
 	for _, r := range results {
 		if r.OK {
@@ -236,37 +257,43 @@ func (e *Engine) leave(mac string, f *flight) {
 	close(f.done)
 }
 
-// rebootOne is one node's pipeline: soft, then hard at once if needed.
-func (e *Engine) rebootOne(ctx context.Context, n Node, hard bool) Result {
-	log := e.log.With("node", n.Name)
+// softStep is the first step of a node's pipeline: the REBOOT request.
+func (e *Engine) softStep(ctx context.Context, n Node) Result {
 	r := Result{Node: n, Requested: time.Now()}
-	if !hard && !n.PoweredOff {
-		a := Attempt{Method: MethodSoft, Started: time.Now()}
-		_, a.Err = e.req.Do(ctx, n.Addr, netservice.Request{
-			Verb: netservice.VerbReboot,
-			Args: []string{"kexec.allow=" + strconv.FormatBool(n.KexecAllow)},
-		})
-		a.Finished = time.Now()
-		r.Attempts = append(r.Attempts, a)
-		if a.Err == nil {
-			r.OK, r.Method, r.Ack, r.Finished = true, MethodSoft, a.Finished, a.Finished
-			log.Debug("rebooted", "driver", MethodSoft, "elapsed", a.Finished.Sub(r.Requested))
-			return r
-		}
-		log.Debug("soft reboot failed, trying hard reboot", "err", a.Err)
+	a := Attempt{Method: MethodSoft, Started: r.Requested}
+	_, a.Err = e.req.Do(ctx, n.Addr, netservice.Request{
+		Verb: netservice.VerbReboot,
+		Args: []string{"kexec.allow=" + strconv.FormatBool(n.KexecAllow)},
+	})
+	a.Finished = time.Now()
+	r.Attempts = append(r.Attempts, a)
+	if a.Err == nil {
+		r.OK, r.Method, r.Ack, r.Finished = true, MethodSoft, a.Finished, a.Finished
+		e.log.Debug("rebooted", "node", n.Name, "driver", MethodSoft, "elapsed", a.Finished.Sub(r.Requested))
+		return r
 	}
+	e.log.Debug("soft reboot failed, trying hard reboot", "node", n.Name, "err", a.Err)
+	return r
+}
+
+// hardStep ends a node's pipeline when the soft step was skipped or
+// failed: the hard reboot, at once.
+func (e *Engine) hardStep(ctx context.Context, n Node, r Result) Result {
 	if ctx.Err() == nil {
 		a := e.hardReboot(ctx, n)
 		r.Attempts = append(r.Attempts, a)
 		if a.Err == nil {
 			r.OK, r.Method, r.Ack = true, a.Method, a.Finished
 		}
+	} else if len(r.Attempts) == 0 {
+		now := time.Now()
+		r.Attempts = append(r.Attempts, Attempt{Method: "none", Err: fmt.Errorf("reboot of %s not started: %w", n.Name, ctx.Err()), Started: now, Finished: now})
 	}
 	r.Finished = time.Now()
 	if r.OK {
-		log.Debug("rebooted", "driver", r.Method, "elapsed", r.Finished.Sub(r.Requested))
+		e.log.Debug("rebooted", "node", n.Name, "driver", r.Method, "elapsed", r.Finished.Sub(r.Requested))
 	} else {
-		log.Warn("reboot failed", "err", r.Err(), "elapsed", r.Finished.Sub(r.Requested))
+		e.log.Warn("reboot failed", "node", n.Name, "err", r.Err(), "elapsed", r.Finished.Sub(r.Requested))
 	}
 	return r
 }

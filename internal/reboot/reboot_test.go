@@ -242,6 +242,38 @@ func TestFanoutOne(t *testing.T) {
 	}
 }
 
+// TestHardRebootsHoldNoSlot: the fan-out bounds soft attempts only. Hard
+// reboots wait on power drivers (a power-cycle lasts poe.delay) and must
+// all be in the driver together, so that it batches them per switch.
+func TestHardRebootsHoldNoSlot(t *testing.T) {
+	t.Parallel()
+	const n = 8
+	hd := &hardDriver{method: "PoE-reboot", started: make(chan string, n), release: make(chan struct{})}
+	e := newEngine(t, func(c *reboot.Config) { c.Fanout, c.Physical = 2, hd })
+	var ns []reboot.Node
+	for i := range n {
+		ns = append(ns, reboot.Node{Name: fmt.Sprintf("n%d", i), MAC: fmt.Sprintf("02:00:00:00:00:%02x", i), Addr: "127.10.255.1:1"})
+	}
+	for _, hard := range []bool{true, false} { // false: soft refused, then hard
+		done := make(chan []reboot.Result, 1)
+		go func() { done <- e.Reboot(t.Context(), ns, hard, nil) }()
+		for range n {
+			select {
+			case <-hd.started:
+			case <-time.After(20 * time.Second):
+				t.Fatalf("hard=%v: fewer than %d hard reboots in flight at once with a fan-out of 2", hard, n)
+			}
+		}
+		close(hd.release)
+		for _, r := range <-done {
+			if !r.OK || r.Method != "PoE-reboot" {
+				t.Errorf("hard=%v: %s: ok=%v method=%q err=%v", hard, r.Node.Name, r.OK, r.Method, r.Err())
+			}
+		}
+		hd.release = make(chan struct{})
+	}
+}
+
 func TestCanceled(t *testing.T) {
 	t.Parallel()
 	ns, ags := nodes(t, reboottest.OK)

@@ -61,8 +61,15 @@ const interruptedMsg = "interrupted while the port is off (recorded in the power
 // are switched on with the others of the batch, unless every request of the
 // batch has ended: then the ports stay off, recorded in the journal.
 func (d *Driver) runBatch(key string, cycle bool, reqs []*request) {
+	// The semaphore bounds SNMP conversations, not power cycles: it is
+	// released during poe.delay, so that 200 switches cycle together.
 	d.sem <- struct{}{}
-	defer func() { <-d.sem }()
+	held := true
+	defer func() {
+		if held {
+			<-d.sem
+		}
+	}()
 
 	var ops []*op
 	for _, r := range reqs {
@@ -136,6 +143,8 @@ func (d *Driver) runBatch(key string, cycle bool, reqs []*request) {
 		}
 		finish(r)
 	}
+	<-d.sem
+	held = false
 	timer := time.NewTimer(cmp.Or(sw.Delay, DefaultDelay))
 	defer timer.Stop()
 	for waiting := true; waiting; {
@@ -156,6 +165,8 @@ func (d *Driver) runBatch(key string, cycle bool, reqs []*request) {
 			waiting = false
 		}
 	}
+	d.sem <- struct{}{}
+	held = true
 	st.mu.Lock()
 	err = d.setOn(ctx, st, &sw, offs)
 	st.mu.Unlock()

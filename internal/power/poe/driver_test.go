@@ -660,3 +660,38 @@ func TestInterruptedCallInSharedBatch(t *testing.T) {
 		}
 	})
 }
+
+// TestSwitchesCycleTogether: Config.Fanout bounds SNMP conversations, not
+// power cycles. With room for one switch at a time, three switches are all
+// switched off before the first is switched on again: none waits for
+// another's poe.delay.
+func TestSwitchesCycleTogether(t *testing.T) {
+	cfg := fastConfig()
+	cfg.Fanout = 1
+	r := newRig(t, cfg)
+	log := &powerLog{}
+	var names []string
+	for _, name := range []string{"sw-a", "sw-b", "sw-c"} {
+		sim := startSim(t, name, snmpswitch.Config{OnPower: log.record})
+		r.register(sim, SwitchConfig{Delay: 300 * time.Millisecond})
+		names = append(names, name)
+	}
+	var all []power.Outlet
+	for _, name := range names {
+		all = append(all, outlets(name, 1)...)
+	}
+	for i, err := range r.driver.Cycle(t.Context(), all) {
+		if err != nil {
+			t.Fatalf("%s: %v", all[i], err)
+		}
+	}
+	log.mu.Lock()
+	defer log.mu.Unlock()
+	var seq []string
+	for _, e := range log.events {
+		seq = append(seq, map[bool]string{true: "on", false: "off"}[e.On])
+	}
+	if got := strings.Join(seq, " "); got != "off off off on on on" {
+		t.Errorf("power events %q, want the three offs before any on", got)
+	}
+}
