@@ -1,7 +1,6 @@
 package poe
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/walt-testbed/walt/internal/lab/snmpswitch"
 	"github.com/walt-testbed/walt/internal/power"
+	"github.com/walt-testbed/walt/internal/testutil"
 )
 
 // directory is a Directory over a map.
@@ -44,26 +44,9 @@ func (d *directory) put(key string, sw SwitchConfig) {
 	d.switches[key] = sw
 }
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // rig is a driver with simulated switches.
 type rig struct {
-	logs     *lockedBuffer // what the driver logged
+	logs     *testutil.Buffer // what the driver logged
 	dir      *directory
 	journal  *power.MemJournal
 	driver   *Driver
@@ -73,7 +56,7 @@ type rig struct {
 func newRig(t *testing.T, cfg Config) *rig {
 	t.Helper()
 	r := &rig{dir: &directory{}, journal: &power.MemJournal{}, switches: map[string]*snmpswitch.Switch{}}
-	r.logs = &lockedBuffer{}
+	r.logs = &testutil.Buffer{}
 	out := io.MultiWriter(t.Output(), r.logs)
 	d, err := New(cfg, r.dir, r.journal, slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	if err != nil {
