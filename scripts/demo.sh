@@ -3,6 +3,8 @@
 # temporary directory) and a simulated testbed (walt-lab) of 12 nodes whose
 # agents speak WalT's real node protocol on loopback addresses, powered by a
 # simulated PoE switch speaking real SNMP. Some nodes are faulty on purpose.
+# Then a virtual node: a real QEMU VM booting the project's image (or, without
+# QEMU, a walt-node process under the same supervisor).
 #
 # Usage: scripts/demo.sh           (on a terminal: keeps the testbed running
 #                                   at the end, until Ctrl-C)
@@ -14,10 +16,6 @@ export PATH="$PATH:/usr/local/go/bin"
 check=false
 [ "${1:-}" = --check ] && check=true
 
-if [ "$(id -u)" -ne 0 ]; then
-	echo "demo: the simulated switches serve SNMP on port 161 of loopback addresses: run as root" >&2
-	exit 1
-fi
 scripts/install-deps.sh
 
 work=$(mktemp -d)
@@ -40,6 +38,16 @@ expect() { # expect FILE PATTERN DESCRIPTION
 	fi
 	return 0
 }
+# expect_status N DESCRIPTION checks the last walt command's exit status.
+expect_status() {
+	if [ "$status" -eq "$1" ]; then
+		$check && echo "   [ok] $2"
+	else
+		echo "   [UNEXPECTED] $2: exit status $status, want $1" >&2
+		failures=$((failures + 1))
+	fi
+	return 0
+}
 # walt runs the CLI, echoing the command line first, and keeps its output
 # (both streams) in $work/out.
 walt() {
@@ -54,6 +62,21 @@ walt() {
 
 say "building walt, walt-server, walt-lab and walt-node"
 go build -o "$work/bin/" ./cmd/walt ./cmd/walt-server ./cmd/walt-lab ./cmd/walt-node
+# Virtual nodes: walt-node processes, or QEMU VMs when QEMU and the image
+# are there (the image is built from Debian packages in a few seconds).
+export PATH="$work/bin:$PATH"
+vnodes=process
+if command -v qemu-system-x86_64 >/dev/null; then
+	mkdir -p "$work/data/images"
+	if [ -n "${WALT_VNODE_IMAGE:-}" ] && [ -f "$WALT_VNODE_IMAGE/vmlinuz" ]; then
+		ln -s "$WALT_VNODE_IMAGE" "$work/data/images/default"
+		vnodes=qemu
+	elif scripts/build-vnode-image.sh --data "$work/data" >"$work/image.log" 2>&1; then
+		vnodes=qemu
+	else
+		echo "   (could not build the vnode image, see $work/image.log: virtual nodes run as processes)"
+	fi
+fi
 
 port=12345
 while (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null; do port=$((port + 1)); done
@@ -68,44 +91,77 @@ pids+=($!)
 say "a server on SQLite in $work/data, a lab of 12 nodes on switch1"
 echo "   faulty on purpose: node03 refuses connections, node04 never answers,"
 echo "   node05 answers KO, node06 is not powered by its switch port"
-# wait_booted N waits until N nodes have reported their boot to the server.
-wait_booted() {
-	for _ in $(seq 200); do
-		[ "$("$work/bin/walt" node show --all --json 2>/dev/null | grep -o '"booted": *true' | wc -l)" -ge "$1" ] && return
-		sleep 0.05
-	done
-}
-wait_booted 12
+# The lab registers its switch; the server learns the ports by an LLDP rescan.
+for _ in $(seq 200); do
+	[ "$("$work/bin/walt" node show --all 2>/dev/null | grep -cE '^node[0-9]+ ')" -ge 12 ] && break
+	sleep 0.05
+done
+walt node wait --timeout 30 all-nodes
+expect_status 0 "walt node wait: every node booted"
 walt node show --all
-expect "$work/out" 'node12' "all 12 nodes registered themselves"
+listed=$(grep -cE '^node[0-9]+ ' "$work/out" || true)
+if [ "$listed" -eq 12 ]; then
+	$check && echo "   [ok] all 12 nodes registered themselves"
+else
+	echo "   [UNEXPECTED] $listed nodes listed, want 12" >&2
+	failures=$((failures + 1))
+fi
 
-say "reboot every node: healthy ones reboot themselves, faulty ones are power-cycled"
-walt node reboot all-nodes
+say "where each node is plugged, as the LLDP rescan found it"
+walt device tree
+expect "$work/out" 'node01' "the topology shows the nodes on switch1's ports"
+
+say "reboot every node and wait for each to boot again: healthy ones reboot themselves, faulty ones are power-cycled"
+walt node reboot --wait --timeout 60 all-nodes
 expect "$work/out" '^12 nodes: rebooted OK\.$' "all 12 nodes rebooted (3 of them through PoE)"
-[ $status -eq 0 ] || { echo "   [UNEXPECTED] exit status $status" >&2; failures=$((failures + 1)); }
+expect "$work/out" 'Node node03: booted [0-9.]+m?s after the reboot request\.' "node03's boot time measured"
+expect_status 0 "exit status 0: every node rebooted"
 
-wait_booted 12
 say "the same, as JSON for scripts: each node's methods and errors (node03, node04 shown)"
 walt node reboot --json node03,node04
 expect "$work/out" 'connection refused' "node03's soft reboot failed with connection refused"
 expect "$work/out" 'timed out waiting for reply' "node04's soft reboot timed out"
 expect "$work/out" 'PoE-reboot' "both were power-cycled"
 
-wait_booted 12
+walt node wait --timeout 30 node03,node04
 say "forbid PoE reboots on switch1: failures are explained per node"
 walt device config switch1 poe.reboots=false
 walt node reboot node01,node03,node05
 expect "$work/out" 'Node node01: rebooted OK\.' "node01 still reboots itself"
 expect "$work/out" 'Node node03: failed soft-reboot \(connection refused\) and PoE-reboot \(.*forbidden on switch\)' "node03 explained"
 expect "$work/out" 'Node node05: failed soft-reboot \(/bin/walt-network-reboot is not executable on image\) and PoE-reboot \(.*forbidden on switch\)' "node05 explained"
-[ $status -eq 1 ] || { echo "   [UNEXPECTED] exit status $status, want 1" >&2; failures=$((failures + 1)); }
+expect_status 1 "exit status 1: some nodes were not rebooted"
 walt device config switch1 poe.reboots=true
 
-wait_booted 10
+walt node wait --timeout 30 all-nodes
 say "--hard skips the soft reboot: a node powered by something else is refused, not cut"
 walt node reboot --hard node02,node06
 expect "$work/out" 'Node node02: rebooted OK\.' "node02 power-cycled"
 expect "$work/out" 'Node node06: failed PoE-reboot \(.*node seems not PoE-powered\)' "node06 left alone"
+walt node wait --timeout 30 node02
+
+say "node03's history: every reboot, how it was done, and how long the node took to boot"
+walt node history node03
+expect "$work/out" 'PoE-reboot' "node03's reboots went through PoE"
+expect "$work/out" '[0-9.]+m?s *$' "with the boot time of each"
+
+say "the platform log, as WalT writes it"
+walt log show --limit 8
+expect "$work/out" 'node node02 is (booted|down)' "boots and reboots are logged"
+
+say "a virtual node ($vnodes): created, booted, rebooted soft and hard, removed"
+walt node create vnode1 ram=256M
+expect_status 0 "vnode1 created"
+walt node wait --timeout 120 vnode1
+expect_status 0 "vnode1 booted"
+walt node reboot --wait --timeout 120 vnode1
+expect "$work/out" 'Node vnode1: booted [0-9.]+m?s after the reboot request\.' "vnode1 rebooted itself (the guest's kernel restarted)"
+walt node reboot --hard --wait --timeout 120 vnode1
+expect "$work/out" 'Node vnode1: booted [0-9.]+m?s after the reboot request\.' "vnode1's machine killed and started again"
+walt node history --limit 2 vnode1
+expect "$work/out" 'vnode hard-reboot' "the hard reboot killed and restarted the machine"
+walt node remove vnode1
+expect_status 0 "vnode1 removed, its machine stopped"
 
 say "an unknown node: nothing is rebooted"
 walt node reboot node02,nodeXX
@@ -129,8 +185,12 @@ The server and the lab keep running until Ctrl-C. In another shell:
    export WALT_SERVER=$WALT_SERVER WALT_USER=demo
    alias walt=$work/bin/walt
    walt node show --all
-   walt node reboot node03            # falls back to PoE
+   walt node reboot --wait node03     # falls back to PoE, then waits for the new boot
    walt node reboot --hard all-nodes  # one SNMP SET off and one on for the switch
+   walt node history node04           # every reboot, method, errors, boot time
+   walt log show --follow             # the platform log as it happens
+   walt device port-config switch1    # live PoE state of each port, over SNMP
+   walt node create vm1 && walt node wait vm1 && walt node console vm1
    walt device config switch1         # the switch's settings (community masked)
    curl -s \$WALT_SERVER/api/v1/nodes  # WalT's web API shape
 Server log: $work/server.log
