@@ -158,7 +158,7 @@ func TestKilledDuringPowerCycleRestoresPortAtRestart(t *testing.T) {
 		t.Errorf("port 2 still off once the restarted server serves its API")
 	}
 	log := second.log.String()
-	if !strings.Contains(log, `msg="PoE restored"`) || !strings.Contains(log, "port=2") || !strings.Contains(log, "reason=hard-reboot") {
+	if !strings.Contains(log, `msg="PoE restored" switch=sw1`) || !strings.Contains(log, "port=2") || !strings.Contains(log, "reason=hard-reboot") {
 		t.Errorf("restart log does not report port 2 restored:\n%s", log)
 	}
 	if strings.Contains(first.log.String()+log, "rw-crash") {

@@ -103,7 +103,12 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	rc.Physical = poereboot.New(st, poeDriver)
-	restorePower(ctx, log, journal, poeDriver)
+	restorePower(ctx, log, journal, poeDriver, func(mac string) string {
+		if d, err := st.Device(ctx, mac); err == nil {
+			return d.Name
+		}
+		return mac
+	})
 
 	sup, err := newSupervisor(ctx, &vo, *dataDir, *listen, log)
 	if err != nil {
@@ -160,17 +165,19 @@ func redactURL(s string) string {
 
 // restorePower switches back on every port the server turned off and did
 // not switch on again, as when it was killed in the middle of a power-cycle.
-func restorePower(ctx context.Context, log *slog.Logger, j power.Journal, s power.Switcher) {
+// name gives a switch's name from its journal key (its MAC).
+func restorePower(ctx context.Context, log *slog.Logger, j power.Journal, s power.Switcher, name func(string) string) {
 	restored, err := power.Restore(ctx, j, s)
 	if err != nil {
 		log.Error("cannot read the ports turned off", "err", err)
 		return
 	}
 	for _, r := range restored {
+		o := r.Record.Outlet
 		if r.Err != nil {
-			log.Warn("failed to restore PoE", "switch", r.Record.Outlet.Switch, "port", r.Record.Outlet.Port, "reason", r.Record.Reason, "err", r.Err)
+			log.Warn("failed to restore PoE", "switch", name(o.Switch), "mac", o.Switch, "port", o.Port, "reason", r.Record.Reason, "err", r.Err)
 		} else {
-			log.Info("PoE restored", "switch", r.Record.Outlet.Switch, "port", r.Record.Outlet.Port, "reason", r.Record.Reason)
+			log.Info("PoE restored", "switch", name(o.Switch), "mac", o.Switch, "port", o.Port, "reason", r.Record.Reason)
 		}
 	}
 }
