@@ -37,6 +37,9 @@ type Node struct {
 	BootMode string            `json:"boot_mode,omitempty"`
 	// Boot details Booted: booted, booting since when, or down and why.
 	Boot *BootStatus `json:"boot,omitempty"`
+	// VNode is, for a virtual node this server runs, the supervisor's
+	// view of its machine (backend, accelerator, generation).
+	VNode *VNode `json:"vnode,omitempty"`
 }
 
 // NodeList is the body of GET /api/v1/nodes. Query parameters filter on

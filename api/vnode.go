@@ -27,6 +27,9 @@ type VNode struct {
 	Name    string `json:"name"`
 	MAC     string `json:"mac"`
 	Backend string `json:"backend"` // qemu or process
+	// Accel is what the running (or last) QEMU machine runs under: kvm
+	// or tcg; empty for the process backend.
+	Accel string `json:"accel,omitempty"`
 	// Addr is where the server reaches the node's agent (host:port).
 	Addr string `json:"addr"`
 	// Settings are the VM settings the next machine start will use.

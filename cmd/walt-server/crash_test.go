@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -154,8 +155,18 @@ func TestKilledDuringPowerCycleRestoresPortAtRestart(t *testing.T) {
 	}
 
 	second := startProc(t, bin, dataDir)
+	// The restore runs in the background while the API serves; the
+	// readiness answer lists it until it is done.
+	c2, err := client.New("http://"+second.addr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 30*time.Second, "the restarted server to restore PoE", func() bool {
+		h, err := c2.Health(ctx)
+		return err == nil && !slices.Contains(h.Starting, "restore PoE")
+	})
 	if on, _, _ := sim.Port(2); !on {
-		t.Errorf("port 2 still off once the restarted server serves its API")
+		t.Errorf("port 2 still off once the restarted server has restored PoE")
 	}
 	log := second.log.String()
 	if !strings.Contains(log, `msg="PoE restored" switch=sw1`) || !strings.Contains(log, "port=2") || !strings.Contains(log, "reason=hard-reboot") {

@@ -9,10 +9,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"time"
 
@@ -24,6 +26,7 @@ import (
 	"github.com/walt-testbed/walt/internal/store/postgres"
 	"github.com/walt-testbed/walt/internal/store/sqlite"
 	"github.com/walt-testbed/walt/internal/store/sqlstore"
+	"github.com/walt-testbed/walt/internal/version"
 )
 
 func main() {
@@ -76,6 +79,9 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q (walt-server takes flags only)", fs.Arg(0))
 	}
+	if err := vo.validate(); err != nil {
+		return err
+	}
 	opts := &slog.HandlerOptions{Level: slog.LevelInfo}
 	if *debug {
 		opts.Level = slog.LevelDebug
@@ -86,10 +92,18 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	log := slog.New(h)
 
-	if err := os.MkdirAll(*dataDir, 0o750); err != nil {
-		return fmt.Errorf("create data directory: %w", err)
+	if err := prepareDataDir(*dataDir); err != nil {
+		return err
 	}
-	st, err := openStore(ctx, log, *dbURL, *dataDir)
+	// Listen first: a port in use is the first thing a new user meets, and
+	// from here on the API takes connections, which it answers once the
+	// store is open (milliseconds); nothing slow comes before Serve.
+	ln, err := listenAPI(*listen)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	st, storeName, err := openStore(ctx, log, *dbURL, *dataDir)
 	if err != nil {
 		return err
 	}
@@ -103,18 +117,13 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	rc.Physical = poereboot.New(st, poeDriver)
-	restorePower(ctx, log, journal, poeDriver, func(mac string) string {
-		if d, err := st.Device(ctx, mac); err == nil {
-			return d.Name
-		}
-		return mac
-	})
 
-	sup, err := newSupervisor(ctx, &vo, *dataDir, *listen, log)
+	sup, err := newSupervisor(&vo, *dataDir, *listen, log)
 	if err != nil {
 		return err
 	}
-	cfg := server.Config{Listen: *listen, Store: st, Reboot: rc, ShutdownGrace: 10 * time.Second, Logger: log}
+	cfg := server.Config{Store: st, Reboot: rc, ShutdownGrace: 10 * time.Second, Logger: log,
+		Version: version.String(), StoreName: storeName}
 	cfg.PoE, cfg.Powersave = poeDriver, *powersave
 	if sup != nil {
 		cfg.VNodes = sup
@@ -123,18 +132,64 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	stopVNodes, err := runVNodes(ctx, srv, sup, log)
-	if err != nil {
-		return err
+
+	// Start-up work that can take seconds runs while the API serves; GET
+	// /api/v1/health lists what is still running.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var bg sync.WaitGroup
+	bg.Go(func() {
+		defer srv.Starting("restore PoE")()
+		restorePower(ctx, log, journal, poeDriver, func(mac string) string {
+			if d, err := st.Device(ctx, mac); err == nil {
+				return d.Name
+			}
+			return mac
+		})
+	})
+	stopVNodes := runVNodes(ctx, srv, sup, log)
+	err = srv.Serve(ctx, ln)
+	cancel()
+	bg.Wait()
+	stopVNodes() // stopping the server stops every machine: no VM outlives it
+	return err
+}
+
+// prepareDataDir creates the data directory if needed, readable by the
+// server's user only (whoever created it: it holds the database, with
+// SNMP communities, and the vnodes' consoles), and checks that the server
+// can write in it.
+func prepareDataDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("data directory %s: %w", dir, errors.Unwrap(err))
 	}
-	// Stopping the server stops every machine: no VM outlives it.
-	defer stopVNodes()
-	return srv.Run(ctx)
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return fmt.Errorf("data directory %s: cannot make it private (mode 0700): %w", dir, errors.Unwrap(err))
+	}
+	f, err := os.CreateTemp(dir, ".write-test-")
+	if err != nil {
+		return fmt.Errorf("data directory %s is not writable: %w (choose another with --data)", dir, errors.Unwrap(err))
+	}
+	f.Close()
+	return os.Remove(f.Name())
+}
+
+// listenAPI opens the API's listener, saying what to do when the address is
+// taken.
+func listenAPI(addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	switch {
+	case errors.Is(err, syscall.EADDRINUSE):
+		return nil, fmt.Errorf("listen on %s: address already in use (another walt-server running? choose another address with --listen)", addr)
+	case err != nil:
+		return nil, fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	return ln, nil
 }
 
 // openStore opens the PostgreSQL database at dbURL, or by default the
-// SQLite file in the data directory.
-func openStore(ctx context.Context, log *slog.Logger, dbURL, dataDir string) (*sqlstore.Store, error) {
+// SQLite file in the data directory, and names the backend.
+func openStore(ctx context.Context, log *slog.Logger, dbURL, dataDir string) (*sqlstore.Store, string, error) {
 	switch {
 	case dbURL == "":
 		path := filepath.Join(dataDir, sqlite.FileName)
@@ -142,15 +197,15 @@ func openStore(ctx context.Context, log *slog.Logger, dbURL, dataDir string) (*s
 		if err == nil {
 			log.Info("store opened", "sqlite", path)
 		}
-		return st, err
+		return st, "sqlite", err
 	case postgres.IsURL(dbURL):
 		st, err := postgres.Open(ctx, dbURL)
 		if err == nil {
 			log.Info("store opened", "postgres", redactURL(dbURL))
 		}
-		return st, err
+		return st, "postgres", err
 	default:
-		return nil, fmt.Errorf("--db %q: want a postgres:// URL (without --db, the SQLite file in --data is used)", redactURL(dbURL))
+		return nil, "", fmt.Errorf("--db %q: want a postgres:// URL (without --db, the SQLite file in --data is used)", redactURL(dbURL))
 	}
 }
 

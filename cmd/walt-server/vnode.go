@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"sync"
 
 	"github.com/walt-testbed/walt/internal/server"
 	"github.com/walt-testbed/walt/internal/vnode"
@@ -14,19 +15,39 @@ import (
 
 // vnodeOptions are walt-server's virtual node flags.
 type vnodeOptions struct {
-	backend string
-	addrs   string
+	backend, addrs   string
+	accel, kvmDevice string
 }
 
 func (o *vnodeOptions) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.backend, "vnode-backend", "auto", "virtual nodes run as `kind`: auto (QEMU VMs when qemu-system-x86_64 and the image DATA/images/default are there, else walt-node processes), qemu, process or none")
 	fs.StringVar(&o.addrs, "vnode-addrs", vnode.DefaultAddrPrefix.String(), "loopback `prefix` whose addresses the agents of virtual nodes get (port 12346)")
+	fs.StringVar(&o.accel, "vnode-accel", "auto", "`accelerator` of QEMU virtual nodes: auto (kvm when a trial boot in the background proves it works, tcg until then and otherwise), kvm or tcg")
+	fs.StringVar(&o.kvmDevice, "kvm-device", "/dev/kvm", "KVM device `path` that --vnode-accel auto looks for")
+}
+
+// validate checks the flags before walt-server changes or opens anything.
+func (o *vnodeOptions) validate() error {
+	switch o.backend {
+	case "auto", "qemu", "process", "none":
+	default:
+		return fmt.Errorf("--vnode-backend %q: want auto, qemu, process or none", o.backend)
+	}
+	switch o.accel {
+	case "auto", vnode.AccelKVM, vnode.AccelTCG:
+	default:
+		return fmt.Errorf("--vnode-accel %q: want auto, kvm or tcg", o.accel)
+	}
+	if _, err := netip.ParsePrefix(o.addrs); err != nil {
+		return fmt.Errorf("--vnode-addrs %q: want a prefix such as 127.1.0.0/16", o.addrs)
+	}
+	return nil
 }
 
 // newSupervisor returns the supervisor of virtual nodes, or nil when they
 // are disabled (--vnode-backend none, or auto with neither QEMU nor
 // walt-node available).
-func newSupervisor(ctx context.Context, o *vnodeOptions, dataDir, listen string, log *slog.Logger) (*vnode.Supervisor, error) {
+func newSupervisor(o *vnodeOptions, dataDir, listen string, log *slog.Logger) (*vnode.Supervisor, error) {
 	if o.backend == "none" {
 		log.Info("virtual nodes disabled (--vnode-backend none)")
 		return nil, nil
@@ -35,7 +56,7 @@ func newSupervisor(ctx context.Context, o *vnodeOptions, dataDir, listen string,
 	if err != nil {
 		return nil, fmt.Errorf("--vnode-addrs %q: want a prefix such as 127.1.0.0/16", o.addrs)
 	}
-	b, err := vnode.ChooseBackend(ctx, vnode.BackendConfig{Kind: o.backend, DataDir: dataDir, Logger: log})
+	b, err := vnode.ChooseBackend(vnode.BackendConfig{Kind: o.backend, DataDir: dataDir, Accel: o.accel, KVMDevice: o.kvmDevice, Logger: log})
 	if err != nil {
 		if o.backend == "auto" {
 			log.Warn("virtual nodes disabled: neither QEMU with the vnode image nor walt-node found", "err", err)
@@ -48,7 +69,8 @@ func newSupervisor(ctx context.Context, o *vnodeOptions, dataDir, listen string,
 		log.Warn(warning, "listen", listen)
 	}
 	if q, ok := b.(*vnode.QEMUBackend); ok {
-		log.Info("virtual nodes run as QEMU VMs", "accel", q.Accel(), "image", vnode.DefaultImageDir(dataDir))
+		st := q.AccelStatus()
+		log.Info("virtual nodes run as QEMU VMs", "accel", st.Accel, "why", st.Reason, "image", vnode.DefaultImageDir(dataDir))
 	}
 	return vnode.New(vnode.Config{DataDir: dataDir, Backend: b, AddrPrefix: prefix, ServerURL: url, Logger: log})
 }
@@ -76,27 +98,39 @@ func agentServerURL(listen string) (url, warning string) {
 	return "http://" + net.JoinHostPort(host, port), warning
 }
 
-// runVNodes hands the stored virtual nodes to the supervisor and runs it
-// until ctx ends or stop is called. stop returns once every machine has
-// exited.
-func runVNodes(ctx context.Context, srv *server.Server, sup *vnode.Supervisor, log *slog.Logger) (stop func(), err error) {
+// runVNodes runs the supervisor until ctx ends or stop is called, and in
+// the background, while the API serves, settles QEMU's accelerator and
+// hands the stored virtual nodes to the supervisor (their machines start
+// under TCG if the KVM trial boot has not answered yet). stop returns once
+// every machine has exited.
+func runVNodes(ctx context.Context, srv *server.Server, sup *vnode.Supervisor, log *slog.Logger) (stop func()) {
 	if sup == nil {
-		return func() {}, nil
-	}
-	if err := srv.StartVNodes(ctx); err != nil {
-		return nil, err
+		return func() {}
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
+	var wg sync.WaitGroup
+	if q, ok := sup.Backend().(*vnode.QEMUBackend); ok && q.AccelStatus().Probing {
+		done := srv.Starting("kvm trial boot")
+		wg.Go(func() {
+			defer done()
+			q.ProbeAccel(ctx)
+		})
+	}
+	started := srv.Starting("start virtual nodes")
+	wg.Go(func() {
+		defer started()
+		if err := srv.StartVNodes(ctx); err != nil && ctx.Err() == nil {
+			log.Error("cannot start the stored virtual nodes", "err", err)
+		}
+	})
+	wg.Go(func() {
 		if err := sup.Run(ctx); err != nil {
 			log.Error("vnode supervisor stopped", "err", err)
 		}
-	}()
+	})
 	return func() {
 		cancel()
-		<-done
+		wg.Wait()
 		log.Info("virtual nodes stopped")
-	}, nil
+	}
 }

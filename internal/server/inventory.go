@@ -178,6 +178,9 @@ next:
 			continue
 		}
 		n := s.withBoot(toAPINode(d, inv.settings[d.MAC]))
+		if d.Virtual {
+			n.VNode = s.vnodeView(d.Name)
+		}
 		for k, vs := range q {
 			if !strings.EqualFold(nodeFilters[k](n), vs[len(vs)-1]) {
 				continue next

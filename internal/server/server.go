@@ -41,7 +41,9 @@ type Config struct {
 	// VNodes runs the virtual nodes; nil: none. When set and
 	// Reboot.Virtual is nil, virtual nodes are hard-rebooted through it.
 	VNodes VNodes
-	Logger *slog.Logger
+	// Version and StoreName are reported by GET /api/v1/health.
+	Version, StoreName string
+	Logger             *slog.Logger
 }
 
 // Server serves the API.
@@ -56,7 +58,8 @@ type Server struct {
 	ps       *powersave
 	rescanMu sync.Mutex // one rescan applies its findings at a time
 
-	vn vnodeState
+	vn    vnodeState
+	start startup
 	// streams ends long responses (console follow) at shutdown.
 	streams     context.Context
 	stopStreams context.CancelFunc
@@ -85,6 +88,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("server config: %w", err)
 	}
 	s := &Server{cfg: cfg, store: cfg.Store, engine: eng, log: cfg.Logger, mux: http.NewServeMux(), vn: vnodeState{sup: cfg.VNodes}}
+	s.start.at = time.Now()
 	s.streams, s.stopStreams = context.WithCancel(context.Background())
 	s.ps = newPowersave(cfg.Powersave, cfg.Logger)
 	if s.boots, err = newBootTracker(context.Background(), cfg.Boot, cfg.Store, cfg.Logger, s.watchdogReboot); err != nil {
@@ -96,6 +100,7 @@ func New(cfg Config) (*Server, error) {
 
 func (s *Server) routes() {
 	p := api.Prefix
+	s.mux.HandleFunc("GET "+p+"/health", s.health)
 	s.mux.HandleFunc("GET "+p+"/nodes", s.listNodes)
 	s.mux.HandleFunc("GET "+p+"/devices", s.listDevices)
 	s.mux.HandleFunc("POST "+p+"/devices", jsonHandler(s.log, http.StatusCreated, s.addDevice))

@@ -252,6 +252,10 @@ func (s *Server) StartVNodes(ctx context.Context) error {
 	if s.vn.sup == nil {
 		return nil
 	}
+	// walt-server calls this while the API serves: a creation or removal
+	// must not slip between the inventory read and the machines' start.
+	s.vn.mu.Lock()
+	defer s.vn.mu.Unlock()
 	inv, err := s.inventory(ctx)
 	if err != nil {
 		return fmt.Errorf("start virtual nodes: %w", err)
@@ -296,21 +300,46 @@ func (s *Server) listVNodes(ctx context.Context) (api.VNodeList, error) {
 	names := s.vn.sup.Names()
 	sort.Strings(names)
 	for _, name := range names {
-		st, err := s.vn.sup.Status(name)
-		if err != nil {
-			continue // removed meanwhile
+		if v := s.vnodeView(name); v != nil { // nil: removed meanwhile
+			out.VNodes = append(out.VNodes, *v)
 		}
-		v := api.VNode{Name: name, MAC: st.MAC, Backend: out.Backend,
-			Addr: net.JoinHostPort(st.Addr.String(), strconv.Itoa(vnode.AgentPort)), Settings: map[string]string{},
-			Running: st.Running, PID: st.PID, Generation: st.Generation, LastExit: st.LastExit, Restarts: st.Restarts}
-		for _, k := range vnode.Keys() {
-			v.Settings[k], _ = st.Settings.Get(k)
-		}
-		if !st.StartedAt.IsZero() {
-			t := st.StartedAt
-			v.StartedAt = &t
-		}
-		out.VNodes = append(out.VNodes, v)
 	}
 	return out, nil
+}
+
+// vnodeView is the supervisor's view of the named virtual node, nil when
+// this server runs no such vnode.
+func (s *Server) vnodeView(name string) *api.VNode {
+	if s.vn.sup == nil {
+		return nil
+	}
+	st, err := s.vn.sup.Status(name)
+	if err != nil {
+		return nil
+	}
+	v := &api.VNode{Name: name, MAC: st.MAC, Backend: s.vn.sup.Backend().Name(), Accel: st.Accel,
+		Addr: net.JoinHostPort(st.Addr.String(), strconv.Itoa(vnode.AgentPort)), Settings: map[string]string{},
+		Running: st.Running, PID: st.PID, Generation: st.Generation, LastExit: st.LastExit, Restarts: st.Restarts}
+	for _, k := range vnode.Keys() {
+		v.Settings[k], _ = st.Settings.Get(k)
+	}
+	if !st.StartedAt.IsZero() {
+		t := st.StartedAt
+		v.StartedAt = &t
+	}
+	return v
+}
+
+// vnodeBackend describes how this server runs virtual nodes.
+func (s *Server) vnodeBackend() api.VNodeBackend {
+	if s.vn.sup == nil {
+		return api.VNodeBackend{}
+	}
+	b := s.vn.sup.Backend()
+	out := api.VNodeBackend{Backend: b.Name()}
+	if q, ok := b.(interface{ AccelStatus() vnode.AccelStatus }); ok {
+		st := q.AccelStatus()
+		out.Accel, out.AccelProbing, out.AccelReason = st.Accel, st.Probing, st.Reason
+	}
+	return out
 }

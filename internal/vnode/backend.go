@@ -1,7 +1,6 @@
 package vnode
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -35,6 +34,9 @@ type Machine struct {
 	Settings         Settings
 	ServerURL        string // where the agent reports its boots; may be empty
 	ConsolePath      string // the node's console log, for backends that write it themselves
+	// Accel is the accelerator the supervisor chose for this start, from
+	// an Accelerated backend; empty for others.
+	Accel string
 }
 
 // exitStatus returns the exit status in err, or -1 and the signal that
@@ -86,8 +88,8 @@ type BackendConfig struct {
 	// DataDir is the server's data directory; the image is looked for in
 	// DataDir/images/default unless ImageDir is set.
 	DataDir, ImageDir string
-	// QEMUBinary and Accel are passed on to QEMUConfig.
-	QEMUBinary, Accel string
+	// QEMUBinary, Accel and KVMDevice are passed on to QEMUConfig.
+	QEMUBinary, Accel, KVMDevice string
 	// AgentPath is walt-node for the process backend; empty: walt-node
 	// next to the running executable, then in PATH.
 	AgentPath string
@@ -100,8 +102,13 @@ func DefaultImageDir(dataDir string) string {
 	return filepath.Join(dataDir, "images", "default")
 }
 
-// ChooseBackend returns the backend cfg asks for.
-func ChooseBackend(ctx context.Context, cfg BackendConfig) (Backend, error) {
+// ProbeCacheFile is where, in the data directory, the QEMU backend
+// remembers the answer of its KVM trial boot for the current kernel boot.
+const ProbeCacheFile = "kvm-probe.json"
+
+// ChooseBackend returns the backend cfg asks for. It runs no machine: a
+// QEMU backend's KVM trial boot is left to QEMUBackend.ProbeAccel.
+func ChooseBackend(cfg BackendConfig) (Backend, error) {
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -110,14 +117,17 @@ func ChooseBackend(ctx context.Context, cfg BackendConfig) (Backend, error) {
 	if img == "" {
 		img = DefaultImageDir(cfg.DataDir)
 	}
-	qcfg := QEMUConfig{Binary: cfg.QEMUBinary, ImageDir: img, Accel: cfg.Accel, Logger: log}
+	qcfg := QEMUConfig{Binary: cfg.QEMUBinary, ImageDir: img, Accel: cfg.Accel, KVMDevice: cfg.KVMDevice, Logger: log}
+	if cfg.DataDir != "" {
+		qcfg.ProbeCache = filepath.Join(cfg.DataDir, ProbeCacheFile)
+	}
 	switch cfg.Kind {
 	case "qemu":
-		return NewQEMUBackend(ctx, qcfg)
+		return NewQEMUBackend(qcfg)
 	case "process":
 		return newProcess(cfg.AgentPath)
 	case "", "auto":
-		b, err := NewQEMUBackend(ctx, qcfg)
+		b, err := NewQEMUBackend(qcfg)
 		if err == nil {
 			return b, nil
 		}

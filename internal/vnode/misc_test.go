@@ -78,17 +78,17 @@ func TestWriteInitramfs(t *testing.T) {
 }
 
 func TestChooseBackendFallsBackToProcess(t *testing.T) {
-	b, err := ChooseBackend(t.Context(), BackendConfig{DataDir: t.TempDir(), QEMUBinary: "/nonexistent/qemu", AgentPath: agentBin, Logger: testLogger(t)})
+	b, err := ChooseBackend(BackendConfig{DataDir: t.TempDir(), QEMUBinary: "/nonexistent/qemu", AgentPath: agentBin, Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if b.Name() != "process" {
 		t.Errorf("backend %s, want process", b.Name())
 	}
-	if _, err := ChooseBackend(t.Context(), BackendConfig{Kind: "qemu", DataDir: t.TempDir(), QEMUBinary: "/nonexistent/qemu"}); err == nil {
+	if _, err := ChooseBackend(BackendConfig{Kind: "qemu", DataDir: t.TempDir(), QEMUBinary: "/nonexistent/qemu"}); err == nil {
 		t.Error("Kind qemu without QEMU succeeded")
 	}
-	if _, err := ChooseBackend(t.Context(), BackendConfig{Kind: "xen"}); err == nil || !strings.Contains(err.Error(), `"xen"`) {
+	if _, err := ChooseBackend(BackendConfig{Kind: "xen"}); err == nil || !strings.Contains(err.Error(), `"xen"`) {
 		t.Errorf("Kind xen: %v", err)
 	}
 }

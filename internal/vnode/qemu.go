@@ -2,6 +2,7 @@ package vnode
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -33,9 +35,14 @@ type QEMUConfig struct {
 	// Accel is "auto" (the default: KVM when a trial boot proves it
 	// works, TCG otherwise), "kvm" or "tcg".
 	Accel string
+	// KVMDevice is the KVM device auto looks for; default /dev/kvm.
+	KVMDevice string
 	// ProbeTimeout bounds the KVM trial boot; default 20 s.
 	ProbeTimeout time.Duration
-	Logger       *slog.Logger
+	// ProbeCache is the file remembering the trial boot's answer for the
+	// current kernel boot; empty: nothing is remembered.
+	ProbeCache string
+	Logger     *slog.Logger
 }
 
 // QEMUBackend boots the vnode image in qemu-system-x86_64 with -no-reboot,
@@ -46,17 +53,30 @@ type QEMUConfig struct {
 // node's console log.
 type QEMUBackend struct {
 	binary, kernel, initrd string
-	accel                  string // "kvm" or "tcg"
 	hostCPUs               int
+	log                    *slog.Logger
+
+	kvmDevice, probeCache string
+	probeTimeout          time.Duration
+	probeOnce             sync.Once
+	probed                chan struct{} // closed when ProbeAccel has settled
+
+	mu    sync.Mutex
+	accel AccelStatus // +checklocks:mu
 }
 
-var _ Backend = (*QEMUBackend)(nil)
+var (
+	_ Backend     = (*QEMUBackend)(nil)
+	_ Accelerated = (*QEMUBackend)(nil)
+)
 
-// NewQEMUBackend checks the binary and the image and chooses the
-// accelerator; with Accel "auto" and /dev/kvm present it runs a trial boot
-// under KVM (bounded by ProbeTimeout and ctx), because /dev/kvm can exist
-// on a CPU that cannot run KVM guests.
-func NewQEMUBackend(ctx context.Context, cfg QEMUConfig) (*QEMUBackend, error) {
+// NewQEMUBackend checks the binary and the image and makes a first choice
+// of accelerator without running QEMU (see initialAccel). With Accel "auto"
+// and a KVM device that opens, machines start under TCG until ProbeAccel
+// has run a trial boot under KVM, unless the answer of an earlier trial in
+// the same kernel boot is remembered in ProbeCache: /dev/kvm can exist on a
+// CPU that cannot run KVM guests, and a trial can take its whole timeout.
+func NewQEMUBackend(cfg QEMUConfig) (*QEMUBackend, error) {
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -70,44 +90,28 @@ func NewQEMUBackend(ctx context.Context, cfg QEMUConfig) (*QEMUBackend, error) {
 		return nil, fmt.Errorf("qemu backend: %w", err)
 	}
 	b := &QEMUBackend{
-		binary:   path,
-		kernel:   filepath.Join(cfg.ImageDir, KernelFile),
-		initrd:   filepath.Join(cfg.ImageDir, InitramfsFile),
-		hostCPUs: runtime.NumCPU(),
+		binary:       path,
+		kernel:       filepath.Join(cfg.ImageDir, KernelFile),
+		initrd:       filepath.Join(cfg.ImageDir, InitramfsFile),
+		hostCPUs:     runtime.NumCPU(),
+		log:          log,
+		kvmDevice:    cmp.Or(cfg.KVMDevice, "/dev/kvm"),
+		probeCache:   cfg.ProbeCache,
+		probeTimeout: cmp.Or(cfg.ProbeTimeout, 20*time.Second),
+		probed:       make(chan struct{}),
 	}
 	for _, f := range []string{b.kernel, b.initrd} {
 		if _, err := os.Stat(f); err != nil {
 			return nil, fmt.Errorf("qemu backend: vnode image: %w (build it with scripts/build-vnode-image.sh)", err)
 		}
 	}
-	switch cfg.Accel {
-	case "kvm", "tcg":
-		b.accel = cfg.Accel
-	case "", "auto":
-		b.accel = "tcg"
-		if _, err := os.Stat("/dev/kvm"); err == nil {
-			timeout := cfg.ProbeTimeout
-			if timeout <= 0 {
-				timeout = 20 * time.Second
-			}
-			start := time.Now()
-			if err := b.probeKVM(ctx, timeout); err != nil {
-				log.Info("kvm unusable, using software emulation (tcg)", "reason", err, "elapsed", time.Since(start).Round(time.Millisecond))
-			} else {
-				b.accel = "kvm"
-				log.Info("kvm works", "elapsed", time.Since(start).Round(time.Millisecond))
-			}
-		}
-	default:
-		return nil, fmt.Errorf("qemu backend: invalid accel %q: want auto, kvm or tcg", cfg.Accel)
+	if b.accel, err = b.initialAccel(cfg.Accel); err != nil {
+		return nil, err
 	}
 	return b, nil
 }
 
 func (b *QEMUBackend) Name() string { return "qemu" }
-
-// Accel returns "kvm" or "tcg".
-func (b *QEMUBackend) Accel() string { return b.accel }
 
 // probeKVM boots the image under KVM with walt.probe=1, which makes init
 // print "probe ok" and power off at once.
@@ -137,14 +141,16 @@ func (b *QEMUBackend) probeKVM(ctx context.Context, timeout time.Duration) error
 	return fmt.Errorf("kvm trial boot failed (%v): %s", err, last)
 }
 
-// Args returns QEMU's argument vector for m.
+// Args returns QEMU's argument vector for m, under m.Accel (the
+// backend's current accelerator when empty).
 func (b *QEMUBackend) Args(m Machine) []string {
+	accel := cmp.Or(m.Accel, b.Accel())
 	cpus := m.Settings.CPUCores
-	if b.accel == "tcg" && cpus > b.hostCPUs {
+	if accel == AccelTCG && cpus > b.hostCPUs {
 		cpus = b.hostCPUs // more vCPUs than host CPUs only slows TCG down
 	}
 	cpu := "max"
-	if b.accel == "kvm" {
+	if accel == AccelKVM {
 		cpu = "host"
 	}
 	cmdline := []string{"console=ttyS0", "panic=-1", "quiet", "walt.node.name=" + m.Name}
@@ -163,7 +169,7 @@ func (b *QEMUBackend) Args(m Machine) []string {
 	}
 	return []string{
 		"-name", "walt-vnode-" + m.Name,
-		"-accel", b.accel, "-machine", "pc", "-cpu", cpu,
+		"-accel", accel, "-machine", "pc", "-cpu", cpu,
 		"-m", strconv.Itoa(m.Settings.RAMMiB), "-smp", strconv.Itoa(cpus),
 		"-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
 		"-kernel", b.kernel, "-initrd", b.initrd, "-append", strings.Join(cmdline, " "),

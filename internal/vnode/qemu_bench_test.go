@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/walt-testbed/walt/internal/netservice"
+	"github.com/walt-testbed/walt/internal/vnode/vmtest"
 )
 
 // BenchmarkQEMUReboot measures, for one QEMU vnode (cpu.cores=1,
@@ -67,9 +68,10 @@ func qemuBackendB(b *testing.B) *QEMUBackend {
 	if imageDir == "" {
 		b.Skip("no vnode image")
 	}
-	qb, err := NewQEMUBackend(b.Context(), QEMUConfig{ImageDir: imageDir, Accel: "auto"})
+	qb, err := NewQEMUBackend(QEMUConfig{ImageDir: imageDir, Accel: "auto", ProbeCache: vmtest.ProbeCache()})
 	if err != nil {
 		b.Skip(err)
 	}
+	qb.ProbeAccel(b.Context())
 	return qb
 }

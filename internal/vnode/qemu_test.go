@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/walt-testbed/walt/internal/netservice"
+	"github.com/walt-testbed/walt/internal/vnode/vmtest"
 )
 
 // qemuBackend returns a QEMU backend on the test image, or skips the test
@@ -28,10 +29,11 @@ func qemuBackend(t *testing.T) *QEMUBackend {
 	case imageDir == "":
 		t.Skip("no vnode image: run scripts/build-vnode-image.sh or set WALT_VNODE_IMAGE")
 	}
-	b, err := NewQEMUBackend(t.Context(), QEMUConfig{ImageDir: imageDir, Accel: "auto", Logger: testLogger(t)})
+	b, err := NewQEMUBackend(QEMUConfig{ImageDir: imageDir, Accel: "auto", ProbeCache: vmtest.ProbeCache(), Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
+	b.ProbeAccel(t.Context()) // the best accelerator from the first machine on
 	return b
 }
 

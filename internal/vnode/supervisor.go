@@ -50,6 +50,9 @@ type Status struct {
 	StartedAt        time.Time
 	LastExit         string // why the last machine exited, "" before the first exit
 	Restarts         uint64 // machines that exited
+	// Accel is what the running or last machine runs under ("kvm" or
+	// "tcg" for QEMU; "" for the process backend or before any start).
+	Accel string
 }
 
 // Config configures a Supervisor.
@@ -97,6 +100,7 @@ type vnode struct {
 	cmd       *exec.Cmd     // the running machine, nil between machines
 	exited    chan struct{} // closed when cmd has exited
 	startedAt time.Time
+	accel     string // of the running or last machine
 	lastExit  string
 	hardGen   uint64        // generation a hard reboot killed: restart it without delay
 	kick      chan struct{} // 1-buffered: start now, skipping the boot delay
@@ -334,7 +338,7 @@ func (s *Supervisor) Status(name string) (Status, error) {
 	}
 	st := Status{Name: name, MAC: v.spec.MAC, Model: v.spec.Model, Addr: v.spec.Addr,
 		Settings: v.settings, Running: v.cmd != nil, Generation: v.gen,
-		StartedAt: v.startedAt, LastExit: v.lastExit, Restarts: v.restarts}
+		StartedAt: v.startedAt, LastExit: v.lastExit, Restarts: v.restarts, Accel: v.accel}
 	if v.cmd != nil {
 		st.PID = v.cmd.Process.Pid
 	}
@@ -463,6 +467,9 @@ func (s *Supervisor) runMachine(ctx context.Context, v *vnode, settings Settings
 	defer console.Close()
 	m := Machine{Name: v.spec.Name, MAC: v.spec.MAC, Model: v.spec.Model, Addr: v.spec.Addr,
 		Settings: settings, ServerURL: s.cfg.ServerURL, ConsolePath: consolePath}
+	if a, ok := s.cfg.Backend.(Accelerated); ok {
+		m.Accel = a.Accel()
+	}
 	cmd, err := s.cfg.Backend.Command(m)
 	if err != nil {
 		return "", false, false, fmt.Errorf("start vnode %s: %w", v.spec.Name, err)
@@ -477,8 +484,12 @@ func (s *Supervisor) runMachine(ctx context.Context, v *vnode, settings Settings
 	s.mu.Lock()
 	gen := v.gen + 1
 	s.mu.Unlock()
+	kind := s.cfg.Backend.Name()
+	if m.Accel != "" {
+		kind += " " + m.Accel
+	}
 	fmt.Fprintf(console, "\n== walt vnode %s: starting machine %d (%s, cpu.cores=%d ram=%dM) at %s ==\n",
-		v.spec.Name, gen, s.cfg.Backend.Name(), settings.CPUCores, settings.RAMMiB, time.Now().UTC().Format(time.RFC3339))
+		v.spec.Name, gen, kind, settings.CPUCores, settings.RAMMiB, time.Now().UTC().Format(time.RFC3339))
 	if err := cmd.Start(); err != nil {
 		fmt.Fprintf(console, "== cannot start: %v ==\n", err)
 		return "", false, false, fmt.Errorf("start vnode %s: %w", v.spec.Name, err)
@@ -487,8 +498,16 @@ func (s *Supervisor) runMachine(ctx context.Context, v *vnode, settings Settings
 	s.mu.Lock()
 	v.gen = gen
 	v.cmd, v.exited, v.startedAt = cmd, exited, time.Now()
+	accelChanged := v.accel != m.Accel
+	v.accel = m.Accel
 	s.mu.Unlock()
-	log.Debug("vnode machine started", "gen", gen, "pid", cmd.Process.Pid, "addr", v.spec.Addr)
+	// Info when the accelerator is new for this node (its first machine,
+	// or KVM found to work since), Debug for every other start.
+	level := slog.LevelDebug
+	if accelChanged {
+		level = slog.LevelInfo
+	}
+	log.Log(ctx, level, "vnode machine started", "gen", gen, "pid", cmd.Process.Pid, "addr", v.spec.Addr, "accel", m.Accel)
 
 	waitErr := make(chan error, 1)
 	go func() { waitErr <- cmd.Wait() }()

@@ -168,3 +168,9 @@ func Banners(console []byte) []Banner {
 	}
 	return out
 }
+
+// ProbeCache is the file where the QEMU backends of tests remember their
+// KVM trial boot, shared by every test process: on a host whose /dev/kvm
+// cannot run guests, only the first QEMU test after a kernel boot waits for
+// the trial to time out.
+func ProbeCache() string { return filepath.Join(os.TempDir(), "walt-test-kvm-probe.json") }

@@ -58,10 +58,11 @@ func QEMU(t testing.TB) *vnode.QEMUBackend {
 		}
 		t.Skip("no vnode image: run scripts/build-vnode-image.sh or set WALT_VNODE_IMAGE")
 	}
-	b, err := vnode.NewQEMUBackend(t.Context(), vnode.QEMUConfig{ImageDir: img, Accel: "auto", Logger: Logger(t)})
+	b, err := vnode.NewQEMUBackend(vnode.QEMUConfig{ImageDir: img, Accel: "auto", ProbeCache: vmtest.ProbeCache(), Logger: Logger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
+	b.ProbeAccel(t.Context()) // the best accelerator from the first machine on
 	return b
 }
 

@@ -1,0 +1,209 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/walt-testbed/walt/client"
+	"github.com/walt-testbed/walt/internal/store/sqlite"
+	"github.com/walt-testbed/walt/internal/testutil"
+	"github.com/walt-testbed/walt/internal/vnode"
+
+	_ "modernc.org/sqlite"
+)
+
+// The start-up tests use 127.64.0.0/16.
+
+// fakeQEMUHost puts a qemu-system-x86_64 in PATH whose KVM trial boot
+// never answers (the host kind whose /dev/kvm opens but runs no guest),
+// and a vnode image in dataDir. Machines it starts sleep until killed.
+func fakeQEMUHost(t *testing.T, dataDir string) {
+	t.Helper()
+	bin := t.TempDir()
+	script := "#!/bin/sh\nexec sleep 600\n"
+	if err := os.WriteFile(filepath.Join(bin, "qemu-system-x86_64"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	img := vnode.DefaultImageDir(dataDir)
+	if err := os.MkdirAll(img, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{vnode.KernelFile, vnode.InitramfsFile} {
+		if err := os.WriteFile(filepath.Join(img, f), []byte("fake"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// A KVM trial boot that hangs delays nothing: the readiness endpoint
+// answers while it runs, says vnodes run under tcg meanwhile, and the
+// server stops cleanly (the trial's QEMU killed) before it ends.
+func TestReadyWhileKVMTrialHangs(t *testing.T) {
+	dataDir := t.TempDir()
+	fakeQEMUHost(t, dataDir)
+	addr := "127.64.0.1:" + freePort(t, "127.64.0.1")
+	ctx, cancel := context.WithCancel(t.Context())
+	log := &testutil.Buffer{}
+	done := make(chan error, 1)
+	start := time.Now()
+	// /dev/null stands for a KVM device that opens, whatever this host has.
+	go func() {
+		done <- run(ctx, []string{"--data", dataDir, "--listen", addr, "--vnode-backend", "qemu", "--kvm-device", os.DevNull}, log)
+	}()
+	c, err := client.New("http://"+addr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
+	h, err := c.WaitHealthy(wctx, 5*time.Millisecond)
+	wcancel()
+	if err != nil {
+		t.Fatalf("no readiness answer: %v\n%s", err, log)
+	}
+	t.Logf("readiness answered %s after start", time.Since(start).Round(time.Millisecond))
+	if !slices.Contains(h.Starting, "kvm trial boot") {
+		t.Errorf("readiness answer %+v: the trial boot should still be running (it never ends)", h)
+	}
+	if h.Status != "ok" || h.Store != "sqlite" || h.VNodes.Backend != "qemu" || h.VNodes.Accel != "tcg" || !h.VNodes.AccelProbing {
+		t.Errorf("readiness answer %+v, want ok, sqlite, qemu under tcg while probing", h)
+	}
+	if _, err := c.Devices(ctx); err != nil {
+		t.Errorf("the API does not answer while the trial runs: %v", err)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("run() = %v, want nil", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("walt-server did not stop within 30 s of its context's end:\n%s", log)
+	}
+	if strings.Contains(log.String(), "kvm works") {
+		t.Errorf("the hanging trial was taken for a success:\n%s", log)
+	}
+}
+
+// A host without a KVM device: vnodes run under tcg at once, no trial.
+func TestReadyWithoutKVMDevice(t *testing.T) {
+	dataDir := t.TempDir()
+	fakeQEMUHost(t, dataDir)
+	addr := "127.64.0.2:" + freePort(t, "127.64.0.2")
+	c, log, _ := startServer(t, addr, "--data", dataDir, "--vnode-backend", "qemu", "--kvm-device", filepath.Join(t.TempDir(), "kvm"))
+	h, err := c.Health(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.VNodes.Accel != "tcg" || h.VNodes.AccelProbing || !strings.HasPrefix(h.VNodes.AccelReason, "no ") || slices.Contains(h.Starting, "kvm trial boot") {
+		t.Errorf("readiness answer %+v, want tcg chosen at once (no device)", h)
+	}
+	if !strings.Contains(log.String(), "accel=tcg") {
+		t.Errorf("the log does not say vnodes run under tcg:\n%s", log)
+	}
+}
+
+// Each start-up error a new user can meet is one line naming the cause,
+// and walt-server exits at once.
+func TestStartupErrors(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.64.0.3:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+
+	file := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	newer := t.TempDir()
+	st, err := sqlite.Open(t.Context(), filepath.Join(newer, sqlite.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	db, err := sql.Open("sqlite", filepath.Join(newer, sqlite.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`INSERT INTO schema_migrations (version, name, applied_at) VALUES (999, 'future', 0)`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	noImage := t.TempDir()
+	fakeQEMUHost(t, t.TempDir()) // QEMU in PATH, but no image in noImage
+	emptyPath := t.TempDir()
+
+	for _, tc := range []struct {
+		name string
+		args []string
+		path string // PATH for the case; "" keeps the test's
+		want string
+	}{
+		{"port taken", []string{"--data", t.TempDir(), "--listen", taken.Addr().String()}, "", "address already in use"},
+		{"data directory not writable", []string{"--data", filepath.Join(file, "data"), "--listen", "127.64.0.4:0"}, "", "data directory " + filepath.Join(file, "data")},
+		{"data directory is a file", []string{"--data", file, "--listen", "127.64.0.4:0"}, "", "data directory " + file},
+		{"newer schema", []string{"--data", newer, "--listen", "127.64.0.4:0"}, "", "newer than this program's"},
+		{"qemu asked for, missing", []string{"--data", t.TempDir(), "--listen", "127.64.0.4:0", "--vnode-backend", "qemu"}, emptyPath, "--vnode-backend qemu: qemu backend"},
+		{"qemu asked for, no image", []string{"--data", noImage, "--listen", "127.64.0.4:0", "--vnode-backend", "qemu"}, "", "vnode image"},
+		{"bad accelerator", []string{"--data", t.TempDir(), "--listen", "127.64.0.4:0", "--vnode-backend", "qemu", "--vnode-accel", "hvf"}, "", `"hvf"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.path != "" {
+				t.Setenv("PATH", tc.path)
+			}
+			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+			defer cancel()
+			log := &testutil.Buffer{}
+			err := run(ctx, tc.args, log)
+			if ctx.Err() != nil {
+				t.Fatalf("run() still running after 30 s, want an error at once\n%s", log)
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("run() = %v, want an error containing %q\n%s", err, tc.want, log)
+			}
+			if strings.Contains(err.Error(), "\n") {
+				t.Errorf("run() error spans lines: %q", err)
+			}
+		})
+	}
+}
+
+// The data directory is made private, whoever created it.
+func TestDataDirPrivate(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := prepareDataDir(dir); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := fi.Mode().Perm(); m != 0o700 {
+		t.Errorf("data directory mode %o, want 700", m)
+	}
+}
+
+// freePort returns a port free on ip at the time of the call.
+func freePort(t *testing.T, ip string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", ip+":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	return port
+}
