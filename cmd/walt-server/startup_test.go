@@ -5,9 +5,11 @@ import (
 	"database/sql"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -32,6 +34,12 @@ func fakeQEMUHost(t *testing.T, dataDir string) {
 		t.Fatal(err)
 	}
 	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	fakeImage(t, dataDir)
+}
+
+// fakeImage puts files where walt-server looks for the vnode image.
+func fakeImage(t *testing.T, dataDir string) {
+	t.Helper()
 	img := vnode.DefaultImageDir(dataDir)
 	if err := os.MkdirAll(img, 0o755); err != nil {
 		t.Fatal(err)
@@ -206,4 +214,100 @@ func freePort(t *testing.T, ip string) string {
 	defer ln.Close()
 	_, port, _ := net.SplitHostPort(ln.Addr().String())
 	return port
+}
+
+// Started as an unprivileged user, as a service manager would: a data
+// directory it cannot create is one clear line, and a KVM device it cannot
+// open means tcg at once, not a trial. Runs as root only (CI does), which
+// can take another user's identity with setpriv.
+func TestStartupAsUnprivilegedUser(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run walt-server as another user")
+	}
+	if testing.Short() {
+		t.Skip("builds walt-server")
+	}
+	setpriv, err := exec.LookPath("setpriv")
+	if err != nil {
+		t.Skip("setpriv (util-linux) not installed")
+	}
+	// A tree the user nobody can read but not write, holding the binary.
+	root, err := os.MkdirTemp("", "walt-unprivileged-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(root) })
+	if err := os.Chmod(root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(root, "walt-server")
+	if err := copyFile(buildServer(t), bin); err != nil {
+		t.Fatal(err)
+	}
+	// A QEMU stand-in nobody can run (fakeQEMUHost's is in a private
+	// directory).
+	qemuDir := filepath.Join(root, "bin")
+	if err := os.Mkdir(qemuDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(qemuDir, "qemu-system-x86_64"), []byte("#!/bin/sh\nexec sleep 600\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	nobody := func(args ...string) *exec.Cmd {
+		cmd := exec.CommandContext(t.Context(), setpriv, append([]string{"--reuid=65534", "--regid=65534", "--clear-groups", bin}, args...)...)
+		cmd.Env = append(os.Environ(), "WALT_DB=", "PATH="+qemuDir+string(os.PathListSeparator)+os.Getenv("PATH"))
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		return cmd
+	}
+
+	out, err := nobody("--data", filepath.Join(root, "data"), "--listen", "127.64.0.5:0").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "data directory "+filepath.Join(root, "data")) || !strings.Contains(string(out), "permission denied") {
+		t.Errorf("unwritable data directory: err %v, output %q; want exit 1 naming the directory and the denial", err, out)
+	}
+	if n := strings.Count(strings.TrimSpace(string(out)), "\n"); n > 0 {
+		t.Errorf("unwritable data directory: %d lines of output, want 1:\n%s", n+1, out)
+	}
+
+	// A KVM device only root may open, and a data directory with an image.
+	data := filepath.Join(root, "data2")
+	fakeImage(t, data)
+	if err := os.Chown(data, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	kvm := filepath.Join(root, "kvm")
+	if err := os.WriteFile(kvm, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	addr := "127.64.0.6:" + freePort(t, "127.64.0.6")
+	cmd := nobody("--data", data, "--listen", addr, "--vnode-backend", "qemu", "--kvm-device", kvm)
+	log := &testutil.Buffer{}
+	cmd.Stderr = log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+	}()
+	c, err := client.New("http://"+addr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	h, err := c.WaitHealthy(wctx, 5*time.Millisecond)
+	cancel()
+	if err != nil {
+		t.Fatalf("no readiness answer from walt-server run as nobody: %v\n%s", err, log)
+	}
+	if h.VNodes.Accel != "tcg" || h.VNodes.AccelProbing || !strings.Contains(h.VNodes.AccelReason, "permission denied") {
+		t.Errorf("readiness answer %+v: want tcg at once, the device's denial as reason", h.VNodes)
+	}
+}
+
+func copyFile(from, to string) error {
+	b, err := os.ReadFile(from)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(to, b, 0o755)
 }
