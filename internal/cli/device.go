@@ -61,7 +61,7 @@ func deviceShow(ctx context.Context, e *env, _ []string) int {
 	tw := tabwriter.NewWriter(e.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "name\ttype\tmac\tip\towner")
 	for _, d := range list.Devices {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", d.Name, d.Type, d.MAC, d.IP, d.Owner)
+		printf(tw, "%s\t%s\t%s\t%s\t%s\n", d.Name, d.Type, d.MAC, d.IP, d.Owner)
 	}
 	tw.Flush()
 	return ExitOK
@@ -76,7 +76,7 @@ func deviceAdd(ctx context.Context, e *env, args []string) int {
 	if err != nil {
 		return e.fail(err)
 	}
-	fmt.Fprintf(e.Stdout, "Device %s added (%s, mac %s, ip %s).\n", d.Name, d.Type, d.MAC, d.IP)
+	printf(e.Stdout, "Device %s added (%s, mac %s, ip %s).\n", d.Name, d.Type, d.MAC, d.IP)
 	return ExitOK
 }
 
@@ -94,7 +94,7 @@ func config(ctx context.Context, e *env, args []string, nodesOnly bool) int {
 	}
 	if len(args) > 1 {
 		for _, m := range res.Messages {
-			fmt.Fprintln(e.Stdout, m)
+			printf(e.Stdout, "%s\n", m)
 		}
 		return ExitOK
 	}
@@ -143,12 +143,12 @@ func printConfigGroups(e *env, devs []api.DeviceConfig) {
 			verb = "have"
 		}
 		if len(g.lines) == 0 {
-			fmt.Fprintf(e.Stdout, "%s %s no config settings.\n", describe(g.names, singular, plural), verb)
+			printf(e.Stdout, "%s %s no config settings.\n", describe(g.names, singular, plural), verb)
 			continue
 		}
-		fmt.Fprintf(e.Stdout, "%s %s the following config applied:\n", describe(g.names, singular, plural), verb)
+		printf(e.Stdout, "%s %s the following config applied:\n", describe(g.names, singular, plural), verb)
 		for _, l := range g.lines {
-			fmt.Fprintf(e.Stdout, "%s\n", l)
+			printf(e.Stdout, "%s\n", l)
 		}
 	}
 }
