@@ -98,8 +98,9 @@ func TestSlowClientsAreCut(t *testing.T) {
 }
 
 // TestStreamsOutliveDeadlines: a log follow stream idle for longer than
-// the read and write timeouts still delivers the next line, and a reboot
-// whose node takes longer than them to fail streams to the end.
+// the read and write timeouts still delivers the next line, a reboot whose
+// node takes longer than them to fail streams to the end, and so does a
+// wait that outlasts them.
 func TestStreamsOutliveDeadlines(t *testing.T) {
 	t.Parallel()
 	const timeout = 200 * time.Millisecond
@@ -150,6 +151,18 @@ func TestStreamsOutliveDeadlines(t *testing.T) {
 	if d := time.Since(start); d < 2*timeout {
 		t.Errorf("reboot answered in %s: the stream did not outlast the deadlines", d)
 	}
+
+	// A wait for a node that never reports its new boot blocks past the
+	// deadlines and ends with its own timeout.
+	s.AddNode(t, "mute", reboottest.OK)
+	if res, err := s.c.Reboot(t.Context(), api.RebootRequest{Set: "mute", Requester: "alice"}, nil); err != nil || len(res) != 1 || !res[0].OK {
+		t.Fatalf("soft reboot of mute = %+v, %v", res, err)
+	}
+	last, err := s.c.Wait(t.Context(), api.WaitRequest{Set: "mute", Requester: "alice", Timeout: api.Duration(4 * timeout)}, nil)
+	if err != nil || last.Type != api.WaitTimeout {
+		t.Errorf("wait past the deadlines = %+v, %v; want its timeout event", last, err)
+	}
+
 	cancel()
 	if err := <-followed; err != nil && !errors.Is(err, context.Canceled) {
 		t.Errorf("log follow = %v", err)
