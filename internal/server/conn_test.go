@@ -20,23 +20,28 @@ import (
 )
 
 // served is a server run by Serve on a real listener, with its deadlines
-// and connection bound, unlike servertest's httptest server.
+// and connection bound, unlike servertest's httptest server (which also
+// starts boot tracking, as Serve does).
 type served struct {
-	*servertest.Env
 	addr string
 	c    *client.Client
 }
 
 func serve(t *testing.T, mod func(*server.Config)) *served {
 	t.Helper()
-	e := servertest.New(t, addrs, mod)
+	cfg := servertest.Config(t)
+	mod(&cfg)
+	srv, err := server.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- e.Server.Serve(ctx, ln) }()
+	go func() { done <- srv.Serve(ctx, ln) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -47,7 +52,19 @@ func serve(t *testing.T, mod func(*server.Config)) *served {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &served{Env: e, addr: ln.Addr().String(), c: c}
+	return &served{addr: ln.Addr().String(), c: c}
+}
+
+// addNode starts a simulated node and reports it as its agent would.
+func (s *served) addNode(t *testing.T, name string, b reboottest.Behaviour) {
+	t.Helper()
+	ag := addrs.StartT(t, b)
+	host, _, _ := net.SplitHostPort(ag.Addr)
+	ip := net.ParseIP(host).To4()
+	mac := fmt.Sprintf("52:54:00:%02x:%02x:%02x", ip[1], ip[2], ip[3])
+	if _, err := s.c.ReportNode(t.Context(), api.NodeReport{MAC: mac, IP: host, Name: name, Model: "rpi-b"}); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // slowClient sends a request whose body never comes: the headers, then
@@ -67,9 +84,12 @@ func slowClient(t *testing.T, addr string) net.Conn {
 func cut(t *testing.T, c net.Conn, within time.Duration) {
 	t.Helper()
 	c.SetReadDeadline(time.Now().Add(within))
-	_, err := io.Copy(io.Discard, c) // an error answer, then EOF
+	answer, err := io.ReadAll(c) // an error answer, then EOF
 	if err != nil {
 		t.Errorf("slow client not cut within %s: %v", within, err)
+	}
+	if !strings.HasPrefix(string(answer), "HTTP/1.1 400") || !strings.Contains(string(answer), "timeout") {
+		t.Errorf("slow client got %q, want a 400 naming the timeout", answer)
 	}
 }
 
@@ -142,7 +162,7 @@ func TestStreamsOutliveDeadlines(t *testing.T) {
 	report("second")
 	await("node second is booted")
 
-	s.AddNode(t, "hole", reboottest.BlackHole)
+	s.addNode(t, "hole", reboottest.BlackHole)
 	start := time.Now()
 	res, err := s.c.Reboot(t.Context(), api.RebootRequest{Set: "hole", Requester: "alice"}, nil)
 	if err != nil || len(res) != 1 {
@@ -154,7 +174,7 @@ func TestStreamsOutliveDeadlines(t *testing.T) {
 
 	// A wait for a node that never reports its new boot blocks past the
 	// deadlines and ends with its own timeout.
-	s.AddNode(t, "mute", reboottest.OK)
+	s.addNode(t, "mute", reboottest.OK)
 	if res, err := s.c.Reboot(t.Context(), api.RebootRequest{Set: "mute", Requester: "alice"}, nil); err != nil || len(res) != 1 || !res[0].OK {
 		t.Fatalf("soft reboot of mute = %+v, %v", res, err)
 	}

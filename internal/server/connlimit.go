@@ -113,3 +113,13 @@ func (c *limitedConn) Close() error {
 	c.release()
 	return err
 }
+
+// CloseWrite is the TCP half-close that http.Server uses before closing a
+// connection whose request it did not read whole (a body cut by the read
+// deadline), so that the client reads the error answer rather than a reset.
+func (c *limitedConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
