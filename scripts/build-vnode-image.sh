@@ -37,6 +37,9 @@ cache=$data/cache/debs
 sandbox=
 [ "$(id -u)" -ne 0 ] || sandbox="-o APT::Sandbox::User=root"
 out=$data/images/default
+# The data directory is walt-server's: private to its user (walt-server
+# forces 0700 too). Made here when the image is built first.
+[ -d "$data" ] || mkdir -p -m 0700 "$data"
 mkdir -p "$cache" "$data/images"
 work=$(mktemp -d "$data/images/.build.XXXXXX")
 trap 'rm -rf "$work"' EXIT

@@ -91,7 +91,7 @@ var commands []*command
 func register(cs ...*command) { commands = append(commands, cs...) }
 
 func (e *env) errorf(format string, args ...any) {
-	fmt.Fprintf(e.Stderr, "Error: "+format+"\n", args...)
+	printf(e.Stderr, "Error: "+format+"\n", args...) // errors quote names and replies from outside
 }
 
 // fail prints err the way users read it, with a hint when we have one,

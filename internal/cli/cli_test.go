@@ -223,3 +223,47 @@ func TestProgressOnTerminal(t *testing.T) {
 		t.Errorf("stdout %q", stdout)
 	}
 }
+
+// TestConfigValueFromStdin: `snmp.community=-` reads the community from
+// standard input, so it never is on a command line.
+func TestConfigValueFromStdin(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	if _, err := e.c.AddDevice(t.Context(), api.AddDevice{Name: "sw1", IP: "192.168.152.2", MAC: "02:00:00:00:00:01", Type: "switch"}); err != nil {
+		t.Fatal(err)
+	}
+	run := func(stdin string, args ...string) (string, int) {
+		var out, errOut bytes.Buffer
+		code := cli.Run(t.Context(), cli.Options{
+			Args: args, Stdin: strings.NewReader(stdin), Stdout: &out, Stderr: &errOut,
+			Getenv:     func(k string) string { return map[string]string{"WALT_SERVER": e.url, "WALT_USER": "alice"}[k] },
+			IsTerminal: func(any) bool { return false },
+		})
+		return out.String() + errOut.String(), code
+	}
+	if out, code := run("s3cret-rw\n", "device", "config", "sw1", "snmp.version=2", "snmp.community=-"); code != 0 || strings.Contains(out, "s3cret") {
+		t.Fatalf("config from stdin: exit %d, output:\n%s", code, out)
+	}
+	settings, err := e.Store.Settings(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := settings["02:00:00:00:00:01"]["snmp.community"]; got != "s3cret-rw" {
+		t.Errorf("community stored = %q, want the line read from stdin", got)
+	}
+	for _, tc := range []struct {
+		stdin string
+		args  []string
+		want  string
+	}{
+		{"", []string{"snmp.community=-"}, "no value on standard input"},
+		{"\n", []string{"snmp.community=-"}, "no value on standard input"},
+		{"a\n", []string{"snmp.community=-", "snmp.version=-"}, "only one can"},
+		{strings.Repeat("x", 5000), []string{"snmp.community=-"}, "longer than 4096 bytes"},
+	} {
+		out, code := run(tc.stdin, append([]string{"device", "config", "sw1"}, tc.args...)...)
+		if code != 2 || !strings.Contains(out, tc.want) {
+			t.Errorf("config %v with stdin %.10q: exit %d, %q; want exit 2 and %q", tc.args, tc.stdin, code, out, tc.want)
+		}
+	}
+}

@@ -1,9 +1,11 @@
 package cli
 
 import (
+	"bufio"
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -61,7 +63,7 @@ func deviceShow(ctx context.Context, e *env, _ []string) int {
 	tw := tabwriter.NewWriter(e.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "name\ttype\tmac\tip\towner")
 	for _, d := range list.Devices {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", d.Name, d.Type, d.MAC, d.IP, d.Owner)
+		printf(tw, "%s\t%s\t%s\t%s\t%s\n", d.Name, d.Type, d.MAC, d.IP, d.Owner)
 	}
 	tw.Flush()
 	return ExitOK
@@ -76,7 +78,7 @@ func deviceAdd(ctx context.Context, e *env, args []string) int {
 	if err != nil {
 		return e.fail(err)
 	}
-	fmt.Fprintf(e.Stdout, "Device %s added (%s, mac %s, ip %s).\n", d.Name, d.Type, d.MAC, d.IP)
+	printf(e.Stdout, "Device %s added (%s, mac %s, ip %s).\n", d.Name, d.Type, d.MAC, d.IP)
 	return ExitOK
 }
 
@@ -87,14 +89,18 @@ func config(ctx context.Context, e *env, args []string, nodesOnly bool) int {
 	if len(args) == 1 {
 		res, err = e.c.Config(ctx, args[0], e.user, nodesOnly)
 	} else {
-		res, err = e.c.SetConfig(ctx, api.ConfigRequest{Set: args[0], Settings: args[1:], NodesOnly: nodesOnly, Requester: e.user})
+		settings, code := e.settingsFromStdin(args[1:])
+		if code != ExitOK {
+			return code
+		}
+		res, err = e.c.SetConfig(ctx, api.ConfigRequest{Set: args[0], Settings: settings, NodesOnly: nodesOnly, Requester: e.user})
 	}
 	if err != nil {
 		return e.fail(err)
 	}
 	if len(args) > 1 {
 		for _, m := range res.Messages {
-			fmt.Fprintln(e.Stdout, m)
+			printf(e.Stdout, "%s\n", m)
 		}
 		return ExitOK
 	}
@@ -143,12 +149,53 @@ func printConfigGroups(e *env, devs []api.DeviceConfig) {
 			verb = "have"
 		}
 		if len(g.lines) == 0 {
-			fmt.Fprintf(e.Stdout, "%s %s no config settings.\n", describe(g.names, singular, plural), verb)
+			printf(e.Stdout, "%s %s no config settings.\n", describe(g.names, singular, plural), verb)
 			continue
 		}
-		fmt.Fprintf(e.Stdout, "%s %s the following config applied:\n", describe(g.names, singular, plural), verb)
+		printf(e.Stdout, "%s %s the following config applied:\n", describe(g.names, singular, plural), verb)
 		for _, l := range g.lines {
-			fmt.Fprintf(e.Stdout, "%s\n", l)
+			printf(e.Stdout, "%s\n", l)
 		}
 	}
+}
+
+// maxStdinValue bounds a setting value read from standard input.
+const maxStdinValue = 4096
+
+// settingsFromStdin replaces a setting given as `name=-` by name=<the first
+// line of standard input>, so that a secret (snmp.community) stays off the
+// command line, where every user of the machine can read it (ps). At most
+// one setting may be read that way.
+func (e *env) settingsFromStdin(settings []string) ([]string, int) {
+	out := append([]string(nil), settings...)
+	from := -1
+	for i, s := range out {
+		if name, ok := strings.CutSuffix(s, "=-"); ok && name != "" {
+			if from >= 0 {
+				fmt.Fprintf(e.Stderr, "Error: '%s' and '%s' both read their value from standard input: only one can\nTry: give the other value on the command line\n", out[from], s)
+				return nil, ExitUsage
+			}
+			from = i
+		}
+	}
+	if from < 0 {
+		return out, ExitOK
+	}
+	name := strings.TrimSuffix(out[from], "=-")
+	line, err := bufio.NewReaderSize(io.LimitReader(e.Stdin, maxStdinValue+2), maxStdinValue+2).ReadString('\n')
+	if err != nil && err != io.EOF {
+		e.errorf("read %s from standard input: %v", name, err)
+		return nil, ExitFailure
+	}
+	value := strings.TrimSuffix(strings.TrimSuffix(line, "\n"), "\r")
+	switch {
+	case len(value) > maxStdinValue:
+		fmt.Fprintf(e.Stderr, "Error: %s: the value on standard input is longer than %d bytes\n", name, maxStdinValue)
+		return nil, ExitUsage
+	case value == "":
+		fmt.Fprintf(e.Stderr, "Error: %s=-: no value on standard input\nTry: echo VALUE | walt device config DEVICE_SET %s=-\n", name, name)
+		return nil, ExitUsage
+	}
+	out[from] = name + "=" + value
+	return out, ExitOK
 }

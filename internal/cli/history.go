@@ -54,7 +54,7 @@ func nodeHistory(ctx context.Context, e *env, args []string) int {
 		case r.OK:
 			booted = "not yet"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Requested.Local().Format("2006-01-02 15:04:05"),
+		printf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Requested.Local().Format("2006-01-02 15:04:05"),
 			r.Node, r.Cause, r.Requester, resultText(r.NodeResult), ack, booted)
 	}
 	tw.Flush()

@@ -32,7 +32,7 @@ func logShow(ctx context.Context, e *env, _ []string) int {
 		if e.o.json {
 			return enc.Encode(l)
 		}
-		_, err := fmt.Fprintf(e.Stdout, "%s %s.%s -> %s\n", l.At.Local().Format("15:04:05.000000"), l.Issuer, l.Stream, l.Line)
+		_, err := printf(e.Stdout, "%s %s.%s -> %s\n", l.At.Local().Format("15:04:05.000000"), l.Issuer, l.Stream, l.Line)
 		return err
 	})
 	if err != nil && ctx.Err() == nil {

@@ -90,7 +90,7 @@ func nodeShow(ctx context.Context, e *env, _ []string) int {
 		if n.Boot != nil && n.Boot.LastRebootMethod != "" {
 			last = n.Boot.LastRebootMethod
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%t\t%s\t%s\t%s\t%s\t%s\n", n.Name, n.Model, n.Virtual, bootedText(n), n.IP, n.MAC, owner, last)
+		printf(tw, "%s\t%s\t%t\t%s\t%s\t%s\t%s\t%s\n", n.Name, n.Model, n.Virtual, bootedText(n), n.IP, n.MAC, owner, last)
 	}
 	tw.Flush()
 	return ExitOK
@@ -116,7 +116,7 @@ func (e *env) confirmOthers(err error) bool {
 	if len(ae.Culprits) > 1 {
 		verb = " seem to be used by other users."
 	}
-	fmt.Fprintf(e.Stderr, "Warning: %s%s\n", nodeset.Describe(ae.Culprits, "node", "nodes"), verb)
+	printf(e.Stderr, "Warning: %s%s\n", nodeset.Describe(ae.Culprits, "node", "nodes"), verb)
 	if !e.prompt {
 		fmt.Fprintf(e.Stderr, "Error: not confirmed (no terminal to ask on).\nTry: add --force to act on them anyway.\n")
 		return false
@@ -216,12 +216,12 @@ func printRebootSentences(e *env, results []api.NodeResult) {
 		groups[key] = append(groups[key], r.Node)
 	}
 	if len(ok) > 0 {
-		fmt.Fprintf(e.Stdout, "%s: rebooted OK.\n", describe(ok, "node", "nodes"))
+		printf(e.Stdout, "%s: rebooted OK.\n", describe(ok, "node", "nodes"))
 	}
 	// Groups in the order of their first node; names are sorted already.
 	sort.Slice(keys, func(i, j int) bool { return groups[keys[i]][0] < groups[keys[j]][0] })
 	for _, k := range keys {
-		fmt.Fprintf(e.Stderr, "%s: %s\n", describe(groups[k], "node", "nodes"), k)
+		printf(e.Stderr, "%s: %s\n", describe(groups[k], "node", "nodes"), k)
 	}
 }
 
@@ -240,7 +240,7 @@ func ownership(ctx context.Context, e *env, set, action string) int {
 		return e.fail(err)
 	}
 	for _, m := range res.Messages {
-		fmt.Fprintln(e.Stdout, m)
+		printf(e.Stdout, "%s\n", m)
 	}
 	return ExitOK
 }

@@ -54,17 +54,17 @@ func deviceRescan(ctx context.Context, e *env, args []string) int {
 	counts := map[string]int{}
 	for _, s := range res.Switches {
 		if s.OK {
-			fmt.Fprintf(e.Stdout, "Switch %s: %d LLDP neighbour%s read.\n", s.Name, s.Neighbours, pluralS(s.Neighbours))
+			printf(e.Stdout, "Switch %s: %d LLDP neighbour%s read.\n", s.Name, s.Neighbours, pluralS(s.Neighbours))
 		} else {
-			fmt.Fprintf(e.Stderr, "Switch %s: scan failed (%s)\n", s.Name, s.Error)
+			printf(e.Stderr, "Switch %s: scan failed (%s)\n", s.Name, s.Error)
 		}
 	}
 	for _, c := range res.Changes {
 		counts[c.Change]++
-		fmt.Fprintln(e.Stdout, changeLine(c))
+		printf(e.Stdout, "%s\n", changeLine(c))
 	}
 	for _, m := range res.Messages {
-		fmt.Fprintf(e.Stderr, "Note: %s\n", m)
+		printf(e.Stderr, "Note: %s\n", m)
 	}
 	ok := len(res.Switches) - countFailed(res.Switches)
 	fmt.Fprintf(e.Stdout, "Done: %d of %d switch%s scanned; %d new, %d moved, %d removed, %d not seen.\n",
@@ -139,7 +139,7 @@ func deviceTree(ctx context.Context, e *env, _ []string) int {
 		return printJSON(e, topo)
 	}
 	for _, sw := range topo.Switches {
-		fmt.Fprintf(e.Stdout, "%s\n", sw.Name)
+		printf(e.Stdout, "%s\n", sw.Name)
 		if len(sw.Ports) == 0 {
 			fmt.Fprintf(e.Stdout, "└── (no device recorded)\n")
 		}
@@ -155,11 +155,11 @@ func deviceTree(ctx context.Context, e *env, _ []string) int {
 			if p.PoEOff != "" {
 				words = append(words, "(PoE off: "+p.PoEOff+")")
 			}
-			fmt.Fprintln(e.Stdout, strings.Join(words, " "))
+			printf(e.Stdout, "%s\n", strings.Join(words, " "))
 		}
 	}
 	if len(topo.Unplaced) > 0 {
-		fmt.Fprintf(e.Stdout, "%s: switch port unknown (walt device rescan, or walt device link).\n",
+		printf(e.Stdout, "%s: switch port unknown (walt device rescan, or walt device link).\n",
 			describe(topo.Unplaced, "node", "nodes"))
 	}
 	return ExitOK
@@ -183,10 +183,10 @@ func devicePortConfig(ctx context.Context, e *env, args []string) int {
 		if p.PoEOff != "" {
 			line += "  # " + p.PoEOff
 		}
-		fmt.Fprintln(e.Stdout, line)
+		printf(e.Stdout, "%s\n", line)
 	}
 	if !pc.PoEReboots {
-		fmt.Fprintf(e.Stderr, "Note: poe.reboots is false on %s: walt will not switch its ports off (hard reboots, powersave).\n", pc.Switch)
+		printf(e.Stderr, "Note: poe.reboots is false on %s: walt will not switch its ports off (hard reboots, powersave).\n", pc.Switch)
 	}
 	return ExitOK
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"flag"
-	"fmt"
 
 	"github.com/walt-testbed/walt/api"
 )
@@ -41,7 +40,7 @@ func nodeCreate(ctx context.Context, e *env, args []string) int {
 		return e.fail(err)
 	}
 	for _, m := range res.Messages {
-		fmt.Fprintln(e.Stdout, m)
+		printf(e.Stdout, "%s\n", m)
 	}
 	return ExitOK
 }
@@ -59,7 +58,7 @@ func nodeRemove(ctx context.Context, e *env, args []string) int {
 		return e.fail(err)
 	}
 	for _, m := range res.Messages {
-		fmt.Fprintln(e.Stdout, m)
+		printf(e.Stdout, "%s\n", m)
 	}
 	return ExitOK
 }

@@ -60,7 +60,7 @@ func (e *env) waitBooted(ctx context.Context, set string) (api.WaitEvent, int) {
 			fmt.Fprintln(e.Stderr, "Reactivating related switch port(s) in powersave mode.")
 		case api.WaitWaiting:
 			if show {
-				fmt.Fprintf(e.Stderr, "\rWaiting for bootup of %s\033[K", nodeset.Describe(ev.Nodes, "node", "nodes"))
+				printf(e.Stderr, "\rWaiting for bootup of %s\033[K", nodeset.Describe(ev.Nodes, "node", "nodes"))
 				shown = true
 			}
 		}
@@ -72,7 +72,7 @@ func (e *env) waitBooted(ctx context.Context, set string) (api.WaitEvent, int) {
 		return last, e.fail(err)
 	}
 	if last.Type == api.WaitTimeout {
-		fmt.Fprintf(e.Stderr, "Timeout was reached.\n%s: not booted.\n", describe(last.Nodes, "node", "nodes"))
+		printf(e.Stderr, "Timeout was reached.\n%s: not booted.\n", describe(last.Nodes, "node", "nodes"))
 		return last, ExitFailure
 	}
 	return last, ExitOK
@@ -101,7 +101,7 @@ func (e *env) waitAfterReboot(ctx context.Context, results []api.NodeResult, bat
 	if !e.o.json {
 		for _, r := range sortedRecords(list.Reboots) {
 			if r.BootDuration != nil {
-				fmt.Fprintf(e.Stdout, "Node %s: booted %s after the reboot request.\n", r.Node, roundDuration(time.Duration(*r.BootDuration)))
+				printf(e.Stdout, "Node %s: booted %s after the reboot request.\n", r.Node, roundDuration(time.Duration(*r.BootDuration)))
 			}
 		}
 	}

@@ -122,13 +122,13 @@ func (s *Server) wait(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel = context.WithTimeout(ctx, time.Duration(req.Timeout))
 		defer cancel()
 	}
+	st := s.stream(w)
 	w.Header().Set("Content-Type", api.ContentNDJSON)
 	w.WriteHeader(http.StatusOK)
-	enc := json.NewEncoder(w)
-	rc := http.NewResponseController(w)
+	enc := json.NewEncoder(st)
 	send := func(ev api.WaitEvent) {
 		if enc.Encode(ev) == nil {
-			rc.Flush()
+			st.Flush()
 		}
 	}
 	macs := make([]string, len(devs))

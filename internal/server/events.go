@@ -141,17 +141,17 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 		writeError(w, s.log, err)
 		return
 	}
+	st := s.stream(w)
 	w.Header().Set("Content-Type", api.ContentNDJSON)
 	w.WriteHeader(http.StatusOK)
-	enc := json.NewEncoder(w)
-	rc := http.NewResponseController(w)
+	enc := json.NewEncoder(st)
 	for _, l := range backlog {
 		if enc.Encode(toAPILogLine(l)) != nil {
 			return
 		}
 		last = max(last, l.Seq)
 	}
-	rc.Flush()
+	st.Flush()
 	for follow {
 		lines, added := s.boots.plog.after(last)
 		for _, l := range lines {
@@ -160,7 +160,7 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 			}
 			last = l.Seq
 		}
-		rc.Flush()
+		st.Flush()
 		select {
 		case <-added:
 		case <-r.Context().Done():

@@ -37,18 +37,18 @@ func (s *Server) reboot(w http.ResponseWriter, r *http.Request) {
 		s.ps.touch(n.MAC) // restarts the node's powersave idle time
 	}
 
+	st := s.stream(w)
 	w.Header().Set("Content-Type", api.ContentNDJSON)
 	w.WriteHeader(http.StatusOK)
 	var mu sync.Mutex
-	enc := json.NewEncoder(w)
-	rc := http.NewResponseController(w)
+	enc := json.NewEncoder(st)
 	send := func(ev api.RebootEvent) {
 		mu.Lock()
 		defer mu.Unlock()
 		// A client gone away is no reason to stop: the reboots go on
 		// and are recorded.
 		if enc.Encode(ev) == nil {
-			rc.Flush()
+			st.Flush()
 		}
 	}
 	send(api.RebootEvent{Type: api.EventStart, Total: len(nodes)})

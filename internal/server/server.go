@@ -36,6 +36,15 @@ type Config struct {
 	NodePort int
 	// ShutdownGrace bounds the wait for requests in progress at shutdown.
 	ShutdownGrace time.Duration
+	// ReadTimeout bounds reading one request, body included (bodies are at
+	// most 1 MiB); WriteTimeout bounds an answer, or for a streamed answer
+	// each write (stream.go); IdleTimeout closes a keep-alive connection
+	// idle that long. 0: DefaultReadTimeout, DefaultWriteTimeout,
+	// DefaultIdleTimeout.
+	ReadTimeout, WriteTimeout, IdleTimeout time.Duration
+	// MaxConns bounds the connections open at once (connlimit.go); 0:
+	// DefaultMaxConns.
+	MaxConns int
 	// Boot configures boot tracking (heartbeats, silence, watchdog).
 	Boot BootConfig
 	// VNodes runs the virtual nodes; nil: none. When set and
@@ -78,6 +87,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.ShutdownGrace == 0 {
 		cfg.ShutdownGrace = 10 * time.Second
+	}
+	if err := connDefaults(&cfg); err != nil {
+		return nil, fmt.Errorf("server config: %w", err)
 	}
 	cfg.Reboot.Logger = cfg.Logger
 	if cfg.VNodes != nil && cfg.Reboot.Virtual == nil {
@@ -139,7 +151,10 @@ func (s *Server) Run(ctx context.Context) error {
 
 // Serve is Run on an existing listener, which it closes.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	hs := &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
+	ln = limitConns(ln, s.cfg.MaxConns, s.log)
+	hs := &http.Server{Handler: s.mux, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		ReadHeaderTimeout: min(10*time.Second, s.cfg.ReadTimeout), ReadTimeout: s.cfg.ReadTimeout,
+		WriteTimeout: s.cfg.WriteTimeout, IdleTimeout: s.cfg.IdleTimeout}
 	hs.RegisterOnShutdown(s.stopStreams)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()

@@ -124,24 +124,10 @@ func (s *Server) vnodeConsole(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}()
+	st := s.stream(w)
 	w.WriteHeader(http.StatusOK)
-	fw := &flushWriter{w: w, rc: http.NewResponseController(w)}
-	fw.rc.Flush()
-	if err := vnode.FollowConsole(ctx, path, fw, true); err != nil && ctx.Err() == nil {
+	st.Flush()
+	if err := vnode.FollowConsole(ctx, path, flushWriter{st}, true); err != nil && ctx.Err() == nil {
 		s.log.Warn("console stream ended", "node", name, "err", err)
 	}
-}
-
-// flushWriter sends every write to the client at once.
-type flushWriter struct {
-	w  io.Writer
-	rc *http.ResponseController
-}
-
-func (f *flushWriter) Write(p []byte) (int, error) {
-	n, err := f.w.Write(p)
-	if err == nil {
-		err = f.rc.Flush()
-	}
-	return n, err
 }

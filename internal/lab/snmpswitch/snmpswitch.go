@@ -374,19 +374,39 @@ func (s *Switch) serve() {
 }
 
 func (s *Switch) handle(msg []byte, from net.Addr) {
+	resp, latency, ev := s.respond(msg)
+	if resp == nil {
+		return
+	}
+	// Power changes are reported before the answer leaves: whoever
+	// waits for the answer then sees them.
+	s.deliver(ev)
+	out, err := resp.MarshalMsg()
+	if err != nil {
+		s.cfg.Logger.Error("simulated switch: encode answer", "switch", s.cfg.Name, "err", err)
+	} else if latency > 0 {
+		time.AfterFunc(latency, func() { _, _ = s.conn.WriteTo(out, from) })
+	} else if _, err := s.conn.WriteTo(out, from); err != nil && !errors.Is(err, net.ErrClosed) {
+		s.cfg.Logger.Warn("simulated switch: send answer", "switch", s.cfg.Name, "err", err)
+	}
+}
+
+// respond decodes one request and applies it. It returns the answer, how
+// long to hold it and the power changes to report, or a nil answer for a
+// request dropped unanswered.
+func (s *Switch) respond(msg []byte) (*gosnmp.SnmpPacket, time.Duration, []PowerEvent) {
 	req, err := s.decoder.SnmpDecodePacket(msg)
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	if err != nil || s.unreachable || (req.Version != gosnmp.Version1 && req.Version != gosnmp.Version2c) {
 		s.stats.Dropped++
-		s.mu.Unlock()
-		return
+		return nil, 0, nil
 	}
 	write := req.Community == s.cfg.Community
 	if !write && (s.cfg.ReadCommunity == "" || req.Community != s.cfg.ReadCommunity) {
 		// Like real v1/v2c agents: an unknown community gets no answer.
 		s.stats.Dropped++
-		s.mu.Unlock()
-		return
+		return nil, 0, nil
 	}
 	resp := &gosnmp.SnmpPacket{
 		Version:   req.Version,
@@ -419,24 +439,9 @@ func (s *Switch) handle(msg []byte, from net.Addr) {
 		s.set(req, resp, v1, write)
 	default:
 		s.stats.Dropped++
-		s.mu.Unlock()
-		return
+		return nil, 0, nil
 	}
-	latency := s.latency
-	ev := s.takeEvents()
-	s.mu.Unlock()
-
-	// Power changes are reported before the answer leaves: whoever
-	// waits for the answer then sees them.
-	s.deliver(ev)
-	out, err := resp.MarshalMsg()
-	if err != nil {
-		s.cfg.Logger.Error("simulated switch: encode answer", "switch", s.cfg.Name, "err", err)
-	} else if latency > 0 {
-		time.AfterFunc(latency, func() { _, _ = s.conn.WriteTo(out, from) })
-	} else if _, err := s.conn.WriteTo(out, from); err != nil && !errors.Is(err, net.ErrClosed) {
-		s.cfg.Logger.Warn("simulated switch: send answer", "switch", s.cfg.Name, "err", err)
-	}
+	return resp, s.latency, s.takeEvents()
 }
 
 func fail(resp *gosnmp.SnmpPacket, req *gosnmp.SnmpPacket, status gosnmp.SNMPError, i int) {

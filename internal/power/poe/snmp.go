@@ -105,7 +105,14 @@ func (s *session) exchange(ctx context.Context, send func() (*gosnmp.SnmpPacket,
 		return nil, fmt.Errorf("no answer from %s (%s) after %s (%d tries): check the SNMP community and that the switch is reachable: %w",
 			s.sw.Name, s.sw.Address, time.Since(start).Round(time.Millisecond), s.tries, power.ErrUnreachable)
 	}
-	return nil, fmt.Errorf("talk to %s (%s): %v: %w", s.sw.Name, s.sw.Address, err, power.ErrUnreachable)
+	// gosnmp's text may quote the packet, community included: keep only
+	// a scrubbed description.
+	detail := scrub(err.Error(), s.sw.Community.Reveal())
+	var ne net.Error
+	if errors.As(err, &ne) {
+		return nil, fmt.Errorf("talk to %s (%s): %s: %w", s.sw.Name, s.sw.Address, detail, power.ErrUnreachable)
+	}
+	return nil, fmt.Errorf("malformed SNMP reply from %s (%s): %s: %w", s.sw.Name, s.sw.Address, detail, power.ErrUnreachable)
 }
 
 func isTimeout(err error) bool {

@@ -36,14 +36,8 @@ type Env struct {
 // configuration before the server starts.
 func New(t testing.TB, addrs *reboottest.Addrs, mod func(*server.Config)) *Env {
 	t.Helper()
-	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), sqlite.FileName))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	rc := reboot.DefaultConfig()
-	rc.ConnectTimeout, rc.ReplyTimeout = time.Second, 300*time.Millisecond
-	cfg := server.Config{Store: st, Reboot: rc, Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))}
+	cfg := Config(t)
+	st := cfg.Store
 	if mod != nil {
 		mod(&cfg)
 	}
@@ -60,6 +54,21 @@ func New(t testing.TB, addrs *reboottest.Addrs, mod func(*server.Config)) *Env {
 		t.Fatal(err)
 	}
 	return &Env{URL: hs.URL, Client: c, Store: st, Server: srv, addrs: addrs}
+}
+
+// Config is the configuration New starts from: a SQLite store in a
+// temporary directory, closed at cleanup, short soft-reboot deadlines, and
+// warnings logged to the test's output.
+func Config(t testing.TB) server.Config {
+	t.Helper()
+	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), sqlite.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	rc := reboot.DefaultConfig()
+	rc.ConnectTimeout, rc.ReplyTimeout = time.Second, 300*time.Millisecond
+	return server.Config{Store: st, Reboot: rc, Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))}
 }
 
 // NewB is New for benchmarks.

@@ -7,6 +7,7 @@ import (
 	"database/sql"
 	"fmt"
 	"net/url"
+	"os"
 	"strings"
 
 	"github.com/walt-testbed/walt/internal/store/sqlstore"
@@ -25,9 +26,17 @@ var Dialect = sqlstore.Dialect{
 	},
 }
 
+// FileMode is the mode of a database file Open creates, whatever the umask.
+// SQLite gives the -wal and -shm files it creates the database file's mode.
+const FileMode = 0o600
+
 // Open opens (creating it if needed) the SQLite database at path and migrates
-// it to the newest schema.
+// it to the newest schema. A new file is created FileMode; an existing one
+// keeps its mode.
 func Open(ctx context.Context, path string) (*sqlstore.Store, error) {
+	if err := create(path); err != nil {
+		return nil, fmt.Errorf("open sqlite database %s: %w", path, err)
+	}
 	q := url.Values{}
 	for _, p := range []string{"busy_timeout(5000)", "journal_mode(WAL)", "synchronous(NORMAL)", "foreign_keys(ON)"} {
 		q.Add("_pragma", p)
@@ -49,4 +58,23 @@ func Open(ctx context.Context, path string) (*sqlstore.Store, error) {
 		return nil, fmt.Errorf("open sqlite database %s: %w", path, err)
 	}
 	return s, nil
+}
+
+// create creates path empty with FileMode unless it exists: SQLite would
+// create it 0644 less the umask, readable by every user.
+func create(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, FileMode)
+	if os.IsExist(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	// The umask may have taken bits away, never added any; this is for a
+	// umask that is not a subset of 077.
+	if err := f.Chmod(FileMode); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }

@@ -2,6 +2,7 @@ package sqlite_test
 
 import (
 	"database/sql"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -71,4 +72,29 @@ func TestUpgrade(t *testing.T) {
 			return s
 		}
 	})
+}
+
+// TestFilesPrivate: the database holds SNMP communities; it and its WAL
+// and shared-memory files are readable by their owner only, whatever the
+// umask (the test process's is usually 022).
+func TestFilesPrivate(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), sqlite.FileName)
+	s, err := sqlite.Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.AddDevice(t.Context(), store.Device{MAC: "02:00:00:00:00:01", Name: "sw-a", Type: store.TypeSwitch}); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatalf("after a write: %v", err)
+		}
+		if m := fi.Mode().Perm(); m != 0o600 {
+			t.Errorf("%s has mode %v, want -rw-------", filepath.Base(p), m)
+		}
+	}
 }
