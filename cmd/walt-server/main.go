@@ -41,6 +41,9 @@ func main() {
 	}
 }
 
+// maxMaxConns bounds --max-conns: each connection holds a file descriptor.
+const maxMaxConns = 1 << 20
+
 // defaultDataDir is /var/lib/walt for root, else the XDG data directory.
 func defaultDataDir() string {
 	if os.Geteuid() == 0 {
@@ -66,6 +69,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.DurationVar(&rc.ReplyTimeout, "reply-timeout", rc.ReplyTimeout, "soft reboot: deadline for the agent's reply")
 	fs.IntVar(&rc.Fanout, "fanout", rc.Fanout, "most nodes rebooted at once")
 	powersave := fs.Duration("powersave", server.DefaultPowersave, "idle `time` after which free nodes on switches with poe.reboots=true are powered off (0: never)")
+	maxConns := fs.Int("max-conns", server.DefaultMaxConns, "most API `connections` open at once; more wait until one closes")
 	logJSON := fs.Bool("log-json", false, "log in JSON instead of text")
 	debug := fs.Bool("debug", false, "log debug messages (one line per node rebooted)")
 	var vo vnodeOptions
@@ -75,6 +79,9 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	if *powersave < 0 {
 		return fmt.Errorf("--powersave: must be >= 0, 0 to disable (got %s)", *powersave)
+	}
+	if *maxConns < 1 || *maxConns > maxMaxConns {
+		return fmt.Errorf("--max-conns: must be between 1 and %d (got %d)", maxMaxConns, *maxConns)
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q (walt-server takes flags only)", fs.Arg(0))
@@ -124,7 +131,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	cfg := server.Config{Store: st, Reboot: rc, ShutdownGrace: 10 * time.Second, Logger: log,
 		Version: version.String(), StoreName: storeName}
-	cfg.PoE, cfg.Powersave = poeDriver, *powersave
+	cfg.PoE, cfg.Powersave, cfg.MaxConns = poeDriver, *powersave, *maxConns
 	if sup != nil {
 		cfg.VNodes = sup
 	}

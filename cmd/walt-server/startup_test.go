@@ -163,6 +163,7 @@ func TestStartupErrors(t *testing.T) {
 		{"newer schema", []string{"--data", newer, "--listen", "127.64.0.4:0"}, "", "newer than this program's"},
 		{"qemu asked for, missing", []string{"--data", t.TempDir(), "--listen", "127.64.0.4:0", "--vnode-backend", "qemu"}, emptyPath, "--vnode-backend qemu: qemu backend"},
 		{"qemu asked for, no image", []string{"--data", noImage, "--listen", "127.64.0.4:0", "--vnode-backend", "qemu"}, "", "vnode image"},
+		{"too many connections", []string{"--data", t.TempDir(), "--listen", "127.64.0.4:0", "--max-conns", "0"}, "", "--max-conns: must be between 1 and"},
 		{"bad accelerator", []string{"--data", t.TempDir(), "--listen", "127.64.0.4:0", "--vnode-backend", "qemu", "--vnode-accel", "hvf"}, "", `"hvf"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
