@@ -12,6 +12,8 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -21,6 +23,7 @@ import (
 	"time"
 
 	"github.com/walt-testbed/walt/internal/agent"
+	"github.com/walt-testbed/walt/internal/netservice"
 )
 
 // Exit statuses; agent.ExitRebooted (10) is the fourth.
@@ -58,6 +61,8 @@ type options struct {
 	listen, root, bootMode, virtual, action, logLevel string
 	allowShell                                        bool
 	server, mac, name, model                          string // reporting to walt-server
+	serverIPs                                         string
+	maxConns, maxConnsPerPeer                         int
 	hookTimeout, shutdownGrace                        time.Duration
 }
 
@@ -79,6 +84,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	fs.StringVar(&o.mac, "mac", "", "MAC address to report (default: that of the interface used to reach the server)")
 	fs.StringVar(&o.name, "name", "", "node name to report (default: host name)")
 	fs.StringVar(&o.model, "model", "", "node model to report (default: unknown)")
+	fs.StringVar(&o.serverIPs, "server-ip", "", "comma-separated addresses of the WalT server(s), whose connections are never refused because of other peers' (always added: the host of --server and walt_server_ip of <root>/bin/walt-env)")
+	fs.IntVar(&o.maxConns, "max-conns", netservice.DefaultMaxConns, "connections served at once from peers other than the server")
+	fs.IntVar(&o.maxConnsPerPeer, "max-conns-per-peer", netservice.DefaultMaxConnsPerPeer, "connections served at once from one IP address other than the server's")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: walt-node [flags]\n       walt-node kexec-reboot   (the kexec reboot hook; see docs/node-agent.md)\n\nServes WalT's node protocol and reboots the node on request.\nEvery flag may also be set as WALT_<FLAG> (e.g. WALT_REBOOT_ACTION) or in the settings file.\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -102,6 +110,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		fmt.Fprintf(stderr, "walt-node: %v\n", err)
 		return exitUsage
 	}
+	cfg.Servers = o.serverAddrs(ctx, cfg.Servers, cfg.Logger)
 	a, err := agent.New(cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "walt-node: %v\n", err)
@@ -113,7 +122,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		return exitError
 	}
 	cfg.Logger.Info("walt-node serving", "listen", ln.Addr().String(), "boot_mode", cfg.BootMode,
-		"virtual", cfg.Virtual, "reboot_action", cfg.Action.String(), "shell", cfg.AllowShell)
+		"virtual", cfg.Virtual, "reboot_action", cfg.Action.String(), "shell", cfg.AllowShell,
+		"servers", cfg.Servers, "max_conns", o.maxConns, "max_conns_per_peer", o.maxConnsPerPeer)
 	if o.server != "" {
 		go report(ctx, &o, ln.Addr(), string(cfg.BootMode), cfg.Virtual, cfg.Action.Kind == agent.ActionSystem, cfg.Logger)
 	}
@@ -133,11 +143,13 @@ func (o *options) agentConfig(stderr io.Writer) (agent.Config, error) {
 		return agent.Config{}, fmt.Errorf("invalid log level %q: want debug, info, warn or error", o.logLevel)
 	}
 	cfg := agent.Config{
-		Root:          o.root,
-		AllowShell:    o.allowShell,
-		HookTimeout:   o.hookTimeout,
-		ShutdownGrace: o.shutdownGrace,
-		Logger:        slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})),
+		Root:            o.root,
+		AllowShell:      o.allowShell,
+		HookTimeout:     o.hookTimeout,
+		ShutdownGrace:   o.shutdownGrace,
+		MaxConns:        o.maxConns,
+		MaxConnsPerPeer: o.maxConnsPerPeer,
+		Logger:          slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})),
 	}
 	if fi, err := os.Stat(o.root); err != nil || !fi.IsDir() {
 		return cfg, fmt.Errorf("invalid root %q: not a directory", o.root)
@@ -162,8 +174,57 @@ func (o *options) agentConfig(stderr io.Writer) (agent.Config, error) {
 	if o.hookTimeout <= 0 || o.shutdownGrace <= 0 {
 		return cfg, errors.New("--hook-timeout and --shutdown-grace must be positive")
 	}
+	if o.maxConns <= 0 || o.maxConnsPerPeer <= 0 {
+		return cfg, fmt.Errorf("--max-conns and --max-conns-per-peer must be positive (got %d and %d)", o.maxConns, o.maxConnsPerPeer)
+	}
+	for _, s := range strings.Split(o.serverIPs, ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return cfg, fmt.Errorf("invalid address %q in --server-ip: want IP addresses separated by commas", s)
+		}
+		cfg.Servers = append(cfg.Servers, a.Unmap())
+	}
 	return cfg, nil
 }
+
+// serverAddrs returns the server addresses to reserve connection slots
+// for: those of --server-ip (already in cfg), the host of --server
+// (resolved, at most for resolveTimeout) and walt_server_ip of the image's
+// walt-env.
+func (o *options) serverAddrs(ctx context.Context, known []netip.Addr, log *slog.Logger) []netip.Addr {
+	addrs := slices.Clone(known)
+	if a, ok := agent.ServerAddrFromEnvFile(o.root); ok {
+		addrs = append(addrs, a)
+	}
+	if o.server != "" {
+		u, err := url.Parse(o.server)
+		host := ""
+		if err == nil {
+			host = u.Hostname()
+		}
+		if a, err := netip.ParseAddr(host); err == nil {
+			addrs = append(addrs, a.Unmap())
+		} else if host != "" {
+			rctx, cancel := context.WithTimeout(ctx, resolveTimeout)
+			found, err := net.DefaultResolver.LookupNetIP(rctx, "ip", host)
+			cancel()
+			if err != nil {
+				log.Warn("cannot resolve the server's host name: no connection slots reserved for it", "server", o.server, "err", err)
+			}
+			for _, a := range found {
+				addrs = append(addrs, a.Unmap())
+			}
+		}
+	}
+	slices.SortFunc(addrs, netip.Addr.Compare)
+	return slices.Compact(addrs)
+}
+
+// resolveTimeout bounds the look-up of the server's host name at start.
+const resolveTimeout = 2 * time.Second
 
 // fillUnset gives each flag not set on the command line its value from the
 // environment (WALT_<NAME>, dashes as underscores) or, failing that, from the

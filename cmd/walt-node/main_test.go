@@ -178,11 +178,25 @@ func TestBadSettings(t *testing.T) {
 		{nil, map[string]string{"WALT_HOOK_TIMEOUT": "soon"}, `WALT_HOOK_TIMEOUT="soon"`},
 		{[]string{"extra"}, nil, `unexpected argument "extra"`},
 		{[]string{"--hook-timeout", "-1s"}, nil, "must be positive"},
+		{[]string{"--server-ip", "10.0.0.1,server"}, nil, `invalid address "server" in --server-ip`},
+		{[]string{"--max-conns-per-peer", "0"}, nil, "--max-conns and --max-conns-per-peer must be positive (got 512 and 0)"},
 	}
 	for _, tt := range tests {
 		code, out := runConfigured(t, tt.args, tt.env)
 		if code != exitUsage || !strings.Contains(out, tt.want) {
 			t.Errorf("walt-node %v (env %v) = status %d, output %q; want status 2 and %q", tt.args, tt.env, code, out, tt.want)
 		}
+	}
+}
+
+// TestServerAddrs checks where the addresses that keep connection slots
+// come from: --server-ip, the host of --server, the image's walt-env.
+func TestServerAddrs(t *testing.T) {
+	root := t.TempDir()
+	os.Mkdir(filepath.Join(root, "bin"), 0o755)
+	os.WriteFile(filepath.Join(root, "bin", "walt-env"), []byte("export walt_server_ip='192.168.152.1'\nexport walt_boot_mode=network\n"), 0o644)
+	code, out := runConfigured(t, []string{"--root", root, "--server-ip", "10.0.0.1, 10.0.0.1", "--server", "http://127.0.0.9:1", "--virtual", "false"}, nil)
+	if want := `servers="[10.0.0.1 127.0.0.9 192.168.152.1]"`; code != exitOK || !strings.Contains(out, want) {
+		t.Errorf("walt-node = status %d, output:\n%s\nwant %s", code, out, want)
 	}
 }

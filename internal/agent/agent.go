@@ -10,9 +10,11 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -59,7 +61,13 @@ type Config struct {
 	// ShutdownGrace is how long an orderly shutdown, or a hybrid-mode hook
 	// that returned 0, may take before the reboot is forced.
 	ShutdownGrace time.Duration
-	Logger        *slog.Logger
+	// Servers are the addresses of the WalT server(s): their connections
+	// are never refused because of other peers' (netservice.Server.Reserved).
+	Servers []netip.Addr
+	// MaxConns and MaxConnsPerPeer bound the connections of other peers;
+	// defaults netservice.DefaultMaxConns and DefaultMaxConnsPerPeer.
+	MaxConns, MaxConnsPerPeer int
+	Logger                    *slog.Logger
 }
 
 // Agent serves one node. It implements netservice.Node.
@@ -101,7 +109,9 @@ func New(cfg Config) (*Agent, error) {
 func (a *Agent) Serve(ctx context.Context, ln net.Listener) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	srv := &netservice.Server{Node: a, AllowShell: a.cfg.AllowShell, Logger: a.log}
+	srv := &netservice.Server{Node: a, AllowShell: a.cfg.AllowShell, Logger: a.log,
+		MaxConns: a.cfg.MaxConns, MaxConnsPerPeer: a.cfg.MaxConnsPerPeer,
+		Reserved: func(peer netip.Addr) bool { return slices.Contains(a.cfg.Servers, peer) }}
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, ln) }()
 	select {

@@ -1,11 +1,13 @@
 package agent
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -450,3 +452,40 @@ func TestParseAction(t *testing.T) {
 }
 
 func listenLoopback() (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }
+
+// TestFloodFromOnePeer holds more connections from 127.0.0.5 than the
+// agent used to serve in all, each in an idle MODE multi session: another
+// client and the server (127.0.0.1) must still get OK to PING and REBOOT.
+func TestFloodFromOnePeer(t *testing.T) {
+	t.Parallel()
+	addr, journal := startAgent(t, Config{Root: makeImage(t), BootMode: Network, Servers: []netip.Addr{netip.MustParseAddr("127.0.0.1")}})
+	const flood = 4200
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.5")}}
+	for i := range flood {
+		c, err := d.Dial("tcp", addr)
+		if err != nil {
+			t.Fatalf("flood connection %d: %v", i, err)
+		}
+		defer c.Close()
+		io.WriteString(c, "MODE multi\n")
+	}
+	for _, local := range []string{"127.0.0.6", "127.0.0.1"} {
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}, Timeout: 5 * time.Second}
+		c, err := d.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		io.WriteString(c, "MODE single\nPING\n")
+		if line, err := bufio.NewReader(c).ReadString('\n'); line != "OK\n" {
+			t.Errorf("PING from %s during the flood = %q, %v; want OK", local, line, err)
+		}
+	}
+	if line, err := reboot(t, addr); err != nil || line != "OK" {
+		t.Fatalf("REBOOT from the server during the flood = %q, %v; want OK", line, err)
+	}
+	if diff := cmp.Diff([]string{"force"}, journalLines(t, journal)); diff != "" {
+		t.Errorf("procedure (-want +got):\n%s", diff)
+	}
+}

@@ -173,7 +173,7 @@ func errorText(err error) string {
 	return err.Error()
 }
 
-func orDefault(d, def time.Duration) time.Duration {
+func orDefault[T time.Duration | int](d, def T) T {
 	if d > 0 {
 		return d
 	}
