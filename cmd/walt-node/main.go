@@ -4,7 +4,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"flag"
@@ -68,29 +67,7 @@ type options struct {
 
 func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) int {
 	var o options
-	fs := flag.NewFlagSet("walt-node", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	config := fs.String("config", "", "settings file (key = value lines, keys as flag names; default "+defaultConfigFile+" if it exists)")
-	fs.StringVar(&o.listen, "listen", "0.0.0.0:12346", "address to serve WalT's node protocol on")
-	fs.StringVar(&o.root, "root", "/", "image root, where reboot hooks and /bin/blink are looked up")
-	fs.StringVar(&o.bootMode, "boot-mode", "auto", "auto, network, hybrid-volatile or hybrid-persistent")
-	fs.StringVar(&o.virtual, "virtual", "auto", "auto (DMI vendor is QEMU), true or false; virtual nodes never run hooks")
-	fs.StringVar(&o.action, "reboot-action", "", "what REBOOT does: system (really reboot), exit (exit with status 10), log:FILE (record the procedure); unset: refuse")
-	fs.BoolVar(&o.allowShell, "allow-shell", false, "enable the unauthenticated SHELL request (debugging only)")
-	fs.DurationVar(&o.hookTimeout, "hook-timeout", agent.DefaultHookTimeout, "deadline of a reboot hook, then the reboot is forced")
-	fs.DurationVar(&o.shutdownGrace, "shutdown-grace", agent.DefaultShutdownGrace, "time an orderly shutdown may take before the reboot is forced")
-	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
-	fs.StringVar(&o.server, "server", "", "walt-server URL to report this node to, e.g. http://192.168.152.1:12345 (unset: no report)")
-	fs.StringVar(&o.mac, "mac", "", "MAC address to report (default: that of the interface used to reach the server)")
-	fs.StringVar(&o.name, "name", "", "node name to report (default: host name)")
-	fs.StringVar(&o.model, "model", "", "node model to report (default: unknown)")
-	fs.StringVar(&o.serverIPs, "server-ip", "", "comma-separated addresses of the WalT server(s), whose connections are never refused because of other peers' (always added: the host of --server and walt_server_ip of <root>/bin/walt-env)")
-	fs.IntVar(&o.maxConns, "max-conns", netservice.DefaultMaxConns, "connections served at once from peers other than the server")
-	fs.IntVar(&o.maxConnsPerPeer, "max-conns-per-peer", netservice.DefaultMaxConnsPerPeer, "connections served at once from one IP address other than the server's")
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: walt-node [flags]\n       walt-node kexec-reboot   (the kexec reboot hook; see docs/node-agent.md)\n\nServes WalT's node protocol and reboots the node on request.\nEvery flag may also be set as WALT_<FLAG> (e.g. WALT_REBOOT_ACTION) or in the settings file.\n\nFlags:\n")
-		fs.PrintDefaults()
-	}
+	fs, config := newFlags(&o, stderr)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK
@@ -135,6 +112,35 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		return exitError
 	}
 	return exitOK
+}
+
+// newFlags defines walt-node's flags, which are also its settings, on a
+// new FlagSet that fills o; it also returns the --config value.
+func newFlags(o *options, stderr io.Writer) (*flag.FlagSet, *string) {
+	fs := flag.NewFlagSet("walt-node", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	config := fs.String("config", "", "settings file (key = value lines, keys as flag names; default "+defaultConfigFile+" if it exists)")
+	fs.StringVar(&o.listen, "listen", "0.0.0.0:12346", "address to serve WalT's node protocol on")
+	fs.StringVar(&o.root, "root", "/", "image root, where reboot hooks and /bin/blink are looked up")
+	fs.StringVar(&o.bootMode, "boot-mode", "auto", "auto, network, hybrid-volatile or hybrid-persistent")
+	fs.StringVar(&o.virtual, "virtual", "auto", "auto (DMI vendor is QEMU), true or false; virtual nodes never run hooks")
+	fs.StringVar(&o.action, "reboot-action", "", "what REBOOT does: system (really reboot), exit (exit with status 10), log:FILE (record the procedure); unset: refuse")
+	fs.BoolVar(&o.allowShell, "allow-shell", false, "enable the unauthenticated SHELL request (debugging only)")
+	fs.DurationVar(&o.hookTimeout, "hook-timeout", agent.DefaultHookTimeout, "deadline of a reboot hook, then the reboot is forced")
+	fs.DurationVar(&o.shutdownGrace, "shutdown-grace", agent.DefaultShutdownGrace, "time an orderly shutdown may take before the reboot is forced")
+	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&o.server, "server", "", "walt-server URL to report this node to, e.g. http://192.168.152.1:12345 (unset: no report)")
+	fs.StringVar(&o.mac, "mac", "", "MAC address to report (default: that of the interface used to reach the server)")
+	fs.StringVar(&o.name, "name", "", "node name to report (default: host name)")
+	fs.StringVar(&o.model, "model", "", "node model to report (default: unknown)")
+	fs.StringVar(&o.serverIPs, "server-ip", "", "comma-separated addresses of the WalT server(s), whose connections are never refused because of other peers' (always added: the host of --server and walt_server_ip of <root>/bin/walt-env)")
+	fs.IntVar(&o.maxConns, "max-conns", netservice.DefaultMaxConns, "connections served at once from peers other than the server")
+	fs.IntVar(&o.maxConnsPerPeer, "max-conns-per-peer", netservice.DefaultMaxConnsPerPeer, "connections served at once from one IP address other than the server's")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: walt-node [flags]\n       walt-node kexec-reboot   (the kexec reboot hook; see docs/node-agent.md)\n\nServes WalT's node protocol and reboots the node on request.\nEvery flag may also be set as WALT_<FLAG> (e.g. WALT_REBOOT_ACTION) or in the settings file.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	return fs, config
 }
 
 func (o *options) agentConfig(stderr io.Writer) (agent.Config, error) {
@@ -251,11 +257,11 @@ func fillUnset(fs *flag.FlagSet, configFile string, getenv func(string) string) 
 		env := "WALT_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
 		if v := getenv(env); v != "" {
 			if err := fs.Set(f.Name, v); err != nil {
-				errs = append(errs, fmt.Errorf("%s=%q: %w", env, v, err))
+				errs = append(errs, fmt.Errorf("%s=%s: %w", env, quoteCut(v), err))
 			}
 		} else if s, ok := file[f.Name]; ok {
 			if err := fs.Set(f.Name, s.value); err != nil {
-				errs = append(errs, fmt.Errorf("%s:%d: %s = %q: %w", configFile, s.line, f.Name, s.value, err))
+				errs = append(errs, fmt.Errorf("%s:%d: %s = %s: %w", configFile, s.line, f.Name, quoteCut(s.value), err))
 			}
 		}
 	})
@@ -267,8 +273,11 @@ type setting struct {
 	line  int
 }
 
-// readSettings reads "key = value" lines; blank lines and lines starting
-// with # are ignored. Unknown keys are errors.
+// maxSettingsFile bounds the size of a settings file.
+const maxSettingsFile = 64 << 10
+
+// readSettings reads the settings file at path; a missing file is no error
+// unless required.
 func readSettings(fs *flag.FlagSet, path string, required bool) (map[string]setting, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -278,22 +287,46 @@ func readSettings(fs *flag.FlagSet, path string, required bool) (map[string]sett
 		return nil, fmt.Errorf("settings file: %w", err)
 	}
 	defer f.Close()
+	return parseSettings(fs, path, f)
+}
+
+// parseSettings reads "key = value" lines, keys being the names of fs's
+// flags but config; blank lines and lines starting with # are ignored, a
+// value may be quoted, and the last line setting a key wins. Unknown keys,
+// lines without "=", and a file over maxSettingsFile bytes are errors
+// naming the file (as name) and the line.
+func parseSettings(fs *flag.FlagSet, name string, r io.Reader) (map[string]setting, error) {
+	b, err := io.ReadAll(io.LimitReader(r, maxSettingsFile+1))
+	if err != nil {
+		return nil, fmt.Errorf("settings file %s: %w", name, err)
+	}
+	if len(b) > maxSettingsFile {
+		return nil, fmt.Errorf("settings file %s: over %d bytes", name, maxSettingsFile)
+	}
 	out := map[string]setting{}
-	sc := bufio.NewScanner(f)
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
+	for n, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
 		k, v, ok := strings.Cut(line, "=")
 		k, v = strings.TrimSpace(k), strings.Trim(strings.TrimSpace(v), `"'`)
 		if !ok || k == "" {
-			return nil, fmt.Errorf("%s:%d: want key = value, got %q", path, n, line)
+			return nil, fmt.Errorf("%s:%d: want key = value, got %s", name, n+1, quoteCut(line))
 		}
 		if fs.Lookup(k) == nil || k == "config" {
-			return nil, fmt.Errorf("%s:%d: unknown setting %q", path, n, k)
+			return nil, fmt.Errorf("%s:%d: unknown setting %s", name, n+1, quoteCut(k))
 		}
-		out[k] = setting{value: v, line: n}
+		out[k] = setting{value: v, line: n + 1}
 	}
-	return out, sc.Err()
+	return out, nil
+}
+
+// quoteCut quotes s for an error message, cut to a readable length.
+func quoteCut(s string) string {
+	const max = 64
+	if len(s) > max {
+		return fmt.Sprintf("%q...", s[:max])
+	}
+	return fmt.Sprintf("%q", s)
 }

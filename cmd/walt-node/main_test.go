@@ -164,6 +164,8 @@ func TestBadSettings(t *testing.T) {
 	dir := t.TempDir()
 	badConf := filepath.Join(dir, "bad.conf")
 	os.WriteFile(badConf, []byte("reboot-action = exit\nreboot_speed = fast\n"), 0o644)
+	hugeConf := filepath.Join(dir, "huge.conf")
+	os.WriteFile(hugeConf, []byte(strings.Repeat("# padding\n", 7000)), 0o644)
 	tests := []struct {
 		args []string
 		env  map[string]string
@@ -178,6 +180,7 @@ func TestBadSettings(t *testing.T) {
 		{nil, map[string]string{"WALT_HOOK_TIMEOUT": "soon"}, `WALT_HOOK_TIMEOUT="soon"`},
 		{[]string{"extra"}, nil, `unexpected argument "extra"`},
 		{[]string{"--hook-timeout", "-1s"}, nil, "must be positive"},
+		{[]string{"--config", hugeConf}, nil, hugeConf + ": over 65536 bytes"},
 		{[]string{"--server-ip", "10.0.0.1,server"}, nil, `invalid address "server" in --server-ip`},
 		{[]string{"--max-conns-per-peer", "0"}, nil, "--max-conns and --max-conns-per-peer must be positive (got 512 and 0)"},
 	}
