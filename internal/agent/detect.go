@@ -95,6 +95,12 @@ func envFileValues(path, key string) []string {
 	if err != nil {
 		return nil
 	}
+	return envValues(b, key)
+}
+
+// envValues returns the values assigned to key in the text of a walt-env
+// file, in order.
+func envValues(b []byte, key string) []string {
 	var values []string
 	for _, line := range strings.Split(string(b), "\n") {
 		line = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(line), "export "))
