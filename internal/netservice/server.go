@@ -31,7 +31,8 @@ type Node interface {
 }
 
 // Server answers WalT protocol requests on behalf of a Node. Unlike WalT's
-// agent it serves any number of connections at once.
+// agent it serves many connections at once, within per-peer and total
+// bounds that keep room for the agent's servers (see Reserved).
 type Server struct {
 	Node Node
 	// AllowShell enables the SHELL request, an unauthenticated shell for
