@@ -4,7 +4,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"flag"
@@ -12,6 +11,8 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -21,6 +22,7 @@ import (
 	"time"
 
 	"github.com/walt-testbed/walt/internal/agent"
+	"github.com/walt-testbed/walt/internal/netservice"
 )
 
 // Exit statuses; agent.ExitRebooted (10) is the fourth.
@@ -58,31 +60,14 @@ type options struct {
 	listen, root, bootMode, virtual, action, logLevel string
 	allowShell                                        bool
 	server, mac, name, model                          string // reporting to walt-server
+	serverIPs                                         string
+	maxConns, maxConnsPerPeer                         int
 	hookTimeout, shutdownGrace                        time.Duration
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) int {
 	var o options
-	fs := flag.NewFlagSet("walt-node", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	config := fs.String("config", "", "settings file (key = value lines, keys as flag names; default "+defaultConfigFile+" if it exists)")
-	fs.StringVar(&o.listen, "listen", "0.0.0.0:12346", "address to serve WalT's node protocol on")
-	fs.StringVar(&o.root, "root", "/", "image root, where reboot hooks and /bin/blink are looked up")
-	fs.StringVar(&o.bootMode, "boot-mode", "auto", "auto, network, hybrid-volatile or hybrid-persistent")
-	fs.StringVar(&o.virtual, "virtual", "auto", "auto (DMI vendor is QEMU), true or false; virtual nodes never run hooks")
-	fs.StringVar(&o.action, "reboot-action", "", "what REBOOT does: system (really reboot), exit (exit with status 10), log:FILE (record the procedure); unset: refuse")
-	fs.BoolVar(&o.allowShell, "allow-shell", false, "enable the unauthenticated SHELL request (debugging only)")
-	fs.DurationVar(&o.hookTimeout, "hook-timeout", agent.DefaultHookTimeout, "deadline of a reboot hook, then the reboot is forced")
-	fs.DurationVar(&o.shutdownGrace, "shutdown-grace", agent.DefaultShutdownGrace, "time an orderly shutdown may take before the reboot is forced")
-	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
-	fs.StringVar(&o.server, "server", "", "walt-server URL to report this node to, e.g. http://192.168.152.1:12345 (unset: no report)")
-	fs.StringVar(&o.mac, "mac", "", "MAC address to report (default: that of the interface used to reach the server)")
-	fs.StringVar(&o.name, "name", "", "node name to report (default: host name)")
-	fs.StringVar(&o.model, "model", "", "node model to report (default: unknown)")
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: walt-node [flags]\n       walt-node kexec-reboot   (the kexec reboot hook; see docs/node-agent.md)\n\nServes WalT's node protocol and reboots the node on request.\nEvery flag may also be set as WALT_<FLAG> (e.g. WALT_REBOOT_ACTION) or in the settings file.\n\nFlags:\n")
-		fs.PrintDefaults()
-	}
+	fs, config := newFlags(&o, stderr)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK
@@ -102,6 +87,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		fmt.Fprintf(stderr, "walt-node: %v\n", err)
 		return exitUsage
 	}
+	cfg.Servers = o.serverAddrs(ctx, cfg.Servers, cfg.Logger)
 	a, err := agent.New(cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "walt-node: %v\n", err)
@@ -113,7 +99,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		return exitError
 	}
 	cfg.Logger.Info("walt-node serving", "listen", ln.Addr().String(), "boot_mode", cfg.BootMode,
-		"virtual", cfg.Virtual, "reboot_action", cfg.Action.String(), "shell", cfg.AllowShell)
+		"virtual", cfg.Virtual, "reboot_action", cfg.Action.String(), "shell", cfg.AllowShell,
+		"servers", cfg.Servers, "max_conns", o.maxConns, "max_conns_per_peer", o.maxConnsPerPeer)
 	if o.server != "" {
 		go report(ctx, &o, ln.Addr(), string(cfg.BootMode), cfg.Virtual, cfg.Action.Kind == agent.ActionSystem, cfg.Logger)
 	}
@@ -127,17 +114,48 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	return exitOK
 }
 
+// newFlags defines walt-node's flags, which are also its settings, on a
+// new FlagSet that fills o; it also returns the --config value.
+func newFlags(o *options, stderr io.Writer) (*flag.FlagSet, *string) {
+	fs := flag.NewFlagSet("walt-node", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	config := fs.String("config", "", "settings file (key = value lines, keys as flag names; default "+defaultConfigFile+" if it exists)")
+	fs.StringVar(&o.listen, "listen", "0.0.0.0:12346", "address to serve WalT's node protocol on")
+	fs.StringVar(&o.root, "root", "/", "image root, where reboot hooks and /bin/blink are looked up")
+	fs.StringVar(&o.bootMode, "boot-mode", "auto", "auto, network, hybrid-volatile or hybrid-persistent")
+	fs.StringVar(&o.virtual, "virtual", "auto", "auto (DMI vendor is QEMU), true or false; virtual nodes never run hooks")
+	fs.StringVar(&o.action, "reboot-action", "", "what REBOOT does: system (really reboot), exit (exit with status 10), log:FILE (record the procedure); unset: refuse")
+	fs.BoolVar(&o.allowShell, "allow-shell", false, "enable the unauthenticated SHELL request (debugging only)")
+	fs.DurationVar(&o.hookTimeout, "hook-timeout", agent.DefaultHookTimeout, "deadline of a reboot hook, then the reboot is forced")
+	fs.DurationVar(&o.shutdownGrace, "shutdown-grace", agent.DefaultShutdownGrace, "time an orderly shutdown may take before the reboot is forced")
+	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&o.server, "server", "", "walt-server URL to report this node to, e.g. http://192.168.152.1:12345 (unset: no report)")
+	fs.StringVar(&o.mac, "mac", "", "MAC address to report (default: that of the interface used to reach the server)")
+	fs.StringVar(&o.name, "name", "", "node name to report (default: host name)")
+	fs.StringVar(&o.model, "model", "", "node model to report (default: unknown)")
+	fs.StringVar(&o.serverIPs, "server-ip", "", "comma-separated addresses of the WalT server(s), whose connections are never refused because of other peers' (always added: the host of --server and walt_server_ip of <root>/bin/walt-env)")
+	fs.IntVar(&o.maxConns, "max-conns", netservice.DefaultMaxConns, "connections served at once from peers other than the server")
+	fs.IntVar(&o.maxConnsPerPeer, "max-conns-per-peer", netservice.DefaultMaxConnsPerPeer, "connections served at once from one IP address other than the server's")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: walt-node [flags]\n       walt-node kexec-reboot   (the kexec reboot hook; see docs/node-agent.md)\n\nServes WalT's node protocol and reboots the node on request.\nEvery flag may also be set as WALT_<FLAG> (e.g. WALT_REBOOT_ACTION) or in the settings file.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	return fs, config
+}
+
 func (o *options) agentConfig(stderr io.Writer) (agent.Config, error) {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
 		return agent.Config{}, fmt.Errorf("invalid log level %q: want debug, info, warn or error", o.logLevel)
 	}
 	cfg := agent.Config{
-		Root:          o.root,
-		AllowShell:    o.allowShell,
-		HookTimeout:   o.hookTimeout,
-		ShutdownGrace: o.shutdownGrace,
-		Logger:        slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})),
+		Root:            o.root,
+		AllowShell:      o.allowShell,
+		HookTimeout:     o.hookTimeout,
+		ShutdownGrace:   o.shutdownGrace,
+		MaxConns:        o.maxConns,
+		MaxConnsPerPeer: o.maxConnsPerPeer,
+		Logger:          slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})),
 	}
 	if fi, err := os.Stat(o.root); err != nil || !fi.IsDir() {
 		return cfg, fmt.Errorf("invalid root %q: not a directory", o.root)
@@ -162,8 +180,57 @@ func (o *options) agentConfig(stderr io.Writer) (agent.Config, error) {
 	if o.hookTimeout <= 0 || o.shutdownGrace <= 0 {
 		return cfg, errors.New("--hook-timeout and --shutdown-grace must be positive")
 	}
+	if o.maxConns <= 0 || o.maxConnsPerPeer <= 0 {
+		return cfg, fmt.Errorf("--max-conns and --max-conns-per-peer must be positive (got %d and %d)", o.maxConns, o.maxConnsPerPeer)
+	}
+	for _, s := range strings.Split(o.serverIPs, ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return cfg, fmt.Errorf("invalid address %q in --server-ip: want IP addresses separated by commas", s)
+		}
+		cfg.Servers = append(cfg.Servers, a.Unmap())
+	}
 	return cfg, nil
 }
+
+// serverAddrs returns the server addresses to reserve connection slots
+// for: those of --server-ip (already in cfg), the host of --server
+// (resolved, at most for resolveTimeout) and walt_server_ip of the image's
+// walt-env.
+func (o *options) serverAddrs(ctx context.Context, known []netip.Addr, log *slog.Logger) []netip.Addr {
+	addrs := slices.Clone(known)
+	if a, ok := agent.ServerAddrFromEnvFile(o.root); ok {
+		addrs = append(addrs, a)
+	}
+	if o.server != "" {
+		u, err := url.Parse(o.server)
+		host := ""
+		if err == nil {
+			host = u.Hostname()
+		}
+		if a, err := netip.ParseAddr(host); err == nil {
+			addrs = append(addrs, a.Unmap())
+		} else if host != "" {
+			rctx, cancel := context.WithTimeout(ctx, resolveTimeout)
+			found, err := net.DefaultResolver.LookupNetIP(rctx, "ip", host)
+			cancel()
+			if err != nil {
+				log.Warn("cannot resolve the server's host name: no connection slots reserved for it", "server", o.server, "err", err)
+			}
+			for _, a := range found {
+				addrs = append(addrs, a.Unmap())
+			}
+		}
+	}
+	slices.SortFunc(addrs, netip.Addr.Compare)
+	return slices.Compact(addrs)
+}
+
+// resolveTimeout bounds the look-up of the server's host name at start.
+const resolveTimeout = 2 * time.Second
 
 // fillUnset gives each flag not set on the command line its value from the
 // environment (WALT_<NAME>, dashes as underscores) or, failing that, from the
@@ -190,11 +257,11 @@ func fillUnset(fs *flag.FlagSet, configFile string, getenv func(string) string) 
 		env := "WALT_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
 		if v := getenv(env); v != "" {
 			if err := fs.Set(f.Name, v); err != nil {
-				errs = append(errs, fmt.Errorf("%s=%q: %w", env, v, err))
+				errs = append(errs, fmt.Errorf("%s=%s: %w", env, quoteCut(v), err))
 			}
 		} else if s, ok := file[f.Name]; ok {
 			if err := fs.Set(f.Name, s.value); err != nil {
-				errs = append(errs, fmt.Errorf("%s:%d: %s = %q: %w", configFile, s.line, f.Name, s.value, err))
+				errs = append(errs, fmt.Errorf("%s:%d: %s = %s: %w", configFile, s.line, f.Name, quoteCut(s.value), err))
 			}
 		}
 	})
@@ -206,8 +273,11 @@ type setting struct {
 	line  int
 }
 
-// readSettings reads "key = value" lines; blank lines and lines starting
-// with # are ignored. Unknown keys are errors.
+// maxSettingsFile bounds the size of a settings file.
+const maxSettingsFile = 64 << 10
+
+// readSettings reads the settings file at path; a missing file is no error
+// unless required.
 func readSettings(fs *flag.FlagSet, path string, required bool) (map[string]setting, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -217,22 +287,46 @@ func readSettings(fs *flag.FlagSet, path string, required bool) (map[string]sett
 		return nil, fmt.Errorf("settings file: %w", err)
 	}
 	defer f.Close()
+	return parseSettings(fs, path, f)
+}
+
+// parseSettings reads "key = value" lines, keys being the names of fs's
+// flags but config; blank lines and lines starting with # are ignored, a
+// value may be quoted, and the last line setting a key wins. Unknown keys,
+// lines without "=", and a file over maxSettingsFile bytes are errors
+// naming the file (as name) and the line.
+func parseSettings(fs *flag.FlagSet, name string, r io.Reader) (map[string]setting, error) {
+	b, err := io.ReadAll(io.LimitReader(r, maxSettingsFile+1))
+	if err != nil {
+		return nil, fmt.Errorf("settings file %s: %w", name, err)
+	}
+	if len(b) > maxSettingsFile {
+		return nil, fmt.Errorf("settings file %s: over %d bytes", name, maxSettingsFile)
+	}
 	out := map[string]setting{}
-	sc := bufio.NewScanner(f)
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
+	for n, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
 		k, v, ok := strings.Cut(line, "=")
 		k, v = strings.TrimSpace(k), strings.Trim(strings.TrimSpace(v), `"'`)
 		if !ok || k == "" {
-			return nil, fmt.Errorf("%s:%d: want key = value, got %q", path, n, line)
+			return nil, fmt.Errorf("%s:%d: want key = value, got %s", name, n+1, quoteCut(line))
 		}
 		if fs.Lookup(k) == nil || k == "config" {
-			return nil, fmt.Errorf("%s:%d: unknown setting %q", path, n, k)
+			return nil, fmt.Errorf("%s:%d: unknown setting %s", name, n+1, quoteCut(k))
 		}
-		out[k] = setting{value: v, line: n}
+		out[k] = setting{value: v, line: n + 1}
 	}
-	return out, sc.Err()
+	return out, nil
+}
+
+// quoteCut quotes s for an error message, cut to a readable length.
+func quoteCut(s string) string {
+	const max = 64
+	if len(s) > max {
+		return fmt.Sprintf("%q...", s[:max])
+	}
+	return fmt.Sprintf("%q", s)
 }

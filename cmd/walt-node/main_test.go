@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"debug/elf"
 	"errors"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -15,6 +17,8 @@ import (
 
 	"github.com/walt-testbed/walt/internal/agent"
 	"github.com/walt-testbed/walt/internal/netservice"
+	"github.com/walt-testbed/walt/internal/testutil"
+	"golang.org/x/sys/unix"
 )
 
 // binary is walt-node built as users get it: static, without cgo.
@@ -120,7 +124,7 @@ func runConfigured(t *testing.T, args []string, env map[string]string) (int, str
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	var stderr bytes.Buffer
+	var stderr testutil.Buffer // with --server, report may still log after run returns
 	args = append([]string{"--listen", "127.0.0.1:0"}, args...)
 	code := run(ctx, args, func(k string) string { return env[k] }, &stderr)
 	return code, stderr.String()
@@ -164,6 +168,8 @@ func TestBadSettings(t *testing.T) {
 	dir := t.TempDir()
 	badConf := filepath.Join(dir, "bad.conf")
 	os.WriteFile(badConf, []byte("reboot-action = exit\nreboot_speed = fast\n"), 0o644)
+	hugeConf := filepath.Join(dir, "huge.conf")
+	os.WriteFile(hugeConf, []byte(strings.Repeat("# padding\n", 7000)), 0o644)
 	tests := []struct {
 		args []string
 		env  map[string]string
@@ -178,11 +184,109 @@ func TestBadSettings(t *testing.T) {
 		{nil, map[string]string{"WALT_HOOK_TIMEOUT": "soon"}, `WALT_HOOK_TIMEOUT="soon"`},
 		{[]string{"extra"}, nil, `unexpected argument "extra"`},
 		{[]string{"--hook-timeout", "-1s"}, nil, "must be positive"},
+		{[]string{"--config", hugeConf}, nil, hugeConf + ": over 65536 bytes"},
+		{[]string{"--server-ip", "10.0.0.1,server"}, nil, `invalid address "server" in --server-ip`},
+		{[]string{"--max-conns-per-peer", "0"}, nil, "--max-conns and --max-conns-per-peer must be positive (got 512 and 0)"},
 	}
 	for _, tt := range tests {
 		code, out := runConfigured(t, tt.args, tt.env)
 		if code != exitUsage || !strings.Contains(out, tt.want) {
 			t.Errorf("walt-node %v (env %v) = status %d, output %q; want status 2 and %q", tt.args, tt.env, code, out, tt.want)
 		}
+	}
+}
+
+// TestServerAddrs checks where the addresses that keep connection slots
+// come from: --server-ip, the host of --server, the image's walt-env.
+func TestServerAddrs(t *testing.T) {
+	root := t.TempDir()
+	os.Mkdir(filepath.Join(root, "bin"), 0o755)
+	os.WriteFile(filepath.Join(root, "bin", "walt-env"), []byte("export walt_server_ip='192.168.152.1'\nexport walt_boot_mode=network\n"), 0o644)
+	code, out := runConfigured(t, []string{"--root", root, "--server-ip", "10.0.0.1, 10.0.0.1", "--server", "http://127.0.0.9:1", "--virtual", "false"}, nil)
+	if want := `servers="[10.0.0.1 127.0.0.9 192.168.152.1]"`; code != exitOK || !strings.Contains(out, want) {
+		t.Errorf("walt-node = status %d, output:\n%s\nwant %s", code, out, want)
+	}
+}
+
+// TestServesAfterFileLimit lowers a running walt-node's file limit until
+// accept fails with EMFILE (too many open files), then ends the flood: the
+// agent must have logged the failure, still run, and answer PING again.
+func TestServesAfterFileLimit(t *testing.T) {
+	addr := freeLoopbackAddr(t)
+	cmd := exec.Command(binary, "--listen", addr, "--root", t.TempDir(), "--boot-mode", "network", "--virtual", "false")
+	var stderr testutil.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var waitErr error
+	exited := make(chan struct{})
+	go func() { waitErr = cmd.Wait(); close(exited) }()
+	defer func() {
+		cmd.Process.Kill()
+		<-exited
+	}()
+	ping := func(local string) (string, error) {
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}, Timeout: 5 * time.Second}
+		c, err := d.Dial("tcp", addr)
+		if err != nil {
+			return "", err
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		io.WriteString(c, "MODE single\nPING\n")
+		return bufio.NewReader(c).ReadString('\n')
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if line, _ := ping("127.0.0.1"); line == "OK\n" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("walt-node never answered PING:\n%s", &stderr)
+		}
+	}
+	if err := unix.Prlimit(cmd.Process.Pid, unix.RLIMIT_NOFILE, &unix.Rlimit{Cur: 24, Max: 24}, nil); err != nil {
+		t.Skip("cannot lower the agent's file limit:", err)
+	}
+	// Ten peers of eight idle connections each: under the per-peer and
+	// total bounds, over the file limit.
+	var flood []net.Conn
+	for i := range 80 {
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(10+i/8))}}
+		c, err := d.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.WriteString(c, "MODE multi\n")
+		flood = append(flood, c)
+	}
+	// (walt-node used to exit on EMFILE once its idle connections timed out.)
+	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(stderr.String(), "accept failed"); time.Sleep(10 * time.Millisecond) {
+		select {
+		case <-exited:
+			t.Fatalf("walt-node exited (%v) on EMFILE:\n%s", waitErr, &stderr)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("accept never failed with EMFILE:\n%s", &stderr)
+		}
+	}
+	if !strings.Contains(stderr.String(), "too many open files") {
+		t.Errorf("accept failed, but not with EMFILE:\n%s", &stderr)
+	}
+	for _, c := range flood {
+		c.Close()
+	}
+	var line string
+	for deadline := time.Now().Add(20 * time.Second); line != "OK\n"; time.Sleep(20 * time.Millisecond) {
+		select {
+		case <-exited:
+			t.Fatalf("walt-node exited (%v) after EMFILE:\n%s", waitErr, &stderr)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("walt-node no longer answers PING after EMFILE:\n%s", &stderr)
+		}
+		line, _ = ping("127.0.0.1")
 	}
 }

@@ -10,10 +10,11 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -60,7 +61,13 @@ type Config struct {
 	// ShutdownGrace is how long an orderly shutdown, or a hybrid-mode hook
 	// that returned 0, may take before the reboot is forced.
 	ShutdownGrace time.Duration
-	Logger        *slog.Logger
+	// Servers are the addresses of the WalT server(s): their connections
+	// are never refused because of other peers' (netservice.Server.Reserved).
+	Servers []netip.Addr
+	// MaxConns and MaxConnsPerPeer bound the connections of other peers;
+	// defaults netservice.DefaultMaxConns and DefaultMaxConnsPerPeer.
+	MaxConns, MaxConnsPerPeer int
+	Logger                    *slog.Logger
 }
 
 // Agent serves one node. It implements netservice.Node.
@@ -102,7 +109,9 @@ func New(cfg Config) (*Agent, error) {
 func (a *Agent) Serve(ctx context.Context, ln net.Listener) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	srv := &netservice.Server{Node: a, AllowShell: a.cfg.AllowShell, Logger: a.log}
+	srv := &netservice.Server{Node: a, AllowShell: a.cfg.AllowShell, Logger: a.log,
+		MaxConns: a.cfg.MaxConns, MaxConnsPerPeer: a.cfg.MaxConnsPerPeer,
+		Reserved: func(peer netip.Addr) bool { return slices.Contains(a.cfg.Servers, peer) }}
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, ln) }()
 	select {
@@ -115,18 +124,17 @@ func (a *Agent) Serve(ctx context.Context, ln net.Listener) error {
 	}
 }
 
-var argKey = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.-]*$`)
-
 // PrepareReboot implements netservice.Node.
 func (a *Agent) PrepareReboot(args []string) (func(), error) {
 	if a.cfg.Action.Kind == ActionNone {
 		return nil, errors.New("reboot refused: no reboot action configured on this node (walt-node --reboot-action)")
 	}
-	for _, arg := range args {
-		k, _, ok := strings.Cut(arg, "=")
-		if !ok || !argKey.MatchString(k) {
-			return nil, fmt.Errorf("invalid REBOOT argument %q: want key=value", arg)
-		}
+	args, ignored, err := FilterRebootArgs(args)
+	if err != nil {
+		return nil, err
+	}
+	if len(ignored) > 0 {
+		a.log.Warn("ignored REBOOT arguments: unknown key or invalid value", "count", len(ignored), "args", logList(ignored))
 	}
 	if !a.rebooting.CompareAndSwap(false, true) {
 		a.log.Info("reboot already under way, nothing new started")
@@ -210,25 +218,6 @@ func (a *Agent) runHook(step Step) Step {
 		a.log.Warn("hook failed, forcing reboot", "hook", step.Path, "err", err)
 		return Step{Kind: Force}
 	}
-}
-
-// hookEnv is the hook's environment: ours, WalT's variables, and each
-// REBOOT argument both as given (kexec.allow=false) and with dots turned
-// into underscores (kexec_allow=false), a name shells can read.
-func (a *Agent) hookEnv(args []string) []string {
-	vnode := "0"
-	if a.cfg.Virtual {
-		vnode = "1"
-	}
-	env := append(os.Environ(), "walt_boot_mode="+string(a.cfg.BootMode), "vnode_mode="+vnode,
-		"walt_root="+a.cfg.Root, "walt_reboot_action="+a.cfg.Action.String())
-	for _, arg := range args {
-		env = append(env, arg)
-		if k, v, _ := strings.Cut(arg, "="); strings.Contains(k, ".") {
-			env = append(env, strings.ReplaceAll(k, ".", "_")+"="+v)
-		}
-	}
-	return env
 }
 
 // Blink implements netservice.Node: it runs the image's /bin/blink.

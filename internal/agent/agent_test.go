@@ -1,11 +1,15 @@
 package agent
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,6 +17,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/walt-testbed/walt/internal/netservice"
+	"github.com/walt-testbed/walt/internal/testutil"
 )
 
 // image builds an image root holding the given files under bin/, each
@@ -49,10 +54,17 @@ func startAgent(t *testing.T, cfg Config) (addr, journal string) {
 		journal = filepath.Join(t.TempDir(), "journal")
 		cfg.Action = Action{Kind: ActionLog, LogFile: journal}
 	}
+	return startAgentLogging(t, cfg, io.Discard), journal
+}
+
+// startAgentLogging serves an agent with cfg on a loopback port of its own,
+// copying its log to logs, and returns its address.
+func startAgentLogging(t *testing.T, cfg Config, logs io.Writer) string {
+	t.Helper()
 	if cfg.ShutdownGrace == 0 {
 		cfg.ShutdownGrace = 10 * time.Millisecond
 	}
-	cfg.Logger = slog.New(slog.NewTextHandler(t.Output(), nil))
+	cfg.Logger = slog.New(slog.NewTextHandler(io.MultiWriter(t.Output(), logs), nil))
 	a, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -68,7 +80,7 @@ func startAgent(t *testing.T, cfg Config) (addr, journal string) {
 		cancel()
 		<-done
 	})
-	return ln.Addr().String(), journal
+	return ln.Addr().String()
 }
 
 func reboot(t *testing.T, addr string, args ...string) (string, error) {
@@ -178,27 +190,136 @@ func TestRebootProcedures(t *testing.T) {
 	}
 }
 
+// TestHookEnvironment sends, to an agent under the exit action, the REBOOT
+// that used to reach a hook's environment verbatim: PATH, LD_PRELOAD, the
+// agent's own walt_reboot_action and walt_root. The hook must see none of
+// them, only kexec.allow under its own name.
 func TestHookEnvironment(t *testing.T) {
 	t.Parallel()
-	out := filepath.Join(t.TempDir(), "env")
-	// The shell drops variables whose names hold a dot from what it
-	// exports, so the hook reads what it was given from /proc.
-	root := makeImage(t, hookFile{NetworkHook, `tr "\\0" "\\n" < /proc/$$/environ > "` + out + `"; exit 3`, 0o755})
-	addr, journal := startAgent(t, Config{Root: root, BootMode: Network})
-	if _, err := reboot(t, addr, "kexec.allow=false", "x=1"); err != nil {
-		t.Fatal(err)
+	cat, err1 := exec.LookPath("cat")
+	mv, err2 := exec.LookPath("mv")
+	if err1 != nil || err2 != nil {
+		t.Skip(err1, err2)
 	}
-	journalLines(t, journal)
-	b, err := os.ReadFile(out)
+	out := filepath.Join(t.TempDir(), "env")
+	// Absolute paths: the hook must work even if its PATH were taken over.
+	// The shell drops variables whose names hold a dot from what it
+	// exports, so the hook copies what it was given from /proc.
+	root := makeImage(t, hookFile{NetworkHook, cat + ` /proc/$$/environ > "` + out + `.tmp"; ` + mv + ` "` + out + `.tmp" "` + out + `"; exit 3`, 0o755})
+	var logs testutil.Buffer
+	addr := startAgentLogging(t, Config{Root: root, BootMode: Network, Action: Action{Kind: ActionExit}}, &logs)
+	attack := []string{"walt_reboot_action=system", "PATH=/tmp/evil", "walt_root=/tmp/evilroot", "LD_PRELOAD=/x.so", "kexec.allow=false"}
+	if line, err := reboot(t, addr, attack...); err != nil || line != "OK" {
+		t.Fatalf("REBOOT = %q, %v; want OK", line, err)
+	}
+	env := waitEnvFile(t, out)
+	want := map[string]string{
+		"PATH":                 os.Getenv("PATH"),
+		"walt_reboot_action":   "exit",
+		"walt_root":            root,
+		"walt_boot_mode":       "network",
+		"vnode_mode":           "0",
+		"WALT_ARG_KEXEC_ALLOW": "false",
+	}
+	for k, v := range want {
+		if got, ok := env[k]; !ok || got != v {
+			t.Errorf("hook environment: %s = %q (set: %v), want %q", k, got, ok, v)
+		}
+	}
+	for _, k := range []string{"LD_PRELOAD", "kexec.allow", "kexec_allow"} {
+		if v, ok := env[k]; ok {
+			t.Errorf("hook environment holds %s=%q, sent by a peer", k, v)
+		}
+	}
+	if !strings.Contains(logs.String(), "ignored REBOOT arguments") || !strings.Contains(logs.String(), "LD_PRELOAD=/x.so") {
+		t.Errorf("agent did not log the ignored arguments:\n%s", logs.String())
+	}
+}
+
+// TestRebootArgValues checks that a known key with a bad value is ignored
+// and logged, and that the last valid value of a repeated key wins.
+func TestRebootArgValues(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		args    []string
+		want    string // WALT_ARG_KEXEC_ALLOW, "" for unset
+		ignored string
+	}{
+		{[]string{"kexec.allow=maybe"}, "", "kexec.allow=maybe"},
+		{[]string{"kexec.allow=False"}, "", "kexec.allow=False"},
+		{[]string{"kexec.allow=true", "kexec.allow=yes"}, "true", "kexec.allow=yes"},
+		{[]string{"kexec.allow=false", "kexec.allow=true"}, "true", ""},
+		{[]string{"kexec_allow=false"}, "", "kexec_allow=false"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			t.Parallel()
+			out := filepath.Join(t.TempDir(), "env")
+			root := makeImage(t, hookFile{NetworkHook, `echo "${` + KexecAllowEnv + `-unset}" > "` + out + `.tmp"; mv "` + out + `.tmp" "` + out + `"; exit 3`, 0o755})
+			var logs testutil.Buffer
+			addr := startAgentLogging(t, Config{Root: root, BootMode: Network, Action: Action{Kind: ActionLog, LogFile: filepath.Join(t.TempDir(), "journal")}}, &logs)
+			if line, err := reboot(t, addr, tt.args...); err != nil || line != "OK" {
+				t.Fatalf("REBOOT = %q, %v; want OK", line, err)
+			}
+			got := strings.TrimSpace(string(waitFile(t, out)))
+			want := tt.want
+			if want == "" {
+				want = "unset"
+			}
+			if got != want {
+				t.Errorf("%s = %q, want %q", KexecAllowEnv, got, want)
+			}
+			if tt.ignored != "" && !strings.Contains(logs.String(), tt.ignored) {
+				t.Errorf("agent log does not name the ignored %q:\n%s", tt.ignored, logs.String())
+			}
+		})
+	}
+}
+
+func TestFilterRebootArgs(t *testing.T) {
+	accepted, ignored, err := FilterRebootArgs([]string{"PATH=/x", "kexec.allow=true", "kexec.allow=maybe", "walt_root=/y"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	env := strings.Split(string(b), "\n")
-	for _, want := range []string{"kexec.allow=false", "kexec_allow=false", "x=1", "walt_boot_mode=network", "vnode_mode=0"} {
-		if !contains(env, want) {
-			t.Errorf("hook environment lacks %q", want)
+	if diff := cmp.Diff([]string{"kexec.allow=true"}, accepted); diff != "" {
+		t.Errorf("accepted (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"PATH=/x", "kexec.allow=maybe", "walt_root=/y"}, ignored); diff != "" {
+		t.Errorf("ignored (-want +got):\n%s", diff)
+	}
+	got := buildHookEnv([]string{"PATH=/bin", "WALT_ARG_KEXEC_ALLOW=stale", "walt_root=/inherited", "HOME=/root"},
+		accepted, []string{"walt_root=/img"})
+	if diff := cmp.Diff([]string{"PATH=/bin", "HOME=/root", "WALT_ARG_KEXEC_ALLOW=true", "walt_root=/img"}, got); diff != "" {
+		t.Errorf("buildHookEnv (-want +got):\n%s", diff)
+	}
+}
+
+// waitFile waits for a file a hook writes (renamed into place whole).
+func waitFile(t *testing.T, path string) []byte {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if b, err := os.ReadFile(path); err == nil {
+			return b
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("hook never wrote %s", path)
 		}
 	}
+}
+
+// waitEnvFile reads a NUL-separated environment a hook copied from /proc.
+func waitEnvFile(t *testing.T, path string) map[string]string {
+	t.Helper()
+	env := map[string]string{}
+	for _, kv := range strings.Split(string(waitFile(t, path)), "\x00") {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			if _, dup := env[k]; dup {
+				t.Errorf("hook environment sets %s twice", k)
+			}
+			env[k] = v
+		}
+	}
+	return env
 }
 
 func contains(list []string, s string) bool {
@@ -331,3 +452,40 @@ func TestParseAction(t *testing.T) {
 }
 
 func listenLoopback() (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }
+
+// TestFloodFromOnePeer holds more connections from 127.0.0.5 than the
+// agent used to serve in all, each in an idle MODE multi session: another
+// client and the server (127.0.0.1) must still get OK to PING and REBOOT.
+func TestFloodFromOnePeer(t *testing.T) {
+	t.Parallel()
+	addr, journal := startAgent(t, Config{Root: makeImage(t), BootMode: Network, Servers: []netip.Addr{netip.MustParseAddr("127.0.0.1")}})
+	const flood = 4200
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.5")}}
+	for i := range flood {
+		c, err := d.Dial("tcp", addr)
+		if err != nil {
+			t.Fatalf("flood connection %d: %v", i, err)
+		}
+		defer c.Close()
+		io.WriteString(c, "MODE multi\n")
+	}
+	for _, local := range []string{"127.0.0.6", "127.0.0.1"} {
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}, Timeout: 5 * time.Second}
+		c, err := d.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		io.WriteString(c, "MODE single\nPING\n")
+		if line, err := bufio.NewReader(c).ReadString('\n'); line != "OK\n" {
+			t.Errorf("PING from %s during the flood = %q, %v; want OK", local, line, err)
+		}
+	}
+	if line, err := reboot(t, addr); err != nil || line != "OK" {
+		t.Fatalf("REBOOT from the server during the flood = %q, %v; want OK", line, err)
+	}
+	if diff := cmp.Diff([]string{"force"}, journalLines(t, journal)); diff != "" {
+		t.Errorf("procedure (-want +got):\n%s", diff)
+	}
+}

@@ -57,7 +57,8 @@ func BenchmarkAck1000Reboots(b *testing.B) {
 }
 
 func benchAgent(b *testing.B) string {
-	cfg := Config{Root: b.TempDir(), BootMode: Network,
+	// 1000 clients from one address at once: over the default per-peer bound.
+	cfg := Config{Root: b.TempDir(), BootMode: Network, MaxConns: 1000, MaxConnsPerPeer: 1000,
 		Action: Action{Kind: ActionLog, LogFile: filepath.Join(b.TempDir(), "journal")}}
 	a, err := New(cfg)
 	if err != nil {

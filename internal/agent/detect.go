@@ -3,6 +3,8 @@ package agent
 import (
 	"bufio"
 	"bytes"
+	"io"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -54,27 +56,63 @@ func DetectBootMode(root, mountsFile string) BootMode {
 	return Network
 }
 
-// bootModeFromEnvFile reads the last walt_boot_mode assignment of a
+// bootModeFromEnvFile reads the last valid walt_boot_mode assignment of a
 // walt-env file.
 func bootModeFromEnvFile(path string) (BootMode, bool) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "", false
-	}
 	var mode BootMode
 	found := false
-	for _, line := range strings.Split(string(b), "\n") {
-		line = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(line), "export "))
-		v, ok := strings.CutPrefix(line, "walt_boot_mode=")
-		if !ok {
-			continue
-		}
-		if m, err := ParseBootMode(strings.Trim(v, `'"`)); err == nil {
+	for _, v := range envFileValues(path, "walt_boot_mode") {
+		if m, err := ParseBootMode(v); err == nil {
 			mode, found = m, true
 		}
 	}
 	return mode, found
 }
+
+// ServerAddrFromEnvFile returns the WalT server's address that WalT's init
+// writes to <root>/bin/walt-env (export walt_server_ip=...): the last valid
+// assignment, if any.
+func ServerAddrFromEnvFile(root string) (netip.Addr, bool) {
+	var addr netip.Addr
+	for _, v := range envFileValues(filepath.Join(root, "bin/walt-env"), "walt_server_ip") {
+		if a, err := netip.ParseAddr(v); err == nil {
+			addr = a.Unmap()
+		}
+	}
+	return addr, addr.IsValid()
+}
+
+// envFileValues returns the values assigned to key in a walt-env file
+// (key=value or export key=value lines, the value maybe quoted), in order.
+// The file is read up to maxEnvFile bytes.
+func envFileValues(path, key string) []string {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxEnvFile))
+	if err != nil {
+		return nil
+	}
+	return envValues(b, key)
+}
+
+// envValues returns the values assigned to key in the text of a walt-env
+// file, in order.
+func envValues(b []byte, key string) []string {
+	var values []string
+	for _, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(line), "export "))
+		if v, ok := strings.CutPrefix(line, key+"="); ok {
+			values = append(values, strings.Trim(v, `'"`))
+		}
+	}
+	return values
+}
+
+// maxEnvFile bounds how much of a walt-env file is read.
+const maxEnvFile = 1 << 20
 
 // unescapeMount decodes the octal escapes (\040 for a space) of a mount
 // point in /proc/self/mounts.

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -70,4 +71,31 @@ func TestDetectVirtual(t *testing.T) {
 	if DetectVirtual(filepath.Join(dir, "absent")) {
 		t.Error("DetectVirtual(absent file) = true")
 	}
+}
+
+func TestServerAddrFromEnvFile(t *testing.T) {
+	root := t.TempDir()
+	os.Mkdir(filepath.Join(root, "bin"), 0o755)
+	env := "export walt_server_ip=192.168.152.1\nwalt_server_ip='not an address'\nexport walt_server_ip=\"::ffff:10.0.0.1\"\n"
+	os.WriteFile(filepath.Join(root, "bin", "walt-env"), []byte(env), 0o644)
+	if got, ok := ServerAddrFromEnvFile(root); !ok || got != netip.MustParseAddr("10.0.0.1") {
+		t.Errorf("ServerAddrFromEnvFile() = %v, %v; want 10.0.0.1 (the last valid one, unmapped)", got, ok)
+	}
+	if got, ok := ServerAddrFromEnvFile(t.TempDir()); ok {
+		t.Errorf("ServerAddrFromEnvFile(no walt-env) = %v, true", got)
+	}
+}
+
+// FuzzEnvValues checks the walt-env reader on any text: every value it
+// returns comes from one line of the text assigning the key.
+func FuzzEnvValues(f *testing.F) {
+	f.Add("export walt_server_ip='192.168.152.1'\nwalt_boot_mode=network\n")
+	f.Add("  export   walt_server_ip=\"\"\r\nwalt_server_ip=\n")
+	f.Fuzz(func(t *testing.T, text string) {
+		for _, v := range envValues([]byte(text), "walt_server_ip") {
+			if strings.Contains(v, "\n") || !strings.Contains(text, v) {
+				t.Fatalf("envValues(%q) returned %q, not from one line", text, v)
+			}
+		}
+	})
 }

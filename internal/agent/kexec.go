@@ -52,9 +52,11 @@ func declinef(format string, args ...any) error {
 }
 
 // kexecEnv is what the hook reads: the variables the agent sets for hooks
-// (walt_boot_mode, vnode_mode, walt_root, walt_reboot_action, and REBOOT's
-// arguments such as kexec_allow) and the running kernel's release and
-// command line.
+// (walt_boot_mode, vnode_mode, walt_root, walt_reboot_action, and the
+// accepted REBOOT arguments, such as WALT_ARG_KEXEC_ALLOW) and the running
+// kernel's release and command line. A peer cannot set any of these but
+// the WALT_ARG_* ones: the agent filters REBOOT's arguments and sets its
+// own variables last (see hookEnv).
 type kexecEnv struct {
 	getenv  func(string) string
 	release string // uname -r
@@ -66,7 +68,7 @@ func planKexec(e kexecEnv) (KexecPlan, error) {
 	if e.getenv("vnode_mode") == "1" {
 		return KexecPlan{}, declinef("virtual nodes are restarted with their VM, not kexec")
 	}
-	if allow := strings.ToLower(e.getenv("kexec_allow")); allow == "false" {
+	if e.getenv(KexecAllowEnv) == "false" {
 		return KexecPlan{}, declinef("Kexec is not allowed for this node (cf. walt node config)")
 	}
 	mode, err := ParseBootMode(e.getenv("walt_boot_mode"))

@@ -56,11 +56,11 @@ func TestPlanKexec(t *testing.T) {
 	}{
 		{"network mode, release kernel and initrd", map[string]string{"walt_root": full, "walt_boot_mode": "network"},
 			KexecPlan{Kernel: full + "/boot/vmlinuz-" + rel, Initrd: full + "/boot/initrd.img-" + rel, Cmdline: "root=/dev/nfs ro"}, ""},
-		{"hybrid mode under systemd is orderly", map[string]string{"walt_root": full, "walt_boot_mode": "hybrid-volatile", "kexec_allow": "true"},
+		{"hybrid mode under systemd is orderly", map[string]string{"walt_root": full, "walt_boot_mode": "hybrid-volatile", KexecAllowEnv: "true"},
 			KexecPlan{Kernel: full + "/boot/vmlinuz-" + rel, Initrd: full + "/boot/initrd.img-" + rel, Cmdline: "root=/dev/nfs ro", Orderly: true}, ""},
 		{"generic kernel name, no initrd", map[string]string{"walt_root": generic, "walt_boot_mode": "network"},
 			KexecPlan{Kernel: generic + "/boot/vmlinuz", Cmdline: "root=/dev/nfs ro"}, ""},
-		{"kexec.allow=false", map[string]string{"walt_root": full, "walt_boot_mode": "network", "kexec_allow": "False"},
+		{"kexec.allow=false", map[string]string{"walt_root": full, "walt_boot_mode": "network", KexecAllowEnv: "false"},
 			KexecPlan{}, "Kexec is not allowed for this node (cf. walt node config)"},
 		{"virtual node", map[string]string{"walt_root": full, "walt_boot_mode": "network", "vnode_mode": "1"},
 			KexecPlan{}, "virtual nodes are restarted with their VM"},
@@ -115,7 +115,7 @@ func TestRunKexecHook(t *testing.T) {
 	}{
 		{"kexec", with("", ""), nil, 0, 1, 1, ""},
 		{"load fails", with("", ""), errors.New("operation not permitted"), HookDeclined, 1, 0, "operation not permitted"},
-		{"not allowed", with("kexec_allow", "false"), nil, HookDeclined, 0, 0, "Kexec is not allowed"},
+		{"not allowed", with(KexecAllowEnv, "false"), nil, HookDeclined, 0, 0, "Kexec is not allowed"},
 		{"dry run under the log action", with("walt_reboot_action", "log:/tmp/j"), nil, HookDeclined, 0, 0, "dry run"},
 		{"dry run without an action", with("walt_reboot_action", ""), nil, HookDeclined, 0, 0, "dry run"},
 		{"not run by the agent", with("walt_boot_mode", ""), nil, 2, 0, 0, "run by walt-node's reboot procedure only"},

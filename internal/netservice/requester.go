@@ -132,9 +132,30 @@ func (r *Requester) Do(ctx context.Context, addr string, req Request) (string, e
 	case "OK":
 		return line, nil
 	case "KO":
-		return "", &Error{Addr: addr, Kind: KindKO, Reason: strings.TrimSpace(rest)}
+		return "", &Error{Addr: addr, Kind: KindKO, Reason: reasonText(strings.TrimSpace(rest))}
 	}
-	return "", &Error{Addr: addr, Kind: KindBadReply, Reason: line}
+	return "", &Error{Addr: addr, Kind: KindBadReply, Reason: reasonText(line)}
+}
+
+// MaxReasonLength bounds the agent's words an Error keeps (a KO reason or
+// an unexpected reply), since results and history store them: longer ones
+// are cut, with a marker saying so.
+const MaxReasonLength = 256
+
+// reasonText makes an agent's reply fit for results: bytes other than
+// printable ASCII become '?', and it is cut to MaxReasonLength bytes.
+func reasonText(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c < 0x20 || c > 0x7e {
+			b[i] = '?'
+		}
+	}
+	if len(b) > MaxReasonLength {
+		marker := fmt.Sprintf("... (cut, %d bytes)", len(b))
+		b = append(b[:MaxReasonLength-len(marker)], marker...)
+	}
+	return string(b)
 }
 
 func (r *Requester) ioError(ctx context.Context, addr string, err error) error {
@@ -173,7 +194,7 @@ func errorText(err error) string {
 	return err.Error()
 }
 
-func orDefault(d, def time.Duration) time.Duration {
+func orDefault[T time.Duration | int](d, def T) T {
 	if d > 0 {
 		return d
 	}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -101,7 +102,11 @@ func TestRequesterDo(t *testing.T) {
 		{name: "timeout reply", addr: fakeAgent(t, ReplyTimeout+"\n", false),
 			wantErr: ErrBadReply, wantText: `node did not respond properly: "TIMEOUT Closing on my side."`},
 		{name: "garbage", addr: fakeAgent(t, "\x00\x01\x02\n", false),
-			wantErr: ErrBadReply, wantText: `node did not respond properly: "\x00\x01\x02"`},
+			wantErr: ErrBadReply, wantText: `node did not respond properly: "???"`},
+		{name: "ko with control bytes", addr: fakeAgent(t, "KO bad\x1b[2Jnews\xff\n", false),
+			wantErr: ErrKO, wantText: "bad?[2Jnews?"},
+		{name: "long ko", addr: fakeAgent(t, "KO "+strings.Repeat("x", 4000)+"\n", false),
+			wantErr: ErrKO, wantText: strings.Repeat("x", 256-len("... (cut, 4000 bytes)")) + "... (cut, 4000 bytes)"},
 		{name: "closed without reply", addr: fakeAgent(t, "", false), wantErr: ErrBroken, wantText: "broken connection: EOF"},
 		{name: "partial line", addr: fakeAgent(t, "OK", false), wantErr: ErrBroken, wantText: "broken connection: unexpected EOF"},
 		{name: "connect timeout", addr: fullBacklog(t), wantErr: ErrConnectTimeout, wantText: "connection timed out"},
@@ -158,4 +163,34 @@ func TestRequesterCancel(t *testing.T) {
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Errorf("Do() after cancel = %v, want context.Canceled", err)
 	}
+}
+
+// FuzzReasonText checks that what an Error keeps of an agent's reply is
+// printable ASCII, at most MaxReasonLength bytes, and the reply itself
+// when that already was.
+func FuzzReasonText(f *testing.F) {
+	for _, seed := range []string{"", "/bin/walt-reboot is not executable on image", "\x00\x1b[2J\xff", strings.Repeat("x", 4096), strings.Repeat("y", MaxReasonLength)} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got := reasonText(s)
+		if len(got) > MaxReasonLength {
+			t.Fatalf("reasonText(%d bytes) = %d bytes, over %d", len(s), len(got), MaxReasonLength)
+		}
+		printable := true
+		for i := range len(s) {
+			printable = printable && s[i] >= 0x20 && s[i] <= 0x7e
+		}
+		for i := range len(got) {
+			if got[i] < 0x20 || got[i] > 0x7e {
+				t.Fatalf("reasonText(%q) = %q holds byte 0x%02x", s, got, got[i])
+			}
+		}
+		if printable && len(s) <= MaxReasonLength && got != s {
+			t.Fatalf("reasonText(%q) = %q, want it unchanged", s, got)
+		}
+		if len(s) > MaxReasonLength && !strings.HasSuffix(got, "bytes)") {
+			t.Fatalf("reasonText(%d bytes) = %q, without a cut marker", len(s), got)
+		}
+	})
 }

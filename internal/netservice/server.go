@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"sync"
@@ -30,7 +31,8 @@ type Node interface {
 }
 
 // Server answers WalT protocol requests on behalf of a Node. Unlike WalT's
-// agent it serves any number of connections at once.
+// agent it serves many connections at once, within per-peer and total
+// bounds that keep room for the agent's servers (see Reserved).
 type Server struct {
 	Node Node
 	// AllowShell enables the SHELL request, an unauthenticated shell for
@@ -44,71 +46,196 @@ type Server struct {
 	// for the client to close its side, proof that the reply has arrived;
 	// default 1 s.
 	FlushTimeout time.Duration
-	// MaxConns bounds the connections served at once; further clients are
-	// closed at once. Default 4096.
+	// MaxConns bounds the connections served at once from peers that are
+	// not Reserved; further ones get a KO line and are closed. Default
+	// DefaultMaxConns.
 	MaxConns int
-	Logger   *slog.Logger
+	// MaxConnsPerPeer bounds the connections served at once from one IP
+	// address (Reserved peers excepted), so that one client cannot take all
+	// of MaxConns. Default DefaultMaxConnsPerPeer.
+	MaxConnsPerPeer int
+	// Reserved reports whether a peer is one of the agent's servers. Such
+	// peers are not counted against MaxConns nor MaxConnsPerPeer: they share
+	// ReservedConns slots of their own, so a flood from elsewhere never
+	// locks them out. Nil: no peer is reserved.
+	Reserved func(netip.Addr) bool
+	// ReservedConns bounds the connections of Reserved peers; default
+	// DefaultReservedConns.
+	ReservedConns int
+	Logger        *slog.Logger
 }
+
+// Default connection bounds of a Server.
+const (
+	DefaultMaxConns        = 512
+	DefaultMaxConnsPerPeer = 16
+	DefaultReservedConns   = 64
+)
+
+// Accept error back-off: a failing Accept (out of file descriptors, say) is
+// retried after a pause doubling from acceptBackoffMin to acceptBackoffMax,
+// and logged at most once per logEvery.
+const (
+	acceptBackoffMin = 5 * time.Millisecond
+	acceptBackoffMax = time.Second
+	logEvery         = 5 * time.Second
+)
 
 // Serve accepts connections on ln until ctx ends, then closes ln and every
 // open connection and returns nil once all of their goroutines have exited.
-// It returns an error only if accepting fails for another reason.
+// Accept errors (EMFILE when out of file descriptors, ...) are retried with
+// a back-off; Serve returns an error only if ln is closed by someone else.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	log := s.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	maxConns := s.MaxConns
-	if maxConns <= 0 {
-		maxConns = 4096
+	lim := &connLimits{
+		max:      orDefault(s.MaxConns, DefaultMaxConns),
+		perPeer:  orDefault(s.MaxConnsPerPeer, DefaultMaxConnsPerPeer),
+		reserved: orDefault(s.ReservedConns, DefaultReservedConns),
+		isServer: s.Reserved,
+		peers:    map[netip.Addr]int{},
+		conns:    map[net.Conn]struct{}{},
 	}
-	var (
-		mu    sync.Mutex
-		conns = make(map[net.Conn]struct{})
-		wg    sync.WaitGroup
-	)
+	var wg sync.WaitGroup
 	stop := context.AfterFunc(ctx, func() {
 		ln.Close()
-		mu.Lock()
-		for c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
+		lim.closeAll()
 	})
 	defer stop()
 	defer wg.Wait()
 
+	var (
+		backoff              time.Duration
+		acceptLog, rejectLog rateLimited
+	)
 	for {
 		conn, err := ln.Accept()
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
+			if errors.Is(err, net.ErrClosed) {
+				return fmt.Errorf("accept on %s: %w", ln.Addr(), err)
 			}
-			return fmt.Errorf("accept on %s: %w", ln.Addr(), err)
+			backoff = min(max(2*backoff, acceptBackoffMin), acceptBackoffMax)
+			acceptLog.warn(log, "accept failed, retrying", "addr", ln.Addr().String(), "err", err, "backoff", backoff)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(backoff):
+			}
+			continue
 		}
-		mu.Lock()
-		if len(conns) >= maxConns || ctx.Err() != nil {
-			mu.Unlock()
-			log.Warn("too many connections, closing new one", "peer", conn.RemoteAddr(), "limit", maxConns)
+		backoff = 0
+		peer := peerAddr(conn.RemoteAddr())
+		if reason := lim.add(conn, peer, ctx.Err() != nil); reason != "" {
+			rejectLog.warn(log, "connection refused", "peer", peer.String(), "reason", reason)
+			conn.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+			io.WriteString(conn, "KO "+reason+". Closing on my side.\n")
 			conn.Close()
 			continue
 		}
-		conns[conn] = struct{}{}
-		mu.Unlock()
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			s.handle(ctx, conn, log.With("peer", conn.RemoteAddr().String()))
 			conn.Close()
-			mu.Lock()
-			delete(conns, conn)
-			mu.Unlock()
+			lim.remove(conn, peer)
 		}()
 	}
+}
+
+// peerAddr is the IP address of a connection's remote end; the zero Addr
+// for an address that is not IP.
+func peerAddr(a net.Addr) netip.Addr {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		return ta.AddrPort().Addr().Unmap()
+	}
+	ap, err := netip.ParseAddrPort(a.String())
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr().Unmap()
+}
+
+// connLimits counts the open connections, per peer and in all.
+type connLimits struct {
+	max, perPeer, reserved int
+	isServer               func(netip.Addr) bool
+
+	mu             sync.Mutex
+	ordinary, srvs int                   // +checklocks:mu
+	peers          map[netip.Addr]int    // +checklocks:mu
+	conns          map[net.Conn]struct{} // +checklocks:mu
+	closed         bool                  // +checklocks:mu
+}
+
+func (l *connLimits) server(peer netip.Addr) bool { return l.isServer != nil && l.isServer(peer) }
+
+// add counts a new connection, or returns why it is refused.
+func (l *connLimits) add(c net.Conn, peer netip.Addr, stopping bool) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch {
+	case stopping || l.closed:
+		return "agent stopping"
+	case l.server(peer):
+		if l.srvs >= l.reserved {
+			return fmt.Sprintf("too many connections from servers (limit %d)", l.reserved)
+		}
+		l.srvs++
+	case l.peers[peer] >= l.perPeer:
+		return fmt.Sprintf("too many connections from %s (limit %d)", peer, l.perPeer)
+	case l.ordinary >= l.max:
+		return fmt.Sprintf("too many connections (limit %d)", l.max)
+	default:
+		l.ordinary++
+		l.peers[peer]++
+	}
+	l.conns[c] = struct{}{}
+	return ""
+}
+
+func (l *connLimits) remove(c net.Conn, peer netip.Addr) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.conns, c)
+	if l.server(peer) {
+		l.srvs--
+		return
+	}
+	l.ordinary--
+	if l.peers[peer]--; l.peers[peer] <= 0 {
+		delete(l.peers, peer)
+	}
+}
+
+func (l *connLimits) closeAll() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.closed = true
+	for c := range l.conns {
+		c.Close()
+	}
+}
+
+// rateLimited logs a warning at most once per logEvery, with the number of
+// the ones left out since the last.
+type rateLimited struct {
+	last       time.Time
+	suppressed int
+}
+
+func (r *rateLimited) warn(log *slog.Logger, msg string, args ...any) {
+	if now := time.Now(); now.Sub(r.last) >= logEvery {
+		r.last = now
+		log.Warn(msg, append(args, "suppressed", r.suppressed)...)
+		r.suppressed = 0
+		return
+	}
+	r.suppressed++
 }
 
 // session is one client connection.

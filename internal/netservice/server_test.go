@@ -6,14 +6,19 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/walt-testbed/walt/internal/testutil"
 )
 
 // testNode is a Node that records what it was asked.
@@ -140,19 +145,29 @@ func TestServerRequests(t *testing.T) {
 	}
 }
 
+// TestServerLineTimeout checks that an idle client is told and closed
+// after LineTimeout, as WalT does, also in the middle of a MODE multi
+// session.
 func TestServerLineTimeout(t *testing.T) {
 	t.Parallel()
 	addr := serve(t, &Server{Node: newTestNode(), LineTimeout: 50 * time.Millisecond})
-	conn, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	io.WriteString(conn, "MODE multi\n")
-	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
-	out, err := io.ReadAll(conn)
-	if err != nil || string(out) != ReplyTimeout+"\n" {
-		t.Errorf("idle client got %q, %v; want %q", out, err, ReplyTimeout+"\n")
+	for input, want := range map[string]string{
+		"":                   ReplyTimeout + "\n",
+		"MODE multi\n":       ReplyTimeout + "\n",
+		"MODE multi\nPING\n": "OK\n" + ReplyTimeout + "\n",
+		"MODE multi\nPI":     ReplyTimeout + "\n",
+	} {
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		io.WriteString(conn, input)
+		conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+		out, err := io.ReadAll(conn)
+		if err != nil || string(out) != want {
+			t.Errorf("idle client after %q got %q, %v; want %q", input, out, err, want)
+		}
 	}
 }
 
@@ -208,8 +223,8 @@ func TestServerShellTimeout(t *testing.T) {
 // answered: connections are served concurrently.
 func TestServerManyClients(t *testing.T) {
 	t.Parallel()
-	addr := serve(t, &Server{Node: newTestNode()})
 	const n = 1000
+	addr := serve(t, &Server{Node: newTestNode(), MaxConns: n, MaxConnsPerPeer: n})
 	conns := make([]net.Conn, n)
 	for i := range conns {
 		c, err := net.Dial("tcp", addr)
@@ -250,17 +265,136 @@ func TestServerConnectionLimit(t *testing.T) {
 	if line, _ := bufio.NewReader(first).ReadString('\n'); line != "OK\n" {
 		t.Fatalf("first client got %q", line)
 	}
-	// The first connection is still open: a second one is closed at once,
-	// unanswered (a reset, as it had unread data, counts as closed).
-	second, err := net.Dial("tcp", addr)
+	// The first connection is still open: a second one is told why and
+	// closed at once.
+	if got := exchange(t, addr, "", false); got != "KO too many connections (limit 1). Closing on my side.\n" {
+		t.Errorf("client over the limit got %q", got)
+	}
+}
+
+// dialFrom connects to addr from the loopback address local.
+func dialFrom(t *testing.T, local, addr string) net.Conn {
+	t.Helper()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}, Timeout: 5 * time.Second}
+	c, err := d.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer second.Close()
-	io.WriteString(second, "MODE single\nPING\n")
-	second.SetReadDeadline(time.Now().Add(10 * time.Second))
-	if got, err := io.ReadAll(second); len(got) != 0 || errors.Is(err, os.ErrDeadlineExceeded) {
-		t.Errorf("client over the limit got %q, %v; want the connection closed", got, err)
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	return c
+}
+
+// holdMulti opens n connections from local, each in the middle of a MODE
+// multi session and answered once (so the server counts it).
+func holdMulti(t *testing.T, local, addr string, n int) {
+	t.Helper()
+	for range n {
+		c := dialFrom(t, local, addr)
+		io.WriteString(c, "MODE multi\nPING\n")
+		if line, err := bufio.NewReader(c).ReadString('\n'); line != "OK\n" {
+			t.Fatalf("held client from %s got %q, %v", local, line, err)
+		}
+	}
+}
+
+// ask sends request lines from local and returns the first reply line.
+func ask(t *testing.T, local, addr, input string) string {
+	t.Helper()
+	c := dialFrom(t, local, addr)
+	io.WriteString(c, input)
+	line, _ := bufio.NewReader(c).ReadString('\n')
+	return line
+}
+
+// TestServerPeerLimits floods the server from one address, then from
+// several: other clients are still served, and the reserved server address
+// is served even when every ordinary slot is taken.
+func TestServerPeerLimits(t *testing.T) {
+	t.Parallel()
+	node := newTestNode()
+	server := netip.MustParseAddr("127.0.0.1")
+	addr := serve(t, &Server{Node: node, MaxConns: 8, MaxConnsPerPeer: 4, ReservedConns: 2,
+		Reserved: func(a netip.Addr) bool { return a == server }})
+
+	holdMulti(t, "127.0.0.5", addr, 4)
+	if got := ask(t, "127.0.0.5", addr, ""); got != "KO too many connections from 127.0.0.5 (limit 4). Closing on my side.\n" {
+		t.Errorf("fifth client from 127.0.0.5 got %q", got)
+	}
+	if got := ask(t, "127.0.0.6", addr, "MODE single\nPING\n"); got != "OK\n" {
+		t.Errorf("client from 127.0.0.6 got %q while 127.0.0.5 is at its limit, want OK", got)
+	}
+
+	holdMulti(t, "127.0.0.6", addr, 4)
+	if got := ask(t, "127.0.0.7", addr, ""); got != "KO too many connections (limit 8). Closing on my side.\n" {
+		t.Errorf("client from 127.0.0.7 got %q with every slot taken", got)
+	}
+	if got := ask(t, "127.0.0.1", addr, "MODE single\nPING\n"); got != "OK\n" {
+		t.Errorf("server's PING got %q with every ordinary slot taken, want OK", got)
+	}
+	if got := ask(t, "127.0.0.1", addr, "MODE single\nREBOOT\n"); got != "OK\n" {
+		t.Errorf("server's REBOOT got %q with every ordinary slot taken, want OK", got)
+	}
+
+	// Servers have their own bound.
+	addr = serve(t, &Server{Node: node, ReservedConns: 2, Reserved: func(a netip.Addr) bool { return a == server }})
+	holdMulti(t, "127.0.0.1", addr, 2)
+	if got := ask(t, "127.0.0.1", addr, ""); got != "KO too many connections from servers (limit 2). Closing on my side.\n" {
+		t.Errorf("third held server connection got %q", got)
+	}
+}
+
+// failingListener returns err from its first n Accepts.
+type failingListener struct {
+	net.Listener
+	n   atomic.Int32
+	err error
+}
+
+func (l *failingListener) Accept() (net.Conn, error) {
+	if l.n.Add(-1) >= 0 {
+		return nil, l.err
+	}
+	return l.Listener.Accept()
+}
+
+// TestServeSurvivesAcceptErrors checks that running out of file
+// descriptors (EMFILE from accept) makes the server pause and retry, with
+// one log line, instead of stopping.
+func TestServeSurvivesAcceptErrors(t *testing.T) {
+	t.Parallel()
+	for _, errno := range []syscall.Errno{syscall.EMFILE, syscall.ENFILE, syscall.ECONNABORTED} {
+		t.Run(errno.Error(), func(t *testing.T) {
+			t.Parallel()
+			inner, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			ln := &failingListener{Listener: inner, err: &net.OpError{Op: "accept", Net: "tcp", Err: os.NewSyscallError("accept4", errno)}}
+			ln.n.Store(6)
+			var logs testutil.Buffer
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			done := make(chan error, 1)
+			go func() {
+				done <- (&Server{Node: newTestNode(), Logger: slog.New(slog.NewTextHandler(&logs, nil))}).Serve(ctx, ln)
+			}()
+			if got := ask(t, "127.0.0.1", inner.Addr().String(), "MODE single\nPING\n"); got != "OK\n" {
+				t.Errorf("PING after %d accept errors got %q, want OK", 6, got)
+			}
+			select {
+			case err := <-done:
+				t.Fatalf("Serve() = %v after accept errors, want it still serving", err)
+			default:
+			}
+			if n := strings.Count(logs.String(), "accept failed"); n != 1 {
+				t.Errorf("%d log lines for 6 accept errors within seconds, want 1:\n%s", n, logs.String())
+			}
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("Serve() = %v after cancel", err)
+			}
+		})
 	}
 }
 
