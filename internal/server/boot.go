@@ -140,6 +140,13 @@ type bootTracker struct {
 	wake     WakeFunc
 	stop     func() bool
 	closed   bool
+	// running counts the tracker's goroutines (flusher, sweep, watchdog
+	// reboots); close waits for them, so that none outlives the store.
+	// Add is called under mu while !closed only.
+	running sync.WaitGroup
+	// watchdogCtx ends at close: a watchdog reboot in progress stops.
+	watchdogCtx    context.Context
+	cancelWatchdog context.CancelFunc
 
 	flushMu sync.Mutex // one flush at a time
 }
@@ -147,6 +154,7 @@ type bootTracker struct {
 func newBootTracker(ctx context.Context, cfg BootConfig, st store.Store, log *slog.Logger, reboot func(context.Context, string)) (*bootTracker, error) {
 	cfg.setDefaults()
 	t := &bootTracker{cfg: cfg, store: st, log: log, reboot: reboot, nodes: map[string]*nodeBoot{}, changed: make(chan struct{}), dirty: map[string]bool{}}
+	t.watchdogCtx, t.cancelWatchdog = context.WithCancel(context.WithoutCancel(ctx))
 	plog, err := newPlatformLog(ctx, st, cfg.Clock)
 	if err != nil {
 		return nil, err
@@ -186,17 +194,28 @@ func newBootTracker(ctx context.Context, cfg BootConfig, st store.Store, log *sl
 func (t *bootTracker) start() (stop func()) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.closed = false
-	t.stop = t.cfg.Clock.AfterFunc(t.cfg.Sweep, t.tick)
+	if t.stop == nil && !t.closed {
+		t.stop = t.cfg.Clock.AfterFunc(t.cfg.Sweep, t.tick)
+	}
 	return func() {
 		t.mu.Lock()
 		defer t.mu.Unlock()
 		t.closed = true
-		t.stop()
+		if t.stop != nil {
+			t.stop()
+		}
 	}
 }
 
 func (t *bootTracker) tick() {
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return
+	}
+	t.running.Add(1)
+	t.mu.Unlock()
+	defer t.running.Done()
 	t.sweep()
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -205,7 +224,9 @@ func (t *bootTracker) tick() {
 	}
 }
 
-// close stops the sweeps and writes what is pending.
+// close stops the sweeps, cancels watchdog reboots in progress, waits for
+// every goroutine of the tracker and writes what is pending. Nothing of
+// the tracker touches the store after it returns.
 func (t *bootTracker) close() {
 	t.mu.Lock()
 	t.closed = true
@@ -213,6 +234,8 @@ func (t *bootTracker) close() {
 		t.stop()
 	}
 	t.mu.Unlock()
+	t.cancelWatchdog()
+	t.running.Wait()
 	t.flush()
 }
 
@@ -229,9 +252,13 @@ func (t *bootTracker) markDirtyLocked(n *nodeBoot) {
 }
 
 func (t *bootTracker) kickLocked() {
-	if !t.flushing {
+	if !t.flushing && !t.closed { // once closed, close's own flush writes
 		t.flushing = true
-		go t.flushLoop()
+		t.running.Add(1)
+		go func() {
+			defer t.running.Done()
+			t.flushLoop()
+		}()
 	}
 }
 
@@ -544,8 +571,10 @@ func (t *bootTracker) watchdogLocked(n *nodeBoot, now time.Time, settings map[st
 	t.log.Warn("boot timeout reached, trying hard-reboot", "node", n.name, "retries_left", n.retriesLeft)
 	t.markDirtyLocked(n)
 	mac := n.mac
+	t.running.Add(1) // sweep holds mu and runs only while !closed
 	go func() {
-		t.reboot(context.Background(), mac)
+		defer t.running.Done()
+		t.reboot(t.watchdogCtx, mac)
 		t.mu.Lock()
 		defer t.mu.Unlock()
 		if n := t.nodes[mac]; n != nil {
