@@ -130,3 +130,26 @@ func TestQuickRun(t *testing.T) {
 		}
 	}
 }
+
+func TestParseStatCPU(t *testing.T) {
+	// A command name with spaces and a parenthesis, as the kernel allows.
+	line := []byte("4242 (walt (x) srv) S 1 4242 4242 0 -1 4194560 1000 0 0 0 123 45 0 0 20 0 9 0 100 0 0\n")
+	got, err := parseStatCPU(line)
+	if err != nil || got != 168*clockTick {
+		t.Errorf("parseStatCPU() = %v, %v; want %v", got, err, 168*clockTick)
+	}
+	for _, bad := range []string{"", "1 (x) S 1 2", "1 x S 1 2 3 4 5 6 7 8 9 10 11 12 13", "1 (x) S 1 2 3 4 5 6 7 8 9 10 a b"} {
+		if _, err := parseStatCPU([]byte(bad)); err == nil {
+			t.Errorf("parseStatCPU(%q) = nil error, want one", bad)
+		}
+	}
+}
+
+func FuzzParseStatCPU(f *testing.F) {
+	f.Add([]byte("4242 (walt-server) S 1 4242 4242 0 -1 4194560 1000 0 0 0 123 45 0 0"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if d, err := parseStatCPU(b); err == nil && d < 0 {
+			t.Fatalf("parseStatCPU(%q) = %v, want >= 0", b, d)
+		}
+	})
+}

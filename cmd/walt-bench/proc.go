@@ -125,6 +125,41 @@ func (p *proc) usage() (usage, error) {
 	return u, nil
 }
 
+// clockTick is the unit of utime and stime in /proc/PID/stat: USER_HZ,
+// 100 on every Linux architecture walt runs on.
+const clockTick = 10 * time.Millisecond
+
+// cpu returns the CPU time (user and system, every thread) the process
+// has used so far, from /proc/PID/stat.
+func (p *proc) cpu() (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+	if err != nil {
+		return 0, fmt.Errorf("read the CPU time of %s: %w", p.name, err)
+	}
+	return parseStatCPU(b)
+}
+
+// parseStatCPU reads utime and stime (fields 14 and 15) of a
+// /proc/PID/stat line; the command name (field 2) may hold spaces and
+// parentheses, so fields are counted after its last ')'.
+func parseStatCPU(b []byte) (time.Duration, error) {
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("unexpected /proc stat line %.80q", b)
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0, fmt.Errorf("unexpected /proc stat line %.80q", b)
+	}
+	// f[0] is field 3 (state): utime is f[11], stime f[12].
+	ut, err1 := strconv.ParseUint(f[11], 10, 64)
+	st, err2 := strconv.ParseUint(f[12], 10, 64)
+	if err1 != nil || err2 != nil || ut > 1<<38 || st > 1<<38 { // 87 years each, well within a Duration
+		return 0, fmt.Errorf("unexpected /proc stat line %.80q", b)
+	}
+	return time.Duration(ut+st) * clockTick, nil
+}
+
 // mb converts bytes to MB, to the tenth.
 func mb(n int64) float64 { return float64(n) / (1 << 20) }
 

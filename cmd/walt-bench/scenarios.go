@@ -22,6 +22,17 @@ type rebootStats struct {
 	reboots, ok, soft, poe, bad int
 	softAcks, poeAcks           []time.Duration // from the API request to each node's acknowledgement
 	failures                    []string        // a few, for the log
+	// walt-server's CPU time per rebooted node in each run: during the
+	// request (request to last result), and to the lab settled again
+	// (the boot reports and heartbeats that follow included).
+	cpuRequest, cpuSettled []time.Duration
+}
+
+// addCPU records the server's CPU time of one run of n nodes: before the
+// request, after the last result and once the lab has settled.
+func (s *rebootStats) addCPU(n int, before, answered, settled time.Duration) {
+	s.cpuRequest = append(s.cpuRequest, (answered-before)/time.Duration(n))
+	s.cpuSettled = append(s.cpuSettled, (settled-before)/time.Duration(n))
 }
 
 // add records a run that started at start (as the engine may queue nodes,
@@ -64,6 +75,11 @@ func (s *rebootStats) fill(f *Figure) {
 	}
 	if len(s.poeAcks) > 0 {
 		f.Ms("poe_ack_p50_ms", percentile(s.poeAcks, 0.50)).Ms("poe_ack_p99_ms", percentile(s.poeAcks, 0.99))
+	}
+	if len(s.cpuRequest) > 0 {
+		us := func(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
+		f.Float("server_cpu_us_per_node", us(percentile(s.cpuRequest, 0.5)), 0).
+			Float("server_cpu_settled_us_per_node", us(percentile(s.cpuSettled, 0.5)), 0)
 	}
 }
 
@@ -123,9 +139,25 @@ func benchSoft(ctx context.Context, tb *testbed, sizes []int, deadPct int, out f
 			if err := tb.settle(ctx); err != nil {
 				return err
 			}
+			before, err := tb.server.cpu()
+			if err != nil {
+				return err
+			}
 			if err := tb.reboot(ctx, tb.set(n), false, &s); err != nil {
 				return err
 			}
+			answered, err := tb.server.cpu()
+			if err != nil {
+				return err
+			}
+			if err := tb.settle(ctx); err != nil {
+				return err
+			}
+			settled, err := tb.server.cpu()
+			if err != nil {
+				return err
+			}
+			s.addCPU(n, before, answered, settled)
 		}
 		s.logFailures(logw, fmt.Sprintf("soft reboot of %d nodes", n))
 		f := figure("soft-reboot").Int("nodes", n).Int("lab_nodes", tb.nodes).Int("dead_pct", deadPct).Int("fanout", tb.o.fanout).Ms("reply_timeout_ms", tb.o.reply)
