@@ -7,8 +7,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
+	"slices"
+	"sort"
+	"strings"
 
 	"github.com/walt-testbed/walt/api"
 	"github.com/walt-testbed/walt/internal/nodeset"
@@ -106,12 +110,47 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	json.NewEncoder(w).Encode(v)
 }
 
-// decodeJSON reads a JSON body into v, refusing unknown fields.
+// maxBody bounds a JSON request body.
+const maxBody = 1 << 20
+
+// decodeJSON reads a JSON body into v, refusing unknown fields, trailing
+// data after the JSON value and query parameters (no JSON endpoint takes
+// any), then checks the bounds of v's fields (checkRequest).
 func decodeJSON(r *http.Request, v any) error {
-	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, 1<<20))
+	if err := checkQuery(r); err != nil {
+		return err
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, maxBody))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return kindf(store.ErrInvalid, "decode %s %s request body: %v", r.Method, r.URL.Path, err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return kindf(store.ErrInvalid, "decode %s %s request body: trailing data after the JSON body", r.Method, r.URL.Path)
+	}
+	return checkRequest(v)
+}
+
+// checkQuery refuses query parameters other than known, naming the first
+// unknown one, and repeated ones.
+func checkQuery(r *http.Request, known ...string) error {
+	q := r.URL.Query()
+	keys := make([]string, 0, len(q))
+	for k := range q {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if !slices.Contains(known, k) {
+			accepted := "none"
+			if len(known) > 0 {
+				accepted = strings.Join(known, ", ")
+			}
+			return culprits(invalidf("unknown query parameter '%.64s' for %s %s (parameters: %s)", k, r.Method, r.URL.Path, accepted), []string{k})
+		}
+		if len(q[k]) > 1 {
+			return culprits(invalidf("query parameter '%s' given %d times for %s %s: at most once", k, len(q[k]), r.Method, r.URL.Path), []string{k})
+		}
 	}
 	return nil
 }

@@ -316,7 +316,7 @@ func TestForgetPowersavedNode(t *testing.T) {
 	if got := r.sweep(t); len(got) != 1 || r.powered("sw1", 7) {
 		t.Fatalf("sweep = %v, want the node powered off", got)
 	}
-	if err := r.c.ForgetDevice(t.Context(), "free"); err != nil {
+	if err := r.c.ForgetDevice(t.Context(), "free", "", false); err != nil {
 		t.Fatal(err)
 	}
 	if !r.powered("sw1", 7) {
