@@ -15,7 +15,9 @@ func runNoEnv(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	var out, errOut bytes.Buffer
 	code = cli.Run(t.Context(), cli.Options{
 		Args: args, Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errOut,
-		Getenv:     func(k string) string { return map[string]string{"WALT_SERVER": "http://127.30.255.254:1", "WALT_USER": "alice"}[k] },
+		Getenv: func(k string) string {
+			return map[string]string{"WALT_SERVER": "http://127.30.255.254:1", "WALT_USER": "alice"}[k]
+		},
 		IsTerminal: func(any) bool { return false },
 	})
 	return out.String(), errOut.String(), code
