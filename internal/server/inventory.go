@@ -42,6 +42,9 @@ func (s *Server) inventory(ctx context.Context) (*inventory, error) {
 
 // deviceNamed returns the named device or WalT's "No device" error.
 func (s *Server) deviceNamed(ctx context.Context, name string) (store.Device, error) {
+	if err := checkText("name", name, maxName, false); err != nil {
+		return store.Device{}, err // no device has such a name
+	}
 	d, err := s.store.DeviceByName(ctx, name)
 	if errors.Is(err, store.ErrNotFound) {
 		return d, culprits(kindf(store.ErrNotFound, "No device with name '%s' found.", name), []string{name})
