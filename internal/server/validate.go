@@ -188,9 +188,10 @@ func checkIP(field, ip string) (netip.Addr, error) {
 
 // reportedDevice checks a node report whole and returns the device to
 // store; old is the stored device with the report's MAC, nil if none. A
-// report may register a new node, type a device of unknown type as a
-// node, and update a node's IP, model, boot mode and boot state; it never
-// changes a switch, a virtual flag or a known name (docs/api.md).
+// report may register a new node, register a device of unknown type as a
+// node (as if new), and update a node's IP, model, boot mode and boot
+// state; it never changes a switch, nor a node's virtual flag or name
+// (docs/api.md).
 func reportedDevice(rep api.NodeReport, old *store.Device, now time.Time) (store.Device, error) {
 	if err := checkRequest(&rep); err != nil {
 		return store.Device{}, err
@@ -220,13 +221,19 @@ func reportedDevice(rep api.NodeReport, old *store.Device, now time.Time) (store
 	if old == nil {
 		return d, nil
 	}
+	d.CreatedAt = old.CreatedAt
 	switch {
-	case old.Type != store.TypeNode && old.Type != store.TypeUnknown:
+	case old.Type == store.TypeUnknown:
+		// A device of unknown type (added by hand or seen by a rescan as
+		// unknown-xxxxxx) registers now, as a new node would: nothing
+		// was known of it but its MAC.
+	case old.Type != store.TypeNode:
 		return store.Device{}, culprits(invalidf("mac %s: device %s is a %s: a node report cannot make it a node", mac, old.Name, old.Type), []string{old.Name})
 	case old.Virtual != rep.Virtual:
-		return store.Device{}, culprits(invalidf("virtual: %t, but %s %s (mac %s) has virtual %t: a node report cannot change it", rep.Virtual, old.Type, old.Name, mac, old.Virtual), []string{old.Name})
+		return store.Device{}, culprits(invalidf("virtual: %t, but node %s (mac %s) has virtual %t: a node report cannot change it", rep.Virtual, old.Name, mac, old.Virtual), []string{old.Name})
+	default:
+		d.Name = old.Name // a known node keeps its name
 	}
-	d.Name, d.CreatedAt = old.Name, old.CreatedAt
 	return d, nil
 }
 
