@@ -175,7 +175,9 @@ func parseGlobal(args []string) ([]string, opts, error) {
 	if len(args) == 0 || !strings.HasPrefix(args[0], "-") || args[0] == "-h" || args[0] == "--help" {
 		return args, g, nil
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
+		return []string{"--help"}, g, nil
+	} else if err != nil {
 		return nil, g, err
 	}
 	return fs.Args(), g, nil

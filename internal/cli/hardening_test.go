@@ -40,6 +40,9 @@ func TestGlobalSwitchBeforeCategory(t *testing.T) {
 			t.Errorf("walt %s: exit %d, stdout %q, stderr %q; want g1 listed", strings.Join(args, " "), code, stdout, stderr)
 		}
 	}
+	if stdout, _, code := runNoEnv(t, "--server", e.url, "--help"); code != 0 || !strings.Contains(stdout, "walt [--server URL] CATEGORY COMMAND") {
+		t.Errorf("walt --server URL --help: exit %d, stdout %q; want the top help", code, stdout)
+	}
 	for _, args := range [][]string{{"--server"}, {"--colour", "red", "node", "show"}} {
 		_, stderr, code := runNoEnv(t, args...)
 		if code != cli.ExitUsage || !strings.HasPrefix(stderr, "Error: ") {
