@@ -76,6 +76,7 @@ func newPSRig(t *testing.T, idle time.Duration, octet int) *psRig {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { srv.Close() }) // before the store closes: it flushes the platform log
 	srv.ps.now = r.clock
 	srv.ps.mu.Lock()
 	srv.ps.since = r.clock()
