@@ -9,9 +9,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
+	"net/url"
 	"slices"
-	"sort"
 	"strings"
 
 	"github.com/walt-testbed/walt/api"
@@ -125,22 +126,20 @@ func decodeJSON(r *http.Request, v any) error {
 	if err := dec.Decode(v); err != nil {
 		return kindf(store.ErrInvalid, "decode %s %s request body: %v", r.Method, r.URL.Path, err)
 	}
-	if _, err := dec.Token(); err != io.EOF {
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return kindf(store.ErrInvalid, "decode %s %s request body: trailing data after the JSON body", r.Method, r.URL.Path)
 	}
 	return checkRequest(v)
 }
 
-// checkQuery refuses query parameters other than known, naming the first
-// unknown one, and repeated ones.
+// checkQuery refuses a malformed query, query parameters other than
+// known, naming the first unknown one, and repeated ones.
 func checkQuery(r *http.Request, known ...string) error {
-	q := r.URL.Query()
-	keys := make([]string, 0, len(q))
-	for k := range q {
-		keys = append(keys, k)
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return invalidf("query of %s %s: %v", r.Method, r.URL.Path, err)
 	}
-	sort.Strings(keys)
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(q)) {
 		if !slices.Contains(known, k) {
 			accepted := "none"
 			if len(known) > 0 {

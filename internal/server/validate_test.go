@@ -282,6 +282,9 @@ func TestRequestValidation(t *testing.T) {
 			t.Errorf("%s %s: %d %+v, want 400 naming 'colour'", c.method, c.path, status, ae)
 		}
 	}
+	if status, ae := e.raw(t, "GET", "/devices?%zz", ""); status != http.StatusBadRequest || !strings.Contains(ae.Message, "query of GET /api/v1/devices") {
+		t.Errorf("GET /devices with a malformed query: %d %+v, want 400", status, ae)
+	}
 	if status, ae := e.raw(t, "GET", "/config?set=n1&set=sw1", ""); status != http.StatusBadRequest || !strings.Contains(ae.Message, "'set' given 2 times") {
 		t.Errorf("GET /config with set twice: %d %+v, want 400", status, ae)
 	}
