@@ -282,8 +282,7 @@ func (s *Server) forgetDevice(w http.ResponseWriter, r *http.Request) {
 		writeError(w, s.log, err)
 		return
 	}
-	switch {
-	case d.Type == store.TypeNode && d.Virtual:
+	if d.Type == store.TypeNode && d.Virtual {
 		writeError(w, s.log, culprits(invalidf("%s is a virtual node: use walt node remove %s, which stops its machine too.", d.Name, d.Name), []string{d.Name}))
 		return
 	}
