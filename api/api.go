@@ -106,6 +106,9 @@ type ConfigRequest struct {
 	// (`walt node config`).
 	NodesOnly bool   `json:"nodes_only,omitempty"`
 	Requester string `json:"requester"`
+	// Force changes the settings of nodes owned by other users; without
+	// it the request fails with CodeNotOwned naming them.
+	Force bool `json:"force,omitempty"`
 }
 
 // DeviceConfig is the configuration of one device.

@@ -124,9 +124,29 @@ func (c *Client) AddDevice(ctx context.Context, d api.AddDevice) (api.Device, er
 	return out, c.call(ctx, http.MethodPost, "/devices", nil, d, &out)
 }
 
-// ForgetDevice removes a device and everything attached to it.
-func (c *Client) ForgetDevice(ctx context.Context, name string) error {
-	return c.call(ctx, http.MethodDelete, "/devices/"+url.PathEscape(name), nil, nil, nil)
+// ForgetDevice removes a device and everything attached to it. Without
+// force, a node owned by another user is refused with api.ErrNotOwned; a
+// virtual node is refused with api.ErrInvalid (RemoveVNode removes it).
+func (c *Client) ForgetDevice(ctx context.Context, name, requester string, force bool) error {
+	p, err := namePath("/devices/", name, "")
+	if err != nil {
+		return err
+	}
+	q := url.Values{"requester": {requester}}
+	if force {
+		q.Set("force", "true")
+	}
+	return c.call(ctx, http.MethodDelete, p, q, nil, nil)
+}
+
+// namePath returns prefix+name+suffix with name escaped as one path
+// segment. "", "." and ".." cannot be one (HTTP path cleaning would
+// remove them): they are refused here, as the server refuses such names.
+func namePath(prefix, name, suffix string) (string, error) {
+	if name == "" || name == "." || name == ".." {
+		return "", &api.Error{Code: api.CodeInvalid, Message: fmt.Sprintf("device name %q is not valid", name)}
+	}
+	return prefix + url.PathEscape(name) + suffix, nil
 }
 
 // ReportNode tells the server about a node (done by the node's agent at

@@ -3,7 +3,6 @@ package client
 import (
 	"context"
 	"net/http"
-	"net/url"
 
 	"github.com/walt-testbed/walt/api"
 )
@@ -26,5 +25,9 @@ func (c *Client) Topology(ctx context.Context) (api.Topology, error) {
 // SwitchPorts reads the ports of a switch and their PoE state over SNMP.
 func (c *Client) SwitchPorts(ctx context.Context, switchName string) (api.PortConfig, error) {
 	var out api.PortConfig
-	return out, c.call(ctx, http.MethodGet, "/switches/"+url.PathEscape(switchName)+"/ports", nil, nil, &out)
+	p, err := namePath("/switches/", switchName, "/ports")
+	if err != nil {
+		return out, err
+	}
+	return out, c.call(ctx, http.MethodGet, p, nil, nil, &out)
 }

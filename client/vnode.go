@@ -24,7 +24,11 @@ func (c *Client) RemoveVNode(ctx context.Context, name, requester string, force 
 		q.Set("force", "true")
 	}
 	var out api.VNodeResult
-	return out, c.call(ctx, http.MethodDelete, "/vnodes/"+url.PathEscape(name), q, nil, &out)
+	p, err := namePath("/vnodes/", name, "")
+	if err != nil {
+		return out, err
+	}
+	return out, c.call(ctx, http.MethodDelete, p, q, nil, &out)
 }
 
 // VNodes lists the virtual nodes the server runs, with their machines.
@@ -41,7 +45,11 @@ func (c *Client) Console(ctx context.Context, name string, follow bool, w io.Wri
 	if follow {
 		q.Set("follow", "true")
 	}
-	resp, err := c.do(ctx, http.MethodGet, "/vnodes/"+url.PathEscape(name)+"/console", q, nil)
+	p, err := namePath("/vnodes/", name, "/console")
+	if err != nil {
+		return err
+	}
+	resp, err := c.do(ctx, http.MethodGet, p, q, nil)
 	if err != nil {
 		return err
 	}

@@ -127,7 +127,11 @@ func Run(ctx context.Context, o Options) int {
 	if o.Getenv == nil {
 		o.Getenv = func(string) string { return "" }
 	}
-	args := o.Args
+	args, global, err := parseGlobal(o.Args)
+	if err != nil {
+		fmt.Fprintf(o.Stderr, "Error: %v\nTry: walt --help\n", err)
+		return ExitUsage
+	}
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		printTopHelp(o.Stdout, "")
 		if len(args) == 0 {
@@ -158,14 +162,38 @@ func Run(ctx context.Context, o Options) int {
 		printTopHelp(o.Stderr, noun)
 		return ExitUsage
 	}
-	return runCommand(ctx, o, cmd, args[2:])
+	return runCommand(ctx, o, cmd, args[2:], global)
 }
 
-func runCommand(ctx context.Context, o Options, cmd *command, args []string) int {
+// parseGlobal takes the global switches (--server URL) placed before the
+// category: "walt --server URL node show" is "walt node show --server URL".
+func parseGlobal(args []string) ([]string, opts, error) {
+	var g opts
+	fs := flag.NewFlagSet("walt", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	globalFlags(fs, &g)
+	if len(args) == 0 || !strings.HasPrefix(args[0], "-") || args[0] == "-h" || args[0] == "--help" {
+		return args, g, nil
+	}
+	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
+		return []string{"--help"}, g, nil
+	} else if err != nil {
+		return nil, g, err
+	}
+	return fs.Args(), g, nil
+}
+
+// globalFlags are the switches every command takes, before or after the
+// category and command.
+func globalFlags(fs *flag.FlagSet, o *opts) {
+	fs.StringVar(&o.server, "server", "", "walt server `URL` (default $WALT_SERVER or "+client.DefaultServer+")")
+}
+
+func runCommand(ctx context.Context, o Options, cmd *command, args []string, global opts) int {
 	e := &env{Options: o, o: &opts{}}
 	fs := flag.NewFlagSet("walt "+cmd.noun+" "+cmd.verb, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	fs.StringVar(&e.o.server, "server", "", "walt server `URL` (default $WALT_SERVER or "+client.DefaultServer+")")
+	globalFlags(fs, e.o)
 	if cmd.flags != nil {
 		cmd.flags(fs, e.o)
 	}
@@ -184,7 +212,10 @@ func runCommand(ctx context.Context, o Options, cmd *command, args []string) int
 		fmt.Fprintf(o.Stderr, "Error: %v\nTry: walt %s %s --help\n", err, cmd.noun, cmd.verb)
 		return ExitUsage
 	}
-	server := e.o.server
+	server := e.o.server // after the command wins over before the category
+	if server == "" {
+		server = global.server
+	}
 	if server == "" {
 		server = o.Getenv("WALT_SERVER")
 	}
@@ -247,7 +278,7 @@ func findCommand(noun, verb string) *command {
 func printTopHelp(w io.Writer, noun string) {
 	fmt.Fprintf(w, "Usage:\n")
 	if noun == "" {
-		fmt.Fprintf(w, "    walt CATEGORY COMMAND [SWITCHES] [ARGS]\n\nCategories and commands:\n")
+		fmt.Fprintf(w, "    walt [--server URL] CATEGORY COMMAND [SWITCHES] [ARGS]\n\nCategories and commands:\n")
 	} else {
 		fmt.Fprintf(w, "    walt %s COMMAND [SWITCHES] [ARGS]\n\nCommands:\n", noun)
 	}

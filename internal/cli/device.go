@@ -36,18 +36,16 @@ func init() {
 		&command{
 			noun: "device", verb: "forget", summary: "forget a device and its settings",
 			args: "device_name", minArgs: 1, maxArgs: 1,
-			run: func(ctx context.Context, e *env, args []string) int {
-				if err := e.c.ForgetDevice(ctx, args[0]); err != nil {
-					return e.fail(err)
-				}
-				fmt.Fprintf(e.Stdout, "Done.\n")
-				return ExitOK
+			flags: func(fs *flag.FlagSet, o *opts) {
+				fs.BoolVar(&o.force, "force", false, "forget a node used by another user without asking")
 			},
+			run: deviceForget,
 		},
 		&command{
 			noun: "device", verb: "config", summary: "get or set devices configuration",
 			args: "device_set [setting=value ...]", minArgs: 1, maxArgs: -1,
-			run: func(ctx context.Context, e *env, args []string) int { return config(ctx, e, args, false) },
+			flags: forceConfigFlag,
+			run:   func(ctx context.Context, e *env, args []string) int { return config(ctx, e, args, false) },
 		},
 	)
 }
@@ -82,6 +80,24 @@ func deviceAdd(ctx context.Context, e *env, args []string) int {
 	return ExitOK
 }
 
+// deviceForget forgets a device; a node used by another user needs
+// --force or a confirmation, as for a reboot.
+func deviceForget(ctx context.Context, e *env, args []string) int {
+	err := e.c.ForgetDevice(ctx, args[0], e.user, e.o.force)
+	if err != nil && e.confirmOthers(err) {
+		err = e.c.ForgetDevice(ctx, args[0], e.user, true)
+	}
+	if err != nil {
+		return e.failOwned(err)
+	}
+	fmt.Fprintf(e.Stdout, "Done.\n")
+	return ExitOK
+}
+
+func forceConfigFlag(fs *flag.FlagSet, o *opts) {
+	fs.BoolVar(&o.force, "force", false, "change the settings of nodes used by other users without asking")
+}
+
 // config shows (no settings) or changes the configuration of a set.
 func config(ctx context.Context, e *env, args []string, nodesOnly bool) int {
 	var res api.ConfigResult
@@ -93,10 +109,15 @@ func config(ctx context.Context, e *env, args []string, nodesOnly bool) int {
 		if code != ExitOK {
 			return code
 		}
-		res, err = e.c.SetConfig(ctx, api.ConfigRequest{Set: args[0], Settings: settings, NodesOnly: nodesOnly, Requester: e.user})
+		req := api.ConfigRequest{Set: args[0], Settings: settings, NodesOnly: nodesOnly, Requester: e.user, Force: e.o.force}
+		res, err = e.c.SetConfig(ctx, req)
+		if err != nil && e.confirmOthers(err) {
+			req.Force = true
+			res, err = e.c.SetConfig(ctx, req)
+		}
 	}
 	if err != nil {
-		return e.fail(err)
+		return e.failOwned(err)
 	}
 	if len(args) > 1 {
 		for _, m := range res.Messages {

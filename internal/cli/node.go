@@ -41,7 +41,8 @@ func init() {
 		&command{
 			noun: "node", verb: "config", summary: "get or set nodes configuration",
 			args: "node_set [setting=value ...]", minArgs: 1, maxArgs: -1,
-			run: func(ctx context.Context, e *env, args []string) int { return config(ctx, e, args, true) },
+			flags: forceConfigFlag,
+			run:   func(ctx context.Context, e *env, args []string) int { return config(ctx, e, args, true) },
 		},
 		&command{
 			noun: "node", verb: "acquire", summary: "get ownership of a (set of) node(s)",
@@ -105,6 +106,16 @@ func printJSON(e *env, v any) int {
 	return ExitOK
 }
 
+// failOwned is fail, but for nodes owned by others, which confirmOthers
+// has already explained.
+func (e *env) failOwned(err error) int {
+	var ae *api.Error
+	if errors.As(err, &ae) && ae.Code == api.CodeNotOwned && len(ae.Culprits) > 0 {
+		return ExitFailure
+	}
+	return e.fail(err)
+}
+
 // confirmOthers handles nodes used by other users: on a terminal it asks,
 // otherwise it explains --force. It reports whether to go on.
 func (e *env) confirmOthers(err error) bool {
@@ -161,11 +172,7 @@ func nodeReboot(ctx context.Context, e *env, args []string) int {
 	}
 	p.done()
 	if err != nil && len(results) == 0 {
-		var ae *api.Error
-		if errors.As(err, &ae) && ae.Code == api.CodeNotOwned {
-			return ExitFailure // already explained
-		}
-		return e.fail(err)
+		return e.failOwned(err)
 	}
 	sort.Slice(results, func(i, j int) bool { return results[i].Node < results[j].Node })
 	status := ExitOK

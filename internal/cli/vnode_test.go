@@ -269,7 +269,7 @@ func TestVNodeBadInput(t *testing.T) {
 	}{
 		{"node create a/b", 2, `Error: invalid vnode name "a/b": use 1 to 63 letters, digits, '.', '_' and '-', starting with a letter or a digit`},
 		{"node create -- -x", 2, `Error: invalid vnode name "-x"`},
-		{"node create all-nodes", 2, "Error: 'all-nodes' is a keyword of node sets, not a valid node name"},
+		{"node create all-nodes", 2, "Error: 'all-nodes' is a keyword of node sets, not a valid device name"},
 		{"node create vn1", 1, "Error: Device name 'vn1' is already used (node, mac " + vn1.MAC + ")."},
 		{"node create rpi1", 1, "Error: Device name 'rpi1' is already used (node, mac 52:54:00:aa:00:01)."},
 		{"node create vn2 ram=12", 2, "Error: '12' is not a valid value for ram (expecting for instance 512M or 1G).\n"},

@@ -78,15 +78,13 @@ func (s *Server) watchdogReboot(ctx context.Context, mac string) {
 
 // heartbeats takes agents' heartbeats; it only touches memory.
 func (s *Server) heartbeats(ctx context.Context, req api.Heartbeats) (api.HeartbeatReply, error) {
-	if len(req.Beats) > maxBeats {
-		return api.HeartbeatReply{}, invalidf("%d heartbeats in one request: at most %d", len(req.Beats), maxBeats)
+	macs, err := checkHeartbeats(req)
+	if err != nil {
+		return api.HeartbeatReply{}, err
 	}
 	reply := api.HeartbeatReply{Interval: api.Duration(s.boots.cfg.HeartbeatInterval)}
-	for _, b := range req.Beats {
-		mac, err := store.NormalizeMAC(b.MAC)
-		if err != nil {
-			return api.HeartbeatReply{}, culprits(err, []string{b.MAC})
-		}
+	for i, b := range req.Beats {
+		mac := macs[i]
 		if !s.boots.heartbeat(mac, b.BootID) {
 			reply.Report = append(reply.Report, mac)
 		}

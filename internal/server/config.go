@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"net/http"
-	"strconv"
 
 	"github.com/walt-testbed/walt/api"
 	"github.com/walt-testbed/walt/internal/nodeset"
@@ -11,9 +10,21 @@ import (
 )
 
 func (s *Server) showConfig(w http.ResponseWriter, r *http.Request) {
+	if err := checkQuery(r, "set", "requester", "nodes_only"); err != nil {
+		writeError(w, s.log, err)
+		return
+	}
+	nodesOnly, err := boolParam(r, "nodes_only")
+	if err != nil {
+		writeError(w, s.log, err)
+		return
+	}
 	q := r.URL.Query()
-	nodesOnly, _ := strconv.ParseBool(q.Get("nodes_only"))
 	req := api.ConfigRequest{Set: q.Get("set"), Requester: q.Get("requester"), NodesOnly: nodesOnly}
+	if err := checkRequest(&req); err != nil {
+		writeError(w, s.log, err)
+		return
+	}
 	res, err := s.config(r.Context(), req)
 	if err != nil {
 		writeError(w, s.log, err)
@@ -42,6 +53,9 @@ func (s *Server) config(ctx context.Context, req api.ConfigRequest) (api.ConfigR
 	}
 	var res api.ConfigResult
 	if len(req.Settings) > 0 {
+		if err := checkOwners(devs, req.Requester, req.Force); err != nil {
+			return res, err
+		}
 		plan, err := planConfig(devs, inv.settings, req.Settings)
 		if err != nil {
 			return res, err
@@ -163,6 +177,24 @@ func (s *Server) changeOwnership(ctx context.Context, req api.OwnershipRequest) 
 	}
 	s.log.Info("ownership changed", "action", req.Action, "nodes", len(res.Nodes), "by", req.Requester)
 	return res, nil
+}
+
+// checkOwners refuses, without force, to change devices owned by other
+// users (free ones and the requester's own are fine).
+func checkOwners(devs []store.Device, requester string, force bool) error {
+	if force {
+		return nil
+	}
+	var others []string
+	for _, d := range devs {
+		if d.Owner != "" && d.Owner != requester {
+			others = append(others, d.Name)
+		}
+	}
+	if len(others) > 0 {
+		return ownedByOthers(others)
+	}
+	return nil
 }
 
 // ownedByOthers is the error for nodes owned by other users, who must

@@ -7,8 +7,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"maps"
 	"net/http"
+	"net/url"
+	"slices"
+	"strings"
 
 	"github.com/walt-testbed/walt/api"
 	"github.com/walt-testbed/walt/internal/nodeset"
@@ -106,12 +111,45 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	json.NewEncoder(w).Encode(v)
 }
 
-// decodeJSON reads a JSON body into v, refusing unknown fields.
+// maxBody bounds a JSON request body.
+const maxBody = 1 << 20
+
+// decodeJSON reads a JSON body into v, refusing unknown fields, trailing
+// data after the JSON value and query parameters (no JSON endpoint takes
+// any), then checks the bounds of v's fields (checkRequest).
 func decodeJSON(r *http.Request, v any) error {
-	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, 1<<20))
+	if err := checkQuery(r); err != nil {
+		return err
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, maxBody))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return kindf(store.ErrInvalid, "decode %s %s request body: %v", r.Method, r.URL.Path, err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return kindf(store.ErrInvalid, "decode %s %s request body: trailing data after the JSON body", r.Method, r.URL.Path)
+	}
+	return checkRequest(v)
+}
+
+// checkQuery refuses a malformed query, query parameters other than
+// known, naming the first unknown one, and repeated ones.
+func checkQuery(r *http.Request, known ...string) error {
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return invalidf("query of %s %s: %v", r.Method, r.URL.Path, err)
+	}
+	for _, k := range slices.Sorted(maps.Keys(q)) {
+		if !slices.Contains(known, k) {
+			accepted := "none"
+			if len(known) > 0 {
+				accepted = strings.Join(known, ", ")
+			}
+			return culprits(invalidf("unknown query parameter '%.64s' for %s %s (parameters: %s)", k, r.Method, r.URL.Path, accepted), []string{k})
+		}
+		if len(q[k]) > 1 {
+			return culprits(invalidf("query parameter '%s' given %d times for %s %s: at most once", k, len(q[k]), r.Method, r.URL.Path), []string{k})
+		}
 	}
 	return nil
 }

@@ -15,7 +15,6 @@ import (
 	"github.com/walt-testbed/walt/api"
 	"github.com/walt-testbed/walt/internal/nodeset"
 	"github.com/walt-testbed/walt/internal/store"
-	"github.com/walt-testbed/walt/internal/store/sqlstore"
 )
 
 // inventory is a snapshot of the devices and their settings.
@@ -43,6 +42,9 @@ func (s *Server) inventory(ctx context.Context) (*inventory, error) {
 
 // deviceNamed returns the named device or WalT's "No device" error.
 func (s *Server) deviceNamed(ctx context.Context, name string) (store.Device, error) {
+	if err := checkText("name", name, maxName, false); err != nil {
+		return store.Device{}, err // no device has such a name
+	}
 	d, err := s.store.DeviceByName(ctx, name)
 	if errors.Is(err, store.ErrNotFound) {
 		return d, culprits(kindf(store.ErrNotFound, "No device with name '%s' found.", name), []string{name})
@@ -193,6 +195,10 @@ next:
 }
 
 func (s *Server) listDevices(w http.ResponseWriter, r *http.Request) {
+	if err := checkQuery(r); err != nil {
+		writeError(w, s.log, err)
+		return
+	}
 	inv, err := s.inventory(r.Context())
 	if err != nil {
 		writeError(w, s.log, err)
@@ -226,19 +232,15 @@ func madeUpMAC(ip net.IP) string {
 	return hw.String()
 }
 
-func parseIP(ip string) (net.IP, error) {
-	parsed := net.ParseIP(ip)
-	if parsed == nil {
-		return nil, culprits(invalidf("ip address '%s' is not valid (expected for example 192.168.152.10)", ip), []string{ip})
-	}
-	return parsed, nil
-}
-
 func (s *Server) addDevice(ctx context.Context, req api.AddDevice) (api.Device, error) {
-	ip, err := parseIP(req.IP)
+	if err := checkDeviceName(req.Name); err != nil {
+		return api.Device{}, err
+	}
+	addr, err := checkIP("ip", req.IP)
 	if err != nil {
 		return api.Device{}, err
 	}
+	ip := net.IP(addr.AsSlice())
 	typ := store.DeviceType(req.Type)
 	if req.Type == "" {
 		typ = store.TypeUnknown
@@ -251,6 +253,8 @@ func (s *Server) addDevice(ctx context.Context, req api.AddDevice) (api.Device, 
 		if mac = madeUpMAC(ip); mac == "" {
 			return api.Device{}, invalidf("device %s: give a MAC address (--mac) for an IPv6 device", req.Name)
 		}
+	} else if mac, err = checkMAC("mac", mac); err != nil {
+		return api.Device{}, err
 	}
 	if other, err := s.store.DeviceByName(ctx, req.Name); err == nil {
 		return api.Device{}, culprits(kindf(store.ErrConflict, "Device name '%s' is already used (%s, mac %s).", req.Name, other.Type, other.MAC), []string{req.Name})
@@ -267,9 +271,25 @@ func (s *Server) addDevice(ctx context.Context, req api.AddDevice) (api.Device, 
 	return toAPIDevice(d, nil), err
 }
 
+// forgetDevice forgets a device. A node owned by another user needs
+// ?force=true, as a reboot does; a virtual node is refused: walt node
+// remove stops its machine too.
 func (s *Server) forgetDevice(w http.ResponseWriter, r *http.Request) {
+	requester, force, err := requesterForce(r)
+	if err != nil {
+		writeError(w, s.log, err)
+		return
+	}
 	d, err := s.deviceNamed(r.Context(), r.PathValue("name"))
 	if err != nil {
+		writeError(w, s.log, err)
+		return
+	}
+	if d.Type == store.TypeNode && d.Virtual {
+		writeError(w, s.log, culprits(invalidf("%s is a virtual node: use walt node remove %s, which stops its machine too.", d.Name, d.Name), []string{d.Name}))
+		return
+	}
+	if err := checkOwners([]store.Device{d}, requester, force); err != nil {
 		writeError(w, s.log, err)
 		return
 	}
@@ -284,42 +304,35 @@ func (s *Server) forgetDevice(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.boots.forget(d.MAC)
+	s.log.Info("device forgotten", "device", d.Name, "mac", d.MAC, "by", requester)
 	w.WriteHeader(http.StatusNoContent)
 }
 
 var bootModes = map[string]bool{"": true, "network": true, "hybrid-volatile": true, "hybrid-persistent": true}
 
 func (s *Server) nodeReport(ctx context.Context, rep api.NodeReport) (api.Node, error) {
-	mac, err := store.NormalizeMAC(rep.MAC)
-	if err != nil {
-		return api.Node{}, culprits(err, []string{rep.MAC})
+	var old *store.Device
+	if mac, err := store.NormalizeMAC(rep.MAC); err == nil {
+		d, err := s.store.Device(ctx, mac)
+		switch {
+		case err == nil:
+			old = &d
+		case !errors.Is(err, store.ErrNotFound):
+			return api.Node{}, err
+		}
 	}
-	ip, err := parseIP(rep.IP)
+	dev, err := reportedDevice(rep, old, time.Now())
 	if err != nil {
 		return api.Node{}, err
 	}
-	if !bootModes[rep.BootMode] {
-		return api.Node{}, culprits(invalidf("boot mode '%s' is not valid (expected network, hybrid-volatile or hybrid-persistent)", rep.BootMode), []string{rep.BootMode})
-	}
-	name := rep.Name
-	if name == "" {
-		name = "node-" + strings.ReplaceAll(mac[9:], ":", "")
-	}
-	if err := sqlstore.ValidateName(name); err != nil {
-		return api.Node{}, culprits(err, []string{name})
-	}
-	if addr, ok := s.vnodeAddr(name); ok && rep.Virtual {
+	if addr, ok := s.vnodeAddr(dev.Name); ok && dev.Virtual {
 		// A VM behind user-mode networking reports its guest address
 		// (10.0.2.15): the server reaches it at its own loopback address.
 		if host, _, err := net.SplitHostPort(addr); err == nil {
-			ip = net.ParseIP(host)
+			dev.IP = host
 		}
 	}
-	now := time.Now()
-	d, err := s.store.ReportDevice(ctx, store.Device{
-		MAC: mac, Name: name, IP: ip.String(), Type: store.TypeNode, Model: rep.Model, Virtual: rep.Virtual,
-		BootMode: rep.BootMode, Booted: true, CreatedAt: now, LastSeen: now,
-	})
+	d, err := s.store.ReportDevice(ctx, dev)
 	if err != nil {
 		return api.Node{}, err
 	}

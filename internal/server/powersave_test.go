@@ -76,6 +76,7 @@ func newPSRig(t *testing.T, idle time.Duration, octet int) *psRig {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { srv.Close() }) // before the store closes: it flushes the platform log
 	srv.ps.now = r.clock
 	srv.ps.mu.Lock()
 	srv.ps.since = r.clock()
@@ -316,7 +317,7 @@ func TestForgetPowersavedNode(t *testing.T) {
 	if got := r.sweep(t); len(got) != 1 || r.powered("sw1", 7) {
 		t.Fatalf("sweep = %v, want the node powered off", got)
 	}
-	if err := r.c.ForgetDevice(t.Context(), "free"); err != nil {
+	if err := r.c.ForgetDevice(t.Context(), "free", "", false); err != nil {
 		t.Fatal(err)
 	}
 	if !r.powered("sw1", 7) {

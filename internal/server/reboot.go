@@ -85,14 +85,8 @@ func (s *Server) rebootTargets(ctx context.Context, req api.RebootRequest) ([]re
 	if err != nil {
 		return nil, err
 	}
-	var others []string
-	for _, d := range devs {
-		if d.Owner != "" && d.Owner != req.Requester {
-			others = append(others, d.Name)
-		}
-	}
-	if len(others) > 0 && !req.Force {
-		return nil, ownedByOthers(others)
+	if err := checkOwners(devs, req.Requester, req.Force); err != nil {
+		return nil, err
 	}
 	off, err := s.poweredOff(ctx)
 	if err != nil {
@@ -176,8 +170,17 @@ func toRecord(r reboot.Result, batch string, req api.RebootRequest) store.Reboot
 }
 
 func (s *Server) listReboots(w http.ResponseWriter, r *http.Request) {
-	s.boots.flush() // boot times still in memory go to the store first
+	if err := checkQuery(r, "batch", "node", "limit", "set", "requester"); err != nil {
+		writeError(w, s.log, err)
+		return
+	}
 	q := r.URL.Query()
+	if err := checkTexts(setField(q.Get("set")), requesterField(q.Get("requester")),
+		textField{"batch", q.Get("batch"), maxName, true}, textField{"node", q.Get("node"), maxName, false}); err != nil {
+		writeError(w, s.log, err)
+		return
+	}
+	s.boots.flush() // boot times still in memory go to the store first
 	f := store.RebootFilter{Batch: q.Get("batch")}
 	if name := q.Get("node"); name != "" {
 		d, err := s.deviceNamed(r.Context(), name)

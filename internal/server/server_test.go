@@ -275,6 +275,7 @@ func TestNodeReports(t *testing.T) {
 	if _, err := e.c.ReportNode(t.Context(), rep); err != nil {
 		t.Fatal(err)
 	}
+	// A new report updates the IP, never the name of a known node.
 	rep.IP, rep.Name = "127.20.250.2", "vm1b"
 	if _, err := e.c.ReportNode(t.Context(), rep); err != nil {
 		t.Fatal(err)
@@ -284,7 +285,7 @@ func TestNodeReports(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := api.NodeList{NumNodes: 1, Nodes: []api.Node{{
-		Name: "vm1b", Model: "pc-x86-64", Virtual: true, Booted: true, IP: "127.20.250.2", MAC: "52:54:00:aa:bb:cc", BootMode: "hybrid-volatile",
+		Name: "vm1", Model: "pc-x86-64", Virtual: true, Booted: true, IP: "127.20.250.2", MAC: "52:54:00:aa:bb:cc", BootMode: "hybrid-volatile",
 		Config: map[string]string{"boot.delay": "random", "boot.retries": "9", "boot.timeout": "180", "cpu.cores": "4", "kexec.allow": "true", "ram": "512M"},
 	}}}
 	if diff := cmp.Diff(want, nl, cmpopts.IgnoreFields(api.Node{}, "Boot")); diff != "" {
@@ -365,10 +366,10 @@ func TestDevicesAddForget(t *testing.T) {
 	if _, err := e.c.AddDevice(t.Context(), api.AddDevice{Name: "sw2", IP: "192.168.152"}); !errors.Is(err, api.ErrInvalid) {
 		t.Errorf("AddDevice(bad ip) = %v, want ErrInvalid", err)
 	}
-	if err := e.c.ForgetDevice(t.Context(), "sw1"); err != nil {
+	if err := e.c.ForgetDevice(t.Context(), "sw1", "", false); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.c.ForgetDevice(t.Context(), "sw1"); !errors.Is(err, api.ErrNotFound) || err.Error() != "No device with name 'sw1' found." {
+	if err := e.c.ForgetDevice(t.Context(), "sw1", "", false); !errors.Is(err, api.ErrNotFound) || err.Error() != "No device with name 'sw1' found." {
 		t.Errorf("second ForgetDevice = %v, want not found", err)
 	}
 }

@@ -230,6 +230,10 @@ func (s *Server) addUnknown(ctx context.Context, mac string, inv *inventory) (st
 
 // topology answers GET /topology from the store.
 func (s *Server) topology(w http.ResponseWriter, r *http.Request) {
+	if err := checkQuery(r); err != nil {
+		writeError(w, s.log, err)
+		return
+	}
 	inv, err := s.inventory(r.Context())
 	if err != nil {
 		writeError(w, s.log, err)
@@ -318,6 +322,10 @@ func (s *Server) portsByPosition(ctx context.Context, inv *inventory) (portMap, 
 // switchPorts answers GET /switches/{name}/ports: the ports read live over
 // SNMP, with the recorded devices and power-off records.
 func (s *Server) switchPorts(w http.ResponseWriter, r *http.Request) {
+	if err := checkQuery(r); err != nil {
+		writeError(w, s.log, err)
+		return
+	}
 	out, err := s.readSwitchPorts(r.Context(), r.PathValue("name"))
 	if err != nil {
 		writeError(w, s.log, err)

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/walt-testbed/walt/api"
-	"github.com/walt-testbed/walt/internal/nodeset"
 	"github.com/walt-testbed/walt/internal/reboot"
 	"github.com/walt-testbed/walt/internal/store"
 	"github.com/walt-testbed/walt/internal/vnode"
@@ -169,10 +168,7 @@ func checkVNodeName(name string) error {
 	if err := vnode.ValidName(name); err != nil {
 		return culprits(invalidf("%s", err.Error()), []string{name})
 	}
-	if terms, err := nodeset.Parse(name); err == nil && len(terms) == 1 && terms[0].Keyword != "" {
-		return culprits(invalidf("'%s' is a keyword of node sets, not a valid node name", name), []string{name})
-	}
-	return nil
+	return checkDeviceName(name)
 }
 
 // freeVNodeMAC returns mac if no device has it, else a random MAC of the

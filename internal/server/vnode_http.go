@@ -24,6 +24,10 @@ func (s *Server) vnodeRoutes() {
 }
 
 func (s *Server) getVNodes(w http.ResponseWriter, r *http.Request) {
+	if err := checkQuery(r); err != nil {
+		writeError(w, s.log, err)
+		return
+	}
 	list, err := s.listVNodes(r.Context())
 	if err != nil {
 		writeError(w, s.log, err)
@@ -45,13 +49,27 @@ func boolParam(r *http.Request, name string) (bool, error) {
 	return b, nil
 }
 
-func (s *Server) deleteVNode(w http.ResponseWriter, r *http.Request) {
+// requesterForce reads the query of a DELETE: ?requester=USER&force=BOOL,
+// nothing else.
+func requesterForce(r *http.Request) (string, bool, error) {
+	if err := checkQuery(r, "requester", "force"); err != nil {
+		return "", false, err
+	}
 	force, err := boolParam(r, "force")
+	if err != nil {
+		return "", false, err
+	}
+	requester := r.URL.Query().Get("requester")
+	return requester, force, checkText("requester", requester, maxRequester, true)
+}
+
+func (s *Server) deleteVNode(w http.ResponseWriter, r *http.Request) {
+	requester, force, err := requesterForce(r)
 	if err != nil {
 		writeError(w, s.log, err)
 		return
 	}
-	res, err := s.removeVNode(r.Context(), r.PathValue("name"), r.URL.Query().Get("requester"), force)
+	res, err := s.removeVNode(r.Context(), r.PathValue("name"), requester, force)
 	if err != nil {
 		writeError(w, s.log, err)
 		return
@@ -63,6 +81,10 @@ func (s *Server) deleteVNode(w http.ResponseWriter, r *http.Request) {
 // follow=true it keeps sending what is appended until the client leaves,
 // the node is removed or the server shuts down.
 func (s *Server) vnodeConsole(w http.ResponseWriter, r *http.Request) {
+	if err := checkQuery(r, "follow"); err != nil {
+		writeError(w, s.log, err)
+		return
+	}
 	follow, err := boolParam(r, "follow")
 	if err != nil {
 		writeError(w, s.log, err)
