@@ -135,9 +135,9 @@ func TestStreamsOutliveDeadlines(t *testing.T) {
 	go func() {
 		followed <- s.c.Logs(ctx, 0, true, func(l api.LogLine) error { lines <- l.Line; return nil })
 	}()
-	report := func(name string) {
+	report := func(name, mac string) {
 		t.Helper()
-		if _, err := s.c.ReportNode(t.Context(), api.NodeReport{MAC: "52:54:00:ff:00:01", IP: "127.20.255.1", Name: name, Model: "rpi-b"}); err != nil {
+		if _, err := s.c.ReportNode(t.Context(), api.NodeReport{MAC: mac, IP: "127.20.255.1", Name: name, Model: "rpi-b"}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -156,10 +156,10 @@ func TestStreamsOutliveDeadlines(t *testing.T) {
 			}
 		}
 	}
-	report("first")
+	report("first", "52:54:00:ff:00:01")
 	await("node first is booted")
 	<-time.After(3 * timeout) // idle past both deadlines
-	report("second")
+	report("second", "52:54:00:ff:00:02") // a known node keeps its name: another node
 	await("node second is booted")
 
 	s.addNode(t, "hole", reboottest.BlackHole)
