@@ -111,7 +111,7 @@ func (s *Server) wait(w http.ResponseWriter, r *http.Request) {
 		writeError(w, s.log, err)
 		return
 	}
-	devs, err := inv.resolve(req.Set, req.Requester, true)
+	devs, err := inv.resolve(r.Context(), req.Set, req.Requester, true)
 	if err != nil {
 		writeError(w, s.log, err)
 		return
@@ -228,7 +228,7 @@ func (s *Server) rebootsOfSet(ctx context.Context, set, requester string, f stor
 	if err != nil {
 		return nil, err
 	}
-	devs, err := inv.resolve(set, requester, true)
+	devs, err := inv.resolve(ctx, set, requester, true)
 	if err != nil {
 		return nil, err
 	}

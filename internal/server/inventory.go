@@ -51,9 +51,11 @@ func (s *Server) deviceNamed(ctx context.Context, name string) (store.Device, er
 }
 
 // resolve develops a device set for requester into devices, sorted by
-// name. With nodesOnly, a device that is not a node is an error.
-func (inv *inventory) resolve(set, requester string, nodesOnly bool) ([]store.Device, error) {
-	terms, err := nodeset.Parse(set)
+// name. With nodesOnly, a device that is not a node is an error. Its work
+// is linear in the set's expansion (nodeset.MaxNames at most) and the
+// inventory, and stops when ctx ends.
+func (inv *inventory) resolve(ctx context.Context, set, requester string, nodesOnly bool) ([]store.Device, error) {
+	terms, err := nodeset.ParseContext(ctx, set)
 	if err != nil {
 		return nil, err
 	}
