@@ -102,8 +102,8 @@ func (s *Server) wait(w http.ResponseWriter, r *http.Request) {
 		writeError(w, s.log, err)
 		return
 	}
-	if req.Timeout < 0 {
-		writeError(w, s.log, invalidf("timeout %s: must not be negative", time.Duration(req.Timeout)))
+	if err := waitTimeoutRange.Check(time.Duration(req.Timeout)); err != nil {
+		writeError(w, s.log, invalidf("%v", err))
 		return
 	}
 	inv, err := s.inventory(r.Context())

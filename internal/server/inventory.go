@@ -333,6 +333,10 @@ func (s *Server) setLink(w http.ResponseWriter, r *http.Request) {
 		writeError(w, s.log, err)
 		return
 	}
+	if err := linkPortRange.Check(int64(req.Port)); err != nil {
+		writeError(w, s.log, invalidf("%v", err))
+		return
+	}
 	node, err := s.deviceNamed(r.Context(), req.Node)
 	if err != nil {
 		writeError(w, s.log, err)

@@ -96,6 +96,9 @@ var (
 	// linkPortRange is LLDP-MIB's LldpPortNumber, 1 to 4096: the ports a
 	// rescan can find, and those walt device link may record.
 	linkPortRange = bound.Int{Name: "port", Min: 1, Max: 4096}
+	// waitTimeoutRange bounds POST /waits timeouts (0: none), as the CLI
+	// bounds walt node wait --timeout.
+	waitTimeoutRange = bound.Duration{Name: "timeout", Min: 0, Max: 24 * time.Hour}
 )
 
 // intSetting parses a whole number within r. What is not a number, or is

@@ -135,6 +135,10 @@ func (s *Server) rescan(ctx context.Context, req api.RescanRequest) (api.RescanR
 					sw.Name, n.LocalPort, n.SysName, n.ChassisIDSubtype))
 				continue
 			}
+			if err := linkPortRange.Check(int64(n.LocalPort)); err != nil {
+				res.Messages = append(res.Messages, fmt.Sprintf("%s: neighbour %q ignored: %v.", sw.Name, n.SysName, err))
+				continue
+			}
 			mac := n.MAC.String()
 			d, known := byMAC[mac]
 			if !known {
