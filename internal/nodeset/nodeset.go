@@ -98,7 +98,7 @@ func ParseContext(ctx context.Context, set string) ([]Term, error) {
 
 	// Memory follows the distinct names, not total: "a[1],a[1]..." is one.
 	hint := min(total, checkEvery)
-	b := builder{ctx: ctx, terms: make([]Term, 0, hint), seen: make(map[string]bool, hint), kw: make(map[string]bool)}
+	b := builder{terms: make([]Term, 0, hint), seen: make(map[string]bool, hint), kw: make(map[string]bool)}
 	err = eachItem(set, func(item string) error {
 		if keywords[item] {
 			b.keyword(item)
@@ -108,7 +108,7 @@ func ParseContext(ctx context.Context, set string) ([]Term, error) {
 			return err // checked above: cannot happen
 		}
 		b.buf = b.buf[:0]
-		return b.expand(&p, 0)
+		return b.expand(ctx, &p, 0)
 	})
 	if err != nil {
 		return nil, err
@@ -303,7 +303,6 @@ func parseNum(s string) (int, error) {
 
 // builder collects the terms of a set, without duplicates.
 type builder struct {
-	ctx   context.Context
 	terms []Term
 	seen  map[string]bool // names
 	kw    map[string]bool // keywords
@@ -320,17 +319,17 @@ func (b *builder) keyword(k string) {
 
 // expand builds the names of p's segments from segs[i] on, after the text
 // already in b.buf.
-func (b *builder) expand(p *itemParser, i int) error {
+func (b *builder) expand(ctx context.Context, p *itemParser, i int) error {
 	seg := p.segs[i]
 	b.buf = append(b.buf, seg.text...)
 	if i == len(p.segs)-1 {
-		return b.name()
+		return b.name(ctx)
 	}
 	mark := len(b.buf)
 	for _, r := range seg.ranges {
 		for n := r.lo; n <= r.hi; n++ {
 			b.buf = appendPadded(b.buf[:mark], n, r.width)
-			if err := b.expand(p, i+1); err != nil {
+			if err := b.expand(ctx, p, i+1); err != nil {
 				return err
 			}
 		}
@@ -339,9 +338,9 @@ func (b *builder) expand(p *itemParser, i int) error {
 }
 
 // name adds the name in b.buf, and looks at the context now and then.
-func (b *builder) name() error {
+func (b *builder) name(ctx context.Context) error {
 	if b.built++; b.built%checkEvery == 0 {
-		if err := b.ctx.Err(); err != nil {
+		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("expand device set: %w", err)
 		}
 	}
