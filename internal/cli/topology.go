@@ -2,12 +2,13 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
-	"strconv"
 	"strings"
 
 	"github.com/walt-testbed/walt/api"
+	"github.com/walt-testbed/walt/internal/bound"
 )
 
 func init() {
@@ -191,13 +192,21 @@ func devicePortConfig(ctx context.Context, e *env, args []string) int {
 	return ExitOK
 }
 
+// linkPortRange is the server's bound on link ports: LLDP-MIB's
+// LldpPortNumber, 1 to 4096.
+var linkPortRange = bound.Int{Name: "port", Min: 1, Max: 4096}
+
 func deviceLink(ctx context.Context, e *env, args []string) int {
-	port, err := strconv.Atoi(args[2])
-	if err != nil || port < 1 {
+	port, err := linkPortRange.Parse(args[2])
+	if errors.Is(err, bound.ErrNotNumber) {
 		fmt.Fprintf(e.Stderr, "Error: port %q is not a port number (1, 2, ...)\nTry: walt device link %s %s 5\n", args[2], args[0], args[1])
 		return ExitUsage
 	}
-	if err := e.c.SetLink(ctx, api.Link{Node: args[0], Switch: args[1], Port: port}); err != nil {
+	if err != nil {
+		fmt.Fprintf(e.Stderr, "Error: %v\nTry: walt device link %s %s 5\n", err, args[0], args[1])
+		return ExitUsage
+	}
+	if err := e.c.SetLink(ctx, api.Link{Node: args[0], Switch: args[1], Port: int(port)}); err != nil {
 		return e.fail(err)
 	}
 	fmt.Fprintf(e.Stdout, "Node %s is on %s port %d.\n", args[0], args[1], port)

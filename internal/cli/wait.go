@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/walt-testbed/walt/api"
+	"github.com/walt-testbed/walt/internal/bound"
 	"github.com/walt-testbed/walt/internal/nodeset"
 )
 
@@ -30,9 +31,18 @@ func timeoutFlag(fs *flag.FlagSet, o *opts) {
 	fs.IntVar(&o.timeout, "timeout", -1, "stop if still waiting after this number of `SECONDS`; the default is -1 (no timeout)")
 }
 
+// waitTimeoutRange bounds --timeout (-1 aside: no timeout), so that it
+// cannot overflow as a duration: 18446744074 s used to wrap to 0.29 s. The
+// server refuses longer waits too (24h).
+var waitTimeoutRange = bound.Int{Name: "--timeout", Min: 0, Max: 24 * 60 * 60, Suffix: "s"}
+
 func (e *env) checkTimeout() int {
-	if e.o.timeout < -1 {
-		fmt.Fprintf(e.Stderr, "Error: --timeout %d: want a number of seconds, or -1 for no timeout\nTry: walt node wait --help\n", e.o.timeout)
+	if e.o.timeout == -1 {
+		return ExitOK
+	}
+	if err := waitTimeoutRange.Check(int64(e.o.timeout)); err != nil {
+		fmt.Fprintf(e.Stderr, "Error: --timeout %d: want a number of seconds from 0 to %d, or -1 for no timeout\nTry: walt node wait --help\n",
+			e.o.timeout, waitTimeoutRange.Max)
 		return ExitUsage
 	}
 	return ExitOK

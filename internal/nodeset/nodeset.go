@@ -2,9 +2,14 @@
 // keywords (my-nodes, free-nodes, all-nodes, all-switches, all-devices,
 // explorable-switches, server), where a name may hold numeric ranges in
 // brackets: rpi[01-12], node[1-3,7], r[1-2]n[1-4].
+//
+// A set comes from the network: parsing it costs time linear in its length
+// plus the names it expands to, which MaxNames bounds before any name is
+// built, and it stops when its context ends.
 package nodeset
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strconv"
@@ -27,8 +32,17 @@ var keywords = map[string]bool{
 	AllDevices: true, ExplorableSwitches: true, Server: true,
 }
 
-// MaxNames bounds how many names one set may expand to.
+// MaxNames bounds how many terms one set may expand to, repeats included:
+// "a[1-60000],a[1-60000]" is refused although it names 60000 devices. It is
+// far above any real testbed and bounds the work of a request.
 const MaxNames = 100000
+
+// MaxNameLen is the longest device name a set may hold, the bound the store
+// puts on device names (sqlstore.ValidateName).
+const MaxNameLen = 64
+
+// checkEvery is how many names are built between two looks at the context.
+const checkEvery = 1024
 
 // ErrSyntax is wrapped by every parse error.
 var ErrSyntax = errors.New("invalid device set")
@@ -47,132 +61,209 @@ func (t Term) String() string {
 	return t.Name
 }
 
-// Parse parses a set and expands its ranges. Terms keep their order;
-// duplicates are removed.
+// Parse is ParseContext without a deadline, for sets that do not come from
+// a request.
 func Parse(set string) ([]Term, error) {
+	return ParseContext(context.Background(), set)
+}
+
+// ParseContext parses a set and expands its ranges. Terms keep their order;
+// duplicates are removed. The whole set is checked, and its size counted,
+// before any name is built; building stops with ctx's error when ctx ends.
+func ParseContext(ctx context.Context, set string) ([]Term, error) {
 	if strings.TrimSpace(set) == "" {
 		return nil, fmt.Errorf("%w: empty set (name devices, or use my-nodes, all-nodes...)", ErrSyntax)
 	}
-	items, err := split(set)
+	if err := checkBrackets(set); err != nil {
+		return nil, err
+	}
+	total := 0
+	var p itemParser
+	err := eachItem(set, func(item string) error {
+		n := 1
+		if !keywords[item] {
+			var err error
+			if n, err = p.parse(item); err != nil {
+				return err
+			}
+		}
+		if total += n; total > MaxNames {
+			return fmt.Errorf("%w %s: expands to more than %d names", ErrSyntax, quote(set), MaxNames)
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	var terms []Term
-	seen := make(map[Term]bool)
-	add := func(t Term) error {
-		if seen[t] {
+
+	// Memory follows the distinct names, not total: "a[1],a[1]..." is one.
+	hint := min(total, checkEvery)
+	b := builder{terms: make([]Term, 0, hint), seen: make(map[string]bool, hint), kw: make(map[string]bool)}
+	err = eachItem(set, func(item string) error {
+		if keywords[item] {
+			b.keyword(item)
 			return nil
 		}
-		if len(terms) >= MaxNames {
-			return fmt.Errorf("%w %q: expands to more than %d names", ErrSyntax, set, MaxNames)
+		if _, err := p.parse(item); err != nil {
+			return err // checked above: cannot happen
 		}
-		seen[t] = true
-		terms = append(terms, t)
-		return nil
+		b.buf = b.buf[:0]
+		return b.expand(ctx, &p, 0)
+	})
+	if err != nil {
+		return nil, err
 	}
-	for _, item := range items {
-		if keywords[item] {
-			if err := add(Term{Keyword: item}); err != nil {
-				return nil, err
-			}
-			continue
-		}
-		names, err := expand(item, MaxNames)
-		if err != nil {
-			return nil, err
-		}
-		for _, n := range names {
-			if err := add(Term{Name: n}); err != nil {
-				return nil, err
-			}
-		}
-	}
-	return terms, nil
+	return b.terms, nil
 }
 
-// split cuts set at the commas that are outside brackets.
-func split(set string) ([]string, error) {
-	var items []string
-	depth, start := 0, 0
+// quote quotes a set for an error message, cut if long: the message must
+// not grow with a hostile request.
+func quote(s string) string {
+	const max = 64
+	if len(s) <= max {
+		return strconv.Quote(s)
+	}
+	return strconv.Quote(s[:max]) + fmt.Sprintf("... (%d bytes)", len(s))
+}
+
+// checkBrackets checks that brackets pair up, unnested, and that no element
+// is empty.
+func checkBrackets(set string) error {
+	depth := 0
 	for i := 0; i < len(set); i++ {
 		switch set[i] {
 		case '[':
 			if depth > 0 {
-				return nil, fmt.Errorf("%w %q: nested '[' at offset %d", ErrSyntax, set, i)
+				return fmt.Errorf("%w %s: nested '[' at offset %d", ErrSyntax, quote(set), i)
 			}
 			depth++
 		case ']':
 			if depth == 0 {
-				return nil, fmt.Errorf("%w %q: ']' without '[' at offset %d", ErrSyntax, set, i)
+				return fmt.Errorf("%w %s: ']' without '[' at offset %d", ErrSyntax, quote(set), i)
 			}
 			depth--
 		case ',':
-			if depth == 0 {
-				items = append(items, set[start:i])
-				start = i + 1
+			if depth == 0 && (i == 0 || set[i-1] == ',' || i == len(set)-1) {
+				return fmt.Errorf("%w %s: empty element (two commas in a row, or a comma at an end)", ErrSyntax, quote(set))
 			}
 		}
 	}
 	if depth > 0 {
-		return nil, fmt.Errorf("%w %q: '[' not closed", ErrSyntax, set)
+		return fmt.Errorf("%w %s: '[' not closed", ErrSyntax, quote(set))
 	}
-	items = append(items, set[start:])
-	for _, it := range items {
-		if it == "" {
-			return nil, fmt.Errorf("%w %q: empty element (two commas in a row, or a comma at an end)", ErrSyntax, set)
+	return nil
+}
+
+// eachItem calls fn on each element of set, cut at the commas outside
+// brackets. set has passed checkBrackets.
+func eachItem(set string, fn func(item string) error) error {
+	depth, start := 0, 0
+	for i := 0; i <= len(set); i++ {
+		if i < len(set) {
+			switch set[i] {
+			case '[':
+				depth++
+				continue
+			case ']':
+				depth--
+				continue
+			case ',':
+				if depth > 0 {
+					continue
+				}
+			default:
+				continue
+			}
 		}
+		if err := fn(set[start:i]); err != nil {
+			return err
+		}
+		start = i + 1
 	}
-	return items, nil
+	return nil
 }
 
 func validNameByte(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.'
 }
 
-// expand expands the bracket groups of one item into at most limit names.
-func expand(item string, limit int) ([]string, error) {
-	open := strings.IndexByte(item, '[')
-	if open < 0 {
-		for i := 0; i < len(item); i++ {
-			if !validNameByte(item[i]) {
-				return nil, fmt.Errorf("%w: name %q: character %q not allowed", ErrSyntax, item, item[i])
-			}
-		}
-		return []string{item}, nil
-	}
-	closeAt := open + strings.IndexByte(item[open:], ']')
-	prefix, group, rest := item[:open], item[open+1:closeAt], item[closeAt+1:]
-	if _, err := expand(prefix, 1); err != nil {
-		return nil, err
-	}
-	nums, err := rangeList(item, group, limit)
-	if err != nil {
-		return nil, err
-	}
-	tails, err := expand(rest, limit)
-	if err != nil {
-		return nil, err
-	}
-	if len(nums)*len(tails) > limit {
-		return nil, fmt.Errorf("%w: %q expands to more than %d names", ErrSyntax, item, limit)
-	}
-	var out []string
-	for _, n := range nums {
-		for _, t := range tails {
-			out = append(out, prefix+n+t)
-		}
-	}
-	return out, nil
+// numRange is lo to hi, printed at least width digits wide.
+type numRange struct{ lo, hi, width int }
+
+// segment is literal text followed by a bracket group; the last segment
+// of an item has none.
+type segment struct {
+	text   string
+	nr     int        // ranges of the group
+	ranges []numRange // its ranges, in itemParser.ranges
 }
 
-// rangeList expands "01-03,7" into 01, 02, 03, 7. A bound written with a
-// leading zero sets the width of every number of its range.
-func rangeList(item, group string, limit int) ([]string, error) {
-	if group == "" {
-		return nil, fmt.Errorf("%w: %q: empty range []", ErrSyntax, item)
+// itemParser holds one parsed item. Its slices are reused from item to
+// item, so that a set of many small items costs no more than its length.
+type itemParser struct {
+	segs   []segment
+	ranges []numRange
+}
+
+// parse parses item (no comma outside brackets, brackets paired) and
+// returns how many names it expands to.
+func (p *itemParser) parse(item string) (int, error) {
+	p.segs, p.ranges = p.segs[:0], p.ranges[:0]
+	count, length := 1, 0
+	rest := item
+	for {
+		open := strings.IndexByte(rest, '[')
+		text := rest
+		if open >= 0 {
+			text = rest[:open]
+		}
+		for i := 0; i < len(text); i++ {
+			if !validNameByte(text[i]) {
+				return 0, fmt.Errorf("%w: name %s: character %q not allowed", ErrSyntax, quote(item), text[i])
+			}
+		}
+		length += len(text)
+		if open < 0 {
+			p.segs = append(p.segs, segment{text: text})
+			break
+		}
+		closeAt := open + strings.IndexByte(rest[open:], ']')
+		first := len(p.ranges)
+		n, width, err := p.parseGroup(item, rest[open+1:closeAt])
+		if err != nil {
+			return 0, err
+		}
+		length += width
+		if length > MaxNameLen {
+			return 0, fmt.Errorf("%w: name %s: longer than %d characters", ErrSyntax, quote(item), MaxNameLen)
+		}
+		if count *= n; count > MaxNames {
+			return 0, fmt.Errorf("%w: %s expands to more than %d names", ErrSyntax, quote(item), MaxNames)
+		}
+		p.segs = append(p.segs, segment{text: text, nr: len(p.ranges) - first})
+		rest = rest[closeAt+1:]
 	}
-	var out []string
-	for _, part := range strings.Split(group, ",") {
+	if length > MaxNameLen {
+		return 0, fmt.Errorf("%w: name %s: longer than %d characters", ErrSyntax, quote(item), MaxNameLen)
+	}
+	// p.ranges moves while it grows: point the segments at it now.
+	off := 0
+	for i := range p.segs {
+		n := p.segs[i].nr
+		p.segs[i].ranges = p.ranges[off : off+n : off+n]
+		off += n
+	}
+	return count, nil
+}
+
+// parseGroup parses "01-03,7" (01, 02, 03, 7) into p.ranges and returns how
+// many numbers it holds and the width of the widest. A bound written with a
+// leading zero sets the width of every number of its range.
+func (p *itemParser) parseGroup(item, group string) (count, width int, err error) {
+	if group == "" {
+		return 0, 0, fmt.Errorf("%w: %s: empty range []", ErrSyntax, quote(item))
+	}
+	for part := range strings.SplitSeq(group, ",") {
 		lo, hi, isRange := strings.Cut(part, "-")
 		if !isRange {
 			hi = lo
@@ -180,23 +271,22 @@ func rangeList(item, group string, limit int) ([]string, error) {
 		a, errA := parseNum(lo)
 		b, errB := parseNum(hi)
 		if errA != nil || errB != nil {
-			return nil, fmt.Errorf("%w: %q: range %q: expected numbers such as [1-12] or [01-12,20]", ErrSyntax, item, part)
+			return 0, 0, fmt.Errorf("%w: %s: range %s: expected numbers such as [1-12] or [01-12,20]", ErrSyntax, quote(item), quote(part))
 		}
 		if a > b {
-			return nil, fmt.Errorf("%w: %q: range %q goes down", ErrSyntax, item, part)
+			return 0, 0, fmt.Errorf("%w: %s: range %s goes down", ErrSyntax, quote(item), quote(part))
 		}
-		if b-a >= limit || len(out)+b-a >= limit {
-			return nil, fmt.Errorf("%w: %q expands to more than %d names", ErrSyntax, item, limit)
+		if count += b - a + 1; count > MaxNames {
+			return 0, 0, fmt.Errorf("%w: %s expands to more than %d names", ErrSyntax, quote(item), MaxNames)
 		}
-		width := 0
+		r := numRange{lo: a, hi: b}
 		if len(lo) > 1 && lo[0] == '0' {
-			width = len(lo)
+			r.width = len(lo)
 		}
-		for n := a; n <= b; n++ {
-			out = append(out, fmt.Sprintf("%0*d", width, n))
-		}
+		width = max(width, r.width, len(strconv.Itoa(b)))
+		p.ranges = append(p.ranges, r)
 	}
-	return out, nil
+	return count, width, nil
 }
 
 func parseNum(s string) (int, error) {
@@ -209,4 +299,65 @@ func parseNum(s string) (int, error) {
 		}
 	}
 	return strconv.Atoi(s)
+}
+
+// builder collects the terms of a set, without duplicates.
+type builder struct {
+	terms []Term
+	seen  map[string]bool // names
+	kw    map[string]bool // keywords
+	built int
+	buf   []byte
+}
+
+func (b *builder) keyword(k string) {
+	if !b.kw[k] {
+		b.kw[k] = true
+		b.terms = append(b.terms, Term{Keyword: k})
+	}
+}
+
+// expand builds the names of p's segments from segs[i] on, after the text
+// already in b.buf.
+func (b *builder) expand(ctx context.Context, p *itemParser, i int) error {
+	seg := p.segs[i]
+	b.buf = append(b.buf, seg.text...)
+	if i == len(p.segs)-1 {
+		return b.name(ctx)
+	}
+	mark := len(b.buf)
+	for _, r := range seg.ranges {
+		for n := r.lo; n <= r.hi; n++ {
+			b.buf = appendPadded(b.buf[:mark], n, r.width)
+			if err := b.expand(ctx, p, i+1); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// name adds the name in b.buf, and looks at the context now and then.
+func (b *builder) name(ctx context.Context) error {
+	if b.built++; b.built%checkEvery == 0 {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("expand device set: %w", err)
+		}
+	}
+	if b.seen[string(b.buf)] {
+		return nil
+	}
+	n := string(b.buf)
+	b.seen[n] = true
+	b.terms = append(b.terms, Term{Name: n})
+	return nil
+}
+
+func appendPadded(buf []byte, n, width int) []byte {
+	var digits [20]byte
+	d := strconv.AppendInt(digits[:0], int64(n), 10)
+	for range width - len(d) {
+		buf = append(buf, '0')
+	}
+	return append(buf, d...)
 }

@@ -1,11 +1,16 @@
 package nodeset
 
 import (
+	"context"
 	"errors"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/walt-testbed/walt/internal/store/sqlstore"
 )
 
 func names(ts []Term) []string {
@@ -59,6 +64,12 @@ func TestParseErrors(t *testing.T) {
 		"rpi 1":            "character ' '",
 		"n[0-99999999]":    "more than 100000",
 		"a[0-999]b[0-999]": "more than 100000",
+		// Repeats count: the bound is on the work, not the result.
+		"a[1-60000],a[1-60000]":                  "more than 100000 names",
+		strings.Repeat("x", 65):                  "longer than 64 characters",
+		strings.Repeat("x", 60) + "[1-99999]":    "longer than 64 characters",
+		strings.Repeat("x", 62) + "[001-2]":      "longer than 64 characters",
+		strings.Repeat("x", 61) + "[1-2]y[1-9]z": "longer than 64 characters",
 	}
 	for in, want := range cases {
 		_, err := Parse(in)
@@ -68,12 +79,121 @@ func TestParseErrors(t *testing.T) {
 	}
 }
 
+// repeat joins n copies of item with commas.
+func repeat(item string, n int) string {
+	return strings.TrimSuffix(strings.Repeat(item+",", n), ",")
+}
+
+// TestParseHostileSets: the sets of the hardening issue. 400 copies of
+// a[0-99998] (4.4 KB) used to build 40 million names, 32 s of CPU; each
+// now fails at once, naming the bound.
+func TestParseHostileSets(t *testing.T) {
+	t.Parallel()
+	for _, set := range []string{repeat("a[0-99998]", 400), repeat("a[0-99999]", 2), repeat("my-nodes", MaxNames+1)} {
+		start := time.Now()
+		terms, err := Parse(set)
+		if elapsed := time.Since(start); elapsed > time.Second {
+			t.Errorf("Parse(%.40q...) took %s, want well under 1s", set, elapsed)
+		}
+		if !errors.Is(err, ErrSyntax) || !strings.Contains(err.Error(), "more than 100000 names") {
+			t.Errorf("Parse(%.40q...) = %d terms, %v; want ErrSyntax naming the bound of 100000 names", set, len(terms), err)
+		}
+	}
+}
+
+// TestParseRepeatsLinearMemory: 64000 copies of a[1] (256 KB) are one
+// name, and cost less memory than the set's own size (they cost 10 MB).
+// Not parallel: it reads the allocations of the whole process.
+func TestParseRepeatsLinearMemory(t *testing.T) {
+	set := repeat("a[1]", 64000)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	terms, err := Parse(set)
+	runtime.ReadMemStats(&after)
+	if err != nil || len(terms) != 1 || terms[0].Name != "a1" {
+		t.Fatalf("Parse(64000 x a[1]) = %v, %v; want [a1]", names(terms), err)
+	}
+	if got := after.TotalAlloc - before.TotalAlloc; got > uint64(len(set)) {
+		t.Errorf("Parse(64000 x a[1]) allocated %d bytes, want at most the set's %d bytes", got, len(set))
+	}
+}
+
+// TestParseStopsWithContext: a request that ends stops the expansion.
+func TestParseStopsWithContext(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	terms, err := ParseContext(ctx, "a[1-50000],b[1-50000]")
+	if !errors.Is(err, context.Canceled) || terms != nil {
+		t.Errorf("ParseContext(cancelled) = %d terms, %v; want context.Canceled", len(terms), err)
+	}
+	// Errors of the set come first, whatever the context.
+	if _, err := ParseContext(ctx, "a[1-"); !errors.Is(err, ErrSyntax) {
+		t.Errorf("ParseContext(cancelled, bad set) = %v, want ErrSyntax", err)
+	}
+	if terms, err := ParseContext(ctx, "a[1-1000]"); err != nil || len(terms) != 1000 {
+		t.Errorf("ParseContext(cancelled, small set) = %d terms, %v; want 1000 terms (the context is read every %d names)", len(terms), err, checkEvery)
+	}
+}
+
+// TestMaxNameLenIsTheStoreBound: a set can name every device the store
+// accepts, and no longer name.
+func TestMaxNameLenIsTheStoreBound(t *testing.T) {
+	t.Parallel()
+	longest := strings.Repeat("n", MaxNameLen)
+	if err := sqlstore.ValidateName(longest); err != nil {
+		t.Errorf("store refuses a %d-character name: %v", MaxNameLen, err)
+	}
+	if err := sqlstore.ValidateName(longest + "n"); err == nil {
+		t.Errorf("store accepts a %d-character name, nodeset does not", MaxNameLen+1)
+	}
+	if terms, err := Parse(longest[3:] + "[001-002]"); err != nil || len(terms) != 2 || len(terms[0].Name) != MaxNameLen {
+		t.Errorf("Parse(%d-character names) = %v, %v", MaxNameLen, names(terms), err)
+	}
+}
+
+// TestParseErrorsStayShort: an error quotes a bounded part of the set.
+func TestParseErrorsStayShort(t *testing.T) {
+	t.Parallel()
+	for _, set := range []string{repeat("a[1]", 64000) + ",a[", repeat("a[1]", 64000) + ",a b", repeat("a[0-99999]", 1000)} {
+		_, err := Parse(set)
+		switch {
+		case err == nil:
+			t.Errorf("Parse(%d bytes) accepted a bad set", len(set))
+		case len(err.Error()) > 300:
+			t.Errorf("Parse(%d bytes) = error of %d bytes, want one of at most 300", len(set), len(err.Error()))
+		}
+	}
+}
+
+// parseBudget is the time a parse may take in FuzzParse: a few
+// milliseconds, plus a few microseconds for each term returned (at most
+// MaxNames), generous for a loaded machine.
+func parseBudget(terms int) time.Duration {
+	return 50*time.Millisecond + time.Duration(terms)*5*time.Microsecond
+}
+
 func FuzzParse(f *testing.F) {
-	for _, s := range []string{"rpi[01-12]", "a,b,my-nodes", "r[1-2]n[3,5-6]", "x[", "[1-2]"} {
+	for _, s := range []string{"rpi[01-12]", "a,b,my-nodes", "r[1-2]n[3,5-6]", "x[", "[1-2]",
+		"a[0-99998],a[0-99998]", "a[1],a[1],a[1]", "a[0-9]b[0-9]c[0-9]d[0-9]e[0-9]", "n[000000001-3]"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		terms, err := Parse(s)
+		// A slow input is slow every time; a pause of the machine is not:
+		// the fastest of three tries counts.
+		var terms []Term
+		var err error
+		fastest := time.Hour
+		for range 3 {
+			start := time.Now()
+			terms, err = Parse(s)
+			if fastest = min(fastest, time.Since(start)); fastest <= parseBudget(len(terms)) {
+				break
+			}
+		}
+		if fastest > parseBudget(len(terms)) {
+			t.Fatalf("Parse(%.80q) took %s for %d terms, want at most %s", s, fastest, len(terms), parseBudget(len(terms)))
+		}
 		if err != nil {
 			if !errors.Is(err, ErrSyntax) {
 				t.Fatalf("Parse(%q) error %v does not wrap ErrSyntax", s, err)
@@ -90,7 +210,7 @@ func FuzzParse(f *testing.F) {
 			}
 			seen[tm] = true
 			if tm.Keyword == "" {
-				if tm.Name == "" || strings.ContainsAny(tm.Name, ",[] ") {
+				if tm.Name == "" || len(tm.Name) > MaxNameLen || strings.ContainsAny(tm.Name, ",[] ") {
 					t.Fatalf("Parse(%q): bad name %q", s, tm.Name)
 				}
 			}

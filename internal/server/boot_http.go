@@ -100,8 +100,8 @@ func (s *Server) wait(w http.ResponseWriter, r *http.Request) {
 		writeError(w, s.log, err)
 		return
 	}
-	if req.Timeout < 0 {
-		writeError(w, s.log, invalidf("timeout %s: must not be negative", time.Duration(req.Timeout)))
+	if err := waitTimeoutRange.Check(time.Duration(req.Timeout)); err != nil {
+		writeError(w, s.log, invalidf("%v", err))
 		return
 	}
 	inv, err := s.inventory(r.Context())
@@ -109,7 +109,7 @@ func (s *Server) wait(w http.ResponseWriter, r *http.Request) {
 		writeError(w, s.log, err)
 		return
 	}
-	devs, err := inv.resolve(req.Set, req.Requester, true)
+	devs, err := inv.resolve(r.Context(), req.Set, req.Requester, true)
 	if err != nil {
 		writeError(w, s.log, err)
 		return
@@ -226,7 +226,7 @@ func (s *Server) rebootsOfSet(ctx context.Context, set, requester string, f stor
 	if err != nil {
 		return nil, err
 	}
-	devs, err := inv.resolve(set, requester, true)
+	devs, err := inv.resolve(ctx, set, requester, true)
 	if err != nil {
 		return nil, err
 	}

@@ -47,7 +47,7 @@ func (s *Server) config(ctx context.Context, req api.ConfigRequest) (api.ConfigR
 	if err != nil {
 		return api.ConfigResult{}, err
 	}
-	devs, err := inv.resolve(req.Set, req.Requester, req.NodesOnly)
+	devs, err := inv.resolve(ctx, req.Set, req.Requester, req.NodesOnly)
 	if err != nil {
 		return api.ConfigResult{}, err
 	}
@@ -121,7 +121,7 @@ func (s *Server) changeOwnership(ctx context.Context, req api.OwnershipRequest) 
 	if err != nil {
 		return res, err
 	}
-	nodes, err := inv.resolve(req.Set, req.Requester, true)
+	nodes, err := inv.resolve(ctx, req.Set, req.Requester, true)
 	if err != nil {
 		return res, err
 	}

@@ -53,9 +53,11 @@ func (s *Server) deviceNamed(ctx context.Context, name string) (store.Device, er
 }
 
 // resolve develops a device set for requester into devices, sorted by
-// name. With nodesOnly, a device that is not a node is an error.
-func (inv *inventory) resolve(set, requester string, nodesOnly bool) ([]store.Device, error) {
-	terms, err := nodeset.Parse(set)
+// name. With nodesOnly, a device that is not a node is an error. Its work
+// is linear in the set's expansion (nodeset.MaxNames at most) and the
+// inventory, and stops when ctx ends.
+func (inv *inventory) resolve(ctx context.Context, set, requester string, nodesOnly bool) ([]store.Device, error) {
+	terms, err := nodeset.ParseContext(ctx, set)
 	if err != nil {
 		return nil, err
 	}
@@ -345,6 +347,10 @@ func (s *Server) setLink(w http.ResponseWriter, r *http.Request) {
 	var req api.Link
 	if err := decodeJSON(r, &req); err != nil {
 		writeError(w, s.log, err)
+		return
+	}
+	if err := linkPortRange.Check(int64(req.Port)); err != nil {
+		writeError(w, s.log, invalidf("%v", err))
 		return
 	}
 	node, err := s.deviceNamed(r.Context(), req.Node)

@@ -81,7 +81,7 @@ func (s *Server) rebootTargets(ctx context.Context, req api.RebootRequest) ([]re
 	if err != nil {
 		return nil, err
 	}
-	devs, err := inv.resolve(req.Set, req.Requester, true)
+	devs, err := inv.resolve(ctx, req.Set, req.Requester, true)
 	if err != nil {
 		return nil, err
 	}

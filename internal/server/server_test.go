@@ -230,7 +230,7 @@ func TestConfigValidation(t *testing.T) {
 		{"rpi1", []string{"boot.retries=-1"}, "'-1' is not a valid value for option 'boot.retries'.\n        Use for example '2' for retrying twice after a failed boot, '0' to disable."},
 		{"sw1", []string{"type=switch"}, "setting 'type' can only be applied to unknown devices (device sw1 is not)."},
 		{"unknown-7", []string{"type=node"}, "setting 'type' only allows value 'switch'."},
-		{"sw1", []string{"poe.delay=1h"}, "setting 'poe.delay' must be between 100ms and 1m (got 1h)."},
+		{"sw1", []string{"poe.delay=1h"}, "poe.delay: must be between 100ms and 1m (got 1h)"},
 	}
 	for _, c := range cases {
 		_, err := e.c.SetConfig(t.Context(), api.ConfigRequest{Set: c.set, Settings: c.settings})

@@ -1,12 +1,14 @@
 package server
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/walt-testbed/walt/internal/bound"
 	"github.com/walt-testbed/walt/internal/nodeset"
 	"github.com/walt-testbed/walt/internal/store"
 	"github.com/walt-testbed/walt/internal/vnode"
@@ -42,7 +44,7 @@ type settingDef struct {
 }
 
 var settingDefs = []settingDef{
-	{name: "boot.retries", cat: catNode, def: "9", parse: intSetting("boot.retries", "        Use for example '2' for retrying twice after a failed boot, '0' to disable.", 0, "")},
+	{name: "boot.retries", cat: catNode, def: "9", parse: intSetting(bootRetriesRange, "        Use for example '2' for retrying twice after a failed boot, '0' to disable.", "")},
 	{name: "boot.delay", cat: catNode, def: "random", parse: vnodeSetting(vnode.KeyBootDelay), virtualOnly: true, reboot: true},
 	{name: "boot.timeout", cat: catNode, def: "180", parse: bootTimeout},
 	{name: "cpu.cores", cat: catNode, def: "4", parse: vnodeSetting(vnode.KeyCPUCores), virtualOnly: true, reboot: true},
@@ -83,16 +85,38 @@ func boolSetting(name string) func(string) (string, error) {
 	}
 }
 
-func intSetting(name, hint string, min int, tooSmall string) func(string) (string, error) {
+// Bounds of the number settings (docs/cli.md). WalT refuses what is not a
+// number and, for boot.timeout, values below 60 s, with its own messages;
+// the other bounds are ours, so that no count or duration overflows.
+var (
+	bootTimeoutRange = bound.Int{Name: "boot.timeout", Min: 60, Max: 24 * 60 * 60, Suffix: "s"}
+	bootRetriesRange = bound.Int{Name: "boot.retries", Min: 0, Max: 1000}
+	poeDelayRange    = bound.Duration{Name: "poe.delay", Min: 100 * time.Millisecond, Max: time.Minute}
+	snmpPortRange    = bound.Int{Name: "snmp.port", Min: 1, Max: 65535}
+	// linkPortRange is LLDP-MIB's LldpPortNumber, 1 to 4096: the ports a
+	// rescan can find, and those walt device link may record.
+	linkPortRange = bound.Int{Name: "port", Min: 1, Max: 4096}
+	// waitTimeoutRange bounds POST /waits timeouts (0: none), as the CLI
+	// bounds walt node wait --timeout.
+	waitTimeoutRange = bound.Duration{Name: "timeout", Min: 0, Max: 24 * time.Hour}
+)
+
+// intSetting parses a whole number within r. What is not a number, or is
+// negative, gets WalT's message with hint; a value below r.Min gets
+// tooSmall (WalT's, with %s the value) if not empty; a value above r.Max
+// gets the bound's error.
+func intSetting(r bound.Int, hint, tooSmall string) func(string) (string, error) {
 	return func(v string) (string, error) {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 {
-			return "", fmt.Errorf("'%s' is not a valid value for option '%s'.\n%s", v, name, hint)
-		}
-		if n < min {
+		n, err := r.Parse(v)
+		switch {
+		case err == nil:
+			return strconv.FormatInt(n, 10), nil
+		case errors.Is(err, bound.ErrNotNumber) || strings.HasPrefix(v, "-"):
+			return "", fmt.Errorf("'%s' is not a valid value for option '%s'.\n%s", v, r.Name, hint)
+		case bound.Below(err) && tooSmall != "":
 			return "", fmt.Errorf(tooSmall, v)
 		}
-		return strconv.Itoa(n), nil
+		return "", err
 	}
 }
 
@@ -100,9 +124,9 @@ func bootTimeout(v string) (string, error) {
 	if strings.ToLower(v) == "none" {
 		return "none", nil
 	}
-	return intSetting("boot.timeout",
+	return intSetting(bootTimeoutRange,
 		"        Use for example '180' for waiting 3 minutes before considering the node is stuck and force-rebooting it, or 'none' to disable.",
-		60, "A boot timeout of %ss is probably too small for some OS images.\n        Only \"none\" and values higher than 60 are allowed for this setting.")(v)
+		"A boot timeout of %ss is probably too small for some OS images.\n        Only \"none\" and values higher than 60 are allowed for this setting.")(v)
 }
 
 func snmpVersion(v string) (string, error) {
@@ -115,11 +139,14 @@ func snmpVersion(v string) (string, error) {
 // snmpPort is the switch's SNMP agent port: 161 for real switches, another
 // one for simulated switches run without privileges.
 func snmpPort(v string) (string, error) {
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 || n > 65535 {
+	n, err := snmpPortRange.Parse(v)
+	if errors.Is(err, bound.ErrNotNumber) {
 		return "", fmt.Errorf("value of setting 'snmp.port' should be a UDP port number, 1 to 65535 (got '%s').", v)
 	}
-	return strconv.Itoa(n), nil
+	if err != nil {
+		return "", err
+	}
+	return strconv.FormatInt(n, 10), nil
 }
 
 // snmpCommunity accepts printable ASCII only: the value goes into SNMP
@@ -138,16 +165,12 @@ func snmpCommunity(v string) (string, error) {
 
 // poeDelay accepts a Go duration ("1500ms", "3s") or a number of seconds.
 func poeDelay(v string) (string, error) {
-	d, err := time.ParseDuration(v)
-	if err != nil {
-		secs, ferr := strconv.ParseFloat(v, 64)
-		if ferr != nil {
-			return "", fmt.Errorf("'%s' is not a valid value for option 'poe.delay'.\n        Use for example '2s' or '500ms' (off period of a PoE power-cycle).", v)
-		}
-		d = time.Duration(secs * float64(time.Second))
+	d, err := poeDelayRange.Parse(v)
+	if errors.Is(err, bound.ErrNotNumber) {
+		return "", fmt.Errorf("'%s' is not a valid value for option 'poe.delay'.\n        Use for example '2s' or '500ms' (off period of a PoE power-cycle).", v)
 	}
-	if d < 100*time.Millisecond || d > time.Minute {
-		return "", fmt.Errorf("setting 'poe.delay' must be between 100ms and 1m (got %s).", v)
+	if err != nil {
+		return "", err
 	}
 	return d.String(), nil
 }
@@ -334,10 +357,18 @@ type settingView struct {
 }
 
 // effective returns the value of a setting for a device, default included.
+// A stored value that today's checks refuse (an older server accepted
+// boot.timeout=10000000000, which wraps as a duration) reads as the
+// default.
 func effective(stored map[string]string, name string) string {
-	if v, ok := stored[name]; ok {
-		return v
-	}
 	def, _ := lookupSetting(name)
+	if v, ok := stored[name]; ok {
+		if def.parse == nil {
+			return v
+		}
+		if norm, err := def.parse(v); err == nil {
+			return norm
+		}
+	}
 	return def.def
 }

@@ -41,8 +41,8 @@ type position struct {
 
 // switchesOf resolves set to switches with lldp.explore=true, or returns
 // an error naming the devices that are not.
-func switchesOf(inv *inventory, set, requester string) ([]store.Device, error) {
-	devs, err := inv.resolve(cmp.Or(set, nodeset.ExplorableSwitches), requester, false)
+func switchesOf(ctx context.Context, inv *inventory, set, requester string) ([]store.Device, error) {
+	devs, err := inv.resolve(ctx, cmp.Or(set, nodeset.ExplorableSwitches), requester, false)
 	if err != nil {
 		return nil, err
 	}
@@ -77,7 +77,7 @@ func (s *Server) rescan(ctx context.Context, req api.RescanRequest) (api.RescanR
 	if err != nil {
 		return res, err
 	}
-	switches, err := switchesOf(inv, req.Set, req.Requester)
+	switches, err := switchesOf(ctx, inv, req.Set, req.Requester)
 	if err != nil {
 		return res, err
 	}
@@ -133,6 +133,10 @@ func (s *Server) rescan(ctx context.Context, req api.RescanRequest) (api.RescanR
 			if n.MAC == nil {
 				res.Messages = append(res.Messages, fmt.Sprintf("%s port %d: neighbour %q ignored: its LLDP chassis id is not a MAC address (subtype %d).",
 					sw.Name, n.LocalPort, n.SysName, n.ChassisIDSubtype))
+				continue
+			}
+			if err := linkPortRange.Check(int64(n.LocalPort)); err != nil {
+				res.Messages = append(res.Messages, fmt.Sprintf("%s: neighbour %q ignored: %v.", sw.Name, n.SysName, err))
 				continue
 			}
 			mac := n.MAC.String()
@@ -347,7 +351,7 @@ func (s *Server) readSwitchPorts(ctx context.Context, name string) (api.PortConf
 		return api.PortConfig{}, culprits(kindf(store.ErrNotFound, "No device with name '%s' found.", name), []string{name})
 	}
 	sw := inv.devices[i]
-	if _, err := switchesOf(inv, sw.Name, ""); err != nil {
+	if _, err := switchesOf(ctx, inv, sw.Name, ""); err != nil {
 		return api.PortConfig{}, err
 	}
 	live, err := s.cfg.PoE.ReadPorts(ctx, sw.MAC)

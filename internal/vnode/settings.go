@@ -5,8 +5,9 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
-	"strings"
 	"time"
+
+	"github.com/walt-testbed/walt/internal/bound"
 )
 
 // Setting names, as users type them in "walt node config NODE key=value".
@@ -61,23 +62,29 @@ func (e *SettingError) Is(target error) bool { return target == ErrInvalidSettin
 // Keys lists the settings Set accepts.
 func Keys() []string { return []string{KeyBootDelay, KeyCPUCores, KeyRAM} }
 
+// Bounds of the settings. WalT refuses what is not a number or below the
+// minimum, with its own messages; the maxima are ours, so that no count or
+// delay overflows.
+var (
+	cpuCoresRange  = bound.Int{Name: KeyCPUCores, Min: 1, Max: 255}
+	bootDelayRange = bound.Int{Name: KeyBootDelay, Min: 0, Max: 3600, Suffix: "s"}
+)
+
 // Set parses value for the setting key and stores it in s. On error s is
 // unchanged. Unknown keys are refused with ErrInvalidSetting too; the server
 // should check key names against its own table first.
 func (s *Settings) Set(key, value string) error {
 	switch key {
 	case KeyCPUCores:
-		n, err := strconv.Atoi(value)
-		if err != nil || n < 1 || n > 255 || strings.TrimSpace(value) != value {
-			return &SettingError{Key: key, Value: value,
-				Message: fmt.Sprintf("'%s' is not a valid value for cpu.cores (expecting for instance 4).", value)}
+		n, err := cpuCoresRange.Parse(value)
+		if err != nil {
+			return settingError(key, value, err)
 		}
-		s.CPUCores = n
+		s.CPUCores = int(n)
 	case KeyRAM:
-		mib, ok := parseRAM(value)
-		if !ok {
-			return &SettingError{Key: key, Value: value,
-				Message: fmt.Sprintf("'%s' is not a valid value for ram (expecting for instance 512M or 1G).", value)}
+		mib, err := parseRAM(value)
+		if err != nil {
+			return settingError(key, value, err)
 		}
 		s.RAMMiB = mib
 	case KeyBootDelay:
@@ -85,18 +92,35 @@ func (s *Settings) Set(key, value string) error {
 			s.BootDelay = BootDelay{Random: true}
 			return nil
 		}
-		n, err := strconv.Atoi(value)
-		if err != nil || n < 0 || strings.HasPrefix(value, "+") {
-			return &SettingError{Key: key, Value: value,
-				Message: fmt.Sprintf("'%s' is not a valid value for option 'boot.delay'.", value),
-				Hint:    "Use for example '2' for 2s, '0' to disable, 'random' for a random delay between 1 and 10s."}
+		n, err := bootDelayRange.Parse(value)
+		if err != nil {
+			return settingError(key, value, err)
 		}
-		s.BootDelay = BootDelay{Seconds: n}
+		s.BootDelay = BootDelay{Seconds: int(n)}
 	default:
 		return &SettingError{Key: key, Value: value,
 			Message: fmt.Sprintf("Unknown setting '%s'. See: 'walt help show device-config'", key)}
 	}
 	return nil
+}
+
+// settingError is WalT's message for a value WalT refuses too (not a
+// number, below the minimum), else the bound's, which names the range.
+func settingError(key, value string, err error) *SettingError {
+	e := &SettingError{Key: key, Value: value, Message: err.Error()}
+	if !errors.Is(err, bound.ErrNotNumber) && !bound.Below(err) {
+		return e
+	}
+	switch key {
+	case KeyCPUCores:
+		e.Message = fmt.Sprintf("'%s' is not a valid value for cpu.cores (expecting for instance 4).", value)
+	case KeyRAM:
+		e.Message = fmt.Sprintf("'%s' is not a valid value for ram (expecting for instance 512M or 1G).", value)
+	case KeyBootDelay:
+		e.Message = fmt.Sprintf("'%s' is not a valid value for option 'boot.delay'.", value)
+		e.Hint = "Use for example '2' for 2s, '0' to disable, 'random' for a random delay between 1 and 10s."
+	}
+	return e
 }
 
 // Get returns the setting key formatted as Set accepts it ("4", "512M",
@@ -133,46 +157,42 @@ func (d BootDelay) Duration() time.Duration {
 
 // validate checks a Settings built in Go rather than through Set.
 func (s Settings) validate() error {
-	if s.CPUCores < 1 || s.CPUCores > 255 {
-		return &SettingError{Key: KeyCPUCores, Value: strconv.Itoa(s.CPUCores),
-			Message: fmt.Sprintf("'%d' is not a valid value for cpu.cores (expecting for instance 4).", s.CPUCores)}
+	if err := cpuCoresRange.Check(int64(s.CPUCores)); err != nil {
+		return settingError(KeyCPUCores, strconv.Itoa(s.CPUCores), err)
 	}
-	if s.RAMMiB < 1 || s.RAMMiB > maxRAMMiB {
-		return &SettingError{Key: KeyRAM, Value: strconv.Itoa(s.RAMMiB) + "M",
-			Message: fmt.Sprintf("'%dM' is not a valid value for ram (expecting for instance 512M or 1G).", s.RAMMiB)}
+	if err := ramRange("M", 1).Check(int64(s.RAMMiB)); err != nil {
+		return settingError(KeyRAM, strconv.Itoa(s.RAMMiB)+"M", err)
 	}
-	if !s.BootDelay.Random && s.BootDelay.Seconds < 0 {
-		return &SettingError{Key: KeyBootDelay, Value: strconv.Itoa(s.BootDelay.Seconds),
-			Message: fmt.Sprintf("'%d' is not a valid value for option 'boot.delay'.", s.BootDelay.Seconds),
-			Hint:    "Use for example '2' for 2s, '0' to disable, 'random' for a random delay between 1 and 10s."}
+	if !s.BootDelay.Random {
+		if err := bootDelayRange.Check(int64(s.BootDelay.Seconds)); err != nil {
+			return settingError(KeyBootDelay, strconv.Itoa(s.BootDelay.Seconds), err)
+		}
 	}
 	return nil
 }
 
 const maxRAMMiB = 1 << 22 // 4 TiB, far above anything QEMU would be given here
 
+// ramRange is the range of ram in unit (M or G, of mib MiB).
+func ramRange(unit string, mib int64) bound.Int {
+	return bound.Int{Name: KeyRAM, Min: 1, Max: maxRAMMiB / mib, Suffix: unit}
+}
+
 // parseRAM accepts WalT's syntax: a positive integer followed by M or G.
-func parseRAM(v string) (int, bool) {
-	if len(v) < 2 {
-		return 0, false
+func parseRAM(v string) (int, error) {
+	if len(v) < 2 || v[len(v)-1] != 'M' && v[len(v)-1] != 'G' || v[0] == '-' {
+		return 0, fmt.Errorf("%s: %w: %q", KeyRAM, bound.ErrNotNumber, v)
 	}
-	unit := 1
-	switch v[len(v)-1] {
-	case 'M':
-	case 'G':
-		unit = 1024
-	default:
-		return 0, false
+	unit, mib := v[len(v)-1:], int64(1)
+	if unit == "G" {
+		mib = 1024
 	}
-	digits := v[:len(v)-1]
-	for _, c := range digits {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
+	n, err := ramRange(unit, mib).Parse(v[:len(v)-1])
+	if e := (*bound.Error)(nil); errors.As(err, &e) {
+		e.Got += unit
 	}
-	n, err := strconv.Atoi(digits)
-	if err != nil || n < 1 || n > maxRAMMiB/unit {
-		return 0, false
+	if err != nil {
+		return 0, err
 	}
-	return n * unit, true
+	return int(n * mib), nil
 }

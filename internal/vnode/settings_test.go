@@ -2,7 +2,9 @@ package vnode
 
 import (
 	"errors"
+	"fmt"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -27,6 +29,20 @@ func TestSettingsSet(t *testing.T) {
 		{"boot.delay", "random", DefaultSettings(), ""},
 		{"boot.delay", "-2", Settings{}, "'-2' is not a valid value for option 'boot.delay'.\n        Use for example '2' for 2s, '0' to disable, 'random' for a random delay between 1 and 10s."},
 		{"disks", "none", Settings{}, "Unknown setting 'disks'. See: 'walt help show device-config'"},
+		// Our bounds, beyond WalT's checks: no count or delay overflows.
+		{"cpu.cores", "255", Settings{CPUCores: 255, RAMMiB: 512, BootDelay: BootDelay{Random: true}}, ""},
+		{"cpu.cores", "256", Settings{}, "cpu.cores: must be between 1 and 255 (got 256)"},
+		{"cpu.cores", "9223372036854775808", Settings{}, "cpu.cores: must be between 1 and 255 (got 9223372036854775808)"},
+		{"cpu.cores", " 2", Settings{}, "' 2' is not a valid value for cpu.cores (expecting for instance 4)."},
+		{"ram", "4096G", Settings{CPUCores: 4, RAMMiB: 4 << 20, BootDelay: BootDelay{Random: true}}, ""},
+		{"ram", "4097G", Settings{}, "ram: must be between 1G and 4096G (got 4097G)"},
+		{"ram", "4194305M", Settings{}, "ram: must be between 1M and 4194304M (got 4194305M)"},
+		{"ram", "18014398509481984G", Settings{}, "ram: must be between 1G and 4096G (got 18014398509481984G)"},
+		{"ram", "1T", Settings{}, "'1T' is not a valid value for ram (expecting for instance 512M or 1G)."},
+		{"boot.delay", "3600", Settings{CPUCores: 4, RAMMiB: 512, BootDelay: BootDelay{Seconds: 3600}}, ""},
+		{"boot.delay", "3601", Settings{}, "boot.delay: must be between 0s and 3600s (got 3601)"},
+		{"boot.delay", "9223372036854775807", Settings{}, "boot.delay: must be between 0s and 3600s (got 9223372036854775807)"},
+		{"boot.delay", "+2", Settings{}, "'+2' is not a valid value for option 'boot.delay'.\n        Use for example '2' for 2s, '0' to disable, 'random' for a random delay between 1 and 10s."},
 	} {
 		s := DefaultSettings()
 		err := s.Set(tc.key, tc.value)
@@ -50,6 +66,55 @@ func TestSettingsSet(t *testing.T) {
 			t.Errorf("Get(%s) = %q after Set(%q)", tc.key, got, tc.value)
 		}
 	}
+}
+
+// TestValidateBounds: settings built in Go meet the bounds of Set.
+func TestValidateBounds(t *testing.T) {
+	for _, tc := range []struct {
+		s    Settings
+		want string
+	}{
+		{Settings{CPUCores: 4, RAMMiB: 512, BootDelay: BootDelay{Seconds: 1 << 40}}, "boot.delay: must be between 0s and 3600s (got 1099511627776)"},
+		{Settings{CPUCores: 1000, RAMMiB: 512}, "cpu.cores: must be between 1 and 255 (got 1000)"},
+		{Settings{CPUCores: 4, RAMMiB: maxRAMMiB + 1}, "ram: must be between 1M and 4194304M (got 4194305)"},
+		{Settings{CPUCores: 0, RAMMiB: 512}, "'0' is not a valid value for cpu.cores (expecting for instance 4)."},
+		{Settings{CPUCores: 4, RAMMiB: 512, BootDelay: BootDelay{Seconds: 3600}}, ""},
+	} {
+		err := tc.s.validate()
+		if got := fmt.Sprint(err); tc.want == "" && err != nil || tc.want != "" && got != tc.want {
+			t.Errorf("validate(%+v) = %v, want %q", tc.s, err, tc.want)
+		}
+	}
+}
+
+// FuzzSet: Set never panics, refuses with ErrInvalidSetting and leaves
+// the settings alone, and what it accepts is within bounds and reads back
+// to a value Set accepts again with the same result.
+func FuzzSet(f *testing.F) {
+	for _, kv := range [][2]string{{"cpu.cores", "4"}, {"ram", "1024M"}, {"ram", "4097G"}, {"boot.delay", "random"},
+		{"boot.delay", "9223372036854775807"}, {"cpu.cores", "-0"}, {"disks", "none"}} {
+		f.Add(kv[0], kv[1])
+	}
+	f.Fuzz(func(t *testing.T, key, value string) {
+		s := DefaultSettings()
+		if err := s.Set(key, value); err != nil {
+			if !errors.Is(err, ErrInvalidSetting) || s != DefaultSettings() {
+				t.Fatalf("Set(%q, %q) = %v, settings %+v", key, value, err, s)
+			}
+			return
+		}
+		if err := s.validate(); err != nil {
+			t.Fatalf("Set(%q, %q) accepted settings validate refuses: %v", key, value, err)
+		}
+		if d := s.BootDelay.Duration(); d < 0 || d > time.Hour {
+			t.Fatalf("Set(%q, %q): boot delay %s", key, value, d)
+		}
+		norm, _ := s.Get(key)
+		again := DefaultSettings()
+		if err := again.Set(key, norm); err != nil || again != s {
+			t.Fatalf("Set(%q, %q) then Get = %q, which sets %+v, %v; want %+v", key, value, norm, again, err, s)
+		}
+	})
 }
 
 func TestBootDelayRandom(t *testing.T) {
