@@ -18,16 +18,19 @@ import (
 // Bounds of the free-text fields of requests and reports, in bytes
 // (docs/api.md, "Bounds").
 const (
-	maxName      = 64   // device names, as the store takes them
-	maxModel     = 128  // node model
-	maxCause     = 256  // reboot cause
-	maxBootID    = 128  // boot id of a report or a heartbeat
-	maxRequester = 64   // user name of the requester
-	maxSet       = 4096 // device set expression, before expansion
-	maxAddrText  = 64   // IP or MAC address as text
-	maxSettings  = 64   // name=value words of one config request
-	maxSetting   = 1024 // one name=value word
-	maxWord      = 32   // enumerated values: action, boot mode, type
+	maxName      = 64  // device names, as the store takes them
+	maxModel     = 128 // node model
+	maxCause     = 256 // reboot cause
+	maxBootID    = 128 // boot id of a report or a heartbeat
+	maxRequester = 64  // user name of the requester
+	// maxSet bounds a device set expression before expansion: room for
+	// some 20000 names listed one by one; what it expands to is bounded
+	// apart (nodeset.MaxNames), before any name is built.
+	maxSet      = 512 << 10
+	maxAddrText = 64   // IP or MAC address as text
+	maxSettings = 64   // name=value words of one config request
+	maxSetting  = 1024 // one name=value word
+	maxWord     = 32   // enumerated values: action, boot mode, type
 )
 
 // checkText refuses a field longer than max bytes or, with printable, one

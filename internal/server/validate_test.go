@@ -174,7 +174,7 @@ func TestTextBounds(t *testing.T) {
 	wantInvalid(t, "Reboot(cause 257 bytes)", reboot(api.RebootRequest{Set: "n1", Requester: "alice", Cause: long(257)}), "cause", "at most 256")
 	wantInvalid(t, "Reboot(cause with newline)", reboot(api.RebootRequest{Set: "n1", Requester: "alice", Cause: "a\nb"}), "cause", "printable")
 	wantInvalid(t, "Reboot(requester 65 bytes)", reboot(api.RebootRequest{Set: "n1", Requester: long(65)}), "requester", "at most 64")
-	wantInvalid(t, "Reboot(set 4097 bytes)", reboot(api.RebootRequest{Set: long(4097), Requester: "alice"}), "set", "at most 4096")
+	wantInvalid(t, "Reboot(set 512 KiB + 1)", reboot(api.RebootRequest{Set: long(512<<10 + 1), Requester: "alice"}), "set", "at most 524288")
 	many := make([]string, 65)
 	for i := range many {
 		many[i] = "kexec.allow=true"
