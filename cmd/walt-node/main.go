@@ -17,9 +17,11 @@ import (
 	"os/signal"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"github.com/walt-testbed/walt/internal/agent"
 	"github.com/walt-testbed/walt/internal/netservice"
@@ -322,11 +324,22 @@ func parseSettings(fs *flag.FlagSet, name string, r io.Reader) (map[string]setti
 	return out, nil
 }
 
-// quoteCut quotes s for an error message, cut to a readable length.
+// quoteCut quotes s for an error message, cut so that the quoted text,
+// escapes included, stays within 64 bytes.
 func quoteCut(s string) string {
 	const max = 64
-	if len(s) > max {
-		return fmt.Sprintf("%q...", s[:max])
+	var b strings.Builder
+	b.WriteByte('"')
+	for i := 0; i < len(s); {
+		_, w := utf8.DecodeRuneInString(s[i:])
+		q := strconv.Quote(s[i : i+w])
+		q = q[1 : len(q)-1]
+		if b.Len()+len(q) > max {
+			return b.String() + `"...`
+		}
+		b.WriteString(q)
+		i += w
 	}
-	return fmt.Sprintf("%q", s)
+	b.WriteByte('"')
+	return b.String()
 }
