@@ -322,15 +322,6 @@ func waitEnvFile(t *testing.T, path string) map[string]string {
 	return env
 }
 
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
-}
-
 // TestSecondRebootWhileUnderWay checks that a REBOOT received while a
 // reboot is under way is acknowledged and starts nothing.
 func TestSecondRebootWhileUnderWay(t *testing.T) {

@@ -126,10 +126,7 @@ func banners(t testing.TB, path string) []banner {
 	return out
 }
 
-var (
-	procState = vmtest.ProcState
-	alive     = vmtest.Alive
-)
+var alive = vmtest.Alive
 
 // liveChildren returns the live processes whose parent is ppid.
 func liveChildren(t testing.TB, ppid int) []int {

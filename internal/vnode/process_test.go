@@ -97,7 +97,6 @@ func TestProcessVnodes(t *testing.T) {
 	}
 
 	// Remove half; stopping the supervisor (cleanup) removes the rest.
-	var pids []int
 	for _, name := range names[:n/2] {
 		st, _ := s.Status(name)
 		if err := s.Remove(t.Context(), name); err != nil {
@@ -109,7 +108,6 @@ func TestProcessVnodes(t *testing.T) {
 		if _, err := s.Status(name); err == nil {
 			t.Errorf("%s: Status after Remove succeeded", name)
 		}
-		pids = append(pids, st.PID)
 	}
 	if got := len(liveChildren(t, os.Getpid())); got != n-n/2 {
 		t.Errorf("%d live children after removing %d of %d vnodes, want %d", got, n/2, n, n-n/2)
