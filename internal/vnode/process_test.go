@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/walt-testbed/walt/internal/netservice"
+	"github.com/walt-testbed/walt/internal/testutil"
 )
 
 func processBackend(t testing.TB) *ProcessBackend {
@@ -147,7 +148,7 @@ func TestHardRebootBetweenMachines(t *testing.T) {
 	if line, err := (&netservice.Requester{}).Do(t.Context(), addr, netservice.Request{Verb: "REBOOT"}); err != nil || line != "OK" {
 		t.Fatalf("REBOOT = %q, %v; want OK", line, err)
 	}
-	waitFor(t, 10*time.Second, "the agent to exit", func() bool {
+	testutil.Eventually(t, 10*time.Second, "the agent to exit", func() bool {
 		st, _ := s.Status("gen1")
 		return !st.Running && st.Restarts == 1
 	})
