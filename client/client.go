@@ -14,7 +14,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/walt-testbed/walt/api"
 )
@@ -234,28 +233,4 @@ func (c *Client) Reboot(ctx context.Context, req api.RebootRequest, progress fun
 		return results, fmt.Errorf("read reboot progress: %w", err)
 	}
 	return results, fmt.Errorf("reboot progress stream ended early after %d results", len(results))
-}
-
-// Report is the reporting call of a node agent: it retries until the
-// server accepts the report or ctx ends, waiting retry between attempts.
-// Invalid reports are not retried.
-func Report(ctx context.Context, serverURL string, r api.NodeReport, retry time.Duration) error {
-	c, err := New(serverURL, &http.Client{Timeout: 10 * time.Second})
-	if err != nil {
-		return err
-	}
-	for {
-		_, err := c.ReportNode(ctx, r)
-		var ae *api.Error
-		if err == nil || errors.As(err, &ae) && ae.Code != api.CodeUnavailable && ae.Code != api.CodeInternal {
-			return err
-		}
-		t := time.NewTimer(retry)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return fmt.Errorf("report node %s to %s: %w (last error: %v)", r.Name, serverURL, ctx.Err(), err)
-		case <-t.C:
-		}
-	}
 }

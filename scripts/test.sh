@@ -7,13 +7,7 @@ export PATH="$PATH:/usr/local/go/bin"
 
 scripts/install-deps.sh
 
-echo "== gofmt and go vet"
-unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
-if [ -n "$unformatted" ]; then
-	echo "gofmt would change: $unformatted" >&2
-	exit 1
-fi
-go vet ./...
+scripts/lint.sh
 
 echo "== go test -race"
 go test -race -count=1 -timeout 20m ./...

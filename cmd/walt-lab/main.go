@@ -119,10 +119,9 @@ type registrar struct {
 	lab     *lab.Lab
 	enabled bool
 
-	mu     sync.Mutex
-	ready  bool            // switches registered; +checklocks:mu
-	linked map[string]bool // nodes whose port is recorded; +checklocks:mu
-	early  []lab.Boot      // boots before the switches were registered; +checklocks:mu
+	mu    sync.Mutex
+	ready bool       // switches registered; +checklocks:mu
+	early []lab.Boot // boots before the switches were registered; +checklocks:mu
 }
 
 // waitServer waits until the server answers, as it may be starting too.

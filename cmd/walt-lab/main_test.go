@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -35,18 +36,12 @@ func TestLabTopologyFromRescan(t *testing.T) {
 	}()
 
 	want := map[string]string{"node01": "switch1:1", "node02": "switch1:2", "node03": "switch1:3"}
-	var got map[string]string
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		got = booted(t, e)
-		if cmp.Equal(want, got) {
-			break
+	testutil.EventuallyNil(t, 30*time.Second, "the lab's nodes booted on their ports", func() error {
+		if diff := cmp.Diff(want, booted(t, e)); diff != "" {
+			return fmt.Errorf("booted nodes and their ports (-want +got):\n%s\nwalt-lab stderr:\n%s", diff, stderr.String())
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Fatalf("booted nodes and their ports (-want +got):\n%s\nwalt-lab stderr:\n%s", diff, stderr.String())
-	}
+		return nil
+	})
 	cfg, err := e.Client.Config(t.Context(), "switch1", "test", false)
 	if err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/walt-testbed/walt/internal/netservice"
+	"github.com/walt-testbed/walt/internal/testutil"
 )
 
 // BenchmarkIdleFootprint starts the real walt-node binary, lets it answer
@@ -28,11 +29,10 @@ func BenchmarkIdleFootprint(b *testing.B) {
 			b.Fatal(err)
 		}
 		rq := &netservice.Requester{}
-		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-			if _, err = rq.Do(b.Context(), addr, netservice.Request{Verb: netservice.VerbPing}); !errors.Is(err, netservice.ErrRefused) || time.Now().After(deadline) {
-				break
-			}
-		}
+		testutil.Eventually(b, 10*time.Second, "walt-node to listen on "+addr, func() bool {
+			_, err = rq.Do(b.Context(), addr, netservice.Request{Verb: netservice.VerbPing})
+			return !errors.Is(err, netservice.ErrRefused)
+		})
 		if err != nil {
 			b.Fatal(err)
 		}

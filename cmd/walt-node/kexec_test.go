@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -57,17 +58,13 @@ func TestKexecHookThroughAgent(t *testing.T) {
 	defer cmd.Process.Kill()
 
 	rebootWhenUp(t, addr, "kexec.allow=true")
-	var got string
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		b, _ := os.ReadFile(journal)
-		if got = string(b); strings.HasSuffix(got, "force\n") || time.Now().After(deadline) {
-			break
-		}
-	}
 	want := "hook /bin/walt-network-reboot kexec.allow=true\nforce\n"
-	if got != want {
-		t.Errorf("journal = %q, want %q\nstderr:\n%s", got, want, &stderr)
-	}
+	testutil.EventuallyNil(t, 10*time.Second, "the reboot journal", func() error {
+		if b, _ := os.ReadFile(journal); string(b) != want {
+			return fmt.Errorf("journal = %q, want %q\nstderr:\n%s", b, want, &stderr)
+		}
+		return nil
+	})
 	if out := stderr.String(); !strings.Contains(out, "dry run") || !strings.Contains(out, kernel) || !strings.Contains(out, "hook declined") {
 		t.Errorf("agent log does not show the hook's dry run with %s and its decline:\n%s", kernel, out)
 	}

@@ -6,6 +6,7 @@ import (
 	"context"
 	"debug/elf"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -99,11 +100,10 @@ func rebootWhenUp(t *testing.T, addr string, args ...string) {
 	rq := &netservice.Requester{}
 	var line string
 	var err error
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if line, err = rq.Do(t.Context(), addr, netservice.Request{Verb: netservice.VerbReboot, Args: args}); !errors.Is(err, netservice.ErrRefused) {
-			break
-		}
-	}
+	testutil.Eventually(t, 10*time.Second, "walt-node to listen on "+addr, func() bool {
+		line, err = rq.Do(t.Context(), addr, netservice.Request{Verb: netservice.VerbReboot, Args: args})
+		return !errors.Is(err, netservice.ErrRefused)
+	})
 	if err != nil || line != "OK" {
 		t.Fatalf("REBOOT = %q, %v", line, err)
 	}
@@ -237,14 +237,18 @@ func TestServesAfterFileLimit(t *testing.T) {
 		io.WriteString(c, "MODE single\nPING\n")
 		return bufio.NewReader(c).ReadString('\n')
 	}
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		if line, _ := ping("127.0.0.1"); line == "OK\n" {
-			break
+	answers := func() error {
+		select {
+		case <-exited:
+			t.Fatalf("walt-node exited (%v):\n%s", waitErr, &stderr)
+		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("walt-node never answered PING:\n%s", &stderr)
+		if line, err := ping("127.0.0.1"); line != "OK\n" {
+			return fmt.Errorf("PING = %q, %v; walt-node's stderr:\n%s", line, err, &stderr)
 		}
+		return nil
 	}
+	testutil.EventuallyNil(t, 10*time.Second, "walt-node to answer PING", answers)
 	if err := unix.Prlimit(cmd.Process.Pid, unix.RLIMIT_NOFILE, &unix.Rlimit{Cur: 24, Max: 24}, nil); err != nil {
 		t.Skip("cannot lower the agent's file limit:", err)
 	}
@@ -261,32 +265,22 @@ func TestServesAfterFileLimit(t *testing.T) {
 		flood = append(flood, c)
 	}
 	// (walt-node used to exit on EMFILE once its idle connections timed out.)
-	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(stderr.String(), "accept failed"); time.Sleep(10 * time.Millisecond) {
+	testutil.EventuallyNil(t, 30*time.Second, "accept to fail with EMFILE", func() error {
 		select {
 		case <-exited:
 			t.Fatalf("walt-node exited (%v) on EMFILE:\n%s", waitErr, &stderr)
 		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("accept never failed with EMFILE:\n%s", &stderr)
+		if !strings.Contains(stderr.String(), "accept failed") {
+			return fmt.Errorf("walt-node's stderr:\n%s", &stderr)
 		}
-	}
+		return nil
+	})
 	if !strings.Contains(stderr.String(), "too many open files") {
 		t.Errorf("accept failed, but not with EMFILE:\n%s", &stderr)
 	}
 	for _, c := range flood {
 		c.Close()
 	}
-	var line string
-	for deadline := time.Now().Add(20 * time.Second); line != "OK\n"; time.Sleep(20 * time.Millisecond) {
-		select {
-		case <-exited:
-			t.Fatalf("walt-node exited (%v) after EMFILE:\n%s", waitErr, &stderr)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("walt-node no longer answers PING after EMFILE:\n%s", &stderr)
-		}
-		line, _ = ping("127.0.0.1")
-	}
+	testutil.EventuallyNil(t, 20*time.Second, "walt-node to answer PING again after EMFILE", answers)
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -93,18 +94,16 @@ func reboot(t *testing.T, addr string, args ...string) (string, error) {
 // (force or orderly), which ends every reboot, and returns its lines.
 func journalLines(t *testing.T, journal string) []string {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	var lines []string
+	testutil.EventuallyNil(t, 20*time.Second, "the journal to end with force or orderly", func() error {
 		b, _ := os.ReadFile(journal)
-		lines := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
-		if last := lines[len(lines)-1]; last == "force" || last == "orderly" {
-			return lines
+		lines = strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+		if last := lines[len(lines)-1]; last != "force" && last != "orderly" {
+			return fmt.Errorf("journal %q", b)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("journal never ended with force or orderly: %q", b)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return nil
+	})
+	return lines
 }
 
 const (
@@ -297,14 +296,13 @@ func TestFilterRebootArgs(t *testing.T) {
 // waitFile waits for a file a hook writes (renamed into place whole).
 func waitFile(t *testing.T, path string) []byte {
 	t.Helper()
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-		if b, err := os.ReadFile(path); err == nil {
-			return b
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("hook never wrote %s", path)
-		}
-	}
+	var b []byte
+	testutil.Eventually(t, 20*time.Second, "the hook to write "+path, func() bool {
+		var err error
+		b, err = os.ReadFile(path)
+		return err == nil
+	})
+	return b
 }
 
 // waitEnvFile reads a NUL-separated environment a hook copied from /proc.
@@ -322,15 +320,6 @@ func waitEnvFile(t *testing.T, path string) map[string]string {
 	return env
 }
 
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
-}
-
 // TestSecondRebootWhileUnderWay checks that a REBOOT received while a
 // reboot is under way is acknowledged and starts nothing.
 func TestSecondRebootWhileUnderWay(t *testing.T) {
@@ -342,14 +331,7 @@ func TestSecondRebootWhileUnderWay(t *testing.T) {
 	if line, err := reboot(t, addr); err != nil || line != "OK" {
 		t.Fatalf("first REBOOT = %q, %v", line, err)
 	}
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-		if _, err := os.Stat(started); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("hook never started")
-		}
-	}
+	waitFile(t, started)
 	if line, err := reboot(t, addr); err != nil || line != "OK" {
 		t.Fatalf("second REBOOT = %q, %v; want OK", line, err)
 	}

@@ -113,7 +113,7 @@ func TestRebootWaitRealAgents(t *testing.T) {
 		superviseNode(t, e.url, "sup1", "52:54:00:42:00:01"),
 		superviseNode(t, e.url, "sup2", "52:54:00:42:00:02"),
 	}
-	waitFor(t, "both agents to report", func() bool {
+	testutil.Eventually(t, time.Minute, "both agents to report", func() bool {
 		nl, err := e.c.Nodes(t.Context(), map[string]string{"model": "pc-x86-64"})
 		return err == nil && nl.NumNodes == 2
 	})
@@ -236,7 +236,7 @@ func TestLogFollow(t *testing.T) {
 	}()
 	e.AddNode(t, "f1", reboottest.OK)
 	e.run(t, false, "node", "reboot", "f1")
-	waitFor(t, "followed lines", func() bool {
+	testutil.Eventually(t, time.Minute, "followed lines", func() bool {
 		s := out.String()
 		return strings.Contains(s, "-> node f1 is booted\n") && strings.Contains(s, "-> node f1 is down (cause: reboot requested, method: soft-reboot)\n")
 	})

@@ -62,19 +62,18 @@ type command struct {
 
 // opts holds every flag any command may set.
 type opts struct {
-	server   string
-	hard     bool
-	json     bool
-	force    bool
-	all      bool
-	ip       string
-	mac      string
-	typ      string
-	userName string
-	follow   bool
-	wait     bool // reboot --wait
-	timeout  int  // seconds; -1: none
-	limit    int
+	server  string
+	hard    bool
+	json    bool
+	force   bool
+	all     bool
+	ip      string
+	mac     string
+	typ     string
+	follow  bool
+	wait    bool // reboot --wait
+	timeout int  // seconds; -1: none
+	limit   int
 }
 
 // env is what a command runs with.

@@ -10,24 +10,8 @@ import (
 	"time"
 
 	"github.com/walt-testbed/walt/internal/server/servertest"
+	"github.com/walt-testbed/walt/internal/testutil"
 )
-
-// waitFor polls cond until it holds or the test's deadline nears.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline, ok := t.Deadline()
-	if !ok {
-		deadline = time.Now().Add(time.Minute)
-	}
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline.Add(-5 * time.Second)) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		<-tick.C
-	}
-}
 
 // TestRealAgentEndToEnd builds walt-node, starts two of them on loopback
 // addresses reporting to an in-process server, and reboots them with the
@@ -66,7 +50,7 @@ func TestRealAgentEndToEnd(t *testing.T) {
 		t.Cleanup(func() { cmd.Wait() })
 	}
 	t.Cleanup(cancel)
-	waitFor(t, "both agents to report", func() bool {
+	testutil.Eventually(t, time.Minute, "both agents to report", func() bool {
 		nl, err := e.Client.Nodes(t.Context(), map[string]string{"model": "pc-x86-64", "booted": "true"})
 		return err == nil && nl.NumNodes == 2
 	})
@@ -76,7 +60,7 @@ func TestRealAgentEndToEnd(t *testing.T) {
 		t.Fatalf("walt node reboot: exit %d, stdout %q, stderr %q", code, stdout, stderr)
 	}
 	for _, j := range journals {
-		waitFor(t, "reboot journal "+j, func() bool {
+		testutil.Eventually(t, time.Minute, "reboot journal "+j, func() bool {
 			b, _ := os.ReadFile(j)
 			return strings.TrimSpace(string(b)) != ""
 		})

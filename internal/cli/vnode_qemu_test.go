@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/walt-testbed/walt/api"
+	"github.com/walt-testbed/walt/internal/testutil"
 	"github.com/walt-testbed/walt/internal/vnode/vmtest"
 	"github.com/walt-testbed/walt/internal/vnode/vnodetest"
 )
@@ -37,7 +38,7 @@ func TestQEMUVnodeCLI(t *testing.T) {
 		}
 		return vmtest.Banners(data)
 	}
-	waitFor(t, "qv1 to boot and report", booted)
+	testutil.Eventually(t, vnodeBootTimeout, "qv1 to boot and report", booted)
 	gen1 := vnodesByName(t, e)
 	// The guest reports 10.0.2.15; the inventory shows where the server
 	// reaches it.
@@ -56,7 +57,7 @@ func TestQEMUVnodeCLI(t *testing.T) {
 		t.Fatalf("walt node reboot qv1: %+v", r)
 	}
 	gen2 := waitRebooted(t, e, []string{"qv1"}, gen1, since)
-	waitFor(t, "qv1 booted again", booted)
+	testutil.Eventually(t, vnodeBootTimeout, "qv1 booted again", booted)
 	if got := gen2["qv1"].LastExit; got != "guest rebooted or powered off (qemu exited)" {
 		t.Errorf("after the soft reboot, last exit %q", got)
 	}
@@ -76,7 +77,7 @@ func TestQEMUVnodeCLI(t *testing.T) {
 		t.Errorf("QEMU pid %d alive after the hard reboot", gen2["qv1"].PID)
 	}
 	gen3 := waitRebooted(t, e, []string{"qv1"}, gen2, since)
-	waitFor(t, "qv1 booted after the hard reboot", booted)
+	testutil.Eventually(t, vnodeBootTimeout, "qv1 booted after the hard reboot", booted)
 	if got := gen3["qv1"].LastExit; got != "killed by hard reboot" {
 		t.Errorf("after the hard reboot, last exit %q", got)
 	}
@@ -123,12 +124,7 @@ func BenchmarkQEMUVnodeReboot(b *testing.B) {
 	}
 	waitBooted := func() time.Duration {
 		start := time.Now()
-		for !booted() {
-			if time.Since(start) > 2*time.Minute {
-				b.Fatal("bq1 not booted after 2 minutes")
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+		testutil.Eventually(b, 2*time.Minute, "bq1 to boot", booted)
 		return time.Since(start)
 	}
 	start := time.Now()

@@ -80,13 +80,17 @@ func rebootJSON(t *testing.T, e *env, args ...string) map[string]api.NodeResult 
 	return m
 }
 
+// vnodeBootTimeout bounds the wait for vnodes to boot and report, QEMU VMs
+// under software emulation included, on a loaded machine.
+const vnodeBootTimeout = 3 * time.Minute
+
 // waitRebooted waits until every named vnode runs a machine of a later
 // generation than in before, whose agent reported to the server after
 // since, and returns the new view.
 func waitRebooted(t *testing.T, e *env, names []string, before map[string]api.VNode, since time.Time) map[string]api.VNode {
 	t.Helper()
 	var now map[string]api.VNode
-	waitFor(t, fmt.Sprintf("%d vnodes to boot again and report", len(names)), func() bool {
+	testutil.Eventually(t, vnodeBootTimeout, fmt.Sprintf("%d vnodes to boot again and report", len(names)), func() bool {
 		now = vnodesByName(t, e)
 		seen := lastSeen(t, e)
 		for _, n := range names {
@@ -114,7 +118,7 @@ func TestVNodeProcessScenario(t *testing.T) {
 		}
 	}
 	const set = "pv[01-50]"
-	waitFor(t, "50 vnodes booted", func() bool {
+	testutil.Eventually(t, vnodeBootTimeout, "50 vnodes booted", func() bool {
 		nl, err := e.c.Nodes(t.Context(), map[string]string{"booted": "true", "virtual": "true", "model": "pc-x86-64"})
 		return err == nil && nl.NumNodes == n
 	})
@@ -219,11 +223,11 @@ func TestVNodeConsoleFollow(t *testing.T) {
 	var out testutil.Buffer
 	ctx, cancel := context.WithCancel(t.Context())
 	done := follow(ctx, e, "cf1", &out)
-	waitFor(t, "the console to show machine 1", func() bool { return strings.Contains(out.String(), "starting machine 1 ") })
+	testutil.Eventually(t, time.Minute, "the console to show machine 1", func() bool { return strings.Contains(out.String(), "starting machine 1 ") })
 	if _, stderr, code := e.run(t, false, "node", "reboot", "--hard", "cf1"); code != 0 {
 		t.Fatalf("walt node reboot --hard: exit %d, %s", code, stderr)
 	}
-	waitFor(t, "the console to show machine 2", func() bool {
+	testutil.Eventually(t, time.Minute, "the console to show machine 2", func() bool {
 		return strings.Contains(out.String(), "machine 1 exited: killed by hard reboot") && strings.Contains(out.String(), "starting machine 2 ")
 	})
 	cancel()
@@ -234,7 +238,7 @@ func TestVNodeConsoleFollow(t *testing.T) {
 	// Removing the node ends the stream.
 	var out2 testutil.Buffer
 	done = follow(t.Context(), e, "cf1", &out2)
-	waitFor(t, "the second follower to start", func() bool { return strings.Contains(out2.String(), "starting machine 2 ") })
+	testutil.Eventually(t, time.Minute, "the second follower to start", func() bool { return strings.Contains(out2.String(), "starting machine 2 ") })
 	if _, stderr, code := e.run(t, false, "node", "remove", "cf1"); code != 0 {
 		t.Fatalf("walt node remove: exit %d, %s", code, stderr)
 	}

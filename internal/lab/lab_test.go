@@ -12,6 +12,7 @@ import (
 	"github.com/walt-testbed/walt/internal/netservice"
 	"github.com/walt-testbed/walt/internal/power"
 	"github.com/walt-testbed/walt/internal/power/poe"
+	"github.com/walt-testbed/walt/internal/testutil"
 )
 
 // Loopback blocks of this package's tests; other packages use others.
@@ -162,26 +163,20 @@ func TestPowerCycleThroughSwitch(t *testing.T) {
 	}
 	before := l.Node("node02").BootID()
 
-	seenOff := make(chan State, 1)
+	cycled := make(chan []error, 1)
 	go func() {
-		// Watch node02 go dark during the off period.
-		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(2 * time.Millisecond) {
-			if st := l.Node("node02").State(); st == Off {
-				seenOff <- st
-				return
-			}
-		}
-		seenOff <- Up
+		cycled <- d.Cycle(t.Context(), []power.Outlet{{Switch: sw.MAC, Port: 2}, {Switch: sw.MAC, Port: 4}})
 	}()
-	errs := d.Cycle(t.Context(), []power.Outlet{{Switch: sw.MAC, Port: 2}, {Switch: sw.MAC, Port: 4}})
+	// node02 goes dark during the off period (poe.delay, 100ms).
+	testutil.Eventually(t, 10*time.Second, "node02 to lose power during its power-cycle", func() bool {
+		return l.Node("node02").State() == Off
+	})
+	errs := <-cycled
 	if errs[0] != nil {
 		t.Fatalf("power-cycle of node02's port: %v", errs[0])
 	}
 	if !errors.Is(errs[1], power.ErrNotPowered) {
 		t.Errorf("power-cycle of not-PoE node04's port = %v, want ErrNotPowered", errs[1])
-	}
-	if st := <-seenOff; st != Off {
-		t.Error("node02 never lost power during its power-cycle")
 	}
 	after := bootCh.await(t, "node02", 2)
 	if after.BootID == before {

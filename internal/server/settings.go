@@ -14,6 +14,8 @@ import (
 	"github.com/walt-testbed/walt/internal/vnode"
 )
 
+//lint:file-ignore ST1005 the settings' errors are WalT's user-facing messages, kept byte for byte
+
 // Unspecified is how a setting without value is shown.
 const Unspecified = "<unspecified>"
 
@@ -44,7 +46,7 @@ type settingDef struct {
 }
 
 var settingDefs = []settingDef{
-	{name: "boot.retries", cat: catNode, def: "9", parse: intSetting(bootRetriesRange, "        Use for example '2' for retrying twice after a failed boot, '0' to disable.", "")},
+	{name: "boot.retries", cat: catNode, def: "9", parse: intSetting(bootRetriesRange, "        Use for example '2' for retrying twice after a failed boot, '0' to disable.", nil)},
 	{name: "boot.delay", cat: catNode, def: "random", parse: vnodeSetting(vnode.KeyBootDelay), virtualOnly: true, reboot: true},
 	{name: "boot.timeout", cat: catNode, def: "180", parse: bootTimeout},
 	{name: "cpu.cores", cat: catNode, def: "4", parse: vnodeSetting(vnode.KeyCPUCores), virtualOnly: true, reboot: true},
@@ -103,9 +105,9 @@ var (
 
 // intSetting parses a whole number within r. What is not a number, or is
 // negative, gets WalT's message with hint; a value below r.Min gets
-// tooSmall (WalT's, with %s the value) if not empty; a value above r.Max
-// gets the bound's error.
-func intSetting(r bound.Int, hint, tooSmall string) func(string) (string, error) {
+// tooSmall(value) (WalT's message) if not nil; a value above r.Max gets the
+// bound's error.
+func intSetting(r bound.Int, hint string, tooSmall func(v string) error) func(string) (string, error) {
 	return func(v string) (string, error) {
 		n, err := r.Parse(v)
 		switch {
@@ -113,8 +115,8 @@ func intSetting(r bound.Int, hint, tooSmall string) func(string) (string, error)
 			return strconv.FormatInt(n, 10), nil
 		case errors.Is(err, bound.ErrNotNumber) || strings.HasPrefix(v, "-"):
 			return "", fmt.Errorf("'%s' is not a valid value for option '%s'.\n%s", v, r.Name, hint)
-		case bound.Below(err) && tooSmall != "":
-			return "", fmt.Errorf(tooSmall, v)
+		case bound.Below(err) && tooSmall != nil:
+			return "", tooSmall(v)
 		}
 		return "", err
 	}
@@ -126,7 +128,9 @@ func bootTimeout(v string) (string, error) {
 	}
 	return intSetting(bootTimeoutRange,
 		"        Use for example '180' for waiting 3 minutes before considering the node is stuck and force-rebooting it, or 'none' to disable.",
-		"A boot timeout of %ss is probably too small for some OS images.\n        Only \"none\" and values higher than 60 are allowed for this setting.")(v)
+		func(v string) error {
+			return fmt.Errorf("A boot timeout of %ss is probably too small for some OS images.\n        Only \"none\" and values higher than 60 are allowed for this setting.", v)
+		})(v)
 }
 
 func snmpVersion(v string) (string, error) {

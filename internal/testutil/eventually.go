@@ -1,6 +1,7 @@
 package testutil
 
 import (
+	"errors"
 	"testing"
 	"time"
 )
@@ -10,13 +11,36 @@ import (
 // bound for a stuck test, not a timing assertion).
 func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
+	EventuallyNil(t, timeout, what, func() error {
+		if cond() {
+			return nil
+		}
+		return errNotYet
+	})
+}
+
+// EventuallyNil is Eventually for a condition that can say why it does
+// not hold yet: it waits until cond returns nil, and on timeout fails with
+// cond's last error (a diff, the output of a process) after what.
+func EventuallyNil(t testing.TB, timeout time.Duration, what string, cond func() error) {
+	t.Helper()
 	deadline := time.Now().Add(timeout)
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
-	for !cond() {
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
 		if time.Now().After(deadline) {
-			t.Fatalf("still waiting for %s after %s", what, timeout)
+			if err == errNotYet {
+				t.Fatalf("still waiting for %s after %s", what, timeout)
+			}
+			t.Fatalf("still waiting for %s after %s: %v", what, timeout, err)
 		}
 		<-tick.C
 	}
 }
+
+// errNotYet is Eventually's condition not holding: nothing more to say.
+var errNotYet = errors.New("not yet")

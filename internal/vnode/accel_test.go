@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/walt-testbed/walt/internal/testutil"
 )
 
 // fakeQEMU writes a qemu-system-x86_64 stand-in into a new directory with
@@ -141,7 +143,7 @@ func TestAccelSwitchesAtNextMachine(t *testing.T) {
 	if err := s.Create(Spec{Name: "avn1", Settings: Settings{CPUCores: 1, RAMMiB: 128}}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "first machine", func() bool { st, _ := s.Status("avn1"); return st.Running })
+	testutil.Eventually(t, 10*time.Second, "first machine", func() bool { st, _ := s.Status("avn1"); return st.Running })
 	if st, _ := s.Status("avn1"); st.Accel != AccelTCG {
 		t.Errorf("first machine, started while probing: accel %q, want tcg", st.Accel)
 	}
@@ -154,7 +156,7 @@ func TestAccelSwitchesAtNextMachine(t *testing.T) {
 	if err := s.HardReboot(t.Context(), "avn1"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "second machine", func() bool { st, _ := s.Status("avn1"); return st.Running && st.Generation == 2 })
+	testutil.Eventually(t, 10*time.Second, "second machine", func() bool { st, _ := s.Status("avn1"); return st.Running && st.Generation == 2 })
 	if st, _ := s.Status("avn1"); st.Accel != AccelKVM {
 		t.Errorf("second machine: accel %q, want kvm", st.Accel)
 	}

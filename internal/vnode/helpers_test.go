@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/walt-testbed/walt/internal/netservice"
+	"github.com/walt-testbed/walt/internal/testutil"
 	"github.com/walt-testbed/walt/internal/vnode/vmtest"
 )
 
@@ -72,18 +73,6 @@ func mustPrefix(t testing.TB, s string) netip.Prefix {
 	return p
 }
 
-// waitFor polls cond until it holds or timeout passes.
-func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 var quick = &netservice.Requester{ConnectTimeout: time.Second, ReplyTimeout: time.Second}
 
 // ping reports whether the agent at addr answers PING with OK: with QEMU's
@@ -94,12 +83,12 @@ func ping(addr string) bool {
 	return err == nil && line == "OK"
 }
 
-// waitGen waits until vnode name runs machine gen or later and its agent answers.
+// waitUp waits until vnode name runs machine gen or later and its agent answers.
 func waitUp(t testing.TB, s *Supervisor, name string, gen uint64, timeout time.Duration) Status {
 	t.Helper()
 	addr, _ := s.Addr(name)
 	var st Status
-	waitFor(t, timeout, fmt.Sprintf("vnode %s machine %d to answer PING", name, gen), func() bool {
+	testutil.Eventually(t, timeout, fmt.Sprintf("vnode %s machine %d to answer PING", name, gen), func() bool {
 		st, _ = s.Status(name)
 		return st.Running && st.Generation >= gen && ping(addr)
 	})
@@ -126,10 +115,7 @@ func banners(t testing.TB, path string) []banner {
 	return out
 }
 
-var (
-	procState = vmtest.ProcState
-	alive     = vmtest.Alive
-)
+var alive = vmtest.Alive
 
 // liveChildren returns the live processes whose parent is ppid.
 func liveChildren(t testing.TB, ppid int) []int {

@@ -105,7 +105,7 @@ func TestFollowConsole(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- FollowConsole(ctx, s.ConsolePath("con1"), &out, true) }()
-	waitFor(t, 10*time.Second, "machine 1's start line", func() bool {
+	testutil.Eventually(t, 10*time.Second, "machine 1's start line", func() bool {
 		return strings.Contains(out.String(), "starting machine 1 (process")
 	})
 	// Rotate the log by hand, as the supervisor does beyond its limit.
@@ -115,7 +115,7 @@ func TestFollowConsole(t *testing.T) {
 	if err := s.HardReboot(t.Context(), "con1"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "machine 2's start line in the new log", func() bool {
+	testutil.Eventually(t, 10*time.Second, "machine 2's start line in the new log", func() bool {
 		return strings.Contains(out.String(), "starting machine 2 (process")
 	})
 	cancel()

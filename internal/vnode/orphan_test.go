@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/walt-testbed/walt/internal/testutil"
 )
 
 // init re-runs this test binary as a bare supervisor when asked (see
@@ -108,7 +110,7 @@ func TestNoOrphanAfterSupervisorKilled(t *testing.T) {
 	}
 	cmd.Process.Kill()
 	cmd.Wait()
-	waitFor(t, 10*time.Second, fmt.Sprintf("agents %v to die with their supervisor", pids), func() bool {
+	testutil.Eventually(t, 10*time.Second, fmt.Sprintf("agents %v to die with their supervisor", pids), func() bool {
 		for _, pid := range pids {
 			if alive(pid) {
 				return false

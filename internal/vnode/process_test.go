@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/walt-testbed/walt/internal/netservice"
+	"github.com/walt-testbed/walt/internal/testutil"
 )
 
 func processBackend(t testing.TB) *ProcessBackend {
@@ -97,7 +98,6 @@ func TestProcessVnodes(t *testing.T) {
 	}
 
 	// Remove half; stopping the supervisor (cleanup) removes the rest.
-	var pids []int
 	for _, name := range names[:n/2] {
 		st, _ := s.Status(name)
 		if err := s.Remove(t.Context(), name); err != nil {
@@ -109,7 +109,6 @@ func TestProcessVnodes(t *testing.T) {
 		if _, err := s.Status(name); err == nil {
 			t.Errorf("%s: Status after Remove succeeded", name)
 		}
-		pids = append(pids, st.PID)
 	}
 	if got := len(liveChildren(t, os.Getpid())); got != n-n/2 {
 		t.Errorf("%d live children after removing %d of %d vnodes, want %d", got, n/2, n, n-n/2)
@@ -149,7 +148,7 @@ func TestHardRebootBetweenMachines(t *testing.T) {
 	if line, err := (&netservice.Requester{}).Do(t.Context(), addr, netservice.Request{Verb: "REBOOT"}); err != nil || line != "OK" {
 		t.Fatalf("REBOOT = %q, %v; want OK", line, err)
 	}
-	waitFor(t, 10*time.Second, "the agent to exit", func() bool {
+	testutil.Eventually(t, 10*time.Second, "the agent to exit", func() bool {
 		st, _ := s.Status("gen1")
 		return !st.Running && st.Restarts == 1
 	})

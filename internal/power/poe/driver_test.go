@@ -647,34 +647,42 @@ func TestInterruptedCallInSharedBatch(t *testing.T) {
 // TestSwitchesCycleTogether: Config.Fanout bounds SNMP conversations, not
 // power cycles. With room for one switch at a time, three switches are all
 // switched off before the first is switched on again: none waits for
-// another's poe.delay.
+// another's poe.delay. Under synctest, the delays take no real time and
+// the order no longer depends on the machine's load.
 func TestSwitchesCycleTogether(t *testing.T) {
-	cfg := fastConfig()
-	cfg.Fanout = 1
-	r := newRig(t, cfg)
+	t.Parallel()
+	const delay = 300 * time.Millisecond
 	log := &powerLog{}
-	var names []string
+	var sims []*snmpswitch.Switch
 	for _, name := range []string{"sw-a", "sw-b", "sw-c"} {
-		sim := startSim(t, name, snmpswitch.Config{OnPower: log.record})
-		r.register(sim, SwitchConfig{Delay: 300 * time.Millisecond})
-		names = append(names, name)
+		sims = append(sims, startSim(t, name, snmpswitch.Config{OnPower: log.record}))
 	}
-	var all []power.Outlet
-	for _, name := range names {
-		all = append(all, outlets(name, 1)...)
-	}
-	for i, err := range r.driver.Cycle(t.Context(), all) {
-		if err != nil {
-			t.Fatalf("%s: %v", all[i], err)
+	synctest.Test(t, func(t *testing.T) {
+		cfg := fastConfig()
+		cfg.Fanout = 1
+		r := newRig(t, cfg)
+		var all []power.Outlet
+		for _, sim := range sims {
+			r.register(sim, SwitchConfig{Delay: delay})
+			all = append(all, outlets(sim.Name(), 1)...)
 		}
-	}
-	log.mu.Lock()
-	defer log.mu.Unlock()
-	var seq []string
-	for _, e := range log.events {
-		seq = append(seq, map[bool]string{true: "on", false: "off"}[e.On])
-	}
-	if got := strings.Join(seq, " "); got != "off off off on on on" {
-		t.Errorf("power events %q, want the three offs before any on", got)
-	}
+		start := time.Now()
+		for i, err := range r.driver.Cycle(t.Context(), all) {
+			if err != nil {
+				t.Fatalf("%s: %v", all[i], err)
+			}
+		}
+		if took := time.Since(start); took >= 2*delay {
+			t.Errorf("three switches cycled in %s, want one poe.delay (%s), not one after another", took, delay)
+		}
+		log.mu.Lock()
+		defer log.mu.Unlock()
+		var seq []string
+		for _, e := range log.events {
+			seq = append(seq, map[bool]string{true: "on", false: "off"}[e.On])
+		}
+		if got := strings.Join(seq, " "); got != "off off off on on on" {
+			t.Errorf("power events %q, want the three offs before any on", got)
+		}
+	})
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/gosnmp/gosnmp"
 
 	"github.com/walt-testbed/walt/internal/power"
+	"github.com/walt-testbed/walt/internal/testutil"
 )
 
 // poeScript implements a writable pethPsePortTable (group 1, ports 1-4) for
@@ -143,15 +144,11 @@ pass_persist .1.3.6.1.2.1.105.1.1.1 /bin/sh %s
 		t.Fatal(err)
 	}
 	defer g.Conn.Close()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if _, err := g.Get([]string{".1.3.6.1.2.1.1.5.0"}); err == nil {
-			return addr, dir
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("snmpd on %s did not answer within 10s", addr)
-		}
-	}
+	testutil.EventuallyNil(t, 10*time.Second, "snmpd on "+addr+" to answer", func() error {
+		_, err := g.Get([]string{".1.3.6.1.2.1.1.5.0"})
+		return err
+	})
+	return addr, dir
 }
 
 func TestPowerCycleOnNetSNMP(t *testing.T) {
