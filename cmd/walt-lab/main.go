@@ -25,6 +25,7 @@ import (
 	"github.com/walt-testbed/walt/client"
 	"github.com/walt-testbed/walt/internal/lab"
 	"github.com/walt-testbed/walt/internal/lab/snmpswitch"
+	"github.com/walt-testbed/walt/internal/version"
 )
 
 func main() {
@@ -48,11 +49,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	register := fs.Bool("register", true, "register switches, settings, nodes and topology with the server")
 	snmpPortFlag := fs.Int("snmp-port", 0, "UDP `port` of the switches' SNMP agents (default: 161 if allowed, else 1161)")
 	verbose := fs.Bool("v", false, "log every boot")
+	showVersion := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
 		return 2
+	}
+	if *showVersion {
+		version.Print(stdout, "walt-lab")
+		return 0
 	}
 	bt, err := lab.ParseBootTime(*bootTime)
 	if err != nil {

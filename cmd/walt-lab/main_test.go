@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -74,4 +76,11 @@ func booted(t *testing.T, e *servertest.Env) map[string]string {
 		}
 	}
 	return out
+}
+
+func TestVersion(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if code := run(t.Context(), []string{"--version"}, &stdout, &stderr); code != 0 || !strings.HasPrefix(stdout.String(), "walt-lab ") {
+		t.Errorf("walt-lab --version: exit %d, stdout %q, stderr %q", code, stdout.String(), stderr.String())
+	}
 }

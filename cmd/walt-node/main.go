@@ -25,6 +25,7 @@ import (
 
 	"github.com/walt-testbed/walt/internal/agent"
 	"github.com/walt-testbed/walt/internal/netservice"
+	"github.com/walt-testbed/walt/internal/version"
 )
 
 // Exit statuses; agent.ExitRebooted (10) is the fourth.
@@ -46,7 +47,7 @@ func main() {
 		// Started as a reboot hook of the image (or by hand, for a check).
 		os.Exit(agent.RunKexecHook(os.Getenv, agent.SystemKexec{}, os.Stderr))
 	}
-	os.Exit(run(ctx, os.Args[1:], os.Getenv, os.Stderr))
+	os.Exit(run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
 }
 
 // isKexecHook reports whether walt-node was started as the kexec reboot
@@ -67,14 +68,19 @@ type options struct {
 	hookTimeout, shutdownGrace                        time.Duration
 }
 
-func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) int {
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	var o options
 	fs, config := newFlags(&o, stderr)
+	showVersion := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK
 		}
 		return exitUsage
+	}
+	if *showVersion {
+		version.Print(stdout, "walt-node")
+		return exitOK
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "walt-node: unexpected argument %q\n", fs.Arg(0))
@@ -100,7 +106,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		fmt.Fprintf(stderr, "walt-node: %v\n", err)
 		return exitError
 	}
-	cfg.Logger.Info("walt-node serving", "listen", ln.Addr().String(), "boot_mode", cfg.BootMode,
+	cfg.Logger.Info("walt-node serving", "version", version.String(), "listen", ln.Addr().String(), "boot_mode", cfg.BootMode,
 		"virtual", cfg.Virtual, "reboot_action", cfg.Action.String(), "shell", cfg.AllowShell,
 		"servers", cfg.Servers, "max_conns", o.maxConns, "max_conns_per_peer", o.maxConnsPerPeer)
 	if o.server != "" {
@@ -253,7 +259,7 @@ func fillUnset(fs *flag.FlagSet, configFile string, getenv func(string) string) 
 	}
 	var errs []error
 	fs.VisitAll(func(f *flag.Flag) {
-		if set[f.Name] || f.Name == "config" {
+		if set[f.Name] || !isSetting(f.Name) {
 			return
 		}
 		env := "WALT_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
@@ -269,6 +275,10 @@ func fillUnset(fs *flag.FlagSet, configFile string, getenv func(string) string) 
 	})
 	return errors.Join(errs...)
 }
+
+// isSetting tells the flags that are also settings (in the file and the
+// environment) from those that only make sense on a command line.
+func isSetting(flag string) bool { return flag != "config" && flag != "version" }
 
 type setting struct {
 	value string
@@ -316,7 +326,7 @@ func parseSettings(fs *flag.FlagSet, name string, r io.Reader) (map[string]setti
 		if !ok || k == "" {
 			return nil, fmt.Errorf("%s:%d: want key = value, got %s", name, n+1, quoteCut(line))
 		}
-		if fs.Lookup(k) == nil || k == "config" {
+		if fs.Lookup(k) == nil || !isSetting(k) {
 			return nil, fmt.Errorf("%s:%d: unknown setting %s", name, n+1, quoteCut(k))
 		}
 		out[k] = setting{value: v, line: n + 1}

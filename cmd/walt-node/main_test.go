@@ -126,8 +126,24 @@ func runConfigured(t *testing.T, args []string, env map[string]string) (int, str
 	cancel()
 	var stderr testutil.Buffer // with --server, report may still log after run returns
 	args = append([]string{"--listen", "127.0.0.1:0"}, args...)
-	code := run(ctx, args, func(k string) string { return env[k] }, &stderr)
+	code := run(ctx, args, func(k string) string { return env[k] }, io.Discard, &stderr)
 	return code, stderr.String()
+}
+
+// --version prints the name and version on stdout and starts nothing; it
+// is a command-line switch, not a setting of the file or the environment.
+func TestVersion(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if code := run(t.Context(), []string{"--version"}, func(string) string { return "" }, &stdout, &stderr); code != exitOK || !strings.HasPrefix(stdout.String(), "walt-node ") {
+		t.Errorf("walt-node --version: exit %d, stdout %q, stderr %q", code, stdout.String(), stderr.String())
+	}
+	conf := filepath.Join(t.TempDir(), "node.conf")
+	if err := os.WriteFile(conf, []byte("version = true\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, log := runConfigured(t, []string{"--config", conf}, nil); code != exitUsage || !strings.Contains(log, "unknown setting") {
+		t.Errorf("version in the settings file: exit %d, log %q; want a usage error naming the unknown setting", code, log)
+	}
 }
 
 func TestSettingsPrecedence(t *testing.T) {
