@@ -5,6 +5,7 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"os"
 	"regexp"
 	"slices"
 	"strconv"
@@ -94,49 +95,76 @@ func TestTopHelpSorted(t *testing.T) {
 	}
 }
 
-// serverSettingKeys reads the names of the server's settings table
-// (settingDefs in internal/server/settings.go) from its source: the CLI must
-// not import the server, and the table is not exported.
-func serverSettingKeys(t *testing.T) []string {
+// serverSettings reads the names and defaults of the server's settings
+// table (settingDefs in internal/server/settings.go) from its source: the
+// CLI must not import the server, and the table is not exported.
+func serverSettings(t *testing.T) map[string]string {
 	t.Helper()
 	f, err := parser.ParseFile(token.NewFileSet(), "../server/settings.go", nil, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var keys []string
+	defaults := map[string]string{}
 	ast.Inspect(f, func(n ast.Node) bool {
 		vs, ok := n.(*ast.ValueSpec)
 		if !ok || len(vs.Names) != 1 || vs.Names[0].Name != "settingDefs" {
 			return true
 		}
 		for _, elt := range vs.Values[0].(*ast.CompositeLit).Elts {
+			fields := map[string]string{}
 			for _, field := range elt.(*ast.CompositeLit).Elts {
 				kv, ok := field.(*ast.KeyValueExpr)
-				if !ok || kv.Key.(*ast.Ident).Name != "name" {
+				if !ok {
 					continue
 				}
-				if lit, ok := kv.Value.(*ast.BasicLit); ok {
-					key, _ := strconv.Unquote(lit.Value)
-					keys = append(keys, key)
+				if lit, ok := kv.Value.(*ast.BasicLit); ok && lit.Kind == token.STRING {
+					fields[kv.Key.(*ast.Ident).Name], _ = strconv.Unquote(lit.Value)
 				}
+			}
+			if fields["name"] != "" {
+				defaults[fields["name"]] = fields["def"]
 			}
 		}
 		return false
 	})
-	if len(keys) < 10 {
-		t.Fatalf("found %d setting names in internal/server/settings.go (%v): has settingDefs moved?", len(keys), keys)
+	if len(defaults) < 10 {
+		t.Fatalf("found %d settings in internal/server/settings.go (%v): has settingDefs moved?", len(defaults), defaults)
 	}
-	return keys
+	return defaults
 }
 
-// TestDeviceConfigTopicHasEveryKey: the settings topic is written by hand,
-// so every setting the server knows must appear in its table.
-func TestDeviceConfigTopicHasEveryKey(t *testing.T) {
+// TestSettingsTables: the settings tables of the device-config topic and of
+// docs/cli.md are written by hand, so each must have a row for every
+// setting the server knows, ending with the server's default.
+func TestSettingsTables(t *testing.T) {
 	t.Parallel()
-	text, _, _ := runOffline(t, "help", "show", "device-config")
-	for _, key := range append(serverSettingKeys(t), vnode.Keys()...) {
-		if !strings.Contains(text, "| `"+key+"` |") {
-			t.Errorf("walt help show device-config has no table row for setting %q", key)
+	topic, _, _ := runOffline(t, "help", "show", "device-config")
+	doc, err := os.ReadFile("../../docs/cli.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defaults := serverSettings(t)
+	for _, key := range vnode.Keys() {
+		if _, ok := defaults[key]; !ok {
+			t.Errorf("vnode setting %q is not in the server's table", key)
+		}
+	}
+	for name, text := range map[string]string{"walt help show device-config": topic, "docs/cli.md": string(doc)} {
+		rows := map[string]string{}
+		for _, line := range strings.Split(text, "\n") {
+			if key, ok := strings.CutPrefix(line, "| `"); ok {
+				key, _, _ = strings.Cut(key, "`")
+				rows[key] = line
+			}
+		}
+		for key, def := range defaults {
+			row, ok := rows[key]
+			switch {
+			case !ok:
+				t.Errorf("%s has no table row for setting %q", name, key)
+			case def != "" && !strings.Contains(row, "| `"+def+"`"):
+				t.Errorf("%s: row of %q does not give the default %q:\n%s", name, key, def, row)
+			}
 		}
 	}
 }
@@ -157,8 +185,8 @@ func TestHelpTopicsMatchCommands(t *testing.T) {
 		text, _, _ := runOffline(t, "help", "show", topic)
 		var cmdLines []string
 		for _, line := range strings.Split(text, "\n") {
-			if strings.HasPrefix(line, "    walt ") {
-				cmdLines = append(cmdLines, strings.TrimSpace(line))
+			if trimmed := strings.TrimSpace(line); strings.HasPrefix(line, "    ") && strings.HasPrefix(trimmed, "walt ") {
+				cmdLines = append(cmdLines, trimmed) // an example, indented
 			}
 			for _, m := range codeSpan.FindAllStringSubmatch(line, -1) {
 				if strings.HasPrefix(m[1], "walt ") {
