@@ -58,6 +58,9 @@ type command struct {
 	minArgs, maxArgs int
 	flags            func(fs *flag.FlagSet, o *opts)
 	run              func(ctx context.Context, e *env, args []string) int
+	// hidden commands are for the completion scripts: not in the help,
+	// never completed.
+	hidden bool
 }
 
 // opts holds every flag any command may set.
@@ -74,6 +77,8 @@ type opts struct {
 	wait    bool // reboot --wait
 	timeout int  // seconds; -1: none
 	limit   int
+	nodes   bool // completion names
+	devices bool
 }
 
 // env is what a command runs with.
@@ -131,7 +136,7 @@ func Run(ctx context.Context, o Options) int {
 		fmt.Fprintf(o.Stderr, "Error: %v\nTry: walt --help\n", err)
 		return ExitUsage
 	}
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || len(args) == 1 && args[0] == "help" {
 		printTopHelp(o.Stdout, "")
 		if len(args) == 0 {
 			return ExitUsage
@@ -274,6 +279,25 @@ func findCommand(noun, verb string) *command {
 	return nil
 }
 
+// visibleCommands returns the commands users see, sorted by category, then
+// command: the help and the completion list them in this stable order, not
+// in registration order.
+func visibleCommands() []*command {
+	var out []*command
+	for _, c := range commands {
+		if !c.hidden {
+			out = append(out, c)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].noun != out[j].noun {
+			return out[i].noun < out[j].noun
+		}
+		return out[i].verb < out[j].verb
+	})
+	return out
+}
+
 func printTopHelp(w io.Writer, noun string) {
 	fmt.Fprintf(w, "Usage:\n")
 	if noun == "" {
@@ -281,12 +305,12 @@ func printTopHelp(w io.Writer, noun string) {
 	} else {
 		fmt.Fprintf(w, "    walt %s COMMAND [SWITCHES] [ARGS]\n\nCommands:\n", noun)
 	}
-	for _, c := range commands {
+	for _, c := range visibleCommands() {
 		if noun == "" || c.noun == noun {
 			fmt.Fprintf(w, "    %-22s %s\n", c.noun+" "+c.verb, c.summary)
 		}
 	}
-	fmt.Fprintf(w, "\nRun 'walt CATEGORY COMMAND --help' for a command's switches.\n")
+	fmt.Fprintf(w, "\nRun 'walt CATEGORY COMMAND --help' for a command's switches, 'walt help list' for help topics.\n")
 }
 
 func printCommandHelp(w io.Writer, cmd *command, fs *flag.FlagSet) {

@@ -189,6 +189,9 @@ func TestHelp(t *testing.T) {
 		step{args: "node reboot --help"},
 		step{args: "node --help"},
 		step{args: "node"},
+		step{args: "--help"},
+		step{args: "help list"},
+		step{args: "help show frobnicate"},
 	)
 }
 
