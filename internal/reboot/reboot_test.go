@@ -306,9 +306,9 @@ func TestConfigValidate(t *testing.T) {
 // recorder is an Observer that checks, at each Started, that the node has
 // not been touched yet.
 type recorder struct {
-	t       *testing.T
-	ags     map[string]*reboottest.Agent
-	drv     *hardDriver
+	t     *testing.T
+	ags   map[string]*reboottest.Agent
+	drv   *hardDriver
 	mu    sync.Mutex
 	order map[string]string // node: "started" then "finished"
 }
