@@ -90,13 +90,14 @@ type nodeBoot struct {
 
 // pendingReboot follows one reboot until the node's next boot.
 type pendingReboot struct {
-	preBootID string // the boot id when the reboot was requested
 	requested time.Time
-	recordID  string // set once the reboot is recorded
-	// booted: the node reported a new boot, with bootID at bootedAt.
-	booted   bool
-	bootID   string
-	bootedAt time.Time
+	// recordID is the reboot's record, added before the node was
+	// touched; empty if it could not be.
+	recordID string
+	// booted: the node reported a new boot, recorded as the reboot's;
+	// ended: the engine reported the reboot's outcome. Once both are
+	// true, nothing is pending.
+	booted, ended bool
 }
 
 func (n *nodeBoot) state() string {
@@ -360,9 +361,11 @@ func (t *bootTracker) aliveLocked(n *nodeBoot) {
 func (t *bootTracker) bootedLocked(n *nodeBoot, bootID string, now time.Time) {
 	n.bootID = bootID
 	if p := n.reboot; p != nil && !p.booted {
-		p.booted, p.bootID, p.bootedAt = true, bootID, now
-		if p.recordID != "" {
+		p.booted = true
+		if p.recordID != "" { // else the record could not be added
 			t.boots = append(t.boots, store.RebootBoot{ID: p.recordID, BootID: bootID, At: now})
+		}
+		if p.ended {
 			n.reboot = nil
 		}
 	}
@@ -393,55 +396,44 @@ func (t *bootTracker) downLocked(n *nodeBoot, since time.Time, cause, method, no
 	t.changedLocked()
 }
 
-// beginReboot notes the boot id of each node before its reboot starts, so
-// that only a later, different boot completes the reboot.
-func (t *bootTracker) beginReboot(macs []string, names []string, at time.Time) {
+// beginReboot notes that a node's reboot, recorded as id, starts: the
+// node's next boot completes it.
+func (t *bootTracker) beginReboot(mac, name, id string, at time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	for i, mac := range macs {
-		n := t.nodeLocked(mac, names[i])
-		// A reboot still waiting for its boot is superseded: the next
-		// boot completes the latest reboot.
-		n.reboot = &pendingReboot{preBootID: n.bootID, requested: at}
-	}
+	n := t.nodeLocked(mac, name)
+	// A reboot still waiting for its boot is superseded: the next boot
+	// completes the latest reboot.
+	n.reboot = &pendingReboot{requested: at, recordID: id}
 }
 
-// rebooted records that a node acknowledged its reboot (or its power was
-// cycled): it is down until it reports a new boot.
-func (t *bootTracker) rebooted(mac, cause, method string) {
+// rebootEnded records a reboot's outcome. A node rebooted (its agent
+// acknowledged, or its power was cycled) is down until it reports a new
+// boot; once both the outcome and the boot are known, nothing is pending.
+func (t *bootTracker) rebootEnded(mac, cause, method string, ok bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	n := t.nodes[mac]
 	if n == nil || n.reboot == nil {
 		return
 	}
-	n.lastMethod = method
-	if n.reboot.booted {
-		t.markDirtyLocked(n) // the new boot was reported before the result
+	p := n.reboot
+	if ok {
+		n.lastMethod = method
+	}
+	if p.booted { // the new boot was reported before the outcome
+		n.reboot = nil
+		t.markDirtyLocked(n)
+		return
+	}
+	p.ended = true
+	if !ok {
 		return
 	}
 	if cause != api.CauseBootupTimeout {
 		n.retriesLeft = -1
 	}
-	t.downLocked(n, n.reboot.requested, cause, method, "")
-}
-
-// recorded gives a node's pending reboot its record ID; a boot already
-// reported is then written as the reboot's boot.
-func (t *bootTracker) recorded(mac, id string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	n := t.nodes[mac]
-	if n == nil || n.reboot == nil || n.reboot.recordID != "" {
-		return
-	}
-	p := n.reboot
-	p.recordID = id
-	if p.booted {
-		t.boots = append(t.boots, store.RebootBoot{ID: id, BootID: p.bootID, At: p.bootedAt})
-		n.reboot = nil
-		t.kickLocked()
-	}
+	t.downLocked(n, p.requested, cause, method, "")
 }
 
 // forget drops a node that left the inventory.

@@ -3,11 +3,14 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/walt-testbed/walt/api"
+	"github.com/walt-testbed/walt/internal/history"
 	"github.com/walt-testbed/walt/internal/reboot"
 	"github.com/walt-testbed/walt/internal/store"
 	"github.com/walt-testbed/walt/internal/store/sqlstore"
@@ -16,39 +19,78 @@ import (
 // maxBeats bounds the heartbeats of one request.
 const maxBeats = 10000
 
-// runReboot reboots nodes through the engine, keeps the boot tracker
-// informed (boot ids before, down on acknowledgement, record IDs after)
-// and records the results as one batch.
-func (s *Server) runReboot(ctx context.Context, nodes []reboot.Node, req api.RebootRequest, progress func(reboot.Result)) ([]reboot.Result, string, error) {
-	macs := make([]string, len(nodes))
-	names := make([]string, len(nodes))
-	for i, n := range nodes {
-		macs[i], names[i] = n.MAC, n.Name
-	}
-	s.boots.beginReboot(macs, names, s.boots.cfg.Clock.Now())
-	results := s.engine.Reboot(ctx, nodes, req.Hard, func(i int, res reboot.Result) {
-		if res.OK && !res.Joined {
-			s.boots.rebooted(res.Node.MAC, req.Cause, res.Method)
-		}
-		if progress != nil {
-			progress(res)
-		}
-	})
-	batch := sqlstore.NewID()
-	records := make([]store.Reboot, 0, len(results))
-	for _, res := range results {
-		if !res.Joined { // else recorded by the request that did it
-			records = append(records, toRecord(res, batch, req))
-		}
-	}
-	ids, err := s.store.AddReboots(ctx, records)
+// runReboot reboots nodes through the engine as one batch. Each node's
+// record is added when its pipeline starts and completed when its outcome
+// is known (internal/history); the boot tracker hears of the reboot at the
+// same two moments. progress, if not nil, gets each node's record as the
+// API shows it, once stored.
+func (s *Server) runReboot(ctx context.Context, nodes []reboot.Node, req api.RebootRequest, progress func(*api.NodeResult)) ([]reboot.Result, string, error) {
+	b := &batchRun{s: s, ctx: ctx, batch: sqlstore.NewID(), req: req, ids: make([]string, len(nodes)), progress: progress}
+	results := s.engine.RebootObserved(ctx, nodes, req.Hard, b)
+	return results, b.batch, b.err()
+}
+
+// batchRun is the engine Observer of one runReboot.
+type batchRun struct {
+	s        *Server
+	ctx      context.Context
+	batch    string
+	req      api.RebootRequest
+	ids      []string // record IDs, by node index; each written by its node's pipeline only
+	progress func(*api.NodeResult)
+
+	mu     sync.Mutex
+	failed int   // +checklocks:mu
+	first  error // +checklocks:mu
+}
+
+// Started records node n's reboot as running before the engine touches it.
+func (b *batchRun) Started(i int, n reboot.Node) {
+	now := time.Now()
+	id, err := b.s.history.Begin(b.ctx, store.Reboot{Batch: b.batch, Requester: b.req.Requester, Cause: b.req.Cause,
+		NodeMAC: n.MAC, NodeName: n.Name, RequestedAt: now, FinishedAt: now})
 	if err != nil {
-		return results, batch, err
+		b.fail(n.Name, err) // the reboot goes on; Finished adds its record whole
 	}
-	for i, rec := range records {
-		s.boots.recorded(rec.NodeMAC, ids[i])
+	b.ids[i] = id
+	b.s.boots.beginReboot(n.MAC, n.Name, id, b.s.boots.cfg.Clock.Now())
+}
+
+// Finished completes node i's record, then tells the tracker and the client.
+func (b *batchRun) Finished(i int, res reboot.Result) {
+	rec := history.FromResult(res, b.batch, b.req.Requester, b.req.Cause)
+	if !res.Joined { // else the record is the request's that did it
+		rec.ID = b.ids[i]
+		id, err := b.s.history.Finish(b.ctx, rec)
+		if err != nil {
+			b.fail(res.Node.Name, err)
+		}
+		rec.ID = id
+		b.s.boots.rebootEnded(res.Node.MAC, b.req.Cause, res.Method, res.OK)
 	}
-	return results, batch, nil
+	if b.progress != nil {
+		nr := toAPIRecord(rec).NodeResult
+		b.progress(&nr)
+	}
+}
+
+func (b *batchRun) fail(node string, err error) {
+	b.s.log.Error("cannot record reboot", "node", node, "batch", b.batch, "err", err)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.failed++
+	if b.first == nil {
+		b.first = err
+	}
+}
+
+func (b *batchRun) err() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.first == nil {
+		return nil
+	}
+	return fmt.Errorf("%d of the batch's reboot records not stored, the first: %w", b.failed, b.first)
 }
 
 // watchdogReboot hard-reboots one node for the boot watchdog, recorded
@@ -246,10 +288,12 @@ func (s *Server) rebootsOfSet(ctx context.Context, set, requester string, f stor
 	return out, nil
 }
 
+// toAPIRecord is the API's view of a reboot record: the one conversion
+// behind both the reboot stream's node results and the history.
 func toAPIRecord(rec store.Reboot) api.RebootRecord {
-	rr := api.RebootRecord{ID: rec.ID, Batch: rec.Batch, Requester: rec.Requester, Cause: rec.Cause,
-		NodeResult: api.NodeResult{Node: rec.NodeName, MAC: rec.NodeMAC, OK: rec.OK, Method: rec.Method,
-			Requested: rec.RequestedAt, Finished: rec.FinishedAt, Attempts: []api.Attempt{}}}
+	rr := api.RebootRecord{NodeResult: api.NodeResult{ID: rec.ID, Batch: rec.Batch, Requester: rec.Requester, Cause: rec.Cause,
+		State: string(rec.State), Node: rec.NodeName, MAC: rec.NodeMAC, OK: rec.OK, Method: rec.Method,
+		Requested: rec.RequestedAt, Finished: rec.FinishedAt, Attempts: []api.Attempt{}}}
 	if !rec.AckAt.IsZero() {
 		t := rec.AckAt
 		rr.Ack = &t
@@ -260,7 +304,7 @@ func toAPIRecord(rec store.Reboot) api.RebootRecord {
 		rr.Booted, rr.BootDuration, rr.BootID = &t, &d, rec.BootID
 	}
 	for _, a := range rec.Attempts {
-		rr.Attempts = append(rr.Attempts, api.Attempt{Method: a.Method, Error: a.Error, Started: a.Started, Elapsed: api.Duration(a.Finished.Sub(a.Started))})
+		rr.Attempts = append(rr.Attempts, api.Attempt{Method: a.Method, Error: a.Error, Code: a.Code, Started: a.Started, Elapsed: api.Duration(a.Finished.Sub(a.Started))})
 	}
 	return rr
 }

@@ -158,7 +158,7 @@ func TestStreamsOutliveDeadlines(t *testing.T) {
 	}
 	report("first", "52:54:00:ff:00:01")
 	await("node first is booted")
-	<-time.After(3 * timeout) // idle past both deadlines
+	<-time.After(3 * timeout)             // idle past both deadlines
 	report("second", "52:54:00:ff:00:02") // a known node keeps its name: another node
 	await("node second is booted")
 

@@ -56,8 +56,8 @@ func (s *Server) reboot(w http.ResponseWriter, r *http.Request) {
 	// The reboots outlive the request: a client that leaves must not
 	// leave nodes half-rebooted.
 	ctx := context.WithoutCancel(r.Context())
-	results, batch, err := s.runReboot(ctx, nodes, req, func(res reboot.Result) {
-		send(api.RebootEvent{Type: api.EventNode, Node: toAPIResult(res)})
+	results, batch, err := s.runReboot(ctx, nodes, req, func(nr *api.NodeResult) {
+		send(api.RebootEvent{Type: api.EventNode, Node: nr})
 	})
 	if err != nil {
 		_, ae := toAPIError(err, s.log)
@@ -135,38 +135,6 @@ func (s *Server) poweredOff(ctx context.Context) (map[string]bool, error) {
 		}
 	}
 	return out, nil
-}
-
-func toAPIResult(r reboot.Result) *api.NodeResult {
-	out := &api.NodeResult{Node: r.Node.Name, MAC: r.Node.MAC, OK: r.OK, Method: r.Method,
-		Requested: r.Requested, Finished: r.Finished, Attempts: []api.Attempt{}}
-	if !r.Ack.IsZero() {
-		t := r.Ack
-		out.Ack = &t
-	}
-	for _, a := range r.Attempts {
-		aa := api.Attempt{Method: a.Method, Started: a.Started, Elapsed: api.Duration(a.Finished.Sub(a.Started))}
-		if a.Err != nil {
-			aa.Error, aa.Code = a.Err.Error(), reboot.ErrorCode(a.Err)
-		}
-		out.Attempts = append(out.Attempts, aa)
-	}
-	return out
-}
-
-func toRecord(r reboot.Result, batch string, req api.RebootRequest) store.Reboot {
-	rec := store.Reboot{
-		Batch: batch, Requester: req.Requester, Cause: req.Cause, NodeMAC: r.Node.MAC, NodeName: r.Node.Name,
-		Method: r.Method, OK: r.OK, RequestedAt: r.Requested, AckAt: r.Ack, FinishedAt: r.Finished,
-	}
-	for _, a := range r.Attempts {
-		sa := store.Attempt{Method: a.Method, Started: a.Started, Finished: a.Finished}
-		if a.Err != nil {
-			sa.Error = a.Err.Error()
-		}
-		rec.Attempts = append(rec.Attempts, sa)
-	}
-	return rec
 }
 
 func (s *Server) listReboots(w http.ResponseWriter, r *http.Request) {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/walt-testbed/walt/api"
+	"github.com/walt-testbed/walt/internal/history"
 	"github.com/walt-testbed/walt/internal/reboot"
 	"github.com/walt-testbed/walt/internal/store"
 )
@@ -57,12 +58,13 @@ type Config struct {
 
 // Server serves the API.
 type Server struct {
-	cfg    Config
-	store  store.Store
-	engine *reboot.Engine
-	log    *slog.Logger
-	mux    *http.ServeMux
-	boots  *bootTracker
+	cfg     Config
+	store   store.Store
+	engine  *reboot.Engine
+	history *history.Recorder
+	log     *slog.Logger
+	mux     *http.ServeMux
+	boots   *bootTracker
 
 	ps       *powersave
 	rescanMu sync.Mutex // one rescan applies its findings at a time
@@ -103,6 +105,10 @@ func New(cfg Config) (*Server, error) {
 	s.start.at = time.Now()
 	s.streams, s.stopStreams = context.WithCancel(context.Background())
 	s.ps = newPowersave(cfg.Powersave, cfg.Logger)
+	s.history = history.New(cfg.Store, cfg.Logger)
+	if err := s.history.Recover(context.Background()); err != nil {
+		return nil, fmt.Errorf("server start: %w", err)
+	}
 	if s.boots, err = newBootTracker(context.Background(), cfg.Boot, cfg.Store, cfg.Logger, s.watchdogReboot); err != nil {
 		return nil, fmt.Errorf("server config: %w", err)
 	}

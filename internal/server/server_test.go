@@ -386,3 +386,43 @@ func TestUnknownEndpoint(t *testing.T) {
 		t.Errorf("Devices() on dead server = %v, want ErrServerUnreachable", err)
 	}
 }
+
+// The history shows each reboot as the reboot stream did, field for field
+// (times included: both are cut to the microsecond), error codes included.
+func TestHistoryIsWhatTheRebootSaid(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	e.addNode(t, "h-ok", reboottest.OK)
+	e.addNode(t, "h-refused", reboottest.Refused)
+	e.addNode(t, "h-ko", reboottest.KO)
+	res, err := e.c.Reboot(t.Context(), api.RebootRequest{Set: "h-ok,h-refused,h-ko", Requester: "alice", Cause: "test"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hist, err := e.c.Reboots(t.Context(), "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []api.NodeResult
+	for _, r := range hist.Reboots {
+		if r.State != api.RebootDone {
+			t.Errorf("record of %s: state %q, want %q", r.Node, r.State, api.RebootDone)
+		}
+		got = append(got, r.NodeResult)
+	}
+	for _, r := range res {
+		if r.ID == "" || r.Batch == "" || r.State != api.RebootDone || r.Requester != "alice" || r.Cause != "test" {
+			t.Errorf("streamed result of %s: id %q, batch %q, state %q, requester %q, cause %q; want all set",
+				r.Node, r.ID, r.Batch, r.State, r.Requester, r.Cause)
+		}
+	}
+	byNode := cmpopts.SortSlices(func(a, b api.NodeResult) bool { return a.Node < b.Node })
+	if diff := cmp.Diff(res, got, byNode); diff != "" {
+		t.Errorf("history vs reboot stream (-stream +history):\n%s", diff)
+	}
+	for _, r := range got {
+		if r.Node == "h-refused" && (len(r.Attempts) == 0 || r.Attempts[0].Code != "refused") {
+			t.Errorf("history of h-refused: attempts %+v, want the first with code refused", r.Attempts)
+		}
+	}
+}

@@ -211,8 +211,10 @@ type Store interface {
 	// FinishReboots completes records added as RebootRunning, in one
 	// transaction: their outcome (Method, OK, times, Attempts) and State
 	// (empty: RebootDone) replace what was stored; Batch, Requester,
-	// Cause, the node and BootedAt/BootID stay. ErrNotFound if an ID is
-	// unknown, ErrConflict if a record is not running any more.
+	// Cause, the node and BootedAt/BootID stay. A record marked
+	// RebootInterrupted meanwhile (by another server's start, on a shared
+	// database) is completed too. ErrNotFound if an ID is unknown,
+	// ErrConflict if a record is complete already.
 	FinishReboots(ctx context.Context, rs []Reboot) error
 	// InterruptReboots marks every RebootRunning record
 	// RebootInterrupted, and returns how many there were. A server calls

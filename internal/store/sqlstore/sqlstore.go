@@ -651,8 +651,8 @@ func (s *Store) FinishReboots(ctx context.Context, rs []store.Reboot) error {
 				return fmt.Errorf("complete reboot %s of %s: %w", r.ID, r.NodeName, store.ErrNotFound)
 			case err != nil:
 				return fmt.Errorf("complete reboot %s of %s: %w", r.ID, r.NodeName, err)
-			case st != string(store.RebootRunning):
-				return fmt.Errorf("complete reboot %s of %s: %w: it is %s, not running", r.ID, r.NodeName, store.ErrConflict, st)
+			case st == string(store.RebootDone):
+				return fmt.Errorf("complete reboot %s of %s: %w: it is complete already", r.ID, r.NodeName, store.ErrConflict)
 			}
 			if _, err := upd.ExecContext(ctx, r.Method, boolInt(r.OK), micros(r.RequestedAt), nullMicros(r.AckAt), micros(r.FinishedAt),
 				string(stateOrDone(r.State)), r.ID); err != nil {
