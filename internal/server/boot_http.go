@@ -53,7 +53,7 @@ func (b *batchRun) Started(i int, n reboot.Node) {
 		b.fail(n.Name, err) // the reboot goes on; Finished adds its record whole
 	}
 	b.ids[i] = id
-	b.s.boots.beginReboot(n.MAC, n.Name, id, b.s.boots.cfg.Clock.Now())
+	b.s.boots.BeginReboot(n.MAC, n.Name, id, b.s.boots.Now())
 }
 
 // Finished completes node i's record, then tells the tracker and the client.
@@ -66,7 +66,7 @@ func (b *batchRun) Finished(i int, res reboot.Result) {
 			b.fail(res.Node.Name, err)
 		}
 		rec.ID = id
-		b.s.boots.rebootEnded(res.Node.MAC, b.req.Cause, res.Method, res.OK)
+		b.s.boots.RebootEnded(res.Node.MAC, b.req.Cause, res.Method, res.OK)
 	}
 	if b.progress != nil {
 		nr := toAPIRecord(rec).NodeResult
@@ -124,10 +124,10 @@ func (s *Server) heartbeats(ctx context.Context, req api.Heartbeats) (api.Heartb
 	if err != nil {
 		return api.HeartbeatReply{}, err
 	}
-	reply := api.HeartbeatReply{Interval: api.Duration(s.boots.cfg.HeartbeatInterval)}
+	reply := api.HeartbeatReply{Interval: api.Duration(s.boots.HeartbeatInterval())}
 	for i, b := range req.Beats {
 		mac := macs[i]
-		if !s.boots.heartbeat(mac, b.BootID) {
+		if !s.boots.Heartbeat(mac, b.BootID) {
 			reply.Report = append(reply.Report, mac)
 		}
 	}
@@ -185,7 +185,7 @@ func (s *Server) wait(w http.ResponseWriter, r *http.Request) {
 		return out
 	}
 
-	waiting, changed := s.boots.notBooted(macs)
+	waiting, changed := s.boots.NotBooted(macs)
 	if len(waiting) > 0 {
 		if woken := s.wakeForWait(ctx, devs, waiting); len(woken) > 0 {
 			send(api.WaitEvent{Type: api.WaitWoken, Nodes: woken})
@@ -202,14 +202,14 @@ func (s *Server) wait(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		var still []string
-		still, changed = s.boots.notBooted(waiting)
+		still, changed = s.boots.NotBooted(waiting)
 		left := make(map[string]bool, len(still))
 		for _, m := range still {
 			left[m] = true
 		}
 		for _, m := range waiting {
 			if !left[m] {
-				st, _ := s.boots.status(m)
+				st, _ := s.boots.Status(m)
 				at := st.Since
 				send(api.WaitEvent{Type: api.WaitBooted, Node: names[m], At: &at})
 			}
@@ -223,9 +223,9 @@ func (s *Server) wait(w http.ResponseWriter, r *http.Request) {
 // the waited-for nodes that are not booted, and returns the names of
 // those it powered on.
 func (s *Server) wakeForWait(ctx context.Context, devs []store.Device, waiting []string) []string {
-	s.boots.mu.Lock()
-	wake := s.boots.wake
-	s.boots.mu.Unlock()
+	s.wake.mu.Lock()
+	wake := s.wake.f
+	s.wake.mu.Unlock()
 	if wake == nil {
 		wake = s.wakePowersave
 	}
@@ -311,6 +311,6 @@ func toAPIRecord(rec store.Reboot) api.RebootRecord {
 
 // withBoot gives a listed node its boot state from the tracker.
 func (s *Server) withBoot(n api.Node) api.Node {
-	n.Boot, n.Booted = s.boots.status(n.MAC)
+	n.Boot, n.Booted = s.boots.Status(n.MAC)
 	return n
 }

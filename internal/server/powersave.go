@@ -167,9 +167,6 @@ func (s *Server) sweep(ctx context.Context) ([]string, error) {
 		}
 	}
 	if len(off) > 0 {
-		if err := s.store.SetBooted(ctx, off, false); err != nil {
-			s.log.Warn("powersave: cannot mark nodes as not booted", "err", err)
-		}
 		for _, m := range off {
 			// Down on purpose: the boot watchdog leaves them alone.
 			s.MarkDown(m, api.CausePowersave, "PoE")

@@ -181,8 +181,13 @@ func TestPowersave(t *testing.T) {
 	if len(offs) != 1 || offs[0].Port != 1 || offs[0].Reason != power.ReasonPowersave {
 		t.Errorf("power journal = %+v, want port 1 recorded with reason powersave", offs)
 	}
+	// The boot tracker owns the flag: down at once, in the store once flushed.
+	if st, booted := r.srv.boots.Status(free); booted || st.Cause != api.CausePowersave {
+		t.Errorf("node powered off by powersave: booted %v, %+v; want down, cause powersave", booted, st)
+	}
+	r.srv.boots.Flush()
 	if d, _ := r.st.Device(ctx, free); d.Booted {
-		t.Error("node powered off by powersave still marked booted")
+		t.Error("node powered off by powersave still marked booted in the store")
 	}
 	if !strings.Contains(r.logs.String(), "powersave: nodes powered off") {
 		t.Error("powersave did not log the nodes it powered off")

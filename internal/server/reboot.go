@@ -148,7 +148,7 @@ func (s *Server) listReboots(w http.ResponseWriter, r *http.Request) {
 		writeError(w, s.log, err)
 		return
 	}
-	s.boots.flush() // boot times still in memory go to the store first
+	s.boots.Flush() // boot times still in memory go to the store first
 	f := store.RebootFilter{Batch: q.Get("batch")}
 	if name := q.Get("node"); name != "" {
 		d, err := s.deviceNamed(r.Context(), name)

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/walt-testbed/walt/api"
+	"github.com/walt-testbed/walt/internal/boot"
 	"github.com/walt-testbed/walt/internal/history"
 	"github.com/walt-testbed/walt/internal/reboot"
 	"github.com/walt-testbed/walt/internal/store"
@@ -47,7 +48,7 @@ type Config struct {
 	// DefaultMaxConns.
 	MaxConns int
 	// Boot configures boot tracking (heartbeats, silence, watchdog).
-	Boot BootConfig
+	Boot boot.Config
 	// VNodes runs the virtual nodes; nil: none. When set and
 	// Reboot.Virtual is nil, virtual nodes are hard-rebooted through it.
 	VNodes VNodes
@@ -64,7 +65,8 @@ type Server struct {
 	history *history.Recorder
 	log     *slog.Logger
 	mux     *http.ServeMux
-	boots   *bootTracker
+	boots   *boot.Tracker
+	wake    wakeHook
 
 	ps       *powersave
 	rescanMu sync.Mutex // one rescan applies its findings at a time
@@ -109,7 +111,7 @@ func New(cfg Config) (*Server, error) {
 	if err := s.history.Recover(context.Background()); err != nil {
 		return nil, fmt.Errorf("server start: %w", err)
 	}
-	if s.boots, err = newBootTracker(context.Background(), cfg.Boot, cfg.Store, cfg.Logger, s.watchdogReboot); err != nil {
+	if s.boots, err = boot.New(context.Background(), cfg.Boot, cfg.Store, cfg.Logger, watchdog{s}); err != nil {
 		return nil, fmt.Errorf("server config: %w", err)
 	}
 	s.routes()

@@ -155,7 +155,7 @@ func (s *Server) createVNode(ctx context.Context, req api.CreateVNode) (api.VNod
 		return res, fmt.Errorf("start virtual node %s: %w", req.Name, err)
 	}
 	s.log.Info("virtual node created", "node", req.Name, "mac", mac, "addr", a, "backend", sup.Backend().Name(), "by", req.Requester)
-	n := toAPINode(d, stored)
+	n := s.withBoot(toAPINode(d, stored))
 	res.Node = &n
 	res.Messages = []string{fmt.Sprintf("Node %s is now booting (virtual node, %s backend, agent at %s).",
 		req.Name, sup.Backend().Name(), net.JoinHostPort(a, strconv.Itoa(vnode.AgentPort)))}
@@ -280,8 +280,8 @@ func (s *Server) StartVNodes(ctx context.Context) error {
 		}
 		macs = append(macs, d.MAC)
 	}
-	if err := s.store.SetBooted(ctx, macs, false); err != nil {
-		return fmt.Errorf("start virtual nodes: %w", err)
+	for _, mac := range macs { // booted again when its agent reports
+		s.boots.MarkDown(mac, api.CauseStartup, "")
 	}
 	s.log.Info("virtual nodes handed to the supervisor", "count", len(macs), "backend", s.vn.sup.Backend().Name())
 	return nil
