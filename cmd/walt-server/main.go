@@ -135,7 +135,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	if sup != nil {
 		cfg.VNodes = sup
 	}
-	srv, err := server.New(cfg)
+	srv, err := server.New(ctx, cfg)
 	if err != nil {
 		return err
 	}

@@ -64,35 +64,28 @@ func (p *powersave) idleSince(mac string) time.Time {
 	return p.since
 }
 
-// startPowersave runs powersave sweeps until ctx ends or the returned
-// function is called; that function returns once the sweeps have stopped.
-// It does nothing when powersave is disabled or there is no PoE driver.
-func (s *Server) startPowersave(ctx context.Context) (stop func()) {
+// runPowersave runs powersave sweeps until ctx ends (Serve runs it). It
+// returns at once when powersave is disabled or there is no PoE driver.
+func (s *Server) runPowersave(ctx context.Context) {
 	if s.ps.idle <= 0 || s.cfg.PoE == nil {
-		return func() {}
+		return
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
 	// Sweep a few times per idle period, at most once a minute: a node is
 	// powered off at most a quarter of the period late.
 	every := min(max(s.ps.idle/4, time.Second), time.Minute)
-	go func() {
-		defer close(done)
-		t := time.NewTicker(every)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				if _, err := s.sweep(ctx); err != nil && ctx.Err() == nil {
-					s.log.Error("powersave: sweep failed", "err", err)
-				}
+	s.log.Info("powersave enabled", "idle", s.ps.idle)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := s.sweep(ctx); err != nil && ctx.Err() == nil {
+				s.log.Error("powersave: sweep failed", "err", err)
 			}
 		}
-	}()
-	s.log.Info("powersave enabled", "idle", s.ps.idle)
-	return func() { cancel(); <-done }
+	}
 }
 
 // sweep powers off the ports of free nodes idle for the powersave period

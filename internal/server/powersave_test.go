@@ -72,7 +72,7 @@ func newPSRig(t *testing.T, idle time.Duration, octet int) *psRig {
 	rc := reboot.DefaultConfig()
 	rc.ConnectTimeout, rc.ReplyTimeout = 300*time.Millisecond, 300*time.Millisecond
 	rc.Physical = poereboot.New(st, drv)
-	srv, err := New(Config{Store: st, Reboot: rc, Logger: log, PoE: drv, Powersave: idle})
+	srv, err := New(t.Context(), Config{Store: st, Reboot: rc, Logger: log, PoE: drv, Powersave: idle})
 	if err != nil {
 		t.Fatal(err)
 	}

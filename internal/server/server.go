@@ -14,6 +14,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/walt-testbed/walt/api"
 	"github.com/walt-testbed/walt/internal/boot"
 	"github.com/walt-testbed/walt/internal/history"
@@ -78,8 +80,11 @@ type Server struct {
 	stopStreams context.CancelFunc
 }
 
-// New returns a Server. The caller keeps ownership of cfg.Store.
-func New(cfg Config) (*Server, error) {
+// New returns a Server. It reads what it needs from cfg.Store on ctx (the
+// boot states, the reboots a previous server left running, which it marks
+// interrupted) and starts nothing. The caller keeps ownership of
+// cfg.Store, and closes it after Serve (or Close) has returned.
+func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.Store == nil {
 		return nil, errors.New("server config: no store")
 	}
@@ -108,10 +113,10 @@ func New(cfg Config) (*Server, error) {
 	s.streams, s.stopStreams = context.WithCancel(context.Background())
 	s.ps = newPowersave(cfg.Powersave, cfg.Logger)
 	s.history = history.New(cfg.Store, cfg.Logger)
-	if err := s.history.Recover(context.Background()); err != nil {
+	if err := s.history.Recover(ctx); err != nil {
 		return nil, fmt.Errorf("server start: %w", err)
 	}
-	if s.boots, err = boot.New(context.Background(), cfg.Boot, cfg.Store, cfg.Logger, watchdog{s}); err != nil {
+	if s.boots, err = boot.New(ctx, cfg.Boot, cfg.Store, cfg.Logger, watchdog{s}); err != nil {
 		return nil, fmt.Errorf("server config: %w", err)
 	}
 	s.routes()
@@ -158,17 +163,42 @@ func (s *Server) Run(ctx context.Context) error {
 }
 
 // Serve is Run on an existing listener, which it closes.
+//
+// Lifecycle: Serve owns every goroutine the server starts, in one errgroup:
+// the HTTP server, the boot tracker (sweeps, watchdog, flusher) and the
+// powersave loop. When ctx ends (or the HTTP server fails), the API stops
+// taking requests and waits up to ShutdownGrace for those in progress;
+// then the tracker and powersave stop, the tracker writing what it has
+// pending. Serve returns once all have stopped: the caller may close the
+// store then. (Reboots that outlive their request, and the start-up work
+// cmd/walt-server runs beside Serve, are not Serve's.)
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	g, gctx := errgroup.WithContext(ctx)
+	// The tracker and powersave outlive the API's shutdown: requests in
+	// progress still use them.
+	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopBG()
+	g.Go(func() error {
+		defer stopBG()
+		return s.serveHTTP(gctx, ln)
+	})
+	g.Go(func() error { return s.boots.Run(bg) })
+	g.Go(func() error {
+		s.runPowersave(bg)
+		return nil
+	})
+	return g.Wait()
+}
+
+// serveHTTP serves the API on ln until ctx ends, then shuts it down.
+func (s *Server) serveHTTP(ctx context.Context, ln net.Listener) error {
 	ln = limitConns(ln, s.cfg.MaxConns, s.log)
 	hs := &http.Server{Handler: s.mux, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 		ReadHeaderTimeout: min(10*time.Second, s.cfg.ReadTimeout), ReadTimeout: s.cfg.ReadTimeout,
 		WriteTimeout: s.cfg.WriteTimeout, IdleTimeout: s.cfg.IdleTimeout}
 	hs.RegisterOnShutdown(s.stopStreams)
 	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
-	s.StartBootTracking()
-	defer s.Close() // stops boot tracking, writes what it has pending
-	defer s.startPowersave(ctx)()
+	go func() { errc <- hs.Serve(ln) }() // ends at Shutdown, awaited below
 	s.log.Info("serving API", "addr", ln.Addr().String(), "version", api.Version)
 	select {
 	case err := <-errc:
@@ -177,9 +207,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownGrace)
 	defer cancel()
-	if err := hs.Shutdown(sctx); err != nil {
+	err := hs.Shutdown(sctx)
+	<-errc
+	if err != nil {
 		return fmt.Errorf("shut down API server: %w", err)
 	}
-	<-errc
 	return nil
 }

@@ -37,7 +37,7 @@ func fuzzServer(f *testing.F) *Server {
 			f.Fatal(err)
 		}
 	}
-	s, err := New(Config{Store: st, Reboot: reboot.DefaultConfig()})
+	s, err := New(context.Background(), Config{Store: st, Reboot: reboot.DefaultConfig()})
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -117,7 +117,7 @@ func Start(t testing.TB, b vnode.Backend, prefix, dataDir string) *Env {
 	}
 	rc := reboot.DefaultConfig()
 	rc.ConnectTimeout = 2 * time.Second
-	srv, err := server.New(server.Config{Store: st, Reboot: rc, VNodes: sup, Logger: log})
+	srv, err := server.New(t.Context(), server.Config{Store: st, Reboot: rc, VNodes: sup, Logger: log})
 	if err == nil {
 		err = srv.StartVNodes(t.Context())
 	}
