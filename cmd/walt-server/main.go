@@ -21,12 +21,12 @@ import (
 	"github.com/walt-testbed/walt/internal/power"
 	"github.com/walt-testbed/walt/internal/power/poe"
 	"github.com/walt-testbed/walt/internal/reboot"
-	"github.com/walt-testbed/walt/internal/reboot/poereboot"
 	"github.com/walt-testbed/walt/internal/server"
 	"github.com/walt-testbed/walt/internal/store/postgres"
 	"github.com/walt-testbed/walt/internal/store/sqlite"
 	"github.com/walt-testbed/walt/internal/store/sqlstore"
 	"github.com/walt-testbed/walt/internal/version"
+	"github.com/walt-testbed/walt/internal/wiring"
 )
 
 func main() {
@@ -116,24 +116,19 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	defer st.Close()
 
-	// Hard-reboot drivers. PoE: switches reached over SNMP, their settings
-	// and the ports the server turned off kept in the store.
-	journal := poereboot.Journal{Store: st}
-	poeDriver, err := poe.New(poe.DefaultConfig(), poereboot.Directory{Store: st}, journal, log.With("driver", "poe"))
-	if err != nil {
-		return err
-	}
-	rc.Physical = poereboot.New(st, poeDriver)
-
 	sup, err := newSupervisor(&vo, *dataDir, *listen, log)
 	if err != nil {
 		return err
 	}
 	cfg := server.Config{Store: st, Reboot: rc, ShutdownGrace: 10 * time.Second, Logger: log,
 		Version: version.String(), StoreName: storeName}
-	cfg.PoE, cfg.Powersave, cfg.MaxConns = poeDriver, *powersave, *maxConns
-	if sup != nil {
-		cfg.VNodes = sup
+	cfg.Powersave, cfg.MaxConns = *powersave, *maxConns
+	// Hard-reboot drivers, as the test harnesses build them. PoE: switches
+	// reached over SNMP, their settings and the ports the server turned
+	// off kept in the store.
+	poeDriver, journal, err := wiring.Drivers(&cfg, poe.DefaultConfig(), sup)
+	if err != nil {
+		return err
 	}
 	srv, err := server.New(ctx, cfg)
 	if err != nil {

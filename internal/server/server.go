@@ -51,8 +51,8 @@ type Config struct {
 	MaxConns int
 	// Boot configures boot tracking (heartbeats, silence, watchdog).
 	Boot boot.Config
-	// VNodes runs the virtual nodes; nil: none. When set and
-	// Reboot.Virtual is nil, virtual nodes are hard-rebooted through it.
+	// VNodes runs the virtual nodes; nil: none. wiring.Drivers sets it
+	// with Reboot.Virtual, the hard reboot through it.
 	VNodes VNodes
 	// Version and StoreName are reported by GET /api/v1/health.
 	Version, StoreName string
@@ -101,9 +101,6 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("server config: %w", err)
 	}
 	cfg.Reboot.Logger = cfg.Logger
-	if cfg.VNodes != nil && cfg.Reboot.Virtual == nil {
-		cfg.Reboot.Virtual = vnodeRebooter{cfg.VNodes}
-	}
 	eng, err := reboot.New(cfg.Reboot)
 	if err != nil {
 		return nil, fmt.Errorf("server config: %w", err)

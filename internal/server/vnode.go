@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/walt-testbed/walt/api"
-	"github.com/walt-testbed/walt/internal/reboot"
 	"github.com/walt-testbed/walt/internal/store"
 	"github.com/walt-testbed/walt/internal/vnode"
 )
@@ -47,22 +46,6 @@ type vnodeState struct {
 	// mu serialises creations and removals: an address from FreeAddr
 	// stays free until Create takes it.
 	mu sync.Mutex
-}
-
-// vnodeRebooter is the reboot engine's hard-reboot method for virtual
-// nodes: kill the running machine and start the next one at once.
-type vnodeRebooter struct{ sup VNodes }
-
-var _ reboot.HardRebooter = vnodeRebooter{}
-
-func (r vnodeRebooter) Method() string { return api.MethodVnodeHard }
-
-func (r vnodeRebooter) HardReboot(ctx context.Context, n reboot.Node) error {
-	err := r.sup.HardReboot(ctx, n.Name)
-	if errors.Is(err, vnode.ErrNotFound) {
-		return fmt.Errorf("%s is not a virtual node of this server (not created by walt node create)", n.Name)
-	}
-	return err
 }
 
 // vnodeAddr returns where the agent of a virtual node run by this server

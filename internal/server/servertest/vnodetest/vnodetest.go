@@ -17,12 +17,14 @@ import (
 	"time"
 
 	"github.com/walt-testbed/walt/client"
+	"github.com/walt-testbed/walt/internal/power/poe"
 	"github.com/walt-testbed/walt/internal/reboot"
 	"github.com/walt-testbed/walt/internal/server"
 	"github.com/walt-testbed/walt/internal/store"
 	"github.com/walt-testbed/walt/internal/store/sqlite"
 	"github.com/walt-testbed/walt/internal/vnode"
 	"github.com/walt-testbed/walt/internal/vnode/vmtest"
+	"github.com/walt-testbed/walt/internal/wiring"
 )
 
 // Process returns a process backend running a walt-node built for the test.
@@ -117,7 +119,12 @@ func Start(t testing.TB, b vnode.Backend, prefix, dataDir string) *Env {
 	}
 	rc := reboot.DefaultConfig()
 	rc.ConnectTimeout = 2 * time.Second
-	srv, err := server.New(t.Context(), server.Config{Store: st, Reboot: rc, VNodes: sup, Logger: log})
+	cfg := server.Config{Store: st, Reboot: rc, Logger: log}
+	_, _, err = wiring.Drivers(&cfg, poe.DefaultConfig(), sup)
+	var srv *server.Server
+	if err == nil {
+		srv, err = server.New(t.Context(), cfg)
+	}
 	if err == nil {
 		err = srv.StartVNodes(t.Context())
 	}
