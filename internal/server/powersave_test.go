@@ -18,6 +18,7 @@ import (
 	"github.com/walt-testbed/walt/internal/lab/snmpswitch"
 	"github.com/walt-testbed/walt/internal/power"
 	"github.com/walt-testbed/walt/internal/power/poe"
+	"github.com/walt-testbed/walt/internal/powersave"
 	"github.com/walt-testbed/walt/internal/reboot"
 	"github.com/walt-testbed/walt/internal/reboot/poereboot"
 	"github.com/walt-testbed/walt/internal/store"
@@ -35,6 +36,10 @@ type psRig struct {
 	st   store.Store
 	sims map[string]*snmpswitch.Switch
 	logs *testutil.Buffer
+
+	// clocked gives the server a powersave on another clock (before
+	// it serves).
+	clocked func(now func() time.Time)
 
 	mu    sync.Mutex
 	now   time.Time
@@ -77,11 +82,11 @@ func newPSRig(t *testing.T, idle time.Duration, octet int) *psRig {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Close() }) // before the store closes: it flushes the platform log
-	srv.ps.now = r.clock
-	srv.ps.mu.Lock()
-	srv.ps.since = r.clock()
-	srv.ps.mu.Unlock()
 	r.srv = srv
+	r.clocked = func(now func() time.Time) {
+		srv.ps = powersave.New(powersave.Config{Idle: idle, Store: st, PoE: drv, Tracker: srv.boots, Logger: log, Now: now})
+	}
+	r.clocked(r.clock)
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(hs.Close)
 	if r.c, err = client.New(hs.URL, nil); err != nil {
@@ -146,7 +151,7 @@ func (r *psRig) powered(sw string, port int) bool {
 
 func (r *psRig) sweep(t *testing.T) []string {
 	t.Helper()
-	macs, err := r.srv.sweep(t.Context())
+	macs, err := r.srv.ps.Sweep(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -290,7 +295,7 @@ func TestPowersaveDisabled(t *testing.T) {
 func TestPowersaveLoop(t *testing.T) {
 	t.Parallel()
 	r := newPSRig(t, time.Millisecond, 64)
-	r.srv.ps.now = time.Now
+	r.clocked(time.Now)
 	r.node(t, "free", "sw1", 2)
 	ln, err := net.Listen("tcp", "127.64.0.1:0")
 	if err != nil {

@@ -34,7 +34,7 @@ func (s *Server) reboot(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	for _, n := range nodes {
-		s.ps.touch(n.MAC) // restarts the node's powersave idle time
+		s.ps.Touch(n.MAC) // restarts the node's powersave idle time
 	}
 
 	st := s.stream(w)

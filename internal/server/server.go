@@ -19,6 +19,7 @@ import (
 	"github.com/walt-testbed/walt/api"
 	"github.com/walt-testbed/walt/internal/boot"
 	"github.com/walt-testbed/walt/internal/history"
+	"github.com/walt-testbed/walt/internal/powersave"
 	"github.com/walt-testbed/walt/internal/reboot"
 	"github.com/walt-testbed/walt/internal/store"
 )
@@ -70,7 +71,7 @@ type Server struct {
 	boots   *boot.Tracker
 	wake    wakeHook
 
-	ps       *powersave
+	ps       *powersave.Powersave
 	rescanMu sync.Mutex // one rescan applies its findings at a time
 
 	vn    vnodeState
@@ -108,7 +109,6 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, store: cfg.Store, engine: eng, log: cfg.Logger, mux: http.NewServeMux(), vn: vnodeState{sup: cfg.VNodes}}
 	s.start.at = time.Now()
 	s.streams, s.stopStreams = context.WithCancel(context.Background())
-	s.ps = newPowersave(cfg.Powersave, cfg.Logger)
 	s.history = history.New(cfg.Store, cfg.Logger)
 	if err := s.history.Recover(ctx); err != nil {
 		return nil, fmt.Errorf("server start: %w", err)
@@ -116,6 +116,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if s.boots, err = boot.New(ctx, cfg.Boot, cfg.Store, cfg.Logger, watchdog{s}); err != nil {
 		return nil, fmt.Errorf("server config: %w", err)
 	}
+	s.ps = powersave.New(powersave.Config{Idle: cfg.Powersave, Store: cfg.Store, PoE: cfg.PoE, Tracker: s.boots, Logger: cfg.Logger})
 	s.routes()
 	return s, nil
 }
@@ -181,7 +182,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	})
 	g.Go(func() error { return s.boots.Run(bg) })
 	g.Go(func() error {
-		s.runPowersave(bg)
+		s.ps.Run(bg)
 		return nil
 	})
 	return g.Wait()

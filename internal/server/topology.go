@@ -177,7 +177,7 @@ func (s *Server) rescan(ctx context.Context, req api.RescanRequest) (api.RescanR
 		if err := s.store.SetLink(ctx, store.Link{NodeMAC: mac, SwitchMAC: p.sw, Port: p.port}); err != nil {
 			return res, err
 		}
-		s.ps.touch(mac) // a node plugged somewhere new gets a full powersave period
+		s.ps.Touch(mac) // a node plugged somewhere new gets a full powersave period
 		c := change(api.LinkNew, mac, p)
 		if had {
 			c.Change, c.FromSwitch, c.FromPort = api.LinkMoved, byMAC[old.sw].Name, old.port
