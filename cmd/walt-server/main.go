@@ -14,7 +14,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"sync"
 	"syscall"
 	"time"
 
@@ -136,25 +135,17 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 
 	// Start-up work that can take seconds runs while the API serves; GET
-	// /api/v1/health lists what is still running.
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var bg sync.WaitGroup
-	bg.Go(func() {
-		defer srv.Starting("restore PoE")()
+	// /api/v1/health lists what is still running. Serve owns it, with the
+	// vnode supervisor: when Serve returns, no VM outlives the server.
+	restore := server.Task{Starting: "restore PoE", Run: func(ctx context.Context) {
 		restorePower(ctx, log, journal, poeDriver, func(mac string) string {
 			if d, err := st.Device(ctx, mac); err == nil {
 				return d.Name
 			}
 			return mac
 		})
-	})
-	stopVNodes := runVNodes(ctx, srv, sup, log)
-	err = srv.Serve(ctx, ln)
-	cancel()
-	bg.Wait()
-	stopVNodes() // stopping the server stops every machine: no VM outlives it
-	return err
+	}}
+	return srv.Serve(ctx, ln, append([]server.Task{restore}, vnodeTasks(srv, sup, log)...)...)
 }
 
 // prepareDataDir creates the data directory if needed, readable by the

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"sync"
 
 	"github.com/walt-testbed/walt/internal/server"
 	"github.com/walt-testbed/walt/internal/vnode"
@@ -98,39 +97,27 @@ func agentServerURL(listen string) (url, warning string) {
 	return "http://" + net.JoinHostPort(host, port), warning
 }
 
-// runVNodes runs the supervisor until ctx ends or stop is called, and in
-// the background, while the API serves, settles QEMU's accelerator and
-// hands the stored virtual nodes to the supervisor (their machines start
-// under TCG if the KVM trial boot has not answered yet). stop returns once
-// every machine has exited.
-func runVNodes(ctx context.Context, srv *server.Server, sup *vnode.Supervisor, log *slog.Logger) (stop func()) {
+// vnodeTasks are the server tasks of virtual nodes: the supervisor, which
+// runs until the server stops and then stops every machine, and, while the
+// API serves, the settling of QEMU's accelerator and the hand-over of the
+// stored virtual nodes to the supervisor (their machines start under TCG
+// if the KVM trial boot has not answered yet).
+func vnodeTasks(srv *server.Server, sup *vnode.Supervisor, log *slog.Logger) []server.Task {
 	if sup == nil {
-		return func() {}
+		return nil
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	if q, ok := sup.Backend().(*vnode.QEMUBackend); ok && q.AccelStatus().Probing {
-		done := srv.Starting("kvm trial boot")
-		wg.Go(func() {
-			defer done()
-			q.ProbeAccel(ctx)
-		})
-	}
-	started := srv.Starting("start virtual nodes")
-	wg.Go(func() {
-		defer started()
-		if err := srv.StartVNodes(ctx); err != nil && ctx.Err() == nil {
-			log.Error("cannot start the stored virtual nodes", "err", err)
-		}
-	})
-	wg.Go(func() {
+	tasks := []server.Task{{Run: func(ctx context.Context) {
 		if err := sup.Run(ctx); err != nil {
 			log.Error("vnode supervisor stopped", "err", err)
 		}
-	})
-	return func() {
-		cancel()
-		wg.Wait()
 		log.Info("virtual nodes stopped")
+	}}}
+	if q, ok := sup.Backend().(*vnode.QEMUBackend); ok && q.AccelStatus().Probing {
+		tasks = append(tasks, server.Task{Starting: "kvm trial boot", Run: func(ctx context.Context) { q.ProbeAccel(ctx) }})
 	}
+	return append(tasks, server.Task{Starting: "start virtual nodes", Run: func(ctx context.Context) {
+		if err := srv.StartVNodes(ctx); err != nil && ctx.Err() == nil {
+			log.Error("cannot start the stored virtual nodes", "err", err)
+		}
+	}})
 }

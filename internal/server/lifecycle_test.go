@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"net"
+	"slices"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/walt-testbed/walt/api"
 	"github.com/walt-testbed/walt/client"
@@ -59,5 +62,45 @@ func TestServeReturnsOnceBootStateIsStored(t *testing.T) {
 	}
 	if len(statuses) != 1 || !statuses[0].Booted || statuses[0].BootID != "b1" {
 		t.Errorf("boot statuses stored when Serve returned = %+v, want life1 booted in boot b1", statuses)
+	}
+}
+
+// Serve lists a task's start-up work while it runs and returns only once
+// every task has returned.
+func TestServeOwnsItsTasks(t *testing.T) {
+	t.Parallel()
+	srv, err := server.New(t.Context(), servertest.Config(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var returned atomic.Bool
+	slow := server.Task{Starting: "slow start", Run: func(ctx context.Context) {
+		<-ctx.Done()
+		returned.Store(true)
+	}}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln, slow) }()
+	c, err := client.New("http://"+ln.Addr().String(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := c.WaitHealthy(t.Context(), 5*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(h.Starting, "slow start") {
+		t.Errorf("health lists %q while the task runs, want it to list slow start", h.Starting)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Serve = %v, want nil", err)
+	}
+	if !returned.Load() {
+		t.Error("Serve returned before its task")
 	}
 }

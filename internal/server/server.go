@@ -150,32 +150,53 @@ func (s *Server) routes() {
 // Handler returns the API's HTTP handler.
 func (s *Server) Handler() http.Handler { return s.mux }
 
+// A Task is work Serve runs beside the API, in its errgroup, on a context
+// that ends once the API has shut down. Starting, if not empty, names
+// start-up work that GET /api/v1/health lists until Run returns ("restore
+// PoE"); work that lasts (the vnode supervisor) has none.
+type Task struct {
+	Starting string
+	Run      func(ctx context.Context)
+}
+
 // Run serves the API on cfg.Listen until ctx ends, then shuts down within
 // ShutdownGrace. It returns nil on a clean stop.
-func (s *Server) Run(ctx context.Context) error {
+func (s *Server) Run(ctx context.Context, tasks ...Task) error {
 	ln, err := net.Listen("tcp", s.cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", s.cfg.Listen, err)
 	}
-	return s.Serve(ctx, ln)
+	return s.Serve(ctx, ln, tasks...)
 }
 
 // Serve is Run on an existing listener, which it closes.
 //
 // Lifecycle: Serve owns every goroutine the server starts, in one errgroup:
-// the HTTP server, the boot tracker (sweeps, watchdog, flusher) and the
-// powersave loop. When ctx ends (or the HTTP server fails), the API stops
-// taking requests and waits up to ShutdownGrace for those in progress;
-// then the tracker and powersave stop, the tracker writing what it has
-// pending. Serve returns once all have stopped: the caller may close the
-// store then. (Reboots that outlive their request, and the start-up work
-// cmd/walt-server runs beside Serve, are not Serve's.)
-func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+// the HTTP server, the boot tracker (sweeps, watchdog, flusher), the
+// powersave loop and the caller's tasks. When ctx ends (or the HTTP server
+// fails), the API stops taking requests and waits up to ShutdownGrace for
+// those in progress; then the tracker, powersave and the tasks stop, the
+// tracker writing what it has pending. Serve returns once all have
+// stopped: the caller may close the store then. (Reboots that outlive
+// their request are not Serve's: their records say interrupted at the
+// next start if the store closes first.)
+func (s *Server) Serve(ctx context.Context, ln net.Listener, tasks ...Task) error {
 	g, gctx := errgroup.WithContext(ctx)
-	// The tracker and powersave outlive the API's shutdown: requests in
-	// progress still use them.
+	// The tracker, powersave and the tasks outlive the API's shutdown:
+	// requests in progress still use them.
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopBG()
+	for _, t := range tasks {
+		done := func() {}
+		if t.Starting != "" {
+			done = s.Starting(t.Starting) // listed before the API answers
+		}
+		g.Go(func() error {
+			defer done()
+			t.Run(bg)
+			return nil
+		})
+	}
 	g.Go(func() error {
 		defer stopBG()
 		return s.serveHTTP(gctx, ln)

@@ -139,19 +139,16 @@ func Start(t testing.TB, b vnode.Backend, prefix, dataDir string) *Env {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
+	supervise := server.Task{Run: func(ctx context.Context) {
 		if err := sup.Run(ctx); err != nil {
 			t.Errorf("supervisor Run() = %v, want nil", err)
 		}
-	}()
-	go func() {
-		defer wg.Done()
-		if err := srv.Serve(ctx, ln); err != nil {
+	}}
+	wg.Go(func() {
+		if err := srv.Serve(ctx, ln, supervise); err != nil { // as walt-server runs it
 			t.Errorf("server Serve() = %v, want nil", err)
 		}
-	}()
+	})
 	e := &Env{URL: url, Client: c, Store: st, Sup: sup, Server: srv, DataDir: dataDir}
 	e.stop = func() {
 		cancel()
