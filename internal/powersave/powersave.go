@@ -23,6 +23,7 @@ import (
 	"github.com/walt-testbed/walt/api"
 	"github.com/walt-testbed/walt/internal/power"
 	"github.com/walt-testbed/walt/internal/store"
+	"github.com/walt-testbed/walt/internal/vocab"
 )
 
 // DefaultIdle is how long a free node stays idle before powersave
@@ -169,7 +170,7 @@ func (p *Powersave) Sweep(ctx context.Context) ([]string, error) {
 		pos := position{l.SwitchMAC, l.Port}
 		d, sw := devs[l.NodeMAC], devs[l.SwitchMAC]
 		idle := d.Type == store.TypeNode && !d.Virtual && d.Owner == "" &&
-			settings[sw.MAC]["poe.reboots"] == "true" && now.Sub(p.idleSince(d.MAC)) >= p.idle
+			vocab.On(settings[sw.MAC], vocab.PoEReboots) && now.Sub(p.idleSince(d.MAC)) >= p.idle
 		if _, seen := sleepy[pos]; !seen {
 			sleepy[pos] = true
 		}

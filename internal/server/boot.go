@@ -8,6 +8,7 @@ import (
 
 	"github.com/walt-testbed/walt/internal/boot"
 	"github.com/walt-testbed/walt/internal/store"
+	"github.com/walt-testbed/walt/internal/vocab"
 )
 
 // Boot tracking lives in internal/boot; this is the server's side of it:
@@ -38,7 +39,7 @@ func (w watchdog) Limits(ctx context.Context, macs []string) (map[string]boot.Li
 	for _, mac := range macs {
 		var l boot.Limit
 		l.Timeout, _ = watchdogTimeout(settings[mac])
-		l.Retries, _ = strconv.Atoi(effective(settings[mac], "boot.retries"))
+		l.Retries, _ = strconv.Atoi(effective(settings[mac], vocab.BootRetries))
 		out[mac] = l
 	}
 	return out, nil
@@ -46,7 +47,7 @@ func (w watchdog) Limits(ctx context.Context, macs []string) (map[string]boot.Li
 
 // watchdogTimeout returns a node's boot.timeout, false when disabled.
 func watchdogTimeout(settings map[string]string) (time.Duration, bool) {
-	secs, err := strconv.Atoi(effective(settings, "boot.timeout"))
+	secs, err := strconv.Atoi(effective(settings, vocab.BootTimeout))
 	if err != nil || secs <= 0 {
 		return 0, false // "none"
 	}

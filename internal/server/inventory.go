@@ -15,6 +15,7 @@ import (
 	"github.com/walt-testbed/walt/api"
 	"github.com/walt-testbed/walt/internal/nodeset"
 	"github.com/walt-testbed/walt/internal/store"
+	"github.com/walt-testbed/walt/internal/vocab"
 )
 
 // inventory is a snapshot of the devices and their settings.
@@ -112,7 +113,7 @@ func (inv *inventory) matches(keyword string, d store.Device, requester string) 
 	case nodeset.AllDevices:
 		return true
 	case nodeset.ExplorableSwitches:
-		return d.Type == store.TypeSwitch && inv.settings[d.MAC]["lldp.explore"] == "true"
+		return d.Type == store.TypeSwitch && vocab.On(inv.settings[d.MAC], vocab.LLDPExplore)
 	}
 	return false // nodeset.Server: the server is not in the inventory
 }

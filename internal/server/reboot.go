@@ -11,6 +11,7 @@ import (
 	"github.com/walt-testbed/walt/api"
 	"github.com/walt-testbed/walt/internal/reboot"
 	"github.com/walt-testbed/walt/internal/store"
+	"github.com/walt-testbed/walt/internal/vocab"
 )
 
 // DefaultCause is the cause recorded for a reboot asked without one.
@@ -96,7 +97,7 @@ func (s *Server) rebootTargets(ctx context.Context, req api.RebootRequest) ([]re
 	for i, d := range devs {
 		nodes[i] = reboot.Node{
 			Name: d.Name, MAC: d.MAC, Virtual: d.Virtual, PoweredOff: off[d.MAC],
-			KexecAllow: effective(inv.settings[d.MAC], "kexec.allow") == "true",
+			KexecAllow: effective(inv.settings[d.MAC], vocab.KexecAllow) == "true",
 		}
 		if d.IP != "" {
 			nodes[i].Addr = net.JoinHostPort(d.IP, strconv.Itoa(s.cfg.NodePort))
