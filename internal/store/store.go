@@ -216,6 +216,11 @@ type Store interface {
 	// database) is completed too. ErrNotFound if an ID is unknown,
 	// ErrConflict if a record is complete already.
 	FinishReboots(ctx context.Context, rs []Reboot) error
+	// DeleteReboots forgets running records, with their attempts: those
+	// of nodes a request found already being rebooted by another (whose
+	// record is the other's). Unknown IDs are skipped; ErrConflict if a
+	// record is not running.
+	DeleteReboots(ctx context.Context, ids []string) error
 	// InterruptReboots marks every RebootRunning record
 	// RebootInterrupted, and returns how many there were. A server calls
 	// it at start, before it reboots anything: the records its

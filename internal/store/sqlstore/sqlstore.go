@@ -669,6 +669,40 @@ func (s *Store) FinishReboots(ctx context.Context, rs []store.Reboot) error {
 	})
 }
 
+// DeleteReboots implements store.Store.
+func (s *Store) DeleteReboots(ctx context.Context, ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	return s.inTx(ctx, "forget reboots", func(tx *sql.Tx) error {
+		state, err := tx.PrepareContext(ctx, s.d.rebind(`SELECT state FROM reboots WHERE id = ?`))
+		if err != nil {
+			return fmt.Errorf("forget reboots: %w", err)
+		}
+		defer state.Close()
+		del, err := tx.PrepareContext(ctx, s.d.rebind(`DELETE FROM reboots WHERE id = ?`))
+		if err != nil {
+			return fmt.Errorf("forget reboots: %w", err)
+		}
+		defer del.Close()
+		for _, id := range ids {
+			var st string
+			switch err := state.QueryRowContext(ctx, id).Scan(&st); {
+			case errors.Is(err, sql.ErrNoRows):
+				continue
+			case err != nil:
+				return fmt.Errorf("forget reboot %s: %w", id, err)
+			case st != string(store.RebootRunning):
+				return fmt.Errorf("forget reboot %s: %w: it is %s, not running", id, store.ErrConflict, st)
+			}
+			if _, err := del.ExecContext(ctx, id); err != nil {
+				return fmt.Errorf("forget reboot %s: %w", id, err)
+			}
+		}
+		return nil
+	})
+}
+
 // InterruptReboots implements store.Store.
 func (s *Store) InterruptReboots(ctx context.Context) (int, error) {
 	var n int64

@@ -243,3 +243,29 @@ func testRebootInterrupted(t *testing.T, s store.Store, reopen func() store.Stor
 		t.Errorf("rpi1 completed after being interrupted: %+v, want done, OK", got)
 	}
 }
+
+// A running record can be forgotten, with its attempts; a complete one
+// cannot.
+func testDeleteReboots(t *testing.T, s store.Store, _ func() store.Store) {
+	ids, err := s.AddReboots(ctx(t), []store.Reboot{
+		{Batch: "b", NodeMAC: node(1).MAC, NodeName: "rpi1", State: store.RebootRunning, RequestedAt: t0, FinishedAt: t0,
+			Attempts: []store.Attempt{{Method: "soft-reboot", Started: t0, Finished: t0}}},
+		{Batch: "b", NodeMAC: node(2).MAC, NodeName: "rpi2", OK: true, Method: "soft-reboot", RequestedAt: t0, FinishedAt: t0},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteReboots(ctx(t), []string{ids[0], "no-such-id"}); err != nil {
+		t.Fatalf("DeleteReboots(running, unknown) = %v, want nil", err)
+	}
+	got, err := s.Reboots(ctx(t), store.RebootFilter{Batch: "b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].ID != ids[1] {
+		t.Errorf("records after DeleteReboots = %+v, want rpi2's only", got)
+	}
+	if err := s.DeleteReboots(ctx(t), []string{ids[1]}); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("DeleteReboots(done) = %v, want ErrConflict", err)
+	}
+}

@@ -41,6 +41,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"RebootsBooted", testRebootsBooted},
 		{"RebootProgress", testRebootProgress},
 		{"RebootInterrupted", testRebootInterrupted},
+		{"DeleteReboots", testDeleteReboots},
 		{"LogLines", testLogLines},
 		{"BootSurvivesReopen", testBootSurvivesReopen},
 	}
