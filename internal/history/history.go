@@ -1,8 +1,8 @@
-// Package history records reboots as they happen, one node at a time: a
-// record is added, state running and with its ID, when the node's pipeline
-// starts (before the node is touched), and completed when its outcome is
-// known. A server killed during a batch thus leaves a row for every node
-// whose reboot had started; the next start marks the rows still running
+// Package history records reboots as they happen: the records of a
+// request are added, state running and with their IDs, before any node is
+// touched (BeginBatch), and each is completed, node by node, when its
+// outcome is known (Finish). A server killed during a batch thus leaves a
+// row for every node of it; the next start marks the rows still running
 // interrupted (Recover), as their outcome will never be known.
 //
 // Writes from concurrent pipelines are grouped: while one transaction is
@@ -26,6 +26,7 @@ import (
 type Store interface {
 	AddReboots(ctx context.Context, rs []store.Reboot) ([]string, error)
 	FinishReboots(ctx context.Context, rs []store.Reboot) error
+	DeleteReboots(ctx context.Context, ids []string) error
 	InterruptReboots(ctx context.Context) (int, error)
 }
 
@@ -77,6 +78,28 @@ func (r *Recorder) Recover(ctx context.Context) error {
 		r.log.Warn("reboots interrupted by the last stop, recorded as interrupted", "reboots", n)
 	}
 	return nil
+}
+
+// BeginBatch adds the records of a whole request as running, in one
+// transaction, before any of its nodes is touched: a server killed from
+// then on leaves a row for every node of the batch.
+func (r *Recorder) BeginBatch(ctx context.Context, recs []store.Reboot) ([]string, error) {
+	rs := make([]store.Reboot, len(recs))
+	for i, rec := range recs {
+		rec.State = store.RebootRunning
+		rs[i] = rec
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), writeTimeout)
+	defer cancel()
+	return r.st.AddReboots(ctx, rs)
+}
+
+// Drop forgets a running record: that of a node the request found already
+// being rebooted by another, whose record is the other's.
+func (r *Recorder) Drop(ctx context.Context, id string) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), writeTimeout)
+	defer cancel()
+	return r.st.DeleteReboots(ctx, []string{id})
 }
 
 // Begin adds rec as running and returns its ID once it is stored.

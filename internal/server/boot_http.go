@@ -19,13 +19,26 @@ import (
 // maxBeats bounds the heartbeats of one request.
 const maxBeats = 10000
 
-// runReboot reboots nodes through the engine as one batch. Each node's
-// record is added when its pipeline starts and completed when its outcome
-// is known (internal/history); the boot tracker hears of the reboot at the
-// same two moments. progress, if not nil, gets each node's record as the
-// API shows it, once stored.
+// runReboot reboots nodes through the engine as one batch. The batch's
+// records are added (running) before any node is touched, and each is
+// completed when the node's outcome is known (internal/history); the boot
+// tracker hears of each node's reboot when its pipeline starts and ends.
+// progress, if not nil, gets each node's record as the API shows it, once
+// stored.
 func (s *Server) runReboot(ctx context.Context, nodes []reboot.Node, req api.RebootRequest, progress func(*api.NodeResult)) ([]reboot.Result, string, error) {
-	b := &batchRun{s: s, ctx: ctx, batch: sqlstore.NewID(), req: req, ids: make([]string, len(nodes)), progress: progress}
+	b := &batchRun{s: s, ctx: ctx, batch: sqlstore.NewID(), req: req, progress: progress}
+	now := time.Now()
+	recs := make([]store.Reboot, len(nodes))
+	for i, n := range nodes {
+		recs[i] = store.Reboot{Batch: b.batch, Requester: req.Requester, Cause: req.Cause, NodeMAC: n.MAC, NodeName: n.Name, RequestedAt: now, FinishedAt: now}
+	}
+	ids, err := s.history.BeginBatch(ctx, recs)
+	if err != nil {
+		// The reboots go on: each pipeline adds its record as it starts.
+		b.fail("", err)
+		ids = make([]string, len(nodes))
+	}
+	b.ids = ids
 	results := s.engine.RebootObserved(ctx, nodes, req.Hard, b)
 	return results, b.batch, b.err()
 }
@@ -36,7 +49,7 @@ type batchRun struct {
 	ctx      context.Context
 	batch    string
 	req      api.RebootRequest
-	ids      []string // record IDs, by node index; each written by its node's pipeline only
+	ids      []string // record IDs, by node index; ids[i] changes on node i's pipeline only
 	progress func(*api.NodeResult)
 
 	mu     sync.Mutex
@@ -44,22 +57,33 @@ type batchRun struct {
 	first  error // +checklocks:mu
 }
 
-// Started records node n's reboot as running before the engine touches it.
+// Started tells the tracker that node n's reboot starts; its record is
+// there already (or, if the batch's could not be added, is added now).
 func (b *batchRun) Started(i int, n reboot.Node) {
-	now := time.Now()
-	id, err := b.s.history.Begin(b.ctx, store.Reboot{Batch: b.batch, Requester: b.req.Requester, Cause: b.req.Cause,
-		NodeMAC: n.MAC, NodeName: n.Name, RequestedAt: now, FinishedAt: now})
-	if err != nil {
-		b.fail(n.Name, err) // the reboot goes on; Finished adds its record whole
+	if b.ids[i] == "" {
+		now := time.Now()
+		id, err := b.s.history.Begin(b.ctx, store.Reboot{Batch: b.batch, Requester: b.req.Requester, Cause: b.req.Cause,
+			NodeMAC: n.MAC, NodeName: n.Name, RequestedAt: now, FinishedAt: now})
+		if err != nil {
+			b.fail(n.Name, err) // the reboot goes on; Finished adds its record whole
+		}
+		b.ids[i] = id
 	}
-	b.ids[i] = id
-	b.s.boots.BeginReboot(n.MAC, n.Name, id, b.s.boots.Now())
+	b.s.boots.BeginReboot(n.MAC, n.Name, b.ids[i], b.s.boots.Now())
 }
 
-// Finished completes node i's record, then tells the tracker and the client.
+// Finished completes node i's record, then tells the tracker and the
+// client. A node the request joined has no record of its own: the
+// request's that rebooted it has the outcome.
 func (b *batchRun) Finished(i int, res reboot.Result) {
 	rec := history.FromResult(res, b.batch, b.req.Requester, b.req.Cause)
-	if !res.Joined { // else the record is the request's that did it
+	if res.Joined {
+		if b.ids[i] != "" {
+			if err := b.s.history.Drop(b.ctx, b.ids[i]); err != nil {
+				b.fail(res.Node.Name, err)
+			}
+		}
+	} else {
 		rec.ID = b.ids[i]
 		id, err := b.s.history.Finish(b.ctx, rec)
 		if err != nil {
