@@ -17,15 +17,16 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/walt-testbed/walt/api"
 	"github.com/walt-testbed/walt/internal/netservice"
 	"github.com/walt-testbed/walt/internal/power"
 )
 
-// Method names, as results and messages show them.
+// Method names, as results and messages show them: the API's words.
 const (
-	MethodSoft = "soft-reboot"
+	MethodSoft = api.MethodSoft
 	// MethodHard names a hard attempt for which no driver is registered.
-	MethodHard = "hard-reboot"
+	MethodHard = api.MethodHard
 )
 
 // ErrNoMethod is the error of a hard attempt on a node no driver can reboot.

@@ -2,8 +2,9 @@
 // alike: the keys of device settings and the bounds of their values, which
 // the server checks when they are set (internal/server/settings.go) and the
 // PoE method reads back (internal/reboot/poereboot), the boot watchdog and
-// powersave too. Error kinds stay in internal/store and reboot method
-// names in api, for now.
+// powersave too. Reboot method names are api's (MethodSoft, MethodPoE...),
+// which internal/reboot and its methods use; error kinds stay in
+// internal/store, for now.
 package vocab
 
 import (

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/walt-testbed/walt/api"
 	"github.com/walt-testbed/walt/internal/power"
 	"github.com/walt-testbed/walt/internal/power/poe"
 	"github.com/walt-testbed/walt/internal/reboot"
@@ -20,8 +21,8 @@ import (
 	"github.com/walt-testbed/walt/internal/vocab"
 )
 
-// MethodName names the method in results, as WalT does.
-const MethodName = "PoE-reboot"
+// MethodName names the method in results, as WalT does: the API's word.
+const MethodName = api.MethodPoE
 
 // Driver is what the method needs of a PoE driver.
 type Driver interface {
