@@ -35,7 +35,7 @@ func (s *Server) runReboot(ctx context.Context, nodes []reboot.Node, req api.Reb
 	ids, err := s.history.BeginBatch(ctx, recs)
 	if err != nil {
 		// The reboots go on: each pipeline adds its record as it starts.
-		b.fail("", err)
+		s.log.Warn("cannot record the batch's reboots before they start, recording each as it starts", "batch", b.batch, "nodes", len(nodes), "err", err)
 		ids = make([]string, len(nodes))
 	}
 	b.ids = ids
@@ -64,8 +64,8 @@ func (b *batchRun) Started(i int, n reboot.Node) {
 		now := time.Now()
 		id, err := b.s.history.Begin(b.ctx, store.Reboot{Batch: b.batch, Requester: b.req.Requester, Cause: b.req.Cause,
 			NodeMAC: n.MAC, NodeName: n.Name, RequestedAt: now, FinishedAt: now})
-		if err != nil {
-			b.fail(n.Name, err) // the reboot goes on; Finished adds its record whole
+		if err != nil { // the reboot goes on; Finished adds its record whole
+			b.s.log.Warn("cannot record a reboot before it starts", "node", n.Name, "batch", b.batch, "err", err)
 		}
 		b.ids[i] = id
 	}
