@@ -10,6 +10,7 @@ import (
 
 	"github.com/walt-testbed/walt/internal/server"
 	"github.com/walt-testbed/walt/internal/vnode"
+	"github.com/walt-testbed/walt/internal/wiring"
 )
 
 // vnodeOptions are walt-server's virtual node flags.
@@ -47,31 +48,17 @@ func (o *vnodeOptions) validate() error {
 // are disabled (--vnode-backend none, or auto with neither QEMU nor
 // walt-node available).
 func newSupervisor(o *vnodeOptions, dataDir, listen string, log *slog.Logger) (*vnode.Supervisor, error) {
-	if o.backend == "none" {
-		log.Info("virtual nodes disabled (--vnode-backend none)")
-		return nil, nil
-	}
 	prefix, err := netip.ParsePrefix(o.addrs)
 	if err != nil {
 		return nil, fmt.Errorf("--vnode-addrs %q: want a prefix such as 127.1.0.0/16", o.addrs)
 	}
-	b, err := vnode.ChooseBackend(vnode.BackendConfig{Kind: o.backend, DataDir: dataDir, Accel: o.accel, KVMDevice: o.kvmDevice, Logger: log})
-	if err != nil {
-		if o.backend == "auto" {
-			log.Warn("virtual nodes disabled: neither QEMU with the vnode image nor walt-node found", "err", err)
-			return nil, nil
-		}
-		return nil, fmt.Errorf("--vnode-backend %s: %w", o.backend, err)
-	}
 	url, warning := agentServerURL(listen)
-	if warning != "" {
+	sup, err := wiring.VNodes(wiring.VNodeConfig{Kind: o.backend, Accel: o.accel, KVMDevice: o.kvmDevice, DataDir: dataDir,
+		AddrPrefix: prefix, ServerURL: url, Logger: log})
+	if sup != nil && warning != "" {
 		log.Warn(warning, "listen", listen)
 	}
-	if q, ok := b.(*vnode.QEMUBackend); ok {
-		st := q.AccelStatus()
-		log.Info("virtual nodes run as QEMU VMs", "accel", st.Accel, "why", st.Reason, "image", vnode.DefaultImageDir(dataDir))
-	}
-	return vnode.New(vnode.Config{DataDir: dataDir, Backend: b, AddrPrefix: prefix, ServerURL: url, Logger: log})
+	return sup, err
 }
 
 // agentServerURL is the URL the agents of virtual nodes report their boots

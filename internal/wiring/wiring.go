@@ -1,12 +1,16 @@
-// Package wiring builds walt-server's hard-reboot drivers, once, for
+// Package wiring builds what walt-server hands its server, once, for
 // cmd/walt-server and the test harnesses alike (servertest.WithPoE,
-// vnodetest): the PoE driver, its switches and journal kept in the store,
+// vnodetest): the vnode supervisor (VNodes), and the hard-reboot drivers
+// (Drivers): the PoE driver, its switches and journal kept in the store,
 // for physical nodes (and rescans, port states, powersave), and the vnode
 // supervisor's hard reboot for virtual nodes.
 package wiring
 
 import (
+	"fmt"
 	"log/slog"
+	"net/netip"
+	"time"
 
 	"github.com/walt-testbed/walt/internal/power/poe"
 	"github.com/walt-testbed/walt/internal/reboot/poereboot"
@@ -37,4 +41,51 @@ func Drivers(cfg *server.Config, pc poe.Config, sup *vnode.Supervisor) (*poe.Dri
 		cfg.Reboot.Virtual = vnodereboot.New(sup)
 	}
 	return drv, journal, nil
+}
+
+// VNodeConfig says how to run virtual nodes.
+type VNodeConfig struct {
+	// Backend, if not nil, runs the machines; else Kind chooses one
+	// (vnode.ChooseBackend: auto, qemu, process; none disables vnodes),
+	// with Accel and KVMDevice for QEMU.
+	Backend                vnode.Backend
+	Kind, Accel, KVMDevice string
+	DataDir                string
+	AddrPrefix             netip.Prefix
+	// ServerURL is where the agents report their boots.
+	ServerURL string
+	// StopGrace: 0 is the supervisor's default.
+	StopGrace time.Duration
+	Logger    *slog.Logger
+}
+
+// VNodes returns the supervisor of virtual nodes, or nil when they are
+// disabled (Kind none, or auto with neither QEMU nor walt-node
+// available: the log says why).
+func VNodes(c VNodeConfig) (*vnode.Supervisor, error) {
+	log := c.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	b := c.Backend
+	if b == nil {
+		if c.Kind == "none" {
+			log.Info("virtual nodes disabled (--vnode-backend none)")
+			return nil, nil
+		}
+		var err error
+		b, err = vnode.ChooseBackend(vnode.BackendConfig{Kind: c.Kind, DataDir: c.DataDir, Accel: c.Accel, KVMDevice: c.KVMDevice, Logger: log})
+		if err != nil {
+			if c.Kind == "auto" {
+				log.Warn("virtual nodes disabled: neither QEMU with the vnode image nor walt-node found", "err", err)
+				return nil, nil
+			}
+			return nil, fmt.Errorf("--vnode-backend %s: %w", c.Kind, err)
+		}
+	}
+	if q, ok := b.(*vnode.QEMUBackend); ok {
+		st := q.AccelStatus()
+		log.Info("virtual nodes run as QEMU VMs", "accel", st.Accel, "why", st.Reason, "image", vnode.DefaultImageDir(c.DataDir))
+	}
+	return vnode.New(vnode.Config{DataDir: c.DataDir, Backend: b, AddrPrefix: c.AddrPrefix, ServerURL: c.ServerURL, StopGrace: c.StopGrace, Logger: log})
 }

@@ -111,7 +111,7 @@ func Start(t testing.TB, b vnode.Backend, prefix, dataDir string) *Env {
 	}
 	url := "http://" + ln.Addr().String()
 	log := Logger(t)
-	sup, err := vnode.New(vnode.Config{DataDir: dataDir, Backend: b, AddrPrefix: pfx, ServerURL: url, StopGrace: 2 * time.Second, Logger: log})
+	sup, err := wiring.VNodes(wiring.VNodeConfig{Backend: b, DataDir: dataDir, AddrPrefix: pfx, ServerURL: url, StopGrace: 2 * time.Second, Logger: log})
 	if err != nil {
 		st.Close()
 		ln.Close()
