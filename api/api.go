@@ -175,11 +175,32 @@ const (
 	MethodHard      = "hard-reboot" // a hard reboot with no method available
 )
 
-// NodeResult is the outcome of one node's reboot.
+// Reboot record states (NodeResult.State).
+const (
+	// RebootRunning: the node's reboot has started, its outcome is not
+	// known yet.
+	RebootRunning = "running"
+	RebootDone    = "done"
+	// RebootInterrupted: the server stopped (was killed) before the
+	// outcome was known; the restarted server says so.
+	RebootInterrupted = "interrupted"
+)
+
+// NodeResult is the outcome of one node's reboot, as recorded in the
+// history.
 type NodeResult struct {
-	Node string `json:"node"`
-	MAC  string `json:"mac"`
-	OK   bool   `json:"ok"`
+	// ID is the reboot's record; empty for a node whose reboot in
+	// progress the request joined (the record is the other request's).
+	ID        string `json:"id,omitempty"`
+	Batch     string `json:"batch,omitempty"`
+	Requester string `json:"requester,omitempty"`
+	Cause     string `json:"cause,omitempty"`
+	// State is RebootDone once the outcome is known; RebootRunning or
+	// RebootInterrupted in the history only.
+	State string `json:"state,omitempty"`
+	Node  string `json:"node"`
+	MAC   string `json:"mac"`
+	OK    bool   `json:"ok"`
 	// Method rebooted the node; empty if none did.
 	Method    string    `json:"method,omitempty"`
 	Attempts  []Attempt `json:"attempts"`
@@ -242,11 +263,9 @@ func (d *Duration) UnmarshalText(b []byte) error {
 
 // RebootRecord is one entry of the reboot history (GET /api/v1/reboots,
 // filters ?node=NAME&batch=ID&limit=N), newest first.
+// It is the NodeResult `walt node reboot --json` shows, from the same
+// record, with the boot that completed the reboot.
 type RebootRecord struct {
-	ID        string `json:"id"`
-	Batch     string `json:"batch"`
-	Requester string `json:"requester"`
-	Cause     string `json:"cause"`
 	NodeResult
 	// Booted is when the node reported the new boot that completed this
 	// reboot; absent if it never did. BootDuration is Booted - Requested.

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -96,6 +97,35 @@ func startProc(t *testing.T, bin, dataDir string) *serverProc {
 	return p
 }
 
+// crashLab builds walt-server, starts a simulated PoE switch named sw on
+// 127.63.255.<octet> with poe.delay=1m (a power-cycle holds its ports off
+// long enough to kill the server then) and a first server on dataDir that
+// knows the switch. onPower hears of every port change.
+func crashLab(t *testing.T, sw string, octet int, dataDir string, onPower func(snmpswitch.PowerEvent)) (bin string, sim *snmpswitch.Switch, first *serverProc, c *client.Client) {
+	t.Helper()
+	bin = buildServer(t)
+	ip := fmt.Sprintf("127.63.255.%d", octet)
+	sim, err := snmpswitch.Start(snmpswitch.Config{Name: sw, Addr: ip + ":0", Ports: 4, Community: "rw-crash", OnPower: onPower})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sim.Close() })
+	_, snmpPort, _ := net.SplitHostPort(sim.Addr())
+	first = startProc(t, bin, dataDir)
+	if c, err = client.New("http://"+first.addr, nil); err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	if _, err := c.AddDevice(ctx, api.AddDevice{Name: sw, IP: ip, Type: "switch"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.SetConfig(ctx, api.ConfigRequest{Set: sw, Settings: []string{"snmp.version=2", "snmp.community=rw-crash",
+		"snmp.port=" + snmpPort, "lldp.explore=true", "poe.reboots=true", "poe.delay=1m"}}); err != nil {
+		t.Fatal(err)
+	}
+	return bin, sim, first, c
+}
+
 // A server killed with SIGKILL while a hard reboot holds a port off leaves
 // the port off; the next server start switches it on and logs it.
 func TestKilledDuringPowerCycleRestoresPortAtRestart(t *testing.T) {
@@ -103,30 +133,10 @@ func TestKilledDuringPowerCycleRestoresPortAtRestart(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds walt-server")
 	}
-	bin := buildServer(t)
 	dataDir := t.TempDir()
 	events := make(chan snmpswitch.PowerEvent, 16)
-	sim, err := snmpswitch.Start(snmpswitch.Config{Name: "sw1", Addr: "127.63.255.1:0", Ports: 4, Community: "rw-crash",
-		OnPower: func(ev snmpswitch.PowerEvent) { events <- ev }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sim.Close() })
-	_, snmpPort, _ := net.SplitHostPort(sim.Addr())
-
-	first := startProc(t, bin, dataDir)
-	c, err := client.New("http://"+first.addr, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin, sim, first, c := crashLab(t, "sw1", 1, dataDir, func(ev snmpswitch.PowerEvent) { events <- ev })
 	ctx := t.Context()
-	if _, err := c.AddDevice(ctx, api.AddDevice{Name: "sw1", IP: "127.63.255.1", Type: "switch"}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.SetConfig(ctx, api.ConfigRequest{Set: "sw1", Settings: []string{"snmp.version=2", "snmp.community=rw-crash",
-		"snmp.port=" + snmpPort, "lldp.explore=true", "poe.reboots=true", "poe.delay=1m"}}); err != nil {
-		t.Fatal(err)
-	}
 	if _, err := c.ReportNode(ctx, api.NodeReport{MAC: "02:63:00:00:00:02", IP: "127.63.0.2", Name: "n1", Model: "rpi-b"}); err != nil {
 		t.Fatal(err)
 	}
@@ -181,5 +191,98 @@ func TestKilledDuringPowerCycleRestoresPortAtRestart(t *testing.T) {
 		}
 	default:
 		t.Error("no power event for port 2 after the restart")
+	}
+}
+
+// A server killed with SIGKILL during a hard-reboot batch leaves a history
+// row for every node of it: the rows whose outcome was known then say so
+// (error code included), the others say interrupted after the restart.
+func TestKilledDuringHardBatchLeavesEveryNodeInHistory(t *testing.T) {
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("builds walt-server")
+	}
+	dataDir := t.TempDir()
+	off := make(chan snmpswitch.PowerEvent, 16)
+	bin, _, first, c := crashLab(t, "sw2", 2, dataDir, func(ev snmpswitch.PowerEvent) {
+		if !ev.On {
+			off <- ev
+		}
+	})
+	ctx := t.Context()
+	linked := []string{"p1", "p2", "p3"}
+	for i, name := range append(linked, "lone") {
+		mac := fmt.Sprintf("02:63:00:00:01:%02x", i+1)
+		if _, err := c.ReportNode(ctx, api.NodeReport{MAC: mac, IP: fmt.Sprintf("127.63.1.%d", i+1), Name: name, Model: "rpi-b"}); err != nil {
+			t.Fatal(err)
+		}
+		if name != "lone" { // lone has no switch port: its hard reboot fails at once
+			if err := c.SetLink(ctx, api.Link{Node: name, Switch: "sw2", Port: i + 1}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	lone := make(chan api.NodeResult, 1)
+	go c.Reboot(rctx, api.RebootRequest{Set: "p1,p2,p3,lone", Hard: true, Requester: "test"}, func(ev api.RebootEvent) {
+		if ev.Type == api.EventNode && ev.Node.Node == "lone" {
+			lone <- *ev.Node
+		}
+	}) // ends with the server
+	var lr api.NodeResult
+	select {
+	case lr = <-lone:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("no result for lone:\n%s", first.log)
+	}
+	select {
+	case <-off:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the ports never switched off:\n%s", first.log)
+	}
+	if err := first.cmd.Process.Kill(); err != nil { // SIGKILL, the power-cycle held off by poe.delay
+		t.Fatal(err)
+	}
+	<-first.done
+
+	second := startProc(t, bin, dataDir)
+	c2, err := client.New("http://"+second.addr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := c2.History(ctx, "p1,p2,p3,lone", "test", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]api.RebootRecord{}
+	for _, r := range list.Reboots {
+		if _, dup := got[r.Node]; dup {
+			t.Errorf("two history rows for %s", r.Node)
+		}
+		got[r.Node] = r
+	}
+	for _, name := range linked {
+		r, ok := got[name]
+		if !ok {
+			t.Errorf("no history row for %s after the kill", name)
+			continue
+		}
+		if r.State != api.RebootInterrupted || r.OK || r.ID == "" || r.Batch != lr.Batch || r.Requester != "test" {
+			t.Errorf("%s's row %+v: want state interrupted, not OK, in lone's batch %q, requester test", name, r, lr.Batch)
+		}
+	}
+	r, ok := got["lone"]
+	if !ok {
+		t.Fatalf("no history row for lone after the kill; rows: %+v", list.Reboots)
+	}
+	// The row is what the reboot stream said, error code included.
+	if r.State != api.RebootDone || r.OK || r.ID != lr.ID || len(r.Attempts) != 1 || r.Attempts[0].Code == "" ||
+		r.Attempts[0].Code != lr.Attempts[0].Code || r.Attempts[0].Error != lr.Attempts[0].Error {
+		t.Errorf("lone's row %+v, want done, failed, as streamed: %+v", r, lr)
+	}
+	if log := second.log.String(); !strings.Contains(log, "reboots interrupted by the last stop") || !strings.Contains(log, "reboots=3") {
+		t.Errorf("restart log does not report the 3 interrupted reboots:\n%s", log)
 	}
 }

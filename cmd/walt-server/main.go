@@ -14,19 +14,18 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"sync"
 	"syscall"
 	"time"
 
 	"github.com/walt-testbed/walt/internal/power"
 	"github.com/walt-testbed/walt/internal/power/poe"
 	"github.com/walt-testbed/walt/internal/reboot"
-	"github.com/walt-testbed/walt/internal/reboot/poereboot"
 	"github.com/walt-testbed/walt/internal/server"
 	"github.com/walt-testbed/walt/internal/store/postgres"
 	"github.com/walt-testbed/walt/internal/store/sqlite"
 	"github.com/walt-testbed/walt/internal/store/sqlstore"
 	"github.com/walt-testbed/walt/internal/version"
+	"github.com/walt-testbed/walt/internal/wiring"
 )
 
 func main() {
@@ -116,50 +115,37 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	defer st.Close()
 
-	// Hard-reboot drivers. PoE: switches reached over SNMP, their settings
-	// and the ports the server turned off kept in the store.
-	journal := poereboot.Journal{Store: st}
-	poeDriver, err := poe.New(poe.DefaultConfig(), poereboot.Directory{Store: st}, journal, log.With("driver", "poe"))
-	if err != nil {
-		return err
-	}
-	rc.Physical = poereboot.New(st, poeDriver)
-
 	sup, err := newSupervisor(&vo, *dataDir, *listen, log)
 	if err != nil {
 		return err
 	}
 	cfg := server.Config{Store: st, Reboot: rc, ShutdownGrace: 10 * time.Second, Logger: log,
 		Version: version.String(), StoreName: storeName}
-	cfg.PoE, cfg.Powersave, cfg.MaxConns = poeDriver, *powersave, *maxConns
-	if sup != nil {
-		cfg.VNodes = sup
+	cfg.Powersave, cfg.MaxConns = *powersave, *maxConns
+	// Hard-reboot drivers, as the test harnesses build them. PoE: switches
+	// reached over SNMP, their settings and the ports the server turned
+	// off kept in the store.
+	poeDriver, journal, err := wiring.Drivers(&cfg, poe.DefaultConfig(), sup)
+	if err != nil {
+		return err
 	}
-	srv, err := server.New(cfg)
+	srv, err := server.New(ctx, cfg)
 	if err != nil {
 		return err
 	}
 
 	// Start-up work that can take seconds runs while the API serves; GET
-	// /api/v1/health lists what is still running.
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var bg sync.WaitGroup
-	bg.Go(func() {
-		defer srv.Starting("restore PoE")()
+	// /api/v1/health lists what is still running. Serve owns it, with the
+	// vnode supervisor: when Serve returns, no VM outlives the server.
+	restore := server.Task{Starting: "restore PoE", Run: func(ctx context.Context) {
 		restorePower(ctx, log, journal, poeDriver, func(mac string) string {
 			if d, err := st.Device(ctx, mac); err == nil {
 				return d.Name
 			}
 			return mac
 		})
-	})
-	stopVNodes := runVNodes(ctx, srv, sup, log)
-	err = srv.Serve(ctx, ln)
-	cancel()
-	bg.Wait()
-	stopVNodes() // stopping the server stops every machine: no VM outlives it
-	return err
+	}}
+	return srv.Serve(ctx, ln, append([]server.Task{restore}, vnodeTasks(srv, sup, log)...)...)
 }
 
 // prepareDataDir creates the data directory if needed, readable by the

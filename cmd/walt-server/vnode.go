@@ -7,10 +7,10 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"sync"
 
 	"github.com/walt-testbed/walt/internal/server"
 	"github.com/walt-testbed/walt/internal/vnode"
+	"github.com/walt-testbed/walt/internal/wiring"
 )
 
 // vnodeOptions are walt-server's virtual node flags.
@@ -48,31 +48,17 @@ func (o *vnodeOptions) validate() error {
 // are disabled (--vnode-backend none, or auto with neither QEMU nor
 // walt-node available).
 func newSupervisor(o *vnodeOptions, dataDir, listen string, log *slog.Logger) (*vnode.Supervisor, error) {
-	if o.backend == "none" {
-		log.Info("virtual nodes disabled (--vnode-backend none)")
-		return nil, nil
-	}
 	prefix, err := netip.ParsePrefix(o.addrs)
 	if err != nil {
 		return nil, fmt.Errorf("--vnode-addrs %q: want a prefix such as 127.1.0.0/16", o.addrs)
 	}
-	b, err := vnode.ChooseBackend(vnode.BackendConfig{Kind: o.backend, DataDir: dataDir, Accel: o.accel, KVMDevice: o.kvmDevice, Logger: log})
-	if err != nil {
-		if o.backend == "auto" {
-			log.Warn("virtual nodes disabled: neither QEMU with the vnode image nor walt-node found", "err", err)
-			return nil, nil
-		}
-		return nil, fmt.Errorf("--vnode-backend %s: %w", o.backend, err)
-	}
 	url, warning := agentServerURL(listen)
-	if warning != "" {
+	sup, err := wiring.VNodes(wiring.VNodeConfig{Kind: o.backend, Accel: o.accel, KVMDevice: o.kvmDevice, DataDir: dataDir,
+		AddrPrefix: prefix, ServerURL: url, Logger: log})
+	if sup != nil && warning != "" {
 		log.Warn(warning, "listen", listen)
 	}
-	if q, ok := b.(*vnode.QEMUBackend); ok {
-		st := q.AccelStatus()
-		log.Info("virtual nodes run as QEMU VMs", "accel", st.Accel, "why", st.Reason, "image", vnode.DefaultImageDir(dataDir))
-	}
-	return vnode.New(vnode.Config{DataDir: dataDir, Backend: b, AddrPrefix: prefix, ServerURL: url, Logger: log})
+	return sup, err
 }
 
 // agentServerURL is the URL the agents of virtual nodes report their boots
@@ -98,39 +84,27 @@ func agentServerURL(listen string) (url, warning string) {
 	return "http://" + net.JoinHostPort(host, port), warning
 }
 
-// runVNodes runs the supervisor until ctx ends or stop is called, and in
-// the background, while the API serves, settles QEMU's accelerator and
-// hands the stored virtual nodes to the supervisor (their machines start
-// under TCG if the KVM trial boot has not answered yet). stop returns once
-// every machine has exited.
-func runVNodes(ctx context.Context, srv *server.Server, sup *vnode.Supervisor, log *slog.Logger) (stop func()) {
+// vnodeTasks are the server tasks of virtual nodes: the supervisor, which
+// runs until the server stops and then stops every machine, and, while the
+// API serves, the settling of QEMU's accelerator and the hand-over of the
+// stored virtual nodes to the supervisor (their machines start under TCG
+// if the KVM trial boot has not answered yet).
+func vnodeTasks(srv *server.Server, sup *vnode.Supervisor, log *slog.Logger) []server.Task {
 	if sup == nil {
-		return func() {}
+		return nil
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	if q, ok := sup.Backend().(*vnode.QEMUBackend); ok && q.AccelStatus().Probing {
-		done := srv.Starting("kvm trial boot")
-		wg.Go(func() {
-			defer done()
-			q.ProbeAccel(ctx)
-		})
-	}
-	started := srv.Starting("start virtual nodes")
-	wg.Go(func() {
-		defer started()
-		if err := srv.StartVNodes(ctx); err != nil && ctx.Err() == nil {
-			log.Error("cannot start the stored virtual nodes", "err", err)
-		}
-	})
-	wg.Go(func() {
+	tasks := []server.Task{{Run: func(ctx context.Context) {
 		if err := sup.Run(ctx); err != nil {
 			log.Error("vnode supervisor stopped", "err", err)
 		}
-	})
-	return func() {
-		cancel()
-		wg.Wait()
 		log.Info("virtual nodes stopped")
+	}}}
+	if q, ok := sup.Backend().(*vnode.QEMUBackend); ok && q.AccelStatus().Probing {
+		tasks = append(tasks, server.Task{Starting: "kvm trial boot", Run: func(ctx context.Context) { q.ProbeAccel(ctx) }})
 	}
+	return append(tasks, server.Task{Starting: "start virtual nodes", Run: func(ctx context.Context) {
+		if err := srv.StartVNodes(ctx); err != nil && ctx.Err() == nil {
+			log.Error("cannot start the stored virtual nodes", "err", err)
+		}
+	}})
 }

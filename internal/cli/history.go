@@ -63,7 +63,12 @@ func nodeHistory(ctx context.Context, e *env, args []string) int {
 
 // resultText is the method that rebooted the node, or the failures.
 func resultText(r api.NodeResult) string {
-	if r.OK {
+	switch {
+	case r.State == api.RebootInterrupted:
+		return "interrupted (the server stopped before the outcome)"
+	case r.State == api.RebootRunning:
+		return "in progress"
+	case r.OK:
 		return r.Method
 	}
 	var parts []string

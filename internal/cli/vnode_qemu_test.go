@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"github.com/walt-testbed/walt/api"
+	"github.com/walt-testbed/walt/internal/server/servertest/vnodetest"
 	"github.com/walt-testbed/walt/internal/testutil"
 	"github.com/walt-testbed/walt/internal/vnode/vmtest"
-	"github.com/walt-testbed/walt/internal/vnode/vnodetest"
 )
 
 // TestQEMUVnodeCLI runs one QEMU vnode through issue 6's scenario with the

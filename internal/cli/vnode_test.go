@@ -10,9 +10,9 @@ import (
 
 	"github.com/walt-testbed/walt/api"
 	"github.com/walt-testbed/walt/internal/cli"
+	"github.com/walt-testbed/walt/internal/server/servertest/vnodetest"
 	"github.com/walt-testbed/walt/internal/testutil"
 	"github.com/walt-testbed/walt/internal/vnode/vmtest"
-	"github.com/walt-testbed/walt/internal/vnode/vnodetest"
 )
 
 // Virtual node tests use 127.50.0.0/16 to 127.59.0.0/16 for vnode agents.

@@ -17,15 +17,16 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/walt-testbed/walt/api"
 	"github.com/walt-testbed/walt/internal/netservice"
 	"github.com/walt-testbed/walt/internal/power"
 )
 
-// Method names, as results and messages show them.
+// Method names, as results and messages show them: the API's words.
 const (
-	MethodSoft = "soft-reboot"
+	MethodSoft = api.MethodSoft
 	// MethodHard names a hard attempt for which no driver is registered.
-	MethodHard = "hard-reboot"
+	MethodHard = api.MethodHard
 )
 
 // ErrNoMethod is the error of a hard attempt on a node no driver can reboot.
@@ -169,13 +170,44 @@ func (r Result) Err() error {
 // node as soon as its outcome is known, from any goroutine (calls may be
 // concurrent). When ctx ends, pending nodes get ctx's error.
 func (e *Engine) Reboot(ctx context.Context, nodes []Node, hard bool, progress func(i int, r Result)) []Result {
+	return e.RebootObserved(ctx, nodes, hard, ProgressFunc(progress))
+}
+
+// An Observer follows the node pipelines of one RebootObserved call.
+type Observer interface {
+	// Started is called once for each node whose pipeline the call runs
+	// itself (not for a node it joins, nor one never started because ctx
+	// ended), on the pipeline's goroutine before its first step; the
+	// pipeline waits for it, so that what it records (the reboot's
+	// history row) is there before the node is touched. Calls may be
+	// concurrent.
+	Started(i int, n Node)
+	// Finished is called once per node as soon as its outcome is known,
+	// after Started for that node if it was called, from any goroutine
+	// (calls may be concurrent).
+	Finished(i int, r Result)
+}
+
+// ProgressFunc is an Observer that only follows outcomes; nil does nothing.
+type ProgressFunc func(i int, r Result)
+
+// Started does nothing.
+func (ProgressFunc) Started(int, Node) {}
+
+// Finished calls f.
+func (f ProgressFunc) Finished(i int, r Result) {
+	if f != nil {
+		f(i, r)
+	}
+}
+
+// RebootObserved is Reboot with an Observer, which must not be nil.
+func (e *Engine) RebootObserved(ctx context.Context, nodes []Node, hard bool, obs Observer) []Result {
 	start := time.Now()
 	results := make([]Result, len(nodes))
 	finish := func(i int, r Result) {
 		results[i] = r
-		if progress != nil {
-			progress(i, r)
-		}
+		obs.Finished(i, r)
 	}
 	// Fanout bounds the soft attempts (sockets and agents' attention).
 	// Hard reboots and joins run beside them, unbounded: they wait on
@@ -213,10 +245,14 @@ func (e *Engine) Reboot(ctx context.Context, nodes []Node, hard bool, progress f
 			finish(i, r)
 		}
 		if hard || n.PoweredOff {
-			rest.Go(func() { done(e.hardStep(ctx, n, Result{Node: n, Requested: time.Now()})) })
+			rest.Go(func() {
+				obs.Started(i, n)
+				done(e.hardStep(ctx, n, Result{Node: n, Requested: time.Now()}))
+			})
 			continue
 		}
 		g.Go(func() error {
+			obs.Started(i, n)
 			r := e.softStep(ctx, n)
 			if r.OK {
 				done(r)

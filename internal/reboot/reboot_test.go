@@ -302,3 +302,64 @@ func TestConfigValidate(t *testing.T) {
 		t.Errorf("New(fanout 0) = nil error")
 	}
 }
+
+// recorder is an Observer that checks, at each Started, that the node has
+// not been touched yet.
+type recorder struct {
+	t     *testing.T
+	ags   map[string]*reboottest.Agent
+	drv   *hardDriver
+	mu    sync.Mutex
+	order map[string]string // node: "started" then "finished"
+}
+
+func (o *recorder) Started(i int, n reboot.Node) {
+	if ag := o.ags[n.Name]; ag != nil && len(ag.Reboots()) != 0 {
+		o.t.Errorf("Started(%s) after its agent got REBOOT", n.Name)
+	}
+	if n.Name == "n1" && o.drv.calls.Load() != 0 { // the one node of the call to go hard
+		o.t.Errorf("Started(%s) after its hard reboot began", n.Name)
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.order[n.Name] += "started "
+}
+
+func (o *recorder) Finished(i int, r reboot.Result) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.order[r.Node.Name] += "finished"
+}
+
+// The observer hears of each pipeline the call runs before the node is
+// touched, and of every outcome after; a joined node has no Started.
+func TestObserverStartedBeforeFirstStep(t *testing.T) {
+	t.Parallel()
+	ns, ags := nodes(t, reboottest.OK, reboottest.Refused, reboottest.OK)
+	drv := &hardDriver{method: "PoE-reboot", started: make(chan string, 4), release: make(chan struct{})}
+	e := newEngine(t, func(c *reboot.Config) { c.Physical = drv })
+	obs := &recorder{t: t, ags: map[string]*reboottest.Agent{ns[0].Name: ags[0], ns[2].Name: ags[2]}, drv: drv, order: map[string]string{}}
+
+	// n2 is in a hard reboot of its own when the observed call joins it.
+	firstDone := make(chan struct{})
+	go func() {
+		defer close(firstDone)
+		e.Reboot(t.Context(), ns[2:], true, nil)
+	}()
+	<-drv.started
+	drv.calls.Store(0)
+	go func() {
+		<-drv.started // n1's hard attempt, after its soft one failed
+		close(drv.release)
+	}()
+	got := e.RebootObserved(t.Context(), ns, false, obs)
+	<-firstDone
+
+	if !got[2].Joined {
+		t.Fatalf("n2: joined = false, want the observed call to join the reboot in progress")
+	}
+	want := map[string]string{"n0": "started finished", "n1": "started finished", "n2": "finished"}
+	if diff := cmp.Diff(want, obs.order); diff != "" {
+		t.Errorf("observer calls (-want +got):\n%s", diff)
+	}
+}

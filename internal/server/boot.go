@@ -2,607 +2,81 @@ package server
 
 import (
 	"context"
-	"fmt"
-	"log/slog"
 	"strconv"
 	"sync"
 	"time"
 
-	"github.com/walt-testbed/walt/api"
+	"github.com/walt-testbed/walt/internal/boot"
 	"github.com/walt-testbed/walt/internal/store"
+	"github.com/walt-testbed/walt/internal/vocab"
 )
 
-// Boot tracking (docs/boot-tracking.md). The tracker keeps every node's
-// boot state in memory: heartbeats only touch memory; state changes are
-// written to the store in batches by one flusher. A periodic sweep finds
-// silent nodes and runs the boot watchdog.
-
-// Clock is the time source of boot tracking; tests inject a fake one.
-type Clock interface {
-	Now() time.Time
-	// AfterFunc calls f on its own goroutine after d; stop cancels it.
-	AfterFunc(d time.Duration, f func()) (stop func() bool)
-}
-
-type realClock struct{}
-
-func (realClock) Now() time.Time { return time.Now() }
-func (realClock) AfterFunc(d time.Duration, f func()) func() bool {
-	return time.AfterFunc(d, f).Stop
-}
-
-// BootConfig configures boot tracking. Zero fields take the defaults.
-type BootConfig struct {
-	// HeartbeatInterval is the period agents are told to beat at; 10s.
-	HeartbeatInterval time.Duration
-	// Silence: a node whose agent promised heartbeats and sent nothing
-	// for this long is down; 25s (detected within Silence + Sweep).
-	Silence time.Duration
-	// Sweep is the period of the silence and watchdog checks; 1s.
-	Sweep time.Duration
-	// Clock defaults to the real clock.
-	Clock Clock
-}
-
-func (c *BootConfig) setDefaults() {
-	if c.HeartbeatInterval <= 0 {
-		c.HeartbeatInterval = api.DefaultHeartbeatInterval
-	}
-	if c.Silence <= 0 {
-		c.Silence = 25 * time.Second
-	}
-	if c.Sweep <= 0 {
-		c.Sweep = time.Second
-	}
-	if c.Clock == nil {
-		c.Clock = realClock{}
-	}
-}
+// Boot tracking lives in internal/boot; this is the server's side of it:
+// the watchdog's settings and reboots, and the wake hook of `walt node
+// wait`.
 
 // WakeFunc powers on nodes that are off on purpose (powersave) before
 // `walt node wait` waits for them, and returns the names of those it
 // powered on. Powersave installs one with Server.SetWakeFunc.
 type WakeFunc func(ctx context.Context, nodes []store.Device) (woken []string, err error)
 
-// nodeBoot is one node's boot state.
-type nodeBoot struct {
-	mac, name string
-	bootID    string
-	booted    bool
-	since     time.Time
-	cause     string
-	method    string
-	note      string
-	// lastMethod: the method of the last successful reboot.
-	lastMethod string
-	// retriesLeft counts the watchdog's hard reboots left; -1: the
-	// node's boot.retries, resolved at the next sweep.
-	retriesLeft int
-	// beats: the agent reported a boot id, so it sends heartbeats and
-	// silence means down.
-	beats    bool
-	lastSeen time.Time
-	// reboot is the reboot in progress, nil if none.
-	reboot *pendingReboot
-	// watchdog: a watchdog reboot is running.
-	watchdog bool
+// wakeHook holds the WakeFunc; nil means powersave's WakeNodes.
+type wakeHook struct {
+	mu sync.Mutex
+	f  WakeFunc // +checklocks:mu
 }
 
-// pendingReboot follows one reboot until the node's next boot.
-type pendingReboot struct {
-	preBootID string // the boot id when the reboot was requested
-	requested time.Time
-	recordID  string // set once the reboot is recorded
-	// booted: the node reported a new boot, with bootID at bootedAt.
-	booted   bool
-	bootID   string
-	bootedAt time.Time
-}
+// watchdog is the boot watchdog's view of the server.
+type watchdog struct{ s *Server }
 
-func (n *nodeBoot) state() string {
-	switch {
-	case n.booted:
-		return api.StateBooted
-	case n.reboot != nil || n.cause == api.CauseBootupTimeout || n.cause == api.CauseRebootRequested:
-		return api.StateBooting
-	}
-	return api.StateDown
-}
-
-func (n *nodeBoot) status() store.BootStatus {
-	return store.BootStatus{MAC: n.mac, BootID: n.bootID, Booted: n.booted, Since: n.since, Cause: n.cause,
-		Method: n.method, LastMethod: n.lastMethod, RetriesLeft: n.retriesLeft}
-}
-
-func (n *nodeBoot) apiStatus() *api.BootStatus {
-	return &api.BootStatus{State: n.state(), Since: n.since, Cause: n.cause, Method: n.method, Note: n.note,
-		BootID: n.bootID, LastRebootMethod: n.lastMethod}
-}
-
-// bootTracker holds the boot state of every node.
-type bootTracker struct {
-	cfg   BootConfig
-	store store.Store
-	log   *slog.Logger
-	plog  *platformLog
-	// reboot runs a watchdog reboot of one node; set by the server.
-	reboot func(ctx context.Context, mac string)
-
-	mu    sync.Mutex
-	nodes map[string]*nodeBoot // by MAC; +checklocks:mu
-	// changed is closed and replaced at each change of a node's booted
-	// state (waiters watch it). +checklocks:mu
-	changed chan struct{}
-	// Writes waiting for the flusher. +checklocks:mu
-	dirty    map[string]bool
-	boots    []store.RebootBoot
-	flushing bool
-	wake     WakeFunc
-	stop     func() bool
-	closed   bool
-	// running counts the tracker's goroutines (flusher, sweep, watchdog
-	// reboots); close waits for them, so that none outlives the store.
-	// Add is called under mu while !closed only.
-	running sync.WaitGroup
-	// watchdogCtx ends at close: a watchdog reboot in progress stops.
-	watchdogCtx    context.Context
-	cancelWatchdog context.CancelFunc
-
-	flushMu sync.Mutex // one flush at a time
-}
-
-func newBootTracker(ctx context.Context, cfg BootConfig, st store.Store, log *slog.Logger, reboot func(context.Context, string)) (*bootTracker, error) {
-	cfg.setDefaults()
-	t := &bootTracker{cfg: cfg, store: st, log: log, reboot: reboot, nodes: map[string]*nodeBoot{}, changed: make(chan struct{}), dirty: map[string]bool{}}
-	t.watchdogCtx, t.cancelWatchdog = context.WithCancel(context.WithoutCancel(ctx))
-	plog, err := newPlatformLog(ctx, st, cfg.Clock)
+// Limits reads the nodes' boot.timeout and boot.retries.
+func (w watchdog) Limits(ctx context.Context, macs []string) (map[string]boot.Limit, error) {
+	settings, err := w.s.store.Settings(ctx)
 	if err != nil {
 		return nil, err
 	}
-	t.plog = plog
-	devs, err := st.Devices(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("boot tracking: %w", err)
-	}
-	statuses, err := st.BootStatuses(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("boot tracking: %w", err)
-	}
-	byMAC := make(map[string]store.BootStatus, len(statuses))
-	for _, b := range statuses {
-		byMAC[b.MAC] = b
-	}
-	now := cfg.Clock.Now()
-	for _, d := range devs {
-		if d.Type != store.TypeNode {
-			continue
-		}
-		n := &nodeBoot{mac: d.MAC, name: d.Name, booted: d.Booted, since: now, retriesLeft: -1, lastSeen: now}
-		if b, ok := byMAC[d.MAC]; ok {
-			n.bootID, n.booted, n.since, n.cause, n.method, n.lastMethod, n.retriesLeft =
-				b.BootID, b.Booted, b.Since, b.Cause, b.Method, b.LastMethod, b.RetriesLeft
-			n.beats = b.BootID != ""
-		} else if !d.Booted {
-			n.cause = api.CauseStartup
-		}
-		t.nodes[d.MAC] = n
-	}
-	return t, nil
-}
-
-// start begins the periodic sweeps; stop ends them.
-func (t *bootTracker) start() (stop func()) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.stop == nil && !t.closed {
-		t.stop = t.cfg.Clock.AfterFunc(t.cfg.Sweep, t.tick)
-	}
-	return func() {
-		t.mu.Lock()
-		defer t.mu.Unlock()
-		t.closed = true
-		if t.stop != nil {
-			t.stop()
-		}
-	}
-}
-
-func (t *bootTracker) tick() {
-	t.mu.Lock()
-	if t.closed {
-		t.mu.Unlock()
-		return
-	}
-	t.running.Add(1)
-	t.mu.Unlock()
-	defer t.running.Done()
-	t.sweep()
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if !t.closed {
-		t.stop = t.cfg.Clock.AfterFunc(t.cfg.Sweep, t.tick)
-	}
-}
-
-// close stops the sweeps, cancels watchdog reboots in progress, waits for
-// every goroutine of the tracker and writes what is pending. Nothing of
-// the tracker touches the store after it returns.
-func (t *bootTracker) close() {
-	t.mu.Lock()
-	t.closed = true
-	if t.stop != nil {
-		t.stop()
-	}
-	t.mu.Unlock()
-	t.cancelWatchdog()
-	t.running.Wait()
-	t.flush()
-}
-
-// changedLocked wakes the waiters.
-func (t *bootTracker) changedLocked() {
-	close(t.changed)
-	t.changed = make(chan struct{})
-}
-
-// markDirtyLocked queues n's status for the store.
-func (t *bootTracker) markDirtyLocked(n *nodeBoot) {
-	t.dirty[n.mac] = true
-	t.kickLocked()
-}
-
-func (t *bootTracker) kickLocked() {
-	if !t.flushing && !t.closed { // once closed, close's own flush writes
-		t.flushing = true
-		t.running.Add(1)
-		go func() {
-			defer t.running.Done()
-			t.flushLoop()
-		}()
-	}
-}
-
-func (t *bootTracker) flushLoop() {
-	for {
-		t.flush()
-		t.mu.Lock()
-		if len(t.dirty) == 0 && len(t.boots) == 0 && !t.plog.hasPending() {
-			t.flushing = false
-			t.mu.Unlock()
-			return
-		}
-		t.mu.Unlock()
-	}
-}
-
-// flush writes the pending changes: boot statuses, reboot boot times,
-// log lines. Errors are logged: the state stays right in memory and is
-// written again at the next change.
-func (t *bootTracker) flush() {
-	t.flushMu.Lock()
-	defer t.flushMu.Unlock()
-	t.mu.Lock()
-	statuses := make([]store.BootStatus, 0, len(t.dirty))
-	for mac := range t.dirty {
-		if n := t.nodes[mac]; n != nil {
-			statuses = append(statuses, n.status())
-		}
-	}
-	t.dirty = map[string]bool{}
-	boots := t.boots
-	t.boots = nil
-	t.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := t.store.SetBootStatuses(ctx, statuses); err != nil {
-		t.log.Error("cannot record boot statuses", "nodes", len(statuses), "err", err)
-	}
-	if err := t.store.SetRebootsBooted(ctx, boots); err != nil {
-		t.log.Error("cannot record reboot boot times", "reboots", len(boots), "err", err)
-	}
-	t.plog.flush(ctx, t.log)
-}
-
-// nodeLocked returns the node's state, created if new.
-func (t *bootTracker) nodeLocked(mac, name string) *nodeBoot {
-	n := t.nodes[mac]
-	if n == nil {
-		n = &nodeBoot{mac: mac, name: name, since: t.cfg.Clock.Now(), retriesLeft: -1, cause: api.CauseStartup}
-		t.nodes[mac] = n
-	}
-	if name != "" {
-		n.name = name
-	}
-	return n
-}
-
-// report handles a boot report: a boot id other than the known one (or
-// none, from an agent that does not send any) is a new boot.
-func (t *bootTracker) report(mac, name, bootID string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	now := t.cfg.Clock.Now()
-	n := t.nodeLocked(mac, name)
-	n.beats = bootID != ""
-	n.lastSeen = now
-	if bootID == "" || bootID != n.bootID {
-		t.bootedLocked(n, bootID, now)
-		return
-	}
-	t.aliveLocked(n)
-}
-
-// heartbeat handles one heartbeat; false means the agent must report.
-func (t *bootTracker) heartbeat(mac, bootID string) bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	n := t.nodes[mac]
-	if n == nil || bootID == "" || bootID != n.bootID {
-		return false
-	}
-	n.lastSeen = t.cfg.Clock.Now()
-	n.beats = true
-	t.aliveLocked(n)
-	return true
-}
-
-// aliveLocked handles a sign of life in the known boot: a node found
-// silent is booted again (it was only unreachable); a node rebooted by
-// the server stays booting until it reports a new boot.
-func (t *bootTracker) aliveLocked(n *nodeBoot) {
-	if n.booted || n.cause != api.CauseUnknown {
-		return
-	}
-	t.setBootedLocked(n, n.lastSeen)
-}
-
-// bootedLocked handles a new boot.
-func (t *bootTracker) bootedLocked(n *nodeBoot, bootID string, now time.Time) {
-	n.bootID = bootID
-	if p := n.reboot; p != nil && !p.booted {
-		p.booted, p.bootID, p.bootedAt = true, bootID, now
-		if p.recordID != "" {
-			t.boots = append(t.boots, store.RebootBoot{ID: p.recordID, BootID: bootID, At: now})
-			n.reboot = nil
-		}
-	}
-	t.setBootedLocked(n, now)
-}
-
-func (t *bootTracker) setBootedLocked(n *nodeBoot, now time.Time) {
-	n.booted, n.since, n.cause, n.method, n.note = true, now, "", "", ""
-	n.retriesLeft = -1
-	t.plog.add(n.name, fmt.Sprintf("node %s is booted", n.name))
-	t.log.Debug("node booted", "node", n.name, "boot_id", n.bootID)
-	t.markDirtyLocked(n)
-	t.changedLocked()
-}
-
-// downLocked marks a node not booted and logs why.
-func (t *bootTracker) downLocked(n *nodeBoot, since time.Time, cause, method, note string) {
-	n.booted, n.since, n.cause, n.method, n.note = false, since, cause, method, note
-	details := "cause: " + cause
-	if method != "" {
-		details += ", method: " + method
-	}
-	if note != "" {
-		details += ", note: " + note
-	}
-	t.plog.add(n.name, fmt.Sprintf("node %s is down (%s)", n.name, details))
-	t.markDirtyLocked(n)
-	t.changedLocked()
-}
-
-// beginReboot notes the boot id of each node before its reboot starts, so
-// that only a later, different boot completes the reboot.
-func (t *bootTracker) beginReboot(macs []string, names []string, at time.Time) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	for i, mac := range macs {
-		n := t.nodeLocked(mac, names[i])
-		// A reboot still waiting for its boot is superseded: the next
-		// boot completes the latest reboot.
-		n.reboot = &pendingReboot{preBootID: n.bootID, requested: at}
-	}
-}
-
-// rebooted records that a node acknowledged its reboot (or its power was
-// cycled): it is down until it reports a new boot.
-func (t *bootTracker) rebooted(mac, cause, method string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	n := t.nodes[mac]
-	if n == nil || n.reboot == nil {
-		return
-	}
-	n.lastMethod = method
-	if n.reboot.booted {
-		t.markDirtyLocked(n) // the new boot was reported before the result
-		return
-	}
-	if cause != api.CauseBootupTimeout {
-		n.retriesLeft = -1
-	}
-	t.downLocked(n, n.reboot.requested, cause, method, "")
-}
-
-// recorded gives a node's pending reboot its record ID; a boot already
-// reported is then written as the reboot's boot.
-func (t *bootTracker) recorded(mac, id string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	n := t.nodes[mac]
-	if n == nil || n.reboot == nil || n.reboot.recordID != "" {
-		return
-	}
-	p := n.reboot
-	p.recordID = id
-	if p.booted {
-		t.boots = append(t.boots, store.RebootBoot{ID: id, BootID: p.bootID, At: p.bootedAt})
-		n.reboot = nil
-		t.kickLocked()
-	}
-}
-
-// forget drops a node that left the inventory.
-func (t *bootTracker) forget(mac string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	delete(t.nodes, mac)
-}
-
-// markDown is for other parts of the server that take nodes down on
-// purpose, such as powersave (cause api.CausePowersave, which the
-// watchdog leaves alone).
-func (t *bootTracker) markDown(mac, cause, method string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if n := t.nodes[mac]; n != nil {
-		n.reboot = nil
-		t.downLocked(n, t.cfg.Clock.Now(), cause, method, "")
-	}
-}
-
-// status returns a node's boot status, or a down status for a node that
-// never reported.
-func (t *bootTracker) status(mac string) (*api.BootStatus, bool) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	n := t.nodes[mac]
-	if n == nil {
-		return &api.BootStatus{State: api.StateDown, Note: "never reported"}, false
-	}
-	return n.apiStatus(), n.booted
-}
-
-// lastSeen returns when the node's agent was last heard of.
-func (t *bootTracker) lastSeen(mac string) time.Time {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if n := t.nodes[mac]; n != nil {
-		return n.lastSeen
-	}
-	return time.Time{}
-}
-
-// notBooted returns the MACs of the given ones that are not booted, and
-// a channel closed at the next change.
-func (t *bootTracker) notBooted(macs []string) ([]string, <-chan struct{}) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	var out []string
+	out := make(map[string]boot.Limit, len(macs))
 	for _, mac := range macs {
-		if n := t.nodes[mac]; n == nil || !n.booted {
-			out = append(out, mac)
-		}
+		var l boot.Limit
+		l.Timeout, _ = watchdogTimeout(settings[mac])
+		l.Retries, _ = strconv.Atoi(effective(settings[mac], vocab.BootRetries))
+		out[mac] = l
 	}
-	return out, t.changed
+	return out, nil
 }
 
 // watchdogTimeout returns a node's boot.timeout, false when disabled.
 func watchdogTimeout(settings map[string]string) (time.Duration, bool) {
-	v := effective(settings, "boot.timeout")
-	secs, err := strconv.Atoi(v)
+	secs, err := strconv.Atoi(effective(settings, vocab.BootTimeout))
 	if err != nil || secs <= 0 {
 		return 0, false // "none"
 	}
 	return time.Duration(secs) * time.Second, true
 }
 
-// sweep marks silent nodes down and runs the boot watchdog.
-func (t *bootTracker) sweep() {
-	now := t.cfg.Clock.Now()
-	t.mu.Lock()
-	need := false
-	for _, n := range t.nodes {
-		if n.booted && n.beats && now.Sub(n.lastSeen) >= t.cfg.Silence {
-			t.downLocked(n, now, api.CauseUnknown, "", fmt.Sprintf("no heartbeat for %s", t.cfg.Silence))
-			n.retriesLeft = -1
-		}
-		need = need || t.watchdogCandidateLocked(n)
-	}
-	t.mu.Unlock()
-	if !need {
-		return
-	}
-	// Settings are read once per sweep, and only when a node is not booted.
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	settings, err := t.store.Settings(ctx)
-	cancel()
-	if err != nil {
-		t.log.Error("boot watchdog: cannot read settings", "err", err)
-		return
-	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	for _, n := range t.nodes {
-		if t.watchdogCandidateLocked(n) {
-			t.watchdogLocked(n, now, settings[n.mac])
-		}
-	}
-}
-
-func (t *bootTracker) watchdogCandidateLocked(n *nodeBoot) bool {
-	return !n.booted && !n.watchdog && n.cause != api.CausePowersave && n.retriesLeft != 0 && t.reboot != nil
-}
-
-func (t *bootTracker) watchdogLocked(n *nodeBoot, now time.Time, settings map[string]string) {
-	timeout, on := watchdogTimeout(settings)
-	if !on {
-		return
-	}
-	if n.retriesLeft < 0 {
-		n.retriesLeft, _ = strconv.Atoi(effective(settings, "boot.retries"))
-		if n.retriesLeft == 0 {
-			return
-		}
-	}
-	if now.Before(n.since.Add(timeout)) {
-		return
-	}
-	n.retriesLeft--
-	n.since = now // a failed hard reboot is tried again a timeout later
-	n.watchdog = true
-	left := "last try"
-	if n.retriesLeft > 0 {
-		left = fmt.Sprintf("%d retries left", n.retriesLeft)
-	}
-	t.plog.add(n.name, fmt.Sprintf("%s: boot timeout reached, trying hard-reboot (%s).", n.name, left))
-	t.log.Warn("boot timeout reached, trying hard-reboot", "node", n.name, "retries_left", n.retriesLeft)
-	t.markDirtyLocked(n)
-	mac := n.mac
-	t.running.Add(1) // sweep holds mu and runs only while !closed
-	go func() {
-		defer t.running.Done()
-		t.reboot(t.watchdogCtx, mac)
-		t.mu.Lock()
-		defer t.mu.Unlock()
-		if n := t.nodes[mac]; n != nil {
-			n.watchdog = false
-		}
-	}()
-}
+// Reboot is the watchdog's hard reboot (watchdogReboot).
+func (w watchdog) Reboot(ctx context.Context, mac string) { w.s.watchdogReboot(ctx, mac) }
 
 // SetWakeFunc installs the function `walt node wait` calls to power on
 // nodes in powersave before waiting for them (issue 5, powersave).
 func (s *Server) SetWakeFunc(f WakeFunc) {
-	s.boots.mu.Lock()
-	defer s.boots.mu.Unlock()
-	s.boots.wake = f
+	s.wake.mu.Lock()
+	defer s.wake.mu.Unlock()
+	s.wake.f = f
 }
 
 // MarkDown marks a node not booted on purpose; powersave calls it with
 // cause api.CausePowersave, which the boot watchdog leaves alone.
-func (s *Server) MarkDown(mac, cause, method string) { s.boots.markDown(mac, cause, method) }
+func (s *Server) MarkDown(mac, cause, method string) { s.boots.MarkDown(mac, cause, method) }
 
 // StartBootTracking starts the periodic checks of boot tracking: silent
 // nodes go down, the boot watchdog reboots stuck nodes. Serve calls it;
 // tests serving Handler() call it themselves. stop ends the checks.
-func (s *Server) StartBootTracking() (stop func()) { return s.boots.start() }
+func (s *Server) StartBootTracking() (stop func()) { return s.boots.Start() }
 
 // Close stops boot tracking and writes its pending changes. Call it
 // before closing the store.
 func (s *Server) Close() error {
-	s.boots.close()
+	s.boots.Close()
 	return nil
 }

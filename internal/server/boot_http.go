@@ -3,11 +3,14 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/walt-testbed/walt/api"
+	"github.com/walt-testbed/walt/internal/history"
 	"github.com/walt-testbed/walt/internal/reboot"
 	"github.com/walt-testbed/walt/internal/store"
 	"github.com/walt-testbed/walt/internal/store/sqlstore"
@@ -16,39 +19,102 @@ import (
 // maxBeats bounds the heartbeats of one request.
 const maxBeats = 10000
 
-// runReboot reboots nodes through the engine, keeps the boot tracker
-// informed (boot ids before, down on acknowledgement, record IDs after)
-// and records the results as one batch.
-func (s *Server) runReboot(ctx context.Context, nodes []reboot.Node, req api.RebootRequest, progress func(reboot.Result)) ([]reboot.Result, string, error) {
-	macs := make([]string, len(nodes))
-	names := make([]string, len(nodes))
+// runReboot reboots nodes through the engine as one batch. The batch's
+// records are added (running) before any node is touched, and each is
+// completed when the node's outcome is known (internal/history); the boot
+// tracker hears of each node's reboot when its pipeline starts and ends.
+// progress, if not nil, gets each node's record as the API shows it, once
+// stored.
+func (s *Server) runReboot(ctx context.Context, nodes []reboot.Node, req api.RebootRequest, progress func(*api.NodeResult)) ([]reboot.Result, string, error) {
+	b := &batchRun{s: s, ctx: ctx, batch: sqlstore.NewID(), req: req, progress: progress}
+	now := time.Now()
+	recs := make([]store.Reboot, len(nodes))
 	for i, n := range nodes {
-		macs[i], names[i] = n.MAC, n.Name
+		recs[i] = store.Reboot{Batch: b.batch, Requester: req.Requester, Cause: req.Cause, NodeMAC: n.MAC, NodeName: n.Name, RequestedAt: now, FinishedAt: now}
 	}
-	s.boots.beginReboot(macs, names, s.boots.cfg.Clock.Now())
-	results := s.engine.Reboot(ctx, nodes, req.Hard, func(i int, res reboot.Result) {
-		if res.OK && !res.Joined {
-			s.boots.rebooted(res.Node.MAC, req.Cause, res.Method)
-		}
-		if progress != nil {
-			progress(res)
-		}
-	})
-	batch := sqlstore.NewID()
-	records := make([]store.Reboot, 0, len(results))
-	for _, res := range results {
-		if !res.Joined { // else recorded by the request that did it
-			records = append(records, toRecord(res, batch, req))
-		}
-	}
-	ids, err := s.store.AddReboots(ctx, records)
+	ids, err := s.history.BeginBatch(ctx, recs)
 	if err != nil {
-		return results, batch, err
+		// The reboots go on: each pipeline adds its record as it starts.
+		s.log.Warn("cannot record the batch's reboots before they start, recording each as it starts", "batch", b.batch, "nodes", len(nodes), "err", err)
+		ids = make([]string, len(nodes))
 	}
-	for i, rec := range records {
-		s.boots.recorded(rec.NodeMAC, ids[i])
+	b.ids = ids
+	results := s.engine.RebootObserved(ctx, nodes, req.Hard, b)
+	return results, b.batch, b.err()
+}
+
+// batchRun is the engine Observer of one runReboot.
+type batchRun struct {
+	s        *Server
+	ctx      context.Context
+	batch    string
+	req      api.RebootRequest
+	ids      []string // record IDs, by node index; ids[i] changes on node i's pipeline only
+	progress func(*api.NodeResult)
+
+	mu     sync.Mutex
+	failed int   // +checklocks:mu
+	first  error // +checklocks:mu
+}
+
+// Started tells the tracker that node n's reboot starts; its record is
+// there already (or, if the batch's could not be added, is added now).
+func (b *batchRun) Started(i int, n reboot.Node) {
+	if b.ids[i] == "" {
+		now := time.Now()
+		id, err := b.s.history.Begin(b.ctx, store.Reboot{Batch: b.batch, Requester: b.req.Requester, Cause: b.req.Cause,
+			NodeMAC: n.MAC, NodeName: n.Name, RequestedAt: now, FinishedAt: now})
+		if err != nil { // the reboot goes on; Finished adds its record whole
+			b.s.log.Warn("cannot record a reboot before it starts", "node", n.Name, "batch", b.batch, "err", err)
+		}
+		b.ids[i] = id
 	}
-	return results, batch, nil
+	b.s.boots.BeginReboot(n.MAC, n.Name, b.ids[i], b.s.boots.Now())
+}
+
+// Finished completes node i's record, then tells the tracker and the
+// client. A node the request joined has no record of its own: the
+// request's that rebooted it has the outcome.
+func (b *batchRun) Finished(i int, res reboot.Result) {
+	rec := history.FromResult(res, b.batch, b.req.Requester, b.req.Cause)
+	if res.Joined {
+		if b.ids[i] != "" {
+			if err := b.s.history.Drop(b.ctx, b.ids[i]); err != nil {
+				b.fail(res.Node.Name, err)
+			}
+		}
+	} else {
+		rec.ID = b.ids[i]
+		id, err := b.s.history.Finish(b.ctx, rec)
+		if err != nil {
+			b.fail(res.Node.Name, err)
+		}
+		rec.ID = id
+		b.s.boots.RebootEnded(res.Node.MAC, b.req.Cause, res.Method, res.OK)
+	}
+	if b.progress != nil {
+		nr := toAPIRecord(rec).NodeResult
+		b.progress(&nr)
+	}
+}
+
+func (b *batchRun) fail(node string, err error) {
+	b.s.log.Error("cannot record reboot", "node", node, "batch", b.batch, "err", err)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.failed++
+	if b.first == nil {
+		b.first = err
+	}
+}
+
+func (b *batchRun) err() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.first == nil {
+		return nil
+	}
+	return fmt.Errorf("%d of the batch's reboot records not stored, the first: %w", b.failed, b.first)
 }
 
 // watchdogReboot hard-reboots one node for the boot watchdog, recorded
@@ -82,10 +148,10 @@ func (s *Server) heartbeats(ctx context.Context, req api.Heartbeats) (api.Heartb
 	if err != nil {
 		return api.HeartbeatReply{}, err
 	}
-	reply := api.HeartbeatReply{Interval: api.Duration(s.boots.cfg.HeartbeatInterval)}
+	reply := api.HeartbeatReply{Interval: api.Duration(s.boots.HeartbeatInterval())}
 	for i, b := range req.Beats {
 		mac := macs[i]
-		if !s.boots.heartbeat(mac, b.BootID) {
+		if !s.boots.Heartbeat(mac, b.BootID) {
 			reply.Report = append(reply.Report, mac)
 		}
 	}
@@ -143,7 +209,7 @@ func (s *Server) wait(w http.ResponseWriter, r *http.Request) {
 		return out
 	}
 
-	waiting, changed := s.boots.notBooted(macs)
+	waiting, changed := s.boots.NotBooted(macs)
 	if len(waiting) > 0 {
 		if woken := s.wakeForWait(ctx, devs, waiting); len(woken) > 0 {
 			send(api.WaitEvent{Type: api.WaitWoken, Nodes: woken})
@@ -160,14 +226,14 @@ func (s *Server) wait(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		var still []string
-		still, changed = s.boots.notBooted(waiting)
+		still, changed = s.boots.NotBooted(waiting)
 		left := make(map[string]bool, len(still))
 		for _, m := range still {
 			left[m] = true
 		}
 		for _, m := range waiting {
 			if !left[m] {
-				st, _ := s.boots.status(m)
+				st, _ := s.boots.Status(m)
 				at := st.Since
 				send(api.WaitEvent{Type: api.WaitBooted, Node: names[m], At: &at})
 			}
@@ -181,9 +247,9 @@ func (s *Server) wait(w http.ResponseWriter, r *http.Request) {
 // the waited-for nodes that are not booted, and returns the names of
 // those it powered on.
 func (s *Server) wakeForWait(ctx context.Context, devs []store.Device, waiting []string) []string {
-	s.boots.mu.Lock()
-	wake := s.boots.wake
-	s.boots.mu.Unlock()
+	s.wake.mu.Lock()
+	wake := s.wake.f
+	s.wake.mu.Unlock()
 	if wake == nil {
 		wake = s.wakePowersave
 	}
@@ -246,10 +312,12 @@ func (s *Server) rebootsOfSet(ctx context.Context, set, requester string, f stor
 	return out, nil
 }
 
+// toAPIRecord is the API's view of a reboot record: the one conversion
+// behind both the reboot stream's node results and the history.
 func toAPIRecord(rec store.Reboot) api.RebootRecord {
-	rr := api.RebootRecord{ID: rec.ID, Batch: rec.Batch, Requester: rec.Requester, Cause: rec.Cause,
-		NodeResult: api.NodeResult{Node: rec.NodeName, MAC: rec.NodeMAC, OK: rec.OK, Method: rec.Method,
-			Requested: rec.RequestedAt, Finished: rec.FinishedAt, Attempts: []api.Attempt{}}}
+	rr := api.RebootRecord{NodeResult: api.NodeResult{ID: rec.ID, Batch: rec.Batch, Requester: rec.Requester, Cause: rec.Cause,
+		State: string(rec.State), Node: rec.NodeName, MAC: rec.NodeMAC, OK: rec.OK, Method: rec.Method,
+		Requested: rec.RequestedAt, Finished: rec.FinishedAt, Attempts: []api.Attempt{}}}
 	if !rec.AckAt.IsZero() {
 		t := rec.AckAt
 		rr.Ack = &t
@@ -260,13 +328,13 @@ func toAPIRecord(rec store.Reboot) api.RebootRecord {
 		rr.Booted, rr.BootDuration, rr.BootID = &t, &d, rec.BootID
 	}
 	for _, a := range rec.Attempts {
-		rr.Attempts = append(rr.Attempts, api.Attempt{Method: a.Method, Error: a.Error, Started: a.Started, Elapsed: api.Duration(a.Finished.Sub(a.Started))})
+		rr.Attempts = append(rr.Attempts, api.Attempt{Method: a.Method, Error: a.Error, Code: a.Code, Started: a.Started, Elapsed: api.Duration(a.Finished.Sub(a.Started))})
 	}
 	return rr
 }
 
 // withBoot gives a listed node its boot state from the tracker.
 func (s *Server) withBoot(n api.Node) api.Node {
-	n.Boot, n.Booted = s.boots.status(n.MAC)
+	n.Boot, n.Booted = s.boots.Status(n.MAC)
 	return n
 }

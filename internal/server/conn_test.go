@@ -31,7 +31,7 @@ func serve(t *testing.T, mod func(*server.Config)) *served {
 	t.Helper()
 	cfg := servertest.Config(t)
 	mod(&cfg)
-	srv, err := server.New(cfg)
+	srv, err := server.New(t.Context(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

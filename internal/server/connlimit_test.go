@@ -105,7 +105,7 @@ func TestServeSurvivesEMFILE(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	srv, err := New(Config{Store: st, Reboot: reboot.DefaultConfig(), Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	srv, err := New(t.Context(), Config{Store: st, Reboot: reboot.DefaultConfig(), Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	if err != nil {
 		t.Fatal(err)
 	}

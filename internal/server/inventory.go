@@ -15,6 +15,7 @@ import (
 	"github.com/walt-testbed/walt/api"
 	"github.com/walt-testbed/walt/internal/nodeset"
 	"github.com/walt-testbed/walt/internal/store"
+	"github.com/walt-testbed/walt/internal/vocab"
 )
 
 // inventory is a snapshot of the devices and their settings.
@@ -112,7 +113,7 @@ func (inv *inventory) matches(keyword string, d store.Device, requester string) 
 	case nodeset.AllDevices:
 		return true
 	case nodeset.ExplorableSwitches:
-		return d.Type == store.TypeSwitch && inv.settings[d.MAC]["lldp.explore"] == "true"
+		return d.Type == store.TypeSwitch && vocab.On(inv.settings[d.MAC], vocab.LLDPExplore)
 	}
 	return false // nodeset.Server: the server is not in the inventory
 }
@@ -127,7 +128,7 @@ func nodeConfig(d store.Device, stored map[string]string) map[string]string {
 
 func toAPINode(d store.Device, stored map[string]string) api.Node {
 	return api.Node{
-		Name: d.Name, Model: d.Model, Virtual: d.Virtual, Booted: d.Booted, IP: d.IP, MAC: d.MAC,
+		Name: d.Name, Model: d.Model, Virtual: d.Virtual, IP: d.IP, MAC: d.MAC,
 		Config: nodeConfig(d, stored), Owner: d.Owner, BootMode: d.BootMode,
 	}
 }
@@ -135,7 +136,7 @@ func toAPINode(d store.Device, stored map[string]string) api.Node {
 func toAPIDevice(d store.Device, stored map[string]string) api.Device {
 	out := api.Device{
 		Name: d.Name, Type: string(d.Type), MAC: d.MAC, IP: d.IP, Model: d.Model, Virtual: d.Virtual,
-		Owner: d.Owner, BootMode: d.BootMode, Booted: d.Booted, Created: d.CreatedAt, Config: nodeConfig(d, stored),
+		Owner: d.Owner, BootMode: d.BootMode, Created: d.CreatedAt, Config: nodeConfig(d, stored),
 	}
 	if !d.LastSeen.IsZero() {
 		t := d.LastSeen
@@ -209,9 +210,10 @@ func (s *Server) listDevices(w http.ResponseWriter, r *http.Request) {
 	list := api.DeviceList{Devices: []api.Device{}}
 	for _, d := range inv.devices {
 		dev := toAPIDevice(d, inv.settings[d.MAC])
-		if d.Type == store.TypeNode {
-			_, dev.Booted = s.boots.status(d.MAC)
-			if seen := s.boots.lastSeen(d.MAC); dev.LastSeen != nil && seen.After(*dev.LastSeen) {
+		if d.Type == store.TypeNode { // the boot tracker owns both
+			_, dev.Booted = s.boots.Status(d.MAC)
+			dev.LastSeen = nil
+			if seen := s.boots.LastSeen(d.MAC); !seen.IsZero() {
 				dev.LastSeen = &seen
 			}
 		}
@@ -305,7 +307,7 @@ func (s *Server) forgetDevice(w http.ResponseWriter, r *http.Request) {
 		writeError(w, s.log, err)
 		return
 	}
-	s.boots.forget(d.MAC)
+	s.boots.Forget(d.MAC)
 	s.log.Info("device forgotten", "device", d.Name, "mac", d.MAC, "by", requester)
 	w.WriteHeader(http.StatusNoContent)
 }
@@ -338,7 +340,7 @@ func (s *Server) nodeReport(ctx context.Context, rep api.NodeReport) (api.Node, 
 	if err != nil {
 		return api.Node{}, err
 	}
-	s.boots.report(d.MAC, d.Name, rep.BootID)
+	s.boots.Report(d.MAC, d.Name, rep.BootID)
 	s.log.Debug("node reported", "node", d.Name, "mac", d.MAC, "ip", d.IP, "boot_id", rep.BootID)
 	return s.withBoot(toAPINode(d, nil)), nil
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/walt-testbed/walt/internal/lab/snmpswitch"
 	"github.com/walt-testbed/walt/internal/power"
 	"github.com/walt-testbed/walt/internal/power/poe"
+	"github.com/walt-testbed/walt/internal/powersave"
 	"github.com/walt-testbed/walt/internal/reboot"
 	"github.com/walt-testbed/walt/internal/reboot/poereboot"
 	"github.com/walt-testbed/walt/internal/store"
@@ -35,6 +36,10 @@ type psRig struct {
 	st   store.Store
 	sims map[string]*snmpswitch.Switch
 	logs *testutil.Buffer
+
+	// clocked gives the server a powersave on another clock (before
+	// it serves).
+	clocked func(now func() time.Time)
 
 	mu    sync.Mutex
 	now   time.Time
@@ -72,16 +77,16 @@ func newPSRig(t *testing.T, idle time.Duration, octet int) *psRig {
 	rc := reboot.DefaultConfig()
 	rc.ConnectTimeout, rc.ReplyTimeout = 300*time.Millisecond, 300*time.Millisecond
 	rc.Physical = poereboot.New(st, drv)
-	srv, err := New(Config{Store: st, Reboot: rc, Logger: log, PoE: drv, Powersave: idle})
+	srv, err := New(t.Context(), Config{Store: st, Reboot: rc, Logger: log, PoE: drv, Powersave: idle})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Close() }) // before the store closes: it flushes the platform log
-	srv.ps.now = r.clock
-	srv.ps.mu.Lock()
-	srv.ps.since = r.clock()
-	srv.ps.mu.Unlock()
 	r.srv = srv
+	r.clocked = func(now func() time.Time) {
+		srv.ps = powersave.New(powersave.Config{Idle: idle, Store: st, PoE: drv, Tracker: srv.boots, Logger: log, Now: now})
+	}
+	r.clocked(r.clock)
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(hs.Close)
 	if r.c, err = client.New(hs.URL, nil); err != nil {
@@ -146,7 +151,7 @@ func (r *psRig) powered(sw string, port int) bool {
 
 func (r *psRig) sweep(t *testing.T) []string {
 	t.Helper()
-	macs, err := r.srv.sweep(t.Context())
+	macs, err := r.srv.ps.Sweep(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,8 +186,13 @@ func TestPowersave(t *testing.T) {
 	if len(offs) != 1 || offs[0].Port != 1 || offs[0].Reason != power.ReasonPowersave {
 		t.Errorf("power journal = %+v, want port 1 recorded with reason powersave", offs)
 	}
+	// The boot tracker owns the flag: down at once, in the store once flushed.
+	if st, booted := r.srv.boots.Status(free); booted || st.Cause != api.CausePowersave {
+		t.Errorf("node powered off by powersave: booted %v, %+v; want down, cause powersave", booted, st)
+	}
+	r.srv.boots.Flush()
 	if d, _ := r.st.Device(ctx, free); d.Booted {
-		t.Error("node powered off by powersave still marked booted")
+		t.Error("node powered off by powersave still marked booted in the store")
 	}
 	if !strings.Contains(r.logs.String(), "powersave: nodes powered off") {
 		t.Error("powersave did not log the nodes it powered off")
@@ -285,7 +295,7 @@ func TestPowersaveDisabled(t *testing.T) {
 func TestPowersaveLoop(t *testing.T) {
 	t.Parallel()
 	r := newPSRig(t, time.Millisecond, 64)
-	r.srv.ps.now = time.Now
+	r.clocked(time.Now)
 	r.node(t, "free", "sw1", 2)
 	ln, err := net.Listen("tcp", "127.64.0.1:0")
 	if err != nil {

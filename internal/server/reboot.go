@@ -11,6 +11,7 @@ import (
 	"github.com/walt-testbed/walt/api"
 	"github.com/walt-testbed/walt/internal/reboot"
 	"github.com/walt-testbed/walt/internal/store"
+	"github.com/walt-testbed/walt/internal/vocab"
 )
 
 // DefaultCause is the cause recorded for a reboot asked without one.
@@ -34,7 +35,7 @@ func (s *Server) reboot(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	for _, n := range nodes {
-		s.ps.touch(n.MAC) // restarts the node's powersave idle time
+		s.ps.Touch(n.MAC) // restarts the node's powersave idle time
 	}
 
 	st := s.stream(w)
@@ -56,8 +57,8 @@ func (s *Server) reboot(w http.ResponseWriter, r *http.Request) {
 	// The reboots outlive the request: a client that leaves must not
 	// leave nodes half-rebooted.
 	ctx := context.WithoutCancel(r.Context())
-	results, batch, err := s.runReboot(ctx, nodes, req, func(res reboot.Result) {
-		send(api.RebootEvent{Type: api.EventNode, Node: toAPIResult(res)})
+	results, batch, err := s.runReboot(ctx, nodes, req, func(nr *api.NodeResult) {
+		send(api.RebootEvent{Type: api.EventNode, Node: nr})
 	})
 	if err != nil {
 		_, ae := toAPIError(err, s.log)
@@ -96,7 +97,7 @@ func (s *Server) rebootTargets(ctx context.Context, req api.RebootRequest) ([]re
 	for i, d := range devs {
 		nodes[i] = reboot.Node{
 			Name: d.Name, MAC: d.MAC, Virtual: d.Virtual, PoweredOff: off[d.MAC],
-			KexecAllow: effective(inv.settings[d.MAC], "kexec.allow") == "true",
+			KexecAllow: effective(inv.settings[d.MAC], vocab.KexecAllow) == "true",
 		}
 		if d.IP != "" {
 			nodes[i].Addr = net.JoinHostPort(d.IP, strconv.Itoa(s.cfg.NodePort))
@@ -137,38 +138,6 @@ func (s *Server) poweredOff(ctx context.Context) (map[string]bool, error) {
 	return out, nil
 }
 
-func toAPIResult(r reboot.Result) *api.NodeResult {
-	out := &api.NodeResult{Node: r.Node.Name, MAC: r.Node.MAC, OK: r.OK, Method: r.Method,
-		Requested: r.Requested, Finished: r.Finished, Attempts: []api.Attempt{}}
-	if !r.Ack.IsZero() {
-		t := r.Ack
-		out.Ack = &t
-	}
-	for _, a := range r.Attempts {
-		aa := api.Attempt{Method: a.Method, Started: a.Started, Elapsed: api.Duration(a.Finished.Sub(a.Started))}
-		if a.Err != nil {
-			aa.Error, aa.Code = a.Err.Error(), reboot.ErrorCode(a.Err)
-		}
-		out.Attempts = append(out.Attempts, aa)
-	}
-	return out
-}
-
-func toRecord(r reboot.Result, batch string, req api.RebootRequest) store.Reboot {
-	rec := store.Reboot{
-		Batch: batch, Requester: req.Requester, Cause: req.Cause, NodeMAC: r.Node.MAC, NodeName: r.Node.Name,
-		Method: r.Method, OK: r.OK, RequestedAt: r.Requested, AckAt: r.Ack, FinishedAt: r.Finished,
-	}
-	for _, a := range r.Attempts {
-		sa := store.Attempt{Method: a.Method, Started: a.Started, Finished: a.Finished}
-		if a.Err != nil {
-			sa.Error = a.Err.Error()
-		}
-		rec.Attempts = append(rec.Attempts, sa)
-	}
-	return rec
-}
-
 func (s *Server) listReboots(w http.ResponseWriter, r *http.Request) {
 	if err := checkQuery(r, "batch", "node", "limit", "set", "requester"); err != nil {
 		writeError(w, s.log, err)
@@ -180,7 +149,7 @@ func (s *Server) listReboots(w http.ResponseWriter, r *http.Request) {
 		writeError(w, s.log, err)
 		return
 	}
-	s.boots.flush() // boot times still in memory go to the store first
+	s.boots.Flush() // boot times still in memory go to the store first
 	f := store.RebootFilter{Batch: q.Get("batch")}
 	if name := q.Get("node"); name != "" {
 		d, err := s.deviceNamed(r.Context(), name)

@@ -14,7 +14,12 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/walt-testbed/walt/api"
+	"github.com/walt-testbed/walt/internal/boot"
+	"github.com/walt-testbed/walt/internal/history"
+	"github.com/walt-testbed/walt/internal/powersave"
 	"github.com/walt-testbed/walt/internal/reboot"
 	"github.com/walt-testbed/walt/internal/store"
 )
@@ -46,9 +51,9 @@ type Config struct {
 	// DefaultMaxConns.
 	MaxConns int
 	// Boot configures boot tracking (heartbeats, silence, watchdog).
-	Boot BootConfig
-	// VNodes runs the virtual nodes; nil: none. When set and
-	// Reboot.Virtual is nil, virtual nodes are hard-rebooted through it.
+	Boot boot.Config
+	// VNodes runs the virtual nodes; nil: none. wiring.Drivers sets it
+	// with Reboot.Virtual, the hard reboot through it.
 	VNodes VNodes
 	// Version and StoreName are reported by GET /api/v1/health.
 	Version, StoreName string
@@ -57,14 +62,16 @@ type Config struct {
 
 // Server serves the API.
 type Server struct {
-	cfg    Config
-	store  store.Store
-	engine *reboot.Engine
-	log    *slog.Logger
-	mux    *http.ServeMux
-	boots  *bootTracker
+	cfg     Config
+	store   store.Store
+	engine  *reboot.Engine
+	history *history.Recorder
+	log     *slog.Logger
+	mux     *http.ServeMux
+	boots   *boot.Tracker
+	wake    wakeHook
 
-	ps       *powersave
+	ps       *powersave.Powersave
 	rescanMu sync.Mutex // one rescan applies its findings at a time
 
 	vn    vnodeState
@@ -74,8 +81,11 @@ type Server struct {
 	stopStreams context.CancelFunc
 }
 
-// New returns a Server. The caller keeps ownership of cfg.Store.
-func New(cfg Config) (*Server, error) {
+// New returns a Server. It reads what it needs from cfg.Store on ctx (the
+// boot states, the reboots a previous server left running, which it marks
+// interrupted) and starts nothing. The caller keeps ownership of
+// cfg.Store, and closes it after Serve (or Close) has returned.
+func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.Store == nil {
 		return nil, errors.New("server config: no store")
 	}
@@ -92,9 +102,6 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("server config: %w", err)
 	}
 	cfg.Reboot.Logger = cfg.Logger
-	if cfg.VNodes != nil && cfg.Reboot.Virtual == nil {
-		cfg.Reboot.Virtual = vnodeRebooter{cfg.VNodes}
-	}
 	eng, err := reboot.New(cfg.Reboot)
 	if err != nil {
 		return nil, fmt.Errorf("server config: %w", err)
@@ -102,10 +109,14 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, store: cfg.Store, engine: eng, log: cfg.Logger, mux: http.NewServeMux(), vn: vnodeState{sup: cfg.VNodes}}
 	s.start.at = time.Now()
 	s.streams, s.stopStreams = context.WithCancel(context.Background())
-	s.ps = newPowersave(cfg.Powersave, cfg.Logger)
-	if s.boots, err = newBootTracker(context.Background(), cfg.Boot, cfg.Store, cfg.Logger, s.watchdogReboot); err != nil {
+	s.history = history.New(cfg.Store, cfg.Logger)
+	if err := s.history.Recover(ctx); err != nil {
+		return nil, fmt.Errorf("server start: %w", err)
+	}
+	if s.boots, err = boot.New(ctx, cfg.Boot, cfg.Store, cfg.Logger, watchdog{s}); err != nil {
 		return nil, fmt.Errorf("server config: %w", err)
 	}
+	s.ps = powersave.New(powersave.Config{Idle: cfg.Powersave, Store: cfg.Store, PoE: cfg.PoE, Tracker: s.boots, Logger: cfg.Logger})
 	s.routes()
 	return s, nil
 }
@@ -139,28 +150,74 @@ func (s *Server) routes() {
 // Handler returns the API's HTTP handler.
 func (s *Server) Handler() http.Handler { return s.mux }
 
+// A Task is work Serve runs beside the API, in its errgroup, on a context
+// that ends once the API has shut down. Starting, if not empty, names
+// start-up work that GET /api/v1/health lists until Run returns ("restore
+// PoE"); work that lasts (the vnode supervisor) has none.
+type Task struct {
+	Starting string
+	Run      func(ctx context.Context)
+}
+
 // Run serves the API on cfg.Listen until ctx ends, then shuts down within
 // ShutdownGrace. It returns nil on a clean stop.
-func (s *Server) Run(ctx context.Context) error {
+func (s *Server) Run(ctx context.Context, tasks ...Task) error {
 	ln, err := net.Listen("tcp", s.cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", s.cfg.Listen, err)
 	}
-	return s.Serve(ctx, ln)
+	return s.Serve(ctx, ln, tasks...)
 }
 
 // Serve is Run on an existing listener, which it closes.
-func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+//
+// Lifecycle: Serve owns every goroutine the server starts, in one errgroup:
+// the HTTP server, the boot tracker (sweeps, watchdog, flusher), the
+// powersave loop and the caller's tasks. When ctx ends (or the HTTP server
+// fails), the API stops taking requests and waits up to ShutdownGrace for
+// those in progress; then the tracker, powersave and the tasks stop, the
+// tracker writing what it has pending. Serve returns once all have
+// stopped: the caller may close the store then. (Reboots that outlive
+// their request are not Serve's: their records say interrupted at the
+// next start if the store closes first.)
+func (s *Server) Serve(ctx context.Context, ln net.Listener, tasks ...Task) error {
+	g, gctx := errgroup.WithContext(ctx)
+	// The tracker, powersave and the tasks outlive the API's shutdown:
+	// requests in progress still use them.
+	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopBG()
+	for _, t := range tasks {
+		done := func() {}
+		if t.Starting != "" {
+			done = s.Starting(t.Starting) // listed before the API answers
+		}
+		g.Go(func() error {
+			defer done()
+			t.Run(bg)
+			return nil
+		})
+	}
+	g.Go(func() error {
+		defer stopBG()
+		return s.serveHTTP(gctx, ln)
+	})
+	g.Go(func() error { return s.boots.Run(bg) })
+	g.Go(func() error {
+		s.ps.Run(bg)
+		return nil
+	})
+	return g.Wait()
+}
+
+// serveHTTP serves the API on ln until ctx ends, then shuts it down.
+func (s *Server) serveHTTP(ctx context.Context, ln net.Listener) error {
 	ln = limitConns(ln, s.cfg.MaxConns, s.log)
 	hs := &http.Server{Handler: s.mux, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 		ReadHeaderTimeout: min(10*time.Second, s.cfg.ReadTimeout), ReadTimeout: s.cfg.ReadTimeout,
 		WriteTimeout: s.cfg.WriteTimeout, IdleTimeout: s.cfg.IdleTimeout}
 	hs.RegisterOnShutdown(s.stopStreams)
 	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
-	s.StartBootTracking()
-	defer s.Close() // stops boot tracking, writes what it has pending
-	defer s.startPowersave(ctx)()
+	go func() { errc <- hs.Serve(ln) }() // ends at Shutdown, awaited below
 	s.log.Info("serving API", "addr", ln.Addr().String(), "version", api.Version)
 	select {
 	case err := <-errc:
@@ -169,9 +226,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownGrace)
 	defer cancel()
-	if err := hs.Shutdown(sctx); err != nil {
+	err := hs.Shutdown(sctx)
+	<-errc
+	if err != nil {
 		return fmt.Errorf("shut down API server: %w", err)
 	}
-	<-errc
 	return nil
 }

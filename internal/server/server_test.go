@@ -7,6 +7,7 @@ import (
 	"sort"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -17,6 +18,7 @@ import (
 	"github.com/walt-testbed/walt/internal/server"
 	"github.com/walt-testbed/walt/internal/server/servertest"
 	"github.com/walt-testbed/walt/internal/store"
+	"github.com/walt-testbed/walt/internal/testutil"
 )
 
 // Package tests use 127.20.0.0/16 for agents.
@@ -348,6 +350,30 @@ func TestConcurrentOverlappingReboots(t *testing.T) {
 			t.Errorf("Reboot(%s) results for %v", set, names)
 		}
 	}
+	// One record per reboot done, none for the nodes a request joined
+	// (their results have no ID), none left running.
+	ids := map[string]bool{}
+	for _, rs := range results {
+		for _, r := range rs {
+			if r.ID != "" {
+				ids[r.ID] = true
+			}
+		}
+	}
+	hist, err := e.c.Reboots(t.Context(), "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	for _, r := range hist.Reboots {
+		got[r.ID] = true
+		if r.State != api.RebootDone {
+			t.Errorf("record of %s: state %q, want done", r.Node, r.State)
+		}
+	}
+	if diff := cmp.Diff(ids, got); diff != "" {
+		t.Errorf("history IDs vs the results' (-results +history):\n%s", diff)
+	}
 }
 
 func TestDevicesAddForget(t *testing.T) {
@@ -384,5 +410,86 @@ func TestUnknownEndpoint(t *testing.T) {
 	unreachable, _ := client.New("http://127.20.255.254:1", nil)
 	if _, err := unreachable.Devices(t.Context()); !errors.Is(err, client.ErrServerUnreachable) {
 		t.Errorf("Devices() on dead server = %v, want ErrServerUnreachable", err)
+	}
+}
+
+// The history shows each reboot as the reboot stream did, field for field
+// (times included: both are cut to the microsecond), error codes included.
+func TestHistoryIsWhatTheRebootSaid(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	e.addNode(t, "h-ok", reboottest.OK)
+	e.addNode(t, "h-refused", reboottest.Refused)
+	e.addNode(t, "h-ko", reboottest.KO)
+	res, err := e.c.Reboot(t.Context(), api.RebootRequest{Set: "h-ok,h-refused,h-ko", Requester: "alice", Cause: "test"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hist, err := e.c.Reboots(t.Context(), "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []api.NodeResult
+	for _, r := range hist.Reboots {
+		if r.State != api.RebootDone {
+			t.Errorf("record of %s: state %q, want %q", r.Node, r.State, api.RebootDone)
+		}
+		got = append(got, r.NodeResult)
+	}
+	for _, r := range res {
+		if r.ID == "" || r.Batch == "" || r.State != api.RebootDone || r.Requester != "alice" || r.Cause != "test" {
+			t.Errorf("streamed result of %s: id %q, batch %q, state %q, requester %q, cause %q; want all set",
+				r.Node, r.ID, r.Batch, r.State, r.Requester, r.Cause)
+		}
+	}
+	byNode := cmpopts.SortSlices(func(a, b api.NodeResult) bool { return a.Node < b.Node })
+	if diff := cmp.Diff(res, got, byNode); diff != "" {
+		t.Errorf("history vs reboot stream (-stream +history):\n%s", diff)
+	}
+	for _, r := range got {
+		if r.Node == "h-refused" && (len(r.Attempts) == 0 || r.Attempts[0].Code != "refused") {
+			t.Errorf("history of h-refused: attempts %+v, want the first with code refused", r.Attempts)
+		}
+	}
+}
+
+// The records of a batch are there, running, before any node is touched:
+// a node still waiting for a fan-out slot has its row (a kill then leaves
+// it interrupted, not missing).
+func TestQueuedNodeHasItsRecord(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, func(c *server.Config) { c.Reboot.Fanout = 1 })
+	e.addNode(t, "q1", reboottest.BlackHole) // holds the one slot for the reply timeout
+	e.addNode(t, "q2", reboottest.BlackHole)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if _, err := e.c.Reboot(context.WithoutCancel(t.Context()), api.RebootRequest{Set: "q1,q2", Requester: "alice"}, nil); err != nil {
+			t.Error(err)
+		}
+	}()
+	var rows []api.RebootRecord
+	testutil.Eventually(t, 10*time.Second, "the batch's first record", func() bool {
+		hist, err := e.c.Reboots(t.Context(), "", 0)
+		rows = hist.Reboots
+		return err == nil && len(rows) > 0
+	})
+	states := map[string]string{}
+	for _, r := range rows {
+		states[r.Node] = r.State
+	}
+	// q1 holds the slot for 300 ms: q2 has not started yet.
+	if diff := cmp.Diff(map[string]string{"q1": api.RebootRunning, "q2": api.RebootRunning}, states); diff != "" {
+		t.Errorf("records once the first is there (-want +got):\n%s", diff)
+	}
+	<-done
+	hist, err := e.c.Reboots(t.Context(), "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range hist.Reboots {
+		if r.State != api.RebootDone {
+			t.Errorf("%s after the batch: state %q, want done", r.Node, r.State)
+		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/walt-testbed/walt/internal/nodeset"
 	"github.com/walt-testbed/walt/internal/store"
 	"github.com/walt-testbed/walt/internal/vnode"
+	"github.com/walt-testbed/walt/internal/vocab"
 )
 
 //lint:file-ignore ST1005 the settings' errors are WalT's user-facing messages, kept byte for byte
@@ -46,18 +47,18 @@ type settingDef struct {
 }
 
 var settingDefs = []settingDef{
-	{name: "boot.retries", cat: catNode, def: "9", parse: intSetting(bootRetriesRange, "        Use for example '2' for retrying twice after a failed boot, '0' to disable.", nil)},
+	{name: vocab.BootRetries, cat: catNode, def: "9", parse: intSetting(bootRetriesRange, "        Use for example '2' for retrying twice after a failed boot, '0' to disable.", nil)},
 	{name: "boot.delay", cat: catNode, def: "random", parse: vnodeSetting(vnode.KeyBootDelay), virtualOnly: true, reboot: true},
-	{name: "boot.timeout", cat: catNode, def: "180", parse: bootTimeout},
+	{name: vocab.BootTimeout, cat: catNode, def: "180", parse: bootTimeout},
 	{name: "cpu.cores", cat: catNode, def: "4", parse: vnodeSetting(vnode.KeyCPUCores), virtualOnly: true, reboot: true},
-	{name: "kexec.allow", cat: catNode, def: "true", parse: boolSetting("kexec.allow")},
+	{name: vocab.KexecAllow, cat: catNode, def: "true", parse: boolSetting(vocab.KexecAllow)},
 	{name: "ram", cat: catNode, def: "512M", parse: vnodeSetting(vnode.KeyRAM), virtualOnly: true, reboot: true},
-	{name: "lldp.explore", cat: catSwitch, def: "false", parse: boolSetting("lldp.explore")},
-	{name: "poe.delay", cat: catSwitch, def: "2s", parse: poeDelay},
-	{name: "poe.reboots", cat: catSwitch, def: "false", parse: boolSetting("poe.reboots")},
-	{name: "snmp.community", cat: catSwitch, secret: true, parse: snmpCommunity},
-	{name: "snmp.port", cat: catSwitch, def: "161", parse: snmpPort},
-	{name: "snmp.version", cat: catSwitch, parse: snmpVersion},
+	{name: vocab.LLDPExplore, cat: catSwitch, def: "false", parse: boolSetting(vocab.LLDPExplore)},
+	{name: vocab.PoEDelay, cat: catSwitch, def: "2s", parse: poeDelay},
+	{name: vocab.PoEReboots, cat: catSwitch, def: "false", parse: boolSetting(vocab.PoEReboots)},
+	{name: vocab.SNMPCommunity, cat: catSwitch, secret: true, parse: snmpCommunity},
+	{name: vocab.SNMPPort, cat: catSwitch, def: "161", parse: snmpPort},
+	{name: vocab.SNMPVersion, cat: catSwitch, parse: snmpVersion},
 	{name: "type", cat: catUnknown, parse: func(v string) (string, error) {
 		if v != "switch" {
 			return "", fmt.Errorf("setting 'type' only allows value 'switch'.")
@@ -91,10 +92,10 @@ func boolSetting(name string) func(string) (string, error) {
 // number and, for boot.timeout, values below 60 s, with its own messages;
 // the other bounds are ours, so that no count or duration overflows.
 var (
-	bootTimeoutRange = bound.Int{Name: "boot.timeout", Min: 60, Max: 24 * 60 * 60, Suffix: "s"}
-	bootRetriesRange = bound.Int{Name: "boot.retries", Min: 0, Max: 1000}
-	poeDelayRange    = bound.Duration{Name: "poe.delay", Min: 100 * time.Millisecond, Max: time.Minute}
-	snmpPortRange    = bound.Int{Name: "snmp.port", Min: 1, Max: 65535}
+	bootTimeoutRange = vocab.BootTimeoutRange
+	bootRetriesRange = vocab.BootRetriesRange
+	poeDelayRange    = vocab.PoEDelayRange
+	snmpPortRange    = vocab.SNMPPortRange
 	// linkPortRange is LLDP-MIB's LldpPortNumber, 1 to 4096: the ports a
 	// rescan can find, and those walt device link may record.
 	linkPortRange = bound.Int{Name: "port", Min: 1, Max: 4096}
@@ -318,13 +319,13 @@ func checkCategory(def settingDef, devs []store.Device, typeChange bool) error {
 // checkSwitchConfig checks the cross-setting rules on the configuration a
 // switch would have after the change.
 func checkSwitchConfig(name string, merged, changed map[string]string) error {
-	if merged["poe.reboots"] == "true" && merged["lldp.explore"] != "true" {
-		if _, ok := changed["poe.reboots"]; ok {
+	if vocab.On(merged, vocab.PoEReboots) && !vocab.On(merged, vocab.LLDPExplore) {
+		if _, ok := changed[vocab.PoEReboots]; ok {
 			return culprits(invalidf("cannot set 'poe.reboots' to true unless 'lldp.explore' is set to true too (device %s).", name), []string{name})
 		}
 		return culprits(invalidf("cannot set 'lldp.explore' to false while 'poe.reboots' is true (device %s).", name), []string{name})
 	}
-	if merged["lldp.explore"] == "true" && (merged["snmp.version"] == "" || merged["snmp.community"] == "") {
+	if vocab.On(merged, vocab.LLDPExplore) && (merged[vocab.SNMPVersion] == "" || merged[vocab.SNMPCommunity] == "") {
 		return culprits(invalidf("cannot set 'lldp.explore' to true unless 'snmp.version' and 'snmp.community' are defined too (device %s).", name), []string{name})
 	}
 	return nil

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/walt-testbed/walt/internal/store"
+	"github.com/walt-testbed/walt/internal/vocab"
 )
 
 // Devices of every category, for planConfig.
@@ -146,6 +147,23 @@ func checkStoredBounds(t *testing.T, name, v string) {
 	if name == "boot.timeout" && v != "none" {
 		if d, on := watchdogTimeout(map[string]string{name: v}); !on || d < time.Minute || d > 24*time.Hour {
 			t.Fatalf("boot.timeout=%q stored, watchdog timeout %s", v, d)
+		}
+	}
+}
+
+// TestVocabularyKeysAreSettings: every setting key of the shared
+// vocabulary is a setting the server knows, of the right kind of device.
+func TestVocabularyKeysAreSettings(t *testing.T) {
+	t.Parallel()
+	keys := map[string]category{
+		vocab.BootRetries: catNode, vocab.BootTimeout: catNode, vocab.KexecAllow: catNode,
+		vocab.LLDPExplore: catSwitch, vocab.PoEDelay: catSwitch, vocab.PoEReboots: catSwitch,
+		vocab.SNMPCommunity: catSwitch, vocab.SNMPPort: catSwitch, vocab.SNMPVersion: catSwitch,
+	}
+	for key, cat := range keys {
+		def, ok := lookupSetting(key)
+		if !ok || def.cat != cat {
+			t.Errorf("lookupSetting(%q) = %+v, %v; want a setting of category %d", key, def, ok, cat)
 		}
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/walt-testbed/walt/internal/power"
 	"github.com/walt-testbed/walt/internal/power/poe"
 	"github.com/walt-testbed/walt/internal/store"
+	"github.com/walt-testbed/walt/internal/vocab"
 )
 
 // PoE is what the server needs of the PoE driver besides hard reboots
@@ -51,7 +52,7 @@ func switchesOf(ctx context.Context, inv *inventory, set, requester string) ([]s
 		switch {
 		case d.Type != store.TypeSwitch:
 			notSwitch = append(notSwitch, fmt.Sprintf("%s is not a switch, it is a %s.", d.Name, d.Type))
-		case inv.settings[d.MAC]["lldp.explore"] != "true":
+		case !vocab.On(inv.settings[d.MAC], vocab.LLDPExplore):
 			notExplorable = append(notExplorable, d.Name)
 		}
 	}
@@ -177,7 +178,7 @@ func (s *Server) rescan(ctx context.Context, req api.RescanRequest) (api.RescanR
 		if err := s.store.SetLink(ctx, store.Link{NodeMAC: mac, SwitchMAC: p.sw, Port: p.port}); err != nil {
 			return res, err
 		}
-		s.ps.touch(mac) // a node plugged somewhere new gets a full powersave period
+		s.ps.Touch(mac) // a node plugged somewhere new gets a full powersave period
 		c := change(api.LinkNew, mac, p)
 		if had {
 			c.Change, c.FromSwitch, c.FromPort = api.LinkMoved, byMAC[old.sw].Name, old.port
@@ -366,7 +367,7 @@ func (s *Server) readSwitchPorts(ctx context.Context, name string) (api.PortConf
 	if err != nil {
 		return api.PortConfig{}, err
 	}
-	out := api.PortConfig{Switch: sw.Name, PoEReboots: inv.settings[sw.MAC]["poe.reboots"] == "true", Ports: []api.PortInfo{}}
+	out := api.PortConfig{Switch: sw.Name, PoEReboots: vocab.On(inv.settings[sw.MAC], vocab.PoEReboots), Ports: []api.PortInfo{}}
 	listed := map[int]bool{}
 	for _, p := range live {
 		info := api.PortInfo{Port: p.Port, Name: p.Name, PoE: api.PoEUnavailable}

@@ -37,7 +37,7 @@ func fuzzServer(f *testing.F) *Server {
 			f.Fatal(err)
 		}
 	}
-	s, err := New(Config{Store: st, Reboot: reboot.DefaultConfig()})
+	s, err := New(context.Background(), Config{Store: st, Reboot: reboot.DefaultConfig()})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -122,7 +122,7 @@ func FuzzNodeReport(f *testing.F) {
 		if err := s.store.ForgetDevice(context.Background(), n.MAC); err != nil {
 			t.Fatal(err)
 		}
-		s.boots.forget(n.MAC)
+		s.boots.Forget(n.MAC)
 	})
 }
 
@@ -144,7 +144,7 @@ func resetDevice(t *testing.T, s *Server, d store.Device) {
 	if err := s.store.AddDevice(ctx, d); err != nil {
 		t.Fatal(err)
 	}
-	s.boots.forget(d.MAC)
+	s.boots.Forget(d.MAC)
 }
 
 // FuzzHeartbeat sends heartbeats to the real handler function: no panic,

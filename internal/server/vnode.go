@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/walt-testbed/walt/api"
-	"github.com/walt-testbed/walt/internal/reboot"
 	"github.com/walt-testbed/walt/internal/store"
 	"github.com/walt-testbed/walt/internal/vnode"
 )
@@ -47,22 +46,6 @@ type vnodeState struct {
 	// mu serialises creations and removals: an address from FreeAddr
 	// stays free until Create takes it.
 	mu sync.Mutex
-}
-
-// vnodeRebooter is the reboot engine's hard-reboot method for virtual
-// nodes: kill the running machine and start the next one at once.
-type vnodeRebooter struct{ sup VNodes }
-
-var _ reboot.HardRebooter = vnodeRebooter{}
-
-func (r vnodeRebooter) Method() string { return api.MethodVnodeHard }
-
-func (r vnodeRebooter) HardReboot(ctx context.Context, n reboot.Node) error {
-	err := r.sup.HardReboot(ctx, n.Name)
-	if errors.Is(err, vnode.ErrNotFound) {
-		return fmt.Errorf("%s is not a virtual node of this server (not created by walt node create)", n.Name)
-	}
-	return err
 }
 
 // vnodeAddr returns where the agent of a virtual node run by this server
@@ -155,7 +138,7 @@ func (s *Server) createVNode(ctx context.Context, req api.CreateVNode) (api.VNod
 		return res, fmt.Errorf("start virtual node %s: %w", req.Name, err)
 	}
 	s.log.Info("virtual node created", "node", req.Name, "mac", mac, "addr", a, "backend", sup.Backend().Name(), "by", req.Requester)
-	n := toAPINode(d, stored)
+	n := s.withBoot(toAPINode(d, stored))
 	res.Node = &n
 	res.Messages = []string{fmt.Sprintf("Node %s is now booting (virtual node, %s backend, agent at %s).",
 		req.Name, sup.Backend().Name(), net.JoinHostPort(a, strconv.Itoa(vnode.AgentPort)))}
@@ -280,8 +263,8 @@ func (s *Server) StartVNodes(ctx context.Context) error {
 		}
 		macs = append(macs, d.MAC)
 	}
-	if err := s.store.SetBooted(ctx, macs, false); err != nil {
-		return fmt.Errorf("start virtual nodes: %w", err)
+	for _, mac := range macs { // booted again when its agent reports
+		s.boots.MarkDown(mac, api.CauseStartup, "")
 	}
 	s.log.Info("virtual nodes handed to the supervisor", "count", len(macs), "backend", s.vn.sup.Backend().Name())
 	return nil

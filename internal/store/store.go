@@ -103,6 +103,11 @@ type Reboot struct {
 	Cause     string
 	NodeMAC   string
 	NodeName  string
+	// State says whether the outcome is known: RebootDone, RebootRunning
+	// (the node's pipeline has started, its outcome is not known yet) or
+	// RebootInterrupted (the server stopped before knowing it). Empty
+	// means RebootDone.
+	State RebootState
 	// Method is the method that rebooted the node; empty if none did.
 	Method      string
 	OK          bool
@@ -119,11 +124,28 @@ type Reboot struct {
 	BootID   string
 }
 
+// RebootState is the state of a reboot record.
+type RebootState string
+
+// Reboot record states.
+const (
+	RebootRunning     RebootState = "running"
+	RebootDone        RebootState = "done"
+	RebootInterrupted RebootState = "interrupted"
+)
+
+// Valid reports whether st is one of the known states.
+func (st RebootState) Valid() bool {
+	return st == RebootRunning || st == RebootDone || st == RebootInterrupted
+}
+
 // Attempt is one method tried during a reboot.
 type Attempt struct {
 	Method string
 	// Error is empty when the attempt succeeded.
-	Error    string
+	Error string
+	// Code classifies Error for scripts (reboot.ErrorCode).
+	Code     string
 	Started  time.Time
 	Finished time.Time
 }
@@ -183,7 +205,27 @@ type Store interface {
 	PoEOffs(ctx context.Context) ([]PoEOff, error)
 
 	// AddReboots records reboots in one transaction and returns their IDs.
+	// A record whose State is empty is stored as RebootDone; ErrInvalid
+	// for an unknown state.
 	AddReboots(ctx context.Context, rs []Reboot) ([]string, error)
+	// FinishReboots completes records added as RebootRunning, in one
+	// transaction: their outcome (Method, OK, times, Attempts) and State
+	// (empty: RebootDone) replace what was stored; Batch, Requester,
+	// Cause, the node and BootedAt/BootID stay. A record marked
+	// RebootInterrupted meanwhile (by another server's start, on a shared
+	// database) is completed too. ErrNotFound if an ID is unknown,
+	// ErrConflict if a record is complete already.
+	FinishReboots(ctx context.Context, rs []Reboot) error
+	// DeleteReboots forgets running records, with their attempts: those
+	// of nodes a request found already being rebooted by another (whose
+	// record is the other's). Unknown IDs are skipped; ErrConflict if a
+	// record is not running.
+	DeleteReboots(ctx context.Context, ids []string) error
+	// InterruptReboots marks every RebootRunning record
+	// RebootInterrupted, and returns how many there were. A server calls
+	// it at start, before it reboots anything: the records its
+	// predecessor left running will never be completed.
+	InterruptReboots(ctx context.Context) (int, error)
 	// Reboots returns the records f selects, newest first.
 	Reboots(ctx context.Context, f RebootFilter) ([]Reboot, error)
 

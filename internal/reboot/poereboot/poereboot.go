@@ -10,18 +10,19 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"strconv"
 	"sync"
 	"time"
 
+	"github.com/walt-testbed/walt/api"
 	"github.com/walt-testbed/walt/internal/power"
 	"github.com/walt-testbed/walt/internal/power/poe"
 	"github.com/walt-testbed/walt/internal/reboot"
 	"github.com/walt-testbed/walt/internal/store"
+	"github.com/walt-testbed/walt/internal/vocab"
 )
 
-// MethodName names the method in results, as WalT does.
-const MethodName = "PoE-reboot"
+// MethodName names the method in results, as WalT does: the API's word.
+const MethodName = api.MethodPoE
 
 // Driver is what the method needs of a PoE driver.
 type Driver interface {
@@ -116,27 +117,26 @@ func (d Directory) Lookup(ctx context.Context, mac string) (poe.SwitchConfig, er
 
 // switchConfig turns a switch's stored settings into the driver's terms.
 func switchConfig(dev store.Device, set map[string]string) (poe.SwitchConfig, error) {
-	sw := poe.SwitchConfig{Name: dev.Name, Address: dev.IP, Reboots: set["poe.reboots"] == "true",
-		Community: poe.NewCommunity(set["snmp.community"])}
+	sw := poe.SwitchConfig{Name: dev.Name, Address: dev.IP, Reboots: vocab.On(set, vocab.PoEReboots),
+		Community: poe.NewCommunity(set[vocab.SNMPCommunity])}
 	if dev.IP == "" {
 		return sw, fmt.Errorf("%w: switch %s has no IP address", power.ErrUnknownPosition, dev.Name)
 	}
-	if p := set["snmp.port"]; p != "" && p != "161" {
-		n, err := strconv.Atoi(p)
-		if err != nil || n < 1 || n > 65535 {
+	if p := set[vocab.SNMPPort]; p != "" && p != "161" {
+		if _, err := vocab.SNMPPortRange.Parse(p); err != nil {
 			return sw, fmt.Errorf("switch %s: invalid snmp.port %q", dev.Name, p)
 		}
 		sw.Address = net.JoinHostPort(dev.IP, p)
 	}
-	switch set["snmp.version"] {
+	switch set[vocab.SNMPVersion] {
 	case "1":
 		sw.Version = poe.V1
 	case "2", "":
 		sw.Version = poe.V2c
 	default:
-		return sw, fmt.Errorf("switch %s: invalid snmp.version %q", dev.Name, set["snmp.version"])
+		return sw, fmt.Errorf("switch %s: invalid snmp.version %q", dev.Name, set[vocab.SNMPVersion])
 	}
-	if v := set["poe.delay"]; v != "" {
+	if v := set[vocab.PoEDelay]; v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil {
 			return sw, fmt.Errorf("switch %s: invalid poe.delay %q", dev.Name, v)

@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// Clock is a fake server.Clock for boot tracking tests: time moves only
+// Clock is a fake boot.Clock for boot tracking tests: time moves only
 // when Advance moves it, and the functions due then run.
 type Clock struct {
 	mu     sync.Mutex
@@ -23,14 +23,14 @@ type timer struct {
 // NewClock returns a clock set at start.
 func NewClock(start time.Time) *Clock { return &Clock{now: start} }
 
-// Now implements server.Clock.
+// Now implements boot.Clock.
 func (c *Clock) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.now
 }
 
-// AfterFunc implements server.Clock.
+// AfterFunc implements boot.Clock.
 func (c *Clock) AfterFunc(d time.Duration, f func()) func() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()

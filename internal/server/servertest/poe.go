@@ -9,8 +9,8 @@ import (
 	"github.com/walt-testbed/walt/api"
 	"github.com/walt-testbed/walt/internal/lab/snmpswitch"
 	"github.com/walt-testbed/walt/internal/power/poe"
-	"github.com/walt-testbed/walt/internal/reboot/poereboot"
 	"github.com/walt-testbed/walt/internal/server"
+	"github.com/walt-testbed/walt/internal/wiring"
 )
 
 // WithPoE is a New modifier that wires the PoE driver as walt-server does
@@ -20,12 +20,9 @@ func WithPoE(t testing.TB) func(*server.Config) {
 	return func(c *server.Config) {
 		pc := poe.DefaultConfig()
 		pc.Timeout, pc.Retries = 200*time.Millisecond, 0
-		drv, err := poe.New(pc, poereboot.Directory{Store: c.Store}, poereboot.Journal{Store: c.Store}, c.Logger)
-		if err != nil {
+		if _, _, err := wiring.Drivers(c, pc, nil); err != nil {
 			t.Fatal(err)
 		}
-		c.Reboot.Physical = poereboot.New(c.Store, drv)
-		c.PoE = drv
 	}
 }
 

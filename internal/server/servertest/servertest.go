@@ -41,7 +41,7 @@ func New(t testing.TB, addrs *reboottest.Addrs, mod func(*server.Config)) *Env {
 	if mod != nil {
 		mod(&cfg)
 	}
-	srv, err := server.New(cfg)
+	srv, err := server.New(t.Context(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

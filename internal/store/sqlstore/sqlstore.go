@@ -553,33 +553,36 @@ func NewID() string {
 // AddReboots implements store.Store.
 func (s *Store) AddReboots(ctx context.Context, rs []store.Reboot) ([]string, error) {
 	ids := make([]string, len(rs))
+	for _, r := range rs {
+		if r.State != "" && !r.State.Valid() {
+			return nil, fmt.Errorf("record reboot of %s: state %q: %w: want running, done or interrupted", r.NodeName, r.State, store.ErrInvalid)
+		}
+	}
 	err := s.inTx(ctx, "record reboots", func(tx *sql.Tx) error {
-		ins, err := tx.PrepareContext(ctx, s.d.rebind(`INSERT INTO reboots (id, batch, requester, cause, node_mac, node_name, method, ok, requested_at, ack_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`))
+		ins, err := tx.PrepareContext(ctx, s.d.rebind(`INSERT INTO reboots (id, batch, requester, cause, node_mac, node_name, method, ok, requested_at, ack_at, finished_at, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`))
 		if err != nil {
 			return fmt.Errorf("record reboots: %w", err)
 		}
 		defer ins.Close()
-		insAttempt, err := tx.PrepareContext(ctx, s.d.rebind(`INSERT INTO reboot_attempts (reboot_id, seq, method, error, started_at, finished_at) VALUES (?, ?, ?, ?, ?, ?)`))
+		attempts, err := s.prepareAttempts(ctx, tx)
 		if err != nil {
 			return fmt.Errorf("record reboots: %w", err)
 		}
-		defer insAttempt.Close()
+		defer attempts.Close()
 		for i, r := range rs {
 			if r.ID == "" {
 				r.ID = NewID()
 			}
 			ids[i] = r.ID
 			if _, err := ins.ExecContext(ctx, r.ID, r.Batch, r.Requester, r.Cause, r.NodeMAC, r.NodeName, r.Method, boolInt(r.OK),
-				micros(r.RequestedAt), nullMicros(r.AckAt), micros(r.FinishedAt)); err != nil {
+				micros(r.RequestedAt), nullMicros(r.AckAt), micros(r.FinishedAt), string(stateOrDone(r.State))); err != nil {
 				if s.d.IsUniqueViolation != nil && s.d.IsUniqueViolation(err) {
 					return fmt.Errorf("record reboot %s of %s: %w: id already used", r.ID, r.NodeName, store.ErrConflict)
 				}
 				return fmt.Errorf("record reboot of %s: %w", r.NodeName, err)
 			}
-			for j, a := range r.Attempts {
-				if _, err := insAttempt.ExecContext(ctx, r.ID, j, a.Method, a.Error, micros(a.Started), micros(a.Finished)); err != nil {
-					return fmt.Errorf("record reboot attempt %s of %s: %w", a.Method, r.NodeName, err)
-				}
+			if err := insertAttempts(ctx, attempts, r.ID, r); err != nil {
+				return err
 			}
 		}
 		return nil
@@ -590,9 +593,136 @@ func (s *Store) AddReboots(ctx context.Context, rs []store.Reboot) ([]string, er
 	return ids, nil
 }
 
+func stateOrDone(st store.RebootState) store.RebootState {
+	if st == "" {
+		return store.RebootDone
+	}
+	return st
+}
+
+func (s *Store) prepareAttempts(ctx context.Context, tx *sql.Tx) (*sql.Stmt, error) {
+	return tx.PrepareContext(ctx, s.d.rebind(`INSERT INTO reboot_attempts (reboot_id, seq, method, error, code, started_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?)`))
+}
+
+func insertAttempts(ctx context.Context, stmt *sql.Stmt, id string, r store.Reboot) error {
+	for j, a := range r.Attempts {
+		if _, err := stmt.ExecContext(ctx, id, j, a.Method, a.Error, a.Code, micros(a.Started), micros(a.Finished)); err != nil {
+			return fmt.Errorf("record reboot attempt %s of %s: %w", a.Method, r.NodeName, err)
+		}
+	}
+	return nil
+}
+
+// FinishReboots implements store.Store.
+func (s *Store) FinishReboots(ctx context.Context, rs []store.Reboot) error {
+	if len(rs) == 0 {
+		return nil
+	}
+	for _, r := range rs {
+		if st := stateOrDone(r.State); st == store.RebootRunning || !st.Valid() {
+			return fmt.Errorf("complete reboot %s of %s: state %q: %w: want done or interrupted", r.ID, r.NodeName, r.State, store.ErrInvalid)
+		}
+	}
+	return s.inTx(ctx, "complete reboots", func(tx *sql.Tx) error {
+		state, err := tx.PrepareContext(ctx, s.d.rebind(`SELECT state FROM reboots WHERE id = ?`))
+		if err != nil {
+			return fmt.Errorf("complete reboots: %w", err)
+		}
+		defer state.Close()
+		upd, err := tx.PrepareContext(ctx, s.d.rebind(`UPDATE reboots SET method = ?, ok = ?, requested_at = ?, ack_at = ?, finished_at = ?, state = ? WHERE id = ?`))
+		if err != nil {
+			return fmt.Errorf("complete reboots: %w", err)
+		}
+		defer upd.Close()
+		del, err := tx.PrepareContext(ctx, s.d.rebind(`DELETE FROM reboot_attempts WHERE reboot_id = ?`))
+		if err != nil {
+			return fmt.Errorf("complete reboots: %w", err)
+		}
+		defer del.Close()
+		attempts, err := s.prepareAttempts(ctx, tx)
+		if err != nil {
+			return fmt.Errorf("complete reboots: %w", err)
+		}
+		defer attempts.Close()
+		for _, r := range rs {
+			var st string
+			switch err := state.QueryRowContext(ctx, r.ID).Scan(&st); {
+			case errors.Is(err, sql.ErrNoRows):
+				return fmt.Errorf("complete reboot %s of %s: %w", r.ID, r.NodeName, store.ErrNotFound)
+			case err != nil:
+				return fmt.Errorf("complete reboot %s of %s: %w", r.ID, r.NodeName, err)
+			case st == string(store.RebootDone):
+				return fmt.Errorf("complete reboot %s of %s: %w: it is complete already", r.ID, r.NodeName, store.ErrConflict)
+			}
+			if _, err := upd.ExecContext(ctx, r.Method, boolInt(r.OK), micros(r.RequestedAt), nullMicros(r.AckAt), micros(r.FinishedAt),
+				string(stateOrDone(r.State)), r.ID); err != nil {
+				return fmt.Errorf("complete reboot %s of %s: %w", r.ID, r.NodeName, err)
+			}
+			if _, err := del.ExecContext(ctx, r.ID); err != nil {
+				return fmt.Errorf("complete reboot %s of %s: %w", r.ID, r.NodeName, err)
+			}
+			if err := insertAttempts(ctx, attempts, r.ID, r); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// DeleteReboots implements store.Store.
+func (s *Store) DeleteReboots(ctx context.Context, ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	return s.inTx(ctx, "forget reboots", func(tx *sql.Tx) error {
+		state, err := tx.PrepareContext(ctx, s.d.rebind(`SELECT state FROM reboots WHERE id = ?`))
+		if err != nil {
+			return fmt.Errorf("forget reboots: %w", err)
+		}
+		defer state.Close()
+		del, err := tx.PrepareContext(ctx, s.d.rebind(`DELETE FROM reboots WHERE id = ?`))
+		if err != nil {
+			return fmt.Errorf("forget reboots: %w", err)
+		}
+		defer del.Close()
+		for _, id := range ids {
+			var st string
+			switch err := state.QueryRowContext(ctx, id).Scan(&st); {
+			case errors.Is(err, sql.ErrNoRows):
+				continue
+			case err != nil:
+				return fmt.Errorf("forget reboot %s: %w", id, err)
+			case st != string(store.RebootRunning):
+				return fmt.Errorf("forget reboot %s: %w: it is %s, not running", id, store.ErrConflict, st)
+			}
+			if _, err := del.ExecContext(ctx, id); err != nil {
+				return fmt.Errorf("forget reboot %s: %w", id, err)
+			}
+		}
+		return nil
+	})
+}
+
+// InterruptReboots implements store.Store.
+func (s *Store) InterruptReboots(ctx context.Context) (int, error) {
+	var n int64
+	err := s.inTx(ctx, "mark interrupted reboots", func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, s.d.rebind(`UPDATE reboots SET state = ? WHERE state = ?`), string(store.RebootInterrupted), string(store.RebootRunning))
+		if err != nil {
+			return fmt.Errorf("mark interrupted reboots: %w", err)
+		}
+		n, err = res.RowsAffected()
+		if err != nil {
+			return fmt.Errorf("mark interrupted reboots: %w", err)
+		}
+		return nil
+	})
+	return int(n), err
+}
+
 // Reboots implements store.Store.
 func (s *Store) Reboots(ctx context.Context, f store.RebootFilter) ([]store.Reboot, error) {
-	q := `SELECT id, batch, requester, cause, node_mac, node_name, method, ok, requested_at, ack_at, finished_at, booted_at, boot_id FROM reboots WHERE 1 = 1`
+	q := `SELECT id, batch, requester, cause, node_mac, node_name, method, ok, requested_at, ack_at, finished_at, booted_at, boot_id, state FROM reboots WHERE 1 = 1`
 	var args []any
 	if f.NodeMAC != "" {
 		q += ` AND node_mac = ?`
@@ -619,7 +749,7 @@ func (s *Store) Reboots(ctx context.Context, f store.RebootFilter) ([]store.Rebo
 			var ok int
 			var req, fin int64
 			var ack, booted sql.NullInt64
-			if err := rows.Scan(&r.ID, &r.Batch, &r.Requester, &r.Cause, &r.NodeMAC, &r.NodeName, &r.Method, &ok, &req, &ack, &fin, &booted, &r.BootID); err != nil {
+			if err := rows.Scan(&r.ID, &r.Batch, &r.Requester, &r.Cause, &r.NodeMAC, &r.NodeName, &r.Method, &ok, &req, &ack, &fin, &booted, &r.BootID, &r.State); err != nil {
 				return fmt.Errorf("list reboots: %w", err)
 			}
 			r.OK = ok != 0
@@ -642,7 +772,7 @@ func (s *Store) readAttempts(ctx context.Context, tx *sql.Tx, rs []store.Reboot,
 	if len(rs) == 0 {
 		return nil
 	}
-	stmt, err := tx.PrepareContext(ctx, s.d.rebind(`SELECT method, error, started_at, finished_at FROM reboot_attempts WHERE reboot_id = ? ORDER BY seq`))
+	stmt, err := tx.PrepareContext(ctx, s.d.rebind(`SELECT method, error, code, started_at, finished_at FROM reboot_attempts WHERE reboot_id = ? ORDER BY seq`))
 	if err != nil {
 		return fmt.Errorf("list reboot attempts: %w", err)
 	}
@@ -655,7 +785,7 @@ func (s *Store) readAttempts(ctx context.Context, tx *sql.Tx, rs []store.Reboot,
 		for rows.Next() {
 			var a store.Attempt
 			var st, fin int64
-			if err := rows.Scan(&a.Method, &a.Error, &st, &fin); err != nil {
+			if err := rows.Scan(&a.Method, &a.Error, &a.Code, &st, &fin); err != nil {
 				rows.Close()
 				return fmt.Errorf("list reboot attempts of %s: %w", id, err)
 			}

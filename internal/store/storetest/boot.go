@@ -139,3 +139,133 @@ func testBootSurvivesReopen(t *testing.T, s store.Store, reopen func() store.Sto
 		t.Errorf("after reopen: boot statuses (-want +got):\n%s\nlog lines %+v", diff, ls)
 	}
 }
+
+// A reboot is recorded running when it starts and completed when its
+// outcome is known; its boot, reported in between, stays.
+func testRebootProgress(t *testing.T, s store.Store, _ func() store.Store) {
+	running := []store.Reboot{
+		{Batch: "b", Requester: "alice", Cause: "reboot requested", NodeMAC: node(1).MAC, NodeName: "rpi1", State: store.RebootRunning, RequestedAt: t0, FinishedAt: t0},
+		{Batch: "b", Requester: "alice", Cause: "reboot requested", NodeMAC: node(2).MAC, NodeName: "rpi2", State: store.RebootRunning, RequestedAt: t0, FinishedAt: t0},
+	}
+	ids, err := s.AddReboots(ctx(t), running)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Reboots(ctx(t), store.RebootFilter{Batch: "b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].State != store.RebootRunning || got[1].State != store.RebootRunning {
+		t.Fatalf("Reboots() after AddReboots(running) = %+v, want two running", got)
+	}
+	booted := t0.Add(3 * time.Second)
+	if err := s.SetRebootsBooted(ctx(t), []store.RebootBoot{{ID: ids[0], BootID: "boot-2", At: booted}}); err != nil {
+		t.Fatal(err)
+	}
+	done := running[0]
+	done.ID, done.State, done.Method, done.OK = ids[0], "", "PoE-reboot", true
+	done.RequestedAt, done.AckAt, done.FinishedAt = t0.Add(time.Millisecond), t0.Add(time.Second), t0.Add(time.Second)
+	done.Attempts = []store.Attempt{
+		{Method: "soft-reboot", Error: "connection refused", Code: "refused", Started: t0, Finished: t0.Add(time.Millisecond)},
+		{Method: "PoE-reboot", Started: t0.Add(time.Millisecond), Finished: t0.Add(time.Second)},
+	}
+	if err := s.FinishReboots(ctx(t), []store.Reboot{done}); err != nil {
+		t.Fatalf("FinishReboots = %v", err)
+	}
+	got, err = s.Reboots(ctx(t), store.RebootFilter{NodeMAC: node(1).MAC})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := done
+	want.State, want.BootedAt, want.BootID = store.RebootDone, booted, "boot-2"
+	if diff := cmp.Diff([]store.Reboot{want}, got); diff != "" {
+		t.Errorf("Reboots(rpi1) after FinishReboots (-want +got):\n%s", diff)
+	}
+	if err := s.FinishReboots(ctx(t), []store.Reboot{done}); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("FinishReboots(done again) = %v, want ErrConflict", err)
+	}
+	// All or nothing: an unknown ID leaves the known one running.
+	other := running[1]
+	other.ID, other.State = ids[1], store.RebootDone
+	if err := s.FinishReboots(ctx(t), []store.Reboot{other, {ID: "no-such-id", NodeName: "rpi9"}}); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("FinishReboots(unknown id) = %v, want ErrNotFound", err)
+	}
+	if got, _ := s.Reboots(ctx(t), store.RebootFilter{NodeMAC: node(2).MAC}); len(got) != 1 || got[0].State != store.RebootRunning {
+		t.Errorf("rpi2 after a failed FinishReboots = %+v, want still running", got)
+	}
+	if err := s.FinishReboots(ctx(t), []store.Reboot{{ID: ids[1], State: store.RebootRunning}}); !errors.Is(err, store.ErrInvalid) {
+		t.Errorf("FinishReboots(state running) = %v, want ErrInvalid", err)
+	}
+	if _, err := s.AddReboots(ctx(t), []store.Reboot{{NodeName: "rpi3", State: "sleeping", RequestedAt: t0, FinishedAt: t0}}); !errors.Is(err, store.ErrInvalid) {
+		t.Errorf("AddReboots(state sleeping) = %v, want ErrInvalid", err)
+	}
+}
+
+// Records left running by a server that died are interrupted at the next
+// start; complete ones are left alone.
+func testRebootInterrupted(t *testing.T, s store.Store, reopen func() store.Store) {
+	ids, err := s.AddReboots(ctx(t), []store.Reboot{
+		{Batch: "b", NodeMAC: node(1).MAC, NodeName: "rpi1", State: store.RebootRunning, RequestedAt: t0, FinishedAt: t0},
+		{Batch: "b", NodeMAC: node(2).MAC, NodeName: "rpi2", State: store.RebootRunning, RequestedAt: t0, FinishedAt: t0},
+		{Batch: "b", NodeMAC: node(3).MAC, NodeName: "rpi3", OK: true, Method: "soft-reboot", RequestedAt: t0, FinishedAt: t0},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reopen != nil {
+		s = reopen() // what a restart sees
+	}
+	n, err := s.InterruptReboots(ctx(t))
+	if err != nil || n != 2 {
+		t.Fatalf("InterruptReboots() = %d, %v; want 2, nil", n, err)
+	}
+	got, err := s.Reboots(ctx(t), store.RebootFilter{Batch: "b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	states := map[string]store.RebootState{}
+	for _, r := range got {
+		states[r.ID] = r.State
+	}
+	want := map[string]store.RebootState{ids[0]: store.RebootInterrupted, ids[1]: store.RebootInterrupted, ids[2]: store.RebootDone}
+	if diff := cmp.Diff(want, states); diff != "" {
+		t.Errorf("states after InterruptReboots (-want +got):\n%s", diff)
+	}
+	if n, err := s.InterruptReboots(ctx(t)); err != nil || n != 0 {
+		t.Errorf("InterruptReboots() again = %d, %v; want 0, nil", n, err)
+	}
+	// On a shared database, another server's start interrupts the records
+	// of a live server: its outcome, when it comes, still lands.
+	if err := s.FinishReboots(ctx(t), []store.Reboot{{ID: ids[0], NodeName: "rpi1", OK: true, Method: "soft-reboot", RequestedAt: t0, FinishedAt: t0}}); err != nil {
+		t.Errorf("FinishReboots(interrupted) = %v, want nil", err)
+	}
+	if got, _ := s.Reboots(ctx(t), store.RebootFilter{NodeMAC: node(1).MAC}); len(got) != 1 || got[0].State != store.RebootDone || !got[0].OK {
+		t.Errorf("rpi1 completed after being interrupted: %+v, want done, OK", got)
+	}
+}
+
+// A running record can be forgotten, with its attempts; a complete one
+// cannot.
+func testDeleteReboots(t *testing.T, s store.Store, _ func() store.Store) {
+	ids, err := s.AddReboots(ctx(t), []store.Reboot{
+		{Batch: "b", NodeMAC: node(1).MAC, NodeName: "rpi1", State: store.RebootRunning, RequestedAt: t0, FinishedAt: t0,
+			Attempts: []store.Attempt{{Method: "soft-reboot", Started: t0, Finished: t0}}},
+		{Batch: "b", NodeMAC: node(2).MAC, NodeName: "rpi2", OK: true, Method: "soft-reboot", RequestedAt: t0, FinishedAt: t0},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteReboots(ctx(t), []string{ids[0], "no-such-id"}); err != nil {
+		t.Fatalf("DeleteReboots(running, unknown) = %v, want nil", err)
+	}
+	got, err := s.Reboots(ctx(t), store.RebootFilter{Batch: "b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].ID != ids[1] {
+		t.Errorf("records after DeleteReboots = %+v, want rpi2's only", got)
+	}
+	if err := s.DeleteReboots(ctx(t), []string{ids[1]}); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("DeleteReboots(done) = %v, want ErrConflict", err)
+	}
+}

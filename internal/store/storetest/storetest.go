@@ -39,6 +39,9 @@ func Run(t *testing.T, newStore NewStore) {
 		{"ConcurrentReports", testConcurrentReports},
 		{"BootStatuses", testBootStatuses},
 		{"RebootsBooted", testRebootsBooted},
+		{"RebootProgress", testRebootProgress},
+		{"RebootInterrupted", testRebootInterrupted},
+		{"DeleteReboots", testDeleteReboots},
 		{"LogLines", testLogLines},
 		{"BootSurvivesReopen", testBootSurvivesReopen},
 	}
@@ -343,7 +346,7 @@ func testReboots(t *testing.T, s store.Store, _ func() store.Store) {
 			RequestedAt: t0, FinishedAt: t0.Add(time.Second),
 			Attempts: []store.Attempt{
 				{Method: "soft-reboot", Error: "connection refused", Started: t0, Finished: t0.Add(time.Millisecond)},
-				{Method: "PoE-reboot", Error: "forbidden on switch", Started: t0.Add(time.Millisecond), Finished: t0.Add(time.Second)},
+				{Method: "PoE-reboot", Error: "forbidden on switch", Code: "forbidden", Started: t0.Add(time.Millisecond), Finished: t0.Add(time.Second)},
 			},
 		},
 	}
@@ -355,6 +358,7 @@ func testReboots(t *testing.T, s store.Store, _ func() store.Store) {
 		t.Fatalf("AddReboots ids = %q, want two distinct", ids)
 	}
 	rs[0].ID, rs[1].ID = ids[0], ids[1]
+	rs[0].State, rs[1].State = store.RebootDone, store.RebootDone // the default
 	got, err := s.Reboots(ctx(t), store.RebootFilter{Batch: "b1"})
 	if err != nil {
 		t.Fatal(err)

@@ -103,6 +103,9 @@ func checkVersion1Data(t *testing.T, s store.Store) {
 		t.Fatalf("reboots after upgrade: %d records, want 1", len(rs))
 	}
 	r := rs[0]
+	if r.State != store.RebootDone {
+		t.Errorf("reboot after upgrade has state %q, want %q (rows before version 3 are complete)", r.State, store.RebootDone)
+	}
 	if r.ID != "r1" || r.Method != "PoE-reboot" || !r.OK || !r.AckAt.Equal(t0.Add(2*time.Millisecond)) || len(r.Attempts) != 2 ||
 		r.Attempts[0].Error != "connection refused" || r.Attempts[1].Method != "PoE-reboot" {
 		t.Errorf("reboot after upgrade = %+v", r)

@@ -17,12 +17,14 @@ import (
 	"time"
 
 	"github.com/walt-testbed/walt/client"
+	"github.com/walt-testbed/walt/internal/power/poe"
 	"github.com/walt-testbed/walt/internal/reboot"
 	"github.com/walt-testbed/walt/internal/server"
 	"github.com/walt-testbed/walt/internal/store"
 	"github.com/walt-testbed/walt/internal/store/sqlite"
 	"github.com/walt-testbed/walt/internal/vnode"
 	"github.com/walt-testbed/walt/internal/vnode/vmtest"
+	"github.com/walt-testbed/walt/internal/wiring"
 )
 
 // Process returns a process backend running a walt-node built for the test.
@@ -109,7 +111,7 @@ func Start(t testing.TB, b vnode.Backend, prefix, dataDir string) *Env {
 	}
 	url := "http://" + ln.Addr().String()
 	log := Logger(t)
-	sup, err := vnode.New(vnode.Config{DataDir: dataDir, Backend: b, AddrPrefix: pfx, ServerURL: url, StopGrace: 2 * time.Second, Logger: log})
+	sup, err := wiring.VNodes(wiring.VNodeConfig{Backend: b, DataDir: dataDir, AddrPrefix: pfx, ServerURL: url, StopGrace: 2 * time.Second, Logger: log})
 	if err != nil {
 		st.Close()
 		ln.Close()
@@ -117,7 +119,12 @@ func Start(t testing.TB, b vnode.Backend, prefix, dataDir string) *Env {
 	}
 	rc := reboot.DefaultConfig()
 	rc.ConnectTimeout = 2 * time.Second
-	srv, err := server.New(server.Config{Store: st, Reboot: rc, VNodes: sup, Logger: log})
+	cfg := server.Config{Store: st, Reboot: rc, Logger: log}
+	_, _, err = wiring.Drivers(&cfg, poe.DefaultConfig(), sup)
+	var srv *server.Server
+	if err == nil {
+		srv, err = server.New(t.Context(), cfg)
+	}
 	if err == nil {
 		err = srv.StartVNodes(t.Context())
 	}
@@ -132,19 +139,16 @@ func Start(t testing.TB, b vnode.Backend, prefix, dataDir string) *Env {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
+	supervise := server.Task{Run: func(ctx context.Context) {
 		if err := sup.Run(ctx); err != nil {
 			t.Errorf("supervisor Run() = %v, want nil", err)
 		}
-	}()
-	go func() {
-		defer wg.Done()
-		if err := srv.Serve(ctx, ln); err != nil {
+	}}
+	wg.Go(func() {
+		if err := srv.Serve(ctx, ln, supervise); err != nil { // as walt-server runs it
 			t.Errorf("server Serve() = %v, want nil", err)
 		}
-	}()
+	})
 	e := &Env{URL: url, Client: c, Store: st, Sup: sup, Server: srv, DataDir: dataDir}
 	e.stop = func() {
 		cancel()

@@ -1,0 +1,625 @@
+// Package boot tracks the boot state of every node: booted, booting or
+// down, since when and why, the node's last sign of life, and the boot
+// that completes each reboot (docs/boot-tracking.md). It alone owns that
+// state. Heartbeats only touch memory; changes are written to the store
+// in batches by one flusher, with the platform log ("node rpi1 is
+// booted"). A periodic sweep marks silent nodes down and runs the boot
+// watchdog, which hard-reboots stuck nodes through the Watchdog it is
+// given.
+//
+// Lifecycle: New loads the state (I/O on the caller's context); Run
+// sweeps until its context ends, then stops the sweeps, cancels watchdog
+// reboots in progress, waits for every goroutine of the tracker and
+// writes what is pending: nothing of the tracker touches the store after
+// Run returns.
+package boot
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/walt-testbed/walt/api"
+	"github.com/walt-testbed/walt/internal/store"
+)
+
+// Store is what the tracker needs of the server's store.
+type Store interface {
+	Devices(ctx context.Context) ([]store.Device, error)
+	BootStatuses(ctx context.Context) ([]store.BootStatus, error)
+	SetBootStatuses(ctx context.Context, bs []store.BootStatus) error
+	SetRebootsBooted(ctx context.Context, bs []store.RebootBoot) error
+	AddLogLines(ctx context.Context, ls []store.LogLine) error
+	LogLines(ctx context.Context, after int64, limit int) ([]store.LogLine, error)
+}
+
+// Limit is a node's boot watchdog settings.
+type Limit struct {
+	// Timeout is boot.timeout; 0: the watchdog leaves the node alone.
+	Timeout time.Duration
+	// Retries is boot.retries: the hard reboots tried before giving up.
+	Retries int
+}
+
+// A Watchdog is what the boot watchdog needs from the server.
+type Watchdog interface {
+	// Limits returns the limits of the given nodes, by MAC.
+	Limits(ctx context.Context, macs []string) (map[string]Limit, error)
+	// Reboot hard-reboots a node stuck in its boot (recorded with
+	// requester walt, cause "bootup timeout"), and returns when it is
+	// done or ctx ended.
+	Reboot(ctx context.Context, mac string)
+}
+
+// Clock is the time source of boot tracking; tests inject a fake one.
+type Clock interface {
+	Now() time.Time
+	// AfterFunc calls f on its own goroutine after d; stop cancels it.
+	AfterFunc(d time.Duration, f func()) (stop func() bool)
+}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time { return time.Now() }
+func (realClock) AfterFunc(d time.Duration, f func()) func() bool {
+	return time.AfterFunc(d, f).Stop
+}
+
+// Config configures boot tracking. Zero fields take the defaults.
+type Config struct {
+	// HeartbeatInterval is the period agents are told to beat at; 10s.
+	HeartbeatInterval time.Duration
+	// Silence: a node whose agent promised heartbeats and sent nothing
+	// for this long is down; 25s (detected within Silence + Sweep).
+	Silence time.Duration
+	// Sweep is the period of the silence and watchdog checks; 1s.
+	Sweep time.Duration
+	// Clock defaults to the real clock.
+	Clock Clock
+}
+
+func (c *Config) setDefaults() {
+	if c.HeartbeatInterval <= 0 {
+		c.HeartbeatInterval = api.DefaultHeartbeatInterval
+	}
+	if c.Silence <= 0 {
+		c.Silence = 25 * time.Second
+	}
+	if c.Sweep <= 0 {
+		c.Sweep = time.Second
+	}
+	if c.Clock == nil {
+		c.Clock = realClock{}
+	}
+}
+
+// nodeBoot is one node's boot state.
+type nodeBoot struct {
+	mac, name string
+	bootID    string
+	booted    bool
+	since     time.Time
+	cause     string
+	method    string
+	note      string
+	// lastMethod: the method of the last successful reboot.
+	lastMethod string
+	// retriesLeft counts the watchdog's hard reboots left; -1: the
+	// node's boot.retries, resolved at the next sweep.
+	retriesLeft int
+	// beats: the agent reported a boot id, so it sends heartbeats and
+	// silence means down.
+	beats bool
+	// lastSeen is the baseline of silence: the last sign of life, or the
+	// server's start. seen is the last sign of life known, across
+	// restarts (the store's Device.LastSeen at load); zero if none.
+	lastSeen, seen time.Time
+	// reboot is the reboot in progress, nil if none.
+	reboot *pendingReboot
+	// watchdog: a watchdog reboot is running.
+	watchdog bool
+}
+
+// pendingReboot follows one reboot until the node's next boot.
+type pendingReboot struct {
+	requested time.Time
+	// recordID is the reboot's record, added before the node was
+	// touched; empty if it could not be.
+	recordID string
+	// booted: the node reported a new boot, recorded as the reboot's;
+	// ended: the engine reported the reboot's outcome. Once both are
+	// true, nothing is pending.
+	booted, ended bool
+}
+
+func (n *nodeBoot) state() string {
+	switch {
+	case n.booted:
+		return api.StateBooted
+	case n.reboot != nil || n.cause == api.CauseBootupTimeout || n.cause == api.CauseRebootRequested:
+		return api.StateBooting
+	}
+	return api.StateDown
+}
+
+func (n *nodeBoot) status() store.BootStatus {
+	return store.BootStatus{MAC: n.mac, BootID: n.bootID, Booted: n.booted, Since: n.since, Cause: n.cause,
+		Method: n.method, LastMethod: n.lastMethod, RetriesLeft: n.retriesLeft}
+}
+
+func (n *nodeBoot) apiStatus() *api.BootStatus {
+	return &api.BootStatus{State: n.state(), Since: n.since, Cause: n.cause, Method: n.method, Note: n.note,
+		BootID: n.bootID, LastRebootMethod: n.lastMethod}
+}
+
+// Tracker holds the boot state of every node.
+type Tracker struct {
+	cfg   Config
+	store Store
+	log   *slog.Logger
+	plog  *PlatformLog
+	// wd runs the watchdog's reboots; nil: no watchdog.
+	wd Watchdog
+
+	mu    sync.Mutex
+	nodes map[string]*nodeBoot // by MAC; +checklocks:mu
+	// changed is closed and replaced at each change of a node's booted
+	// state (waiters watch it). +checklocks:mu
+	changed chan struct{}
+	// Writes waiting for the flusher. +checklocks:mu
+	dirty    map[string]bool
+	boots    []store.RebootBoot
+	flushing bool
+	stop     func() bool
+	closed   bool
+	// running counts the tracker's goroutines (flusher, sweep, watchdog
+	// reboots); close waits for them, so that none outlives the store.
+	// Add is called under mu while !closed only.
+	running sync.WaitGroup
+	// watchdogCtx ends at close: a watchdog reboot in progress stops.
+	watchdogCtx    context.Context
+	cancelWatchdog context.CancelFunc
+
+	flushMu sync.Mutex // one flush at a time
+}
+
+// New loads every node's boot state from st. wd may be nil (no watchdog).
+func New(ctx context.Context, cfg Config, st Store, log *slog.Logger, wd Watchdog) (*Tracker, error) {
+	cfg.setDefaults()
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	t := &Tracker{cfg: cfg, store: st, log: log, wd: wd, nodes: map[string]*nodeBoot{}, changed: make(chan struct{}), dirty: map[string]bool{}}
+	t.watchdogCtx, t.cancelWatchdog = context.WithCancel(context.WithoutCancel(ctx))
+	plog, err := newPlatformLog(ctx, st, cfg.Clock)
+	if err != nil {
+		return nil, err
+	}
+	t.plog = plog
+	devs, err := st.Devices(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("boot tracking: %w", err)
+	}
+	statuses, err := st.BootStatuses(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("boot tracking: %w", err)
+	}
+	byMAC := make(map[string]store.BootStatus, len(statuses))
+	for _, b := range statuses {
+		byMAC[b.MAC] = b
+	}
+	now := cfg.Clock.Now()
+	for _, d := range devs {
+		if d.Type != store.TypeNode {
+			continue
+		}
+		n := &nodeBoot{mac: d.MAC, name: d.Name, booted: d.Booted, since: now, retriesLeft: -1, lastSeen: now, seen: d.LastSeen}
+		if b, ok := byMAC[d.MAC]; ok {
+			n.bootID, n.booted, n.since, n.cause, n.method, n.lastMethod, n.retriesLeft =
+				b.BootID, b.Booted, b.Since, b.Cause, b.Method, b.LastMethod, b.RetriesLeft
+			n.beats = b.BootID != ""
+		} else if !d.Booted {
+			n.cause = api.CauseStartup
+		}
+		t.nodes[d.MAC] = n
+	}
+	return t, nil
+}
+
+// Run sweeps until ctx ends, then closes the tracker (Close) and returns
+// nil.
+func (t *Tracker) Run(ctx context.Context) error {
+	t.Start()
+	<-ctx.Done()
+	t.Close()
+	return nil
+}
+
+// Start begins the periodic sweeps (Run calls it); stop ends them. For
+// tests that drive a tracker without Run: Close must still be called.
+func (t *Tracker) Start() (stop func()) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.stop == nil && !t.closed {
+		t.stop = t.cfg.Clock.AfterFunc(t.cfg.Sweep, t.tick)
+	}
+	return func() {
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		t.closed = true
+		if t.stop != nil {
+			t.stop()
+		}
+	}
+}
+
+func (t *Tracker) tick() {
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return
+	}
+	t.running.Add(1)
+	t.mu.Unlock()
+	defer t.running.Done()
+	t.sweep()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.closed {
+		t.stop = t.cfg.Clock.AfterFunc(t.cfg.Sweep, t.tick)
+	}
+}
+
+// Close stops the sweeps, cancels watchdog reboots in progress, waits for
+// every goroutine of the tracker and writes what is pending. Nothing of
+// the tracker touches the store after it returns.
+func (t *Tracker) Close() {
+	t.mu.Lock()
+	t.closed = true
+	if t.stop != nil {
+		t.stop()
+	}
+	t.mu.Unlock()
+	t.cancelWatchdog()
+	t.running.Wait()
+	t.Flush()
+}
+
+// changedLocked wakes the waiters.
+func (t *Tracker) changedLocked() {
+	close(t.changed)
+	t.changed = make(chan struct{})
+}
+
+// markDirtyLocked queues n's status for the store.
+func (t *Tracker) markDirtyLocked(n *nodeBoot) {
+	t.dirty[n.mac] = true
+	t.kickLocked()
+}
+
+func (t *Tracker) kickLocked() {
+	if !t.flushing && !t.closed { // once closed, close's own flush writes
+		t.flushing = true
+		t.running.Add(1)
+		go func() {
+			defer t.running.Done()
+			t.flushLoop()
+		}()
+	}
+}
+
+func (t *Tracker) flushLoop() {
+	for {
+		t.Flush()
+		t.mu.Lock()
+		if len(t.dirty) == 0 && len(t.boots) == 0 && !t.plog.hasPending() {
+			t.flushing = false
+			t.mu.Unlock()
+			return
+		}
+		t.mu.Unlock()
+	}
+}
+
+// Flush writes the pending changes: boot statuses, reboot boot times,
+// log lines. Errors are logged: the state stays right in memory and is
+// written again at the next change.
+func (t *Tracker) Flush() {
+	t.flushMu.Lock()
+	defer t.flushMu.Unlock()
+	t.mu.Lock()
+	statuses := make([]store.BootStatus, 0, len(t.dirty))
+	for mac := range t.dirty {
+		if n := t.nodes[mac]; n != nil {
+			statuses = append(statuses, n.status())
+		}
+	}
+	t.dirty = map[string]bool{}
+	boots := t.boots
+	t.boots = nil
+	t.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := t.store.SetBootStatuses(ctx, statuses); err != nil {
+		t.log.Error("cannot record boot statuses", "nodes", len(statuses), "err", err)
+	}
+	if err := t.store.SetRebootsBooted(ctx, boots); err != nil {
+		t.log.Error("cannot record reboot boot times", "reboots", len(boots), "err", err)
+	}
+	t.plog.flush(ctx, t.log)
+}
+
+// nodeLocked returns the node's state, created if new.
+func (t *Tracker) nodeLocked(mac, name string) *nodeBoot {
+	n := t.nodes[mac]
+	if n == nil {
+		n = &nodeBoot{mac: mac, name: name, since: t.cfg.Clock.Now(), retriesLeft: -1, cause: api.CauseStartup}
+		t.nodes[mac] = n
+	}
+	if name != "" {
+		n.name = name
+	}
+	return n
+}
+
+// Report handles a boot report: a boot id other than the known one (or
+// none, from an agent that does not send any) is a new boot.
+func (t *Tracker) Report(mac, name, bootID string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	now := t.cfg.Clock.Now()
+	n := t.nodeLocked(mac, name)
+	n.beats = bootID != ""
+	n.lastSeen, n.seen = now, now
+	if bootID == "" || bootID != n.bootID {
+		t.bootedLocked(n, bootID, now)
+		return
+	}
+	t.aliveLocked(n)
+}
+
+// Heartbeat handles one heartbeat; false means the agent must report.
+func (t *Tracker) Heartbeat(mac, bootID string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := t.nodes[mac]
+	if n == nil || bootID == "" || bootID != n.bootID {
+		return false
+	}
+	n.lastSeen = t.cfg.Clock.Now()
+	n.seen = n.lastSeen
+	n.beats = true
+	t.aliveLocked(n)
+	return true
+}
+
+// aliveLocked handles a sign of life in the known boot: a node found
+// silent is booted again (it was only unreachable); a node rebooted by
+// the server stays booting until it reports a new boot.
+func (t *Tracker) aliveLocked(n *nodeBoot) {
+	if n.booted || n.cause != api.CauseUnknown {
+		return
+	}
+	t.setBootedLocked(n, n.lastSeen)
+}
+
+// bootedLocked handles a new boot.
+func (t *Tracker) bootedLocked(n *nodeBoot, bootID string, now time.Time) {
+	n.bootID = bootID
+	if p := n.reboot; p != nil && !p.booted {
+		p.booted = true
+		if p.recordID != "" { // else the record could not be added
+			t.boots = append(t.boots, store.RebootBoot{ID: p.recordID, BootID: bootID, At: now})
+		}
+		if p.ended {
+			n.reboot = nil
+		}
+	}
+	t.setBootedLocked(n, now)
+}
+
+func (t *Tracker) setBootedLocked(n *nodeBoot, now time.Time) {
+	n.booted, n.since, n.cause, n.method, n.note = true, now, "", "", ""
+	n.retriesLeft = -1
+	t.plog.add(n.name, fmt.Sprintf("node %s is booted", n.name))
+	t.log.Debug("node booted", "node", n.name, "boot_id", n.bootID)
+	t.markDirtyLocked(n)
+	t.changedLocked()
+}
+
+// downLocked marks a node not booted and logs why.
+func (t *Tracker) downLocked(n *nodeBoot, since time.Time, cause, method, note string) {
+	n.booted, n.since, n.cause, n.method, n.note = false, since, cause, method, note
+	details := "cause: " + cause
+	if method != "" {
+		details += ", method: " + method
+	}
+	if note != "" {
+		details += ", note: " + note
+	}
+	t.plog.add(n.name, fmt.Sprintf("node %s is down (%s)", n.name, details))
+	t.markDirtyLocked(n)
+	t.changedLocked()
+}
+
+// BeginReboot notes that a node's reboot, recorded as id, starts: the
+// node's next boot completes it.
+func (t *Tracker) BeginReboot(mac, name, id string, at time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := t.nodeLocked(mac, name)
+	// A reboot still waiting for its boot is superseded: the next boot
+	// completes the latest reboot.
+	n.reboot = &pendingReboot{requested: at, recordID: id}
+}
+
+// RebootEnded records a reboot's outcome. A node rebooted (its agent
+// acknowledged, or its power was cycled) is down until it reports a new
+// boot; once both the outcome and the boot are known, nothing is pending.
+func (t *Tracker) RebootEnded(mac, cause, method string, ok bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := t.nodes[mac]
+	if n == nil || n.reboot == nil {
+		return
+	}
+	p := n.reboot
+	if ok {
+		n.lastMethod = method
+	}
+	if p.booted { // the new boot was reported before the outcome
+		n.reboot = nil
+		t.markDirtyLocked(n)
+		return
+	}
+	p.ended = true
+	if !ok {
+		return
+	}
+	if cause != api.CauseBootupTimeout {
+		n.retriesLeft = -1
+	}
+	t.downLocked(n, p.requested, cause, method, "")
+}
+
+// Forget drops a node that left the inventory.
+func (t *Tracker) Forget(mac string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.nodes, mac)
+}
+
+// MarkDown is for the parts of the server that take nodes down on
+// purpose, such as powersave (cause api.CausePowersave, which the
+// watchdog leaves alone).
+func (t *Tracker) MarkDown(mac, cause, method string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if n := t.nodes[mac]; n != nil {
+		n.reboot = nil
+		t.downLocked(n, t.cfg.Clock.Now(), cause, method, "")
+	}
+}
+
+// Status returns a node's boot status, or a down status for a node that
+// never reported.
+func (t *Tracker) Status(mac string) (*api.BootStatus, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := t.nodes[mac]
+	if n == nil {
+		return &api.BootStatus{State: api.StateDown, Note: "never reported"}, false
+	}
+	return n.apiStatus(), n.booted
+}
+
+// LastSeen returns when the node's agent was last heard of (a report or
+// a heartbeat, before a restart too); zero if never.
+func (t *Tracker) LastSeen(mac string) time.Time {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if n := t.nodes[mac]; n != nil {
+		return n.seen
+	}
+	return time.Time{}
+}
+
+// NotBooted returns the MACs of the given ones that are not booted, and
+// a channel closed at the next change.
+func (t *Tracker) NotBooted(macs []string) ([]string, <-chan struct{}) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []string
+	for _, mac := range macs {
+		if n := t.nodes[mac]; n == nil || !n.booted {
+			out = append(out, mac)
+		}
+	}
+	return out, t.changed
+}
+
+// sweep marks silent nodes down and runs the boot watchdog.
+func (t *Tracker) sweep() {
+	now := t.cfg.Clock.Now()
+	t.mu.Lock()
+	var stuck []string // watchdog candidates
+	for _, n := range t.nodes {
+		if n.booted && n.beats && now.Sub(n.lastSeen) >= t.cfg.Silence {
+			t.downLocked(n, now, api.CauseUnknown, "", fmt.Sprintf("no heartbeat for %s", t.cfg.Silence))
+			n.retriesLeft = -1
+		}
+		if t.watchdogCandidateLocked(n) {
+			stuck = append(stuck, n.mac)
+		}
+	}
+	t.mu.Unlock()
+	if len(stuck) == 0 {
+		return
+	}
+	// Limits are read once per sweep, and only when a node is not booted.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	limits, err := t.wd.Limits(ctx, stuck)
+	cancel()
+	if err != nil {
+		t.log.Error("boot watchdog: cannot read settings", "err", err)
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, n := range t.nodes {
+		if l, ok := limits[n.mac]; ok && t.watchdogCandidateLocked(n) {
+			t.watchdogLocked(n, now, l)
+		}
+	}
+}
+
+func (t *Tracker) watchdogCandidateLocked(n *nodeBoot) bool {
+	return !n.booted && !n.watchdog && n.cause != api.CausePowersave && n.retriesLeft != 0 && t.wd != nil
+}
+
+func (t *Tracker) watchdogLocked(n *nodeBoot, now time.Time, l Limit) {
+	if l.Timeout <= 0 {
+		return
+	}
+	if n.retriesLeft < 0 {
+		n.retriesLeft = l.Retries
+		if n.retriesLeft == 0 {
+			return
+		}
+	}
+	if now.Before(n.since.Add(l.Timeout)) {
+		return
+	}
+	n.retriesLeft--
+	n.since = now // a failed hard reboot is tried again a timeout later
+	n.watchdog = true
+	left := "last try"
+	if n.retriesLeft > 0 {
+		left = fmt.Sprintf("%d retries left", n.retriesLeft)
+	}
+	t.plog.add(n.name, fmt.Sprintf("%s: boot timeout reached, trying hard-reboot (%s).", n.name, left))
+	t.log.Warn("boot timeout reached, trying hard-reboot", "node", n.name, "retries_left", n.retriesLeft)
+	t.markDirtyLocked(n)
+	mac := n.mac
+	t.running.Add(1) // sweep holds mu and runs only while !closed
+	go func() {
+		defer t.running.Done()
+		t.wd.Reboot(t.watchdogCtx, mac)
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		if n := t.nodes[mac]; n != nil {
+			n.watchdog = false
+		}
+	}()
+}
+
+// HeartbeatInterval is the period agents are told to beat at.
+func (t *Tracker) HeartbeatInterval() time.Duration { return t.cfg.HeartbeatInterval }
+
+// Now is the tracker's clock.
+func (t *Tracker) Now() time.Time { return t.cfg.Clock.Now() }
+
+// Log is the platform log the tracker writes.
+func (t *Tracker) Log() *PlatformLog { return t.plog }

@@ -1,0 +1,197 @@
+package history_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/walt-testbed/walt/internal/history"
+	"github.com/walt-testbed/walt/internal/store"
+	"github.com/walt-testbed/walt/internal/store/sqlite"
+)
+
+// counting is a real SQLite store that counts the grouped writes and can
+// hold the first one until released.
+type counting struct {
+	store.Store
+	adds, finishes atomic.Int32
+	hold           chan struct{} // when not nil, the first AddReboots waits for it
+	held           chan struct{} // closed when the first AddReboots waits
+	once           sync.Once
+}
+
+func (c *counting) AddReboots(ctx context.Context, rs []store.Reboot) ([]string, error) {
+	c.adds.Add(1)
+	if c.hold != nil {
+		first := false
+		c.once.Do(func() { first = true })
+		if first {
+			close(c.held)
+			<-c.hold
+		}
+	}
+	return c.Store.AddReboots(ctx, rs)
+}
+
+func (c *counting) FinishReboots(ctx context.Context, rs []store.Reboot) error {
+	c.finishes.Add(1)
+	return c.Store.FinishReboots(ctx, rs)
+}
+
+func newStore(t *testing.T) store.Store {
+	t.Helper()
+	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), sqlite.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+func logger(t *testing.T) *slog.Logger { return slog.New(slog.NewTextHandler(t.Output(), nil)) }
+
+func rec(i int) store.Reboot {
+	at := time.Now()
+	return store.Reboot{Batch: "b", Requester: "alice", Cause: "test", NodeMAC: fmt.Sprintf("52:54:00:00:02:%02x", i),
+		NodeName: fmt.Sprintf("n%d", i), RequestedAt: at, FinishedAt: at}
+}
+
+// Records that arrive while one is being written go together in the next
+// transaction, and each caller gets its own ID once its row is stored.
+func TestBeginsArrivingDuringAWriteAreGrouped(t *testing.T) {
+	t.Parallel()
+	st := &counting{Store: newStore(t)}
+	r := history.New(st, logger(t))
+	const n = 50
+	ids := make([]string, n)
+	// The bubble lets the test wait until every Begin is queued behind the
+	// held write (blocked on a channel); the store lives outside it.
+	synctest.Test(t, func(t *testing.T) {
+		st.hold, st.held = make(chan struct{}), make(chan struct{})
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			var err error
+			if ids[0], err = r.Begin(context.Background(), rec(0)); err != nil {
+				t.Error(err)
+			}
+		})
+		<-st.held // record 0 is being written; the others queue up
+		for i := 1; i < n; i++ {
+			wg.Go(func() {
+				var err error
+				if ids[i], err = r.Begin(context.Background(), rec(i)); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		synctest.Wait()
+		close(st.hold)
+		wg.Wait()
+	})
+	if got := st.adds.Load(); got != 2 {
+		t.Errorf("AddReboots calls for %d records = %d, want 2 (the first, then the others together)", n, got)
+	}
+	rows, err := st.Reboots(t.Context(), store.RebootFilter{Batch: "b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, row := range rows {
+		if row.State != store.RebootRunning {
+			t.Errorf("%s: state %q, want running", row.NodeName, row.State)
+		}
+		seen[row.ID] = true
+	}
+	for i, id := range ids {
+		if id == "" || !seen[id] {
+			t.Errorf("Begin(n%d) = %q, not a stored record", i, id)
+		}
+	}
+}
+
+// A record that cannot be stored fails alone; the others of its write go in.
+func TestBadRecordFailsAlone(t *testing.T) {
+	t.Parallel()
+	st := &counting{Store: newStore(t)}
+	r := history.New(st, logger(t))
+	ids := make([]string, 3)
+	for i := range ids {
+		var err error
+		if ids[i], err = r.Begin(t.Context(), rec(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, 4)
+	for i := range ids {
+		wg.Go(func() {
+			done := rec(i)
+			done.ID, done.OK, done.Method = ids[i], true, "soft-reboot"
+			_, errs[i] = r.Finish(t.Context(), done)
+		})
+	}
+	wg.Go(func() {
+		bad := rec(9)
+		bad.ID = "no-such-record"
+		_, errs[3] = r.Finish(t.Context(), bad)
+	})
+	wg.Wait()
+	if !errors.Is(errs[3], store.ErrNotFound) {
+		t.Errorf("Finish(unknown id) = %v, want ErrNotFound", errs[3])
+	}
+	for i, err := range errs[:3] {
+		if err != nil {
+			t.Errorf("Finish(n%d) = %v, want nil beside a bad record", i, err)
+		}
+	}
+	rows, err := st.Reboots(t.Context(), store.RebootFilter{Batch: "b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, row := range rows {
+		if row.State != store.RebootDone || !row.OK {
+			t.Errorf("%s: state %q ok %v, want done, OK", row.NodeName, row.State, row.OK)
+		}
+	}
+}
+
+// A reboot that never started (no ID) is added whole; Recover marks what
+// a dead server left running, once.
+func TestFinishWithoutBeginAndRecover(t *testing.T) {
+	t.Parallel()
+	st := newStore(t)
+	r := history.New(st, logger(t))
+	whole := rec(1)
+	whole.Attempts = []store.Attempt{{Method: "none", Error: "not started", Code: "canceled", Started: whole.RequestedAt, Finished: whole.RequestedAt}}
+	id, err := r.Finish(t.Context(), whole)
+	if err != nil || id == "" {
+		t.Fatalf("Finish(no id) = %q, %v; want a new record", id, err)
+	}
+	left, err := r.Begin(t.Context(), rec(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := history.New(st, logger(t)).Recover(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := st.Reboots(t.Context(), store.RebootFilter{Batch: "b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]store.RebootState{id: store.RebootDone, left: store.RebootInterrupted}
+	for _, row := range rows {
+		if want[row.ID] != row.State {
+			t.Errorf("%s: state %q, want %q", row.NodeName, row.State, want[row.ID])
+		}
+	}
+	if len(rows) != 2 {
+		t.Errorf("%d rows, want 2", len(rows))
+	}
+}
