@@ -2,17 +2,14 @@ package cli_test
 
 import (
 	"bytes"
-	"go/ast"
-	"go/parser"
-	"go/token"
 	"os"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/walt-testbed/walt/internal/cli"
+	"github.com/walt-testbed/walt/internal/server"
 	"github.com/walt-testbed/walt/internal/vnode"
 )
 
@@ -95,40 +92,13 @@ func TestTopHelpSorted(t *testing.T) {
 	}
 }
 
-// serverSettings reads the names and defaults of the server's settings
-// table (settingDefs in internal/server/settings.go) from its source: the
-// CLI must not import the server, and the table is not exported.
+// serverSettings returns the names and defaults of the server's settings
+// (a test may import the server; the CLI itself must not).
 func serverSettings(t *testing.T) map[string]string {
 	t.Helper()
-	f, err := parser.ParseFile(token.NewFileSet(), "../server/settings.go", nil, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defaults := map[string]string{}
-	ast.Inspect(f, func(n ast.Node) bool {
-		vs, ok := n.(*ast.ValueSpec)
-		if !ok || len(vs.Names) != 1 || vs.Names[0].Name != "settingDefs" {
-			return true
-		}
-		for _, elt := range vs.Values[0].(*ast.CompositeLit).Elts {
-			fields := map[string]string{}
-			for _, field := range elt.(*ast.CompositeLit).Elts {
-				kv, ok := field.(*ast.KeyValueExpr)
-				if !ok {
-					continue
-				}
-				if lit, ok := kv.Value.(*ast.BasicLit); ok && lit.Kind == token.STRING {
-					fields[kv.Key.(*ast.Ident).Name], _ = strconv.Unquote(lit.Value)
-				}
-			}
-			if fields["name"] != "" {
-				defaults[fields["name"]] = fields["def"]
-			}
-		}
-		return false
-	})
+	defaults := server.SettingDefaults()
 	if len(defaults) < 10 {
-		t.Fatalf("found %d settings in internal/server/settings.go (%v): has settingDefs moved?", len(defaults), defaults)
+		t.Fatalf("the server knows %d settings (%v), want at least 10", len(defaults), defaults)
 	}
 	return defaults
 }

@@ -34,6 +34,17 @@ const (
 
 // settingDef describes one setting: where it applies, its default, and how
 // its value is checked and normalised.
+// SettingDefaults returns the name of every setting the server knows, with
+// its default ("" when it has none): the help topics and docs/cli.md are
+// checked against it.
+func SettingDefaults() map[string]string {
+	out := make(map[string]string, len(settingDefs))
+	for _, d := range settingDefs {
+		out[d.name] = d.def
+	}
+	return out
+}
+
 type settingDef struct {
 	name   string
 	cat    category
