@@ -61,7 +61,7 @@ func (s *Store) SetBootStatuses(ctx context.Context, bs []store.BootStatus) erro
 
 // BootStatuses implements store.Store.
 func (s *Store) BootStatuses(ctx context.Context) ([]store.BootStatus, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT mac, boot_id, booted, since, cause, method, last_method, retries_left FROM boot_status ORDER BY mac`)
+	rows, err := s.stmts[stmtBootStatuses].QueryContext(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("read boot status: %w", err)
 	}
@@ -90,11 +90,7 @@ func (s *Store) SetRebootsBooted(ctx context.Context, bs []store.RebootBoot) err
 		return nil
 	}
 	return s.inTx(ctx, "record reboot boot times", func(tx *sql.Tx) error {
-		stmt, err := tx.PrepareContext(ctx, s.d.rebind(`UPDATE reboots SET booted_at = ?, boot_id = ? WHERE id = ?`))
-		if err != nil {
-			return fmt.Errorf("record reboot boot times: %w", err)
-		}
-		defer stmt.Close()
+		stmt := s.stmt(ctx, tx, stmtSetRebootBooted)
 		for _, b := range bs {
 			if b.At.IsZero() {
 				return fmt.Errorf("record boot time of reboot %s: %w: no time", b.ID, store.ErrInvalid)
@@ -113,11 +109,7 @@ func (s *Store) AddLogLines(ctx context.Context, ls []store.LogLine) error {
 		return nil
 	}
 	return s.inTx(ctx, "record platform log", func(tx *sql.Tx) error {
-		stmt, err := tx.PrepareContext(ctx, s.d.rebind(`INSERT INTO platform_log (seq, at, stream, node, line) VALUES (?, ?, ?, ?, ?)`))
-		if err != nil {
-			return fmt.Errorf("record platform log: %w", err)
-		}
-		defer stmt.Close()
+		stmt := s.stmt(ctx, tx, stmtInsertLogLine)
 		for _, l := range ls {
 			if _, err := stmt.ExecContext(ctx, l.Seq, micros(l.At), l.Stream, l.Node, l.Line); err != nil {
 				if s.d.IsUniqueViolation != nil && s.d.IsUniqueViolation(err) {

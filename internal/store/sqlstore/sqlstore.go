@@ -59,8 +59,9 @@ func (d Dialect) rebind(q string) string {
 
 // Store is a store.Store on a SQL database.
 type Store struct {
-	db *sql.DB
-	d  Dialect
+	db    *sql.DB
+	d     Dialect
+	stmts [numStmts]*sql.Stmt // see stmtID
 }
 
 var _ store.Store = (*Store)(nil)
@@ -71,11 +72,15 @@ func New(ctx context.Context, db *sql.DB, d Dialect) (*Store, error) {
 	if err := migrate(ctx, db, d); err != nil {
 		return nil, fmt.Errorf("migrate %s database: %w", d.Name, err)
 	}
-	return &Store{db: db, d: d}, nil
+	stmts, err := prepareAll(ctx, db, d)
+	if err != nil {
+		return nil, fmt.Errorf("%s database: %w", d.Name, err)
+	}
+	return &Store{db: db, d: d, stmts: stmts}, nil
 }
 
 // Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error { return errors.Join(closeAll(s.stmts[:]), s.db.Close()) }
 
 func micros(t time.Time) int64 { return t.UnixMicro() }
 
@@ -191,7 +196,11 @@ func ValidateName(name string) error {
 }
 
 func (s *Store) deviceWhere(ctx context.Context, q querier, col, val string) (store.Device, error) {
-	row := q.QueryRowContext(ctx, s.d.rebind(`SELECT `+deviceColumns+` FROM devices WHERE `+col+` = ?`), val)
+	id := stmtDeviceByMAC
+	if col == "name" {
+		id = stmtDeviceByName
+	}
+	row := s.stmt(ctx, q, id).QueryRowContext(ctx, val)
 	d, err := scanDevice(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return d, fmt.Errorf("device with %s %s: %w", col, val, store.ErrNotFound)
@@ -217,7 +226,7 @@ func (s *Store) DeviceByName(ctx context.Context, name string) (store.Device, er
 
 // Devices implements store.Store.
 func (s *Store) Devices(ctx context.Context) ([]store.Device, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+deviceColumns+` FROM devices ORDER BY name`)
+	rows, err := s.stmts[stmtDevices].QueryContext(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("list devices: %w", err)
 	}
@@ -270,7 +279,7 @@ func (s *Store) AddDevice(ctx context.Context, d store.Device) error {
 }
 
 func (s *Store) insertDevice(ctx context.Context, tx *sql.Tx, d store.Device) error {
-	_, err := s.exec(ctx, tx, `INSERT INTO devices (`+deviceColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err := s.stmt(ctx, tx, stmtInsertDevice).ExecContext(ctx,
 		d.MAC, d.Name, d.IP, string(d.Type), d.Model, boolInt(d.Virtual), d.Owner, d.BootMode, boolInt(d.Booted),
 		micros(d.CreatedAt), nullMicros(d.LastSeen))
 	if err != nil {
@@ -398,11 +407,7 @@ func (s *Store) ApplyChanges(ctx context.Context, changes []store.DeviceChange) 
 // SetBooted implements store.Store.
 func (s *Store) SetBooted(ctx context.Context, macs []string, booted bool) error {
 	return s.inTx(ctx, "set booted flag", func(tx *sql.Tx) error {
-		stmt, err := tx.PrepareContext(ctx, s.d.rebind(`UPDATE devices SET booted = ? WHERE mac = ?`))
-		if err != nil {
-			return fmt.Errorf("set booted flag: %w", err)
-		}
-		defer stmt.Close()
+		stmt := s.stmt(ctx, tx, stmtSetBooted)
 		for _, mac := range macs {
 			if _, err := stmt.ExecContext(ctx, boolInt(booted), mac); err != nil {
 				return fmt.Errorf("set booted flag of %s: %w", mac, err)
@@ -414,7 +419,7 @@ func (s *Store) SetBooted(ctx context.Context, macs []string, booted bool) error
 
 // Settings implements store.Store.
 func (s *Store) Settings(ctx context.Context) (map[string]map[string]string, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT mac, name, value FROM settings`)
+	rows, err := s.stmts[stmtSettings].QueryContext(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("read settings: %w", err)
 	}
@@ -470,7 +475,7 @@ func (s *Store) DeleteLink(ctx context.Context, nodeMAC string) error {
 
 // Links implements store.Store.
 func (s *Store) Links(ctx context.Context) ([]store.Link, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT node_mac, switch_mac, port FROM links ORDER BY node_mac`)
+	rows, err := s.stmts[stmtLinks].QueryContext(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("list links: %w", err)
 	}
@@ -522,7 +527,7 @@ func (s *Store) RemovePoEOff(ctx context.Context, switchMAC string, port int) er
 
 // PoEOffs implements store.Store.
 func (s *Store) PoEOffs(ctx context.Context) ([]store.PoEOff, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT switch_mac, port, reason, at FROM poe_off ORDER BY switch_mac, port`)
+	rows, err := s.stmts[stmtPoEOffs].QueryContext(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("list PoE off ports: %w", err)
 	}
@@ -554,16 +559,7 @@ func NewID() string {
 func (s *Store) AddReboots(ctx context.Context, rs []store.Reboot) ([]string, error) {
 	ids := make([]string, len(rs))
 	err := s.inTx(ctx, "record reboots", func(tx *sql.Tx) error {
-		ins, err := tx.PrepareContext(ctx, s.d.rebind(`INSERT INTO reboots (id, batch, requester, cause, node_mac, node_name, method, ok, requested_at, ack_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`))
-		if err != nil {
-			return fmt.Errorf("record reboots: %w", err)
-		}
-		defer ins.Close()
-		insAttempt, err := tx.PrepareContext(ctx, s.d.rebind(`INSERT INTO reboot_attempts (reboot_id, seq, method, error, started_at, finished_at) VALUES (?, ?, ?, ?, ?, ?)`))
-		if err != nil {
-			return fmt.Errorf("record reboots: %w", err)
-		}
-		defer insAttempt.Close()
+		ins, insAttempt := s.stmt(ctx, tx, stmtInsertReboot), s.stmt(ctx, tx, stmtInsertAttempt)
 		for i, r := range rs {
 			if r.ID == "" {
 				r.ID = NewID()
