@@ -19,6 +19,7 @@ const (
 	stmtDeviceByMAC stmtID = iota
 	stmtDeviceByName
 	stmtInsertDevice
+	stmtReportDevice
 	stmtSetBooted
 	stmtDevices
 	stmtSettings
@@ -34,9 +35,12 @@ const (
 
 // stmtText holds the queries, with "?" placeholders.
 var stmtText = [numStmts]string{
-	stmtDeviceByMAC:     `SELECT ` + deviceColumns + ` FROM devices WHERE mac = ?`,
-	stmtDeviceByName:    `SELECT ` + deviceColumns + ` FROM devices WHERE name = ?`,
-	stmtInsertDevice:    `INSERT INTO devices (` + deviceColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	stmtDeviceByMAC:  `SELECT ` + deviceColumns + ` FROM devices WHERE mac = ?`,
+	stmtDeviceByName: `SELECT ` + deviceColumns + ` FROM devices WHERE name = ?`,
+	stmtInsertDevice: `INSERT INTO devices (` + deviceColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	// A report of a known device in one statement, returning what a
+	// report does not change (see ReportDevice).
+	stmtReportDevice:    `UPDATE devices SET name = ?, ip = ?, type = ?, model = ?, is_virtual = ?, boot_mode = ?, booted = ?, last_seen = ? WHERE mac = ? RETURNING owner, created_at`,
 	stmtSetBooted:       `UPDATE devices SET booted = ? WHERE mac = ?`,
 	stmtDevices:         `SELECT ` + deviceColumns + ` FROM devices ORDER BY name`,
 	stmtSettings:        `SELECT mac, name, value FROM settings`,
@@ -55,6 +59,10 @@ var stmtText = [numStmts]string{
 func prepareAll(ctx context.Context, db *sql.DB, d Dialect) ([numStmts]*sql.Stmt, error) {
 	var out [numStmts]*sql.Stmt
 	for id, q := range stmtText {
+		if q == "" {
+			closeAll(out[:id])
+			return out, fmt.Errorf("no text for query %d", id)
+		}
 		st, err := db.PrepareContext(ctx, d.rebind(q))
 		if err != nil {
 			closeAll(out[:id])
