@@ -17,41 +17,20 @@ func (s *Store) SetBootStatuses(ctx context.Context, bs []store.BootStatus) erro
 		return nil
 	}
 	return s.inTx(ctx, "record boot status", func(tx *sql.Tx) error {
-		known, err := tx.PrepareContext(ctx, s.d.rebind(`SELECT COUNT(*) FROM devices WHERE mac = ?`))
-		if err != nil {
-			return fmt.Errorf("record boot status: %w", err)
-		}
-		defer known.Close()
-		del, err := tx.PrepareContext(ctx, s.d.rebind(`DELETE FROM boot_status WHERE mac = ?`))
-		if err != nil {
-			return fmt.Errorf("record boot status: %w", err)
-		}
-		defer del.Close()
-		ins, err := tx.PrepareContext(ctx, s.d.rebind(`INSERT INTO boot_status (mac, boot_id, booted, since, cause, method, last_method, retries_left) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`))
-		if err != nil {
-			return fmt.Errorf("record boot status: %w", err)
-		}
-		defer ins.Close()
-		flag, err := tx.PrepareContext(ctx, s.d.rebind(`UPDATE devices SET booted = ? WHERE mac = ?`))
-		if err != nil {
-			return fmt.Errorf("record boot status: %w", err)
-		}
-		defer flag.Close()
+		flag, upsert := s.stmt(ctx, tx, stmtSetBooted), s.stmt(ctx, tx, stmtUpsertBootStatus)
 		for _, b := range bs {
-			var n int
-			if err := known.QueryRowContext(ctx, b.MAC).Scan(&n); err != nil {
+			// The flag first: that it matched no row says that the
+			// device was forgotten meanwhile, without a query of its own.
+			res, err := flag.ExecContext(ctx, boolInt(b.Booted), b.MAC)
+			if err != nil {
 				return fmt.Errorf("record boot status of %s: %w", b.MAC, err)
 			}
-			if n == 0 {
+			if n, err := res.RowsAffected(); err != nil {
+				return fmt.Errorf("record boot status of %s: %w", b.MAC, err)
+			} else if n == 0 {
 				continue // forgotten meanwhile
 			}
-			if _, err := del.ExecContext(ctx, b.MAC); err != nil {
-				return fmt.Errorf("record boot status of %s: %w", b.MAC, err)
-			}
-			if _, err := ins.ExecContext(ctx, b.MAC, b.BootID, boolInt(b.Booted), micros(b.Since), b.Cause, b.Method, b.LastMethod, b.RetriesLeft); err != nil {
-				return fmt.Errorf("record boot status of %s: %w", b.MAC, err)
-			}
-			if _, err := flag.ExecContext(ctx, boolInt(b.Booted), b.MAC); err != nil {
+			if _, err := upsert.ExecContext(ctx, b.MAC, b.BootID, boolInt(b.Booted), micros(b.Since), b.Cause, b.Method, b.LastMethod, b.RetriesLeft); err != nil {
 				return fmt.Errorf("record boot status of %s: %w", b.MAC, err)
 			}
 		}

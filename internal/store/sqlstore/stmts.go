@@ -27,6 +27,7 @@ const (
 	stmtPoEOffs
 	stmtInsertReboot
 	stmtInsertAttempt
+	stmtUpsertBootStatus
 	stmtBootStatuses
 	stmtSetRebootBooted
 	stmtInsertLogLine
@@ -40,14 +41,18 @@ var stmtText = [numStmts]string{
 	stmtInsertDevice: `INSERT INTO devices (` + deviceColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 	// A report of a known device in one statement, returning what a
 	// report does not change (see ReportDevice).
-	stmtReportDevice:    `UPDATE devices SET name = ?, ip = ?, type = ?, model = ?, is_virtual = ?, boot_mode = ?, booted = ?, last_seen = ? WHERE mac = ? RETURNING owner, created_at`,
-	stmtSetBooted:       `UPDATE devices SET booted = ? WHERE mac = ?`,
-	stmtDevices:         `SELECT ` + deviceColumns + ` FROM devices ORDER BY name`,
-	stmtSettings:        `SELECT mac, name, value FROM settings`,
-	stmtLinks:           `SELECT node_mac, switch_mac, port FROM links ORDER BY node_mac`,
-	stmtPoEOffs:         `SELECT switch_mac, port, reason, at FROM poe_off ORDER BY switch_mac, port`,
-	stmtInsertReboot:    `INSERT INTO reboots (id, batch, requester, cause, node_mac, node_name, method, ok, requested_at, ack_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-	stmtInsertAttempt:   `INSERT INTO reboot_attempts (reboot_id, seq, method, error, started_at, finished_at) VALUES (?, ?, ?, ?, ?, ?)`,
+	stmtReportDevice:  `UPDATE devices SET name = ?, ip = ?, type = ?, model = ?, is_virtual = ?, boot_mode = ?, booted = ?, last_seen = ? WHERE mac = ? RETURNING owner, created_at`,
+	stmtSetBooted:     `UPDATE devices SET booted = ? WHERE mac = ?`,
+	stmtDevices:       `SELECT ` + deviceColumns + ` FROM devices ORDER BY name`,
+	stmtSettings:      `SELECT mac, name, value FROM settings`,
+	stmtLinks:         `SELECT node_mac, switch_mac, port FROM links ORDER BY node_mac`,
+	stmtPoEOffs:       `SELECT switch_mac, port, reason, at FROM poe_off ORDER BY switch_mac, port`,
+	stmtInsertReboot:  `INSERT INTO reboots (id, batch, requester, cause, node_mac, node_name, method, ok, requested_at, ack_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	stmtInsertAttempt: `INSERT INTO reboot_attempts (reboot_id, seq, method, error, started_at, finished_at) VALUES (?, ?, ?, ?, ?, ?)`,
+	// SQLite (3.24 and later) and PostgreSQL spell an upsert alike.
+	stmtUpsertBootStatus: `INSERT INTO boot_status (mac, boot_id, booted, since, cause, method, last_method, retries_left) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (mac) DO UPDATE SET boot_id = excluded.boot_id, booted = excluded.booted, since = excluded.since,
+		cause = excluded.cause, method = excluded.method, last_method = excluded.last_method, retries_left = excluded.retries_left`,
 	stmtBootStatuses:    `SELECT mac, boot_id, booted, since, cause, method, last_method, retries_left FROM boot_status ORDER BY mac`,
 	stmtSetRebootBooted: `UPDATE reboots SET booted_at = ?, boot_id = ? WHERE id = ?`,
 	stmtInsertLogLine:   `INSERT INTO platform_log (seq, at, stream, node, line) VALUES (?, ?, ?, ?, ?)`,
