@@ -181,6 +181,21 @@ func testReport(t *testing.T, s store.Store, _ func() store.Store) {
 	if _, err := s.ReportDevice(ctx(t), other); !errors.Is(err, store.ErrConflict) {
 		t.Errorf("ReportDevice(name of another mac) = %v, want ErrConflict", err)
 	}
+	// A known device reporting another's name (the one-statement report of
+	// a known device fails, the transaction says why) changes nothing.
+	known := node(2)
+	known.LastSeen = t0
+	if _, err := s.ReportDevice(ctx(t), known); err != nil {
+		t.Fatal(err)
+	}
+	taking := known
+	taking.Name, taking.IP, taking.LastSeen = "renamed", "127.0.0.98", t0.Add(2*time.Hour)
+	if _, err := s.ReportDevice(ctx(t), taking); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("ReportDevice(known device, name of another) = %v, want ErrConflict", err)
+	}
+	if got, err := s.Device(ctx(t), known.MAC); err != nil || got.Name != known.Name || got.IP != known.IP || !got.LastSeen.Equal(t0) {
+		t.Errorf("after a refused report, Device(%s) = %+v, %v; want it as first reported", known.MAC, got, err)
+	}
 }
 
 func ptr[T any](v T) *T { return &v }
