@@ -28,7 +28,8 @@ const benchBatch = 50
 //
 //	go test -run '^$' -bench SoftRebootWrites ./internal/store/sqlite
 func BenchmarkSoftRebootWrites(b *testing.B) {
-	ctx := context.Background()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	s, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), sqlite.FileName))
 	if err != nil {
 		b.Fatal(err)

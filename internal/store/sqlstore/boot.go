@@ -21,7 +21,7 @@ func (s *Store) SetBootStatuses(ctx context.Context, bs []store.BootStatus) erro
 		for _, b := range bs {
 			// The flag first: that it matched no row says that the
 			// device was forgotten meanwhile, without a query of its own.
-			res, err := flag.ExecContext(ctx, boolInt(b.Booted), b.MAC)
+			res, err := flag.ExecContext(s.short(ctx), boolInt(b.Booted), b.MAC)
 			if err != nil {
 				return fmt.Errorf("record boot status of %s: %w", b.MAC, err)
 			}
@@ -30,7 +30,7 @@ func (s *Store) SetBootStatuses(ctx context.Context, bs []store.BootStatus) erro
 			} else if n == 0 {
 				continue // forgotten meanwhile
 			}
-			if _, err := upsert.ExecContext(ctx, b.MAC, b.BootID, boolInt(b.Booted), micros(b.Since), b.Cause, b.Method, b.LastMethod, b.RetriesLeft); err != nil {
+			if _, err := upsert.ExecContext(s.short(ctx), b.MAC, b.BootID, boolInt(b.Booted), micros(b.Since), b.Cause, b.Method, b.LastMethod, b.RetriesLeft); err != nil {
 				return fmt.Errorf("record boot status of %s: %w", b.MAC, err)
 			}
 		}
@@ -74,7 +74,7 @@ func (s *Store) SetRebootsBooted(ctx context.Context, bs []store.RebootBoot) err
 			if b.At.IsZero() {
 				return fmt.Errorf("record boot time of reboot %s: %w: no time", b.ID, store.ErrInvalid)
 			}
-			if _, err := stmt.ExecContext(ctx, micros(b.At), b.BootID, b.ID); err != nil {
+			if _, err := stmt.ExecContext(s.short(ctx), micros(b.At), b.BootID, b.ID); err != nil {
 				return fmt.Errorf("record boot time of reboot %s: %w", b.ID, err)
 			}
 		}
@@ -90,7 +90,7 @@ func (s *Store) AddLogLines(ctx context.Context, ls []store.LogLine) error {
 	return s.inTx(ctx, "record platform log", func(tx *sql.Tx) error {
 		stmt := s.stmt(ctx, tx, stmtInsertLogLine)
 		for _, l := range ls {
-			if _, err := stmt.ExecContext(ctx, l.Seq, micros(l.At), l.Stream, l.Node, l.Line); err != nil {
+			if _, err := stmt.ExecContext(s.short(ctx), l.Seq, micros(l.At), l.Stream, l.Node, l.Line); err != nil {
 				if s.d.IsUniqueViolation != nil && s.d.IsUniqueViolation(err) {
 					return fmt.Errorf("record log line %d: %w: sequence number already used", l.Seq, store.ErrConflict)
 				}
