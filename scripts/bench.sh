@@ -2,9 +2,10 @@
 # walt's benchmark suite, end to end through the real binaries: walt-bench
 # starts walt-server on SQLite in a temporary directory, walt-lab with 10000
 # simulated nodes and their PoE switches (on 127.70-127.72.x.y), reboots
-# through the server's API, and a walt-node agent, then prints one line per
-# figure, `name key=value ...`, on stdout (progress goes to stderr). It
-# asserts no timings and is not part of scripts/test.sh. About two minutes.
+# through the server's API and the walt CLI, and a walt-node agent, then
+# prints one line per figure, `name key=value ...`, on stdout (progress goes
+# to stderr). It asserts no timings and is not part of scripts/test.sh.
+# About two minutes.
 #
 # Usage: scripts/bench.sh                       (every figure)
 #        scripts/bench.sh --only soft,poe       (a subset: lab,server,soft,dead,poe,rtt)
@@ -23,5 +24,5 @@ fi
 
 bin=$(mktemp -d)
 trap 'rm -rf "$bin"' EXIT
-go build -o "$bin/" ./cmd/walt-bench ./cmd/walt-server ./cmd/walt-lab ./cmd/walt-node
+go build -o "$bin/" ./cmd/walt-bench ./cmd/walt-server ./cmd/walt-lab ./cmd/walt-node ./cmd/walt
 "$bin/walt-bench" --bin "$bin" "$@"

@@ -67,7 +67,7 @@ func TestQuickRun(t *testing.T) {
 		t.Skip("the simulated switches serve SNMP on port 161: needs root")
 	}
 	bin := t.TempDir()
-	build := exec.Command("go", "build", "-o", bin+"/", "../walt-server", "../walt-lab", "../walt-node")
+	build := exec.Command("go", "build", "-o", bin+"/", "../walt-server", "../walt-lab", "../walt-node", "../walt")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
@@ -91,6 +91,9 @@ func TestQuickRun(t *testing.T) {
 			continue
 		}
 		figs = append(figs, f)
+		if _, ok := f.Value("cli_wall_ms"); f.Name == "soft-reboot" && !ok {
+			t.Errorf("%s: no cli_wall_ms, want the walt CLI's runs", f)
+		}
 		if f.Name == "soft-reboot" || f.Name == "poe-reboot" {
 			if v, _ := f.Value("failed"); v != "0" {
 				t.Errorf("%s: failed=%s, want 0\nstderr:\n%s", f, v, &stderr)

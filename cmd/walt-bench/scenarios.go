@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -26,6 +27,9 @@ type rebootStats struct {
 	// request (request to last result), and to the lab settled again
 	// (the boot reports and heartbeats that follow included).
 	cpuRequest, cpuSettled []time.Duration
+	// The runs of the walt CLI (benchSoftCLI): its wall time, and the
+	// server's CPU per node meanwhile.
+	cliWalls, cliCPU []time.Duration
 }
 
 // addCPU records the server's CPU time of one run of n nodes: before the
@@ -76,10 +80,14 @@ func (s *rebootStats) fill(f *Figure) {
 	if len(s.poeAcks) > 0 {
 		f.Ms("poe_ack_p50_ms", percentile(s.poeAcks, 0.50)).Ms("poe_ack_p99_ms", percentile(s.poeAcks, 0.99))
 	}
+	us := func(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
 	if len(s.cpuRequest) > 0 {
-		us := func(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
 		f.Float("server_cpu_us_per_node", us(percentile(s.cpuRequest, 0.5)), 0).
 			Float("server_cpu_settled_us_per_node", us(percentile(s.cpuSettled, 0.5)), 0)
+	}
+	if len(s.cliWalls) > 0 {
+		f.Ms("cli_wall_ms", percentile(s.cliWalls, 0.5)).Ms("cli_wall_min_ms", slices.Min(s.cliWalls)).
+			Float("cli_server_cpu_us_per_node", us(percentile(s.cliCPU, 0.5)), 0)
 	}
 }
 
@@ -136,10 +144,7 @@ func benchSoft(ctx context.Context, tb *testbed, sizes []int, deadPct int, out f
 	for _, n := range sizes {
 		var s rebootStats
 		for range tb.o.runs {
-			if err := tb.settle(ctx); err != nil {
-				return err
-			}
-			before, err := tb.server.cpu()
+			before, err := tb.quietCPU(ctx)
 			if err != nil {
 				return err
 			}
@@ -150,19 +155,55 @@ func benchSoft(ctx context.Context, tb *testbed, sizes []int, deadPct int, out f
 			if err != nil {
 				return err
 			}
-			if err := tb.settle(ctx); err != nil {
-				return err
-			}
-			settled, err := tb.server.cpu()
+			settled, err := tb.quietCPU(ctx)
 			if err != nil {
 				return err
 			}
 			s.addCPU(n, before, answered, settled)
 		}
+		if err := benchSoftCLI(ctx, tb, n, &s); err != nil {
+			return err
+		}
 		s.logFailures(logw, fmt.Sprintf("soft reboot of %d nodes", n))
 		f := figure("soft-reboot").Int("nodes", n).Int("lab_nodes", tb.nodes).Int("dead_pct", deadPct).Int("fanout", tb.o.fanout).Ms("reply_timeout_ms", tb.o.reply)
 		s.fill(f)
 		out(f)
+	}
+	return nil
+}
+
+// quietCPU waits until the testbed is quiet (settle) and returns the
+// server's CPU time then.
+func (tb *testbed) quietCPU(ctx context.Context) (time.Duration, error) {
+	if err := tb.settle(ctx); err != nil {
+		return 0, err
+	}
+	return tb.server.cpu()
+}
+
+// benchSoftCLI, when --bin has the walt CLI, reboots the first n nodes
+// with it, runs times: walt node reboot end to end, process start,
+// request, reading the NDJSON stream and printing every node's line.
+func benchSoftCLI(ctx context.Context, tb *testbed, n int, s *rebootStats) error {
+	cli := filepath.Join(tb.o.bin, "walt")
+	if _, err := os.Stat(cli); err != nil {
+		return nil
+	}
+	for range tb.o.runs {
+		before, err := tb.quietCPU(ctx)
+		if err != nil {
+			return err
+		}
+		wall, err := tb.rebootCLI(ctx, cli, tb.set(n))
+		if err != nil {
+			return err
+		}
+		after, err := tb.server.cpu()
+		if err != nil {
+			return err
+		}
+		s.cliWalls = append(s.cliWalls, wall)
+		s.cliCPU = append(s.cliCPU, (after-before)/time.Duration(n))
 	}
 	return nil
 }

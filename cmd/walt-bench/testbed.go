@@ -1,9 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -27,6 +30,7 @@ type testbed struct {
 	server *proc
 	lab    *proc
 	c      *client.Client
+	url    string // the server's
 
 	// Set by start: from starting walt-lab to every live agent answering
 	// PING, and to every node registered as booted with the server.
@@ -52,6 +56,7 @@ func startTestbed(ctx context.Context, o *options, dir string, octet, nodes int,
 		return nil, err
 	}
 	url := "http://127.0.0.1:" + strconv.Itoa(port)
+	tb.url = url
 	if tb.c, err = client.New(url, nil); err != nil {
 		return nil, err
 	}
@@ -264,4 +269,29 @@ func (tb *testbed) reboot(ctx context.Context, set string, hard bool, s *rebootS
 	}
 	s.add(start, wall, res)
 	return nil
+}
+
+// rebootCLI reboots set with the walt CLI at cli, as a user would type
+// it (walt node reboot SET), and returns the time from starting the
+// process to its exit. Exit status 1, some node not rebooted, is a run
+// like another (the API's runs count the failures); any other failure is
+// an error.
+func (tb *testbed) rebootCLI(ctx context.Context, cli, set string) (time.Duration, error) {
+	cmd := exec.CommandContext(ctx, cli, "--server", tb.url, "node", "reboot", set)
+	cmd.Env = append(os.Environ(), "WALT_USER=walt-bench")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr // stdout, a line per node, goes to /dev/null
+	start := time.Now()
+	err := cmd.Run()
+	wall := time.Since(start)
+	var exit *exec.ExitError
+	if err != nil && !(errors.As(err, &exit) && exit.ExitCode() == 1) {
+		return wall, fmt.Errorf("walt node reboot %s: %w\n%s", set, err, stderr.String())
+	}
+	if err != nil {
+		if aerr := tb.alive(); aerr != nil { // exit 1 for a server gone, too
+			return wall, fmt.Errorf("walt node reboot %s: %w\n%s", set, errors.Join(err, aerr), stderr.String())
+		}
+	}
+	return wall, nil
 }

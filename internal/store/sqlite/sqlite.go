@@ -20,7 +20,8 @@ const FileName = "walt.db"
 
 // Dialect is SQLite's dialect for sqlstore.
 var Dialect = sqlstore.Dialect{
-	Name: "sqlite",
+	Name:      "sqlite",
+	InProcess: true,
 	IsUniqueViolation: func(err error) bool {
 		return strings.Contains(err.Error(), "UNIQUE constraint failed")
 	},

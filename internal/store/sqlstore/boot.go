@@ -17,41 +17,20 @@ func (s *Store) SetBootStatuses(ctx context.Context, bs []store.BootStatus) erro
 		return nil
 	}
 	return s.inTx(ctx, "record boot status", func(tx *sql.Tx) error {
-		known, err := tx.PrepareContext(ctx, s.d.rebind(`SELECT COUNT(*) FROM devices WHERE mac = ?`))
-		if err != nil {
-			return fmt.Errorf("record boot status: %w", err)
-		}
-		defer known.Close()
-		del, err := tx.PrepareContext(ctx, s.d.rebind(`DELETE FROM boot_status WHERE mac = ?`))
-		if err != nil {
-			return fmt.Errorf("record boot status: %w", err)
-		}
-		defer del.Close()
-		ins, err := tx.PrepareContext(ctx, s.d.rebind(`INSERT INTO boot_status (mac, boot_id, booted, since, cause, method, last_method, retries_left) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`))
-		if err != nil {
-			return fmt.Errorf("record boot status: %w", err)
-		}
-		defer ins.Close()
-		flag, err := tx.PrepareContext(ctx, s.d.rebind(`UPDATE devices SET booted = ? WHERE mac = ?`))
-		if err != nil {
-			return fmt.Errorf("record boot status: %w", err)
-		}
-		defer flag.Close()
+		flag, upsert := s.stmt(ctx, tx, stmtSetBooted), s.stmt(ctx, tx, stmtUpsertBootStatus)
 		for _, b := range bs {
-			var n int
-			if err := known.QueryRowContext(ctx, b.MAC).Scan(&n); err != nil {
+			// The flag first: that it matched no row says that the
+			// device was forgotten meanwhile, without a query of its own.
+			res, err := flag.ExecContext(s.short(ctx), boolInt(b.Booted), b.MAC)
+			if err != nil {
 				return fmt.Errorf("record boot status of %s: %w", b.MAC, err)
 			}
-			if n == 0 {
+			if n, err := res.RowsAffected(); err != nil {
+				return fmt.Errorf("record boot status of %s: %w", b.MAC, err)
+			} else if n == 0 {
 				continue // forgotten meanwhile
 			}
-			if _, err := del.ExecContext(ctx, b.MAC); err != nil {
-				return fmt.Errorf("record boot status of %s: %w", b.MAC, err)
-			}
-			if _, err := ins.ExecContext(ctx, b.MAC, b.BootID, boolInt(b.Booted), micros(b.Since), b.Cause, b.Method, b.LastMethod, b.RetriesLeft); err != nil {
-				return fmt.Errorf("record boot status of %s: %w", b.MAC, err)
-			}
-			if _, err := flag.ExecContext(ctx, boolInt(b.Booted), b.MAC); err != nil {
+			if _, err := upsert.ExecContext(s.short(ctx), b.MAC, b.BootID, boolInt(b.Booted), micros(b.Since), b.Cause, b.Method, b.LastMethod, b.RetriesLeft); err != nil {
 				return fmt.Errorf("record boot status of %s: %w", b.MAC, err)
 			}
 		}
@@ -61,7 +40,7 @@ func (s *Store) SetBootStatuses(ctx context.Context, bs []store.BootStatus) erro
 
 // BootStatuses implements store.Store.
 func (s *Store) BootStatuses(ctx context.Context) ([]store.BootStatus, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT mac, boot_id, booted, since, cause, method, last_method, retries_left FROM boot_status ORDER BY mac`)
+	rows, err := s.stmts[stmtBootStatuses].QueryContext(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("read boot status: %w", err)
 	}
@@ -90,16 +69,12 @@ func (s *Store) SetRebootsBooted(ctx context.Context, bs []store.RebootBoot) err
 		return nil
 	}
 	return s.inTx(ctx, "record reboot boot times", func(tx *sql.Tx) error {
-		stmt, err := tx.PrepareContext(ctx, s.d.rebind(`UPDATE reboots SET booted_at = ?, boot_id = ? WHERE id = ?`))
-		if err != nil {
-			return fmt.Errorf("record reboot boot times: %w", err)
-		}
-		defer stmt.Close()
+		stmt := s.stmt(ctx, tx, stmtSetRebootBooted)
 		for _, b := range bs {
 			if b.At.IsZero() {
 				return fmt.Errorf("record boot time of reboot %s: %w: no time", b.ID, store.ErrInvalid)
 			}
-			if _, err := stmt.ExecContext(ctx, micros(b.At), b.BootID, b.ID); err != nil {
+			if _, err := stmt.ExecContext(s.short(ctx), micros(b.At), b.BootID, b.ID); err != nil {
 				return fmt.Errorf("record boot time of reboot %s: %w", b.ID, err)
 			}
 		}
@@ -113,13 +88,9 @@ func (s *Store) AddLogLines(ctx context.Context, ls []store.LogLine) error {
 		return nil
 	}
 	return s.inTx(ctx, "record platform log", func(tx *sql.Tx) error {
-		stmt, err := tx.PrepareContext(ctx, s.d.rebind(`INSERT INTO platform_log (seq, at, stream, node, line) VALUES (?, ?, ?, ?, ?)`))
-		if err != nil {
-			return fmt.Errorf("record platform log: %w", err)
-		}
-		defer stmt.Close()
+		stmt := s.stmt(ctx, tx, stmtInsertLogLine)
 		for _, l := range ls {
-			if _, err := stmt.ExecContext(ctx, l.Seq, micros(l.At), l.Stream, l.Node, l.Line); err != nil {
+			if _, err := stmt.ExecContext(s.short(ctx), l.Seq, micros(l.At), l.Stream, l.Node, l.Line); err != nil {
 				if s.d.IsUniqueViolation != nil && s.d.IsUniqueViolation(err) {
 					return fmt.Errorf("record log line %d: %w: sequence number already used", l.Seq, store.ErrConflict)
 				}

@@ -35,6 +35,10 @@ type Dialect struct {
 	// LockMigrations and UnlockMigrations, when set, are run on the
 	// connection that migrates, around the migrations.
 	LockMigrations, UnlockMigrations string
+	// InProcess: the database runs in this process (SQLite), so that a
+	// short statement ends by itself, and the Store gives it its context
+	// without the cancellation (see Store.short).
+	InProcess bool
 }
 
 // Rebind rewrites q's "?" placeholders for d (for tests writing raw SQL).
@@ -59,8 +63,9 @@ func (d Dialect) rebind(q string) string {
 
 // Store is a store.Store on a SQL database.
 type Store struct {
-	db *sql.DB
-	d  Dialect
+	db    *sql.DB
+	d     Dialect
+	stmts [numStmts]*sql.Stmt // see stmtID
 }
 
 var _ store.Store = (*Store)(nil)
@@ -71,11 +76,15 @@ func New(ctx context.Context, db *sql.DB, d Dialect) (*Store, error) {
 	if err := migrate(ctx, db, d); err != nil {
 		return nil, fmt.Errorf("migrate %s database: %w", d.Name, err)
 	}
-	return &Store{db: db, d: d}, nil
+	stmts, err := prepareAll(ctx, db, d)
+	if err != nil {
+		return nil, fmt.Errorf("%s database: %w", d.Name, err)
+	}
+	return &Store{db: db, d: d, stmts: stmts}, nil
 }
 
 // Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error { return errors.Join(closeAll(s.stmts[:]), s.db.Close()) }
 
 func micros(t time.Time) int64 { return t.UnixMicro() }
 
@@ -120,13 +129,20 @@ func (s *Store) inTx(ctx context.Context, what string, fn func(tx *sql.Tx) error
 }
 
 func (s *Store) tryTx(ctx context.Context, what string, fn func(tx *sql.Tx) error) error {
-	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{Isolation: s.d.Isolation})
+	// Given short(ctx), the transaction is not watched by database/sql:
+	// its statements stop at the end of ctx (fn gives them ctx or
+	// short(ctx)), and so does the commit, below.
+	tx, err := s.db.BeginTx(s.short(ctx), &sql.TxOptions{Isolation: s.d.Isolation})
 	if err != nil {
 		return fmt.Errorf("%s: begin transaction: %w", what, err)
 	}
 	if err := fn(tx); err != nil {
 		tx.Rollback()
 		return err
+	}
+	if err := ctx.Err(); err != nil {
+		tx.Rollback()
+		return fmt.Errorf("%s: commit: %w", what, err)
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("%s: commit: %w", what, err)
@@ -138,6 +154,22 @@ type querier interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+// short returns the context to give one short statement (a row read or
+// written by key): ctx itself once it has ended, so that the statement
+// fails with ctx's error as ever; else, on an in-process backend, ctx
+// without its cancellation. SQLite's driver watches a cancellable context
+// with a goroutine of its own per statement, which cost more CPU than the
+// statement (a node report's two statements: 36 µs with a context that
+// cannot end, 64 µs with one that can), and such a statement ends within
+// microseconds anyway. A network backend keeps ctx: its statements can
+// hang.
+func (s *Store) short(ctx context.Context) context.Context {
+	if !s.d.InProcess || ctx.Err() != nil {
+		return ctx
+	}
+	return context.WithoutCancel(ctx)
 }
 
 func (s *Store) exec(ctx context.Context, q querier, query string, args ...any) (sql.Result, error) {
@@ -191,7 +223,11 @@ func ValidateName(name string) error {
 }
 
 func (s *Store) deviceWhere(ctx context.Context, q querier, col, val string) (store.Device, error) {
-	row := q.QueryRowContext(ctx, s.d.rebind(`SELECT `+deviceColumns+` FROM devices WHERE `+col+` = ?`), val)
+	id := stmtDeviceByMAC
+	if col == "name" {
+		id = stmtDeviceByName
+	}
+	row := s.stmt(ctx, q, id).QueryRowContext(s.short(ctx), val)
 	d, err := scanDevice(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return d, fmt.Errorf("device with %s %s: %w", col, val, store.ErrNotFound)
@@ -217,7 +253,7 @@ func (s *Store) DeviceByName(ctx context.Context, name string) (store.Device, er
 
 // Devices implements store.Store.
 func (s *Store) Devices(ctx context.Context) ([]store.Device, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+deviceColumns+` FROM devices ORDER BY name`)
+	rows, err := s.stmts[stmtDevices].QueryContext(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("list devices: %w", err)
 	}
@@ -270,7 +306,7 @@ func (s *Store) AddDevice(ctx context.Context, d store.Device) error {
 }
 
 func (s *Store) insertDevice(ctx context.Context, tx *sql.Tx, d store.Device) error {
-	_, err := s.exec(ctx, tx, `INSERT INTO devices (`+deviceColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err := s.stmt(ctx, tx, stmtInsertDevice).ExecContext(s.short(ctx),
 		d.MAC, d.Name, d.IP, string(d.Type), d.Model, boolInt(d.Virtual), d.Owner, d.BootMode, boolInt(d.Booted),
 		micros(d.CreatedAt), nullMicros(d.LastSeen))
 	if err != nil {
@@ -286,6 +322,9 @@ func (s *Store) insertDevice(ctx context.Context, tx *sql.Tx, d store.Device) er
 func (s *Store) ReportDevice(ctx context.Context, d store.Device) (store.Device, error) {
 	if err := validateDevice(&d); err != nil {
 		return d, fmt.Errorf("report device: %w", err)
+	}
+	if out, ok := s.reportKnown(ctx, d); ok {
+		return out, nil
 	}
 	var out store.Device
 	err := s.inTx(ctx, "report device "+d.Name, func(tx *sql.Tx) error {
@@ -315,11 +354,35 @@ func (s *Store) ReportDevice(ctx context.Context, d store.Device) (store.Device,
 		}
 		return nil
 	})
-	out.CreatedAt = time.UnixMicro(out.CreatedAt.UnixMicro()).UTC()
-	if !out.LastSeen.IsZero() {
-		out.LastSeen = time.UnixMicro(out.LastSeen.UnixMicro()).UTC()
+	return storedTimes(out), err
+}
+
+// reportKnown is ReportDevice's fast path, a report of a known device
+// keeping its name or taking a free one (nearly all of them): one UPDATE,
+// outside a transaction, which returns what the report leaves as it was.
+// ok is false when the device is unknown or the UPDATE failed (the name is
+// another device's...): ReportDevice's transaction then does the work and
+// says what is wrong, as it did before there was a fast path.
+func (s *Store) reportKnown(ctx context.Context, d store.Device) (_ store.Device, ok bool) {
+	var created int64
+	err := s.stmts[stmtReportDevice].QueryRowContext(s.short(ctx),
+		d.Name, d.IP, string(d.Type), d.Model, boolInt(d.Virtual), d.BootMode, boolInt(d.Booted), nullMicros(d.LastSeen), d.MAC,
+	).Scan(&d.Owner, &created)
+	if err != nil {
+		return d, false
 	}
-	return out, err
+	d.CreatedAt = time.UnixMicro(created)
+	return storedTimes(d), true
+}
+
+// storedTimes returns d with its times as the store keeps them:
+// microseconds, UTC.
+func storedTimes(d store.Device) store.Device {
+	d.CreatedAt = time.UnixMicro(d.CreatedAt.UnixMicro()).UTC()
+	if !d.LastSeen.IsZero() {
+		d.LastSeen = time.UnixMicro(d.LastSeen.UnixMicro()).UTC()
+	}
+	return d
 }
 
 // ForgetDevice implements store.Store.
@@ -398,13 +461,9 @@ func (s *Store) ApplyChanges(ctx context.Context, changes []store.DeviceChange) 
 // SetBooted implements store.Store.
 func (s *Store) SetBooted(ctx context.Context, macs []string, booted bool) error {
 	return s.inTx(ctx, "set booted flag", func(tx *sql.Tx) error {
-		stmt, err := tx.PrepareContext(ctx, s.d.rebind(`UPDATE devices SET booted = ? WHERE mac = ?`))
-		if err != nil {
-			return fmt.Errorf("set booted flag: %w", err)
-		}
-		defer stmt.Close()
+		stmt := s.stmt(ctx, tx, stmtSetBooted)
 		for _, mac := range macs {
-			if _, err := stmt.ExecContext(ctx, boolInt(booted), mac); err != nil {
+			if _, err := stmt.ExecContext(s.short(ctx), boolInt(booted), mac); err != nil {
 				return fmt.Errorf("set booted flag of %s: %w", mac, err)
 			}
 		}
@@ -414,7 +473,7 @@ func (s *Store) SetBooted(ctx context.Context, macs []string, booted bool) error
 
 // Settings implements store.Store.
 func (s *Store) Settings(ctx context.Context) (map[string]map[string]string, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT mac, name, value FROM settings`)
+	rows, err := s.stmts[stmtSettings].QueryContext(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("read settings: %w", err)
 	}
@@ -470,7 +529,7 @@ func (s *Store) DeleteLink(ctx context.Context, nodeMAC string) error {
 
 // Links implements store.Store.
 func (s *Store) Links(ctx context.Context) ([]store.Link, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT node_mac, switch_mac, port FROM links ORDER BY node_mac`)
+	rows, err := s.stmts[stmtLinks].QueryContext(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("list links: %w", err)
 	}
@@ -522,7 +581,7 @@ func (s *Store) RemovePoEOff(ctx context.Context, switchMAC string, port int) er
 
 // PoEOffs implements store.Store.
 func (s *Store) PoEOffs(ctx context.Context) ([]store.PoEOff, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT switch_mac, port, reason, at FROM poe_off ORDER BY switch_mac, port`)
+	rows, err := s.stmts[stmtPoEOffs].QueryContext(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("list PoE off ports: %w", err)
 	}
@@ -559,29 +618,20 @@ func (s *Store) AddReboots(ctx context.Context, rs []store.Reboot) ([]string, er
 		}
 	}
 	err := s.inTx(ctx, "record reboots", func(tx *sql.Tx) error {
-		ins, err := tx.PrepareContext(ctx, s.d.rebind(`INSERT INTO reboots (id, batch, requester, cause, node_mac, node_name, method, ok, requested_at, ack_at, finished_at, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`))
-		if err != nil {
-			return fmt.Errorf("record reboots: %w", err)
-		}
-		defer ins.Close()
-		attempts, err := s.prepareAttempts(ctx, tx)
-		if err != nil {
-			return fmt.Errorf("record reboots: %w", err)
-		}
-		defer attempts.Close()
+		ins, insAttempt := s.stmt(ctx, tx, stmtInsertReboot), s.stmt(ctx, tx, stmtInsertAttempt)
 		for i, r := range rs {
 			if r.ID == "" {
 				r.ID = NewID()
 			}
 			ids[i] = r.ID
-			if _, err := ins.ExecContext(ctx, r.ID, r.Batch, r.Requester, r.Cause, r.NodeMAC, r.NodeName, r.Method, boolInt(r.OK),
+			if _, err := ins.ExecContext(s.short(ctx), r.ID, r.Batch, r.Requester, r.Cause, r.NodeMAC, r.NodeName, r.Method, boolInt(r.OK),
 				micros(r.RequestedAt), nullMicros(r.AckAt), micros(r.FinishedAt), string(stateOrDone(r.State))); err != nil {
 				if s.d.IsUniqueViolation != nil && s.d.IsUniqueViolation(err) {
 					return fmt.Errorf("record reboot %s of %s: %w: id already used", r.ID, r.NodeName, store.ErrConflict)
 				}
 				return fmt.Errorf("record reboot of %s: %w", r.NodeName, err)
 			}
-			if err := insertAttempts(ctx, attempts, r.ID, r); err != nil {
+			if err := insertAttempts(s.short(ctx), insAttempt, r.ID, r); err != nil {
 				return err
 			}
 		}
@@ -598,10 +648,6 @@ func stateOrDone(st store.RebootState) store.RebootState {
 		return store.RebootDone
 	}
 	return st
-}
-
-func (s *Store) prepareAttempts(ctx context.Context, tx *sql.Tx) (*sql.Stmt, error) {
-	return tx.PrepareContext(ctx, s.d.rebind(`INSERT INTO reboot_attempts (reboot_id, seq, method, error, code, started_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?)`))
 }
 
 func insertAttempts(ctx context.Context, stmt *sql.Stmt, id string, r store.Reboot) error {
@@ -639,11 +685,7 @@ func (s *Store) FinishReboots(ctx context.Context, rs []store.Reboot) error {
 			return fmt.Errorf("complete reboots: %w", err)
 		}
 		defer del.Close()
-		attempts, err := s.prepareAttempts(ctx, tx)
-		if err != nil {
-			return fmt.Errorf("complete reboots: %w", err)
-		}
-		defer attempts.Close()
+		attempts := s.stmt(ctx, tx, stmtInsertAttempt)
 		for _, r := range rs {
 			var st string
 			switch err := state.QueryRowContext(ctx, r.ID).Scan(&st); {

@@ -44,6 +44,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"DeleteReboots", testDeleteReboots},
 		{"LogLines", testLogLines},
 		{"BootSurvivesReopen", testBootSurvivesReopen},
+		{"EndedContext", testEndedContext},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -183,6 +184,21 @@ func testReport(t *testing.T, s store.Store, _ func() store.Store) {
 	other.Name = "renamed"
 	if _, err := s.ReportDevice(ctx(t), other); !errors.Is(err, store.ErrConflict) {
 		t.Errorf("ReportDevice(name of another mac) = %v, want ErrConflict", err)
+	}
+	// A known device reporting another's name (the one-statement report of
+	// a known device fails, the transaction says why) changes nothing.
+	known := node(2)
+	known.LastSeen = t0
+	if _, err := s.ReportDevice(ctx(t), known); err != nil {
+		t.Fatal(err)
+	}
+	taking := known
+	taking.Name, taking.IP, taking.LastSeen = "renamed", "127.0.0.98", t0.Add(2*time.Hour)
+	if _, err := s.ReportDevice(ctx(t), taking); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("ReportDevice(known device, name of another) = %v, want ErrConflict", err)
+	}
+	if got, err := s.Device(ctx(t), known.MAC); err != nil || got.Name != known.Name || got.IP != known.IP || !got.LastSeen.Equal(t0) {
+		t.Errorf("after a refused report, Device(%s) = %+v, %v; want it as first reported", known.MAC, got, err)
 	}
 }
 
@@ -414,5 +430,50 @@ func testConcurrentReports(t *testing.T, s store.Store, _ func() store.Store) {
 	devs, _ := s.Devices(ctx(t))
 	if len(devs) != 10 {
 		t.Errorf("after concurrent reports: %d devices, want 10", len(devs))
+	}
+}
+
+// testEndedContext: the writes of a report and of a reboot, given a
+// context that has ended, fail with its error and change nothing.
+func testEndedContext(t *testing.T, s store.Store, _ func() store.Store) {
+	n := node(1)
+	n.LastSeen = t0
+	if _, err := s.ReportDevice(ctx(t), n); err != nil {
+		t.Fatal(err)
+	}
+	ended, cancel := context.WithCancel(ctx(t))
+	cancel()
+	later := n
+	later.IP, later.LastSeen, later.Booted = "127.0.0.77", t0.Add(time.Hour), true
+	status := store.BootStatus{MAC: n.MAC, BootID: "b1", Booted: true, Since: t0, RetriesLeft: -1}
+	for what, err := range map[string]error{
+		"ReportDevice":    func() error { _, err := s.ReportDevice(ended, later); return err }(),
+		"SetBooted":       s.SetBooted(ended, []string{n.MAC}, true),
+		"SetBootStatuses": s.SetBootStatuses(ended, []store.BootStatus{status}),
+		"AddReboots": func() error {
+			_, err := s.AddReboots(ended, []store.Reboot{{NodeMAC: n.MAC, NodeName: n.Name, RequestedAt: t0, FinishedAt: t0}})
+			return err
+		}(),
+		"SetRebootsBooted": s.SetRebootsBooted(ended, []store.RebootBoot{{ID: "none", At: t0}}),
+		"AddLogLines":      s.AddLogLines(ended, []store.LogLine{{Seq: 1, At: t0, Line: "x"}}),
+	} {
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("%s(ended context) = %v, want context.Canceled", what, err)
+		}
+	}
+	if got, err := s.Device(ctx(t), n.MAC); err != nil || got.IP != n.IP || got.Booted || !got.LastSeen.Equal(t0) {
+		t.Errorf("Device(%s) = %+v, %v; want it as first reported", n.MAC, got, err)
+	}
+	bs, err := s.BootStatuses(ctx(t))
+	if err != nil || len(bs) != 0 {
+		t.Errorf("BootStatuses() = %v, %v; want none", bs, err)
+	}
+	rs, err := s.Reboots(ctx(t), store.RebootFilter{})
+	if err != nil || len(rs) != 0 {
+		t.Errorf("Reboots() = %v, %v; want none", rs, err)
+	}
+	ls, err := s.LogLines(ctx(t), 0, 0)
+	if err != nil || len(ls) != 0 {
+		t.Errorf("LogLines() = %v, %v; want none", ls, err)
 	}
 }

@@ -1,0 +1,128 @@
+package sqlite_test
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/walt-testbed/walt/internal/store"
+	"github.com/walt-testbed/walt/internal/store/sqlite"
+)
+
+// benchNodes is the size of the soft reboot the benchmarks replay.
+const benchNodes = 1000
+
+// benchBatch is about how many nodes the boot tracker writes at once
+// while a reboot's results and boot reports come in.
+const benchBatch = 50
+
+// BenchmarkSoftRebootWrites replays the store's share of a soft reboot of
+// 1000 registered nodes, as walt-server makes it: the nodes marked down in
+// batches, the results recorded, then each node's boot report (Device,
+// then ReportDevice), the nodes marked up and the reboots' boot times, in
+// batches. Each sub-benchmark times one kind of write; ns/node is per
+// rebooted node.
+//
+//	go test -run '^$' -bench SoftRebootWrites ./internal/store/sqlite
+func BenchmarkSoftRebootWrites(b *testing.B) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), sqlite.FileName))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	devs := make([]store.Device, benchNodes)
+	for i := range devs {
+		devs[i] = store.Device{MAC: fmt.Sprintf("52:54:00:00:%02x:%02x", i/256, i%256), Name: fmt.Sprintf("node%04d", i),
+			IP: fmt.Sprintf("127.70.%d.%d", i/256, i%256), Type: store.TypeNode, Model: "lab", BootMode: "network", Booted: true}
+		if _, err := s.ReportDevice(ctx, devs[i]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	statuses := func(booted bool) []store.BootStatus {
+		bs := make([]store.BootStatus, len(devs))
+		for i, d := range devs {
+			bs[i] = store.BootStatus{MAC: d.MAC, BootID: "boot", Booted: booted, Since: time.Now(), RetriesLeft: -1}
+			if !booted {
+				bs[i].Cause, bs[i].Method, bs[i].LastMethod = "reboot requested", "soft-reboot", "soft-reboot"
+			}
+		}
+		return bs
+	}
+	inBatches := func(b *testing.B, n int, write func(lo, hi int) error) {
+		for lo := 0; lo < n; lo += benchBatch {
+			if err := write(lo, min(lo+benchBatch, n)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	// perNode reports wall and CPU time (the process's, user and system)
+	// per node since cpu0.
+	perNode := func(b *testing.B, cpu0 time.Duration) {
+		n := float64(b.N * benchNodes)
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/n, "ns/node")
+		b.ReportMetric(float64((cpuTime(b)-cpu0).Nanoseconds())/n, "cpu-ns/node")
+		b.ReportMetric(0, "ns/op")
+	}
+
+	b.Run("BootStatuses", func(b *testing.B) {
+		down, up := statuses(false), statuses(true)
+		cpu0 := cpuTime(b)
+		for b.Loop() {
+			for _, bs := range [][]store.BootStatus{down, up} {
+				inBatches(b, len(bs), func(lo, hi int) error { return s.SetBootStatuses(ctx, bs[lo:hi]) })
+			}
+		}
+		perNode(b, cpu0)
+	})
+	b.Run("Reboots", func(b *testing.B) {
+		rs := make([]store.Reboot, len(devs))
+		cpu0 := cpuTime(b)
+		for b.Loop() {
+			now := time.Now()
+			for i, d := range devs {
+				rs[i] = store.Reboot{Batch: "bench", Requester: "bench", Cause: "bench", NodeMAC: d.MAC, NodeName: d.Name,
+					Method: "soft-reboot", OK: true, RequestedAt: now, AckAt: now, FinishedAt: now,
+					Attempts: []store.Attempt{{Method: "soft-reboot", Started: now, Finished: now}}}
+			}
+			ids, err := s.AddReboots(ctx, rs)
+			if err != nil {
+				b.Fatal(err)
+			}
+			boots := make([]store.RebootBoot, len(ids))
+			for i, id := range ids {
+				boots[i] = store.RebootBoot{ID: id, At: now, BootID: "boot"}
+			}
+			inBatches(b, len(boots), func(lo, hi int) error { return s.SetRebootsBooted(ctx, boots[lo:hi]) })
+		}
+		perNode(b, cpu0)
+	})
+	b.Run("Reports", func(b *testing.B) {
+		cpu0 := cpuTime(b)
+		for b.Loop() {
+			for _, d := range devs {
+				if _, err := s.Device(ctx, d.MAC); err != nil {
+					b.Fatal(err)
+				}
+				d.LastSeen = time.Now()
+				if _, err := s.ReportDevice(ctx, d); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+		perNode(b, cpu0)
+	})
+}
+
+// cpuTime returns the CPU time the process has used, user and system.
+func cpuTime(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}

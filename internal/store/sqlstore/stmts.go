@@ -1,0 +1,100 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+)
+
+// stmtID names one of the Store's fixed queries. Each is prepared once, on
+// the pool, when the Store is made, and reused: a query run as text is
+// parsed again at every use (modernc's SQLite driver keeps a parsed
+// statement only as long as its *sql.Stmt), and parsing was the largest
+// cost of a node report. Queries built at run time (filters, limits) stay
+// text.
+type stmtID int
+
+const (
+	stmtDeviceByMAC stmtID = iota
+	stmtDeviceByName
+	stmtInsertDevice
+	stmtReportDevice
+	stmtSetBooted
+	stmtDevices
+	stmtSettings
+	stmtLinks
+	stmtPoEOffs
+	stmtInsertReboot
+	stmtInsertAttempt
+	stmtUpsertBootStatus
+	stmtBootStatuses
+	stmtSetRebootBooted
+	stmtInsertLogLine
+	numStmts
+)
+
+// stmtText holds the queries, with "?" placeholders.
+var stmtText = [numStmts]string{
+	stmtDeviceByMAC:  `SELECT ` + deviceColumns + ` FROM devices WHERE mac = ?`,
+	stmtDeviceByName: `SELECT ` + deviceColumns + ` FROM devices WHERE name = ?`,
+	stmtInsertDevice: `INSERT INTO devices (` + deviceColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	// A report of a known device in one statement, returning what a
+	// report does not change (see ReportDevice).
+	stmtReportDevice:  `UPDATE devices SET name = ?, ip = ?, type = ?, model = ?, is_virtual = ?, boot_mode = ?, booted = ?, last_seen = ? WHERE mac = ? RETURNING owner, created_at`,
+	stmtSetBooted:     `UPDATE devices SET booted = ? WHERE mac = ?`,
+	stmtDevices:       `SELECT ` + deviceColumns + ` FROM devices ORDER BY name`,
+	stmtSettings:      `SELECT mac, name, value FROM settings`,
+	stmtLinks:         `SELECT node_mac, switch_mac, port FROM links ORDER BY node_mac`,
+	stmtPoEOffs:       `SELECT switch_mac, port, reason, at FROM poe_off ORDER BY switch_mac, port`,
+	stmtInsertReboot:  `INSERT INTO reboots (id, batch, requester, cause, node_mac, node_name, method, ok, requested_at, ack_at, finished_at, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	stmtInsertAttempt: `INSERT INTO reboot_attempts (reboot_id, seq, method, error, code, started_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+	// SQLite (3.24 and later) and PostgreSQL spell an upsert alike.
+	stmtUpsertBootStatus: `INSERT INTO boot_status (mac, boot_id, booted, since, cause, method, last_method, retries_left) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (mac) DO UPDATE SET boot_id = excluded.boot_id, booted = excluded.booted, since = excluded.since,
+		cause = excluded.cause, method = excluded.method, last_method = excluded.last_method, retries_left = excluded.retries_left`,
+	stmtBootStatuses:    `SELECT mac, boot_id, booted, since, cause, method, last_method, retries_left FROM boot_status ORDER BY mac`,
+	stmtSetRebootBooted: `UPDATE reboots SET booted_at = ?, boot_id = ? WHERE id = ?`,
+	stmtInsertLogLine:   `INSERT INTO platform_log (seq, at, stream, node, line) VALUES (?, ?, ?, ?, ?)`,
+}
+
+// prepareAll prepares every fixed query on db. It runs before the Store is
+// used: preparing on the pool later, inside a transaction, could wait for
+// the very connection the transaction holds (SQLite has one).
+func prepareAll(ctx context.Context, db *sql.DB, d Dialect) ([numStmts]*sql.Stmt, error) {
+	var out [numStmts]*sql.Stmt
+	for id, q := range stmtText {
+		if q == "" {
+			closeAll(out[:id])
+			return out, fmt.Errorf("no text for query %d", id)
+		}
+		st, err := db.PrepareContext(ctx, d.rebind(q))
+		if err != nil {
+			closeAll(out[:id])
+			return out, fmt.Errorf("prepare %q: %w", q, err)
+		}
+		out[id] = st
+	}
+	return out, nil
+}
+
+func closeAll(sts []*sql.Stmt) error {
+	var errs []error
+	for _, st := range sts {
+		if st != nil {
+			errs = append(errs, st.Close())
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// stmt returns the prepared statement id for q: the Store's own outside a
+// transaction; inside one, a copy bound to the transaction's connection,
+// which reuses the statement already prepared there (and is closed with
+// the transaction).
+func (s *Store) stmt(ctx context.Context, q querier, id stmtID) *sql.Stmt {
+	if tx, ok := q.(*sql.Tx); ok {
+		return tx.StmtContext(ctx, s.stmts[id])
+	}
+	return s.stmts[id]
+}
