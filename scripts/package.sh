@@ -176,7 +176,7 @@ stage() {
 		;;
 	walt-node)
 		unit=walt-node.service
-		enable_if='[ -e /etc/walt/node-image ]'
+		enable_if='[ -e "${DPKG_ROOT:-}/etc/walt/node-image" ]'
 		install -D -m 0644 "$src/node.conf" "$root/etc/walt/node.conf"
 		# The kexec reboot hook: walt-node started under these names
 		# (docs/node-agent.md). /bin, where the agent looks them up.
@@ -283,10 +283,32 @@ echo "package: lintian (errors fail; warnings shown)"
 lintian --fail-on error "${debs[@]}" 2>&1 | grep -v '^running with root privileges' | sed 's/^/  /'
 [ "${PIPESTATUS[0]}" -eq 0 ] || die "lintian reported errors"
 
+fail() { echo "package: check failed: $*" >&2; exit 1; }
+
+# enabled_by_postinst DEB ROOT: whether DEB's postinst, run for a first
+# installation with DPKG_ROOT=ROOT and stand-ins for deb-systemd-helper,
+# deb-systemd-invoke and systemctl, enables a unit.
+enabled_by_postinst() {
+	local d=$tmp/postinst t
+	rm -rf "$d" && mkdir -p "$d/bin"
+	dpkg-deb -e "$1" "$d/control"
+	for t in deb-systemd-helper deb-systemd-invoke systemctl; do
+		printf '#!/bin/sh\necho "%s $*" >>%s/calls\n' "$t" "$d" >"$d/bin/$t"
+		chmod +x "$d/bin/$t"
+	done
+	PATH=$d/bin:$PATH DPKG_ROOT=$2 sh "$d/control/postinst" configure "" || fail "$1: postinst configure failed"
+	grep -q '^deb-systemd-helper enable ' "$d/calls"
+}
+echo "package: walt-node's postinst enables its unit only in a node image"
+node_deb=$(grep /walt-node_ "$tmp/debs")
+mkdir -p "$tmp/image/etc/walt"
+! enabled_by_postinst "$node_deb" "$tmp/image" || fail "walt-node.service enabled without /etc/walt/node-image"
+touch "$tmp/image/etc/walt/node-image"
+enabled_by_postinst "$node_deb" "$tmp/image" || fail "walt-node.service not enabled in a node image (with /etc/walt/node-image)"
+
 echo "package: dpkg -i"
 dpkg -i "${debs[@]}" >"$tmp/dpkg.log" 2>&1 || { cat "$tmp/dpkg.log" >&2; die "dpkg -i failed"; }
 
-fail() { echo "package: check failed: $*" >&2; exit 1; }
 echo "package: systemd-analyze verify"
 # Any message fails too: verify only warns of unknown keys, such as a
 # misspelt hardening setting, which systemd would ignore.
