@@ -21,6 +21,8 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
 export PATH=$PATH:/usr/local/go/bin
 PACKAGES=(walt-server walt walt-node)
+# Where package walt holds the completion file of each shell.
+declare -A COMPLETION=([bash]=usr/share/bash-completion/completions/walt [zsh]=usr/share/zsh/vendor-completions/_walt [fish]=usr/share/fish/vendor_completions.d/walt.fish)
 
 out=$repo/dist
 version=
@@ -186,10 +188,9 @@ stage() {
 		;;
 	walt)
 		# Completion files, from the CLI itself when it can write them.
-		local -A dest=([bash]=usr/share/bash-completion/completions/walt [zsh]=usr/share/zsh/vendor-completions/_walt [fish]=usr/share/fish/vendor_completions.d/walt.fish)
 		for sh in bash zsh fish; do
 			if "$bin/walt" completion "$sh" >"$root/completion" 2>/dev/null && [ -s "$root/completion" ]; then
-				install -D -m 0644 "$root/completion" "$root/${dest[$sh]}"
+				install -D -m 0644 "$root/completion" "$root/${COMPLETION[$sh]}"
 			else
 				echo "package: walt completion $sh: not supported by this walt; the package has no $sh completion file" >&2
 			fi
@@ -316,6 +317,11 @@ if ! systemd-analyze verify /lib/systemd/system/walt-server.service /lib/systemd
 	cat "$tmp/verify" >&2
 	fail "systemd-analyze verify"
 fi
+# walt-server's sandbox, scored by systemd (0 to 10, lower is safer; 1.8
+# when written): a change that weakens it much fails.
+systemd-analyze security --offline=true --threshold=25 /lib/systemd/system/walt-server.service >"$tmp/security" 2>&1 ||
+	{ cat "$tmp/security" >&2; fail "walt-server.service: exposure above 2.5 (systemd-analyze security)"; }
+echo "  $(grep 'Overall exposure' "$tmp/security")"
 
 for b in walt-server walt walt-node; do
 	/usr/bin/$b --help >"$tmp/help" 2>&1 || { cat "$tmp/help" >&2; fail "/usr/bin/$b --help"; }
@@ -325,6 +331,13 @@ done
 status=0
 env -i PATH=/usr/bin:/bin /bin/walt-network-reboot >"$tmp/hook" 2>&1 || status=$?
 [ "$status" -eq 2 ] || { cat "$tmp/hook" >&2; fail "/bin/walt-network-reboot by hand: status $status, want 2 (walt-node's kexec hook refusing)"; }
+# Completion files exactly for the shells the installed CLI writes them for.
+for sh in bash zsh fish; do
+	has=false present=false
+	[ -n "$(/usr/bin/walt completion "$sh" 2>/dev/null)" ] && has=true
+	[ -f "/${COMPLETION[$sh]}" ] && present=true
+	[ "$has" = "$present" ] || fail "walt: $sh completion file installed: $present; walt completion $sh works: $has"
+done
 getent passwd walt >/dev/null || fail "no user walt after installing walt-server"
 getent group kvm >/dev/null || fail "no group kvm after installing walt-server"
 wants=/etc/systemd/system/multi-user.target.wants
