@@ -117,6 +117,8 @@ copyright() {
 	EOF
 	sed 's/^$/./; s/^/ /' "$goroot/LICENSE"
 	go version -m "$2" | awk '$1 == "dep" {print $2, $3}' | while read -r path ver; do
+		# The module cache spells capitals as !lower case.
+		# shellcheck disable=SC2001 # \L needs sed
 		dir=$modcache/$(echo "$path" | sed 's/[A-Z]/!\L&/g')@$ver
 		echo
 		echo "Files: $path@$ver/*"
@@ -178,6 +180,7 @@ stage() {
 		;;
 	walt-node)
 		unit=walt-node.service
+		# shellcheck disable=SC2016 # expanded by the postinst
 		enable_if='[ -e "${DPKG_ROOT:-}/etc/walt/node-image" ]'
 		install -D -m 0644 "$src/node.conf" "$root/etc/walt/node.conf"
 		# The kexec reboot hook: walt-node started under these names
