@@ -155,6 +155,29 @@ changelog() {
 	EOF
 }
 
+# manpage COMMAND SECTION SUMMARY BIN: a manual page of COMMAND made of
+# its --help text, which BIN prints.
+manpage() {
+	cat <<-EOF
+	.TH ${1^^} $2 "$(date -u -d "@$SOURCE_DATE_EPOCH" +%Y-%m-%d)" "walt $version" "WalT testbed"
+	.SH NAME
+	$1 \- $3
+	.SH SYNOPSIS
+	.B $1
+	[\fIflags\fR]
+	.SH OPTIONS
+	The text of \fB$1 --help\fR:
+	.PP
+	.nf
+	EOF
+	"$4" --help 2>&1 | sed 's/\\/\\e/g; s/^[.'"'"']/\\\&&/'
+	cat <<-EOF
+	.fi
+	.SH SEE ALSO
+	https://github.com/walt-testbed/walt/tree/main/docs
+	EOF
+}
+
 # subst FILE UNIT [ENABLE_IF]: FILE with the unit's maintainer-script
 # fragments in place of #SYSTEMD#.
 subst() {
@@ -173,6 +196,15 @@ stage() {
 	local pkg=$1 root=$2 bin=$3 src=$repo/packaging/$1 doc=$2/usr/share/doc/$1 unit="" enable_if=true sh f
 	install -d -m 0755 "$root/DEBIAN" "$root/usr/bin" "$doc"
 	install -m 0755 "$bin/$pkg" "$root/usr/bin/$pkg"
+	local section=8 summary
+	case "$pkg" in
+	walt-server) summary="WalT testbed server: node inventory and reboots" ;;
+	walt) section=1 summary="command line tool of the WalT testbed" ;;
+	walt-node) summary="WalT node agent, and the kexec reboot hook of node images" ;;
+	esac
+	install -d -m 0755 "$root/usr/share/man/man$section"
+	manpage "$pkg" "$section" "$summary" "$bin/$pkg" | gzip -9n >"$root/usr/share/man/man$section/$pkg.$section.gz"
+	chmod 0644 "$root/usr/share/man/man$section/$pkg.$section.gz"
 	case "$pkg" in
 	walt-server)
 		unit=walt-server.service
@@ -188,6 +220,8 @@ stage() {
 		install -d -m 0755 "$root/bin"
 		ln -s /usr/bin/walt-node "$root/bin/walt-network-reboot"
 		ln -s /usr/bin/walt-node "$root/bin/walt-hybrid-reboot"
+		ln -s walt-node.8.gz "$root/usr/share/man/man8/walt-network-reboot.8.gz"
+		ln -s walt-node.8.gz "$root/usr/share/man/man8/walt-hybrid-reboot.8.gz"
 		;;
 	walt)
 		# Completion files, from the CLI itself when it can write them.
