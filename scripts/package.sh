@@ -16,6 +16,7 @@
 # run, then purges them and removes the user and groups the check created.
 # It refuses to run where any of the packages is already installed.
 set -euo pipefail
+umask 022 # the packages' directories get 0755 whatever the caller's umask
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
