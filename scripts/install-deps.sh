@@ -3,12 +3,15 @@
 # machine. Safe to run again: it only installs what is missing.
 set -euo pipefail
 
-# Debian packages the tests and the demo use. Keep this list sorted.
+# Debian packages the tests and the demo use (lintian and systemd: the
+# package checks, scripts/package.sh --check). Keep this list sorted.
 PACKAGES=(
+	lintian
 	postgresql
 	qemu-system-x86
 	snmp
 	snmpd
+	systemd
 )
 
 missing=()

@@ -23,6 +23,9 @@ fi
 go test -count=1 -timeout 10m ./internal/vnode
 go test -count=1 -timeout 10m -run 'QEMU' ./internal/cli
 
+echo "== Debian packages: built, lintian-clean, installed, units verified, purged (scripts/package.sh --check)"
+scripts/package.sh --check
+
 # Runs are counted in executions, not seconds: Go 1.26's fuzzing
 # coordinator can fail a run with a bare "context deadline exceeded" when a
 # time budget ends while a worker is busy (golang/go#75804, fixed in 1.27).
