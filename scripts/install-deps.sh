@@ -6,12 +6,14 @@ set -euo pipefail
 # Debian packages the tests and the demo use (lintian and systemd: the
 # package checks, scripts/package.sh --check). Keep this list sorted.
 PACKAGES=(
+	fish
 	lintian
 	postgresql
 	qemu-system-x86
 	snmp
 	snmpd
 	systemd
+	zsh
 )
 
 missing=()

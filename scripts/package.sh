@@ -77,11 +77,12 @@ maintainer=${WALT_MAINTAINER:-walt maintainers <maintainers@walt-testbed.example
 # ---- building ----
 
 # build_binaries DIR: the three commands, static (no cgo), without file
-# system paths or symbol tables.
+# system paths or symbol tables, with the package's version as the one
+# --version prints.
 build_binaries() {
 	local c
 	for c in walt-server walt walt-node; do
-		go build -trimpath -buildvcs=false -ldflags='-s -w -buildid=' -o "$1/$c" "./cmd/$c"
+		go build -trimpath -buildvcs=false -ldflags="-s -w -buildid= -X github.com/walt-testbed/walt/internal/version.stamp=$version" -o "$1/$c" "./cmd/$c"
 	done
 	# walt-node runs in node images, often without a C library.
 	if ldd "$1/walt-node" >/dev/null 2>&1; then
@@ -366,6 +367,9 @@ echo "  $(grep 'Overall exposure' "$tmp/security")"
 
 for b in walt-server walt walt-node; do
 	/usr/bin/$b --help >"$tmp/help" 2>&1 || { cat "$tmp/help" >&2; fail "/usr/bin/$b --help"; }
+	# --version says the package's version, stamped at link time.
+	got=$(/usr/bin/$b --version 2>&1) || fail "/usr/bin/$b --version: $got"
+	[ "$got" = "$b $version" ] || fail "/usr/bin/$b --version says '$got', want '$b $version'"
 done
 # The hook link is walt-node under another name: run by hand, outside a
 # reboot procedure (no walt_* variables), it refuses with status 2.

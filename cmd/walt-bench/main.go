@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/walt-testbed/walt/internal/netservice"
+	"github.com/walt-testbed/walt/internal/version"
 )
 
 func main() {
@@ -56,6 +57,7 @@ type options struct {
 	snmpPort  int
 	only      map[string]bool
 	keep      bool
+	version   bool
 }
 
 func parseOptions(args []string, stderr io.Writer) (*options, error) {
@@ -78,8 +80,12 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	only := fs.String("only", strings.Join(groups, ","), "figures to measure, among "+strings.Join(groups, ","))
 	quick := fs.Bool("quick", false, "a tiny run (20 nodes, 1 run): checks that everything works, figures mean little")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (databases, logs)")
+	fs.BoolVar(&o.version, "version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
+	}
+	if o.version {
+		return o, nil // nothing else is checked or run
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q (walt-bench takes flags only)", fs.Arg(0))
@@ -155,6 +161,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintf(stderr, "walt-bench: %v\n", err)
 		return 2
+	}
+	if o.version {
+		version.Print(stdout, "walt-bench")
+		return 0
 	}
 	dir, err := os.MkdirTemp("", "walt-bench-")
 	if err != nil {

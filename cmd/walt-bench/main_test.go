@@ -156,3 +156,11 @@ func FuzzParseStatCPU(f *testing.F) {
 		}
 	})
 }
+
+func TestVersion(t *testing.T) {
+	t.Parallel()
+	var stdout, stderr strings.Builder
+	if code := run(t.Context(), []string{"--version", "--bin", "/nonexistent"}, &stdout, &stderr); code != 0 || !strings.HasPrefix(stdout.String(), "walt-bench ") {
+		t.Errorf("walt-bench --version: exit %d, stdout %q, stderr %q", code, stdout.String(), stderr.String())
+	}
+}

@@ -31,7 +31,7 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stderr); err != nil {
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			os.Exit(0)
 		}
@@ -57,7 +57,7 @@ func defaultDataDir() string {
 	return "walt-data"
 }
 
-func run(ctx context.Context, args []string, stderr io.Writer) error {
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("walt-server", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	rc := reboot.DefaultConfig()
@@ -73,8 +73,13 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	debug := fs.Bool("debug", false, "log debug messages (one line per node rebooted)")
 	var vo vnodeOptions
 	vo.register(fs)
+	showVersion := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *showVersion {
+		version.Print(stdout, "walt-server")
+		return nil
 	}
 	if *powersave < 0 {
 		return fmt.Errorf("--powersave: must be >= 0, 0 to disable (got %s)", *powersave)

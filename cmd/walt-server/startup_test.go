@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"database/sql"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -64,7 +65,7 @@ func TestReadyWhileKVMTrialHangs(t *testing.T) {
 	start := time.Now()
 	// /dev/null stands for a KVM device that opens, whatever this host has.
 	go func() {
-		done <- run(ctx, []string{"--data", dataDir, "--listen", addr, "--vnode-backend", "qemu", "--kvm-device", os.DevNull}, log)
+		done <- run(ctx, []string{"--data", dataDir, "--listen", addr, "--vnode-backend", "qemu", "--kvm-device", os.DevNull}, io.Discard, log)
 	}()
 	c, err := client.New("http://"+addr, nil)
 	if err != nil {
@@ -173,7 +174,7 @@ func TestStartupErrors(t *testing.T) {
 			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 			defer cancel()
 			log := &testutil.Buffer{}
-			err := run(ctx, tc.args, log)
+			err := run(ctx, tc.args, io.Discard, log)
 			if ctx.Err() != nil {
 				t.Fatalf("run() still running after 30 s, want an error at once\n%s", log)
 			}
@@ -311,4 +312,11 @@ func copyFile(from, to string) error {
 		return err
 	}
 	return os.WriteFile(to, b, 0o755)
+}
+
+func TestVersion(t *testing.T) {
+	var stdout, stderr testutil.Buffer
+	if err := run(t.Context(), []string{"--version"}, &stdout, &stderr); err != nil || !strings.HasPrefix(stdout.String(), "walt-server ") {
+		t.Errorf("walt-server --version = %v, stdout %q, stderr %q", err, stdout.String(), stderr.String())
+	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"io"
 	"os"
 	"strings"
 	"sync"
@@ -21,7 +22,7 @@ func startServer(t *testing.T, addr string, args ...string) (c *client.Client, l
 	ctx, cancel := context.WithCancel(t.Context())
 	log = &testutil.Buffer{}
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, append([]string{"--listen", addr}, args...), log) }()
+	go func() { done <- run(ctx, append([]string{"--listen", addr}, args...), io.Discard, log) }()
 	stop = sync.OnceFunc(func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -94,7 +95,7 @@ func TestPostgresStore(t *testing.T) {
 
 func TestBadDatabaseURL(t *testing.T) {
 	var log testutil.Buffer
-	err := run(t.Context(), []string{"--data", t.TempDir(), "--listen", "127.39.0.2:12345", "--db", "mysql://root:pw-s3cret@db/walt"}, &log)
+	err := run(t.Context(), []string{"--data", t.TempDir(), "--listen", "127.39.0.2:12345", "--db", "mysql://root:pw-s3cret@db/walt"}, io.Discard, &log)
 	if err == nil || !strings.Contains(err.Error(), "want a postgres:// URL") || strings.Contains(err.Error(), "pw-s3cret") {
 		t.Errorf("run(--db mysql://...) = %v, want a clear error without the password", err)
 	}

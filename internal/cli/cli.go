@@ -21,6 +21,7 @@ import (
 	"github.com/walt-testbed/walt/api"
 	"github.com/walt-testbed/walt/client"
 	"github.com/walt-testbed/walt/internal/nodeset"
+	"github.com/walt-testbed/walt/internal/version"
 )
 
 // Exit statuses.
@@ -130,6 +131,10 @@ func Run(ctx context.Context, o Options) int {
 	}
 	if o.Getenv == nil {
 		o.Getenv = func(string) string { return "" }
+	}
+	if len(o.Args) == 1 && (o.Args[0] == "--version" || o.Args[0] == "-version") {
+		version.Print(o.Stdout, "walt")
+		return ExitOK
 	}
 	args, global, err := parseGlobal(o.Args)
 	if err != nil {

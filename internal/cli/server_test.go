@@ -39,3 +39,10 @@ func TestServerStatus(t *testing.T) {
 		t.Errorf("server status --timeout -1: exit %d, stderr %q; want 2", code, stderr)
 	}
 }
+
+func TestVersion(t *testing.T) {
+	t.Parallel()
+	if stdout, _, code := runOffline(t, "--version"); code != 0 || !strings.HasPrefix(stdout, "walt ") {
+		t.Errorf("walt --version: exit %d, stdout %q", code, stdout)
+	}
+}
