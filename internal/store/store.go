@@ -165,9 +165,14 @@ type Store interface {
 	// AddDevice inserts d. ErrConflict if its MAC or name is taken,
 	// ErrInvalid if a field is malformed.
 	AddDevice(ctx context.Context, d Device) error
-	// ReportDevice inserts d or, if its MAC is known, updates every field
-	// but Owner and CreatedAt, and returns the stored row. ErrConflict if
-	// the name belongs to another MAC.
+	// ReportDevice inserts d (a node) or, if its MAC is known, updates
+	// every field but Owner and CreatedAt, and returns the stored row. A
+	// report never changes what a known device is, whatever changes
+	// concurrently: a node keeps its name and virtual flag, and a device
+	// that is neither a node nor of unknown type (a switch) is left alone;
+	// both are ErrConflict, naming what differs. A device of unknown type
+	// becomes the reported node. ErrConflict too if the name belongs to
+	// another MAC.
 	ReportDevice(ctx context.Context, d Device) (Device, error)
 	// Device returns the device with this MAC, or ErrNotFound.
 	Device(ctx context.Context, mac string) (Device, error)

@@ -343,6 +343,10 @@ func (s *Store) ReportDevice(ctx context.Context, d store.Device) (store.Device,
 			out = d
 		case err != nil:
 			return err
+		case old.Type != store.TypeNode && old.Type != store.TypeUnknown:
+			return fmt.Errorf("report device %s: %w: device %s is a %s, not a node", d.MAC, store.ErrConflict, old.Name, old.Type)
+		case old.Type == store.TypeNode && (old.Name != d.Name || old.Virtual != d.Virtual):
+			return fmt.Errorf("report device %s: %w: node %s (virtual %t) cannot become %s (virtual %t) by a report", d.MAC, store.ErrConflict, old.Name, old.Virtual, d.Name, d.Virtual)
 		default:
 			_, err := s.exec(ctx, tx, `UPDATE devices SET name = ?, ip = ?, type = ?, model = ?, is_virtual = ?, boot_mode = ?, booted = ?, last_seen = ? WHERE mac = ?`,
 				d.Name, d.IP, string(d.Type), d.Model, boolInt(d.Virtual), d.BootMode, boolInt(d.Booted), nullMicros(d.LastSeen), d.MAC)
@@ -367,6 +371,7 @@ func (s *Store) reportKnown(ctx context.Context, d store.Device) (_ store.Device
 	var created int64
 	err := s.stmts[stmtReportDevice].QueryRowContext(s.short(ctx),
 		d.Name, d.IP, string(d.Type), d.Model, boolInt(d.Virtual), d.BootMode, boolInt(d.Booted), nullMicros(d.LastSeen), d.MAC,
+		d.Name, boolInt(d.Virtual),
 	).Scan(&d.Owner, &created)
 	if err != nil {
 		return d, false

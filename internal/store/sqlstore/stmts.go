@@ -41,7 +41,10 @@ var stmtText = [numStmts]string{
 	stmtInsertDevice: `INSERT INTO devices (` + deviceColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 	// A report of a known device in one statement, returning what a
 	// report does not change (see ReportDevice).
-	stmtReportDevice:  `UPDATE devices SET name = ?, ip = ?, type = ?, model = ?, is_virtual = ?, boot_mode = ?, booted = ?, last_seen = ? WHERE mac = ? RETURNING owner, created_at`,
+	// Only a node keeping its name and virtual flag, or a device of
+	// unknown type, matches (ReportDevice's contract).
+	stmtReportDevice: `UPDATE devices SET name = ?, ip = ?, type = ?, model = ?, is_virtual = ?, boot_mode = ?, booted = ?, last_seen = ?
+		WHERE mac = ? AND (type = 'unknown' OR (type = 'node' AND name = ? AND is_virtual = ?)) RETURNING owner, created_at`,
 	stmtSetBooted:     `UPDATE devices SET booted = ? WHERE mac = ?`,
 	stmtDevices:       `SELECT ` + deviceColumns + ` FROM devices ORDER BY name`,
 	stmtSettings:      `SELECT mac, name, value FROM settings`,

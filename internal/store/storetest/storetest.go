@@ -166,7 +166,7 @@ func testReport(t *testing.T, s store.Store, _ func() store.Store) {
 		t.Fatal(err)
 	}
 	n2 := n
-	n2.IP, n2.Name, n2.BootMode, n2.Booted, n2.LastSeen = "127.0.0.99", "renamed", "hybrid-volatile", true, t0.Add(time.Hour)
+	n2.IP, n2.BootMode, n2.Booted, n2.LastSeen = "127.0.0.99", "hybrid-volatile", true, t0.Add(time.Hour)
 	n2.CreatedAt = t0.Add(time.Hour) // must be ignored
 	got, err := s.ReportDevice(ctx(t), n2)
 	if err != nil {
@@ -181,7 +181,7 @@ func testReport(t *testing.T, s store.Store, _ func() store.Store) {
 		}
 	}
 	other := node(2)
-	other.Name = "renamed"
+	other.Name = n.Name
 	if _, err := s.ReportDevice(ctx(t), other); !errors.Is(err, store.ErrConflict) {
 		t.Errorf("ReportDevice(name of another mac) = %v, want ErrConflict", err)
 	}
@@ -193,12 +193,53 @@ func testReport(t *testing.T, s store.Store, _ func() store.Store) {
 		t.Fatal(err)
 	}
 	taking := known
-	taking.Name, taking.IP, taking.LastSeen = "renamed", "127.0.0.98", t0.Add(2*time.Hour)
+	taking.Name, taking.IP, taking.LastSeen = n.Name, "127.0.0.98", t0.Add(2*time.Hour)
 	if _, err := s.ReportDevice(ctx(t), taking); !errors.Is(err, store.ErrConflict) {
 		t.Errorf("ReportDevice(known device, name of another) = %v, want ErrConflict", err)
 	}
 	if got, err := s.Device(ctx(t), known.MAC); err != nil || got.Name != known.Name || got.IP != known.IP || !got.LastSeen.Equal(t0) {
 		t.Errorf("after a refused report, Device(%s) = %+v, %v; want it as first reported", known.MAC, got, err)
+	}
+	testReportKeepsWhatADeviceIs(t, s, known)
+}
+
+// testReportKeepsWhatADeviceIs: a report never renames a node, flips its
+// virtual flag or turns a switch into a node, even when the caller's own
+// check read the device before another change; a device of unknown type
+// becomes the reported node.
+func testReportKeepsWhatADeviceIs(t *testing.T, s store.Store, known store.Device) {
+	t.Helper()
+	for what, change := range map[string]func(*store.Device){
+		"rename":       func(d *store.Device) { d.Name = "renamed-by-report" },
+		"virtual flip": func(d *store.Device) { d.Virtual = !d.Virtual },
+	} {
+		d := known
+		change(&d)
+		d.IP, d.LastSeen = "127.0.0.97", t0.Add(3*time.Hour)
+		if _, err := s.ReportDevice(ctx(t), d); !errors.Is(err, store.ErrConflict) {
+			t.Errorf("ReportDevice(%s of a known node) = %v, want ErrConflict", what, err)
+		}
+		if got, err := s.Device(ctx(t), known.MAC); err != nil || got.Name != known.Name || got.Virtual != known.Virtual || got.IP != known.IP {
+			t.Errorf("after a refused %s, Device(%s) = %+v, %v; want it unchanged", what, known.MAC, got, err)
+		}
+	}
+	switch7 := sw(7)
+	mustAdd(t, s, switch7)
+	asNode := node(7)
+	asNode.MAC, asNode.Name = switch7.MAC, switch7.Name
+	if _, err := s.ReportDevice(ctx(t), asNode); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("ReportDevice(a switch's MAC) = %v, want ErrConflict", err)
+	}
+	if got, err := s.Device(ctx(t), switch7.MAC); err != nil || got.Type != store.TypeSwitch {
+		t.Errorf("after a report with its MAC, switch = %+v, %v; want still a switch", got, err)
+	}
+	unk := switch7
+	unk.MAC, unk.Name, unk.Type, unk.IP = "52:54:00:00:07:77", "unknown-777", store.TypeUnknown, "127.0.7.77"
+	mustAdd(t, s, unk)
+	reg := node(77)
+	reg.MAC, reg.Name = unk.MAC, "rpi77"
+	if got, err := s.ReportDevice(ctx(t), reg); err != nil || got.Type != store.TypeNode || got.Name != "rpi77" {
+		t.Errorf("ReportDevice(device of unknown type) = %+v, %v; want it a node named rpi77", got, err)
 	}
 }
 
