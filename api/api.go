@@ -14,6 +14,10 @@ const Version = "v1"
 // Prefix starts every API path.
 const Prefix = "/api/" + Version
 
+// MaxLimit bounds the limit of GET /api/v1/reboots and GET /api/v1/logs
+// (and walt's --limit); 0 there means all lines, up to this many.
+const MaxLimit = 1000000
+
 // Content types.
 const (
 	ContentJSON   = "application/json"

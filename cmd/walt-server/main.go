@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/walt-testbed/walt/internal/bound"
 	"github.com/walt-testbed/walt/internal/power"
 	"github.com/walt-testbed/walt/internal/power/poe"
 	"github.com/walt-testbed/walt/internal/reboot"
@@ -81,11 +82,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		version.Print(stdout, "walt-server")
 		return nil
 	}
-	if *powersave < 0 {
-		return fmt.Errorf("--powersave: must be >= 0, 0 to disable (got %s)", *powersave)
-	}
-	if *maxConns < 1 || *maxConns > maxMaxConns {
-		return fmt.Errorf("--max-conns: must be between 1 and %d (got %d)", maxMaxConns, *maxConns)
+	if err := errors.Join(
+		bound.Duration{Name: "--powersave", Min: 0, Max: 30 * 24 * time.Hour}.Check(*powersave),
+		bound.Duration{Name: "--connect-timeout", Min: time.Millisecond, Max: 10 * time.Minute}.Check(rc.ConnectTimeout),
+		bound.Duration{Name: "--reply-timeout", Min: time.Millisecond, Max: 10 * time.Minute}.Check(rc.ReplyTimeout),
+		bound.Int{Name: "--fanout", Min: 1, Max: 1 << 20}.Check(int64(rc.Fanout)),
+		bound.Int{Name: "--max-conns", Min: 1, Max: maxMaxConns}.Check(int64(*maxConns)),
+	); err != nil {
+		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q (walt-server takes flags only)", fs.Arg(0))

@@ -165,6 +165,9 @@ func TestStartupErrors(t *testing.T) {
 		{"qemu asked for, missing", []string{"--data", t.TempDir(), "--listen", "127.64.0.4:0", "--vnode-backend", "qemu"}, emptyPath, "--vnode-backend qemu: qemu backend"},
 		{"qemu asked for, no image", []string{"--data", noImage, "--listen", "127.64.0.4:0", "--vnode-backend", "qemu"}, "", "vnode image"},
 		{"too many connections", []string{"--data", t.TempDir(), "--listen", "127.64.0.4:0", "--max-conns", "0"}, "", "--max-conns: must be between 1 and"},
+		{"fan-out out of bounds", []string{"--data", t.TempDir(), "--listen", "127.64.0.4:0", "--fanout", "0"}, "", "--fanout: must be between 1 and 1048576 (got 0)"},
+		{"reply timeout out of bounds", []string{"--data", t.TempDir(), "--listen", "127.64.0.4:0", "--reply-timeout", "2562047h"}, "", "--reply-timeout: must be between 1ms and 10m"},
+		{"powersave out of bounds", []string{"--data", t.TempDir(), "--listen", "127.64.0.4:0", "--powersave", "-1s"}, "", "--powersave: must be between 0s and"},
 		{"bad accelerator", []string{"--data", t.TempDir(), "--listen", "127.64.0.4:0", "--vnode-backend", "qemu", "--vnode-accel", "hvf"}, "", `"hvf"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -25,8 +25,8 @@ func init() {
 }
 
 func nodeHistory(ctx context.Context, e *env, args []string) int {
-	if e.o.limit < 0 {
-		fmt.Fprintf(e.Stderr, "Error: --limit %d: want a positive number\nTry: walt node history --help\n", e.o.limit)
+	if e.o.limit < 0 || e.o.limit > api.MaxLimit {
+		fmt.Fprintf(e.Stderr, "Error: --limit %d: want 0 (all) to %d\nTry: walt node history --help\n", e.o.limit, api.MaxLimit)
 		return ExitUsage
 	}
 	list, err := e.c.History(ctx, args[0], e.user, e.o.limit)

@@ -23,8 +23,8 @@ func init() {
 }
 
 func logShow(ctx context.Context, e *env, _ []string) int {
-	if e.o.limit < 0 {
-		fmt.Fprintf(e.Stderr, "Error: --limit %d: want a positive number, or 0 for all lines\nTry: walt log show --help\n", e.o.limit)
+	if e.o.limit < 0 || e.o.limit > api.MaxLimit {
+		fmt.Fprintf(e.Stderr, "Error: --limit %d: want 0 (all lines) to %d\nTry: walt log show --help\n", e.o.limit, api.MaxLimit)
 		return ExitUsage
 	}
 	enc := json.NewEncoder(e.Stdout)

@@ -26,14 +26,10 @@ func toAPILogLine(l store.LogLine) api.LogLine {
 // default), then with ?follow=true every new line until the client leaves.
 func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	limit := defaultLogLimit
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 {
-			writeError(w, s.log, culprits(invalidf("limit '%s' is not a valid number", v), []string{v}))
-			return
-		}
-		limit = n
+	limit, err := queryLimit(q.Get("limit"), defaultLogLimit)
+	if err != nil {
+		writeError(w, s.log, err)
+		return
 	}
 	follow := false
 	if v := q.Get("follow"); v != "" {

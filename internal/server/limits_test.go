@@ -2,6 +2,8 @@ package server_test
 
 import (
 	"errors"
+	"io"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -94,6 +96,20 @@ func TestRequestNumberBounds(t *testing.T) {
 	}
 	if err := e.c.SetLink(t.Context(), api.Link{Node: "b1", Switch: "sw1", Port: 4096}); err != nil {
 		t.Errorf("SetLink(port 4096) = %v", err)
+	}
+	if _, err := e.c.Reboots(t.Context(), "b1", api.MaxLimit+1); !errors.Is(err, api.ErrInvalid) || err.Error() != "limit: must be between 0 and 1000000 (got 1000001)" {
+		t.Errorf("Reboots(limit %d) = %v, want invalid naming the bound", api.MaxLimit+1, err)
+	}
+	for _, q := range []string{"limit=-1", "limit=99999999999999999999", "limit=x"} {
+		resp, err := http.Get(e.URL + api.Prefix + "/logs?" + q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "limit") {
+			t.Errorf("GET /logs?%s = %s %s, want 400 naming the limit", q, resp.Status, body)
+		}
 	}
 }
 

@@ -159,16 +159,13 @@ func (s *Server) listReboots(w http.ResponseWriter, r *http.Request) {
 		}
 		f.NodeMAC = d.MAC
 	}
-	if l := q.Get("limit"); l != "" {
-		n, err := strconv.Atoi(l)
-		if err != nil || n < 0 {
-			writeError(w, s.log, culprits(invalidf("limit '%s' is not a valid number", l), []string{l}))
-			return
-		}
-		f.Limit = n
+	limit, err := queryLimit(q.Get("limit"), api.MaxLimit)
+	if err != nil {
+		writeError(w, s.log, err)
+		return
 	}
+	f.Limit = limit
 	var recs []store.Reboot
-	var err error
 	if set := q.Get("set"); set != "" {
 		recs, err = s.rebootsOfSet(r.Context(), set, q.Get("requester"), f)
 	} else {

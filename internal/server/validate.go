@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/walt-testbed/walt/api"
+	"github.com/walt-testbed/walt/internal/bound"
 	"github.com/walt-testbed/walt/internal/nodeset"
 	"github.com/walt-testbed/walt/internal/store"
 	"github.com/walt-testbed/walt/internal/store/sqlstore"
@@ -259,4 +260,23 @@ func checkHeartbeats(req api.Heartbeats) ([]string, error) {
 		macs[i] = m
 	}
 	return macs, nil
+}
+
+// limitRange is the range of the limit query parameter of the history and
+// the platform log: 0 (all, up to the bound) to api.MaxLimit.
+var limitRange = bound.Int{Name: "limit", Min: 0, Max: api.MaxLimit}
+
+// queryLimit parses the limit query parameter, def when absent.
+func queryLimit(v string, def int) (int, error) {
+	if v == "" {
+		return def, nil
+	}
+	n, err := limitRange.Parse(v)
+	if err != nil {
+		return 0, culprits(invalidf("%v", err), []string{"limit"})
+	}
+	if n == 0 {
+		n = api.MaxLimit
+	}
+	return int(n), nil
 }
