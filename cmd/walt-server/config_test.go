@@ -157,3 +157,26 @@ func TestConfigErrors(t *testing.T) {
 		t.Errorf("missing WALT_CONFIG file: error %q", err)
 	}
 }
+
+// The example of docs/server.md sets every setting, each to a valid value.
+func TestConfigDocExample(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/server.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, example, _ := strings.Cut(string(doc), "```toml\n")
+	example, _, _ = strings.Cut(example, "```")
+	var help bytes.Buffer
+	run(t.Context(), []string{"--help"}, io.Discard, &help)
+	for _, l := range strings.Split(help.String(), "\n") {
+		name, ok := strings.CutPrefix(l, "  -")
+		if name, _, _ = strings.Cut(name, " "); ok && isSetting(name) && !strings.Contains(example, "\n"+name+" = ") {
+			t.Errorf("docs/server.md: example lacks %s", name)
+		}
+	}
+	// A bad flag stops walt-server before it uses the example's data.
+	t.Setenv("WALT_DB", "")
+	if err := runErr(t, "--config", writeConfig(t, example), "--fanout", "0"); err != "--fanout: must be between 1 and 1048576 (got 0)" {
+		t.Errorf("example refused: %s", err)
+	}
+}
