@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -94,6 +95,9 @@ func TestConfigFileStartsServer(t *testing.T) {
 	stop()
 	if _, err := os.Stat(filepath.Join(data, sqlite.FileName)); err != nil {
 		t.Errorf("database not in the data directory of the file: %v", err)
+	}
+	if want := `"msg":"configuration file read","file":` + strconv.Quote(file); !strings.Contains(log.String(), want) {
+		t.Errorf("log lacks %s:\n%s", want, log)
 	}
 	lines := bytes.Split(bytes.TrimSpace([]byte(log.String())), []byte("\n"))
 	for _, l := range lines {

@@ -134,6 +134,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		h = slog.NewJSONHandler(stderr, opts)
 	}
 	log := slog.New(h)
+	if src.File != "" {
+		log.Info("configuration file read", "file", src.File)
+	}
 
 	if err := prepareDataDir(*dataDir); err != nil {
 		return err

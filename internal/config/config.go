@@ -112,14 +112,18 @@ func EnvName(flagName string) string {
 }
 
 // Sources tells where each flag's value came from.
-type Sources map[string]string
+type Sources struct {
+	// File is the configuration file read, "" when there was none.
+	File string
+	from map[string]string
+}
 
 // Name names the source of flag's value for an error message: the file,
 // line and key ("/etc/walt/server.conf:3: fanout"), the environment
 // variable, or the flag ("--fanout") when set on the command line or left
 // at its default.
 func (s Sources) Name(flagName string) string {
-	if n, ok := s[flagName]; ok {
+	if n, ok := s.from[flagName]; ok {
 		return n
 	}
 	return "--" + flagName
@@ -139,7 +143,7 @@ type Loader struct {
 // the environment or, failing that, from the file at path (the Default
 // when path is empty; then it may be missing). The file is read and
 // checked whole, and every value set, before Fill returns the errors.
-func (l Loader) Fill(fs *flag.FlagSet, path string) (Sources, error) {
+func (l Loader) Fill(fs *flag.FlagSet, path string) (*Sources, error) {
 	required := path != ""
 	if !required {
 		path = l.Default
@@ -151,7 +155,10 @@ func (l Loader) Fill(fs *flag.FlagSet, path string) (Sources, error) {
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	src := Sources{}
+	src := &Sources{from: map[string]string{}}
+	if file != nil {
+		src.File = path
+	}
 	var errs []error
 	fs.VisitAll(func(f *flag.Flag) {
 		if set[f.Name] || l.Skip(f.Name) {
@@ -159,14 +166,14 @@ func (l Loader) Fill(fs *flag.FlagSet, path string) (Sources, error) {
 		}
 		env := EnvName(f.Name)
 		if v := l.Getenv(env); v != "" {
-			src[f.Name] = env
+			src.from[f.Name] = env
 			if err := fs.Set(f.Name, v); err != nil {
 				errs = append(errs, fmt.Errorf("%s=%s: %w", env, Quote(v), setError(f, err)))
 			}
 		} else if s, ok := file[f.Name]; ok {
-			src[f.Name] = fmt.Sprintf("%s:%d: %s", path, s.Line, f.Name)
+			src.from[f.Name] = fmt.Sprintf("%s:%d: %s", path, s.Line, f.Name)
 			if err := fs.Set(f.Name, s.Value); err != nil {
-				errs = append(errs, fmt.Errorf("%s: %s: %w", src[f.Name], Quote(s.Value), setError(f, err)))
+				errs = append(errs, fmt.Errorf("%s: %s: %w", src.from[f.Name], Quote(s.Value), setError(f, err)))
 			}
 		}
 	})

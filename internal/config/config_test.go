@@ -47,6 +47,9 @@ func TestFill(t *testing.T) {
 	if *a != "flag" || *b != "env" || *c != "file" || *d != "def" || *wait != 2*time.Second {
 		t.Errorf("a, b, c, d, wait = %s %s %s %s %s, want flag env file def 2s", *a, *b, *c, *d, *wait)
 	}
+	if src.File != path {
+		t.Errorf("File = %q, want %q", src.File, path)
+	}
 	for k, w := range map[string]string{"a": "--a", "b": "WALT_B", "c": path + ":3: c", "d": "--d"} {
 		if src.Name(k) != w {
 			t.Errorf("Name(%s) = %q, want %q", k, src.Name(k), w)
