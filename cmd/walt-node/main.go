@@ -61,6 +61,7 @@ func isKexecHook(args []string) bool {
 
 type options struct {
 	listen, root, bootMode, virtual, action, logLevel string
+	logFormat                                         string
 	allowShell                                        bool
 	server, mac, name, model                          string // reporting to walt-server
 	serverIPs                                         string
@@ -137,6 +138,7 @@ func newFlags(o *options, stderr io.Writer) (*flag.FlagSet, *string) {
 	fs.DurationVar(&o.hookTimeout, "hook-timeout", agent.DefaultHookTimeout, "deadline of a reboot hook, then the reboot is forced")
 	fs.DurationVar(&o.shutdownGrace, "shutdown-grace", agent.DefaultShutdownGrace, "time an orderly shutdown may take before the reboot is forced")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json (one JSON object a line)")
 	fs.StringVar(&o.server, "server", "", "walt-server URL to report this node to, e.g. http://192.168.152.1:12345 (unset: no report)")
 	fs.StringVar(&o.mac, "mac", "", "MAC address to report (default: that of the interface used to reach the server)")
 	fs.StringVar(&o.name, "name", "", "node name to report (default: host name)")
@@ -156,6 +158,16 @@ func (o *options) agentConfig(stderr io.Writer) (agent.Config, error) {
 	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
 		return agent.Config{}, fmt.Errorf("invalid log level %q: want debug, info, warn or error", o.logLevel)
 	}
+	hopts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler
+	switch o.logFormat {
+	case "text":
+		h = slog.NewTextHandler(stderr, hopts)
+	case "json":
+		h = slog.NewJSONHandler(stderr, hopts)
+	default:
+		return agent.Config{}, fmt.Errorf("invalid log format %s: want text or json", quoteCut(o.logFormat))
+	}
 	cfg := agent.Config{
 		Root:            o.root,
 		AllowShell:      o.allowShell,
@@ -163,7 +175,7 @@ func (o *options) agentConfig(stderr io.Writer) (agent.Config, error) {
 		ShutdownGrace:   o.shutdownGrace,
 		MaxConns:        o.maxConns,
 		MaxConnsPerPeer: o.maxConnsPerPeer,
-		Logger:          slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})),
+		Logger:          slog.New(h),
 	}
 	if fi, err := os.Stat(o.root); err != nil || !fi.IsDir() {
 		return cfg, fmt.Errorf("invalid root %q: not a directory", o.root)

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"debug/elf"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -202,12 +203,50 @@ func TestBadSettings(t *testing.T) {
 		{[]string{"--hook-timeout", "-1s"}, nil, "must be positive"},
 		{[]string{"--config", hugeConf}, nil, hugeConf + ": over 65536 bytes"},
 		{[]string{"--server-ip", "10.0.0.1,server"}, nil, `invalid address "server" in --server-ip`},
+		{nil, map[string]string{"WALT_LOG_FORMAT": "xml"}, `invalid log format "xml": want text or json`},
 		{[]string{"--max-conns-per-peer", "0"}, nil, "--max-conns and --max-conns-per-peer must be positive (got 512 and 0)"},
 	}
 	for _, tt := range tests {
 		code, out := runConfigured(t, tt.args, tt.env)
 		if code != exitUsage || !strings.Contains(out, tt.want) {
 			t.Errorf("walt-node %v (env %v) = status %d, output %q; want status 2 and %q", tt.args, tt.env, code, out, tt.want)
+		}
+	}
+}
+
+// --log-format json (also log-format = json in node.conf, or
+// WALT_LOG_FORMAT) logs one JSON object a line; text stays the default.
+func TestLogFormat(t *testing.T) {
+	conf := filepath.Join(t.TempDir(), "node.conf")
+	if err := os.WriteFile(conf, []byte("log-format = json\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	base := []string{"--root", t.TempDir(), "--boot-mode", "network", "--virtual", "false"}
+	for _, tt := range []struct {
+		name string
+		args []string
+		env  map[string]string
+		json bool
+	}{
+		{"default", nil, nil, false},
+		{"flag", []string{"--log-format", "json"}, nil, true},
+		{"file", []string{"--config", conf}, nil, true},
+		{"environment over file", []string{"--config", conf}, map[string]string{"WALT_LOG_FORMAT": "text"}, false},
+	} {
+		code, out := runConfigured(t, append(base, tt.args...), tt.env)
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		if code != exitOK || len(lines) == 0 || !strings.Contains(out, "walt-node serving") {
+			t.Fatalf("%s: exit %d, output:\n%s", tt.name, code, out)
+		}
+		for _, l := range lines {
+			var m map[string]any
+			isJSON := json.Unmarshal([]byte(l), &m) == nil
+			if isJSON != tt.json {
+				t.Errorf("%s: line %q: JSON %v, want %v", tt.name, l, isJSON, tt.json)
+			}
+			if isJSON && (m["msg"] == nil || m["level"] == nil || m["time"] == nil) {
+				t.Errorf("%s: JSON line without time, level or msg: %q", tt.name, l)
+			}
 		}
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/walt-testbed/walt/internal/bound"
+	"github.com/walt-testbed/walt/internal/config"
 	"github.com/walt-testbed/walt/internal/power"
 	"github.com/walt-testbed/walt/internal/power/poe"
 	"github.com/walt-testbed/walt/internal/reboot"
@@ -58,23 +59,36 @@ func defaultDataDir() string {
 	return "walt-data"
 }
 
+// defaultConfigFile is read at start if it exists and no other is chosen.
+const defaultConfigFile = "/etc/walt/server.conf"
+
+// isSetting tells the flags that are also settings (in the configuration
+// file and the environment) from those only for a command line.
+func isSetting(flag string) bool { return flag != "config" && flag != "version" }
+
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("walt-server", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	rc := reboot.DefaultConfig()
+	configFile := fs.String("config", "", "configuration `file` (TOML, keys as flag names; default $WALT_CONFIG, else "+defaultConfigFile+" if it exists)")
 	dataDir := fs.String("data", defaultDataDir(), "`directory` holding the database (created if missing)")
-	dbURL := fs.String("db", os.Getenv("WALT_DB"), "PostgreSQL `URL` (postgres://user@host/db; default $WALT_DB) instead of the SQLite file in the data directory")
+	dbURL := fs.String("db", "", "PostgreSQL `URL` (postgres://user@host/db) instead of the SQLite file in the data directory")
 	listen := fs.String("listen", ":12345", "`address` of the HTTP API")
 	fs.DurationVar(&rc.ConnectTimeout, "connect-timeout", rc.ConnectTimeout, "soft reboot: deadline to connect to a node's agent")
 	fs.DurationVar(&rc.ReplyTimeout, "reply-timeout", rc.ReplyTimeout, "soft reboot: deadline for the agent's reply")
 	fs.IntVar(&rc.Fanout, "fanout", rc.Fanout, "most nodes rebooted at once")
 	powersave := fs.Duration("powersave", server.DefaultPowersave, "idle `time` after which free nodes on switches with poe.reboots=true are powered off (0: never)")
 	maxConns := fs.Int("max-conns", server.DefaultMaxConns, "most API `connections` open at once; more wait until one closes")
-	logJSON := fs.Bool("log-json", false, "log in JSON instead of text")
+	logFormat := fs.String("log-format", "text", "log `format`: text or json")
+	logJSON := fs.Bool("log-json", false, "deprecated: same as --log-format json")
 	debug := fs.Bool("debug", false, "log debug messages (one line per node rebooted)")
 	var vo vnodeOptions
 	vo.register(fs)
 	showVersion := fs.Bool("version", false, "print the version and exit")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: walt-server [flags]\n\nEvery flag but --config and --version may also be set as WALT_<FLAG> (e.g. WALT_REPLY_TIMEOUT)\nor in the configuration file; a flag wins over the environment, which wins over the file.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -82,30 +96,47 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		version.Print(stdout, "walt-server")
 		return nil
 	}
-	if err := errors.Join(
-		bound.Duration{Name: "--powersave", Min: 0, Max: 30 * 24 * time.Hour}.Check(*powersave),
-		bound.Duration{Name: "--connect-timeout", Min: time.Millisecond, Max: 10 * time.Minute}.Check(rc.ConnectTimeout),
-		bound.Duration{Name: "--reply-timeout", Min: time.Millisecond, Max: 10 * time.Minute}.Check(rc.ReplyTimeout),
-		bound.Int{Name: "--fanout", Min: 1, Max: 1 << 20}.Check(int64(rc.Fanout)),
-		bound.Int{Name: "--max-conns", Min: 1, Max: maxMaxConns}.Check(int64(*maxConns)),
-	); err != nil {
-		return err
-	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q (walt-server takes flags only)", fs.Arg(0))
 	}
-	if err := vo.validate(); err != nil {
+	if *configFile == "" {
+		*configFile = os.Getenv("WALT_CONFIG")
+	}
+	src, err := config.Loader{Default: defaultConfigFile, Getenv: os.Getenv, Skip: func(f string) bool { return !isSetting(f) }}.Fill(fs, *configFile)
+	if err != nil {
 		return err
+	}
+	if *logJSON {
+		*logFormat = "json"
+	}
+	if err := errors.Join(
+		bound.Duration{Name: src.Name("powersave"), Min: 0, Max: 30 * 24 * time.Hour}.Check(*powersave),
+		bound.Duration{Name: src.Name("connect-timeout"), Min: time.Millisecond, Max: 10 * time.Minute}.Check(rc.ConnectTimeout),
+		bound.Duration{Name: src.Name("reply-timeout"), Min: time.Millisecond, Max: 10 * time.Minute}.Check(rc.ReplyTimeout),
+		bound.Int{Name: src.Name("fanout"), Min: 1, Max: 1 << 20}.Check(int64(rc.Fanout)),
+		bound.Int{Name: src.Name("max-conns"), Min: 1, Max: maxMaxConns}.Check(int64(*maxConns)),
+		checkLogFormat(src.Name("log-format"), *logFormat),
+	); err != nil {
+		return err
+	}
+	if err := vo.validate(src.Name); err != nil {
+		return err
+	}
+	if *dbURL != "" && !postgres.IsURL(*dbURL) {
+		return fmt.Errorf("%s %q: want a postgres:// URL (without it, the SQLite file in --data is used)", src.Name("db"), redactURL(*dbURL))
 	}
 	opts := &slog.HandlerOptions{Level: slog.LevelInfo}
 	if *debug {
 		opts.Level = slog.LevelDebug
 	}
 	var h slog.Handler = slog.NewTextHandler(stderr, opts)
-	if *logJSON {
+	if *logFormat == "json" {
 		h = slog.NewJSONHandler(stderr, opts)
 	}
 	log := slog.New(h)
+	if src.File != "" {
+		log.Info("configuration file read", "file", src.File)
+	}
 
 	if err := prepareDataDir(*dataDir); err != nil {
 		return err
@@ -155,6 +186,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		})
 	}}
 	return srv.Serve(ctx, ln, append([]server.Task{restore}, vnodeTasks(srv, sup, log)...)...)
+}
+
+// checkLogFormat checks the value of --log-format, named name.
+func checkLogFormat(name, format string) error {
+	if format != "text" && format != "json" {
+		return fmt.Errorf("%s %s: want text or json", name, config.Quote(format))
+	}
+	return nil
 }
 
 // prepareDataDir creates the data directory if needed, readable by the

@@ -26,20 +26,21 @@ func (o *vnodeOptions) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.kvmDevice, "kvm-device", "/dev/kvm", "KVM device `path` that --vnode-accel auto looks for")
 }
 
-// validate checks the flags before walt-server changes or opens anything.
-func (o *vnodeOptions) validate() error {
+// validate checks the flags before walt-server changes or opens anything;
+// name names a flag's source in errors.
+func (o *vnodeOptions) validate(name func(flag string) string) error {
 	switch o.backend {
 	case "auto", "qemu", "process", "none":
 	default:
-		return fmt.Errorf("--vnode-backend %q: want auto, qemu, process or none", o.backend)
+		return fmt.Errorf("%s %q: want auto, qemu, process or none", name("vnode-backend"), o.backend)
 	}
 	switch o.accel {
 	case "auto", vnode.AccelKVM, vnode.AccelTCG:
 	default:
-		return fmt.Errorf("--vnode-accel %q: want auto, kvm or tcg", o.accel)
+		return fmt.Errorf("%s %q: want auto, kvm or tcg", name("vnode-accel"), o.accel)
 	}
 	if _, err := netip.ParsePrefix(o.addrs); err != nil {
-		return fmt.Errorf("--vnode-addrs %q: want a prefix such as 127.1.0.0/16", o.addrs)
+		return fmt.Errorf("%s %q: want a prefix such as 127.1.0.0/16", name("vnode-addrs"), o.addrs)
 	}
 	return nil
 }

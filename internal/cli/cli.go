@@ -6,6 +6,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -37,7 +38,8 @@ type Options struct {
 	Stdin  io.Reader
 	Stdout io.Writer
 	Stderr io.Writer
-	// Getenv reads environment variables (WALT_SERVER, WALT_USER).
+	// Getenv reads environment variables (WALT_SERVER, WALT_USER, and
+	// XDG_CONFIG_HOME and HOME for the user's configuration file).
 	Getenv func(string) string
 	// IsTerminal reports whether a stream is an interactive terminal;
 	// default: a terminal test on *os.File.
@@ -195,7 +197,7 @@ func parseGlobal(args []string) ([]string, opts, error) {
 // globalFlags are the switches every command takes, before or after the
 // category and command.
 func globalFlags(fs *flag.FlagSet, o *opts) {
-	fs.StringVar(&o.server, "server", "", "walt server `URL` (default $WALT_SERVER or "+client.DefaultServer+")")
+	fs.StringVar(&o.server, "server", "", "walt server `URL` (default $WALT_SERVER, else server in ~/.config/walt/config, else "+client.DefaultServer+")")
 }
 
 func runCommand(ctx context.Context, o Options, cmd *command, args []string, global opts) int {
@@ -228,6 +230,15 @@ func runCommand(ctx context.Context, o Options, cmd *command, args []string, glo
 	if server == "" {
 		server = o.Getenv("WALT_SERVER")
 	}
+	e.user = o.Getenv("WALT_USER")
+	if server == "" || e.user == "" {
+		uc, err := loadUserConfig(o.Getenv, o.Stderr)
+		if err != nil {
+			fmt.Fprintf(o.Stderr, "Error: %v\n", err)
+			return ExitUsage
+		}
+		server, e.user = cmp.Or(server, uc.server), cmp.Or(e.user, uc.user)
+	}
 	if server == "" {
 		server = client.DefaultServer
 	}
@@ -235,7 +246,6 @@ func runCommand(ctx context.Context, o Options, cmd *command, args []string, glo
 		fmt.Fprintf(o.Stderr, "Error: %v\n", err)
 		return ExitUsage
 	}
-	e.user = o.Getenv("WALT_USER")
 	if e.user == "" {
 		if u, err := user.Current(); err == nil {
 			e.user = u.Username
