@@ -19,6 +19,7 @@ import (
 	"github.com/walt-testbed/walt/api"
 	"github.com/walt-testbed/walt/internal/boot"
 	"github.com/walt-testbed/walt/internal/history"
+	"github.com/walt-testbed/walt/internal/metrics"
 	"github.com/walt-testbed/walt/internal/powersave"
 	"github.com/walt-testbed/walt/internal/reboot"
 	"github.com/walt-testbed/walt/internal/store"
@@ -68,6 +69,8 @@ type Server struct {
 	history *history.Recorder
 	log     *slog.Logger
 	mux     *http.ServeMux
+	handler http.Handler // mux, timed by metrics
+	metrics *metrics.Metrics
 	boots   *boot.Tracker
 	wake    wakeHook
 
@@ -113,11 +116,13 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err := s.history.Recover(ctx); err != nil {
 		return nil, fmt.Errorf("server start: %w", err)
 	}
-	if s.boots, err = boot.New(ctx, cfg.Boot, cfg.Store, cfg.Logger, watchdog{s}); err != nil {
+	s.metrics = metrics.New(s.nodeStates)
+	if s.boots, err = boot.New(ctx, cfg.Boot, bootStore{cfg.Store, s.metrics}, cfg.Logger, watchdog{s}); err != nil {
 		return nil, fmt.Errorf("server config: %w", err)
 	}
 	s.ps = powersave.New(powersave.Config{Idle: cfg.Powersave, Store: cfg.Store, PoE: cfg.PoE, Tracker: s.boots, Logger: cfg.Logger})
 	s.routes()
+	s.handler = s.metrics.Instrument(s.mux)
 	return s, nil
 }
 
@@ -142,13 +147,14 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("POST "+p+"/waits", s.wait)
 	s.mux.HandleFunc("GET "+p+"/logs", s.logs)
 	s.vnodeRoutes()
+	s.mux.Handle("GET /metrics", s.metrics.Handler())
 	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, s.log, kindf(store.ErrNotFound, "no API endpoint %s %s (this server speaks API %s)", r.Method, r.URL.Path, api.Version))
 	})
 }
 
-// Handler returns the API's HTTP handler.
-func (s *Server) Handler() http.Handler { return s.mux }
+// Handler returns the API's HTTP handler, GET /metrics included.
+func (s *Server) Handler() http.Handler { return s.handler }
 
 // A Task is work Serve runs beside the API, in its errgroup, on a context
 // that ends once the API has shut down. Starting, if not empty, names
@@ -212,7 +218,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, tasks ...Task) erro
 // serveHTTP serves the API on ln until ctx ends, then shuts it down.
 func (s *Server) serveHTTP(ctx context.Context, ln net.Listener) error {
 	ln = limitConns(ln, s.cfg.MaxConns, s.log)
-	hs := &http.Server{Handler: s.mux, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	hs := &http.Server{Handler: s.handler, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 		ReadHeaderTimeout: min(10*time.Second, s.cfg.ReadTimeout), ReadTimeout: s.cfg.ReadTimeout,
 		WriteTimeout: s.cfg.WriteTimeout, IdleTimeout: s.cfg.IdleTimeout}
 	hs.RegisterOnShutdown(s.stopStreams)
