@@ -45,6 +45,8 @@ type Metrics struct {
 	fallbacks    prometheus.Counter
 	bootDuration prometheus.Histogram
 	apiLatency   *prometheus.HistogramVec
+	snmpLatency  *prometheus.HistogramVec
+	snmpErrors   *prometheus.CounterVec
 
 	mu sync.Mutex
 	// pending: the reboots waiting for their node's new boot, by record
@@ -81,10 +83,19 @@ func New(states NodeStates) *Metrics {
 			Help:    "API request latency by route pattern and status code; streamed answers count until their stream ends.",
 			Buckets: prometheus.DefBuckets,
 		}, []string{"route", "code"}),
+		snmpLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "walt_snmp_request_duration_seconds",
+			Help:    "SNMP request latency by switch and operation (get, set, walk), retries included, failures too.",
+			Buckets: []float64{.001, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"switch", "op"}),
+		snmpErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "walt_snmp_request_errors_total",
+			Help: "SNMP requests that got no valid answer (timeout, unreachable, malformed reply), by switch and operation.",
+		}, []string{"switch", "op"}),
 		pending: map[string]pendingBoot{},
 		byMAC:   map[string]string{},
 	}
-	m.reg.MustRegister(m.reboots, m.fallbacks, m.bootDuration, m.apiLatency,
+	m.reg.MustRegister(m.reboots, m.fallbacks, m.bootDuration, m.apiLatency, m.snmpLatency, m.snmpErrors,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if states != nil {
@@ -159,6 +170,17 @@ func (m *Metrics) RebootFinished(r reboot.Result) {
 	m.reboots.WithLabelValues(method, outcome).Inc()
 	if len(r.Attempts) > 1 && r.Attempts[0].Method == reboot.MethodSoft && r.Attempts[0].Err != nil {
 		m.fallbacks.Inc()
+	}
+}
+
+// SNMPRequest observes one SNMP request to a switch (a
+// poe.RequestObserver). The switch label is its name, as GET
+// /api/v1/devices shows it.
+func (m *Metrics) SNMPRequest(switchName, op string, elapsed time.Duration, err error) {
+	m.snmpLatency.WithLabelValues(switchName, op).Observe(elapsed.Seconds())
+	c := m.snmpErrors.WithLabelValues(switchName, op) // a switch's series start at 0
+	if err != nil {
+		c.Inc()
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/walt-testbed/walt/internal/metrics"
+	"github.com/walt-testbed/walt/internal/power/poe"
 	"github.com/walt-testbed/walt/internal/reboot"
 	"github.com/walt-testbed/walt/internal/store"
 )
@@ -30,6 +31,15 @@ func (s *Server) nodeStates() (map[string]int, error) {
 		counts[st.State]++
 	}
 	return counts, nil
+}
+
+// observePoE times the PoE driver's SNMP requests, if it can tell them.
+func (s *Server) observePoE() {
+	if d, ok := s.cfg.PoE.(interface {
+		ObserveRequests(poe.RequestObserver)
+	}); ok {
+		d.ObserveRequests(s.metrics.SNMPRequest)
+	}
 }
 
 // meteredRun is a batchRun that also tells the metrics when each node's

@@ -16,7 +16,9 @@ import (
 	"time"
 
 	"github.com/walt-testbed/walt/api"
+	"github.com/walt-testbed/walt/internal/lab/snmpswitch"
 	"github.com/walt-testbed/walt/internal/reboot/reboottest"
+	"github.com/walt-testbed/walt/internal/server/servertest"
 	"github.com/walt-testbed/walt/internal/testutil"
 )
 
@@ -173,4 +175,53 @@ func promQuery(addr string, q url.Values) (string, error) {
 	}
 	v, _ := r.Data.Result[0].Value[1].(string)
 	return v, nil
+}
+
+// TestMetricsSNMP reads the ports of a simulated switch and of one that
+// does not answer, and finds both switches' SNMP latency and errors in
+// GET /metrics, without the community.
+func TestMetricsSNMP(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, servertest.WithPoE(t))
+	e.AddSwitch(t, "sw1", "127.69.255.1", snmpswitch.Config{}, "lldp.explore=true")
+	mute, err := net.ListenPacket("udp", "127.69.255.2:0") // reads nothing, answers nothing
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mute.Close()
+	_, port, _ := net.SplitHostPort(mute.LocalAddr().String())
+	if _, err := e.c.AddDevice(t.Context(), api.AddDevice{Name: "sw2", IP: "127.69.255.2", Type: "switch"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.c.SetConfig(t.Context(), api.ConfigRequest{Set: "sw2", Settings: []string{"snmp.version=2", "snmp.community=" + servertest.Community, "snmp.port=" + port, "lldp.explore=true"}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, sw := range []string{"sw1", "sw2"} {
+		resp, err := http.Get(e.URL + api.Prefix + "/switches/" + sw + "/ports")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Logf("ports of %s: %s %s", sw, resp.Status, b) // sw2: unavailable
+		}
+	}
+	body := getText(t, e.URL+"/metrics")
+	for _, line := range []string{
+		`walt_snmp_request_errors_total{op="get",switch="sw1"} 0`,
+		`walt_snmp_request_errors_total{op="walk",switch="sw2"} 1`,
+		`walt_snmp_request_duration_seconds_count{op="walk",switch="sw2"} 1`,
+		`walt_api_request_duration_seconds_count{code="200",route="GET /api/v1/switches/{name}/ports"} 1`,
+	} {
+		if !strings.Contains(body, line) {
+			t.Errorf("GET /metrics lacks %q:\n%s", line, body)
+		}
+	}
+	if !strings.Contains(body, `walt_snmp_request_duration_seconds_count{op="get",switch="sw1"}`) {
+		t.Errorf("GET /metrics lacks sw1's SNMP latency:\n%s", body)
+	}
+	if strings.Contains(body, servertest.Community) {
+		t.Errorf("GET /metrics shows the community:\n%s", body)
+	}
 }
