@@ -47,6 +47,8 @@ type Metrics struct {
 	apiLatency   *prometheus.HistogramVec
 	snmpLatency  *prometheus.HistogramVec
 	snmpErrors   *prometheus.CounterVec
+	storeLatency *prometheus.HistogramVec
+	storeErrors  *prometheus.CounterVec
 
 	mu sync.Mutex
 	// pending: the reboots waiting for their node's new boot, by record
@@ -92,10 +94,19 @@ func New(states NodeStates) *Metrics {
 			Name: "walt_snmp_request_errors_total",
 			Help: "SNMP requests that got no valid answer (timeout, unreachable, malformed reply), by switch and operation.",
 		}, []string{"switch", "op"}),
+		storeLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "walt_store_request_duration_seconds",
+			Help:    "Store call latency by operation (devices, add_reboots, ...).",
+			Buckets: []float64{.0001, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 5},
+		}, []string{"op"}),
+		storeErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "walt_store_request_errors_total",
+			Help: "Store calls that failed (not-found answers excepted), by operation.",
+		}, []string{"op"}),
 		pending: map[string]pendingBoot{},
 		byMAC:   map[string]string{},
 	}
-	m.reg.MustRegister(m.reboots, m.fallbacks, m.bootDuration, m.apiLatency, m.snmpLatency, m.snmpErrors,
+	m.reg.MustRegister(m.reboots, m.fallbacks, m.bootDuration, m.apiLatency, m.snmpLatency, m.snmpErrors, m.storeLatency, m.storeErrors,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if states != nil {

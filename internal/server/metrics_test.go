@@ -74,6 +74,8 @@ func TestMetricsAfterReboot(t *testing.T) {
 		`walt_nodes{state="down"} 0`,
 		`walt_api_request_duration_seconds_count{code="200",route="POST /api/v1/reboots"} 1`,
 		`go_goroutines `,
+		`walt_store_request_duration_seconds_count{op="add_reboots"} `,
+		`walt_store_request_errors_total{op="add_reboots"} 0`,
 	} {
 		if !strings.Contains(body, line) {
 			t.Errorf("GET /metrics lacks %q:\n%s", line, body)

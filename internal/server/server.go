@@ -109,15 +109,17 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("server config: %w", err)
 	}
-	s := &Server{cfg: cfg, store: cfg.Store, engine: eng, log: cfg.Logger, mux: http.NewServeMux(), vn: vnodeState{sup: cfg.VNodes}}
+	s := &Server{engine: eng, log: cfg.Logger, mux: http.NewServeMux(), vn: vnodeState{sup: cfg.VNodes}}
+	s.metrics = metrics.New(s.nodeStates)
+	cfg.Store = s.metrics.Store(cfg.Store) // the server's store calls, timed
+	s.cfg, s.store = cfg, cfg.Store
+	s.observePoE()
 	s.start.at = time.Now()
 	s.streams, s.stopStreams = context.WithCancel(context.Background())
 	s.history = history.New(cfg.Store, cfg.Logger)
 	if err := s.history.Recover(ctx); err != nil {
 		return nil, fmt.Errorf("server start: %w", err)
 	}
-	s.metrics = metrics.New(s.nodeStates)
-	s.observePoE()
 	if s.boots, err = boot.New(ctx, cfg.Boot, bootStore{cfg.Store, s.metrics}, cfg.Logger, watchdog{s}); err != nil {
 		return nil, fmt.Errorf("server config: %w", err)
 	}
