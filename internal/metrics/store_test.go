@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -74,4 +76,24 @@ func TestStoreConformance(t *testing.T) {
 			return cur
 		}
 	})
+}
+
+// TestStoreTimesEveryMethod fails for a store.Store method that timedStore
+// only inherits from the store it embeds (the compiler's wrapper, not
+// store.go's).
+func TestStoreTimesEveryMethod(t *testing.T) {
+	t.Parallel()
+	iface := reflect.TypeFor[store.Store]()
+	impl := reflect.TypeFor[timedStore]()
+	for i := range iface.NumMethod() {
+		name := iface.Method(i).Name
+		m, ok := impl.MethodByName(name)
+		if !ok {
+			t.Fatalf("timedStore has no method %s", name)
+		}
+		file, _ := runtime.FuncForPC(m.Func.Pointer()).FileLine(m.Func.Pointer())
+		if filepath.Base(file) != "store.go" || !strings.Contains(file, "metrics") {
+			t.Errorf("timedStore.%s is defined in %s, want internal/metrics/store.go: time it there", name, file)
+		}
+	}
 }
