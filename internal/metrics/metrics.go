@@ -11,6 +11,7 @@
 package metrics
 
 import (
+	"log/slog"
 	"net/http"
 	"strconv"
 	"sync"
@@ -120,9 +121,10 @@ func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 
 // Handler serves the registry in Prometheus's text (or negotiated) format.
 // A failing collector (walt_nodes when the store does not answer) leaves
-// its metric out and the others are served.
-func (m *Metrics) Handler() http.Handler {
+// its metric out, logged at Warn on log, and the others are served.
+func (m *Metrics) Handler(log *slog.Logger) http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{
+		ErrorLog:            slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		ErrorHandling:       promhttp.ContinueOnError,
 		MaxRequestsInFlight: 4,
 		Timeout:             10 * time.Second,

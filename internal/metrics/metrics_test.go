@@ -3,18 +3,20 @@ package metrics
 import (
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/testutil"
+	prom "github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/prometheus/common/expfmt"
 
 	"github.com/walt-testbed/walt/api"
 	"github.com/walt-testbed/walt/internal/netservice"
 	"github.com/walt-testbed/walt/internal/reboot"
+	"github.com/walt-testbed/walt/internal/testutil"
 )
 
 func attempt(method string, err error) reboot.Attempt {
@@ -49,7 +51,7 @@ walt_reboots_total{method="soft-reboot",outcome="ok"} 2
 # TYPE walt_hard_reboot_fallbacks_total counter
 walt_hard_reboot_fallbacks_total 2
 `
-	if err := testutil.GatherAndCompare(m.Registry(), strings.NewReader(want), "walt_reboots_total", "walt_hard_reboot_fallbacks_total"); err != nil {
+	if err := prom.GatherAndCompare(m.Registry(), strings.NewReader(want), "walt_reboots_total", "walt_hard_reboot_fallbacks_total"); err != nil {
 		t.Error(err)
 	}
 }
@@ -66,10 +68,10 @@ func TestBootDuration(t *testing.T) {
 	m.Booted("r2", t0.Add(10*time.Second)) // superseded
 	m.Booted("r3", t0.Add(8*time.Second))
 	m.Booted("unknown", t0)
-	if n := testutil.CollectAndCount(m.bootDuration); n != 1 {
+	if n := prom.CollectAndCount(m.bootDuration); n != 1 {
 		t.Fatalf("histogram series = %d, want 1", n)
 	}
-	got, err := testutil.GatherAndFormat(m.Registry(), expfmt.TypeTextPlain, "walt_boot_duration_seconds")
+	got, err := prom.GatherAndFormat(m.Registry(), expfmt.TypeTextPlain, "walt_boot_duration_seconds")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,16 +105,20 @@ walt_nodes{state="booted"} 3
 walt_nodes{state="booting"} 0
 walt_nodes{state="down"} 1
 `
-	if err := testutil.GatherAndCompare(m.Registry(), strings.NewReader(want), "walt_nodes"); err != nil {
+	if err := prom.GatherAndCompare(m.Registry(), strings.NewReader(want), "walt_nodes"); err != nil {
 		t.Error(err)
 	}
 	// A store that fails leaves walt_nodes out; the rest is served.
 	fail = errors.New("store down")
-	hs := httptest.NewServer(m.Handler())
+	logs := new(testutil.Buffer)
+	hs := httptest.NewServer(m.Handler(slog.New(slog.NewTextHandler(logs, nil))))
 	defer hs.Close()
 	body := get(t, hs.URL)
 	if strings.Contains(body, "walt_nodes{") || !strings.Contains(body, "go_goroutines") {
 		t.Errorf("scrape with a failing store:\n%s\nwant go_goroutines and no walt_nodes", body)
+	}
+	if !strings.Contains(logs.String(), "store down") {
+		t.Errorf("log %q does not say why walt_nodes is missing", logs.String())
 	}
 }
 
@@ -148,7 +154,7 @@ func TestInstrumentUsesPatterns(t *testing.T) {
 	for _, p := range []string{"/api/v1/switches/sw1/ports", "/api/v1/switches/sw2/ports", "/stream", "/nothing/here"} {
 		get(t, hs.URL+p)
 	}
-	got, err := testutil.GatherAndFormat(m.Registry(), expfmt.TypeTextPlain, "walt_api_request_duration_seconds")
+	got, err := prom.GatherAndFormat(m.Registry(), expfmt.TypeTextPlain, "walt_api_request_duration_seconds")
 	if err != nil {
 		t.Fatal(err)
 	}

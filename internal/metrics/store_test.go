@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/prometheus/client_golang/prometheus/testutil"
+	prom "github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/walt-testbed/walt/internal/store"
 	"github.com/walt-testbed/walt/internal/store/sqlite"
@@ -47,10 +47,10 @@ walt_store_request_errors_total{op="add_device"} 1
 walt_store_request_errors_total{op="device"} 0
 walt_store_request_errors_total{op="devices"} 1
 `
-	if err := testutil.GatherAndCompare(m.Registry(), strings.NewReader(want), "walt_store_request_errors_total"); err != nil {
+	if err := prom.GatherAndCompare(m.Registry(), strings.NewReader(want), "walt_store_request_errors_total"); err != nil {
 		t.Error(err)
 	}
-	if n := testutil.CollectAndCount(m.storeLatency); n != 3 {
+	if n := prom.CollectAndCount(m.storeLatency); n != 3 {
 		t.Errorf("store latency series = %d, want 3 (add_device, device, devices)", n)
 	}
 }

@@ -150,7 +150,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("POST "+p+"/waits", s.wait)
 	s.mux.HandleFunc("GET "+p+"/logs", s.logs)
 	s.vnodeRoutes()
-	s.mux.Handle("GET /metrics", s.metrics.Handler())
+	s.mux.Handle("GET /metrics", s.metrics.Handler(s.log))
 	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, s.log, kindf(store.ErrNotFound, "no API endpoint %s %s (this server speaks API %s)", r.Method, r.URL.Path, api.Version))
 	})
