@@ -4,11 +4,13 @@
 set -euo pipefail
 
 # Debian packages the tests and the demo use (lintian and systemd: the
-# package checks, scripts/package.sh --check). Keep this list sorted.
+# package checks, scripts/package.sh --check; prometheus: the test that
+# scrapes walt-server, internal/server/metrics_test.go). Keep this list sorted.
 PACKAGES=(
 	fish
 	lintian
 	postgresql
+	prometheus
 	qemu-system-x86
 	snmp
 	snmpd

@@ -39,7 +39,7 @@ func (s *Server) runReboot(ctx context.Context, nodes []reboot.Node, req api.Reb
 		ids = make([]string, len(nodes))
 	}
 	b.ids = ids
-	results := s.engine.RebootObserved(ctx, nodes, req.Hard, b)
+	results := s.engine.RebootObserved(ctx, nodes, req.Hard, s.observe(b))
 	return results, b.batch, b.err()
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/walt-testbed/walt/api"
 	"github.com/walt-testbed/walt/internal/boot"
 	"github.com/walt-testbed/walt/internal/history"
+	"github.com/walt-testbed/walt/internal/metrics"
 	"github.com/walt-testbed/walt/internal/powersave"
 	"github.com/walt-testbed/walt/internal/reboot"
 	"github.com/walt-testbed/walt/internal/store"
@@ -68,6 +69,8 @@ type Server struct {
 	history *history.Recorder
 	log     *slog.Logger
 	mux     *http.ServeMux
+	handler http.Handler // mux, timed by metrics
+	metrics *metrics.Metrics
 	boots   *boot.Tracker
 	wake    wakeHook
 
@@ -106,18 +109,23 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("server config: %w", err)
 	}
-	s := &Server{cfg: cfg, store: cfg.Store, engine: eng, log: cfg.Logger, mux: http.NewServeMux(), vn: vnodeState{sup: cfg.VNodes}}
+	s := &Server{engine: eng, log: cfg.Logger, mux: http.NewServeMux(), vn: vnodeState{sup: cfg.VNodes}}
+	s.metrics = metrics.New(s.nodeStates)
+	cfg.Store = s.metrics.Store(cfg.Store) // the server's store calls, timed
+	s.cfg, s.store = cfg, cfg.Store
+	s.observePoE()
 	s.start.at = time.Now()
 	s.streams, s.stopStreams = context.WithCancel(context.Background())
 	s.history = history.New(cfg.Store, cfg.Logger)
 	if err := s.history.Recover(ctx); err != nil {
 		return nil, fmt.Errorf("server start: %w", err)
 	}
-	if s.boots, err = boot.New(ctx, cfg.Boot, cfg.Store, cfg.Logger, watchdog{s}); err != nil {
+	if s.boots, err = boot.New(ctx, cfg.Boot, bootStore{cfg.Store, s.metrics}, cfg.Logger, watchdog{s}); err != nil {
 		return nil, fmt.Errorf("server config: %w", err)
 	}
 	s.ps = powersave.New(powersave.Config{Idle: cfg.Powersave, Store: cfg.Store, PoE: cfg.PoE, Tracker: s.boots, Logger: cfg.Logger})
 	s.routes()
+	s.handler = s.metrics.Instrument(s.mux)
 	return s, nil
 }
 
@@ -142,13 +150,14 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("POST "+p+"/waits", s.wait)
 	s.mux.HandleFunc("GET "+p+"/logs", s.logs)
 	s.vnodeRoutes()
+	s.mux.Handle("GET /metrics", s.metrics.Handler(s.log))
 	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, s.log, kindf(store.ErrNotFound, "no API endpoint %s %s (this server speaks API %s)", r.Method, r.URL.Path, api.Version))
 	})
 }
 
-// Handler returns the API's HTTP handler.
-func (s *Server) Handler() http.Handler { return s.mux }
+// Handler returns the API's HTTP handler, GET /metrics included.
+func (s *Server) Handler() http.Handler { return s.handler }
 
 // A Task is work Serve runs beside the API, in its errgroup, on a context
 // that ends once the API has shut down. Starting, if not empty, names
@@ -212,7 +221,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, tasks ...Task) erro
 // serveHTTP serves the API on ln until ctx ends, then shuts it down.
 func (s *Server) serveHTTP(ctx context.Context, ln net.Listener) error {
 	ln = limitConns(ln, s.cfg.MaxConns, s.log)
-	hs := &http.Server{Handler: s.mux, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	hs := &http.Server{Handler: s.handler, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 		ReadHeaderTimeout: min(10*time.Second, s.cfg.ReadTimeout), ReadTimeout: s.cfg.ReadTimeout,
 		WriteTimeout: s.cfg.WriteTimeout, IdleTimeout: s.cfg.IdleTimeout}
 	hs.RegisterOnShutdown(s.stopStreams)

@@ -24,6 +24,7 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gosnmp/gosnmp"
@@ -129,6 +130,8 @@ type Driver struct {
 
 	sem chan struct{} // bounds the batches running at once (Fanout)
 
+	observe atomic.Pointer[RequestObserver] // ObserveRequests; nil: none
+
 	mu        sync.Mutex
 	switches  map[string]*switchState // by key; +checklocks:mu
 	busy      map[power.Outlet]bool   // outlets with an operation in flight; +checklocks:mu
@@ -156,6 +159,27 @@ func New(cfg Config, dir Directory, journal power.Journal, log *slog.Logger) (*D
 		busy:      map[power.Outlet]bool{},
 		gathering: map[batchKey]*batch{},
 	}, nil
+}
+
+// ObserveRequests makes f hear of every SNMP request from now on
+// (walt-server's metrics); nil stops it.
+func (d *Driver) ObserveRequests(f RequestObserver) {
+	if f == nil {
+		d.observe.Store(nil)
+		return
+	}
+	d.observe.Store(&f)
+}
+
+// open opens a session with sw, observed as ObserveRequests said.
+func (d *Driver) open(sw *SwitchConfig, limit *int) (*session, error) {
+	s, err := openSession(sw, &d.cfg, limit)
+	if err == nil {
+		if f := d.observe.Load(); f != nil {
+			s.observe = *f
+		}
+	}
+	return s, err
 }
 
 // switchState is what the driver learnt about one switch.
@@ -409,7 +433,7 @@ func (d *Driver) prepare(ctx context.Context, st *switchState, sw *SwitchConfig,
 		return nil, nil
 	}
 	st.adopt(sw)
-	sess, err := openSession(sw, &d.cfg, &st.limit)
+	sess, err := d.open(sw, &st.limit)
 	if err != nil {
 		return nil, err
 	}
@@ -515,7 +539,7 @@ func (d *Driver) learn(ctx context.Context, st *switchState, sess *session) erro
 // to talk to the switch at all.
 // +checklocks:st.mu
 func (d *Driver) setOn(ctx context.Context, st *switchState, sw *SwitchConfig, ops []*op) error {
-	sess, err := openSession(sw, &d.cfg, &st.limit)
+	sess, err := d.open(sw, &st.limit)
 	if err != nil {
 		return err
 	}

@@ -51,7 +51,7 @@ func (d *Driver) ReadPorts(ctx context.Context, key string) ([]PortStatus, error
 
 // +checklocks:st.mu
 func (d *Driver) readPorts(ctx context.Context, st *switchState, sw *SwitchConfig) ([]PortStatus, error) {
-	sess, err := openSession(sw, &d.cfg, &st.limit)
+	sess, err := d.open(sw, &st.limit)
 	if err != nil {
 		return nil, err
 	}

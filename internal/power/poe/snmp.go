@@ -22,7 +22,16 @@ type session struct {
 	limit *int // varbinds per request; halved when the agent answers tooBig
 	wait  time.Duration
 	tries int
+	// observe, if not nil, hears of each exchange (Driver.ObserveRequests).
+	observe RequestObserver
 }
+
+// A RequestObserver hears of each SNMP request the driver sends: the
+// switch's name, the operation (get, set, walk), the time to the answer
+// or the failure (retries included), and the error, nil if the switch
+// answered (an error status is an answer). It is called on the driver's
+// goroutines, possibly concurrently, and must not block.
+type RequestObserver func(switchName, op string, elapsed time.Duration, err error)
 
 func openSession(sw *SwitchConfig, cfg *Config, limit *int) (*session, error) {
 	host, port, err := splitAddress(sw.Address)
@@ -89,12 +98,16 @@ func statusName(s gosnmp.SNMPError) string {
 	return strings.ToLower(n[:1]) + n[1:]
 }
 
-// exchange sends one request; it turns transport errors into errors naming
-// the switch, without the community.
-func (s *session) exchange(ctx context.Context, send func() (*gosnmp.SnmpPacket, error)) (*gosnmp.SnmpPacket, error) {
+// exchange sends one request, op (get, set, walk), and tells the
+// observer; it turns transport errors into errors naming the switch,
+// without the community.
+func (s *session) exchange(ctx context.Context, op string, send func() (*gosnmp.SnmpPacket, error)) (*gosnmp.SnmpPacket, error) {
 	s.g.Context = ctx
 	start := time.Now()
 	r, err := send()
+	if s.observe != nil {
+		s.observe(s.sw.Name, op, time.Since(start), err)
+	}
 	if err == nil {
 		return r, nil
 	}
@@ -142,7 +155,7 @@ func (s *session) get(ctx context.Context, oids []string) ([]varResult, error) {
 		for i, k := range chunk {
 			names[i] = oids[k]
 		}
-		r, err := s.exchange(ctx, func() (*gosnmp.SnmpPacket, error) {
+		r, err := s.exchange(ctx, "get", func() (*gosnmp.SnmpPacket, error) {
 			s.g.MaxOids = len(names)
 			return s.g.Get(names)
 		})
@@ -201,7 +214,7 @@ func (s *session) set(ctx context.Context, pdus []gosnmp.SnmpPDU) (errs []error,
 			vars[i] = pdus[k]
 			names[i] = pdus[k].Name
 		}
-		r, err := s.exchange(ctx, func() (*gosnmp.SnmpPacket, error) { return s.g.Set(vars) })
+		r, err := s.exchange(ctx, "set", func() (*gosnmp.SnmpPacket, error) { return s.g.Set(vars) })
 		if err != nil {
 			return errs, done, err
 		}
@@ -272,7 +285,7 @@ func (s *session) statusError(r *gosnmp.SnmpPacket, names []string, op string) e
 // A missing subtree is an empty result.
 func (s *session) walk(ctx context.Context, root string) ([]gosnmp.SnmpPDU, error) {
 	var out []gosnmp.SnmpPDU
-	_, err := s.exchange(ctx, func() (*gosnmp.SnmpPacket, error) {
+	_, err := s.exchange(ctx, "walk", func() (*gosnmp.SnmpPacket, error) {
 		var err error
 		if s.g.Version == gosnmp.Version1 {
 			out, err = s.g.WalkAll(root)

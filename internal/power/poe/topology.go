@@ -59,7 +59,7 @@ func (d *Driver) Scan(ctx context.Context, key string) (Topology, error) {
 	defer st.mu.Unlock()
 	st.reset()
 	st.limit = d.cfg.MaxVarbinds
-	sess, err := openSession(&sw, &d.cfg, &st.limit)
+	sess, err := d.open(&sw, &st.limit)
 	if err != nil {
 		return Topology{}, fmt.Errorf("scan switch %s: %w", name, err)
 	}

@@ -1,0 +1,76 @@
+package server
+
+import (
+	"context"
+	"time"
+
+	"github.com/walt-testbed/walt/internal/metrics"
+	"github.com/walt-testbed/walt/internal/power/poe"
+	"github.com/walt-testbed/walt/internal/reboot"
+	"github.com/walt-testbed/walt/internal/store"
+)
+
+// nodeStatesTimeout bounds the device listing of one scrape's walt_nodes.
+const nodeStatesTimeout = 5 * time.Second
+
+// nodeStates counts the nodes by boot state, as GET /api/v1/nodes shows
+// them: the store's nodes, each with the tracker's state.
+func (s *Server) nodeStates() (map[string]int, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), nodeStatesTimeout)
+	defer cancel()
+	devs, err := s.store.Devices(ctx)
+	if err != nil {
+		return nil, err
+	}
+	counts := map[string]int{}
+	for _, d := range devs {
+		if d.Type != store.TypeNode {
+			continue
+		}
+		st, _ := s.boots.Status(d.MAC)
+		counts[st.State]++
+	}
+	return counts, nil
+}
+
+// observePoE times the PoE driver's SNMP requests, if it can tell them.
+func (s *Server) observePoE() {
+	if d, ok := s.cfg.PoE.(interface {
+		ObserveRequests(poe.RequestObserver)
+	}); ok {
+		d.ObserveRequests(s.metrics.SNMPRequest)
+	}
+}
+
+// meteredRun is a batchRun that also tells the metrics when each node's
+// reboot starts and under which record, so that the boot completing it
+// (bootStore) gives walt_boot_duration_seconds.
+type meteredRun struct{ *batchRun }
+
+func (m meteredRun) Started(i int, n reboot.Node) {
+	m.batchRun.Started(i, n)
+	m.s.metrics.RebootStarted(n.MAC, m.ids[i], m.s.boots.Now())
+}
+
+// observe is the engine Observer of b: b, with metrics.
+func (s *Server) observe(b *batchRun) reboot.Observer {
+	return s.metrics.Observer(meteredRun{b})
+}
+
+// bootStore is the boot tracker's store: the server's, with each reboot's
+// boot, once written, observed by the metrics. Observing what the tracker
+// writes keeps the metrics out of the tracker.
+type bootStore struct {
+	store.Store
+	m *metrics.Metrics
+}
+
+func (b bootStore) SetRebootsBooted(ctx context.Context, bs []store.RebootBoot) error {
+	err := b.Store.SetRebootsBooted(ctx, bs)
+	if err == nil {
+		for _, rb := range bs {
+			b.m.Booted(rb.ID, rb.At)
+		}
+	}
+	return err
+}
