@@ -141,8 +141,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		go func() {
 			defer wg.Done()
 			s.handle(ctx, conn, log.With("peer", conn.RemoteAddr().String()))
-			conn.Close()
+			// The slot is free before the peer sees the close, so that a
+			// client reconnecting at once is not refused.
 			lim.remove(conn, peer)
+			conn.Close()
 		}()
 	}
 }

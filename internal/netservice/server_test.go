@@ -298,12 +298,15 @@ func holdMulti(t *testing.T, local, addr string, n int) {
 	}
 }
 
-// ask sends request lines from local and returns the first reply line.
+// ask sends request lines from local and returns the first reply line,
+// once the server has closed the connection (so its slot is free again).
 func ask(t *testing.T, local, addr, input string) string {
 	t.Helper()
 	c := dialFrom(t, local, addr)
 	io.WriteString(c, input)
-	line, _ := bufio.NewReader(c).ReadString('\n')
+	r := bufio.NewReader(c)
+	line, _ := r.ReadString('\n')
+	io.Copy(io.Discard, r)
 	return line
 }
 
