@@ -1,7 +1,9 @@
 package server
 
 import (
+	"encoding/json"
 	"net/http"
+	"sync"
 	"time"
 )
 
@@ -56,4 +58,63 @@ func (f flushWriter) Write(p []byte) (int, error) {
 		err = f.st.Flush()
 	}
 	return n, err
+}
+
+// An eventStream sends NDJSON events on a stream in batches: send only
+// encodes an event into a buffer, and one writer goroutine sends the
+// buffer whenever it is free, so events that come while a write is on
+// its way go together in the next one. Each event still goes out as soon
+// as the writer is free: progress stays visible, node by node, while a
+// batch of 1000 reboots takes tens of writes instead of a thousand.
+type eventStream struct {
+	st    *stream
+	ready chan struct{} // one token: pending has something
+	gone  chan struct{} // closed when the writer has sent everything
+
+	mu      sync.Mutex
+	pending []byte // encoded events not yet written; +checklocks:mu
+}
+
+// events starts writing events on st; close ends it.
+func events(st *stream) *eventStream {
+	es := &eventStream{st: st, ready: make(chan struct{}, 1), gone: make(chan struct{})}
+	go es.write()
+	return es
+}
+
+// send queues ev. It never waits for the client.
+func (es *eventStream) send(ev any) {
+	b, err := json.Marshal(ev)
+	if err != nil {
+		return
+	}
+	es.mu.Lock()
+	es.pending = append(append(es.pending, b...), '\n')
+	es.mu.Unlock()
+	select {
+	case es.ready <- struct{}{}:
+	default: // the writer has a token already and will see ev
+	}
+}
+
+// close sends what is queued and returns once it is written (or failed).
+// No send may follow.
+func (es *eventStream) close() {
+	close(es.ready)
+	<-es.gone
+}
+
+func (es *eventStream) write() {
+	defer close(es.gone)
+	var out []byte
+	for range es.ready {
+		es.mu.Lock()
+		out, es.pending = es.pending, out[:0] // pending takes the written buffer back
+		es.mu.Unlock()
+		// A client gone away is no reason to stop: the reboots go on
+		// and are recorded.
+		if _, err := es.st.Write(out); err == nil {
+			_ = es.st.Flush()
+		}
+	}
 }
