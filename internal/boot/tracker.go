@@ -340,15 +340,29 @@ func (t *Tracker) Flush() {
 	boots := t.boots
 	t.boots = nil
 	t.mu.Unlock()
+	lines := t.plog.take()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	if sw, ok := t.store.(stateWriter); ok {
+		if sw.SetBootState(ctx, statuses, boots, lines) == nil {
+			return
+		}
+		// Each part on its own, as without SetBootState: one that
+		// fails does not take the others with it, and is logged.
+	}
 	if err := t.store.SetBootStatuses(ctx, statuses); err != nil {
 		t.log.Error("cannot record boot statuses", "nodes", len(statuses), "err", err)
 	}
 	if err := t.store.SetRebootsBooted(ctx, boots); err != nil {
 		t.log.Error("cannot record reboot boot times", "reboots", len(boots), "err", err)
 	}
-	t.plog.flush(ctx, t.log)
+	t.plog.write(ctx, t.log, lines)
+}
+
+// A stateWriter writes a whole flush in one transaction (sqlstore's
+// SetBootState), all or nothing.
+type stateWriter interface {
+	SetBootState(ctx context.Context, bs []store.BootStatus, rb []store.RebootBoot, ls []store.LogLine) error
 }
 
 // nodeLocked returns the node's state, created if new.
