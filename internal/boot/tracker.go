@@ -310,6 +310,12 @@ func (t *Tracker) kickLocked() {
 	}
 }
 
+// flushGap is the flusher's pause between two passes: the changes of a
+// batch of reboots, hundreds a millisecond, then go in a few large
+// transactions rather than hundreds of small ones. The first change of
+// a quiet tracker is written at once.
+const flushGap = 2 * time.Millisecond
+
 func (t *Tracker) flushLoop() {
 	for {
 		t.Flush()
@@ -320,6 +326,7 @@ func (t *Tracker) flushLoop() {
 			return
 		}
 		t.mu.Unlock()
+		time.Sleep(flushGap)
 	}
 }
 
