@@ -63,13 +63,15 @@ func (f flushWriter) Write(p []byte) (int, error) {
 // An eventStream sends NDJSON events on a stream in batches: send only
 // encodes an event into a buffer, and one writer goroutine sends the
 // buffer whenever it is free, so events that come while a write is on
-// its way go together in the next one. Each event still goes out as soon
-// as the writer is free: progress stays visible, node by node, while a
-// batch of 1000 reboots takes tens of writes instead of a thousand.
+// its way, or during the writer's pause of eventGap after each write, go
+// together in the next one. An event waits at most that long (plus the
+// write before it): progress stays visible, node by node, while a batch
+// of 1000 reboots takes tens of writes instead of a thousand.
 type eventStream struct {
-	st    *stream
-	ready chan struct{} // one token: pending has something
-	gone  chan struct{} // closed when the writer has sent everything
+	st      *stream
+	ready   chan struct{} // one token: pending has something
+	closing chan struct{} // closed by close: the writer pauses no more
+	gone    chan struct{} // closed when the writer has sent everything
 
 	mu      sync.Mutex
 	pending []byte // encoded events not yet written; +checklocks:mu
@@ -77,7 +79,7 @@ type eventStream struct {
 
 // events starts writing events on st; close ends it.
 func events(st *stream) *eventStream {
-	es := &eventStream{st: st, ready: make(chan struct{}, 1), gone: make(chan struct{})}
+	es := &eventStream{st: st, ready: make(chan struct{}, 1), closing: make(chan struct{}), gone: make(chan struct{})}
 	go es.write()
 	return es
 }
@@ -100,6 +102,7 @@ func (es *eventStream) send(ev any) {
 // close sends what is queued and returns once it is written (or failed).
 // No send may follow.
 func (es *eventStream) close() {
+	close(es.closing)
 	close(es.ready)
 	<-es.gone
 }
@@ -107,6 +110,8 @@ func (es *eventStream) close() {
 func (es *eventStream) write() {
 	defer close(es.gone)
 	var out []byte
+	pause := time.NewTimer(0)
+	defer pause.Stop()
 	for range es.ready {
 		es.mu.Lock()
 		out, es.pending = es.pending, out[:0] // pending takes the written buffer back
@@ -116,5 +121,15 @@ func (es *eventStream) write() {
 		if _, err := es.st.Write(out); err == nil {
 			_ = es.st.Flush()
 		}
+		pause.Reset(eventGap)
+		select {
+		case <-pause.C:
+		case <-es.closing:
+		}
 	}
 }
+
+// eventGap is the event writer's pause after each write: without it,
+// a writer mostly idle between a batch's results writes them nearly one
+// by one (170 to 760 writes for 1000 nodes, measured).
+const eventGap = 2 * time.Millisecond

@@ -3,9 +3,13 @@ package server
 import (
 	"bufio"
 	"encoding/json"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -16,17 +20,46 @@ type streamEvent struct {
 	Seq  int `json:"seq"`
 }
 
-// eventServer serves, on real TCP, a stream whose events come from fn.
-func eventServer(t *testing.T, fn func(es *eventStream)) *http.Response {
+// countingConn counts the writes to a connection.
+type countingConn struct {
+	net.Conn
+	writes *atomic.Int64
+}
+
+func (c countingConn) Write(p []byte) (int, error) {
+	c.writes.Add(1)
+	return c.Conn.Write(p)
+}
+
+type countingListener struct {
+	net.Listener
+	writes *atomic.Int64
+}
+
+func (l countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return countingConn{c, l.writes}, nil
+}
+
+// eventServer serves, on real TCP, a stream whose events come from fn;
+// writes counts the server's writes to the connection, if not nil.
+func eventServer(t *testing.T, writes *atomic.Int64, fn func(es *eventStream)) *http.Response {
 	t.Helper()
 	s := &Server{cfg: Config{WriteTimeout: 5 * time.Second}}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		st := s.stream(w)
 		w.WriteHeader(http.StatusOK)
 		es := events(st)
 		defer es.close()
 		fn(es)
 	}))
+	if writes != nil {
+		srv.Listener = countingListener{srv.Listener, writes}
+	}
+	srv.Start()
 	t.Cleanup(srv.Close)
 	resp, err := http.Get(srv.URL)
 	if err != nil {
@@ -41,7 +74,7 @@ func eventServer(t *testing.T, fn func(es *eventStream)) *http.Response {
 func TestEventStream(t *testing.T) {
 	t.Parallel()
 	const senders, each = 50, 40
-	resp := eventServer(t, func(es *eventStream) {
+	resp := eventServer(t, nil, func(es *eventStream) {
 		var wg sync.WaitGroup
 		for from := range senders {
 			wg.Go(func() {
@@ -86,7 +119,7 @@ func TestEventStream(t *testing.T) {
 func TestEventStreamProgress(t *testing.T) {
 	t.Parallel()
 	seen := make(chan struct{}, 3)
-	resp := eventServer(t, func(es *eventStream) {
+	resp := eventServer(t, nil, func(es *eventStream) {
 		for i := range 3 {
 			es.send(streamEvent{0, i})
 			select {
@@ -107,5 +140,35 @@ func TestEventStreamProgress(t *testing.T) {
 			t.Fatalf("event %d: %q (%v), want %+v", i, sc.Text(), err, streamEvent{0, i})
 		}
 		seen <- struct{}{}
+	}
+}
+
+// Events that come one by one, faster than eventGap, share writes: the
+// writer pauses eventGap after each, so it writes at most once per
+// eventGap (plus the header's and the end's), not once per event.
+func TestEventStreamBatches(t *testing.T) {
+	t.Parallel()
+	const n = 200
+	var writes atomic.Int64
+	var elapsed atomic.Int64 // ns
+	resp := eventServer(t, &writes, func(es *eventStream) {
+		start := time.Now()
+		for i := range n {
+			es.send(streamEvent{0, i})
+			time.Sleep(100 * time.Microsecond)
+		}
+		elapsed.Store(int64(time.Since(start)))
+	})
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lines := strings.Count(string(b), "\n"); lines != n {
+		t.Fatalf("%d lines, want %d", lines, n)
+	}
+	// The handler has returned: elapsed is set.
+	took := time.Duration(elapsed.Load())
+	if got, most := writes.Load(), int64(took/eventGap)+3; got > most {
+		t.Errorf("%d events in %v took %d writes, want at most %d", n, took, got, most)
 	}
 }
