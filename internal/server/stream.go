@@ -75,6 +75,7 @@ type eventStream struct {
 
 	mu      sync.Mutex
 	pending []byte // encoded events not yet written; +checklocks:mu
+	closed  bool   // +checklocks:mu
 }
 
 // events starts writing events on st; close ends it.
@@ -91,8 +92,11 @@ func (es *eventStream) send(ev any) {
 		return
 	}
 	es.mu.Lock()
+	defer es.mu.Unlock()
+	if es.closed {
+		return
+	}
 	es.pending = append(append(es.pending, b...), '\n')
-	es.mu.Unlock()
 	select {
 	case es.ready <- struct{}{}:
 	default: // the writer has a token already and will see ev
@@ -100,10 +104,13 @@ func (es *eventStream) send(ev any) {
 }
 
 // close sends what is queued and returns once it is written (or failed).
-// No send may follow.
+// A send after close is dropped.
 func (es *eventStream) close() {
+	es.mu.Lock()
+	es.closed = true
 	close(es.closing)
 	close(es.ready)
+	es.mu.Unlock()
 	<-es.gone
 }
 

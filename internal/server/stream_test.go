@@ -172,3 +172,21 @@ func TestEventStreamBatches(t *testing.T) {
 		t.Errorf("%d events in %v took %d writes, want at most %d", n, took, got, most)
 	}
 }
+
+// A send after close, from a straggler, is dropped rather than a panic.
+func TestEventStreamSendAfterClose(t *testing.T) {
+	t.Parallel()
+	late := make(chan *eventStream, 1)
+	resp := eventServer(t, nil, func(es *eventStream) {
+		es.send(streamEvent{0, 0})
+		late <- es
+	})
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	(<-late).send(streamEvent{0, 1}) // the handler has returned: es is closed
+	if want := `{"from":0,"seq":0}` + "\n"; string(b) != want {
+		t.Errorf("stream = %q, want %q", b, want)
+	}
+}
