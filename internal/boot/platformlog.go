@@ -66,13 +66,18 @@ func (l *PlatformLog) hasPending() bool {
 	return len(l.pending) > 0
 }
 
-// flush writes the pending lines. Lines that cannot be written stay in
-// memory only.
-func (l *PlatformLog) flush(ctx context.Context, log *slog.Logger) {
+// take returns the pending lines, which are then no longer pending.
+func (l *PlatformLog) take() []store.LogLine {
 	l.mu.Lock()
+	defer l.mu.Unlock()
 	p := l.pending
 	l.pending = nil
-	l.mu.Unlock()
+	return p
+}
+
+// write writes lines taken. Lines that cannot be written stay in memory
+// only.
+func (l *PlatformLog) write(ctx context.Context, log *slog.Logger, p []store.LogLine) {
 	if len(p) == 0 {
 		return
 	}

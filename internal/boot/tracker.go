@@ -310,6 +310,12 @@ func (t *Tracker) kickLocked() {
 	}
 }
 
+// flushGap is the flusher's pause between two passes: the changes of a
+// batch of reboots, hundreds a millisecond, then go in a few large
+// transactions rather than hundreds of small ones. The first change of
+// a quiet tracker is written at once.
+const flushGap = 2 * time.Millisecond
+
 func (t *Tracker) flushLoop() {
 	for {
 		t.Flush()
@@ -320,6 +326,7 @@ func (t *Tracker) flushLoop() {
 			return
 		}
 		t.mu.Unlock()
+		time.Sleep(flushGap)
 	}
 }
 
@@ -340,15 +347,29 @@ func (t *Tracker) Flush() {
 	boots := t.boots
 	t.boots = nil
 	t.mu.Unlock()
+	lines := t.plog.take()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	if sw, ok := t.store.(stateWriter); ok {
+		if sw.SetBootState(ctx, statuses, boots, lines) == nil {
+			return
+		}
+		// Each part on its own, as without SetBootState: one that
+		// fails does not take the others with it, and is logged.
+	}
 	if err := t.store.SetBootStatuses(ctx, statuses); err != nil {
 		t.log.Error("cannot record boot statuses", "nodes", len(statuses), "err", err)
 	}
 	if err := t.store.SetRebootsBooted(ctx, boots); err != nil {
 		t.log.Error("cannot record reboot boot times", "reboots", len(boots), "err", err)
 	}
-	t.plog.flush(ctx, t.log)
+	t.plog.write(ctx, t.log, lines)
+}
+
+// A stateWriter writes a whole flush in one transaction (sqlstore's
+// SetBootState), all or nothing.
+type stateWriter interface {
+	SetBootState(ctx context.Context, bs []store.BootStatus, rb []store.RebootBoot, ls []store.LogLine) error
 }
 
 // nodeLocked returns the node's state, created if new.

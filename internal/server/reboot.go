@@ -2,11 +2,9 @@ package server
 
 import (
 	"context"
-	"encoding/json"
 	"net"
 	"net/http"
 	"strconv"
-	"sync"
 
 	"github.com/walt-testbed/walt/api"
 	"github.com/walt-testbed/walt/internal/reboot"
@@ -41,28 +39,19 @@ func (s *Server) reboot(w http.ResponseWriter, r *http.Request) {
 	st := s.stream(w)
 	w.Header().Set("Content-Type", api.ContentNDJSON)
 	w.WriteHeader(http.StatusOK)
-	var mu sync.Mutex
-	enc := json.NewEncoder(st)
-	send := func(ev api.RebootEvent) {
-		mu.Lock()
-		defer mu.Unlock()
-		// A client gone away is no reason to stop: the reboots go on
-		// and are recorded.
-		if enc.Encode(ev) == nil {
-			st.Flush()
-		}
-	}
-	send(api.RebootEvent{Type: api.EventStart, Total: len(nodes)})
+	es := events(st)
+	defer es.close()
+	es.send(api.RebootEvent{Type: api.EventStart, Total: len(nodes)})
 
 	// The reboots outlive the request: a client that leaves must not
 	// leave nodes half-rebooted.
 	ctx := context.WithoutCancel(r.Context())
 	results, batch, err := s.runReboot(ctx, nodes, req, func(nr *api.NodeResult) {
-		send(api.RebootEvent{Type: api.EventNode, Node: nr})
+		es.send(api.RebootEvent{Type: api.EventNode, Node: nr})
 	})
 	if err != nil {
 		_, ae := toAPIError(err, s.log)
-		send(api.RebootEvent{Type: api.EventError, Error: ae})
+		es.send(api.RebootEvent{Type: api.EventError, Error: ae})
 		return
 	}
 	done := api.RebootEvent{Type: api.EventDone, Batch: batch}
@@ -73,7 +62,7 @@ func (s *Server) reboot(w http.ResponseWriter, r *http.Request) {
 			done.Failed++
 		}
 	}
-	send(done)
+	es.send(done)
 }
 
 // rebootTargets resolves the request's nodes and checks their ownership.

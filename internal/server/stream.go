@@ -1,7 +1,9 @@
 package server
 
 import (
+	"encoding/json"
 	"net/http"
+	"sync"
 	"time"
 )
 
@@ -57,3 +59,84 @@ func (f flushWriter) Write(p []byte) (int, error) {
 	}
 	return n, err
 }
+
+// An eventStream sends NDJSON events on a stream in batches: send only
+// encodes an event into a buffer, and one writer goroutine sends the
+// buffer whenever it is free, so events that come while a write is on
+// its way, or during the writer's pause of eventGap after each write, go
+// together in the next one. An event waits at most that long (plus the
+// write before it): progress stays visible, node by node, while a batch
+// of 1000 reboots takes tens of writes instead of a thousand.
+type eventStream struct {
+	st      *stream
+	ready   chan struct{} // one token: pending has something
+	closing chan struct{} // closed by close: the writer pauses no more
+	gone    chan struct{} // closed when the writer has sent everything
+
+	mu      sync.Mutex
+	pending []byte // encoded events not yet written; +checklocks:mu
+	closed  bool   // +checklocks:mu
+}
+
+// events starts writing events on st; close ends it.
+func events(st *stream) *eventStream {
+	es := &eventStream{st: st, ready: make(chan struct{}, 1), closing: make(chan struct{}), gone: make(chan struct{})}
+	go es.write()
+	return es
+}
+
+// send queues ev. It never waits for the client.
+func (es *eventStream) send(ev any) {
+	b, err := json.Marshal(ev)
+	if err != nil {
+		return
+	}
+	es.mu.Lock()
+	defer es.mu.Unlock()
+	if es.closed {
+		return
+	}
+	es.pending = append(append(es.pending, b...), '\n')
+	select {
+	case es.ready <- struct{}{}:
+	default: // the writer has a token already and will see ev
+	}
+}
+
+// close sends what is queued and returns once it is written (or failed).
+// A send after close is dropped.
+func (es *eventStream) close() {
+	es.mu.Lock()
+	es.closed = true
+	close(es.closing)
+	close(es.ready)
+	es.mu.Unlock()
+	<-es.gone
+}
+
+func (es *eventStream) write() {
+	defer close(es.gone)
+	var out []byte
+	pause := time.NewTimer(0)
+	defer pause.Stop()
+	for range es.ready {
+		es.mu.Lock()
+		out, es.pending = es.pending, out[:0] // pending takes the written buffer back
+		es.mu.Unlock()
+		// A client gone away is no reason to stop: the reboots go on
+		// and are recorded.
+		if _, err := es.st.Write(out); err == nil {
+			_ = es.st.Flush()
+		}
+		pause.Reset(eventGap)
+		select {
+		case <-pause.C:
+		case <-es.closing:
+		}
+	}
+}
+
+// eventGap is the event writer's pause after each write: without it,
+// a writer mostly idle between a batch's results writes them nearly one
+// by one (170 to 760 writes for 1000 nodes, measured).
+const eventGap = 2 * time.Millisecond

@@ -16,26 +16,28 @@ func (s *Store) SetBootStatuses(ctx context.Context, bs []store.BootStatus) erro
 	if len(bs) == 0 {
 		return nil
 	}
-	return s.inTx(ctx, "record boot status", func(tx *sql.Tx) error {
-		flag, upsert := s.stmt(ctx, tx, stmtSetBooted), s.stmt(ctx, tx, stmtUpsertBootStatus)
-		for _, b := range bs {
-			// The flag first: that it matched no row says that the
-			// device was forgotten meanwhile, without a query of its own.
-			res, err := flag.ExecContext(s.short(ctx), boolInt(b.Booted), b.MAC)
-			if err != nil {
-				return fmt.Errorf("record boot status of %s: %w", b.MAC, err)
-			}
-			if n, err := res.RowsAffected(); err != nil {
-				return fmt.Errorf("record boot status of %s: %w", b.MAC, err)
-			} else if n == 0 {
-				continue // forgotten meanwhile
-			}
-			if _, err := upsert.ExecContext(s.short(ctx), b.MAC, b.BootID, boolInt(b.Booted), micros(b.Since), b.Cause, b.Method, b.LastMethod, b.RetriesLeft); err != nil {
-				return fmt.Errorf("record boot status of %s: %w", b.MAC, err)
-			}
+	return s.inTx(ctx, "record boot status", func(tx *sql.Tx) error { return s.setBootStatuses(ctx, tx, bs) })
+}
+
+func (s *Store) setBootStatuses(ctx context.Context, tx *sql.Tx, bs []store.BootStatus) error {
+	flag, upsert := s.stmt(ctx, tx, stmtSetBooted), s.stmt(ctx, tx, stmtUpsertBootStatus)
+	for _, b := range bs {
+		// The flag first: that it matched no row says that the
+		// device was forgotten meanwhile, without a query of its own.
+		res, err := flag.ExecContext(s.short(ctx), boolInt(b.Booted), b.MAC)
+		if err != nil {
+			return fmt.Errorf("record boot status of %s: %w", b.MAC, err)
 		}
-		return nil
-	})
+		if n, err := res.RowsAffected(); err != nil {
+			return fmt.Errorf("record boot status of %s: %w", b.MAC, err)
+		} else if n == 0 {
+			continue // forgotten meanwhile
+		}
+		if _, err := upsert.ExecContext(s.short(ctx), b.MAC, b.BootID, boolInt(b.Booted), micros(b.Since), b.Cause, b.Method, b.LastMethod, b.RetriesLeft); err != nil {
+			return fmt.Errorf("record boot status of %s: %w", b.MAC, err)
+		}
+	}
+	return nil
 }
 
 // BootStatuses implements store.Store.
@@ -68,18 +70,20 @@ func (s *Store) SetRebootsBooted(ctx context.Context, bs []store.RebootBoot) err
 	if len(bs) == 0 {
 		return nil
 	}
-	return s.inTx(ctx, "record reboot boot times", func(tx *sql.Tx) error {
-		stmt := s.stmt(ctx, tx, stmtSetRebootBooted)
-		for _, b := range bs {
-			if b.At.IsZero() {
-				return fmt.Errorf("record boot time of reboot %s: %w: no time", b.ID, store.ErrInvalid)
-			}
-			if _, err := stmt.ExecContext(s.short(ctx), micros(b.At), b.BootID, b.ID); err != nil {
-				return fmt.Errorf("record boot time of reboot %s: %w", b.ID, err)
-			}
+	return s.inTx(ctx, "record reboot boot times", func(tx *sql.Tx) error { return s.setRebootsBooted(ctx, tx, bs) })
+}
+
+func (s *Store) setRebootsBooted(ctx context.Context, tx *sql.Tx, bs []store.RebootBoot) error {
+	stmt := s.stmt(ctx, tx, stmtSetRebootBooted)
+	for _, b := range bs {
+		if b.At.IsZero() {
+			return fmt.Errorf("record boot time of reboot %s: %w: no time", b.ID, store.ErrInvalid)
 		}
-		return nil
-	})
+		if _, err := stmt.ExecContext(s.short(ctx), micros(b.At), b.BootID, b.ID); err != nil {
+			return fmt.Errorf("record boot time of reboot %s: %w", b.ID, err)
+		}
+	}
+	return nil
 }
 
 // AddLogLines implements store.Store.
@@ -87,18 +91,20 @@ func (s *Store) AddLogLines(ctx context.Context, ls []store.LogLine) error {
 	if len(ls) == 0 {
 		return nil
 	}
-	return s.inTx(ctx, "record platform log", func(tx *sql.Tx) error {
-		stmt := s.stmt(ctx, tx, stmtInsertLogLine)
-		for _, l := range ls {
-			if _, err := stmt.ExecContext(s.short(ctx), l.Seq, micros(l.At), l.Stream, l.Node, l.Line); err != nil {
-				if s.d.IsUniqueViolation != nil && s.d.IsUniqueViolation(err) {
-					return fmt.Errorf("record log line %d: %w: sequence number already used", l.Seq, store.ErrConflict)
-				}
-				return fmt.Errorf("record log line %d: %w", l.Seq, err)
+	return s.inTx(ctx, "record platform log", func(tx *sql.Tx) error { return s.addLogLines(ctx, tx, ls) })
+}
+
+func (s *Store) addLogLines(ctx context.Context, tx *sql.Tx, ls []store.LogLine) error {
+	stmt := s.stmt(ctx, tx, stmtInsertLogLine)
+	for _, l := range ls {
+		if _, err := stmt.ExecContext(s.short(ctx), l.Seq, micros(l.At), l.Stream, l.Node, l.Line); err != nil {
+			if s.d.IsUniqueViolation != nil && s.d.IsUniqueViolation(err) {
+				return fmt.Errorf("record log line %d: %w: sequence number already used", l.Seq, store.ErrConflict)
 			}
+			return fmt.Errorf("record log line %d: %w", l.Seq, err)
 		}
-		return nil
-	})
+	}
+	return nil
 }
 
 // LogLines implements store.Store.
@@ -132,4 +138,21 @@ func (s *Store) LogLines(ctx context.Context, after int64, limit int) ([]store.L
 		out[i], out[j] = out[j], out[i]
 	}
 	return out, nil
+}
+
+// SetBootState does SetBootStatuses, SetRebootsBooted and AddLogLines in
+// one transaction, all or nothing: the boot tracker's flush.
+func (s *Store) SetBootState(ctx context.Context, bs []store.BootStatus, rb []store.RebootBoot, ls []store.LogLine) error {
+	if len(bs)+len(rb)+len(ls) == 0 {
+		return nil
+	}
+	return s.inTx(ctx, "record boot state", func(tx *sql.Tx) error {
+		if err := s.setBootStatuses(ctx, tx, bs); err != nil {
+			return err
+		}
+		if err := s.setRebootsBooted(ctx, tx, rb); err != nil {
+			return err
+		}
+		return s.addLogLines(ctx, tx, ls)
+	})
 }
