@@ -140,7 +140,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s.handle(ctx, conn, log.With("peer", conn.RemoteAddr().String()))
+			s.handle(ctx, conn, log.With("peer", conn.RemoteAddr().String()), &wg)
 			// The slot is free before the peer sees the close, so that a
 			// client reconnecting at once is not refused.
 			lim.remove(conn, peer)
@@ -247,10 +247,13 @@ type session struct {
 	r     *bufio.Reader
 	log   *slog.Logger
 	multi bool
+	// procs counts the reboot procedures started after a connection
+	// closed: Serve waits for them as for the connections.
+	procs *sync.WaitGroup
 }
 
-func (s *Server) handle(ctx context.Context, conn net.Conn, log *slog.Logger) {
-	ss := &session{s: s, conn: conn, r: NewReader(conn), log: log}
+func (s *Server) handle(ctx context.Context, conn net.Conn, log *slog.Logger, procs *sync.WaitGroup) {
+	ss := &session{s: s, conn: conn, r: NewReader(conn), log: log, procs: procs}
 	moded := false
 	for {
 		line, err := ss.readLine()
@@ -359,7 +362,13 @@ func (ss *session) reboot(args []string) {
 	io.Copy(io.Discard, ss.r)
 	ss.conn.Close()
 	if start != nil {
-		go start()
+		// The connection's goroutine holds a count of procs: Add is safe
+		// while Serve waits.
+		ss.procs.Add(1)
+		go func() {
+			defer ss.procs.Done()
+			start()
+		}()
 	}
 }
 
