@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/walt-testbed/walt/api"
+	"github.com/walt-testbed/walt/internal/boot"
 	"github.com/walt-testbed/walt/internal/history"
 	"github.com/walt-testbed/walt/internal/reboot"
 	"github.com/walt-testbed/walt/internal/store"
@@ -69,7 +70,7 @@ func (b *batchRun) Started(i int, n reboot.Node) {
 		}
 		b.ids[i] = id
 	}
-	b.s.boots.BeginReboot(n.MAC, n.Name, b.ids[i], b.s.boots.Now())
+	b.s.boots.BeginReboot(n.MAC, n.Name, boot.RebootInfo{RecordID: b.ids[i], Requester: b.req.Requester, Cause: b.req.Cause}, b.s.boots.Now())
 }
 
 // Finished completes node i's record, then tells the tracker and the

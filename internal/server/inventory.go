@@ -340,9 +340,11 @@ func (s *Server) nodeReport(ctx context.Context, rep api.NodeReport) (api.Node, 
 	if err != nil {
 		return api.Node{}, err
 	}
-	s.boots.Report(d.MAC, d.Name, rep.BootID)
+	bc := s.boots.Report(d.MAC, d.Name, rep.BootID, rep.NodeMethod)
 	s.log.Debug("node reported", "node", d.Name, "mac", d.MAC, "ip", d.IP, "boot_id", rep.BootID)
-	return s.withBoot(toAPINode(d, nil)), nil
+	n := s.withBoot(toAPINode(d, nil))
+	n.BootContext = &bc
+	return n, nil
 }
 
 func (s *Server) setLink(w http.ResponseWriter, r *http.Request) {
