@@ -177,6 +177,13 @@ type CampaignBoot struct {
 	Code    string             `json:"code,omitempty"`
 }
 
+// CampaignStopRequest is the body of POST /api/v1/campaigns/{id}/stop.
+type CampaignStopRequest struct {
+	Requester string `json:"requester"`
+	// Force stops another user's campaign.
+	Force bool `json:"force,omitempty"`
+}
+
 // CampaignBootList is the body of GET /api/v1/campaigns/{id}/boots.
 type CampaignBootList struct {
 	Boots []CampaignBoot `json:"boots"`

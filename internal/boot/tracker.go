@@ -191,10 +191,21 @@ func (n *nodeBoot) state() string {
 	switch {
 	case n.booted:
 		return api.StateBooted
-	case n.reboot != nil || n.cause == api.CauseBootupTimeout || n.cause == api.CauseRebootRequested:
+	case n.reboot != nil || rebootCause(n.cause):
 		return api.StateBooting
 	}
 	return api.StateDown
+}
+
+// rebootCause reports whether a node down for this cause was taken down
+// by a reboot of the server's (a user's, the watchdog's, a campaign's):
+// it is booting, not down.
+func rebootCause(cause string) bool {
+	switch cause {
+	case "", api.CauseUnknown, api.CauseStartup, api.CausePowersave:
+		return false
+	}
+	return true
 }
 
 func (n *nodeBoot) status() store.BootStatus {

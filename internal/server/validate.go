@@ -106,6 +106,11 @@ func checkRequest(v any) error {
 		return checkTexts(setField(r.Set), requesterField(r.Requester), textField{"action", r.Action, maxWord, false})
 	case *api.WaitRequest:
 		return checkTexts(setField(r.Set), requesterField(r.Requester))
+	case *api.CampaignRequest:
+		return checkTexts(setField(r.Set), requesterField(r.Requester), textField{"name", r.Name, api.MaxCampaignName, true},
+			textField{"mode", r.Mode, maxWord, true})
+	case *api.CampaignStopRequest:
+		return checkTexts(requesterField(r.Requester))
 	case *api.RescanRequest:
 		return checkTexts(setField(r.Set), requesterField(r.Requester))
 	case *api.Link:
