@@ -141,13 +141,21 @@ func New(cfg Config) *Engine {
 func (e *Engine) Run(ctx context.Context) error {
 	e.resume(ctx)
 	<-ctx.Done()
+	e.Close()
+	return nil
+}
+
+// Close stops every campaign's goroutines (the campaigns stay running in
+// the store) and writes what is pending. Run calls it; so must a caller
+// that started campaigns without Run.
+func (e *Engine) Close() {
 	e.mu.Lock()
 	e.closed = true
 	e.mu.Unlock()
 	e.stopAll()
 	e.running.Wait()
 	e.writer.flush()
-	return nil
+	e.writer.wait()
 }
 
 // resume restarts every campaign the store says is running.

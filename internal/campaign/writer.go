@@ -113,6 +113,14 @@ func (w *writer) flush() {
 	}
 }
 
+// wait returns once no flush loop runs.
+func (w *writer) wait() {
+	w.mu.Lock()
+	idle := w.idle
+	w.mu.Unlock()
+	<-idle
+}
+
 // now runs a write that must be stored before the engine goes on,
 // after what is queued, trying again each second while it fails, until
 // ctx ends (then ctx's error).
