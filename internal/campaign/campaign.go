@@ -121,6 +121,10 @@ type Engine struct {
 
 	running sync.WaitGroup // the campaigns' goroutines
 	writer  *writer
+	// resumed is closed once Run has resumed the running campaigns (or
+	// the engine is closed).
+	resumed    chan struct{}
+	resumeOnce sync.Once
 }
 
 // New returns an engine; Run starts it.
@@ -128,7 +132,7 @@ func New(cfg Config) *Engine {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	e := &Engine{cfg: cfg, log: cfg.Logger, runs: map[string]*run{}, waits: map[string]*wait{}}
+	e := &Engine{cfg: cfg, log: cfg.Logger, runs: map[string]*run{}, waits: map[string]*wait{}, resumed: make(chan struct{})}
 	e.base, e.stopAll = context.WithCancel(context.Background())
 	e.writer = newWriter(cfg.Store, cfg.Logger)
 	cfg.Boots.Observe(observer{e})
@@ -140,10 +144,15 @@ func New(cfg Config) *Engine {
 // nil.
 func (e *Engine) Run(ctx context.Context) error {
 	e.resume(ctx)
+	e.resumeOnce.Do(func() { close(e.resumed) })
 	<-ctx.Done()
 	e.Close()
 	return nil
 }
+
+// Resumed returns a channel closed once the campaigns a previous server
+// left running are running here again (or the engine is closed).
+func (e *Engine) Resumed() <-chan struct{} { return e.resumed }
 
 // Close stops every campaign's goroutines (the campaigns stay running in
 // the store) and writes what is pending. Run calls it; so must a caller
@@ -152,6 +161,7 @@ func (e *Engine) Close() {
 	e.mu.Lock()
 	e.closed = true
 	e.mu.Unlock()
+	e.resumeOnce.Do(func() { close(e.resumed) })
 	e.stopAll()
 	e.running.Wait()
 	e.writer.flush()

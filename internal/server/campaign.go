@@ -300,7 +300,16 @@ func (s *Server) campaignEvents(w http.ResponseWriter, r *http.Request) {
 	var cancel func()
 	if follow {
 		var ok bool
-		if events, cancel, ok = s.campaigns.Subscribe(id); ok {
+		events, cancel, ok = s.campaigns.Subscribe(id)
+		if !ok && s.storedRunning(r.Context(), id) { // left running by the last server, not resumed yet
+			select {
+			case <-s.campaigns.Resumed():
+			case <-r.Context().Done():
+				return
+			}
+			events, cancel, ok = s.campaigns.Subscribe(id)
+		}
+		if ok {
 			defer cancel()
 		}
 	}
@@ -313,9 +322,9 @@ func (s *Server) campaignEvents(w http.ResponseWriter, r *http.Request) {
 		ch := make(chan api.CampaignEvent, 2)
 		now := time.Now().UTC()
 		ch <- api.CampaignEvent{Type: api.CampaignEventState, At: now, Campaign: &c}
-		if c.State != api.CampaignRunning || !follow {
-			ch <- api.CampaignEvent{Type: api.CampaignEventEnd, At: now}
-		}
+		// The end of the stream: also for a campaign the store says
+		// running that this server does not run (it could not resume it).
+		ch <- api.CampaignEvent{Type: api.CampaignEventEnd, At: now}
 		close(ch)
 		events = ch
 	}
@@ -349,6 +358,12 @@ func (s *Server) campaignEvents(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+}
+
+// storedRunning reports whether the store says the campaign is running.
+func (s *Server) storedRunning(ctx context.Context, id string) bool {
+	cs, err := s.store.Campaigns(ctx, store.CampaignFilter{ID: id})
+	return err == nil && len(cs) == 1 && cs[0].State == api.CampaignRunning
 }
 
 func (s *Server) clearQuarantine(w http.ResponseWriter, r *http.Request) {
