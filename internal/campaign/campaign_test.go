@@ -3,9 +3,7 @@ package campaign_test
 import (
 	"context"
 	"fmt"
-	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -36,55 +34,8 @@ type rig struct {
 func newRig(t *testing.T, octet, nodes int, faults map[string]lab.Fault) *rig {
 	t.Helper()
 	r := &rig{env: servertest.New(t, nil, nil)}
-	r.start(t, octet, nodes, faults)
+	r.lab = r.env.StartLab(t, lab.Config{Nodes: nodes, Octet: octet, Faults: faults})
 	return r
-}
-
-// start starts the lab, reporting to r.env, and waits until every node
-// that boots has reported.
-func (r *rig) start(t *testing.T, octet, nodes int, faults map[string]lab.Fault) {
-	t.Helper()
-	rep, err := client.NewReporter(r.env.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	t.Cleanup(func() { cancel(); wg.Wait() })
-	wg.Go(func() { rep.Run(ctx) })
-	l, err := lab.Start(lab.Config{Nodes: nodes, Octet: octet, Faults: faults,
-		BootTime: lab.BootTime{Min: 30 * time.Millisecond, Max: 90 * time.Millisecond},
-		OnBoot: func(b lab.Boot) {
-			n := b.Node
-			host, _, _ := net.SplitHostPort(n.Addr())
-			alive := func() bool { return n.State() == lab.Up && n.BootID() == b.BootID }
-			rep.Report(ctx, api.NodeReport{MAC: n.MAC(), IP: host, Name: n.Name(), Model: n.Model(), BootMode: "network", BootID: b.BootID}, alive)
-		}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(l.Close)
-	r.lab = l
-	want := 0
-	for _, n := range l.Nodes {
-		if n.Fault() != lab.Refused {
-			want++
-		}
-	}
-	testutil.Eventually(t, 20*time.Second, fmt.Sprintf("%d lab nodes reported", want), func() bool {
-		nl, err := r.env.Client.Nodes(t.Context(), map[string]string{"booted": "true"})
-		return err == nil && nl.NumNodes >= want
-	})
-	if want < nodes { // nodes whose agent never answers are known to the server too
-		for _, n := range l.Nodes {
-			if n.Fault() == lab.Refused {
-				host, _, _ := net.SplitHostPort(n.Addr())
-				if _, err := r.env.Client.ReportNode(t.Context(), api.NodeReport{MAC: n.MAC(), IP: host, Name: n.Name(), Model: n.Model(), BootMode: "network"}); err != nil {
-					t.Fatal(err)
-				}
-			}
-		}
-	}
 }
 
 // follow reads the campaign's events until its end, and returns them.
