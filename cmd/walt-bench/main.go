@@ -60,7 +60,7 @@ type options struct {
 	campaignNodes, campaignRounds int
 	campaignBoot                  string
 	keep                          bool
-	version   bool
+	version                       bool
 }
 
 func parseOptions(args []string, stderr io.Writer) (*options, error) {
