@@ -166,3 +166,26 @@ func clamp01(p float64) float64 {
 	}
 	return min(max(p, 0), 1)
 }
+
+// Sample is a sorted copy of a sample's usable values (within
+// ±MaxValue), for callers that need several figures of one sample
+// without sorting it again for each.
+type Sample struct{ sorted []float64 }
+
+// NewSample sorts a copy of the values of x within ±MaxValue.
+func NewSample(x []float64) Sample { return Sample{finiteSorted(x)} }
+
+// Len returns the number of values of s.
+func (s Sample) Len() int { return len(s.sorted) }
+
+// Summary is Summarize of the sample.
+func (s Sample) Summary() api.Summary { return summarizeSorted(s.sorted) }
+
+// Quantile is Quantile of the sample.
+func (s Sample) Quantile(p float64) float64 { return Quantile(s.sorted, p) }
+
+// RankTest is MannWhitney(s, b).
+func (s Sample) RankTest(b Sample) RankTest { return mannWhitneySorted(s.sorted, b.sorted) }
+
+// ShiftTo is HodgesLehmann(s, b): the shift from s to b.
+func (s Sample) ShiftTo(b Sample) Shift { return hodgesLehmannSorted(s.sorted, b.sorted) }
