@@ -116,22 +116,101 @@ func (d diffs) countAtMost(t float64) int {
 	return count
 }
 
-// kth returns the k-th smallest difference (1 ≤ k ≤ n·m), exactly: it
-// bisects on the order of float64 values between the smallest and the
-// largest difference, at most 64 steps of countAtMost.
+// kth returns the k-th smallest difference (1 ≤ k ≤ n·m), exactly. It
+// narrows a window (lo, hi] holding the answer, count(≤ lo) < k ≤
+// count(≤ hi), halving it by value (or, where values cannot be halved, by
+// the order of float64 values: at most 64 such steps), until at most
+// n+m differences fall inside; those are then gathered and the answer
+// selected among them. Each step costs one countAtMost, O(n+m); with
+// smooth data the window's count halves each step, so about
+// log₂(n·m/(n+m)) steps.
 func (d diffs) kth(k int) float64 {
-	lo := orderKey(d.b[0] - d.a[len(d.a)-1])
-	hi := orderKey(d.b[len(d.b)-1] - d.a[0])
-	// Invariant: count(≤ fromKey(hi)) ≥ k; lo is the smallest candidate.
-	for lo < hi {
+	n, m := len(d.a), len(d.b)
+	hi := d.b[m-1] - d.a[0]
+	lo := math.Nextafter(d.b[0]-d.a[n-1], math.Inf(-1))
+	cLo, cHi := 0, n*m
+	for cHi-cLo > n+m {
 		mid := lo + (hi-lo)/2
-		if d.countAtMost(fromKey(mid)) >= k {
-			hi = mid
+		if !(lo < mid && mid < hi) {
+			// Too close for a value midpoint: bisect the float order.
+			kl, kh := orderKey(lo), orderKey(hi)
+			if kh-kl < 2 {
+				return hi // the only value left in the window
+			}
+			mid = fromKey(kl + (kh-kl)/2)
+		}
+		if c := d.countAtMost(mid); c >= k {
+			hi, cHi = mid, c
 		} else {
-			lo = mid + 1
+			lo, cLo = mid, c
 		}
 	}
-	return fromKey(lo)
+	return d.selectIn(lo, hi, k-cLo, cHi-cLo)
+}
+
+// selectIn returns the r-th smallest (1-based) of the about count
+// differences in (lo, hi], gathered with two pointers walking b: for
+// a[i] ascending, the b[j] with lo < b[j] − a[i] ≤ hi start and end ever
+// later.
+func (d diffs) selectIn(lo, hi float64, r, count int) float64 {
+	window := make([]float64, 0, count)
+	start, end := 0, 0
+	for _, ai := range d.a {
+		for start < len(d.b) && d.b[start]-ai <= lo {
+			start++
+		}
+		for end < len(d.b) && d.b[end]-ai <= hi {
+			end++
+		}
+		for j := start; j < end; j++ {
+			window = append(window, d.b[j]-ai)
+		}
+	}
+	return quickselect(window, r-1)
+}
+
+// quickselect returns the i-th smallest (0-based) of x, reordering x.
+// Pivots are medians of three, and equal values are split evenly between
+// the two sides, so repeated values do not make it quadratic.
+func quickselect(x []float64, i int) float64 {
+	lo, hi := 0, len(x)-1
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		// Median of three to x[mid].
+		if x[mid] < x[lo] {
+			x[mid], x[lo] = x[lo], x[mid]
+		}
+		if x[hi] < x[lo] {
+			x[hi], x[lo] = x[lo], x[hi]
+		}
+		if x[hi] < x[mid] {
+			x[hi], x[mid] = x[mid], x[hi]
+		}
+		pivot := x[mid]
+		l, r := lo, hi
+		for l <= r { // Hoare partition
+			for x[l] < pivot {
+				l++
+			}
+			for x[r] > pivot {
+				r--
+			}
+			if l <= r {
+				x[l], x[r] = x[r], x[l]
+				l++
+				r--
+			}
+		}
+		switch {
+		case i <= r:
+			hi = r
+		case i >= l:
+			lo = l
+		default:
+			return x[i] // between r and l: equal to the pivot
+		}
+	}
+	return x[i]
 }
 
 // orderKey maps a float64 to a uint64 whose order is that of the floats

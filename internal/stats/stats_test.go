@@ -241,12 +241,19 @@ func TestHodgesLehmannBrute(t *testing.T) {
 		if trial%3 == 0 {
 			n, m = 40+rng.IntN(30), 40+rng.IntN(30) // normal approximation
 		}
+		// Steps of 0.1 make ties happen; every fifth trial, large samples of
+		// only a few distinct values exercise kth's narrowing and its
+		// selection among many equal differences.
+		step, spread := 10.0, 10.0
+		if trial%5 == 1 {
+			n, m, step, spread = 100+rng.IntN(200), 100+rng.IntN(200), 1, 1.5
+		}
 		a, b := make([]float64, n), make([]float64, m)
 		for i := range a {
-			a[i] = math.Round(rng.NormFloat64()*100) / 10 // ties happen
+			a[i] = math.Round(rng.NormFloat64()*spread*step) / step
 		}
 		for i := range b {
-			b[i] = math.Round(rng.NormFloat64()*100)/10 + 3
+			b[i] = math.Round(rng.NormFloat64()*spread*step)/step + 3
 		}
 		d := bruteDiffs(a, b)
 		want := d[len(d)/2]
@@ -346,6 +353,19 @@ func a2(a []float64, c float64) []float64 {
 		out[i] = v + c
 	}
 	return out
+}
+
+// TestHodgesLehmannAllEqual: 10¹⁰ equal differences are not gathered.
+func TestHodgesLehmannAllEqual(t *testing.T) {
+	t.Parallel()
+	a, b := make([]float64, MaxShiftSample), make([]float64, MaxShiftSample)
+	for i := range a {
+		a[i], b[i] = 0.5, 0.75
+	}
+	s := HodgesLehmann(a, b)
+	if s.Estimate != 0.25 || s.CI == nil || *s.CI != [2]float64{0.25, 0.25} {
+		t.Errorf("HodgesLehmann(0.5s, 0.75s) = %v %v, want 0.25 [0.25 0.25]", s.Estimate, s.CI)
+	}
 }
 
 func TestHodgesLehmannThinned(t *testing.T) {

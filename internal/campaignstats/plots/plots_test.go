@@ -153,3 +153,29 @@ func TestSizeBounds(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkSVG: the plots of 1000 nodes × 100 rounds. Run with
+//
+//	go test -run '^$' -bench . -benchtime 5x ./internal/campaignstats/plots
+func BenchmarkSVG(b *testing.B) {
+	s, boots := campaign(1000, 100, 1)
+	var size int
+	for b.Loop() {
+		var out bytes.Buffer
+		if err := SVG(&out, s, boots, Options{}); err != nil {
+			b.Fatal(err)
+		}
+		size = out.Len()
+	}
+	b.ReportMetric(float64(size), "bytes")
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(len(boots)), "ns/boot")
+}
+
+func BenchmarkPNG(b *testing.B) {
+	s, boots := campaign(1000, 100, 1)
+	for b.Loop() {
+		if err := PNG(io.Discard, s, boots, Options{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
