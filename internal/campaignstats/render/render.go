@@ -145,9 +145,14 @@ func Chart(w io.Writer, s api.CampaignStats, width int) error {
 		_, err := fmt.Fprintln(w, "no boot times to chart")
 		return err
 	}
-	// "name" + mark + " " + bar + " median"; the median label takes at
-	// most 9 columns.
-	barW := width - nameW - 2 - 10
+	// "name" + mark + " " + bar + " " + median label.
+	label := 0
+	for _, n := range append([]api.NodeStats{s.All}, s.Nodes...) {
+		if n.BootTime != nil {
+			label = max(label, len(dur(n.BootTime.Median)))
+		}
+	}
+	barW := width - nameW - 3 - label
 	pos := func(v float64) int {
 		if hi == lo {
 			return barW / 2
