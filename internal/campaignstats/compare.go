@@ -31,16 +31,13 @@ func (g *group) add(b api.CampaignBoot) {
 	}
 }
 
-// groups splits a campaign's rows by node model (a row without a model
-// takes its node's in the campaign).
+// groups splits a campaign's rows by their node's model, as Stats sees
+// it: the campaign's, else the first the node's rows give.
 func groups(c api.Campaign, boots []api.CampaignBoot) (all *group, byModel map[string]*group) {
 	_, model := nodeOrder(c, boots)
 	all, byModel = &group{}, map[string]*group{}
 	for _, b := range boots {
-		m := b.Model
-		if m == "" {
-			m = model[b.Node]
-		}
+		m := model[b.Node]
 		g := byModel[m]
 		if g == nil {
 			g = &group{}
@@ -53,7 +50,7 @@ func groups(c api.Campaign, boots []api.CampaignBoot) (all *group, byModel map[s
 }
 
 // Compare tells whether booting changed from campaign a to campaign b:
-// for every node model found in either (Models, by name; rows without a
+// for every node model found in either (Models, by name; nodes without a
 // model form the model "") and for all rows (All), the boot time
 // summaries, the Hodges–Lehmann shift of B against A with its 95 %
 // interval, the Mann–Whitney test, and Fisher's exact tests of the failure
