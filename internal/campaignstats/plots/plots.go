@@ -6,10 +6,13 @@
 // up to MaxBoxNodes nodes the top plot has one box plot per node, named;
 // beyond, one vertical bar per node from its 5th to its 95th percentile
 // with a dot at its median, nodes ranked by median (outliers drawn with a
-// different glyph). With up to MaxLineNodes nodes the bottom plot has one
-// line per node, with a legend; beyond, the median of each round and a
-// band from its 5th to its 95th percentile. Nothing is drawn per boot when
-// nodes are many, so 1000 nodes × 100 rounds cost about as much as 30.
+// different glyph). With up to MaxLineNodes nodes of up to MaxLinePoints
+// boots the bottom plot has one line per node, with a legend; beyond, the
+// median of each round (of each bin of rounds, beyond MaxBins rounds) and
+// a band from its 5th to its 95th percentile. Nothing is drawn per boot
+// when boots are many, so the image's size and the time to draw it are
+// bounded whatever the campaign's: 1000 nodes × 100 rounds cost about as
+// much as 30 nodes.
 package plots
 
 import (
@@ -17,6 +20,7 @@ import (
 	"fmt"
 	"image/color"
 	"io"
+	"maps"
 	"math"
 	"slices"
 
@@ -42,6 +46,15 @@ const (
 	// MaxBoxNodes and MaxLineNodes: above these, the plots aggregate.
 	MaxBoxNodes  = 30
 	MaxLineNodes = 10
+	// MaxLinePoints: a node with more boots than this is not drawn boot
+	// by boot; the rounds are then aggregated, in at most MaxBins bins
+	// of consecutive rounds.
+	MaxLinePoints = 500
+	MaxBins       = 1000
+	// MaxBoxValues: a node's box plot with more boots than this is drawn
+	// from that many evenly spaced quantiles of its boot times (same
+	// box, whiskers and outside points, up to resolution).
+	MaxBoxValues = 1000
 )
 
 // Axis titles, for tests and readers of the figure.
@@ -197,7 +210,15 @@ func distribution(nodes []*series) (*plot.Plot, error) {
 		if n.outlier {
 			names[i] += " (!)"
 		}
-		box, err := plotter.NewBoxPlot(width, float64(i), plotter.Values(n.times))
+		values := n.times
+		if len(values) > MaxBoxValues {
+			sm := stats.NewSample(values)
+			values = make([]float64, MaxBoxValues)
+			for j := range values {
+				values[j] = sm.Quantile(float64(j) / (MaxBoxValues - 1))
+			}
+		}
+		box, err := plotter.NewBoxPlot(width, float64(i), plotter.Values(values))
 		if err != nil {
 			return nil, fmt.Errorf("node %s: %w", n.name, err)
 		}
@@ -288,11 +309,19 @@ func rankedBars(nodes []*series) (*plot.Plot, error) {
 	return headroom(p), nil
 }
 
-// perRound draws one line per node, or the median of each round with a
-// 5–95 % band.
+// perRound draws one line per node, or the median of each round (or bin
+// of rounds) with a 5–95 % band.
 func perRound(nodes []*series) (*plot.Plot, error) {
 	p := newPlot(TitleRounds, LabelRound)
-	if len(nodes) <= MaxLineNodes {
+	few := len(nodes) <= MaxLineNodes
+	maxRound := 1
+	for _, n := range nodes {
+		few = few && len(n.times) <= MaxLinePoints
+		for _, r := range n.rounds {
+			maxRound = max(maxRound, r)
+		}
+	}
+	if few {
 		for i, n := range nodes {
 			pts := make(plotter.XYs, len(n.times))
 			for j := range n.times {
@@ -312,22 +341,27 @@ func perRound(nodes []*series) (*plot.Plot, error) {
 		}
 		return headroom(p), nil
 	}
-	byRound := map[int][]float64{}
+	// Bins of binSize consecutive rounds; bin b holds rounds
+	// b·binSize+1 … (b+1)·binSize and is drawn at their middle.
+	binSize := (maxRound + MaxBins - 1) / MaxBins
+	what := "the round"
+	if binSize > 1 {
+		what = fmt.Sprintf("each %d rounds", binSize)
+		p.X.Label.Text = fmt.Sprintf("%s, in bins of %d", LabelRound, binSize)
+	}
+	byBin := map[int][]float64{}
 	for _, n := range nodes {
 		for j, r := range n.rounds {
-			byRound[r] = append(byRound[r], n.times[j])
+			b := max(r-1, 0) / binSize
+			byBin[b] = append(byBin[b], n.times[j])
 		}
 	}
-	rounds := make([]int, 0, len(byRound))
-	for r := range byRound {
-		rounds = append(rounds, r)
-	}
-	slices.Sort(rounds)
-	median := make(plotter.XYs, len(rounds))
-	band := make(plotter.XYs, 2*len(rounds))
-	for i, r := range rounds {
-		sm := stats.NewSample(byRound[r])
-		x := float64(r)
+	bins := slices.Sorted(maps.Keys(byBin))
+	median := make(plotter.XYs, len(bins))
+	band := make(plotter.XYs, 2*len(bins))
+	for i, b := range bins {
+		sm := stats.NewSample(byBin[b])
+		x := float64(b*binSize) + float64(binSize+1)/2
 		median[i] = plotter.XY{X: x, Y: sm.Quantile(0.5)}
 		band[i] = plotter.XY{X: x, Y: sm.Quantile(0.05)}
 		band[len(band)-1-i] = plotter.XY{X: x, Y: sm.Quantile(0.95)}
@@ -345,8 +379,8 @@ func perRound(nodes []*series) (*plot.Plot, error) {
 	line.Color = color.RGBA{B: 140, A: 255}
 	line.Width = vg.Points(1.5)
 	p.Add(poly, line)
-	p.Legend.Add(fmt.Sprintf("median of the round (%d nodes)", len(nodes)), line)
-	p.Legend.Add("5th-95th percentile of the round", poly)
+	p.Legend.Add(fmt.Sprintf("median of %s (%d nodes)", what, len(nodes)), line)
+	p.Legend.Add("5th-95th percentile of "+what, poly)
 	return headroom(p), nil
 }
 

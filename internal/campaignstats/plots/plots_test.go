@@ -110,6 +110,33 @@ func TestSVG(t *testing.T) {
 	}
 }
 
+// TestBoundedSize: long campaigns of few nodes are aggregated too, so
+// the image stays small; the SVG of 30 nodes × 5000 rounds would
+// otherwise hold 150000 points.
+func TestBoundedSize(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		nodes, rounds int
+		want          string
+	}{
+		{10, 5000, "in bins of 5"},
+		{30, 2000, "in bins of 2"},
+		{3, 600, "median of the round (3 nodes)"},
+	} {
+		s, boots := campaign(tc.nodes, tc.rounds, 4)
+		var out bytes.Buffer
+		if err := SVG(&out, s, boots, Options{}); err != nil {
+			t.Fatalf("SVG(%d × %d) = %v", tc.nodes, tc.rounds, err)
+		}
+		if out.Len() > 1<<20 {
+			t.Errorf("SVG(%d nodes × %d rounds) is %d bytes, want at most 1 MiB", tc.nodes, tc.rounds, out.Len())
+		}
+		if text := svgText(t, out.Bytes()); !strings.Contains(text, tc.want) {
+			t.Errorf("SVG(%d nodes × %d rounds) lacks %q", tc.nodes, tc.rounds, tc.want)
+		}
+	}
+}
+
 func TestPNG(t *testing.T) {
 	t.Parallel()
 	s, boots := campaign(40, 10, 2)
