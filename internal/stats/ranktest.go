@@ -129,25 +129,36 @@ type uDist struct {
 // coefficients of the Gaussian binomial coefficient [n+m choose k]_q
 // (k = min(n, m)), built row by row with q-Pascal's rule
 // [r, j] = [r−1, j−1] + q^j·[r−1, j], additions of positive numbers only
-// (no cancellation in floating point).
+// (no cancellation in floating point). Each [r, j] is updated in place,
+// j and then the exponent descending, so the whole costs one allocation
+// of about k·(n+m)·max(n,m)/2 numbers.
 func newUDist(n, m int) uDist {
-	k := min(n, m)
+	k, size := min(n, m), n+m
 	// row[j] holds the coefficients of [r choose j]_q, degree j·(r−j).
 	row := make([][]float64, k+1)
-	row[0] = []float64{1}
-	for r := 1; r <= n+m; r++ {
+	store := make([]float64, 0, (k+1)*(k*(size-k)+1))
+	for j := range row {
+		c := j*(size-j) + 1
+		row[j] = store[len(store) : len(store) : len(store)+c]
+		store = store[:len(store)+c]
+	}
+	row[0] = append(row[0], 1)
+	for r := 1; r <= size; r++ {
 		for j := min(r, k); j >= 1; j-- {
-			deg := j * (r - j)
-			next := make([]float64, deg+1)
-			prev := row[j-1] // [r−1 choose j−1], degree (j−1)(r−j)
-			copy(next, prev)
-			if j <= r-1 {
-				same := row[j] // [r−1 choose j], degree j(r−1−j)
-				for e, c := range same {
-					next[e+j] += c
+			prev, cur := row[j-1], row[j] // [r−1, j−1] and [r−1, j]
+			old := len(cur)
+			cur = cur[:j*(r-j)+1]
+			for e := len(cur) - 1; e >= 0; e-- {
+				v := 0.0
+				if e < len(prev) {
+					v = prev[e]
 				}
+				if e-j >= 0 && e-j < old {
+					v += cur[e-j]
+				}
+				cur[e] = v
 			}
-			row[j] = next
+			row[j] = cur
 		}
 	}
 	counts := row[k]
