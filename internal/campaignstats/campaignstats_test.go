@@ -232,47 +232,62 @@ func TestOutliers(t *testing.T) {
 }
 
 // TestCompareDetectsShift is item 10 of issue 14: 30 nodes × 10 boots
-// drawn uniformly from 300–800 ms; 20 % longer boots are told apart, a
-// second campaign from the same distribution is not (fixed seeds).
+// drawn uniformly from 300–800 ms, or log-normally around 500 ms; 20 %
+// longer boots are told apart, a second campaign from the same
+// distribution is not (fixed seeds).
 func TestCompareDetectsShift(t *testing.T) {
 	t.Parallel()
-	draw := func(seed uint64, factor float64) (api.Campaign, []api.CampaignBoot) {
-		rng := rand.New(rand.NewPCG(seed, 99))
-		c := campaign(fmt.Sprint("c", seed), 30, func(i int) string { return []string{"rpi", "pc"}[i%2] })
-		return c, rows(c, 10, func(int) float64 { return factor * (300 + 500*rng.Float64()) })
-	}
-	a, aBoots := draw(1, 1)
-	same, sameBoots := draw(2, 1)
-	slow, slowBoots := draw(3, 1.2)
+	for _, dist := range []struct {
+		name string
+		ms   func(*rand.Rand) float64
+		// trueShift is the shift of the medians in seconds: 20 % of 550 ms
+		// (uniform) or of 500 ms (log-normal, median 500 ms).
+		trueShift float64
+	}{
+		{"uniform", func(r *rand.Rand) float64 { return 300 + 500*r.Float64() }, 0.110},
+		{"log-normal", func(r *rand.Rand) float64 { return 500 * math.Exp(0.25*r.NormFloat64()) }, 0.100},
+	} {
+		t.Run(dist.name, func(t *testing.T) {
+			t.Parallel()
+			draw := func(seed uint64, factor float64) (api.Campaign, []api.CampaignBoot) {
+				rng := rand.New(rand.NewPCG(seed, 99))
+				c := campaign(fmt.Sprint("c", seed), 30, func(i int) string { return []string{"rpi", "pc"}[i%2] })
+				return c, rows(c, 10, func(int) float64 { return factor * dist.ms(rng) })
+			}
+			a, aBoots := draw(1, 1)
+			same, sameBoots := draw(2, 1)
+			slow, slowBoots := draw(3, 1.2)
 
-	noChange := Compare(a, aBoots, same, sameBoots)
-	if noChange.All.Changed || noChange.All.MannWhitneyP < 0.05 {
-		t.Errorf("same distribution: changed %v, p %v; want no change", noChange.All.Changed, noChange.All.MannWhitneyP)
-	}
-	if ci := noChange.All.ShiftCI; ci == nil || ci[0] > 0 || ci[1] < 0 {
-		t.Errorf("same distribution: shift CI %v, want one around 0", ci)
-	}
+			noChange := Compare(a, aBoots, same, sameBoots)
+			for _, m := range append(noChange.Models, noChange.All) {
+				if m.Changed || m.MannWhitneyP < 0.05 {
+					t.Errorf("same distribution, model %q: changed %v, p %v; want no change", m.Model, m.Changed, m.MannWhitneyP)
+				}
+				if ci := m.ShiftCI; ci == nil || ci[0] > 0 || ci[1] < 0 {
+					t.Errorf("same distribution, model %q: shift CI %v, want one around 0", m.Model, ci)
+				}
+			}
 
-	changed := Compare(a, aBoots, slow, slowBoots)
-	all := changed.All
-	if !all.Changed || all.MannWhitneyP >= 0.001 {
-		t.Errorf("20 %% slower: changed %v, p %v; want a change with p < 0.001", all.Changed, all.MannWhitneyP)
-	}
-	// The true shift is 20 % of 550 ms = 110 ms (uniform: a scale, so the
-	// shift of medians), 20 % of A's median.
-	if all.ShiftCI == nil || all.ShiftCI[0] > 0.110 || all.ShiftCI[1] < 0.110 || all.ShiftPercent < 10 || all.ShiftPercent > 30 {
-		t.Errorf("20 %% slower: shift %v s %v (%.1f %%), want 0.110 s inside, ≈ 20 %%", all.Shift, all.ShiftCI, all.ShiftPercent)
-	}
-	if len(changed.Models) != 2 || changed.Models[0].Model != "pc" || changed.Models[1].Model != "rpi" {
-		t.Fatalf("models = %+v, want pc, rpi", changed.Models)
-	}
-	for _, m := range changed.Models {
-		if m.A.N != 150 || m.B.N != 150 || !m.Changed {
-			t.Errorf("model %s: n %d/%d, changed %v; want 150/150, changed", m.Model, m.A.N, m.B.N, m.Changed)
-		}
-	}
-	if changed.A != a.ID || changed.B != slow.ID {
-		t.Errorf("comparison of %s and %s, want %s and %s", changed.A, changed.B, a.ID, slow.ID)
+			changed := Compare(a, aBoots, slow, slowBoots)
+			all := changed.All
+			if !all.Changed || all.MannWhitneyP >= 0.001 {
+				t.Errorf("20 %% slower: changed %v, p %v; want a change with p < 0.001", all.Changed, all.MannWhitneyP)
+			}
+			if ci := all.ShiftCI; ci == nil || ci[0] > dist.trueShift || ci[1] < dist.trueShift || all.ShiftPercent < 10 || all.ShiftPercent > 30 {
+				t.Errorf("20 %% slower: shift %v s %v (%.1f %%), want %v s inside, ≈ 20 %%", all.Shift, ci, all.ShiftPercent, dist.trueShift)
+			}
+			if len(changed.Models) != 2 || changed.Models[0].Model != "pc" || changed.Models[1].Model != "rpi" {
+				t.Fatalf("models = %+v, want pc, rpi", changed.Models)
+			}
+			for _, m := range changed.Models {
+				if m.A.N != 150 || m.B.N != 150 || !m.Changed {
+					t.Errorf("model %s: n %d/%d, changed %v; want 150/150, changed", m.Model, m.A.N, m.B.N, m.Changed)
+				}
+			}
+			if changed.A != a.ID || changed.B != slow.ID {
+				t.Errorf("comparison of %s and %s, want %s and %s", changed.A, changed.B, a.ID, slow.ID)
+			}
+		})
 	}
 }
 
