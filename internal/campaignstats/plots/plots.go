@@ -41,7 +41,7 @@ const (
 	DefaultWidth  = 1000
 	DefaultHeight = 800
 	MinSize       = 200
-	MaxSize       = 8000
+	MaxSize       = 4000 // a PNG of 4000² pixels takes 64 MB
 	dpi           = 96
 	// MaxBoxNodes and MaxLineNodes: above these, the plots aggregate.
 	MaxBoxNodes  = 30

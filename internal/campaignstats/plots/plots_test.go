@@ -137,6 +137,26 @@ func TestBoundedSize(t *testing.T) {
 	}
 }
 
+// TestSVGEscapes: node names reach the SVG as text, escaped.
+func TestSVGEscapes(t *testing.T) {
+	t.Parallel()
+	s, boots := campaign(3, 5, 6)
+	const evil = `n<1>&"x"]]>`
+	s.Nodes[1].Node = evil
+	for i := range boots {
+		if boots[i].Node == "node-1" {
+			boots[i].Node = evil
+		}
+	}
+	var out bytes.Buffer
+	if err := SVG(&out, s, boots, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if text := svgText(t, out.Bytes()); !strings.Contains(text, evil) {
+		t.Errorf("SVG text lacks the node name %q", evil)
+	}
+}
+
 func TestPNG(t *testing.T) {
 	t.Parallel()
 	s, boots := campaign(40, 10, 2)
