@@ -7,11 +7,15 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/walt-testbed/walt/api"
+	"github.com/walt-testbed/walt/internal/campaignstats/plots"
+	"github.com/walt-testbed/walt/internal/campaignstats/render"
 	"github.com/walt-testbed/walt/internal/nodeset"
 )
 
@@ -77,6 +81,25 @@ func init() {
 				fs.BoolVar(&o.force, "force", false, "stop another user's campaign")
 			},
 			run: campaignStop,
+		},
+		&command{
+			noun: "campaign", verb: "stats", summary: "statistics of a campaign: boot times, methods, failures; plots",
+			args: "campaign_id", minArgs: 1, maxArgs: 1,
+			flags: func(fs *flag.FlagSet, o *opts) {
+				fs.BoolVar(&o.json, "json", false, "print the statistics as JSON")
+				fs.BoolVar(&o.camp.csv, "csv", false, "print the per-node statistics as CSV")
+				fs.StringVar(&o.camp.svg, "svg", "", "write the plots (boot time per node and per round) to this SVG `file`")
+				fs.StringVar(&o.camp.png, "png", "", "write the plots to this PNG `file`")
+			},
+			run: campaignStats,
+		},
+		&command{
+			noun: "campaign", verb: "compare", summary: "did booting change between two campaigns?",
+			args: "campaign_a campaign_b", minArgs: 2, maxArgs: 2,
+			flags: func(fs *flag.FlagSet, o *opts) {
+				fs.BoolVar(&o.json, "json", false, "print the comparison as JSON")
+			},
+			run: campaignCompare,
 		},
 		&command{
 			noun: "node", verb: "clear-quarantine", summary: "let quarantined nodes take part in campaigns again",
@@ -364,6 +387,93 @@ func campaignStop(ctx context.Context, e *env, args []string) int {
 		return e.fail(err)
 	}
 	printf(e.Stderr, "Campaign %s stopped in round %d of %d.\n", c.ID, c.Round, c.Repeat)
+	return ExitOK
+}
+
+func campaignStats(ctx context.Context, e *env, args []string) int {
+	if e.o.json && e.o.camp.csv {
+		e.errorf("--json and --csv: choose one")
+		return ExitUsage
+	}
+	st, err := e.c.CampaignStats(ctx, args[0])
+	if err != nil {
+		return e.fail(err)
+	}
+	if e.o.camp.svg != "" || e.o.camp.png != "" {
+		boots, err := e.c.CampaignBoots(ctx, args[0])
+		if err != nil {
+			return e.fail(err)
+		}
+		for _, p := range []struct {
+			file string
+			draw func(io.Writer, api.CampaignStats, []api.CampaignBoot, plots.Options) error
+		}{{e.o.camp.svg, plots.SVG}, {e.o.camp.png, plots.PNG}} {
+			if p.file == "" {
+				continue
+			}
+			if err := writePlot(p.file, func(w io.Writer) error { return p.draw(w, st, boots, plots.Options{}) }); err != nil {
+				return e.fail(err)
+			}
+			printf(e.Stderr, "Plots written to %s\n", p.file)
+		}
+	}
+	switch {
+	case e.o.json:
+		return printJSON(e, st)
+	case e.o.camp.csv:
+		if err := render.CSV(e.Stdout, st); err != nil {
+			return e.fail(err)
+		}
+		return ExitOK
+	}
+	if err := render.Table(e.Stdout, st); err != nil {
+		return e.fail(err)
+	}
+	if e.IsTerminal(e.Stdout) {
+		fmt.Fprintln(e.Stdout)
+		if err := render.Chart(e.Stdout, st, 0); err != nil {
+			return e.fail(err)
+		}
+	}
+	return ExitOK
+}
+
+// writePlot writes a plot to file through a temporary file, so that a
+// failed plot leaves no half-written file.
+func writePlot(file string, draw func(io.Writer) error) error {
+	tmp, err := os.CreateTemp(filepath.Dir(file), ".walt-plot-*")
+	if err != nil {
+		return fmt.Errorf("write plot %s: %w", file, err)
+	}
+	defer os.Remove(tmp.Name())
+	if err := draw(tmp); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write plot %s: %w", file, err)
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write plot %s: %w", file, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write plot %s: %w", file, err)
+	}
+	if err := os.Rename(tmp.Name(), file); err != nil {
+		return fmt.Errorf("write plot %s: %w", file, err)
+	}
+	return nil
+}
+
+func campaignCompare(ctx context.Context, e *env, args []string) int {
+	cmp, err := e.c.CompareCampaigns(ctx, args[0], args[1])
+	if err != nil {
+		return e.fail(err)
+	}
+	if e.o.json {
+		return printJSON(e, cmp)
+	}
+	if err := render.Compare(e.Stdout, cmp); err != nil {
+		return e.fail(err)
+	}
 	return ExitOK
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/walt-testbed/walt/internal/boot"
 	"github.com/walt-testbed/walt/internal/bound"
 	"github.com/walt-testbed/walt/internal/campaign"
+	"github.com/walt-testbed/walt/internal/campaignstats"
 	"github.com/walt-testbed/walt/internal/store"
 )
 
@@ -457,4 +458,46 @@ func outcomeOf(nr *api.NodeResult) campaign.Outcome {
 		}
 	}
 	return o
+}
+
+func (s *Server) campaignStats(w http.ResponseWriter, r *http.Request) {
+	id, err := campaignID(r)
+	if err == nil {
+		err = checkQuery(r)
+	}
+	if err != nil {
+		writeError(w, s.log, err)
+		return
+	}
+	c, boots, err := s.campaignBoots(r.Context(), id)
+	if err != nil {
+		writeError(w, s.log, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, campaignstats.Stats(c, boots))
+}
+
+func (s *Server) compareCampaigns(w http.ResponseWriter, r *http.Request) {
+	if err := checkQuery(r, "a", "b"); err != nil {
+		writeError(w, s.log, err)
+		return
+	}
+	var sides [2]struct {
+		c     api.Campaign
+		boots []api.CampaignBoot
+	}
+	for i, key := range []string{"a", "b"} {
+		id := r.URL.Query().Get(key)
+		if n, err := strconv.ParseUint(id, 10, 63); err != nil || n == 0 || strconv.FormatUint(n, 10) != id {
+			writeError(w, s.log, culprits(invalidf("%s: %.32q is not a campaign id (a number such as 12)", key, id), []string{key}))
+			return
+		}
+		c, boots, err := s.campaignBoots(r.Context(), id)
+		if err != nil {
+			writeError(w, s.log, err)
+			return
+		}
+		sides[i].c, sides[i].boots = c, boots
+	}
+	writeJSON(w, http.StatusOK, campaignstats.Compare(sides[0].c, sides[0].boots, sides[1].c, sides[1].boots))
 }

@@ -159,6 +159,8 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("POST "+p+"/campaigns/{id}/stop", s.stopCampaign)
 	s.mux.HandleFunc("GET "+p+"/campaigns/{id}/boots", s.listCampaignBoots)
 	s.mux.HandleFunc("GET "+p+"/campaigns/{id}/events", s.campaignEvents)
+	s.mux.HandleFunc("GET "+p+"/campaigns/{id}/stats", s.campaignStats)
+	s.mux.HandleFunc("GET "+p+"/campaign-comparisons", s.compareCampaigns)
 	s.mux.HandleFunc("DELETE "+p+"/quarantine/{node}", s.clearQuarantine)
 	s.vnodeRoutes()
 	s.mux.Handle("GET /metrics", s.metrics.Handler(s.log))
