@@ -60,10 +60,7 @@ func (s *Store) upsertCampaignNode(ctx context.Context, tx *sql.Tx, n store.Camp
 	if err != nil {
 		return err
 	}
-	if _, err := s.exec(s.short(ctx), tx, `INSERT INTO campaign_nodes (campaign, mac, name, model, state, iteration, booted, failed, failed_in_row, reason)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (campaign, mac) DO UPDATE SET state = excluded.state, iteration = excluded.iteration, booted = excluded.booted,
-		failed = excluded.failed, failed_in_row = excluded.failed_in_row, reason = excluded.reason`,
+	if _, err := s.stmt(ctx, tx, stmtUpsertCampaignNode).ExecContext(s.short(ctx),
 		seq, n.MAC, n.Name, n.Model, n.State, n.Iteration, n.Booted, n.Failed, n.FailedInRow, n.Reason); err != nil {
 		if s.isForeignKey(err) {
 			return fmt.Errorf("record campaign %s node %s: %w", n.Campaign, n.Name, store.ErrNotFound)
@@ -211,14 +208,7 @@ func (s *Store) upsertCampaignBoot(ctx context.Context, tx *sql.Tx, b store.Camp
 		}
 		metrics = string(m)
 	}
-	if _, err := s.exec(s.short(ctx), tx, `INSERT INTO campaign_boots (campaign, mac, name, iteration, reboot_id, prev_boot_id,
-		requested_at, ack_at, down_at, booted_at, done_at, method, node_method, fallback, rescued, boot_id, status, metrics, outcome, error, code)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (campaign, mac, iteration) DO UPDATE SET reboot_id = excluded.reboot_id, prev_boot_id = excluded.prev_boot_id,
-		requested_at = excluded.requested_at, ack_at = excluded.ack_at, down_at = excluded.down_at, booted_at = excluded.booted_at,
-		done_at = excluded.done_at, method = excluded.method, node_method = excluded.node_method, fallback = excluded.fallback,
-		rescued = excluded.rescued, boot_id = excluded.boot_id, status = excluded.status, metrics = excluded.metrics,
-		outcome = excluded.outcome, error = excluded.error, code = excluded.code`,
+	if _, err := s.stmt(ctx, tx, stmtUpsertCampaignBoot).ExecContext(s.short(ctx),
 		seq, b.MAC, b.Name, b.Iteration, b.RebootID, b.PrevBootID, micros(b.RequestedAt), nullMicros(b.AckAt), nullMicros(b.DownAt),
 		nullMicros(b.BootedAt), nullMicros(b.DoneAt), b.Method, b.NodeMethod, boolInt(b.Fallback), boolInt(b.Rescued), b.BootID,
 		b.Status, metrics, b.Outcome, b.Error, b.Code); err != nil {
