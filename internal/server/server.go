@@ -73,6 +73,8 @@ type Server struct {
 	metrics *metrics.Metrics
 	boots   *boot.Tracker
 	wake    wakeHook
+	// doneReply fills the answers to done reports (done.go).
+	doneReply doneReplier
 
 	ps       *powersave.Powersave
 	rescanMu sync.Mutex // one rescan applies its findings at a time
@@ -137,6 +139,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("POST "+p+"/devices", jsonHandler(s.log, http.StatusCreated, s.addDevice))
 	s.mux.HandleFunc("DELETE "+p+"/devices/{name}", s.forgetDevice)
 	s.mux.HandleFunc("POST "+p+"/node-reports", jsonHandler(s.log, http.StatusOK, s.nodeReport))
+	s.mux.HandleFunc("POST "+p+"/node-done", jsonHandler(s.log, http.StatusOK, s.nodeDone))
 	s.mux.HandleFunc("GET "+p+"/config", s.showConfig)
 	s.mux.HandleFunc("POST "+p+"/config", jsonHandler(s.log, http.StatusOK, s.setConfig))
 	s.mux.HandleFunc("POST "+p+"/ownership", jsonHandler(s.log, http.StatusOK, s.changeOwnership))
