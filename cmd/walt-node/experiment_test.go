@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -55,6 +56,10 @@ func TestContextAndDone(t *testing.T) {
 		t.Errorf("done before any report: exit %d, %q", code, errOut)
 	}
 
+	// An earlier boot's context is not this boot's.
+	if err := experiment.WriteContext(dir, api.BootContext{BootID: "earlier-boot", Cause: api.BootCauseUser}); err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(t.Context())
 	agentDone := make(chan int)
 	var agentLog testutil.Buffer
@@ -67,9 +72,11 @@ func TestContextAndDone(t *testing.T) {
 		<-agentDone
 	})
 	var bc api.BootContext
-	testutil.EventuallyNil(t, 20*time.Second, "the boot context file", func() error {
+	testutil.EventuallyNil(t, 20*time.Second, "this boot's context file", func() error {
 		var err error
-		bc, err = experiment.ReadContext(dir)
+		if bc, err = experiment.ReadContext(dir); err == nil && bc.BootID == "earlier-boot" {
+			err = errors.New("still the earlier boot's context")
+		}
 		return err
 	})
 	if bc.BootID == "" || bc.Cause != api.BootCauseUnknown {

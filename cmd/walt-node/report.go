@@ -101,6 +101,9 @@ func report(ctx context.Context, o *options, listen net.Addr, bootMode string, v
 		log.Error("cannot report to the server", "err", err)
 		return
 	}
+	if err := experiment.RemoveContext(o.contextDir); err != nil { // an earlier boot's (a simulated agent's restart)
+		log.Warn("cannot remove an earlier boot's context", "err", err)
+	}
 	p.OnContext = func(_ string, bc api.BootContext) {
 		if err := experiment.WriteContext(o.contextDir, bc); err != nil {
 			log.Warn("cannot write the boot context for the experiment", "err", err)

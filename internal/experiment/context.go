@@ -77,6 +77,18 @@ func writeAtomic(path string, b []byte) error {
 	return nil
 }
 
+// RemoveContext removes the boot context files from dir, if there are
+// any: an agent starting a boot removes those of an earlier one.
+func RemoveContext(dir string) error {
+	var errs []error
+	for _, name := range []string{ContextJSON, ContextEnv} {
+		if err := os.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // ReadContext reads the boot context walt-node wrote in dir; ErrNoContext
 // (wrapped, naming the file) if there is none.
 func ReadContext(dir string) (api.BootContext, error) {

@@ -76,6 +76,15 @@ func TestContextFilesSourced(t *testing.T) {
 	if _, err := os.Stat(strings.TrimSuffix(strings.TrimPrefix(bc.Requester, "`touch "), "`")); err == nil {
 		t.Error("sourcing the boot context ran a command")
 	}
+	if err := RemoveContext(dir); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadContext(dir); !errors.Is(err, ErrNoContext) {
+		t.Errorf("ReadContext after RemoveContext = %v", err)
+	}
+	if err := RemoveContext(dir); err != nil {
+		t.Errorf("RemoveContext of no files = %v", err)
+	}
 }
 
 // unquote reads back one single-quoted shell word; ok is false if q is not

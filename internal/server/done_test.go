@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/walt-testbed/walt/api"
 	"github.com/walt-testbed/walt/internal/boot"
@@ -184,5 +185,47 @@ func TestReporterKeepsBootContext(t *testing.T) {
 	}
 	if kept, ok := e.rep.BootContext(strings.ToUpper(n.MAC())); !ok || kept.BootID != bc.BootID || kept.Cause != bc.Cause {
 		t.Errorf("BootContext = %+v, %v; want %+v", kept, ok, bc)
+	}
+}
+
+// TestFlakyNodeRescued: a lab node whose every second boot never comes
+// back (flaky:2) fails one reboot, is rescued by the boot watchdog's power
+// cycle, and boots on the next reboot: it fails sometimes but is not dead.
+// The boot context its Reporter keeps says which boot was a rescue.
+func TestFlakyNodeRescued(t *testing.T) {
+	t.Parallel()
+	e := newBootEnv(t, true)
+	n := e.addLabNode(t, "flaky1", lab.Flaky(2))
+	if _, err := e.Client.SetConfig(t.Context(), api.ConfigRequest{Set: "flaky1", Settings: []string{"boot.timeout=60", "boot.retries=2"}, Requester: "alice"}); err != nil {
+		t.Fatal(err)
+	}
+	first := n.BootID()
+	e.reboot(t, "flaky1", false) // its second boot: never comes back
+	e.clock.Advance(59 * time.Second)
+	if n.State() != lab.Booting || n.BootID() != first {
+		t.Fatalf("flaky node %s, boot %s before the watchdog; want dark in boot %s", n.State(), n.BootID(), first)
+	}
+	e.clock.Advance(2 * time.Second) // the watchdog power-cycles it
+	waitUntil(t, "the rescued boot's context", func() bool {
+		bc, ok := e.rep.BootContext(n.MAC())
+		return ok && bc.BootID != first && bc.BootID == n.BootID()
+	})
+	if bc, _ := e.rep.BootContext(n.MAC()); bc.Cause != api.BootCauseWatchdog || bc.WatchdogTry != 1 || bc.WatchdogTries != 2 || bc.Method != api.MethodPoE {
+		t.Errorf("rescued boot's context %+v; want the watchdog's try 1 of 2, PoE", bc)
+	}
+	rescued := n.BootID()
+	e.reboot(t, "flaky1", false) // the next counted boot comes back
+	waitUntil(t, "the next boot's context", func() bool {
+		bc, ok := e.rep.BootContext(n.MAC())
+		return ok && bc.BootID != rescued && bc.BootID == n.BootID()
+	})
+	if bc, _ := e.rep.BootContext(n.MAC()); bc.Cause != api.BootCauseUser || bc.Requester != "alice" || bc.WatchdogTry != 0 {
+		t.Errorf("next boot's context %+v; want alice's reboot", bc)
+	}
+	e.mu.Lock()
+	cycles := e.cycles["flaky1"]
+	e.mu.Unlock()
+	if cycles != 1 {
+		t.Errorf("%d power cycles, want 1 (the one rescue)", cycles)
 	}
 }
