@@ -224,13 +224,11 @@ func (r *registrar) boot(b lab.Boot) {
 		return
 	}
 	r.mu.Unlock()
-	n := b.Node
 	// Heartbeats go on while the node is up in this boot.
-	alive := func() bool { return n.State() == lab.Up && n.BootID() == b.BootID }
-	if !r.report(b, alive) || r.exp == nil {
+	if !r.report(b, b.Current) || r.exp == nil {
 		return
 	}
-	go r.experiment(n, b.BootID, alive) // not holding up the early boots' reports
+	go r.experiment(b) // not holding up the early boots' reports
 }
 
 // report reports a boot; false if it failed.
@@ -250,30 +248,23 @@ func (r *registrar) report(b lab.Boot, alive func() bool) bool {
 	return true
 }
 
-// experiment runs the simulated experiment of a node's boot: Delay after
-// the boot's report, the node reports done, as walt-node done does,
-// unless it left that boot meanwhile (rebooted, crashed, powered off).
-func (r *registrar) experiment(n *lab.Node, bootID string, alive func() bool) {
-	t := time.NewTimer(r.exp.Delay)
-	select {
-	case <-r.ctx.Done():
-		t.Stop()
-		return
-	case <-t.C:
+// experiment runs the simulated experiment of a boot: the node reports
+// done, as walt-node done does, unless it left that boot meanwhile.
+func (r *registrar) experiment(b lab.Boot) {
+	err := r.exp.Run(r.ctx, b, func(ctx context.Context, rep api.DoneReport) error {
+		reporting <- struct{}{}
+		defer func() { <-reporting }()
+		_, err := r.rep.Client().ReportDone(ctx, rep)
+		return err
+	})
+	switch {
+	case err == nil:
+		r.log.Debug("experiment done", "node", b.Node.Name(), "boot_id", b.BootID)
+	case errors.Is(err, lab.ErrBootLeft):
+		r.log.Debug("experiment not done: the node left the boot", "node", b.Node.Name(), "boot_id", b.BootID)
+	case r.ctx.Err() == nil:
+		r.log.Warn("experiment's done report failed", "node", b.Node.Name(), "boot_id", b.BootID, "err", err)
 	}
-	if !alive() {
-		return
-	}
-	reporting <- struct{}{}
-	defer func() { <-reporting }()
-	reply, err := r.rep.Client().ReportDone(r.ctx, r.exp.Report(n.MAC(), bootID))
-	if err != nil {
-		if r.ctx.Err() == nil {
-			r.log.Warn("experiment's done report failed", "node", n.Name(), "boot_id", bootID, "err", err)
-		}
-		return
-	}
-	r.log.Debug("experiment done", "node", n.Name(), "boot_id", bootID, "campaign", reply.Campaign, "iteration", reply.Iteration)
 }
 
 func parseVariant(s string) (snmpswitch.Variant, error) {

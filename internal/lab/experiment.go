@@ -1,6 +1,8 @@
 package lab
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -57,6 +59,28 @@ func ParseExperiment(s string) (Experiment, error) {
 		}
 	}
 	return e, nil
+}
+
+// ErrBootLeft: the node left the boot before its experiment was done.
+var ErrBootLeft = errors.New("the node left the boot before its experiment was done")
+
+// Run runs the experiment of boot b: Delay later, if the node is still up
+// in that boot, it calls done with the boot's done report (walt-lab passes
+// client.Client.ReportDone, the call walt-node done makes) and returns its
+// error. It returns ErrBootLeft if the node rebooted, crashed or lost power
+// meanwhile, and ctx's error if ctx ends first.
+func (e Experiment) Run(ctx context.Context, b Boot, done func(context.Context, api.DoneReport) error) error {
+	t := time.NewTimer(e.Delay)
+	select {
+	case <-ctx.Done():
+		t.Stop()
+		return ctx.Err()
+	case <-t.C:
+	}
+	if !b.Current() {
+		return ErrBootLeft
+	}
+	return done(ctx, e.Report(b.Node.MAC(), b.BootID))
 }
 
 // Report is the experiment's done report for a node's boot.

@@ -1,19 +1,22 @@
 package lab
 
 import (
+	"context"
 	"errors"
 	"math"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/walt-testbed/walt/api"
 	"github.com/walt-testbed/walt/internal/netservice"
 	"github.com/walt-testbed/walt/internal/testutil"
 )
 
 const (
-	octetFlaky = 204
-	octetCrash = 205
+	octetFlaky      = 204
+	octetCrash      = 205
+	octetExperiment = 206
 )
 
 // stillDark checks that a node that went down stays so: no boot report
@@ -239,5 +242,37 @@ func TestParseExperiment(t *testing.T) {
 		if _, err := ParseExperiment(in); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("ParseExperiment(%.40q) = %v, want %q", in, err, want)
 		}
+	}
+}
+
+// TestExperimentRun runs a simulated experiment on a real lab node: done
+// hears the boot's report after the delay; a node that rebooted meanwhile
+// reports nothing for the boot it left; an ended context stops it.
+func TestExperimentRun(t *testing.T) {
+	t.Parallel()
+	l, boots := startLab(t, Config{Nodes: 1, Octet: octetExperiment})
+	n := l.Node("node01")
+	b := boots.await(t, "node01", 1)
+	e := Experiment{Delay: 20 * time.Millisecond, Status: 9, Metrics: map[string]float64{"x": 1}}
+	var got []api.DoneReport
+	record := func(_ context.Context, r api.DoneReport) error {
+		got = append(got, r)
+		return nil
+	}
+	start := time.Now()
+	if err := e.Run(t.Context(), b, record); err != nil || len(got) != 1 || got[0].BootID != b.BootID || got[0].MAC != n.MAC() || got[0].Status != 9 || got[0].Metrics["x"] != 1 {
+		t.Fatalf("Run = %v, reported %+v", err, got)
+	}
+	if time.Since(start) < e.Delay {
+		t.Errorf("reported after %v, before the delay %v", time.Since(start), e.Delay)
+	}
+	reboot(t, n)
+	if err := e.Run(t.Context(), b, record); !errors.Is(err, ErrBootLeft) || len(got) != 1 {
+		t.Errorf("Run for a boot the node left = %v, %d reports", err, len(got))
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if err := (Experiment{Delay: time.Hour}).Run(ctx, boots.await(t, "node01", 2), record); !errors.Is(err, context.Canceled) || len(got) != 1 {
+		t.Errorf("Run with an ended context = %v, %d reports", err, len(got))
 	}
 }

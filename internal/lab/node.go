@@ -106,6 +106,9 @@ type Boot struct {
 	At     time.Time
 }
 
+// Current reports whether the node is up in this boot still.
+func (b Boot) Current() bool { return b.Node.State() == Up && b.Node.BootID() == b.BootID }
+
 // NodeConfig describes a simulated node.
 type NodeConfig struct {
 	Name  string

@@ -14,7 +14,10 @@ import (
 // DoneReplier completes the answer to an accepted done report: the
 // campaign iteration the report ended, if any. The campaign engine, an
 // observer of the boot tracker, provides it (SetDoneReplier); without one
-// the answer is empty.
+// the answer is empty. It is called on the request's goroutine once the
+// tracker has taken the report and told its observers (so the engine has
+// heard it), with the node's normalized MAC and the report as given to
+// the tracker (At unset: the observers' copy has the tracker's time).
 type DoneReplier func(mac string, d boot.Done) api.DoneReply
 
 // doneReplier is the Server's DoneReplier, nil if none.
