@@ -45,8 +45,12 @@ const CmdlineFile = "/proc/cmdline"
 const maxCmdline = 64 << 10
 
 // withKexecParam returns cmdline with KexecBootParam as its only
-// walt.boot= parameter.
+// walt.boot= parameter; a command line without any is kept as it is,
+// quoted values included, the parameter added at its end.
 func withKexecParam(cmdline string) string {
+	if cmdline = strings.TrimSpace(cmdline); !strings.Contains(cmdline, "walt.boot=") {
+		return strings.TrimSpace(cmdline + " " + KexecBootParam)
+	}
 	var out []string
 	for _, f := range strings.Fields(cmdline) {
 		if !strings.HasPrefix(f, "walt.boot=") {

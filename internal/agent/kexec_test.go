@@ -145,6 +145,7 @@ func TestKexecBootParam(t *testing.T) {
 		{"root=/dev/nfs walt.boot=kexec ro", "root=/dev/nfs ro walt.boot=kexec"},
 		{"walt.boot=firmware  quiet", "quiet walt.boot=kexec"},
 		{"", "walt.boot=kexec"},
+		{`root=/dev/nfs  dyndbg="file a.c +p"`, `root=/dev/nfs  dyndbg="file a.c +p" walt.boot=kexec`},
 	} {
 		if got := withKexecParam(tt.in); got != tt.want {
 			t.Errorf("withKexecParam(%q) = %q, want %q", tt.in, got, tt.want)
@@ -169,4 +170,37 @@ func TestKexecBootParam(t *testing.T) {
 	if got := ReadNodeMethod(path); got != NodeMethodKexec {
 		t.Errorf("ReadNodeMethod = %q, want kexec", got)
 	}
+}
+
+// FuzzKexecBootParam: whatever the running kernel's command line, the
+// kernel the hook starts carries exactly one walt.boot= parameter, its
+// mark, and keeps every other parameter; a command line tells kexec or
+// nothing.
+func FuzzKexecBootParam(f *testing.F) {
+	for _, s := range []string{"root=/dev/nfs ro\n", "walt.boot=kexec", "walt.boot=x walt.boot=kexec", "\t\n", "a=b  c"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if m := NodeMethod(s); m != "" && m != NodeMethodKexec {
+			t.Fatalf("NodeMethod(%q) = %q", s, m)
+		}
+		out := withKexecParam(s)
+		var marks, others int
+		for _, f := range strings.Fields(out) {
+			if strings.HasPrefix(f, "walt.boot=") {
+				marks++
+			} else {
+				others++
+			}
+		}
+		want := 0
+		for _, f := range strings.Fields(s) {
+			if !strings.HasPrefix(f, "walt.boot=") {
+				want++
+			}
+		}
+		if marks != 1 || others != want || NodeMethod(out) != NodeMethodKexec {
+			t.Fatalf("withKexecParam(%q) = %q", s, out)
+		}
+	})
 }

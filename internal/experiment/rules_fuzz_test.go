@@ -56,3 +56,24 @@ func TestParseMetrics(t *testing.T) {
 		}
 	}
 }
+
+// FuzzCheckNodeMethod: an accepted node method is at most
+// api.MaxNodeMethodLen bytes of letters, digits and '-'; a refusal names
+// node_method.
+func FuzzCheckNodeMethod(f *testing.F) {
+	for _, s := range []string{"", "kexec", "soft-reboot", "ke xec", "kéxec", strings.Repeat("k", 33)} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		err := CheckNodeMethod(s)
+		if err != nil {
+			if fe, ok := err.(*FieldError); !ok || fe.Culprit != "node_method" {
+				t.Fatalf("CheckNodeMethod(%q) = %v, not naming node_method", s, err)
+			}
+			return
+		}
+		if len(s) > api.MaxNodeMethodLen || strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-") != "" {
+			t.Fatalf("CheckNodeMethod accepted %q", s)
+		}
+	})
+}
