@@ -1,6 +1,7 @@
 package experiment
 
 import (
+	"errors"
 	"math"
 	"strconv"
 	"strings"
@@ -67,7 +68,8 @@ func FuzzCheckNodeMethod(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		err := CheckNodeMethod(s)
 		if err != nil {
-			if fe, ok := err.(*FieldError); !ok || fe.Culprit != "node_method" {
+			var fe *FieldError
+			if !errors.As(err, &fe) || fe.Culprit != "node_method" {
 				t.Fatalf("CheckNodeMethod(%q) = %v, not naming node_method", s, err)
 			}
 			return

@@ -39,6 +39,7 @@ func (l *doneLog) all() ([]string, []boot.Done) {
 // newDoneEnv is a boot env whose done reports go to a doneLog, with one
 // healthy lab node.
 func newDoneEnv(t *testing.T, node string) (*bootEnv, *doneLog, *lab.Node) {
+	t.Helper()
 	e := newBootEnv(t, false)
 	dl := &doneLog{}
 	e.Server.SetDoneReplier(dl.reply)
