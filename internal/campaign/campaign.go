@@ -118,6 +118,9 @@ type Engine struct {
 	waits map[string]*wait
 	// closed is set when Run has stopped. +checklocks:mu
 	closed bool
+	// dones holds, by MAC, the iteration the node's last done report
+	// ended. +checklocks:mu
+	dones map[string]doneOf
 
 	running sync.WaitGroup // the campaigns' goroutines
 	writer  *writer
@@ -132,7 +135,7 @@ func New(cfg Config) *Engine {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	e := &Engine{cfg: cfg, log: cfg.Logger, runs: map[string]*run{}, waits: map[string]*wait{}, resumed: make(chan struct{})}
+	e := &Engine{cfg: cfg, log: cfg.Logger, runs: map[string]*run{}, waits: map[string]*wait{}, dones: map[string]doneOf{}, resumed: make(chan struct{})}
 	e.base, e.stopAll = context.WithCancel(context.Background())
 	e.writer = newWriter(cfg.Store, cfg.Logger)
 	cfg.Boots.Observe(observer{e})
@@ -328,21 +331,32 @@ func (o observer) NodeDone(d boot.DoneReport) {
 	o.e.mu.Lock()
 	w := o.e.waits[d.MAC]
 	o.e.mu.Unlock()
-	if w != nil {
-		w.done(d.Done)
+	if w == nil {
+		return
+	}
+	w.done(d.Done)
+	if c, it := w.campaignOf(d.Done.BootID); c != "" {
+		o.e.mu.Lock()
+		o.e.dones[d.MAC] = doneOf{bootID: d.Done.BootID, campaign: c, iteration: it}
+		o.e.mu.Unlock()
 	}
 }
 
-// DoneOf returns the campaign iteration a done report of the node's boot
-// ended, if the node is in a running campaign ("", 0 if not).
+// doneOf is the campaign iteration a node's done report ended.
+type doneOf struct {
+	bootID, campaign string
+	iteration        int
+}
+
+// DoneOf returns the campaign iteration that the done report of the
+// node's boot ended ("", 0 if none): what the server answers to it.
 func (e *Engine) DoneOf(mac, bootID string) (string, int) {
 	e.mu.Lock()
-	w := e.waits[mac]
-	e.mu.Unlock()
-	if w == nil {
-		return "", 0
+	defer e.mu.Unlock()
+	if d, ok := e.dones[mac]; ok && d.bootID == bootID {
+		return d.campaign, d.iteration
 	}
-	return w.campaignOf(bootID)
+	return "", 0
 }
 
 // errStopped ends an iteration when its campaign stops.

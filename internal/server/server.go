@@ -76,6 +76,8 @@ type Server struct {
 	// campaigns runs the reboot campaigns (campaign.go).
 	campaigns *campaign.Engine
 	wake      wakeHook
+	// doneReply fills the answers to done reports (done.go).
+	doneReply doneReplier
 
 	ps       *powersave.Powersave
 	rescanMu sync.Mutex // one rescan applies its findings at a time
@@ -127,6 +129,10 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("server config: %w", err)
 	}
 	s.campaigns = campaign.New(campaign.Config{Store: cfg.Store, Rebooter: campaignRebooter{s}, Boots: s.boots, Logger: cfg.Logger})
+	s.SetDoneReplier(func(mac string, d boot.Done) api.DoneReply {
+		c, it := s.campaigns.DoneOf(mac, d.BootID)
+		return api.DoneReply{Campaign: c, Iteration: it}
+	})
 	s.ps = powersave.New(powersave.Config{Idle: cfg.Powersave, Store: cfg.Store, PoE: cfg.PoE, Tracker: s.boots, Logger: cfg.Logger})
 	s.routes()
 	s.handler = s.metrics.Instrument(s.mux)
@@ -141,6 +147,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("POST "+p+"/devices", jsonHandler(s.log, http.StatusCreated, s.addDevice))
 	s.mux.HandleFunc("DELETE "+p+"/devices/{name}", s.forgetDevice)
 	s.mux.HandleFunc("POST "+p+"/node-reports", jsonHandler(s.log, http.StatusOK, s.nodeReport))
+	s.mux.HandleFunc("POST "+p+"/node-done", jsonHandler(s.log, http.StatusOK, s.nodeDone))
 	s.mux.HandleFunc("GET "+p+"/config", s.showConfig)
 	s.mux.HandleFunc("POST "+p+"/config", jsonHandler(s.log, http.StatusOK, s.setConfig))
 	s.mux.HandleFunc("POST "+p+"/ownership", jsonHandler(s.log, http.StatusOK, s.changeOwnership))

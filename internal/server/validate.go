@@ -11,6 +11,7 @@ import (
 
 	"github.com/walt-testbed/walt/api"
 	"github.com/walt-testbed/walt/internal/bound"
+	"github.com/walt-testbed/walt/internal/experiment"
 	"github.com/walt-testbed/walt/internal/nodeset"
 	"github.com/walt-testbed/walt/internal/store"
 	"github.com/walt-testbed/walt/internal/store/sqlstore"
@@ -204,6 +205,9 @@ func checkIP(field, ip string) (netip.Addr, error) {
 func reportedDevice(rep api.NodeReport, old *store.Device, now time.Time) (store.Device, error) {
 	if err := checkRequest(&rep); err != nil {
 		return store.Device{}, err
+	}
+	if err := experiment.CheckNodeMethod(rep.NodeMethod); err != nil {
+		return store.Device{}, fieldError(err)
 	}
 	mac, err := checkMAC("mac", rep.MAC)
 	if err != nil {
