@@ -3,6 +3,9 @@ package campaign_test
 import (
 	"context"
 	"fmt"
+	"math"
+	"net"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -22,6 +25,7 @@ const (
 	octetFree
 	octetStop
 	octetResume
+	octetFlaky
 )
 
 // rig is a server with a simulated lab whose nodes report their boots to
@@ -279,4 +283,148 @@ func TestCampaignRequestRefused(t *testing.T) {
 
 func containsFold(s, sub string) bool {
 	return strings.Contains(strings.ToLower(s), strings.ToLower(sub))
+}
+
+// newPoERig is newRig with the lab's switches known to the server, PoE
+// reboots allowed (poe.delay 200 ms) and each node linked to its port.
+func newPoERig(t *testing.T, octet, nodes int, faults map[string]lab.Fault) *rig {
+	t.Helper()
+	r := &rig{env: servertest.New(t, nil, servertest.WithPoE(t))}
+	r.lab = r.env.StartLab(t, lab.Config{Nodes: nodes, Octet: octet, Faults: faults})
+	c := r.env.Client
+	for _, sw := range r.lab.Switches {
+		_, port, _ := net.SplitHostPort(sw.Addr())
+		if _, err := c.AddDevice(t.Context(), api.AddDevice{Name: sw.Name(), IP: sw.IP, MAC: sw.MAC, Type: "switch"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.SetConfig(t.Context(), api.ConfigRequest{Set: sw.Name(), Settings: []string{"snmp.version=2", "snmp.community=private",
+			"snmp.port=" + port, "lldp.explore=true", "poe.reboots=true", "poe.delay=200ms"}}); err != nil {
+			t.Fatal(err)
+		}
+		for i, n := range sw.Nodes {
+			if err := c.SetLink(t.Context(), api.Link{Node: n.Name(), Switch: sw.Name(), Port: i + 1}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return r
+}
+
+// 10 rounds on 30 nodes, one flaky (every third boot it starts never
+// comes back, until a power cycle) and one that never boots again: exact
+// counts per node, the dead node quarantined after two rounds, the flaky
+// one never (each failure is followed by a good boot, through PoE); and
+// the statistics are those of the stored rows, computed apart.
+func TestCampaignFlakyAndDead(t *testing.T) {
+	t.Parallel()
+	const flaky, dead = "node05", "node17"
+	r := newPoERig(t, octetFlaky, 30, map[string]lab.Fault{flaky: lab.Flaky(3), dead: lab.NeverBoots})
+	c := r.env.Client
+	camp, err := c.StartCampaign(t.Context(), api.CampaignRequest{Set: "all-nodes", Requester: "alice", Force: true, Repeat: 10,
+		BootTimeout: api.Duration(2 * time.Second)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	follow(t, c, camp.ID)
+	rows, err := r.env.Store.CampaignBoots(t.Context(), camp.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byNode := map[string][]store.CampaignBoot{}
+	for _, b := range rows {
+		byNode[b.Name] = append(byNode[b.Name], b)
+	}
+	outcomes := func(name string) string {
+		var s []string
+		for _, b := range byNode[name] {
+			o := b.Outcome
+			if b.Fallback {
+				o += "+fallback"
+			}
+			s = append(s, o)
+		}
+		return strings.Join(s, " ")
+	}
+	// The flaky node: its power-on boot and round 1 are boots 1 and 2 it
+	// starts, round 2 the third (dark), round 3 a soft reboot that fails
+	// and a power cycle that revives it (not counted), and so on.
+	want := map[string]string{
+		flaky: "completed failed completed+fallback completed completed failed completed+fallback completed completed failed",
+		dead:  "failed failed+fallback", // round 2: the soft reboot fails, the power cycle does not help
+	}
+	for _, n := range r.lab.Nodes {
+		w, special := want[n.Name()]
+		if !special {
+			w = strings.TrimSpace(strings.Repeat("completed ", 10))
+		}
+		if got := outcomes(n.Name()); got != w {
+			t.Errorf("%s: outcomes %q, want %q", n.Name(), got, w)
+		}
+	}
+	got, err := c.Campaign(t.Context(), camp.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range got.Nodes {
+		wantState := api.NodeFinished
+		if n.Node == dead {
+			wantState = api.NodeQuarantined
+		}
+		if n.State != wantState {
+			t.Errorf("%s: state %s, want %s", n.Node, n.State, wantState)
+		}
+	}
+
+	// The statistics, against the rows computed here: per node, boots
+	// attempted, completed, failed, fallbacks, and the median boot time.
+	st, err := c.CampaignStats(t.Context(), camp.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Nodes) != 30 {
+		t.Fatalf("stats of %d nodes, want 30", len(st.Nodes))
+	}
+	all := 0
+	for _, ns := range st.Nodes {
+		var attempted, completed, failed, fallbacks int
+		var times []float64
+		for _, b := range byNode[ns.Node] {
+			attempted++
+			switch b.Outcome {
+			case api.BootCompleted:
+				completed++
+			case api.BootFailed:
+				failed++
+			}
+			if b.Fallback {
+				fallbacks++
+			}
+			if !b.BootedAt.IsZero() {
+				times = append(times, b.BootedAt.Sub(b.RequestedAt).Seconds())
+			}
+		}
+		all += attempted
+		if ns.Attempted != attempted || ns.Completed != completed || ns.Failed != failed || ns.Fallbacks != fallbacks {
+			t.Errorf("%s stats: %d attempted, %d completed, %d failed, %d fallbacks; the rows say %d, %d, %d, %d",
+				ns.Node, ns.Attempted, ns.Completed, ns.Failed, ns.Fallbacks, attempted, completed, failed, fallbacks)
+		}
+		if len(times) == 0 {
+			if ns.BootTime != nil {
+				t.Errorf("%s: a boot time summary without a boot: %+v", ns.Node, ns.BootTime)
+			}
+			continue
+		}
+		sort.Float64s(times)
+		median := times[len(times)/2]
+		if len(times)%2 == 0 {
+			median = (times[len(times)/2-1] + times[len(times)/2]) / 2
+		}
+		if ns.BootTime == nil || ns.BootTime.N != len(times) || math.Abs(ns.BootTime.Median-median) > 1e-6 ||
+			ns.BootTime.Min != times[0] || ns.BootTime.Max != times[len(times)-1] {
+			t.Errorf("%s boot time: %+v; the rows say n=%d min=%g median=%g max=%g", ns.Node, ns.BootTime, len(times), times[0], median, times[len(times)-1])
+		}
+	}
+	if st.All.Attempted != all || all != 28*10+10+2 {
+		t.Errorf("whole set: %d attempted, the rows say %d, want %d", st.All.Attempted, all, 28*10+10+2)
+	}
 }
