@@ -26,6 +26,7 @@ const (
 	octetStop
 	octetResume
 	octetFlaky
+	octetDone
 )
 
 // rig is a server with a simulated lab whose nodes report their boots to
@@ -426,5 +427,74 @@ func TestCampaignFlakyAndDead(t *testing.T) {
 	}
 	if st.All.Attempted != all || all != 28*10+10+2 {
 		t.Errorf("whole set: %d attempted, the rows say %d, want %d", st.All.Attempted, all, 28*10+10+2)
+	}
+}
+
+// With --until-done an iteration ends at the experiment's done report,
+// whose status and metrics the rows and the statistics keep; a node whose
+// experiment never reports is recorded done-timeout.
+func TestCampaignUntilDone(t *testing.T) {
+	t.Parallel()
+	env := servertest.New(t, nil, nil)
+	exp := &lab.Experiment{Delay: 300 * time.Millisecond, Status: 3, Metrics: map[string]float64{"score": 2.5}}
+	l := env.StartLabWith(t, lab.Config{Nodes: 3, Octet: octetDone, CrashAfter: 100 * time.Millisecond,
+		Faults: map[string]lab.Fault{"node03": lab.CrashLoop}}, exp)
+	c := env.Client
+	camp, err := c.StartCampaign(t.Context(), api.CampaignRequest{Set: "all-nodes", Requester: "alice", Force: true, Repeat: 2,
+		UntilDone: true, DoneTimeout: api.Duration(time.Second)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	follow(t, c, camp.ID)
+	boots, err := c.CampaignBoots(t.Context(), camp.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, rows := range rowsByNode(boots) {
+		for _, b := range rows {
+			switch name {
+			case "node03": // crashes before its experiment reports; then cannot be rebooted
+				want := api.BootDoneTimeout
+				if b.Iteration == 2 {
+					want = api.BootFailed
+				}
+				if b.Outcome != want || b.Done != nil {
+					t.Errorf("node03 iteration %d: %s, done %v; want %s, never done", b.Iteration, b.Outcome, b.Done, want)
+				}
+			default:
+				if b.Outcome != api.BootCompleted || b.Status == nil || *b.Status != 3 || b.Metrics["score"] != 2.5 ||
+					b.Done == nil || b.Booted == nil || b.Done.Sub(*b.Booted) < exp.Delay {
+					t.Errorf("%s iteration %d = %+v, want completed by a done report with status 3 and score 2.5, %s after the boot", name, b.Iteration, b, exp.Delay)
+				}
+			}
+		}
+	}
+	st, err := c.CampaignStats(t.Context(), camp.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, ok := st.All.Metrics["score"]; !ok || m.N != 4 || m.Median != 2.5 || st.All.Statuses["3"] != 4 {
+		t.Errorf("whole set's experiment figures: metrics %+v statuses %+v; want score 2.5 four times, status 3 four times", st.All.Metrics, st.All.Statuses)
+	}
+
+	// A done report's answer names the iteration it ended.
+	single, err := c.StartCampaign(t.Context(), api.CampaignRequest{Set: "node01", Requester: "alice", Force: true, Repeat: 1,
+		UntilDone: true, DoneTimeout: api.Duration(time.Minute)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := l.Node("node01")
+	var reply api.DoneReply
+	testutil.EventuallyNil(t, 20*time.Second, "node01's done report ending campaign "+single.ID, func() error {
+		if reply, err = c.ReportDone(t.Context(), api.DoneReport{MAC: n.MAC(), BootID: n.BootID(), Status: 0}); err != nil {
+			return err
+		}
+		if reply.Campaign != single.ID {
+			return fmt.Errorf("reply %+v", reply)
+		}
+		return nil
+	})
+	if reply.Iteration != 1 {
+		t.Errorf("done reply = %+v, want campaign %s iteration 1", reply, single.ID)
 	}
 }

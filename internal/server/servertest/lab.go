@@ -21,6 +21,13 @@ import (
 // default to 30-90 ms.
 func (e *Env) StartLab(t testing.TB, cfg lab.Config) *lab.Lab {
 	t.Helper()
+	return e.StartLabWith(t, cfg, nil)
+}
+
+// StartLabWith is StartLab with, if exp is not nil, a simulated
+// experiment on every node: done reported exp.Delay after each boot.
+func (e *Env) StartLabWith(t testing.TB, cfg lab.Config, exp *lab.Experiment) *lab.Lab {
+	t.Helper()
 	rep, err := client.NewReporter(e.URL)
 	if err != nil {
 		t.Fatal(err)
@@ -36,7 +43,13 @@ func (e *Env) StartLab(t testing.TB, cfg lab.Config) *lab.Lab {
 		n := b.Node
 		host, _, _ := net.SplitHostPort(n.Addr())
 		alive := func() bool { return n.State() == lab.Up && n.BootID() == b.BootID }
-		rep.Report(ctx, api.NodeReport{MAC: n.MAC(), IP: host, Name: n.Name(), Model: n.Model(), BootMode: "network", BootID: b.BootID}, alive)
+		if rep.Report(ctx, api.NodeReport{MAC: n.MAC(), IP: host, Name: n.Name(), Model: n.Model(), BootMode: "network", BootID: b.BootID}, alive) != nil || exp == nil {
+			return
+		}
+		exp.Run(ctx, b, func(ctx context.Context, d api.DoneReport) error {
+			_, err := rep.Client().ReportDone(ctx, d)
+			return err
+		})
 	}
 	l, err := lab.Start(cfg)
 	if err != nil {
