@@ -204,8 +204,8 @@ func (x *iteration) progress(row store.CampaignBoot) {
 // hold leaves the experiment its time after a good iteration, then ends
 // the iteration.
 func (x *iteration) hold(row store.CampaignBoot) {
-	x.progress(row)
 	if x.c.Hold > 0 {
+		x.progress(row) // completed, holding; end writes it again
 		t := time.NewTimer(x.c.Hold)
 		select {
 		case <-t.C:

@@ -233,7 +233,7 @@ func seconds(d time.Duration) string { return fmt.Sprintf("%.2fs", d.Seconds()) 
 // or leaves; otherwise one line per event. The exit status is 1 when a
 // node failed.
 func campaignFollow(ctx context.Context, e *env, id string) int {
-	f := &follower{e: e, live: e.IsTerminal(e.Stdout) && !e.o.json, nodes: map[string]api.CampaignNode{}}
+	f := &follower{e: e, live: e.IsTerminal(e.Stdout) && !e.o.json, nodes: map[string]api.CampaignNode{}, printed: map[string]string{}}
 	err := e.c.FollowCampaign(ctx, id, true, f.event)
 	f.clear()
 	if err != nil {
@@ -265,6 +265,8 @@ type follower struct {
 	nodes map[string]api.CampaignNode
 	round int
 	shown bool
+	// printed holds the outcome last seen of each node's iteration.
+	printed map[string]string
 }
 
 func (f *follower) event(ev api.CampaignEvent) error {
@@ -294,6 +296,11 @@ func (f *follower) event(ev api.CampaignEvent) error {
 			n.LastBoot = b.BootDuration
 		}
 		f.nodes[b.MAC] = n
+		key := fmt.Sprintf("%s/%d", b.MAC, b.Iteration)
+		if f.printed[key] == b.Outcome {
+			break // the same step again (a completed row is sent during its hold and at its end)
+		}
+		f.printed[key] = b.Outcome
 		if line := bootLine(b); line != "" && (!f.live || b.Outcome == api.BootFailed || b.Outcome == api.BootDoneTimeout) {
 			f.clear()
 			printf(f.e.Stdout, "%s %s\n", stamp(ev.At), line)

@@ -43,6 +43,9 @@ func TestCampaignCommands(t *testing.T) {
 			t.Errorf("campaign follow output lacks %q:\n%s", re, stdout)
 		}
 	}
+	if n := strings.Count(stdout, "node01 iteration 3: booted"); n != 1 {
+		t.Errorf("node01's third boot told %d times, want once:\n%s", n, stdout)
+	}
 	if strings.Contains(stdout, "\033") {
 		t.Errorf("campaign follow wrote terminal escapes to a pipe:\n%q", stdout)
 	}
