@@ -13,6 +13,7 @@ import (
 	"github.com/walt-testbed/walt/api"
 	"github.com/walt-testbed/walt/client"
 	"github.com/walt-testbed/walt/internal/lab"
+	"github.com/walt-testbed/walt/internal/server"
 	"github.com/walt-testbed/walt/internal/server/servertest"
 	"github.com/walt-testbed/walt/internal/store"
 	"github.com/walt-testbed/walt/internal/testutil"
@@ -38,10 +39,15 @@ type rig struct {
 
 func newRig(t *testing.T, octet, nodes int, faults map[string]lab.Fault) *rig {
 	t.Helper()
-	r := &rig{env: servertest.New(t, nil, nil)}
+	r := &rig{env: servertest.New(t, nil, patientAgents)}
 	r.lab = r.env.StartLab(t, lab.Config{Nodes: nodes, Octet: octet, Faults: faults})
 	return r
 }
+
+// patientAgents gives agents 5 s to answer REBOOT: on a loaded machine a
+// healthy agent may take more than servertest's 300 ms, and a campaign's
+// exact counts must not depend on it.
+func patientAgents(c *server.Config) { c.Reboot.ReplyTimeout = 5 * time.Second }
 
 // follow reads the campaign's events until its end, and returns them.
 func follow(t *testing.T, c *client.Client, id string) []api.CampaignEvent {
@@ -290,7 +296,8 @@ func containsFold(s, sub string) bool {
 // reboots allowed (poe.delay 200 ms) and each node linked to its port.
 func newPoERig(t *testing.T, octet, nodes int, faults map[string]lab.Fault) *rig {
 	t.Helper()
-	r := &rig{env: servertest.New(t, nil, servertest.WithPoE(t))}
+	withPoE := servertest.WithPoE(t)
+	r := &rig{env: servertest.New(t, nil, func(c *server.Config) { patientAgents(c); withPoE(c) })}
 	r.lab = r.env.StartLab(t, lab.Config{Nodes: nodes, Octet: octet, Faults: faults})
 	c := r.env.Client
 	for _, sw := range r.lab.Switches {
@@ -435,7 +442,7 @@ func TestCampaignFlakyAndDead(t *testing.T) {
 // experiment never reports is recorded done-timeout.
 func TestCampaignUntilDone(t *testing.T) {
 	t.Parallel()
-	env := servertest.New(t, nil, nil)
+	env := servertest.New(t, nil, patientAgents)
 	exp := &lab.Experiment{Delay: 300 * time.Millisecond, Status: 3, Metrics: map[string]float64{"score": 2.5}}
 	l := env.StartLabWith(t, lab.Config{Nodes: 3, Octet: octetDone, CrashAfter: 100 * time.Millisecond,
 		Faults: map[string]lab.Fault{"node03": lab.CrashLoop}}, exp)

@@ -21,9 +21,11 @@ const subBuffer = 4096
 // subscribe adds a follower, whose first event is the campaign's state.
 func (r *run) subscribe() (<-chan api.CampaignEvent, func(), bool) {
 	s := &sub{ch: make(chan api.CampaignEvent, subBuffer)}
-	c := r.apiCampaign()
-	s.ch <- api.CampaignEvent{Type: api.CampaignEventState, At: time.Now().UTC(), Campaign: &c}
 	r.mu.Lock()
+	// The state and the registration at once: the follower gets every
+	// event after that state, none before.
+	c := r.apiCampaignLocked()
+	s.ch <- api.CampaignEvent{Type: api.CampaignEventState, At: time.Now().UTC(), Campaign: &c}
 	select {
 	case <-r.ended:
 		r.mu.Unlock()
@@ -60,11 +62,15 @@ func (r *run) lagged(ch <-chan api.CampaignEvent) bool {
 // publish sends an event to every follower without waiting: one that
 // is behind loses it and is marked lagged.
 func (r *run) publish(ev api.CampaignEvent) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.publishLocked(ev)
+}
+
+func (r *run) publishLocked(ev api.CampaignEvent) {
 	if ev.At.IsZero() {
 		ev.At = time.Now().UTC()
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	for s := range r.subs {
 		select {
 		case s.ch <- ev:

@@ -69,6 +69,10 @@ func (r *run) stop() {
 func (r *run) snapshot() (store.Campaign, []store.CampaignNode) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	return r.snapshotLocked()
+}
+
+func (r *run) snapshotLocked() (store.Campaign, []store.CampaignNode) {
 	nodes := make([]store.CampaignNode, len(r.order))
 	for i, mac := range r.order {
 		nodes[i] = *r.nodes[mac]
@@ -105,11 +109,13 @@ func (r *run) rounds() {
 		r.mu.Lock()
 		r.c.Round = round
 		c = r.c
+		// With the round's change: a follower's state says round-1 and
+		// gets this event, or says round and does not.
+		r.publishLocked(api.CampaignEvent{Type: api.CampaignEventRound, Round: round})
 		r.mu.Unlock()
 		if err := r.e.writer.now(r.ctx, func(ctx context.Context) error { return r.e.cfg.Store.UpdateCampaign(ctx, c) }); err != nil {
 			return
 		}
-		r.publish(api.CampaignEvent{Type: api.CampaignEventRound, Round: round})
 		r.iterate(round, macs)
 	}
 }
@@ -264,25 +270,20 @@ func (r *run) iterate(it int, macs []string) {
 	wg.Wait()
 }
 
-// setRow keeps a row's latest state and publishes it.
+// setRow keeps a row's latest state and publishes it, at once.
 func (r *run) setRow(b store.CampaignBoot) {
 	r.mu.Lock()
+	defer r.mu.Unlock()
 	if r.rows[b.MAC] == nil {
 		r.rows[b.MAC] = map[int]store.CampaignBoot{}
 	}
 	r.rows[b.MAC][b.Iteration] = b
-	r.mu.Unlock()
-	ab := ToAPIBoot(b, r.modelOf(b.MAC))
-	r.publish(api.CampaignEvent{Type: api.CampaignEventBoot, Boot: &ab})
-}
-
-func (r *run) modelOf(mac string) string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if n := r.nodes[mac]; n != nil {
-		return n.Model
+	model := ""
+	if n := r.nodes[b.MAC]; n != nil {
+		model = n.Model
 	}
-	return ""
+	ab := ToAPIBoot(b, model)
+	r.publishLocked(api.CampaignEvent{Type: api.CampaignEventBoot, Boot: &ab})
 }
 
 // endIteration records an iteration's end: the row, and the node's counts, state
@@ -369,8 +370,13 @@ func (r *run) finish() {
 
 // apiCampaign is the campaign as the API shows it, from memory.
 func (r *run) apiCampaign() api.Campaign {
-	c, nodes := r.snapshot()
 	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.apiCampaignLocked()
+}
+
+func (r *run) apiCampaignLocked() api.Campaign {
+	c, nodes := r.snapshotLocked()
 	last := make(map[string]store.CampaignBoot, len(nodes))
 	for mac, its := range r.rows {
 		best := -1
@@ -381,6 +387,5 @@ func (r *run) apiCampaign() api.Campaign {
 			last[mac] = its[best]
 		}
 	}
-	r.mu.Unlock()
 	return ToAPICampaign(c, nodes, last)
 }

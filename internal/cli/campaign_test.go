@@ -11,10 +11,11 @@ import (
 	"github.com/walt-testbed/walt/internal/lab"
 )
 
-// The CLI's loopback block for labs: 127.154.x.y.
+// The CLI's loopback blocks for labs: 127.160.x.y and 127.161.x.y
+// (internal/campaign's tests use 127.150 to 127.155).
 const (
-	octetCLICampaign = 154
-	octetCLICompare  = 155
+	octetCLICampaign = 160
+	octetCLICompare  = 161
 )
 
 // walt campaign start prints the campaign's id; follow tells each boot and
