@@ -1,0 +1,190 @@
+// Package ipmisim runs OpenIPMI's ipmi_sim, a real IPMI LAN (RMCP+) BMC
+// simulator, on loopback for tests: its chassis power is a state file that
+// a chassis-control script switches and that every power change is logged
+// to, so that tests see what the BMC was asked and when.
+package ipmisim
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// User and Password are the simulated BMC's administrator.
+const (
+	User     = "walt-admin"
+	Password = "bmc-s3cret-Pw9"
+)
+
+// BMC is one running ipmi_sim.
+type BMC struct {
+	Host string
+	Port int
+	dir  string
+}
+
+// Event is one power change the BMC made.
+type Event struct {
+	On bool
+	At time.Time
+}
+
+// lanConf is ipmi_sim's configuration: one LAN channel on addr, RMCP+ for
+// one admin user, chassis power through the script.
+const lanConf = `name "walt-test"
+set_working_mc 0x20
+  startlan 1
+    addr %s %d
+    priv_limit admin
+    allowed_auths_callback md5
+    allowed_auths_user md5
+    allowed_auths_operator md5
+    allowed_auths_admin md5
+    guid a123456789abcdefa123456789abcdef
+  endlan
+  chassis_control "%s"
+  user 2 true "%s" "%s" admin 10 md5
+`
+
+const emu = `mc_setbmc 0x20
+mc_add 0x20 0 no-device-sdrs 0x23 9 8 0x9f 0x1291 0xf02 persist_sdr
+mc_enable 0x20
+`
+
+// chassisScript is what ipmi_sim runs (with popen: ipmi_sim's shell, not
+// walt's) for "get power" and "set power V". With the file "stuck" in its
+// directory, power-off requests are accepted and ignored: a BMC that does
+// not cut.
+const chassisScript = `#!/bin/sh
+d=$(dirname "$0")
+case "$1" in
+get) echo "power:$(cat "$d/power")";;
+set)
+	shift
+	while [ $# -ge 2 ]; do
+		if [ "$1" = power ]; then
+			if [ "$2" = 0 ] && [ -e "$d/stuck" ]; then shift 2; continue; fi
+			echo "$2" > "$d/power"
+			echo "$2 $(date +%s%N)" >> "$d/events"
+		fi
+		shift 2
+	done;;
+esac
+`
+
+// Start runs ipmi_sim on ip (a 127/8 address) until the test ends, the
+// machine powered on. Without ipmi_sim the test is skipped, or fails
+// under CI=true.
+func Start(t testing.TB, ip string) *BMC {
+	t.Helper()
+	bin, err := exec.LookPath("ipmi_sim")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("ipmi_sim is not installed (Debian package openipmi; scripts/install-deps.sh installs it)")
+		}
+		t.Skip("ipmi_sim is not installed: apt-get install openipmi (or run scripts/install-deps.sh)")
+	}
+	dir := t.TempDir()
+	b := &BMC{Host: ip, dir: dir}
+	script := filepath.Join(dir, "chassis.sh")
+	must(t, os.WriteFile(script, []byte(chassisScript), 0o755))
+	must(t, os.WriteFile(filepath.Join(dir, "power"), []byte("1\n"), 0o644))
+	must(t, os.WriteFile(filepath.Join(dir, "sim.emu"), []byte(emu), 0o644))
+	must(t, os.Mkdir(filepath.Join(dir, "state"), 0o755))
+	// A free UDP port: bind :0, note it, release it for ipmi_sim.
+	pc, err := net.ListenPacket("udp", net.JoinHostPort(ip, "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Port = pc.LocalAddr().(*net.UDPAddr).Port
+	pc.Close()
+	conf := filepath.Join(dir, "lan.conf")
+	must(t, os.WriteFile(conf, fmt.Appendf(nil, lanConf, ip, b.Port, script, User, Password), 0o600))
+	cmd := exec.Command(bin, "-n", "-c", conf, "-f", filepath.Join(dir, "sim.emu"), "-s", filepath.Join(dir, "state"))
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	logf, err := os.Create(filepath.Join(dir, "ipmi_sim.log"))
+	must(t, err)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); logf.Close(); close(exited) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-exited
+	})
+	// ipmi_sim binds its port before it reads the emulation file: ready
+	// once the port is taken.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		pc, err := net.ListenPacket("udp", net.JoinHostPort(ip, strconv.Itoa(b.Port)))
+		if err != nil {
+			break
+		}
+		pc.Close()
+		select {
+		case <-exited:
+			log, _ := os.ReadFile(filepath.Join(dir, "ipmi_sim.log"))
+			t.Fatalf("ipmi_sim exited at start:\n%s", log)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("ipmi_sim did not bind its port in 10 s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return b
+}
+
+func must(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// On reports the machine's power state.
+func (b *BMC) On() bool {
+	s, _ := os.ReadFile(filepath.Join(b.dir, "power"))
+	return strings.TrimSpace(string(s)) == "1"
+}
+
+// Stuck makes the BMC accept power-off requests without cutting (true),
+// or cut again (false).
+func (b *BMC) Stuck(stuck bool) {
+	p := filepath.Join(b.dir, "stuck")
+	if stuck {
+		_ = os.WriteFile(p, nil, 0o644)
+	} else {
+		_ = os.Remove(p)
+	}
+}
+
+// Events returns the power changes made so far, in order.
+func (b *BMC) Events() []Event {
+	f, err := os.Open(filepath.Join(b.dir, "events"))
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	var out []Event
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		v, ns, ok := strings.Cut(sc.Text(), " ")
+		n, err := strconv.ParseInt(ns, 10, 64)
+		if !ok || err != nil {
+			continue
+		}
+		out = append(out, Event{On: v == "1", At: time.Unix(0, n)})
+	}
+	return out
+}
