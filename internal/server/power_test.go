@@ -128,4 +128,3 @@ func (e *env) mac(t *testing.T, name string) string {
 	t.Fatalf("no device %s", name)
 	return ""
 }
-
