@@ -389,7 +389,9 @@ func (e *Engine) hardReboot(ctx context.Context, n Node) Attempt {
 	if cr, ok := d.(CutReporter); ok {
 		var cut power.Cut
 		cut, a.Err = cr.HardRebootCut(hctx, n)
-		a.Cut = &cut
+		if cut != (power.Cut{}) { // the zero Cut: the source could not say
+			a.Cut = &cut
+		}
 	} else {
 		a.Err = d.HardReboot(hctx, n)
 	}
