@@ -50,8 +50,32 @@ set_working_mc 0x20
     allowed_auths_admin md5
     guid a123456789abcdefa123456789abcdef
   endlan
-  chassis_control "%s"
+%s
   user 2 true "%s" "%s" admin 10 md5
+`
+
+// chassisLines give the chassis power to the script.
+const chassisLines = `  chassis_control "%s"`
+
+// vmLines attach a QEMU VM: ipmi_sim starts it at power-on (startcmd) and
+// talks to its IPMI device (ipmi-bmc-extern) over TCP with the VM codec;
+// power-off asks the VM to stop, then kills it.
+const vmLines = `  serial 15 %s %d codec VM
+  startcmd "%s"
+  startnow true
+  poweroff_wait 5
+  kill_wait 2`
+
+// vmScript is the VM's start command: QEMU with a KCS IPMI interface on an
+// external BMC (this ipmi_sim), no disk, the firmware's debug console in a
+// file per start. Each start is appended to starts: its PID.
+const vmScript = `#!/bin/sh
+d=$(dirname "$0")
+echo $$ >> "$d/starts"
+exec %s -nodefaults -display none -m 64 -accel tcg \
+	-chardev socket,id=ipmi0,host=%s,port=%d,reconnect=1 \
+	-device ipmi-bmc-extern,chardev=ipmi0,id=bmc0 -device isa-ipmi-kcs,bmc=bmc0 \
+	-debugcon file:"$d/firmware.$$.log" -global isa-debugcon.iobase=0x402
 `
 
 const emu = `mc_setbmc 0x20
@@ -85,6 +109,19 @@ esac
 // under CI=true.
 func Start(t testing.TB, ip string) *BMC {
 	t.Helper()
+	return start(t, ip, false)
+}
+
+// StartQEMU runs ipmi_sim on ip with a QEMU VM as its machine, powered
+// on: an IPMI power-off stops the VM, a power-on starts a new one (Starts,
+// Firmware). Without QEMU the test is skipped, or fails under CI=true.
+func StartQEMU(t testing.TB, ip string) *BMC {
+	t.Helper()
+	return start(t, ip, true)
+}
+
+func start(t testing.TB, ip string, vm bool) *BMC {
+	t.Helper()
 	bin, err := exec.LookPath("ipmi_sim")
 	if err != nil {
 		if os.Getenv("CI") == "true" {
@@ -106,8 +143,43 @@ func Start(t testing.TB, ip string) *BMC {
 	}
 	b.Port = pc.LocalAddr().(*net.UDPAddr).Port
 	pc.Close()
+	machine := fmt.Sprintf(chassisLines, script)
+	if vm {
+		qemu, err := exec.LookPath("qemu-system-x86_64")
+		if err != nil {
+			if os.Getenv("CI") == "true" {
+				t.Fatal("qemu-system-x86_64 is not installed (Debian package qemu-system-x86; scripts/install-deps.sh installs it)")
+			}
+			t.Skip("qemu-system-x86_64 is not installed: apt-get install qemu-system-x86")
+		}
+		ln, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		vmPort := ln.Addr().(*net.TCPAddr).Port
+		ln.Close()
+		vmSh := filepath.Join(dir, "vm.sh")
+		must(t, os.WriteFile(vmSh, fmt.Appendf(nil, vmScript, qemu, ip, vmPort), 0o755))
+		machine = fmt.Sprintf(vmLines, ip, vmPort, vmSh)
+		// ipmi_sim killed, its VM would live on: kill every VM it started.
+		t.Cleanup(func() {
+			// A VM being started when ipmi_sim died records itself
+			// soon after: look again until every VM is gone.
+			for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+				alive := 0
+				for _, pid := range b.Starts() {
+					if syscall.Kill(pid, syscall.SIGKILL) == nil && !zombie(pid) {
+						alive++
+					}
+				}
+				if alive == 0 {
+					return
+				}
+			}
+		})
+	}
 	conf := filepath.Join(dir, "lan.conf")
-	must(t, os.WriteFile(conf, fmt.Appendf(nil, lanConf, ip, b.Port, script, User, Password), 0o600))
+	must(t, os.WriteFile(conf, fmt.Appendf(nil, lanConf, ip, b.Port, machine, User, Password), 0o600))
 	cmd := exec.Command(bin, "-n", "-c", conf, "-f", filepath.Join(dir, "sim.emu"), "-s", filepath.Join(dir, "state"))
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	logf, err := os.Create(filepath.Join(dir, "ipmi_sim.log"))
@@ -187,4 +259,29 @@ func (b *BMC) Events() []Event {
 		out = append(out, Event{On: v == "1", At: time.Unix(0, n)})
 	}
 	return out
+}
+
+// Starts returns the PID of each VM started so far (StartQEMU), in order.
+func (b *BMC) Starts() []int {
+	data, _ := os.ReadFile(filepath.Join(b.dir, "starts"))
+	var out []int
+	for _, f := range strings.Fields(string(data)) {
+		if n, err := strconv.Atoi(f); err == nil {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// Firmware returns what the firmware of the VM with that PID printed on
+// its debug console (SeaBIOS's banner once it ran).
+func (b *BMC) Firmware(pid int) string {
+	data, _ := os.ReadFile(filepath.Join(b.dir, "firmware."+strconv.Itoa(pid)+".log"))
+	return string(data)
+}
+
+// zombie reports whether pid has exited but is not reaped yet.
+func zombie(pid int) bool {
+	st, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	return err != nil || strings.Contains(string(st), ") Z ")
 }
