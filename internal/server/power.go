@@ -78,6 +78,11 @@ func redfishURL(v string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	if _, err := netip.ParseAddr(u.Hostname()); err == nil {
+		if _, err := checkIP("redfish.url", u.Hostname()); err != nil {
+			return "", err
+		}
+	}
 	return u.String(), nil
 }
 
@@ -96,11 +101,14 @@ func durationSetting(r bound.Duration, example string) func(string) (string, err
 }
 
 // bmcHost is an IP address or a DNS name: what the IPMI driver sends
-// packets to.
+// packets to. An address must be one a device may have (checkIP).
 func bmcHost(v string) (string, error) {
-	if a, err := netip.ParseAddr(v); err == nil {
-		if a.Zone() != "" || a.IsUnspecified() || a.IsMulticast() {
-			return "", fmt.Errorf("setting 'ipmi.host': %s is not a BMC's address.", v)
+	if _, err := netip.ParseAddr(v); err == nil || strings.Contains(v, ":") {
+		// The rules of device addresses: no link-local (cloud metadata
+		// services), multicast, broadcast or unspecified address.
+		a, err := checkIP("ipmi.host", v)
+		if err != nil {
+			return "", err
 		}
 		return a.String(), nil
 	}
