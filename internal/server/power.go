@@ -30,6 +30,7 @@ var powerSettingDefs = []settingDef{
 	{name: vocab.RedfishURL, cat: catNode, parse: redfishURL},
 	{name: vocab.RedfishUser, cat: catNode, parse: credential(vocab.RedfishUser, 64)},
 	{name: vocab.RedfishPassword, cat: catNode, secret: true, parse: credential(vocab.RedfishPassword, 128)},
+	{name: vocab.RedfishInsecure, cat: catNode, def: "false", parse: boolSetting(vocab.RedfishInsecure)},
 }
 
 // The power settings join the others at start: settings.go's table stays

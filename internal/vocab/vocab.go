@@ -34,6 +34,7 @@ const (
 	RedfishURL      = "redfish.url"
 	RedfishUser     = "redfish.user"
 	RedfishPassword = "redfish.password"
+	RedfishInsecure = "redfish.insecure"
 )
 
 // Values of power.method.

@@ -8,6 +8,7 @@ package redfish
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -35,6 +36,9 @@ type Target struct {
 	Password power.Secret
 	// OffTime is the least time the power stays off (power.off_time).
 	OffTime time.Duration
+	// Insecure skips the check of the BMC's TLS certificate
+	// (redfish.insecure: self-signed certificates).
+	Insecure bool
 }
 
 // BMC names the BMC in messages: its URL, without credentials.
@@ -100,7 +104,8 @@ type Config struct {
 	// Poll and Settle: see power.Cycling.
 	Poll, Settle time.Duration
 	// Transport, if not nil, carries the requests (tests); else a
-	// transport without proxy, that checks certificates.
+	// transport without proxy, that checks certificates unless the
+	// target is Insecure.
 	Transport http.RoundTripper
 }
 
@@ -114,7 +119,8 @@ type Driver struct {
 	cfg    Config
 	log    *slog.Logger
 	serial power.Serial
-	http   *http.Client
+	// http checks certificates, insecure does not.
+	http, insecure *http.Client
 }
 
 // New returns a driver; log gets one line per power-cycle.
@@ -125,15 +131,18 @@ func New(cfg Config, log *slog.Logger) (*Driver, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	tr := cfg.Transport
-	if tr == nil {
-		// No proxy from the environment: credentials go to the BMC only.
-		tr = &http.Transport{Proxy: nil, DialContext: (&net.Dialer{Timeout: cfg.Timeout}).DialContext,
-			TLSHandshakeTimeout: cfg.Timeout, MaxIdleConnsPerHost: 1, IdleConnTimeout: 30 * time.Second}
+	client := func(insecure bool) *http.Client {
+		tr := cfg.Transport
+		if tr == nil {
+			// No proxy from the environment: credentials go to the BMC only.
+			tr = &http.Transport{Proxy: nil, DialContext: (&net.Dialer{Timeout: cfg.Timeout}).DialContext,
+				TLSHandshakeTimeout: cfg.Timeout, MaxIdleConnsPerHost: 1, IdleConnTimeout: 30 * time.Second,
+				TLSClientConfig: &tls.Config{InsecureSkipVerify: insecure, MinVersion: tls.VersionTLS12}} //nolint:gosec // redfish.insecure, the admin's choice
+		}
+		return &http.Client{Transport: tr, Timeout: cfg.Timeout,
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	}
-	hc := &http.Client{Transport: tr, Timeout: cfg.Timeout,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	return &Driver{cfg: cfg, log: log, http: hc}, nil
+	return &Driver{cfg: cfg, log: log, http: client(false), insecure: client(true)}, nil
 }
 
 // Cycle power-cycles t's system and says whether the cut was read back.
@@ -170,8 +179,12 @@ func (d *Driver) session(ctx context.Context, t Target, f func(*system) error) e
 			}
 		}()
 		endpoint := t.URL.Scheme + "://" + t.URL.Host
+		hc := d.http
+		if t.Insecure {
+			hc = d.insecure
+		}
 		c, err := gofish.ConnectContext(ctx, gofish.ClientConfig{Endpoint: endpoint, Username: t.User,
-			Password: t.Password.Reveal(), BasicAuth: true, HTTPClient: d.http})
+			Password: t.Password.Reveal(), BasicAuth: true, HTTPClient: hc})
 		if err != nil {
 			return fmt.Errorf("BMC %s: connect as %q: %w", t.BMC(), t.User, classify(err, t.Password))
 		}
@@ -265,6 +278,8 @@ func classify(err error, pw power.Secret) error {
 	case strings.Contains(msg, `"error":"401:`) || strings.Contains(msg, `"error":"403:`):
 		// gofish quotes a collection member's error as text.
 		return fmt.Errorf("%w (HTTP 401 or 403: wrong redfish.user or redfish.password?)", power.ErrDenied)
+	case strings.Contains(msg, "x509:") || strings.Contains(msg, "tls:"):
+		return fmt.Errorf("TLS: %s (a self-signed certificate needs redfish.insecure=true, or the BMC's CA trusted by the server)", msg)
 	case errors.As(err, &ne) || strings.Contains(msg, "connection refused"):
 		return fmt.Errorf("%w: %s", power.ErrUnreachable, msg)
 	}

@@ -156,3 +156,23 @@ func TestRedirectNotFollowed(t *testing.T) {
 		t.Errorf("the redirect was followed: %d requests elsewhere", len(got))
 	}
 }
+
+// TestSelfSignedCertificate: a BMC with a self-signed certificate is
+// refused, the error saying why and what to do; with Insecure
+// (redfish.insecure=true) the cycle goes through.
+func TestSelfSignedCertificate(t *testing.T) {
+	t.Parallel()
+	b := redfishsim.StartTLS(t, "127.62.1.6")
+	tg := target(t, b.URL, 0)
+	if _, err := driver(t, nil).Cycle(t.Context(), tg); err == nil || !strings.Contains(err.Error(), "redfish.insecure=true") {
+		t.Fatalf("self-signed BMC: %v, want refused naming redfish.insecure", err)
+	}
+	if len(b.Events()) != 0 || b.Denied() != 0 {
+		t.Fatal("the BMC got requests over an unverified connection")
+	}
+	tg.Insecure = true
+	cut, err := driver(t, nil).Cycle(t.Context(), tg)
+	if err != nil || !cut.Verified {
+		t.Fatalf("insecure: %+v, %v", cut, err)
+	}
+}

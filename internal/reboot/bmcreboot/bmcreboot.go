@@ -107,7 +107,8 @@ func (d Drivers) ipmi(ctx context.Context, n reboot.Node, set map[string]string)
 }
 
 func (d Drivers) redfish(ctx context.Context, n reboot.Node, set map[string]string) (power.Cut, error) {
-	t := redfish.Target{Node: n.Name, User: set[vocab.RedfishUser], Password: power.NewSecret(set[vocab.RedfishPassword])}
+	t := redfish.Target{Node: n.Name, User: set[vocab.RedfishUser], Password: power.NewSecret(set[vocab.RedfishPassword]),
+		Insecure: vocab.On(set, vocab.RedfishInsecure)}
 	if set[vocab.RedfishURL] == "" || t.User == "" || t.Password.IsZero() {
 		return power.Cut{}, fmt.Errorf("%w: %s needs redfish.url, redfish.user and redfish.password", reboot.ErrNoMethod, n.Name)
 	}

@@ -58,6 +58,17 @@ type Event struct {
 // test ends.
 func Start(t testing.TB, ip string) *BMC {
 	t.Helper()
+	return start(t, ip, false)
+}
+
+// StartTLS is Start with HTTPS, on a self-signed certificate.
+func StartTLS(t testing.TB, ip string) *BMC {
+	t.Helper()
+	return start(t, ip, true)
+}
+
+func start(t testing.TB, ip string, tls bool) *BMC {
+	t.Helper()
 	ln, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
 	if err != nil {
 		t.Fatal(err)
@@ -66,7 +77,11 @@ func Start(t testing.TB, ip string) *BMC {
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(b.serve))
 	srv.Listener.Close()
 	srv.Listener = ln
-	srv.Start()
+	if tls {
+		srv.StartTLS()
+	} else {
+		srv.Start()
+	}
 	t.Cleanup(srv.Close)
 	b.URL = srv.URL
 	return b
