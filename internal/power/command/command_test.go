@@ -47,11 +47,7 @@ func calls(t *testing.T, log string) ([][]string, []time.Time) {
 		ns, rest, _ := strings.Cut(line, " ")
 		n, _ := strconv.ParseInt(ns, 10, 64)
 		at = append(at, time.Unix(0, n))
-		var a []string
-		for _, f := range strings.Split(strings.TrimSuffix(strings.TrimPrefix(rest, "<"), ">"), "> <") {
-			a = append(a, f)
-		}
-		args = append(args, a)
+		args = append(args, strings.Split(strings.TrimSuffix(strings.TrimPrefix(rest, "<"), ">"), "> <"))
 	}
 	return args, at
 }
