@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/walt-testbed/walt/internal/testutil"
 )
 
 // User and Password are the simulated BMC's administrator.
@@ -165,17 +167,15 @@ func start(t testing.TB, ip string, vm bool) *BMC {
 		t.Cleanup(func() {
 			// A VM being started when ipmi_sim died records itself
 			// soon after: look again until every VM is gone.
-			for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+			testutil.Eventually(t, 5*time.Second, "the VMs of ipmi_sim to end", func() bool {
 				alive := 0
 				for _, pid := range b.Starts() {
 					if syscall.Kill(pid, syscall.SIGKILL) == nil && !zombie(pid) {
 						alive++
 					}
 				}
-				if alive == 0 {
-					return
-				}
-			}
+				return alive == 0
+			})
 		})
 	}
 	conf := filepath.Join(dir, "lan.conf")
@@ -194,26 +194,22 @@ func start(t testing.TB, ip string, vm bool) *BMC {
 		_ = cmd.Process.Kill()
 		<-exited
 	})
-	// ipmi_sim binds its port before it reads the emulation file: ready
-	// once the port is taken.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		pc, err := net.ListenPacket("udp", net.JoinHostPort(ip, strconv.Itoa(b.Port)))
-		if err != nil {
-			break
-		}
-		pc.Close()
+	// ipmi_sim binds its port once it has read its configuration:
+	// ready once the port is taken.
+	testutil.EventuallyNil(t, 10*time.Second, "ipmi_sim to bind its port", func() error {
 		select {
 		case <-exited:
 			log, _ := os.ReadFile(filepath.Join(dir, "ipmi_sim.log"))
 			t.Fatalf("ipmi_sim exited at start:\n%s", log)
 		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("ipmi_sim did not bind its port in 10 s")
+		pc, err := net.ListenPacket("udp", net.JoinHostPort(ip, strconv.Itoa(b.Port)))
+		if err != nil {
+			return nil
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		pc.Close()
+		return fmt.Errorf("port %d still free", b.Port)
+	})
 	return b
 }
 
