@@ -65,19 +65,21 @@ const chassisLines = `  chassis_control "%s"`
 const vmLines = `  serial 15 %s %d codec VM
   startcmd "%s"
   startnow true
-  poweroff_wait 5
+  poweroff_wait 1
   kill_wait 2`
 
 // vmScript is the VM's start command: QEMU with a KCS IPMI interface on an
-// external BMC (this ipmi_sim), no disk, the firmware's debug console in a
-// file per start. Each start is appended to starts: its PID.
+// external BMC (this ipmi_sim), the firmware's debug console and the serial
+// console in files per start, then the caller's arguments. Each start is
+// appended to starts: its PID.
 const vmScript = `#!/bin/sh
 d=$(dirname "$0")
 echo $$ >> "$d/starts"
-exec %s -nodefaults -display none -m 64 -accel tcg \
+exec %s -nodefaults -display none -m 256 -accel tcg \
 	-chardev socket,id=ipmi0,host=%s,port=%d,reconnect=1 \
 	-device ipmi-bmc-extern,chardev=ipmi0,id=bmc0 -device isa-ipmi-kcs,bmc=bmc0 \
-	-debugcon file:"$d/firmware.$$.log" -global isa-debugcon.iobase=0x402
+	-debugcon file:"$d/firmware.$$.log" -global isa-debugcon.iobase=0x402 \
+	-serial file:"$d/console.$$.log" %s
 `
 
 const emu = `mc_setbmc 0x20
@@ -116,13 +118,17 @@ func Start(t testing.TB, ip string) *BMC {
 
 // StartQEMU runs ipmi_sim on ip with a QEMU VM as its machine, powered
 // on: an IPMI power-off stops the VM, a power-on starts a new one (Starts,
-// Firmware). Without QEMU the test is skipped, or fails under CI=true.
-func StartQEMU(t testing.TB, ip string) *BMC {
+// Firmware, Console). args are added to QEMU's (a kernel to boot, a
+// network). Without QEMU the test is skipped, or fails under CI=true.
+func StartQEMU(t testing.TB, ip string, args ...string) *BMC {
 	t.Helper()
-	return start(t, ip, true)
+	return start(t, ip, true, args...)
 }
 
-func start(t testing.TB, ip string, vm bool) *BMC {
+// shellQuote quotes s as one word for sh.
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'`+"\\"+`''`) + "'" }
+
+func start(t testing.TB, ip string, vm bool, args ...string) *BMC {
 	t.Helper()
 	bin, err := exec.LookPath("ipmi_sim")
 	if err != nil {
@@ -161,7 +167,11 @@ func start(t testing.TB, ip string, vm bool) *BMC {
 		vmPort := ln.Addr().(*net.TCPAddr).Port
 		ln.Close()
 		vmSh := filepath.Join(dir, "vm.sh")
-		must(t, os.WriteFile(vmSh, fmt.Appendf(nil, vmScript, qemu, ip, vmPort), 0o755))
+		quoted := make([]string, len(args))
+		for i, a := range args {
+			quoted[i] = shellQuote(a)
+		}
+		must(t, os.WriteFile(vmSh, fmt.Appendf(nil, vmScript, qemu, ip, vmPort, strings.Join(quoted, " ")), 0o755))
 		machine = fmt.Sprintf(vmLines, ip, vmPort, vmSh)
 		// ipmi_sim killed, its VM would live on: kill every VM it started.
 		t.Cleanup(func() {
@@ -280,4 +290,10 @@ func (b *BMC) Firmware(pid int) string {
 func zombie(pid int) bool {
 	st, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	return err != nil || strings.Contains(string(st), ") Z ")
+}
+
+// Console returns what the VM with that PID wrote on its serial console.
+func (b *BMC) Console(pid int) string {
+	data, _ := os.ReadFile(filepath.Join(b.dir, "console."+strconv.Itoa(pid)+".log"))
+	return string(data)
 }
