@@ -44,6 +44,19 @@ type Node struct {
 	// VNode is, for a virtual node this server runs, the supervisor's
 	// view of its machine (backend, accelerator, generation).
 	VNode *VNode `json:"vnode,omitempty"`
+	// BootContext says why the node's current boot happened; the answer
+	// to a boot report carries it for the node's experiment.
+	BootContext *BootContext `json:"boot_context,omitempty"`
+	// Quarantine is set while a campaign's quarantine keeps the node out
+	// of later campaigns.
+	Quarantine *Quarantine `json:"quarantine,omitempty"`
+}
+
+// Quarantine says why a node left a campaign (api/campaign.go).
+type Quarantine struct {
+	Campaign string    `json:"campaign"`
+	Reason   string    `json:"reason"`
+	Since    time.Time `json:"since"`
 }
 
 // NodeList is the body of GET /api/v1/nodes. Query parameters filter on
@@ -98,6 +111,10 @@ type NodeReport struct {
 	// /api/v1/heartbeats); without one, each report counts as a new boot
 	// and the node is never found silent.
 	BootID string `json:"boot_id,omitempty"`
+	// NodeMethod is how the node says this boot was reached, when it
+	// knows: "kexec" when walt-node's kexec hook started this kernel.
+	// At most MaxNodeMethodLen bytes of letters, digits and '-'.
+	NodeMethod string `json:"node_method,omitempty"`
 }
 
 // ConfigRequest is the body of POST /api/v1/config (set settings) and the

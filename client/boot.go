@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"reflect"
 	"strconv"
 	"sync"
 	"time"
@@ -139,10 +140,16 @@ type Reporter struct {
 	// Backoff bounds the wait between report attempts; doubling from
 	// one second. Default 30s.
 	Backoff time.Duration
+	// OnContext, if not nil, is called with a node's MAC (as the server
+	// names it) and boot context each time the context kept for it
+	// changes (see BootContext). It is called on the reporting goroutine,
+	// outside the Reporter's lock; set it before the first report.
+	OnContext func(mac string, bc api.BootContext)
 
 	mu       sync.Mutex
-	nodes    map[string]*reported // by MAC; +checklocks:mu
-	interval time.Duration        // +checklocks:mu
+	nodes    map[string]*reported       // by MAC; +checklocks:mu
+	contexts map[string]api.BootContext // by MAC; +checklocks:mu
+	interval time.Duration              // +checklocks:mu
 }
 
 type reported struct {
@@ -159,7 +166,51 @@ func NewReporter(serverURL string) (*Reporter, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Reporter{c: c, Backoff: 30 * time.Second, nodes: map[string]*reported{}, interval: api.DefaultHeartbeatInterval}, nil
+	return &Reporter{c: c, Backoff: 30 * time.Second, nodes: map[string]*reported{}, contexts: map[string]api.BootContext{},
+		interval: api.DefaultHeartbeatInterval}, nil
+}
+
+// Client returns the Reporter's client of the server, for the nodes' other
+// calls (ReportDone).
+func (p *Reporter) Client() *Client { return p.c }
+
+// BootContext returns the last boot context the server gave for the node
+// with that MAC, and whether there is one.
+func (p *Reporter) BootContext(mac string) (api.BootContext, bool) {
+	if hw, err := net.ParseMAC(mac); err == nil {
+		mac = hw.String()
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	bc, ok := p.contexts[mac]
+	return bc, ok
+}
+
+// keepContext keeps the boot context of an accepted report and tells
+// OnContext if it changed. A server that forgot why a boot happened (it
+// restarted since) answers a second report of the same boot with the
+// cause unknown: the context known from the first report is kept. again
+// marks a report the heartbeats asked for, which a newer boot's report
+// may have overtaken: its context is kept only for the boot still
+// reported.
+func (p *Reporter) keepContext(mac string, n api.Node, again bool) {
+	if n.BootContext == nil {
+		return
+	}
+	bc := *n.BootContext
+	p.mu.Lock()
+	old, had := p.contexts[mac]
+	cur := p.nodes[mac]
+	if again && (cur == nil || cur.rep.BootID != bc.BootID) ||
+		had && old.BootID == bc.BootID && bc.BootID != "" && bc.Cause == api.BootCauseUnknown && old.Cause != api.BootCauseUnknown {
+		p.mu.Unlock()
+		return
+	}
+	p.contexts[mac] = bc
+	p.mu.Unlock()
+	if p.OnContext != nil && (!had || !reflect.DeepEqual(old, bc)) {
+		p.OnContext(mac, bc)
+	}
 }
 
 // retryable says whether a failed report may succeed later: the server
@@ -180,8 +231,9 @@ func (p *Reporter) Report(ctx context.Context, r api.NodeReport, alive func() bo
 	}
 	delay := time.Second
 	for {
-		_, err := p.c.ReportNode(ctx, r)
+		n, err := p.c.ReportNode(ctx, r)
 		if err == nil {
+			p.keepContext(mac, n, false)
 			break
 		}
 		if !retryable(err) {
@@ -251,7 +303,9 @@ func (p *Reporter) beat(ctx context.Context) {
 		}
 		for _, mac := range reply.Report {
 			if rep, ok := reps[mac]; ok {
-				p.c.ReportNode(ctx, rep) // failing, it is asked again next round
+				if n, err := p.c.ReportNode(ctx, rep); err == nil { // failing, it is asked again next round
+					p.keepContext(mac, n, true)
+				}
 			}
 		}
 	}

@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # walt's benchmark suite, end to end through the real binaries: walt-bench
 # starts walt-server on SQLite in a temporary directory, walt-lab with 10000
-# simulated nodes and their PoE switches (on 127.70-127.72.x.y), reboots
-# through the server's API and the walt CLI, and a walt-node agent, then
+# simulated nodes and their PoE switches (on 127.70-127.73.x.y), reboots
+# through the server's API and the walt CLI, a walt-node agent, and a
+# campaign of 100 rounds on 1000 nodes, then
 # prints one line per figure, `name key=value ...`, on stdout (progress goes
 # to stderr). It asserts no timings and is not part of scripts/test.sh.
-# About two minutes.
+# About four minutes.
 #
 # Usage: scripts/bench.sh                       (every figure)
-#        scripts/bench.sh --only soft,poe       (a subset: lab,server,soft,dead,poe,rtt)
+#        scripts/bench.sh --only soft,poe       (a subset: lab,server,soft,dead,poe,rtt,campaign)
 #        scripts/bench.sh --quick               (20 nodes, seconds: checks it all works)
 #        scripts/bench.sh --help                (every flag: --runs, --sizes, --poe-nodes, ...)
 set -euo pipefail

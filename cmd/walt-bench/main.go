@@ -39,7 +39,7 @@ func main() {
 }
 
 // groups are the subsets --only picks.
-var groups = []string{"lab", "server", "soft", "dead", "poe", "rtt"}
+var groups = []string{"lab", "server", "soft", "dead", "poe", "rtt", "campaign"}
 
 // options of a run.
 type options struct {
@@ -56,8 +56,11 @@ type options struct {
 	community string
 	snmpPort  int
 	only      map[string]bool
-	keep      bool
-	version   bool
+	// The campaign figure: nodes, rounds and their boot time.
+	campaignNodes, campaignRounds int
+	campaignBoot                  string
+	keep                          bool
+	version                       bool
 }
 
 func parseOptions(args []string, stderr io.Writer) (*options, error) {
@@ -66,7 +69,10 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	o := &options{}
 	self, _ := os.Executable()
 	fs.StringVar(&o.bin, "bin", filepath.Dir(self), "`directory` of walt-server, walt-lab and walt-node")
-	fs.IntVar(&o.octet, "octet", 70, "loopback blocks used: 127.<octet> (healthy lab), <octet>+1 (lab with dead nodes), <octet>+2 (walt-node)")
+	fs.IntVar(&o.octet, "octet", 70, "loopback blocks used: 127.<octet> (healthy lab), <octet>+1 (lab with dead nodes), <octet>+2 (walt-node), <octet>+3 (campaign)")
+	fs.IntVar(&o.campaignNodes, "campaign-nodes", 1000, "nodes of the campaign figure")
+	fs.IntVar(&o.campaignRounds, "campaign-rounds", 100, "rounds of the campaign figure")
+	fs.StringVar(&o.campaignBoot, "campaign-boot-time", "300ms-800ms", "walt-lab --boot-time of the campaign figure's nodes")
 	sizes := fs.String("sizes", "1000,10000", "numbers of nodes soft-rebooted at once; the labs have the largest")
 	poeNodes := fs.String("poe-nodes", "1000", "numbers of nodes hard-rebooted by PoE at once (48 per switch), at most the largest of --sizes")
 	fs.IntVar(&o.runs, "runs", 3, "runs of each reboot figure")
@@ -94,7 +100,8 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 		set := map[string]bool{}
 		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 		for name, v := range map[string]string{"sizes": "10,20", "poe-nodes": "20", "runs": "1", "pings": "200",
-			"poe-delay": "200ms", "reply-timeout": "500ms", "boot-time": "50ms-100ms"} {
+			"poe-delay": "200ms", "reply-timeout": "500ms", "boot-time": "50ms-100ms",
+			"campaign-nodes": "20", "campaign-rounds": "3", "campaign-boot-time": "50ms-100ms"} {
 			if !set[name] {
 				fs.Set(name, v)
 			}
@@ -115,8 +122,10 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 		o.only[g] = true
 	}
 	switch {
-	case o.octet < 1 || o.octet > 252:
-		return nil, fmt.Errorf("--octet: want 1 to 252 (3 blocks from it), got %d", o.octet)
+	case o.octet < 1 || o.octet > 251:
+		return nil, fmt.Errorf("--octet: want 1 to 251 (4 blocks from it), got %d", o.octet)
+	case o.campaignNodes < 1 || o.campaignRounds < 1:
+		return nil, fmt.Errorf("--campaign-nodes and --campaign-rounds: want at least 1, got %d and %d", o.campaignNodes, o.campaignRounds)
 	case slices.Max(o.poeNodes) > slices.Max(o.sizes):
 		return nil, fmt.Errorf("--poe-nodes: want at most the largest of --sizes (%d), got %d", slices.Max(o.sizes), slices.Max(o.poeNodes))
 	case o.runs < 1:
@@ -210,6 +219,11 @@ func bench(ctx context.Context, o *options, dir string, out func(*Figure), logw 
 	}
 	if o.only["rtt"] {
 		if err := benchRTT(ctx, o, mkdir(dir, "rtt"), o.octet+2, out); err != nil {
+			return err
+		}
+	}
+	if o.only["campaign"] {
+		if err := benchCampaign(ctx, o, mkdir(dir, "campaign"), o.octet+3, out, logw); err != nil {
 			return err
 		}
 	}

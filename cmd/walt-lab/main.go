@@ -41,8 +41,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	nodes := fs.Int("nodes", 12, "number of simulated nodes")
 	switches := fs.Int("switches", 0, "number of 48-port PoE switches (default: as many as the nodes need)")
 	octet := fs.Int("octet", 100, "second byte of the lab's loopback addresses, 1 to 254")
-	bootTime := fs.String("boot-time", "500ms-1500ms", "boot duration of a node: a duration, or a uniform range such as 1s-3s")
-	faults := fs.String("faults", "", "faults, e.g. node03=refused,node04=hung,node05=ko,node06=slow-boot,node07=never-boots,node08=not-poe,switch2=unreachable")
+	bootTime := fs.String("boot-time", "500ms-1500ms", "boot duration of a node: a duration, a uniform range such as 1s-3s, normal:MEAN,SD or lognormal:MEDIAN,SIGMA")
+	bootTimes := map[string]lab.BootTime{}
+	fs.Func("boot-time-dist", "`NODE=DISTRIBUTION`: a node's own boot time distribution, as --boot-time takes it (repeatable), e.g. node03=normal:600ms,80ms", func(v string) error {
+		if len(bootTimes) == maxBootTimeDists {
+			return fmt.Errorf("more than %d nodes with a boot time distribution", maxBootTimeDists)
+		}
+		name, bt, err := lab.ParseNodeBootTime(v)
+		if err == nil {
+			bootTimes[name] = bt
+		}
+		return err
+	})
+	seed := fs.Uint64("seed", 0, "seed of the boot times drawn, to run the same lab again (0: a random one, printed at start)")
+	experimentSpec := fs.String("experiment", "", "simulated experiment: `DELAY[:STATUS[:KEY=VALUE...]]`, each node reports done DELAY after each boot, with the exit status and metrics (as walt-node done)")
+	faults := fs.String("faults", "", "faults, e.g. node03=refused,node04=hung,node05=ko,node06=slow-boot,node07=never-boots,node08=not-poe,node09=flaky:3,node10=crash-loop,switch2=unreachable")
 	variant := fs.String("variant", "standard", "PoE MIB of the switches: standard, netgear or tplink")
 	community := fs.String("community", "private", "SNMP read-write community of the switches")
 	poeDelay := fs.String("poe-delay", "", "poe.delay setting given to the switches (default: the server's, 2s)")
@@ -68,6 +81,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return usage(stderr, err)
 	}
+	var exp *lab.Experiment
+	if *experimentSpec != "" {
+		e, err := lab.ParseExperiment(*experimentSpec)
+		if err != nil {
+			return usage(stderr, err)
+		}
+		exp = &e
+	}
 	v, err := parseVariant(*variant)
 	if err != nil {
 		return usage(stderr, err)
@@ -87,10 +108,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return usage(stderr, err)
 	}
 	go rep.Run(ctx)
-	reg := &registrar{ctx: ctx, c: c, rep: rep, log: log, enabled: *register}
+	reg := &registrar{ctx: ctx, c: c, rep: rep, log: log, enabled: *register, exp: exp}
 	l, err := startLab(lab.Config{
 		Nodes: *nodes, Switches: *switches, Octet: *octet, SNMPPort: *snmpPortFlag, Community: *community, Variant: v,
-		BootTime: bt, Faults: nodeFaults, SwitchFaults: switchFaults, OnBoot: reg.boot, Logger: log,
+		BootTime: bt, BootTimes: bootTimes, Seed: *seed, Faults: nodeFaults, SwitchFaults: switchFaults, OnBoot: reg.boot, Logger: log,
 	}, log)
 	if err != nil {
 		fmt.Fprintf(stderr, "walt-lab: %v\n", err)
@@ -108,8 +129,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 	}
-	fmt.Fprintf(stdout, "walt-lab: %d nodes on %d switches (127.%d.0.0/16), boot time %s; Ctrl-C stops\n",
-		len(l.Nodes), len(l.Switches), *octet, *bootTime)
+	fmt.Fprintf(stdout, "walt-lab: %d nodes on %d switches (127.%d.0.0/16), boot time %s, seed %d; Ctrl-C stops\n",
+		len(l.Nodes), len(l.Switches), *octet, bt, l.Seed)
 	<-ctx.Done()
 	return 0
 }
@@ -124,6 +145,7 @@ type registrar struct {
 	log     *slog.Logger
 	lab     *lab.Lab
 	enabled bool
+	exp     *lab.Experiment // nil: none
 
 	mu    sync.Mutex
 	ready bool       // switches registered; +checklocks:mu
@@ -184,6 +206,9 @@ func (r *registrar) switches(community, delay string) error {
 	return nil
 }
 
+// maxBootTimeDists bounds the --boot-time-dist flags, one per node at most.
+const maxBootTimeDists = 20000
+
 // reporting bounds the reports in flight, so that 10000 nodes booting
 // at once do not open 10000 connections to the server.
 var reporting = make(chan struct{}, 64)
@@ -199,20 +224,47 @@ func (r *registrar) boot(b lab.Boot) {
 		return
 	}
 	r.mu.Unlock()
+	// Heartbeats go on while the node is up in this boot.
+	if !r.report(b, b.Current) || r.exp == nil {
+		return
+	}
+	go r.experiment(b) // not holding up the early boots' reports
+}
+
+// report reports a boot; false if it failed.
+func (r *registrar) report(b lab.Boot, alive func() bool) bool {
 	reporting <- struct{}{}
 	defer func() { <-reporting }()
 	n := b.Node
 	host, _, _ := net.SplitHostPort(n.Addr())
 	report := api.NodeReport{MAC: n.MAC(), IP: host, Name: n.Name(), Model: n.Model(), BootMode: "network", BootID: b.BootID}
-	// Heartbeats go on while the node is up in this boot.
-	alive := func() bool { return n.State() == lab.Up && n.BootID() == b.BootID }
 	if err := r.rep.Report(r.ctx, report, alive); err != nil {
 		if r.ctx.Err() == nil {
 			r.log.Warn("boot report failed", "node", n.Name(), "err", err)
 		}
-		return
+		return false
 	}
 	r.log.Debug("booted", "node", n.Name(), "boot_id", b.BootID)
+	return true
+}
+
+// experiment runs the simulated experiment of a boot: the node reports
+// done, as walt-node done does, unless it left that boot meanwhile.
+func (r *registrar) experiment(b lab.Boot) {
+	err := r.exp.Run(r.ctx, b, func(ctx context.Context, rep api.DoneReport) error {
+		reporting <- struct{}{}
+		defer func() { <-reporting }()
+		_, err := r.rep.Client().ReportDone(ctx, rep)
+		return err
+	})
+	switch {
+	case err == nil:
+		r.log.Debug("experiment done", "node", b.Node.Name(), "boot_id", b.BootID)
+	case errors.Is(err, lab.ErrBootLeft):
+		r.log.Debug("experiment not done: the node left the boot", "node", b.Node.Name(), "boot_id", b.BootID)
+	case r.ctx.Err() == nil:
+		r.log.Warn("experiment's done report failed", "node", b.Node.Name(), "boot_id", b.BootID, "err", err)
+	}
 }
 
 func parseVariant(s string) (snmpswitch.Variant, error) {

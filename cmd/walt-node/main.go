@@ -24,6 +24,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/walt-testbed/walt/internal/agent"
+	"github.com/walt-testbed/walt/internal/experiment"
 	"github.com/walt-testbed/walt/internal/netservice"
 	"github.com/walt-testbed/walt/internal/version"
 )
@@ -64,12 +65,21 @@ type options struct {
 	logFormat                                         string
 	allowShell                                        bool
 	server, mac, name, model                          string // reporting to walt-server
+	contextDir                                        string // where the boot context is written
 	serverIPs                                         string
 	maxConns, maxConnsPerPeer                         int
 	hookTimeout, shutdownGrace                        time.Duration
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	if len(args) > 0 {
+		switch args[0] {
+		case "context":
+			return runContext(args[1:], getenv, stdout, stderr)
+		case "done":
+			return runDone(ctx, args[1:], getenv, stdout, stderr)
+		}
+	}
 	var o options
 	fs, config := newFlags(&o, stderr)
 	showVersion := fs.Bool("version", false, "print the version and exit")
@@ -143,11 +153,12 @@ func newFlags(o *options, stderr io.Writer) (*flag.FlagSet, *string) {
 	fs.StringVar(&o.mac, "mac", "", "MAC address to report (default: that of the interface used to reach the server)")
 	fs.StringVar(&o.name, "name", "", "node name to report (default: host name)")
 	fs.StringVar(&o.model, "model", "", "node model to report (default: unknown)")
+	fs.StringVar(&o.contextDir, "context-dir", experiment.DefaultDir, "directory where the boot context the server gives is written for the experiment ("+experiment.ContextJSON+", "+experiment.ContextEnv+")")
 	fs.StringVar(&o.serverIPs, "server-ip", "", "comma-separated addresses of the WalT server(s), whose connections are never refused because of other peers' (always added: the host of --server and walt_server_ip of <root>/bin/walt-env)")
 	fs.IntVar(&o.maxConns, "max-conns", netservice.DefaultMaxConns, "connections served at once from peers other than the server")
 	fs.IntVar(&o.maxConnsPerPeer, "max-conns-per-peer", netservice.DefaultMaxConnsPerPeer, "connections served at once from one IP address other than the server's")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: walt-node [flags]\n       walt-node kexec-reboot   (the kexec reboot hook; see docs/node-agent.md)\n\nServes WalT's node protocol and reboots the node on request.\nEvery flag may also be set as WALT_<FLAG> (e.g. WALT_REBOOT_ACTION) or in the settings file.\n\nFlags:\n")
+		fmt.Fprint(stderr, usageText)
 		fs.PrintDefaults()
 	}
 	return fs, config
@@ -288,9 +299,29 @@ func fillUnset(fs *flag.FlagSet, configFile string, getenv func(string) string) 
 	return errors.Join(errs...)
 }
 
+// usageText heads walt-node --help.
+const usageText = `Usage: walt-node [flags]
+       walt-node context [--json|--shell] [flags]
+       walt-node done [--status N] [--metric KEY=VALUE ...] [flags]
+       walt-node kexec-reboot   (the kexec reboot hook; see docs/node-agent.md)
+
+Serves WalT's node protocol and reboots the node on request.
+context prints why this boot happened, as the server told (JSON, or shell
+assignments with --shell); done tells the server that this boot's experiment
+finished, with an exit status (0 to 255) and up to 32 metrics. See
+docs/node-agent.md, "The experiment's side: boot context and done".
+Every flag may also be set as WALT_<FLAG> (e.g. WALT_REBOOT_ACTION) or in the settings file.
+
+Flags:
+`
+
+// commandLineOnly are the flags that are not settings (in the file and
+// the environment): they only make sense on a command line.
+var commandLineOnly = map[string]bool{"config": true, "version": true, "json": true, "shell": true, "status": true, "metric": true}
+
 // isSetting tells the flags that are also settings (in the file and the
 // environment) from those that only make sense on a command line.
-func isSetting(flag string) bool { return flag != "config" && flag != "version" }
+func isSetting(flag string) bool { return !commandLineOnly[flag] }
 
 type setting struct {
 	value string

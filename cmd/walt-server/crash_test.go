@@ -53,8 +53,14 @@ var listening = regexp.MustCompile(`msg="serving API" addr=(\S+)`)
 // 127.63.0.1, and waits until it serves the API.
 func startProc(t *testing.T, bin, dataDir string) *serverProc {
 	t.Helper()
+	return startProcAt(t, bin, dataDir, "127.63.0.1:0")
+}
+
+// startProcAt is startProc listening on addr.
+func startProcAt(t *testing.T, bin, dataDir, addr string) *serverProc {
+	t.Helper()
 	p := &serverProc{log: &testutil.Buffer{}, done: make(chan struct{})}
-	p.cmd = exec.Command(bin, "--data", dataDir, "--listen", "127.63.0.1:0")
+	p.cmd = exec.Command(bin, "--data", dataDir, "--listen", addr)
 	p.cmd.Env = append(os.Environ(), "WALT_DB=")
 	stderr, err := p.cmd.StderrPipe()
 	if err != nil {

@@ -27,6 +27,71 @@ import (
 // hook (matched on the base name it was started as).
 var KexecHookNames = []string{"walt-network-reboot", "walt-hybrid-reboot", "walt-reboot"}
 
+// KexecBootParam is the parameter the hook adds to the command line of the
+// kernel it starts (a fact of walt's, not of WalT's): at boot, walt-node
+// finds it in /proc/cmdline and reports node_method kexec, so the server
+// and the experiment know this boot skipped the firmware. The hook drops
+// any walt.boot= parameter of the running kernel first, so that kexec
+// after kexec carries one.
+const KexecBootParam = "walt.boot=kexec"
+
+// NodeMethodKexec is the node method of a boot the kexec hook started.
+const NodeMethodKexec = "kexec"
+
+// CmdlineFile is the running kernel's command line.
+const CmdlineFile = "/proc/cmdline"
+
+// maxCmdline bounds the command line read (Linux's is at most a few KiB).
+const maxCmdline = 64 << 10
+
+// withKexecParam returns cmdline with KexecBootParam as its only
+// walt.boot= parameter; a command line without any is kept as it is,
+// quoted values included, the parameter added at its end.
+func withKexecParam(cmdline string) string {
+	if cmdline = strings.TrimSpace(cmdline); !strings.Contains(cmdline, "walt.boot=") {
+		return strings.TrimSpace(cmdline + " " + KexecBootParam)
+	}
+	var out []string
+	for _, f := range strings.Fields(cmdline) {
+		if !strings.HasPrefix(f, "walt.boot=") {
+			out = append(out, f)
+		}
+	}
+	return strings.Join(append(out, KexecBootParam), " ")
+}
+
+// NodeMethod returns the node method a kernel command line tells:
+// NodeMethodKexec when its last walt.boot= parameter is KexecBootParam,
+// else empty.
+func NodeMethod(cmdline string) string {
+	method := ""
+	for _, f := range strings.Fields(cmdline) {
+		if strings.HasPrefix(f, "walt.boot=") {
+			method = ""
+			if f == KexecBootParam {
+				method = NodeMethodKexec
+			}
+		}
+	}
+	return method
+}
+
+// ReadNodeMethod returns the node method of the command line in path
+// (CmdlineFile on a node); empty if it cannot be read.
+func ReadNodeMethod(path string) string {
+	return NodeMethod(readCmdline(path))
+}
+
+func readCmdline(path string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	b, _ := io.ReadAll(io.LimitReader(f, maxCmdline))
+	return string(b)
+}
+
 // KexecPlan is what the hook loads and how it jumps.
 type KexecPlan struct {
 	Kernel  string
@@ -79,7 +144,7 @@ func planKexec(e kexecEnv) (KexecPlan, error) {
 	if root == "" {
 		root = "/"
 	}
-	p := KexecPlan{Cmdline: strings.TrimSpace(e.cmdline), Orderly: mode.Hybrid()}
+	p := KexecPlan{Cmdline: withKexecParam(e.cmdline), Orderly: mode.Hybrid()}
 	p.Kernel = firstFile(root, "/boot/vmlinuz-"+e.release, "/boot/vmlinuz", "/vmlinuz")
 	if p.Kernel == "" {
 		return KexecPlan{}, declinef("no kernel image for release %s in %s (looked for boot/vmlinuz-%s, boot/vmlinuz, vmlinuz)", e.release, root, e.release)
@@ -117,10 +182,7 @@ func RunKexecHook(getenv func(string) string, real Kexecer, out io.Writer) int {
 		fmt.Fprintln(out, "walt-node kexec hook: run by walt-node's reboot procedure only (walt_boot_mode is not set)")
 		return 2
 	}
-	e := kexecEnv{getenv: getenv, release: kernelRelease()}
-	if b, err := os.ReadFile("/proc/cmdline"); err == nil {
-		e.cmdline = string(b)
-	}
+	e := kexecEnv{getenv: getenv, release: kernelRelease(), cmdline: readCmdline(CmdlineFile)}
 	p, err := planKexec(e)
 	if err == nil && getenv("walt_reboot_action") != "system" {
 		err = declinef("dry run (reboot action %q): would load kernel %s initrd %q cmdline %q", getenv("walt_reboot_action"), p.Kernel, p.Initrd, p.Cmdline)

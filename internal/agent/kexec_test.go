@@ -55,11 +55,11 @@ func TestPlanKexec(t *testing.T) {
 		decline string
 	}{
 		{"network mode, release kernel and initrd", map[string]string{"walt_root": full, "walt_boot_mode": "network"},
-			KexecPlan{Kernel: full + "/boot/vmlinuz-" + rel, Initrd: full + "/boot/initrd.img-" + rel, Cmdline: "root=/dev/nfs ro"}, ""},
+			KexecPlan{Kernel: full + "/boot/vmlinuz-" + rel, Initrd: full + "/boot/initrd.img-" + rel, Cmdline: "root=/dev/nfs ro walt.boot=kexec"}, ""},
 		{"hybrid mode under systemd is orderly", map[string]string{"walt_root": full, "walt_boot_mode": "hybrid-volatile", KexecAllowEnv: "true"},
-			KexecPlan{Kernel: full + "/boot/vmlinuz-" + rel, Initrd: full + "/boot/initrd.img-" + rel, Cmdline: "root=/dev/nfs ro", Orderly: true}, ""},
+			KexecPlan{Kernel: full + "/boot/vmlinuz-" + rel, Initrd: full + "/boot/initrd.img-" + rel, Cmdline: "root=/dev/nfs ro walt.boot=kexec", Orderly: true}, ""},
 		{"generic kernel name, no initrd", map[string]string{"walt_root": generic, "walt_boot_mode": "network"},
-			KexecPlan{Kernel: generic + "/boot/vmlinuz", Cmdline: "root=/dev/nfs ro"}, ""},
+			KexecPlan{Kernel: generic + "/boot/vmlinuz", Cmdline: "root=/dev/nfs ro walt.boot=kexec"}, ""},
 		{"kexec.allow=false", map[string]string{"walt_root": full, "walt_boot_mode": "network", KexecAllowEnv: "false"},
 			KexecPlan{}, "Kexec is not allowed for this node (cf. walt node config)"},
 		{"virtual node", map[string]string{"walt_root": full, "walt_boot_mode": "network", "vnode_mode": "1"},
@@ -134,4 +134,73 @@ func TestRunKexecHook(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestKexecBootParam: the hook marks the kernel it starts, once, whatever
+// the running kernel's walt.boot= parameters; walt-node reads the mark
+// back as node method kexec, and only that exact parameter.
+func TestKexecBootParam(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{"root=/dev/nfs ro\n", "root=/dev/nfs ro walt.boot=kexec"},
+		{"root=/dev/nfs walt.boot=kexec ro", "root=/dev/nfs ro walt.boot=kexec"},
+		{"walt.boot=firmware  quiet", "quiet walt.boot=kexec"},
+		{"", "walt.boot=kexec"},
+		{`root=/dev/nfs  dyndbg="file a.c +p"`, `root=/dev/nfs  dyndbg="file a.c +p" walt.boot=kexec`},
+	} {
+		if got := withKexecParam(tt.in); got != tt.want {
+			t.Errorf("withKexecParam(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+		if m := NodeMethod(withKexecParam(tt.in)); m != NodeMethodKexec {
+			t.Errorf("NodeMethod(withKexecParam(%q)) = %q", tt.in, m)
+		}
+	}
+	for in, want := range map[string]string{
+		"root=/dev/nfs ro": "", "walt.boot=kexec": "kexec", "a walt.boot=kexec\n": "kexec", "walt.boot=kexec walt.boot=other": "",
+		"walt.boot=kexecx": "", "xwalt.boot=kexec": "", "walt.boot=KEXEC": "",
+	} {
+		if got := NodeMethod(in); got != want {
+			t.Errorf("NodeMethod(%q) = %q, want %q", in, got, want)
+		}
+	}
+	path := filepath.Join(t.TempDir(), "cmdline")
+	if got := ReadNodeMethod(path); got != "" {
+		t.Errorf("ReadNodeMethod of a missing file = %q", got)
+	}
+	os.WriteFile(path, []byte("BOOT_IMAGE=/vmlinuz walt.boot=kexec\n"), 0o644)
+	if got := ReadNodeMethod(path); got != NodeMethodKexec {
+		t.Errorf("ReadNodeMethod = %q, want kexec", got)
+	}
+}
+
+// FuzzKexecBootParam: whatever the running kernel's command line, the
+// kernel the hook starts carries exactly one walt.boot= parameter, its
+// mark, and keeps every other parameter; a command line tells kexec or
+// nothing.
+func FuzzKexecBootParam(f *testing.F) {
+	for _, s := range []string{"root=/dev/nfs ro\n", "walt.boot=kexec", "walt.boot=x walt.boot=kexec", "\t\n", "a=b  c"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if m := NodeMethod(s); m != "" && m != NodeMethodKexec {
+			t.Fatalf("NodeMethod(%q) = %q", s, m)
+		}
+		out := withKexecParam(s)
+		var marks, others int
+		for _, f := range strings.Fields(out) {
+			if strings.HasPrefix(f, "walt.boot=") {
+				marks++
+			} else {
+				others++
+			}
+		}
+		want := 0
+		for _, f := range strings.Fields(s) {
+			if !strings.HasPrefix(f, "walt.boot=") {
+				want++
+			}
+		}
+		if marks != 1 || others != want || NodeMethod(out) != NodeMethodKexec {
+			t.Fatalf("withKexecParam(%q) = %q", s, out)
+		}
+	})
 }

@@ -16,6 +16,7 @@ package boot
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -118,16 +119,68 @@ type nodeBoot struct {
 	lastSeen, seen time.Time
 	// reboot is the reboot in progress, nil if none.
 	reboot *pendingReboot
-	// watchdog: a watchdog reboot is running.
-	watchdog bool
+	// watchdog: a watchdog reboot is running; watchdogTry of
+	// watchdogTries is its number.
+	watchdog                   bool
+	watchdogTry, watchdogTries int
+	// context is why the current boot happened; nil before the first
+	// boot this server saw.
+	context *api.BootContext
+	// done is the experiment's report for the current boot; nil if none.
+	done *Done
+}
+
+// RebootInfo describes a reboot the server starts, for the boot context
+// of the node's next boot.
+type RebootInfo struct {
+	// RecordID is the reboot's record, added before the node was
+	// touched; empty if it could not be.
+	RecordID  string
+	Requester string
+	Cause     string
+	// Campaign, CampaignName, Iteration and Iterations are set for a
+	// campaign's reboot.
+	Campaign, CampaignName string
+	Iteration, Iterations  int
+}
+
+// Done is an experiment's report that its boot's work is finished.
+type Done struct {
+	BootID  string
+	At      time.Time
+	Status  int
+	Metrics map[string]float64
+}
+
+// Booted is a new boot, as observers hear of it.
+type Booted struct {
+	MAC, Name, BootID string
+	At                time.Time
+	Context           api.BootContext
+}
+
+// DoneReport is a done report, as observers hear of it.
+type DoneReport struct {
+	MAC, Name string
+	Done      Done
+}
+
+// An Observer hears of every new boot and done report, after the tracker
+// has taken it into account. Its methods are called on the reporting
+// request's goroutine, outside the tracker's lock, and must not block.
+type Observer interface {
+	NodeBooted(b Booted)
+	NodeDone(d DoneReport)
 }
 
 // pendingReboot follows one reboot until the node's next boot.
 type pendingReboot struct {
 	requested time.Time
-	// recordID is the reboot's record, added before the node was
-	// touched; empty if it could not be.
-	recordID string
+	info      RebootInfo
+	// method is the method that rebooted the node, once known.
+	method string
+	// watchdogTry of watchdogTries: set for a boot watchdog's reboot.
+	watchdogTry, watchdogTries int
 	// booted: the node reported a new boot, recorded as the reboot's;
 	// ended: the engine reported the reboot's outcome. Once both are
 	// true, nothing is pending.
@@ -138,10 +191,21 @@ func (n *nodeBoot) state() string {
 	switch {
 	case n.booted:
 		return api.StateBooted
-	case n.reboot != nil || n.cause == api.CauseBootupTimeout || n.cause == api.CauseRebootRequested:
+	case n.reboot != nil || rebootCause(n.cause):
 		return api.StateBooting
 	}
 	return api.StateDown
+}
+
+// rebootCause reports whether a node down for this cause was taken down
+// by a reboot of the server's (a user's, the watchdog's, a campaign's):
+// it is booting, not down.
+func rebootCause(cause string) bool {
+	switch cause {
+	case "", api.CauseUnknown, api.CauseStartup, api.CausePowersave:
+		return false
+	}
+	return true
 }
 
 func (n *nodeBoot) status() store.BootStatus {
@@ -169,11 +233,12 @@ type Tracker struct {
 	// state (waiters watch it). +checklocks:mu
 	changed chan struct{}
 	// Writes waiting for the flusher. +checklocks:mu
-	dirty    map[string]bool
-	boots    []store.RebootBoot
-	flushing bool
-	stop     func() bool
-	closed   bool
+	dirty     map[string]bool
+	boots     []store.RebootBoot
+	flushing  bool
+	stop      func() bool
+	closed    bool
+	observers []Observer
 	// running counts the tracker's goroutines (flusher, sweep, watchdog
 	// reboots); close waits for them, so that none outlives the store.
 	// Add is called under mu while !closed only.
@@ -385,20 +450,94 @@ func (t *Tracker) nodeLocked(mac, name string) *nodeBoot {
 	return n
 }
 
-// Report handles a boot report: a boot id other than the known one (or
-// none, from an agent that does not send any) is a new boot.
-func (t *Tracker) Report(mac, name, bootID string) {
+// Observe adds an observer of boots and done reports. Call it before
+// nodes report (before the server serves).
+func (t *Tracker) Observe(o Observer) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.observers = append(t.observers, o)
+}
+
+// Report handles a boot report: a boot id other than the known one (or
+// none, from an agent that does not send any) is a new boot. nodeMethod
+// is the node's account of how it got there ("kexec"), if any. It
+// returns the context of the node's current boot.
+func (t *Tracker) Report(mac, name, bootID, nodeMethod string) api.BootContext {
+	t.mu.Lock()
 	now := t.cfg.Clock.Now()
 	n := t.nodeLocked(mac, name)
 	n.beats = bootID != ""
 	n.lastSeen, n.seen = now, now
-	if bootID == "" || bootID != n.bootID {
-		t.bootedLocked(n, bootID, now)
-		return
+	if bootID != "" && bootID == n.bootID {
+		t.aliveLocked(n)
+		ctx := api.BootContext{BootID: bootID, Cause: api.BootCauseUnknown}
+		if n.context != nil {
+			ctx = *n.context
+		} // else: a boot reported to an earlier server
+		t.mu.Unlock()
+		return ctx
 	}
-	t.aliveLocked(n)
+	t.bootedLocked(n, bootID, now, nodeMethod)
+	b := Booted{MAC: mac, Name: n.name, BootID: bootID, At: now, Context: *n.context}
+	obs := t.observers
+	t.mu.Unlock()
+	for _, o := range obs {
+		o.NodeBooted(b)
+	}
+	return b.Context
+}
+
+// ErrStaleBoot: a done report names a boot that is not the node's current
+// one.
+var ErrStaleBoot = errors.New("not the node's current boot")
+
+// ErrUnknownNode: a report names a node the tracker does not know.
+var ErrUnknownNode = errors.New("node never reported a boot")
+
+// ReportDone records that the experiment of the node's current boot is
+// done. A second report for the same boot replaces the first.
+func (t *Tracker) ReportDone(mac string, d Done) error {
+	t.mu.Lock()
+	n := t.nodes[mac]
+	switch {
+	case n == nil || n.bootID == "":
+		t.mu.Unlock()
+		return ErrUnknownNode
+	case d.BootID != n.bootID:
+		t.mu.Unlock()
+		return fmt.Errorf("boot %s: %w (%s)", d.BootID, ErrStaleBoot, n.bootID)
+	}
+	d.At = t.cfg.Clock.Now()
+	n.done = &d
+	r := DoneReport{MAC: mac, Name: n.name, Done: d}
+	obs := t.observers
+	t.mu.Unlock()
+	for _, o := range obs {
+		o.NodeDone(r)
+	}
+	return nil
+}
+
+// BootContext returns why the node's current boot happened; nil if the
+// server saw no boot of it.
+func (t *Tracker) BootContext(mac string) *api.BootContext {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if n := t.nodes[mac]; n != nil && n.context != nil {
+		c := *n.context
+		return &c
+	}
+	return nil
+}
+
+// BootID returns the node's current boot id; empty if none is known.
+func (t *Tracker) BootID(mac string) string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if n := t.nodes[mac]; n != nil {
+		return n.bootID
+	}
+	return ""
 }
 
 // Heartbeat handles one heartbeat; false means the agent must report.
@@ -427,17 +566,28 @@ func (t *Tracker) aliveLocked(n *nodeBoot) {
 }
 
 // bootedLocked handles a new boot.
-func (t *Tracker) bootedLocked(n *nodeBoot, bootID string, now time.Time) {
+func (t *Tracker) bootedLocked(n *nodeBoot, bootID string, now time.Time, nodeMethod string) {
 	n.bootID = bootID
+	n.done = nil
+	c := &api.BootContext{BootID: bootID, Cause: api.BootCauseUnknown, NodeMethod: nodeMethod}
 	if p := n.reboot; p != nil && !p.booted {
+		c.Cause, c.Requester, c.Method, c.RebootID = p.info.Cause, p.info.Requester, p.method, p.info.RecordID
+		if p.info.Campaign != "" && p.info.Cause != api.CauseBootupTimeout {
+			c.Cause = api.BootCauseCampaign
+		}
+		c.Campaign, c.CampaignName, c.Iteration, c.Iterations = p.info.Campaign, p.info.CampaignName, p.info.Iteration, p.info.Iterations
+		c.WatchdogTry, c.WatchdogTries = p.watchdogTry, p.watchdogTries
+		at := p.requested
+		c.RequestedAt = &at
 		p.booted = true
-		if p.recordID != "" { // else the record could not be added
-			t.boots = append(t.boots, store.RebootBoot{ID: p.recordID, BootID: bootID, At: now})
+		if p.info.RecordID != "" { // else the record could not be added
+			t.boots = append(t.boots, store.RebootBoot{ID: p.info.RecordID, BootID: bootID, At: now})
 		}
 		if p.ended {
 			n.reboot = nil
 		}
 	}
+	n.context = c
 	t.setBootedLocked(n, now)
 }
 
@@ -465,15 +615,25 @@ func (t *Tracker) downLocked(n *nodeBoot, since time.Time, cause, method, note s
 	t.changedLocked()
 }
 
-// BeginReboot notes that a node's reboot, recorded as id, starts: the
-// node's next boot completes it.
-func (t *Tracker) BeginReboot(mac, name, id string, at time.Time) {
+// BeginReboot notes that a node's reboot starts: the node's next boot
+// completes it.
+func (t *Tracker) BeginReboot(mac, name string, info RebootInfo, at time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	n := t.nodeLocked(mac, name)
+	p := &pendingReboot{requested: at, info: info}
+	if n.watchdog && info.Cause == api.CauseBootupTimeout {
+		p.watchdogTry, p.watchdogTries = n.watchdogTry, n.watchdogTries
+		if old := n.reboot; old != nil && !old.booted && old.info.Campaign != "" {
+			// The watchdog rescues a campaign's reboot: the boot is
+			// still the campaign's iteration.
+			p.info.Campaign, p.info.CampaignName = old.info.Campaign, old.info.CampaignName
+			p.info.Iteration, p.info.Iterations = old.info.Iteration, old.info.Iterations
+		}
+	}
 	// A reboot still waiting for its boot is superseded: the next boot
 	// completes the latest reboot.
-	n.reboot = &pendingReboot{requested: at, recordID: id}
+	n.reboot = p
 }
 
 // RebootEnded records a reboot's outcome. A node rebooted (its agent
@@ -489,6 +649,10 @@ func (t *Tracker) RebootEnded(mac, cause, method string, ok bool) {
 	p := n.reboot
 	if ok {
 		n.lastMethod = method
+		p.method = method
+		if p.booted && n.context != nil && n.context.RebootID == p.info.RecordID && n.context.Method == "" {
+			n.context.Method = method // the boot came before the outcome
+		}
 	}
 	if p.booted { // the new boot was reported before the outcome
 		n.reboot = nil
@@ -616,6 +780,8 @@ func (t *Tracker) watchdogLocked(n *nodeBoot, now time.Time, l Limit) {
 	n.retriesLeft--
 	n.since = now // a failed hard reboot is tried again a timeout later
 	n.watchdog = true
+	n.watchdogTries = l.Retries
+	n.watchdogTry = l.Retries - n.retriesLeft
 	left := "last try"
 	if n.retriesLeft > 0 {
 		left = fmt.Sprintf("%d retries left", n.retriesLeft)

@@ -122,9 +122,9 @@ func TestFlushWritesEveryPart(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		tr.BeginReboot(mac, name, ids[0], clock.Now())
+		tr.BeginReboot(mac, name, boot.RebootInfo{RecordID: ids[0]}, clock.Now())
 		tr.RebootEnded(mac, "test", "soft", true)
-		tr.Report(mac, name, bootID)
+		tr.Report(mac, name, bootID, "")
 		tr.Flush()
 		return ids[0]
 	}

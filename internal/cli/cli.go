@@ -82,6 +82,7 @@ type opts struct {
 	limit   int
 	nodes   bool // completion names
 	devices bool
+	camp    campaignOpts
 }
 
 // env is what a command runs with.

@@ -27,7 +27,7 @@ func TestComplete(t *testing.T) {
 		want []string
 	}{
 		{"", nil},
-		{"walt", []string{"completion", "device", "help", "log", "node", "server"}},
+		{"walt", []string{"campaign", "completion", "device", "help", "log", "node", "server"}},
 		{"walt -", []string{"--help", "--server"}},
 		{"walt --server http://x:1 no", []string{"node"}},
 		{"walt --server=http://x:1 node sh", []string{"show"}},

@@ -110,7 +110,7 @@ func TestCompletionShells(t *testing.T) {
 		want         []string
 	}{
 		{e.url, "walt no", []string{"node"}},
-		{e.url, "walt ", []string{"completion", "device", "help", "log", "node", "server"}},
+		{e.url, "walt ", []string{"campaign", "completion", "device", "help", "log", "node", "server"}},
 		{e.url, "walt node reb", []string{"reboot"}},
 		{e.url, "walt node re", []string{"reboot", "release", "remove"}},
 		{e.url, "walt node reboot --ha", []string{"--hard"}},

@@ -35,6 +35,9 @@ func init() {
 				fs.BoolVar(&o.force, "force", false, "reboot nodes used by other users without asking")
 				fs.BoolVar(&o.wait, "wait", false, "wait until the rebooted nodes are booted again, and print how long each took")
 				timeoutFlag(fs, o)
+				fs.IntVar(&o.camp.repeat, "repeat", 0, "reboot N times, as a campaign followed until it ends (see walt campaign start)")
+				fs.DurationVar(&o.camp.hold, "hold", 0, "with --repeat: time left to the experiment after each boot")
+				fs.BoolVar(&o.camp.untilDone, "until-done", false, "with --repeat: each boot lasts until the experiment runs 'walt-node done'")
 			},
 			run: nodeReboot,
 		},
@@ -155,6 +158,14 @@ func (e *env) confirmOthers(err error) bool {
 func nodeReboot(ctx context.Context, e *env, args []string) int {
 	if code := e.checkTimeout(); code != ExitOK {
 		return code
+	}
+	if e.o.camp.repeat != 0 {
+		c, code := e.startCampaign(ctx, e.campaignRequest(args[0]))
+		if code != ExitOK {
+			return code
+		}
+		printf(e.Stderr, "Campaign %s started: %d nodes, %s.\n", c.ID, len(c.Nodes), plan(c))
+		return campaignFollow(ctx, e, c.ID)
 	}
 	req := api.RebootRequest{Set: args[0], Hard: e.o.hard, Requester: e.user, Force: e.o.force}
 	p := newProgress(e)

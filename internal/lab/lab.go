@@ -29,7 +29,17 @@ type Config struct {
 	SNMPPort  int
 	Community string // default "private"
 	Variant   snmpswitch.Variant
+	// BootTime is the distribution of the nodes' boot durations;
+	// BootTimes gives some nodes, by name, their own.
 	BootTime  BootTime
+	BootTimes map[string]BootTime
+	// Seed seeds each node's draws of boot times (node i draws from a
+	// generator seeded with Seed and i), so that a run can be done again;
+	// 0: a random seed, which Lab.Seed tells.
+	Seed uint64
+	// CrashAfter is how long crash-loop nodes live after each boot; 0:
+	// DefaultCrashAfter.
+	CrashAfter time.Duration
 	// Faults gives some nodes, by name, a misbehaviour.
 	Faults map[string]Fault
 	// SwitchFaults gives some switches, by name, a misbehaviour.
@@ -53,7 +63,7 @@ func ParseSwitchFault(s string) (SwitchFault, error) {
 	case Unreachable, WrongCommunity, Slow:
 		return f, nil
 	}
-	return "", fmt.Errorf("unknown switch fault %q: want unreachable, wrong-community or slow", s)
+	return "", fmt.Errorf("unknown switch fault %.80q: want unreachable, wrong-community or slow", s)
 }
 
 // Switch is a simulated switch of the lab and the nodes on its ports.
@@ -68,7 +78,10 @@ type Switch struct {
 type Lab struct {
 	Switches []*Switch
 	Nodes    []*Node
-	byName   map[string]*Node
+	// Seed is the seed of the boot times drawn (Config.Seed, or the
+	// random one chosen).
+	Seed   uint64
+	byName map[string]*Node
 }
 
 // Start builds the testbed and powers every node on.
@@ -95,8 +108,19 @@ func Start(cfg Config) (*Lab, error) {
 	if cfg.Community == "" {
 		cfg.Community = "private"
 	}
-	if cfg.BootTime.Min == 0 && cfg.BootTime.Max == 0 {
+	if cfg.BootTime == (BootTime{}) {
 		cfg.BootTime = BootTime{Min: 500 * time.Millisecond, Max: 1500 * time.Millisecond}
+	}
+	if err := cfg.BootTime.check(); err != nil {
+		return nil, err
+	}
+	for name, bt := range cfg.BootTimes {
+		if err := bt.check(); err != nil {
+			return nil, fmt.Errorf("boot time of %s: %w", name, err)
+		}
+	}
+	for cfg.Seed == 0 {
+		cfg.Seed = rand.Uint64()
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -104,7 +128,7 @@ func Start(cfg Config) (*Lab, error) {
 	if err := fitFileLimit(cfg.Nodes, cfg.Switches, cfg.Logger); err != nil {
 		return nil, err
 	}
-	l := &Lab{byName: map[string]*Node{}}
+	l := &Lab{Seed: cfg.Seed, byName: map[string]*Node{}}
 	for name := range cfg.Faults {
 		if _, err := ParseFault(string(cfg.Faults[name])); err != nil {
 			return nil, err
@@ -112,15 +136,20 @@ func Start(cfg Config) (*Lab, error) {
 	}
 	for i := range cfg.Nodes {
 		name := NodeName(i, cfg.Nodes)
+		bt, ok := cfg.BootTimes[name]
+		if !ok {
+			bt = cfg.BootTime
+		}
 		n := NewNode(NodeConfig{
-			Name:     name,
-			MAC:      fmt.Sprintf("02:00:%02x:00:%02x:%02x", cfg.Octet, (i+1)>>8, (i+1)&0xff),
-			Model:    "rpi-b",
-			Addr:     NodeAddr(cfg.Octet, i),
-			Fault:    cfg.Faults[name],
-			BootTime: cfg.BootTime.Draw,
-			OnBoot:   cfg.OnBoot,
-			Logger:   cfg.Logger,
+			Name:       name,
+			MAC:        fmt.Sprintf("02:00:%02x:00:%02x:%02x", cfg.Octet, (i+1)>>8, (i+1)&0xff),
+			Model:      "rpi-b",
+			Addr:       NodeAddr(cfg.Octet, i),
+			Fault:      cfg.Faults[name],
+			BootTime:   bt.Drawer(cfg.Seed, uint64(i)),
+			OnBoot:     cfg.OnBoot,
+			CrashAfter: cfg.CrashAfter,
+			Logger:     cfg.Logger,
 		})
 		l.Nodes = append(l.Nodes, n)
 		l.byName[name] = n
@@ -128,6 +157,11 @@ func Start(cfg Config) (*Lab, error) {
 	for name := range cfg.Faults {
 		if l.byName[name] == nil {
 			return nil, fmt.Errorf("fault for unknown node %q", name)
+		}
+	}
+	for name := range cfg.BootTimes {
+		if l.byName[name] == nil {
+			return nil, fmt.Errorf("boot time for unknown node %q", name)
 		}
 	}
 	for k := range cfg.Switches {
@@ -262,58 +296,45 @@ func (l *Lab) Close() {
 	}
 }
 
-// BootTime is a uniform distribution of boot durations.
-type BootTime struct{ Min, Max time.Duration }
+// maxFaultsSpec bounds a ParseFaults spec: room for a fault on each of
+// the largest lab's nodes.
+const maxFaultsSpec = 1 << 20
 
-// ParseBootTime parses "2s" (fixed) or "1s-3s" (uniform between the two).
-func ParseBootTime(s string) (BootTime, error) {
-	lo, hi, isRange := strings.Cut(s, "-")
-	min, err := time.ParseDuration(lo)
-	if err != nil || min < 0 {
-		return BootTime{}, fmt.Errorf("invalid boot time %q: want a duration such as 2s, or a range such as 1s-3s", s)
-	}
-	max := min
-	if isRange {
-		if max, err = time.ParseDuration(hi); err != nil || max < min {
-			return BootTime{}, fmt.Errorf("invalid boot time %q: want a range such as 1s-3s, smallest first", s)
-		}
-	}
-	return BootTime{Min: min, Max: max}, nil
-}
-
-// Draw returns a boot duration.
-func (b BootTime) Draw() time.Duration {
-	if b.Max <= b.Min {
-		return b.Min
-	}
-	return b.Min + rand.N(b.Max-b.Min)
-}
-
-// ParseFaults parses "node03=refused,node07=hung,switch2=unreachable" into
-// node and switch faults; names starting with "switch" are switches.
+// ParseFaults parses "node03=refused,node07=flaky:3,switch2=unreachable"
+// into node and switch faults; names starting with "switch" are switches.
 func ParseFaults(spec string) (map[string]Fault, map[string]SwitchFault, error) {
 	nodes, switches := map[string]Fault{}, map[string]SwitchFault{}
 	if spec == "" {
 		return nodes, switches, nil
 	}
+	if len(spec) > maxFaultsSpec {
+		return nil, nil, fmt.Errorf("invalid faults: %d bytes, at most %d", len(spec), maxFaultsSpec)
+	}
 	var errs []error
 	for _, item := range strings.Split(spec, ",") {
+		if len(errs) == 10 {
+			errs = append(errs, errors.New("(more faults not checked)"))
+			break
+		}
 		name, f, ok := strings.Cut(item, "=")
 		if !ok || name == "" {
-			errs = append(errs, fmt.Errorf("invalid fault %q: want name=fault", item))
+			errs = append(errs, fmt.Errorf("invalid fault %.80q: want name=fault", item))
 			continue
 		}
 		if strings.HasPrefix(name, "switch") {
 			sf, err := ParseSwitchFault(f)
 			if err != nil {
-				errs = append(errs, fmt.Errorf("%s: %w", name, err))
+				errs = append(errs, fmt.Errorf("%.64s: %w", name, err))
 			}
 			switches[name] = sf
 			continue
 		}
 		nf, err := ParseFault(f)
-		if err != nil || nf == Healthy {
-			errs = append(errs, fmt.Errorf("%s: unknown node fault %q", name, f))
+		if err == nil && nf == Healthy {
+			err = fmt.Errorf("no fault given (want refused, hung, ko, slow-boot, never-boots, not-poe, crash-loop or flaky:K)")
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%.64s: %w", name, err))
 		}
 		nodes[name] = nf
 	}

@@ -189,7 +189,7 @@ func TestPowerCycleThroughSwitch(t *testing.T) {
 
 func TestParsers(t *testing.T) {
 	t.Parallel()
-	if bt, err := ParseBootTime("1s-3s"); err != nil || bt != (BootTime{time.Second, 3 * time.Second}) {
+	if bt, err := ParseBootTime("1s-3s"); err != nil || bt != (BootTime{Min: time.Second, Max: 3 * time.Second}) {
 		t.Errorf("ParseBootTime(1s-3s) = %v, %v", bt, err)
 	}
 	for _, bad := range []string{"", "fast", "3s-1s", "-1s", "1s-"} {

@@ -13,6 +13,8 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -30,15 +32,57 @@ const (
 	SlowBoot   Fault = "slow-boot"   // boots ten times slower
 	NeverBoots Fault = "never-boots" // once down, never comes back
 	NotPoE     Fault = "not-poe"     // powered by something else than its switch port
+	// CrashLoop: each boot comes back and is reported, then the node dies
+	// (its agent gone, no heartbeats) CrashAfter later, until a power
+	// cycle boots it again, to die again.
+	CrashLoop Fault = "crash-loop"
 )
+
+// Bounds of the flaky:K fault (Flaky).
+const (
+	MinFlaky = 2
+	MaxFlaky = 1000
+)
+
+const flakyPrefix = "flaky:"
+
+// Flaky is the fault flaky:K: of the boots the node starts, every K-th
+// never comes back, the node staying dark (powered, nothing listening)
+// until it is powered off and on again. That power cycle revives it: the
+// boot it starts always comes back, and is not counted. So one reboot in
+// K fails and is rescued by a power cycle; the node is never dead.
+func Flaky(k int) Fault { return Fault(flakyPrefix + strconv.Itoa(k)) }
+
+// FlakyEvery returns K for the fault flaky:K, 0 for any other.
+func (f Fault) FlakyEvery() int {
+	v, ok := strings.CutPrefix(string(f), flakyPrefix)
+	if !ok {
+		return 0
+	}
+	k, err := strconv.Atoi(v)
+	if err != nil || k < MinFlaky || k > MaxFlaky {
+		return 0
+	}
+	return k
+}
 
 // ParseFault checks a fault name.
 func ParseFault(s string) (Fault, error) {
 	switch f := Fault(s); f {
-	case Healthy, Refused, Hung, KO, SlowBoot, NeverBoots, NotPoE:
+	case Healthy, Refused, Hung, KO, SlowBoot, NeverBoots, NotPoE, CrashLoop:
 		return f, nil
 	}
-	return "", fmt.Errorf("unknown node fault %q: want refused, hung, ko, slow-boot, never-boots or not-poe", s)
+	if v, ok := strings.CutPrefix(s, flakyPrefix); ok {
+		if v == "" || len(v) > 4 || strings.Trim(v, "0123456789") != "" {
+			return "", fmt.Errorf("invalid node fault %.80q: want flaky:K, K a number of boots from %d to %d", s, MinFlaky, MaxFlaky)
+		}
+		k, _ := strconv.Atoi(v)
+		if k < MinFlaky || k > MaxFlaky {
+			return "", fmt.Errorf("invalid node fault %q: K is %d, want %d to %d (every K-th boot never comes back)", s, k, MinFlaky, MaxFlaky)
+		}
+		return Flaky(k), nil
+	}
+	return "", fmt.Errorf("unknown node fault %.80q: want refused, hung, ko, slow-boot, never-boots, not-poe, crash-loop or flaky:K", s)
 }
 
 // KOReason is what a node with the KO fault answers to REBOOT.
@@ -62,6 +106,9 @@ type Boot struct {
 	At     time.Time
 }
 
+// Current reports whether the node is up in this boot still.
+func (b Boot) Current() bool { return b.Node.State() == Up && b.Node.BootID() == b.BootID }
+
 // NodeConfig describes a simulated node.
 type NodeConfig struct {
 	Name  string
@@ -75,8 +122,14 @@ type NodeConfig struct {
 	// OnBoot, when not nil, is called (on its own goroutine) after each boot,
 	// once the agent port serves.
 	OnBoot func(Boot)
-	Logger *slog.Logger
+	// CrashAfter is how long a CrashLoop node lives after each boot;
+	// 0: DefaultCrashAfter.
+	CrashAfter time.Duration
+	Logger     *slog.Logger
 }
+
+// DefaultCrashAfter is how long a CrashLoop node lives after each boot.
+const DefaultCrashAfter = time.Second
 
 // Node is a simulated physical node. It starts Off; PowerOn boots it. Its
 // agent "reboots" by going away and booting again. Methods are safe for
@@ -93,12 +146,19 @@ type Node struct {
 	bootID    string        // +checklocks:mu
 	boots     int           // +checklocks:mu
 	rebooting bool          // +checklocks:mu
+	// flaky:K: counted boots started, and dark while the last one never
+	// came back (the next boot, after a power cycle, revives the node).
+	flakyCount int  // +checklocks:mu
+	dark       bool // +checklocks:mu
 }
 
 // NewNode returns a powered-off node.
 func NewNode(cfg NodeConfig) *Node {
 	if cfg.BootTime == nil {
 		cfg.BootTime = func() time.Duration { return 0 }
+	}
+	if cfg.CrashAfter <= 0 {
+		cfg.CrashAfter = DefaultCrashAfter
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -187,6 +247,15 @@ func (n *Node) bootLocked() {
 	if n.cfg.Fault == NeverBoots && n.boots > 0 {
 		return
 	}
+	if k := n.cfg.Fault.FlakyEvery(); k > 0 {
+		if n.dark {
+			n.dark = false // revived by a power cycle: not counted
+		} else if n.flakyCount++; n.flakyCount%k == 0 {
+			n.dark = true
+			n.log.Debug("flaky boot never comes back", "boot", n.flakyCount)
+			return
+		}
+	}
 	gen := n.gen
 	d := n.cfg.BootTime()
 	if n.cfg.Fault == SlowBoot {
@@ -229,6 +298,22 @@ func (n *Node) finishBoot(gen uint64) {
 	if n.cfg.OnBoot != nil {
 		go n.cfg.OnBoot(boot)
 	}
+	if n.cfg.Fault == CrashLoop {
+		time.AfterFunc(n.cfg.CrashAfter, func() { n.crash(gen) })
+	}
+}
+
+// crash kills the agent of boot generation gen, if still up: the node
+// stays powered and dark until a power cycle.
+func (n *Node) crash(gen uint64) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.gen != gen || n.state != Up {
+		return
+	}
+	n.shutdownLocked()
+	n.state = Booting
+	n.log.Debug("crashed", "boot_id", n.bootID)
 }
 
 // serveLocked starts the agent port as the node's fault says.

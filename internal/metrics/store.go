@@ -157,3 +157,62 @@ func (s timedStore) LogLines(ctx context.Context, after int64, limit int) (_ []s
 
 // Close is not timed: the server never closes its store.
 func (s timedStore) Close() error { return s.Store.Close() }
+
+func (s timedStore) AddCampaign(ctx context.Context, c store.Campaign, nodes []store.CampaignNode) (_ string, err error) {
+	defer s.done("add_campaign", time.Now(), &err)
+	return s.Store.AddCampaign(ctx, c, nodes)
+}
+
+func (s timedStore) UpdateCampaign(ctx context.Context, c store.Campaign) (err error) {
+	defer s.done("update_campaign", time.Now(), &err)
+	return s.Store.UpdateCampaign(ctx, c)
+}
+
+func (s timedStore) Campaigns(ctx context.Context, f store.CampaignFilter) (_ []store.Campaign, err error) {
+	defer s.done("campaigns", time.Now(), &err)
+	return s.Store.Campaigns(ctx, f)
+}
+
+func (s timedStore) CampaignNodes(ctx context.Context, id string) (_ []store.CampaignNode, err error) {
+	defer s.done("campaign_nodes", time.Now(), &err)
+	return s.Store.CampaignNodes(ctx, id)
+}
+
+func (s timedStore) SaveCampaignProgress(ctx context.Context, nodes []store.CampaignNode, boots []store.CampaignBoot) (err error) {
+	defer s.done("save_campaign_progress", time.Now(), &err)
+	return s.Store.SaveCampaignProgress(ctx, nodes, boots)
+}
+
+func (s timedStore) CampaignBoots(ctx context.Context, id string) (_ []store.CampaignBoot, err error) {
+	defer s.done("campaign_boots", time.Now(), &err)
+	return s.Store.CampaignBoots(ctx, id)
+}
+
+func (s timedStore) SetQuarantines(ctx context.Context, qs []store.Quarantine) (err error) {
+	defer s.done("set_quarantines", time.Now(), &err)
+	return s.Store.SetQuarantines(ctx, qs)
+}
+
+func (s timedStore) ClearQuarantine(ctx context.Context, mac string) (_ bool, err error) {
+	defer s.done("clear_quarantine", time.Now(), &err)
+	return s.Store.ClearQuarantine(ctx, mac)
+}
+
+func (s timedStore) Quarantines(ctx context.Context) (_ []store.Quarantine, err error) {
+	defer s.done("quarantines", time.Now(), &err)
+	return s.Store.Quarantines(ctx)
+}
+
+// SetBootState times the store's one-transaction flush of the boot
+// tracker, when it has one (sqlstore's); without, it is an error, and the
+// tracker writes each part through the methods above.
+func (s timedStore) SetBootState(ctx context.Context, bs []store.BootStatus, rb []store.RebootBoot, ls []store.LogLine) (err error) {
+	sw, ok := s.Store.(interface {
+		SetBootState(context.Context, []store.BootStatus, []store.RebootBoot, []store.LogLine) error
+	})
+	if !ok {
+		return errors.New("the store writes boot state in parts")
+	}
+	defer s.done("set_boot_state", time.Now(), &err)
+	return sw.SetBootState(ctx, bs, rb, ls)
+}

@@ -74,9 +74,10 @@ func (s *Server) MarkDown(mac, cause, method string) { s.boots.MarkDown(mac, cau
 // tests serving Handler() call it themselves. stop ends the checks.
 func (s *Server) StartBootTracking() (stop func()) { return s.boots.Start() }
 
-// Close stops boot tracking and writes its pending changes. Call it
-// before closing the store.
+// Close stops the campaigns and boot tracking and writes their pending
+// changes. Call it before closing the store.
 func (s *Server) Close() error {
+	s.campaigns.Close()
 	s.boots.Close()
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/walt-testbed/walt/api"
+	"github.com/walt-testbed/walt/internal/boot"
 	"github.com/walt-testbed/walt/internal/history"
 	"github.com/walt-testbed/walt/internal/reboot"
 	"github.com/walt-testbed/walt/internal/store"
@@ -26,7 +27,13 @@ const maxBeats = 10000
 // progress, if not nil, gets each node's record as the API shows it, once
 // stored.
 func (s *Server) runReboot(ctx context.Context, nodes []reboot.Node, req api.RebootRequest, progress func(*api.NodeResult)) ([]reboot.Result, string, error) {
-	b := &batchRun{s: s, ctx: ctx, batch: sqlstore.NewID(), req: req, progress: progress}
+	return s.runRebootWith(ctx, nodes, req, boot.RebootInfo{}, progress)
+}
+
+// runRebootWith is runReboot with the campaign part of the boot context
+// (info's campaign fields) the nodes' next boots get.
+func (s *Server) runRebootWith(ctx context.Context, nodes []reboot.Node, req api.RebootRequest, info boot.RebootInfo, progress func(*api.NodeResult)) ([]reboot.Result, string, error) {
+	b := &batchRun{s: s, ctx: ctx, batch: sqlstore.NewID(), req: req, info: info, progress: progress}
 	now := time.Now()
 	recs := make([]store.Reboot, len(nodes))
 	for i, n := range nodes {
@@ -49,7 +56,8 @@ type batchRun struct {
 	ctx      context.Context
 	batch    string
 	req      api.RebootRequest
-	ids      []string // record IDs, by node index; ids[i] changes on node i's pipeline only
+	info     boot.RebootInfo // the campaign's part of the boot context
+	ids      []string        // record IDs, by node index; ids[i] changes on node i's pipeline only
 	progress func(*api.NodeResult)
 
 	mu     sync.Mutex
@@ -69,7 +77,9 @@ func (b *batchRun) Started(i int, n reboot.Node) {
 		}
 		b.ids[i] = id
 	}
-	b.s.boots.BeginReboot(n.MAC, n.Name, b.ids[i], b.s.boots.Now())
+	info := b.info
+	info.RecordID, info.Requester, info.Cause = b.ids[i], b.req.Requester, b.req.Cause
+	b.s.boots.BeginReboot(n.MAC, n.Name, info, b.s.boots.Now())
 }
 
 // Finished completes node i's record, then tells the tracker and the

@@ -176,6 +176,11 @@ func (s *Server) listNodes(w http.ResponseWriter, r *http.Request) {
 		writeError(w, s.log, err)
 		return
 	}
+	qs, err := s.quarantines(r.Context())
+	if err != nil {
+		writeError(w, s.log, err)
+		return
+	}
 	list := api.NodeList{Nodes: []api.Node{}}
 next:
 	for _, d := range inv.devices {
@@ -186,6 +191,7 @@ next:
 		if d.Virtual {
 			n.VNode = s.vnodeView(d.Name)
 		}
+		n.BootContext, n.Quarantine = s.boots.BootContext(d.MAC), qs[d.MAC]
 		for k, vs := range q {
 			if !strings.EqualFold(nodeFilters[k](n), vs[len(vs)-1]) {
 				continue next
@@ -340,9 +346,11 @@ func (s *Server) nodeReport(ctx context.Context, rep api.NodeReport) (api.Node, 
 	if err != nil {
 		return api.Node{}, err
 	}
-	s.boots.Report(d.MAC, d.Name, rep.BootID)
+	bc := s.boots.Report(d.MAC, d.Name, rep.BootID, rep.NodeMethod)
 	s.log.Debug("node reported", "node", d.Name, "mac", d.MAC, "ip", d.IP, "boot_id", rep.BootID)
-	return s.withBoot(toAPINode(d, nil)), nil
+	n := s.withBoot(toAPINode(d, nil))
+	n.BootContext = &bc
+	return n, nil
 }
 
 func (s *Server) setLink(w http.ResponseWriter, r *http.Request) {

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/walt-testbed/walt/internal/metrics"
@@ -74,3 +75,25 @@ func (b bootStore) SetRebootsBooted(ctx context.Context, bs []store.RebootBoot) 
 	}
 	return err
 }
+
+// SetBootState passes the tracker's one-transaction flush through (see
+// boot.Tracker.Flush), observing the boots it writes.
+func (b bootStore) SetBootState(ctx context.Context, bs []store.BootStatus, rb []store.RebootBoot, ls []store.LogLine) error {
+	sw, ok := b.Store.(interface {
+		SetBootState(context.Context, []store.BootStatus, []store.RebootBoot, []store.LogLine) error
+	})
+	if !ok {
+		return errNoStateWriter
+	}
+	err := sw.SetBootState(ctx, bs, rb, ls)
+	if err == nil {
+		for _, r := range rb {
+			b.m.Booted(r.ID, r.At)
+		}
+	}
+	return err
+}
+
+// errNoStateWriter: the store has no one-transaction flush; the tracker
+// then writes each part on its own.
+var errNoStateWriter = errors.New("the store writes boot state in parts")

@@ -18,6 +18,7 @@ import (
 
 	"github.com/walt-testbed/walt/api"
 	"github.com/walt-testbed/walt/internal/boot"
+	"github.com/walt-testbed/walt/internal/campaign"
 	"github.com/walt-testbed/walt/internal/history"
 	"github.com/walt-testbed/walt/internal/metrics"
 	"github.com/walt-testbed/walt/internal/powersave"
@@ -72,7 +73,11 @@ type Server struct {
 	handler http.Handler // mux, timed by metrics
 	metrics *metrics.Metrics
 	boots   *boot.Tracker
-	wake    wakeHook
+	// campaigns runs the reboot campaigns (campaign.go).
+	campaigns *campaign.Engine
+	wake      wakeHook
+	// doneReply fills the answers to done reports (done.go).
+	doneReply doneReplier
 
 	ps       *powersave.Powersave
 	rescanMu sync.Mutex // one rescan applies its findings at a time
@@ -123,6 +128,11 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if s.boots, err = boot.New(ctx, cfg.Boot, bootStore{cfg.Store, s.metrics}, cfg.Logger, watchdog{s}); err != nil {
 		return nil, fmt.Errorf("server config: %w", err)
 	}
+	s.campaigns = campaign.New(campaign.Config{Store: cfg.Store, Rebooter: campaignRebooter{s}, Boots: s.boots, Logger: cfg.Logger})
+	s.SetDoneReplier(func(mac string, d boot.Done) api.DoneReply {
+		c, it := s.campaigns.DoneOf(mac, d.BootID)
+		return api.DoneReply{Campaign: c, Iteration: it}
+	})
 	s.ps = powersave.New(powersave.Config{Idle: cfg.Powersave, Store: cfg.Store, PoE: cfg.PoE, Tracker: s.boots, Logger: cfg.Logger})
 	s.routes()
 	s.handler = s.metrics.Instrument(s.mux)
@@ -137,6 +147,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("POST "+p+"/devices", jsonHandler(s.log, http.StatusCreated, s.addDevice))
 	s.mux.HandleFunc("DELETE "+p+"/devices/{name}", s.forgetDevice)
 	s.mux.HandleFunc("POST "+p+"/node-reports", jsonHandler(s.log, http.StatusOK, s.nodeReport))
+	s.mux.HandleFunc("POST "+p+"/node-done", jsonHandler(s.log, http.StatusOK, s.nodeDone))
 	s.mux.HandleFunc("GET "+p+"/config", s.showConfig)
 	s.mux.HandleFunc("POST "+p+"/config", jsonHandler(s.log, http.StatusOK, s.setConfig))
 	s.mux.HandleFunc("POST "+p+"/ownership", jsonHandler(s.log, http.StatusOK, s.changeOwnership))
@@ -149,6 +160,15 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("POST "+p+"/heartbeats", jsonHandler(s.log, http.StatusOK, s.heartbeats))
 	s.mux.HandleFunc("POST "+p+"/waits", s.wait)
 	s.mux.HandleFunc("GET "+p+"/logs", s.logs)
+	s.mux.HandleFunc("POST "+p+"/campaigns", jsonHandler(s.log, http.StatusCreated, s.startCampaign))
+	s.mux.HandleFunc("GET "+p+"/campaigns", s.listCampaigns)
+	s.mux.HandleFunc("GET "+p+"/campaigns/{id}", s.showCampaign)
+	s.mux.HandleFunc("POST "+p+"/campaigns/{id}/stop", s.stopCampaign)
+	s.mux.HandleFunc("GET "+p+"/campaigns/{id}/boots", s.listCampaignBoots)
+	s.mux.HandleFunc("GET "+p+"/campaigns/{id}/events", s.campaignEvents)
+	s.mux.HandleFunc("GET "+p+"/campaigns/{id}/stats", s.campaignStats)
+	s.mux.HandleFunc("GET "+p+"/campaign-comparisons", s.compareCampaigns)
+	s.mux.HandleFunc("DELETE "+p+"/quarantine/{node}", s.clearQuarantine)
 	s.vnodeRoutes()
 	s.mux.Handle("GET /metrics", s.metrics.Handler(s.log))
 	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
@@ -211,6 +231,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, tasks ...Task) erro
 		return s.serveHTTP(gctx, ln)
 	})
 	g.Go(func() error { return s.boots.Run(bg) })
+	g.Go(func() error { return s.campaigns.Run(bg) })
 	g.Go(func() error {
 		s.ps.Run(bg)
 		return nil

@@ -288,7 +288,8 @@ func TestNodeReports(t *testing.T) {
 	}
 	want := api.NodeList{NumNodes: 1, Nodes: []api.Node{{
 		Name: "vm1", Model: "pc-x86-64", Virtual: true, Booted: true, IP: "127.20.250.2", MAC: "52:54:00:aa:bb:cc", BootMode: "hybrid-volatile",
-		Config: map[string]string{"boot.delay": "random", "boot.retries": "9", "boot.timeout": "180", "cpu.cores": "4", "kexec.allow": "true", "ram": "512M"},
+		Config:      map[string]string{"boot.delay": "random", "boot.retries": "9", "boot.timeout": "180", "cpu.cores": "4", "kexec.allow": "true", "ram": "512M"},
+		BootContext: &api.BootContext{Cause: api.BootCauseUnknown}, // reports without a boot id: every one is a new boot
 	}}}
 	if diff := cmp.Diff(want, nl, cmpopts.IgnoreFields(api.Node{}, "Boot")); diff != "" {
 		t.Errorf("Nodes() (-want +got):\n%s", diff)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/walt-testbed/walt/api"
 	"github.com/walt-testbed/walt/internal/bound"
+	"github.com/walt-testbed/walt/internal/experiment"
 	"github.com/walt-testbed/walt/internal/nodeset"
 	"github.com/walt-testbed/walt/internal/store"
 	"github.com/walt-testbed/walt/internal/store/sqlstore"
@@ -106,6 +107,11 @@ func checkRequest(v any) error {
 		return checkTexts(setField(r.Set), requesterField(r.Requester), textField{"action", r.Action, maxWord, false})
 	case *api.WaitRequest:
 		return checkTexts(setField(r.Set), requesterField(r.Requester))
+	case *api.CampaignRequest:
+		return checkTexts(setField(r.Set), requesterField(r.Requester), textField{"name", r.Name, api.MaxCampaignName, true},
+			textField{"mode", r.Mode, maxWord, true})
+	case *api.CampaignStopRequest:
+		return checkTexts(requesterField(r.Requester))
 	case *api.RescanRequest:
 		return checkTexts(setField(r.Set), requesterField(r.Requester))
 	case *api.Link:
@@ -199,6 +205,9 @@ func checkIP(field, ip string) (netip.Addr, error) {
 func reportedDevice(rep api.NodeReport, old *store.Device, now time.Time) (store.Device, error) {
 	if err := checkRequest(&rep); err != nil {
 		return store.Device{}, err
+	}
+	if err := experiment.CheckNodeMethod(rep.NodeMethod); err != nil {
+		return store.Device{}, fieldError(err)
 	}
 	mac, err := checkMAC("mac", rep.MAC)
 	if err != nil {

@@ -251,8 +251,93 @@ type Store interface {
 	// Seq above after, oldest first.
 	LogLines(ctx context.Context, after int64, limit int) ([]LogLine, error)
 
+	// AddCampaign stores a new campaign with its nodes, in one
+	// transaction, and returns its ID: the store numbers campaigns 1, 2,
+	// 3... (c.ID is ignored). ErrInvalid for a malformed field.
+	AddCampaign(ctx context.Context, c Campaign, nodes []CampaignNode) (string, error)
+	// UpdateCampaign stores c's State, Round and FinishedAt. ErrNotFound
+	// if the ID is unknown.
+	UpdateCampaign(ctx context.Context, c Campaign) error
+	// Campaigns returns the campaigns f selects, newest first.
+	Campaigns(ctx context.Context, f CampaignFilter) ([]Campaign, error)
+	// CampaignNodes returns a campaign's nodes, sorted by name.
+	CampaignNodes(ctx context.Context, id string) ([]CampaignNode, error)
+	// SaveCampaignProgress writes nodes' states and boot rows (inserted
+	// or replaced, by campaign, node and iteration) in one transaction.
+	// ErrNotFound if a campaign or campaign node is unknown.
+	SaveCampaignProgress(ctx context.Context, nodes []CampaignNode, boots []CampaignBoot) error
+	// CampaignBoots returns a campaign's boot rows, by iteration then
+	// node name.
+	CampaignBoots(ctx context.Context, id string) ([]CampaignBoot, error)
+	// SetQuarantines records quarantined nodes, replacing earlier
+	// records of the same nodes. Nodes not in the inventory are skipped.
+	SetQuarantines(ctx context.Context, qs []Quarantine) error
+	// ClearQuarantine lifts a node's quarantine; false if it had none.
+	ClearQuarantine(ctx context.Context, mac string) (bool, error)
+	// Quarantines returns every quarantined node, sorted by MAC.
+	Quarantines(ctx context.Context) ([]Quarantine, error)
+
 	// Close releases the store.
 	Close() error
+}
+
+// Campaign is a durable campaign of repeated reboots (api.Campaign).
+type Campaign struct {
+	ID, Name, Requester, Set string
+	Mode                     string
+	Repeat                   int
+	Hard, UntilDone          bool
+	Hold, DoneTimeout        time.Duration
+	BootTimeout              time.Duration
+	Quarantine               int
+	State                    string
+	Round                    int
+	CreatedAt, FinishedAt    time.Time
+}
+
+// CampaignFilter selects campaigns. Zero fields match everything.
+type CampaignFilter struct {
+	ID    string
+	State string
+	Limit int
+}
+
+// CampaignNode is one node's part of a campaign (api.CampaignNode).
+type CampaignNode struct {
+	Campaign, MAC, Name, Model string
+	State                      string
+	Iteration                  int
+	Booted, Failed             int
+	FailedInRow                int
+	Reason                     string
+}
+
+// CampaignBoot is one iteration of one node (api.CampaignBoot). Zero
+// times mean "not yet" (or never).
+type CampaignBoot struct {
+	Campaign, MAC, Name string
+	Iteration           int
+	RebootID            string
+	// PrevBootID is the node's boot id when its reboot was asked: a
+	// server that resumes the campaign knows the node booted when its
+	// boot id differs.
+	PrevBootID                                   string
+	RequestedAt, AckAt, DownAt, BootedAt, DoneAt time.Time
+	Method, NodeMethod                           string
+	Fallback, Rescued                            bool
+	BootID                                       string
+	// Status is the experiment's exit status, -1 when it reported none.
+	Status  int
+	Metrics map[string]float64
+	Outcome string
+	Error   string
+	Code    string
+}
+
+// Quarantine keeps a node out of campaigns until a user clears it.
+type Quarantine struct {
+	MAC, Campaign, Reason string
+	Since                 time.Time
 }
 
 // BootStatus is what the boot tracker keeps of a node across restarts.

@@ -403,6 +403,7 @@ func (s *Store) ForgetDevice(ctx context.Context, mac string) error {
 			`DELETE FROM links WHERE node_mac = ? OR switch_mac = ?`,
 			`DELETE FROM poe_off WHERE switch_mac = ?`,
 			`DELETE FROM boot_status WHERE mac = ?`,
+			`DELETE FROM quarantine WHERE mac = ?`,
 			`DELETE FROM devices WHERE mac = ?`,
 		} {
 			args := []any{d.MAC}

@@ -31,6 +31,8 @@ const (
 	stmtBootStatuses
 	stmtSetRebootBooted
 	stmtInsertLogLine
+	stmtUpsertCampaignNode
+	stmtUpsertCampaignBoot
 	numStmts
 )
 
@@ -59,6 +61,18 @@ var stmtText = [numStmts]string{
 	stmtBootStatuses:    `SELECT mac, boot_id, booted, since, cause, method, last_method, retries_left FROM boot_status ORDER BY mac`,
 	stmtSetRebootBooted: `UPDATE reboots SET booted_at = ?, boot_id = ? WHERE id = ?`,
 	stmtInsertLogLine:   `INSERT INTO platform_log (seq, at, stream, node, line) VALUES (?, ?, ?, ?, ?)`,
+	stmtUpsertCampaignNode: `INSERT INTO campaign_nodes (campaign, mac, name, model, state, iteration, booted, failed, failed_in_row, reason)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (campaign, mac) DO UPDATE SET state = excluded.state, iteration = excluded.iteration, booted = excluded.booted,
+		failed = excluded.failed, failed_in_row = excluded.failed_in_row, reason = excluded.reason`,
+	stmtUpsertCampaignBoot: `INSERT INTO campaign_boots (campaign, mac, name, iteration, reboot_id, prev_boot_id,
+		requested_at, ack_at, down_at, booted_at, done_at, method, node_method, fallback, rescued, boot_id, status, metrics, outcome, error, code)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (campaign, mac, iteration) DO UPDATE SET reboot_id = excluded.reboot_id, prev_boot_id = excluded.prev_boot_id,
+		requested_at = excluded.requested_at, ack_at = excluded.ack_at, down_at = excluded.down_at, booted_at = excluded.booted_at,
+		done_at = excluded.done_at, method = excluded.method, node_method = excluded.node_method, fallback = excluded.fallback,
+		rescued = excluded.rescued, boot_id = excluded.boot_id, status = excluded.status, metrics = excluded.metrics,
+		outcome = excluded.outcome, error = excluded.error, code = excluded.code`,
 }
 
 // prepareAll prepares every fixed query on db. It runs before the Store is

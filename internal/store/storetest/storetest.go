@@ -45,6 +45,9 @@ func Run(t *testing.T, newStore NewStore) {
 		{"LogLines", testLogLines},
 		{"BootSurvivesReopen", testBootSurvivesReopen},
 		{"EndedContext", testEndedContext},
+		{"Campaigns", testCampaigns},
+		{"CampaignProgress", testCampaignProgress},
+		{"Quarantine", testQuarantine},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -1,0 +1,124 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/walt-testbed/walt/api"
+	"github.com/walt-testbed/walt/client"
+	"github.com/walt-testbed/walt/internal/lab"
+	"github.com/walt-testbed/walt/internal/testutil"
+)
+
+// The campaign crash test's lab uses 127.66.0.0/16, its server 127.63.0.2.
+
+// A server killed with SIGKILL in the middle of a campaign resumes it at
+// its next start: every node gets each of its iterations, none twice.
+func TestKilledDuringCampaignResumes(t *testing.T) {
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("builds walt-server")
+	}
+	const nodes, repeat = 12, 6
+	bin := buildServer(t)
+	dataDir := t.TempDir()
+	addr := "127.63.0.2:" + freePort(t, "127.63.0.2")
+	first := startProcAt(t, bin, dataDir, addr)
+	rep, err := client.NewReporter("http://" + addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep.Backoff = 200 * time.Millisecond // reports retried quickly while the server is down
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	wg.Go(func() { rep.Run(ctx) })
+	l, err := lab.Start(lab.Config{Nodes: nodes, Octet: 66, BootTime: lab.BootTime{Min: 100 * time.Millisecond, Max: 300 * time.Millisecond},
+		OnBoot: func(b lab.Boot) {
+			n := b.Node
+			host, _, _ := net.SplitHostPort(n.Addr())
+			alive := func() bool { return n.State() == lab.Up && n.BootID() == b.BootID }
+			rep.Report(ctx, api.NodeReport{MAC: n.MAC(), IP: host, Name: n.Name(), Model: n.Model(), BootMode: "network", BootID: b.BootID}, alive)
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(l.Close)
+	c, err := client.New("http://"+addr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 20*time.Second, "the lab's nodes booted", func() bool {
+		nl, err := c.Nodes(t.Context(), map[string]string{"booted": "true"})
+		return err == nil && nl.NumNodes == nodes
+	})
+	camp, err := c.StartCampaign(t.Context(), api.CampaignRequest{Set: "all-nodes", Requester: "test", Repeat: repeat,
+		BootTimeout: api.Duration(5 * time.Second)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	testutil.EventuallyNil(t, 60*time.Second, "the campaign in round 3", func() error {
+		got, err := c.Campaign(t.Context(), camp.ID)
+		if err != nil {
+			return err
+		}
+		if got.Round < 3 {
+			return fmt.Errorf("round %d", got.Round)
+		}
+		return nil
+	})
+	if err := first.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-first.done
+
+	second := startProcAt(t, bin, dataDir, addr)
+	var end api.Campaign
+	fctx, fcancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer fcancel()
+	if err := c.FollowCampaign(fctx, camp.ID, true, func(ev api.CampaignEvent) error {
+		if ev.Type == api.CampaignEventState {
+			end = *ev.Campaign
+		}
+		return nil
+	}); err != nil {
+		t.Fatalf("follow the resumed campaign: %v\n%s", err, second.log)
+	}
+	if end.State != api.CampaignDone || end.Round != repeat {
+		t.Fatalf("resumed campaign ended %s in round %d, want done in round %d\n%s", end.State, end.Round, repeat, second.log)
+	}
+	boots, err := c.CampaignBoots(t.Context(), camp.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := map[string][]api.CampaignBoot{}
+	for _, b := range boots {
+		rows[b.Node] = append(rows[b.Node], b)
+	}
+	for _, n := range l.Nodes {
+		rs := rows[n.Name()]
+		completed := 0
+		for i, b := range rs {
+			if b.Iteration != i+1 {
+				t.Errorf("%s: row %d is iteration %d", n.Name(), i, b.Iteration)
+			}
+			if b.Outcome == api.BootCompleted {
+				completed++
+			}
+		}
+		// A node whose reboot the killed server had recorded but not
+		// sent fails that iteration (at most one); no node is rebooted
+		// twice for one iteration.
+		if len(rs) != repeat || completed < repeat-1 || n.Boots() != 1+completed {
+			t.Errorf("%s: %d rows, %d completed, %d boots; want %d rows, at most one failed, one boot per completed row after the first", n.Name(), len(rs), completed, n.Boots(), repeat)
+		}
+	}
+	if !strings.Contains(second.log.String(), "campaign resumed") {
+		t.Errorf("the second server did not log the campaign's resumption:\n%s", second.log)
+	}
+}

@@ -1,0 +1,363 @@
+// Package campaign runs reboot campaigns: a node set rebooted Repeat
+// times, in rounds (every node together, the next round once all have
+// booted) or freely (each node on its own clock), each iteration of each
+// node one row in the store (docs/campaigns.md).
+//
+// The engine owns the campaigns' state. It hears of boots and done
+// reports as an observer of the boot tracker, reboots through the
+// Rebooter it is given, and writes each iteration's row as it progresses:
+// the row that says a reboot was asked is written before the reboot is,
+// so that a server that resumes the campaign after a crash never reboots
+// a node twice for one iteration; later changes are written in batches.
+//
+// Lifecycle: New starts nothing; Run resumes the campaigns the store says
+// are running, serves Start and Stop until its context ends, then stops
+// every campaign's goroutines (the campaigns stay running in the store,
+// for the next start) and writes what is pending.
+package campaign
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/walt-testbed/walt/api"
+	"github.com/walt-testbed/walt/internal/boot"
+	"github.com/walt-testbed/walt/internal/store"
+)
+
+// Store is what the engine needs of the server's store.
+type Store interface {
+	AddCampaign(ctx context.Context, c store.Campaign, nodes []store.CampaignNode) (string, error)
+	UpdateCampaign(ctx context.Context, c store.Campaign) error
+	Campaigns(ctx context.Context, f store.CampaignFilter) ([]store.Campaign, error)
+	CampaignNodes(ctx context.Context, id string) ([]store.CampaignNode, error)
+	SaveCampaignProgress(ctx context.Context, nodes []store.CampaignNode, boots []store.CampaignBoot) error
+	CampaignBoots(ctx context.Context, id string) ([]store.CampaignBoot, error)
+	SetQuarantines(ctx context.Context, qs []store.Quarantine) error
+}
+
+// Target is a node to reboot.
+type Target struct {
+	MAC, Name string
+}
+
+// Batch is one call of the Rebooter: nodes of one campaign at one
+// iteration.
+type Batch struct {
+	Campaign  store.Campaign
+	Iteration int
+	Nodes     []Target
+}
+
+// Outcome is one node's reboot outcome.
+type Outcome struct {
+	MAC      string
+	RebootID string
+	OK       bool
+	Method   string
+	// Fallback: an attempt failed before the one that rebooted the node.
+	Fallback bool
+	Ack      time.Time
+	// Error and Code are the last attempt's, when the reboot failed.
+	Error, Code string
+}
+
+// A Rebooter reboots nodes for campaigns.
+type Rebooter interface {
+	// Reboot reboots b's nodes as one batch, recorded under the
+	// campaign's requester with the campaign as the cause, and calls
+	// done with each node's outcome as soon as it is known (from any
+	// goroutine). It returns once every outcome is known.
+	Reboot(ctx context.Context, b Batch, done func(Outcome))
+}
+
+// Boots is what the engine needs of the boot tracker.
+type Boots interface {
+	// BootID is the node's current boot id; empty if none is known.
+	BootID(mac string) string
+	// Status is the node's boot state, and whether it is booted.
+	Status(mac string) (*api.BootStatus, bool)
+	Observe(o boot.Observer)
+}
+
+// Config configures an Engine.
+type Config struct {
+	Store    Store
+	Rebooter Rebooter
+	Boots    Boots
+	Logger   *slog.Logger
+}
+
+// Errors of Start and Stop; they wrap store's error kinds so that the
+// server maps them as it maps the store's.
+var (
+	ErrBusy    = fmt.Errorf("%w: node already in a running campaign", store.ErrConflict)
+	ErrNoNodes = fmt.Errorf("%w: no node left to run the campaign on", store.ErrInvalid)
+	ErrClosed  = fmt.Errorf("%w: the campaign engine is stopped", store.ErrUnavailable)
+)
+
+// Engine runs campaigns.
+type Engine struct {
+	cfg Config
+	log *slog.Logger
+
+	// base ends when Run ends: the campaigns' goroutines stop.
+	base    context.Context
+	stopAll context.CancelFunc
+
+	mu sync.Mutex
+	// runs holds the running campaigns by ID. +checklocks:mu
+	runs map[string]*run
+	// waits holds, by MAC, the iteration waiting for the node's boot or
+	// done report. A node is in one running campaign at a time.
+	// +checklocks:mu
+	waits map[string]*wait
+	// closed is set when Run has stopped. +checklocks:mu
+	closed bool
+	// dones holds, by MAC, the iteration the node's last done report
+	// ended. +checklocks:mu
+	dones map[string]doneOf
+
+	running sync.WaitGroup // the campaigns' goroutines
+	writer  *writer
+	// resumed is closed once Run has resumed the running campaigns (or
+	// the engine is closed).
+	resumed    chan struct{}
+	resumeOnce sync.Once
+}
+
+// New returns an engine; Run starts it.
+func New(cfg Config) *Engine {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	e := &Engine{cfg: cfg, log: cfg.Logger, runs: map[string]*run{}, waits: map[string]*wait{}, dones: map[string]doneOf{}, resumed: make(chan struct{})}
+	e.base, e.stopAll = context.WithCancel(context.Background())
+	e.writer = newWriter(cfg.Store, cfg.Logger)
+	cfg.Boots.Observe(observer{e})
+	return e
+}
+
+// Run resumes the running campaigns, then runs until ctx ends; it then
+// stops the campaigns' goroutines and writes what is pending. It returns
+// nil.
+func (e *Engine) Run(ctx context.Context) error {
+	e.resume(ctx)
+	e.resumeOnce.Do(func() { close(e.resumed) })
+	<-ctx.Done()
+	e.Close()
+	return nil
+}
+
+// Resumed returns a channel closed once the campaigns a previous server
+// left running are running here again (or the engine is closed).
+func (e *Engine) Resumed() <-chan struct{} { return e.resumed }
+
+// Close stops every campaign's goroutines (the campaigns stay running in
+// the store) and writes what is pending. Run calls it; so must a caller
+// that started campaigns without Run.
+func (e *Engine) Close() {
+	e.mu.Lock()
+	e.closed = true
+	e.mu.Unlock()
+	e.resumeOnce.Do(func() { close(e.resumed) })
+	e.stopAll()
+	e.running.Wait()
+	e.writer.flush()
+	e.writer.wait()
+}
+
+// resume restarts every campaign the store says is running.
+func (e *Engine) resume(ctx context.Context) {
+	cs, err := e.cfg.Store.Campaigns(ctx, store.CampaignFilter{State: api.CampaignRunning})
+	if err != nil {
+		e.log.Error("campaigns: cannot read the running campaigns, none resumed", "err", err)
+		return
+	}
+	for _, c := range cs {
+		nodes, err := e.cfg.Store.CampaignNodes(ctx, c.ID)
+		if err == nil {
+			var boots []store.CampaignBoot
+			if boots, err = e.cfg.Store.CampaignBoots(ctx, c.ID); err == nil {
+				e.log.Info("campaign resumed", "campaign", c.ID, "round", c.Round, "nodes", len(nodes))
+				err = e.launch(c, nodes, boots)
+			}
+		}
+		if err != nil {
+			e.log.Error("campaigns: cannot resume a campaign", "campaign", c.ID, "err", err)
+		}
+	}
+}
+
+// Start stores a new campaign over nodes (those in quarantine already
+// left out by the caller, and given in quarantined, so that the campaign
+// shows them) and starts it.
+func (e *Engine) Start(ctx context.Context, c store.Campaign, nodes []store.CampaignNode) (store.Campaign, error) {
+	if len(nodes) == 0 {
+		return store.Campaign{}, ErrNoNodes
+	}
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return store.Campaign{}, ErrClosed
+	}
+	for _, n := range nodes {
+		if id := e.campaignOfLocked(n.MAC); id != "" {
+			e.mu.Unlock()
+			return store.Campaign{}, fmt.Errorf("%s: %w %s", n.Name, ErrBusy, id)
+		}
+	}
+	e.mu.Unlock()
+	c.State, c.Round = api.CampaignRunning, 0
+	id, err := e.cfg.Store.AddCampaign(ctx, c, nodes)
+	if err != nil {
+		return store.Campaign{}, err
+	}
+	c.ID = id
+	for i := range nodes {
+		nodes[i].Campaign = id
+	}
+	e.log.Info("campaign started", "campaign", id, "name", c.Name, "requester", c.Requester, "nodes", len(nodes), "repeat", c.Repeat, "mode", c.Mode)
+	if err := e.launch(c, nodes, nil); err != nil {
+		return store.Campaign{}, err
+	}
+	return c, nil
+}
+
+// campaignOfLocked returns the running campaign the node is active in.
+func (e *Engine) campaignOfLocked(mac string) string {
+	for id, r := range e.runs {
+		if r.hasActive(mac) {
+			return id
+		}
+	}
+	return ""
+}
+
+// launch starts a campaign's goroutine.
+func (e *Engine) launch(c store.Campaign, nodes []store.CampaignNode, boots []store.CampaignBoot) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return ErrClosed
+	}
+	r := newRun(e, c, nodes, boots)
+	e.runs[c.ID] = r
+	e.running.Add(1)
+	go func() {
+		defer e.running.Done()
+		r.loop()
+		e.mu.Lock()
+		delete(e.runs, c.ID)
+		e.mu.Unlock()
+	}()
+	return nil
+}
+
+// Stop stops a running campaign: nodes in the middle of an iteration
+// are left as they are (a reboot in progress completes), their rows say
+// stopped. It returns the campaign once stopped.
+func (e *Engine) Stop(ctx context.Context, id string) error {
+	e.mu.Lock()
+	r := e.runs[id]
+	e.mu.Unlock()
+	if r == nil {
+		cs, err := e.cfg.Store.Campaigns(ctx, store.CampaignFilter{ID: id})
+		if err != nil {
+			return err
+		}
+		if len(cs) == 0 {
+			return fmt.Errorf("campaign %s: %w", id, store.ErrNotFound)
+		}
+		return fmt.Errorf("campaign %s: %w: it is %s already", id, store.ErrConflict, cs[0].State)
+	}
+	r.stop()
+	select {
+	case <-r.ended:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Snapshot returns a running campaign's state from memory; false if it
+// is not running here.
+func (e *Engine) Snapshot(id string) (store.Campaign, []store.CampaignNode, bool) {
+	e.mu.Lock()
+	r := e.runs[id]
+	e.mu.Unlock()
+	if r == nil {
+		return store.Campaign{}, nil, false
+	}
+	c, nodes := r.snapshot()
+	return c, nodes, true
+}
+
+// Flush writes the pending progress (the API flushes before it reads
+// the store).
+func (e *Engine) Flush() { e.writer.flush() }
+
+// Subscribe returns the events of a running campaign, and a function to
+// call when done with them. The channel is closed when the campaign
+// ends; a subscriber that falls behind gets a fresh state event instead
+// of the events it missed. false if the campaign is not running here.
+func (e *Engine) Subscribe(id string) (<-chan api.CampaignEvent, func(), bool) {
+	e.mu.Lock()
+	r := e.runs[id]
+	e.mu.Unlock()
+	if r == nil {
+		return nil, nil, false
+	}
+	return r.subscribe()
+}
+
+// observer is the engine as the boot tracker's observer.
+type observer struct{ e *Engine }
+
+func (o observer) NodeBooted(b boot.Booted) {
+	o.e.mu.Lock()
+	w := o.e.waits[b.MAC]
+	o.e.mu.Unlock()
+	if w != nil {
+		w.booted(b)
+	}
+}
+
+func (o observer) NodeDone(d boot.DoneReport) {
+	o.e.mu.Lock()
+	w := o.e.waits[d.MAC]
+	o.e.mu.Unlock()
+	if w == nil {
+		return
+	}
+	w.done(d.Done)
+	if c, it := w.campaignOf(d.Done.BootID); c != "" {
+		o.e.mu.Lock()
+		o.e.dones[d.MAC] = doneOf{bootID: d.Done.BootID, campaign: c, iteration: it}
+		o.e.mu.Unlock()
+	}
+}
+
+// doneOf is the campaign iteration a node's done report ended.
+type doneOf struct {
+	bootID, campaign string
+	iteration        int
+}
+
+// DoneOf returns the campaign iteration that the done report of the
+// node's boot ended ("", 0 if none): what the server answers to it.
+func (e *Engine) DoneOf(mac, bootID string) (string, int) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if d, ok := e.dones[mac]; ok && d.bootID == bootID {
+		return d.campaign, d.iteration
+	}
+	return "", 0
+}
+
+// errStopped ends an iteration when its campaign stops.
+var errStopped = errors.New("campaign stopped")

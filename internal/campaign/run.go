@@ -1,0 +1,386 @@
+package campaign
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/walt-testbed/walt/api"
+	"github.com/walt-testbed/walt/internal/store"
+)
+
+// run is one running campaign.
+type run struct {
+	e      *Engine
+	ctx    context.Context // ends at Stop or when the engine stops
+	cancel context.CancelFunc
+	ended  chan struct{}
+
+	mu sync.Mutex
+	c  store.Campaign // +checklocks:mu
+	// nodes by MAC, and their MACs by name. +checklocks:mu
+	nodes map[string]*store.CampaignNode
+	order []string
+	// rows are the stored rows by MAC and iteration: the resumed ones,
+	// then each iteration's latest state. +checklocks:mu
+	rows map[string]map[int]store.CampaignBoot
+	// stopped: a user stopped the campaign. +checklocks:mu
+	stopped bool
+	subs    map[*sub]bool // +checklocks:mu
+}
+
+func newRun(e *Engine, c store.Campaign, nodes []store.CampaignNode, boots []store.CampaignBoot) *run {
+	r := &run{e: e, c: c, ended: make(chan struct{}), nodes: map[string]*store.CampaignNode{},
+		rows: map[string]map[int]store.CampaignBoot{}, subs: map[*sub]bool{}}
+	r.ctx, r.cancel = context.WithCancel(e.base)
+	for i := range nodes {
+		n := nodes[i]
+		r.nodes[n.MAC] = &n
+		r.order = append(r.order, n.MAC)
+	}
+	sort.Slice(r.order, func(i, j int) bool { return r.nodes[r.order[i]].Name < r.nodes[r.order[j]].Name })
+	for _, b := range boots {
+		if r.rows[b.MAC] == nil {
+			r.rows[b.MAC] = map[int]store.CampaignBoot{}
+		}
+		r.rows[b.MAC][b.Iteration] = b
+	}
+	return r
+}
+
+// hasActive reports whether the node is active in the campaign. Called
+// under the engine's lock.
+func (r *run) hasActive(mac string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := r.nodes[mac]
+	return n != nil && n.State == api.NodeActive
+}
+
+func (r *run) stop() {
+	r.mu.Lock()
+	r.stopped = true
+	r.mu.Unlock()
+	r.cancel()
+}
+
+func (r *run) snapshot() (store.Campaign, []store.CampaignNode) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	nodes := make([]store.CampaignNode, len(r.order))
+	for i, mac := range r.order {
+		nodes[i] = *r.nodes[mac]
+	}
+	return r.c, nodes
+}
+
+// loop runs the campaign to its end, or until it is stopped or the engine
+// stops.
+func (r *run) loop() {
+	defer close(r.ended)
+	if r.campaign().Mode == api.CampaignFree {
+		r.free()
+	} else {
+		r.rounds()
+	}
+	r.finish()
+}
+
+func (r *run) campaign() store.Campaign {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.c
+}
+
+// rounds runs the rounds from the one the campaign had reached.
+func (r *run) rounds() {
+	c := r.campaign()
+	for round := max(c.Round, 1); round <= c.Repeat && r.ctx.Err() == nil; round++ {
+		macs := r.due(round)
+		if len(macs) == 0 {
+			continue
+		}
+		r.mu.Lock()
+		r.c.Round = round
+		c = r.c
+		r.mu.Unlock()
+		if err := r.e.writer.now(r.ctx, func(ctx context.Context) error { return r.e.cfg.Store.UpdateCampaign(ctx, c) }); err != nil {
+			return
+		}
+		r.publish(api.CampaignEvent{Type: api.CampaignEventRound, Round: round})
+		r.iterate(round, macs)
+	}
+}
+
+// due returns the active nodes whose iteration it is not done yet.
+func (r *run) due(it int) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, mac := range r.order {
+		n := r.nodes[mac]
+		if n.State != api.NodeActive {
+			continue
+		}
+		if b, ok := r.rows[mac][it]; ok && terminal(b.Outcome) {
+			continue // done before a restart
+		}
+		out = append(out, mac)
+	}
+	return out
+}
+
+// free runs each node on its own clock.
+func (r *run) free() {
+	var wg sync.WaitGroup
+	r.mu.Lock()
+	macs := append([]string(nil), r.order...)
+	r.mu.Unlock()
+	for _, mac := range macs {
+		wg.Go(func() {
+			c := r.campaign()
+			for it := 1; it <= c.Repeat && r.ctx.Err() == nil; it++ {
+				if len(r.dueNode(mac, it)) == 0 {
+					if !r.active(mac) {
+						return
+					}
+					continue
+				}
+				r.iterate(it, []string{mac})
+				r.mu.Lock()
+				if it > r.c.Round {
+					r.c.Round = it
+				}
+				r.mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+}
+
+func (r *run) dueNode(mac string, it int) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := r.nodes[mac]
+	if n.State != api.NodeActive {
+		return nil
+	}
+	if b, ok := r.rows[mac][it]; ok && terminal(b.Outcome) {
+		return nil
+	}
+	return []string{mac}
+}
+
+func (r *run) active(mac string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.nodes[mac].State == api.NodeActive
+}
+
+// terminal reports whether an iteration with this outcome is over.
+func terminal(outcome string) bool {
+	switch outcome {
+	case api.BootCompleted, api.BootFailed, api.BootDoneTimeout, api.BootStopped:
+		return true
+	}
+	return false
+}
+
+// iterate runs iteration it of the given nodes: their rows written, then
+// one reboot batch of those not rebooted before a restart, then each
+// node's wait for its boot (and done report), and its hold.
+func (r *run) iterate(it int, macs []string) {
+	now := time.Now().UTC()
+	r.mu.Lock()
+	c := r.c
+	var rows []store.CampaignBoot
+	var nodes []store.CampaignNode
+	var targets []Target
+	iters := make(map[string]*iteration, len(macs))
+	for _, mac := range macs {
+		n := r.nodes[mac]
+		n.Iteration = it
+		nodes = append(nodes, *n)
+		row, resumed := r.rows[mac][it]
+		if !resumed {
+			row = store.CampaignBoot{Campaign: c.ID, MAC: mac, Name: n.Name, Iteration: it, PrevBootID: r.e.cfg.Boots.BootID(mac),
+				RequestedAt: now, Status: -1, Outcome: api.BootRequested}
+			targets = append(targets, Target{MAC: mac, Name: n.Name})
+		}
+		rows = append(rows, row)
+		iters[mac] = &iteration{r: r, c: c, row: row, w: newWait(c.ID, it, row), resumed: resumed}
+	}
+	r.mu.Unlock()
+	// Each node's wait is in place before its reboot: a node that boots
+	// at once is not missed.
+	r.e.mu.Lock()
+	for mac, x := range iters {
+		r.e.waits[mac] = x.w
+	}
+	r.e.mu.Unlock()
+	defer func() {
+		r.e.mu.Lock()
+		for mac, x := range iters {
+			if r.e.waits[mac] == x.w {
+				delete(r.e.waits, mac)
+			}
+		}
+		r.e.mu.Unlock()
+	}()
+	for mac, x := range iters {
+		if x.resumed { // after a restart
+			x.w.resume(r.e.cfg.Boots, mac)
+		}
+	}
+	// The rows that say the reboots are asked are stored before the
+	// reboots are: a server that resumes never reboots a node twice for
+	// one iteration.
+	if err := r.e.writer.now(r.ctx, func(ctx context.Context) error {
+		return r.e.cfg.Store.SaveCampaignProgress(ctx, nodes, rows)
+	}); err != nil {
+		return // stopped
+	}
+	for _, row := range rows {
+		r.setRow(row)
+	}
+	if len(targets) > 0 {
+		// The reboot outlives a stop: a node is not left half-rebooted.
+		r.e.running.Add(1) // in a campaign's goroutine: the count is not 0
+		go func() {
+			defer r.e.running.Done()
+			r.e.cfg.Rebooter.Reboot(r.e.base, Batch{Campaign: c, Iteration: it, Nodes: targets}, func(o Outcome) {
+				if x := iters[o.MAC]; x != nil {
+					x.w.rebooted(o)
+				}
+			})
+		}()
+	}
+	var wg sync.WaitGroup
+	for _, x := range iters {
+		wg.Go(x.run)
+	}
+	wg.Wait()
+}
+
+// setRow keeps a row's latest state and publishes it.
+func (r *run) setRow(b store.CampaignBoot) {
+	r.mu.Lock()
+	if r.rows[b.MAC] == nil {
+		r.rows[b.MAC] = map[int]store.CampaignBoot{}
+	}
+	r.rows[b.MAC][b.Iteration] = b
+	r.mu.Unlock()
+	ab := ToAPIBoot(b, r.modelOf(b.MAC))
+	r.publish(api.CampaignEvent{Type: api.CampaignEventBoot, Boot: &ab})
+}
+
+func (r *run) modelOf(mac string) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if n := r.nodes[mac]; n != nil {
+		return n.Model
+	}
+	return ""
+}
+
+// endIteration records an iteration's end: the row, and the node's counts, state
+// and quarantine.
+func (r *run) endIteration(b store.CampaignBoot) {
+	r.mu.Lock()
+	n := r.nodes[b.MAC]
+	c := r.c
+	var q *store.Quarantine
+	switch b.Outcome {
+	case api.BootCompleted, api.BootDoneTimeout:
+		n.Booted++
+		n.FailedInRow = 0
+	case api.BootFailed:
+		n.Failed++
+		n.FailedInRow++
+		if n.FailedInRow >= c.Quarantine && n.State == api.NodeActive {
+			n.State = api.NodeQuarantined
+			n.Reason = fmt.Sprintf("%d failed boots in a row (the last: %s)", n.FailedInRow, b.Error)
+			q = &store.Quarantine{MAC: n.MAC, Campaign: c.ID, Reason: n.Reason, Since: time.Now().UTC()}
+		}
+	}
+	if n.State == api.NodeActive && b.Iteration >= c.Repeat && b.Outcome != api.BootStopped {
+		n.State = api.NodeFinished
+	}
+	node := *n
+	r.mu.Unlock()
+	if q != nil {
+		r.e.log.Warn("campaign: node quarantined", "campaign", c.ID, "node", node.Name, "reason", q.Reason)
+		if err := r.e.writer.now(r.e.base, func(ctx context.Context) error { return r.e.cfg.Store.SetQuarantines(ctx, []store.Quarantine{*q}) }); err != nil {
+			r.e.log.Error("campaign: cannot record a quarantine", "node", node.Name, "err", err)
+		}
+	}
+	r.e.writer.add([]store.CampaignNode{node}, []store.CampaignBoot{b})
+	r.setRow(b)
+	if node.State != api.NodeActive || q != nil {
+		an := ToAPINode(node, nil)
+		r.publish(api.CampaignEvent{Type: api.CampaignEventNode, Node: &an})
+	}
+}
+
+// finish records the campaign's end: done when no node is active any
+// more, stopped after Stop; a campaign whose engine stopped stays running,
+// for the next server to resume.
+func (r *run) finish() {
+	r.mu.Lock()
+	stopped := r.stopped
+	active := 0
+	var nodes []store.CampaignNode
+	for _, mac := range r.order {
+		n := r.nodes[mac]
+		if n.State == api.NodeActive {
+			if stopped {
+				n.State = api.NodeStopped
+				nodes = append(nodes, *n)
+				continue
+			}
+			active++
+		}
+	}
+	if !stopped && active > 0 {
+		r.mu.Unlock() // the engine stopped: resumed at the next start
+		r.closeSubs()
+		return
+	}
+	r.c.State = api.CampaignDone
+	if stopped {
+		r.c.State = api.CampaignStopped
+	}
+	r.c.FinishedAt = time.Now().UTC()
+	c := r.c
+	r.mu.Unlock()
+	r.e.writer.add(nodes, nil)
+	r.e.writer.flush()
+	if err := r.e.writer.now(r.e.base, func(ctx context.Context) error { return r.e.cfg.Store.UpdateCampaign(ctx, c) }); err != nil {
+		r.e.log.Error("campaign: cannot record its end", "campaign", c.ID, "err", err)
+	}
+	r.e.log.Info("campaign ended", "campaign", c.ID, "state", c.State)
+	ac := r.apiCampaign()
+	r.publish(api.CampaignEvent{Type: api.CampaignEventState, Campaign: &ac})
+	r.publish(api.CampaignEvent{Type: api.CampaignEventEnd})
+	r.closeSubs()
+}
+
+// apiCampaign is the campaign as the API shows it, from memory.
+func (r *run) apiCampaign() api.Campaign {
+	c, nodes := r.snapshot()
+	r.mu.Lock()
+	last := make(map[string]store.CampaignBoot, len(nodes))
+	for mac, its := range r.rows {
+		best := -1
+		for it := range its {
+			best = max(best, it)
+		}
+		if best > 0 {
+			last[mac] = its[best]
+		}
+	}
+	r.mu.Unlock()
+	return ToAPICampaign(c, nodes, last)
+}

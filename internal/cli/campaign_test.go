@@ -1,0 +1,120 @@
+package cli_test
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/walt-testbed/walt/internal/cli"
+	"github.com/walt-testbed/walt/internal/lab"
+)
+
+// The CLI's loopback block for labs: 127.154.x.y.
+const (
+	octetCLICampaign = 154
+	octetCLICompare  = 155
+)
+
+// walt campaign start prints the campaign's id; follow tells each boot and
+// the quarantine, then the summary, and fails when a node failed; show
+// and node show tell the quarantine, node clear-quarantine lifts it.
+func TestCampaignCommands(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.StartLab(t, lab.Config{Nodes: 3, Octet: octetCLICampaign, Faults: map[string]lab.Fault{"node02": lab.Refused}})
+	stdout, stderr, code := e.run(t, false, "campaign", "start", "--repeat", "3", "--name", "warm", "--force", "--boot-timeout", "2s", "all-nodes")
+	if code != cli.ExitOK || stdout != "1\n" || !strings.Contains(stderr, "Campaign 1 started: 3 nodes, 3 rounds.") {
+		t.Fatalf("campaign start = %d, stdout %q, stderr %q; want campaign 1's id alone on stdout", code, stdout, stderr)
+	}
+	stdout, _, code = e.run(t, false, "campaign", "follow", "1")
+	if code != cli.ExitFailure {
+		t.Errorf("campaign follow of a campaign with a failed node exited %d, want 1", code)
+	}
+	for _, re := range []string{
+		`node01 iteration 3: booted in \d+\.\d\ds \(soft-reboot\)`,
+		`node02 iteration 2: failed: `,
+		`node02 quarantined: 2 failed boots in a row`,
+		`Campaign 1 \(warm\) of alice on all-nodes: done, round 3 of 3`,
+		`node03 +finished +3 +3 +0 `,
+	} {
+		if !regexp.MustCompile(re).MatchString(stdout) {
+			t.Errorf("campaign follow output lacks %q:\n%s", re, stdout)
+		}
+	}
+	if strings.Contains(stdout, "\033") {
+		t.Errorf("campaign follow wrote terminal escapes to a pipe:\n%q", stdout)
+	}
+	stdout, _, _ = e.run(t, false, "campaign", "show")
+	if !regexp.MustCompile(`(?m)^1 +warm +alice +done +3/3 +rounds`).MatchString(stdout) {
+		t.Errorf("campaign show lists:\n%s", stdout)
+	}
+	stdout, _, _ = e.run(t, false, "node", "show", "--all", "--json")
+	if !strings.Contains(stdout, `"quarantine": {`) {
+		t.Errorf("node show --json does not show node02's quarantine:\n%s", stdout)
+	}
+	_, stderr, code = e.run(t, false, "node", "clear-quarantine", "all-nodes")
+	if code != cli.ExitOK || !strings.Contains(stderr, "Node node02 is out of quarantine") {
+		t.Errorf("node clear-quarantine = %d, %q", code, stderr)
+	}
+	_, stderr, code = e.run(t, false, "campaign", "show", "x")
+	if code != cli.ExitUsage || !strings.Contains(stderr, `campaign id "x" is not valid`) {
+		t.Errorf("campaign show x = %d, %q; want a usage error naming x", code, stderr)
+	}
+
+	stdout, _, code = e.run(t, false, "campaign", "stats", "1", "--csv")
+	if code != cli.ExitOK || !regexp.MustCompile(`(?m)^node,node01,rpi-b,finished,3,3,0,`).MatchString(stdout) || !regexp.MustCompile(`(?m)^node,node02,rpi-b,quarantined,2,0,2,`).MatchString(stdout) {
+		t.Errorf("campaign stats --csv = %d:\n%s", code, stdout)
+	}
+	stdout, _, code = e.run(t, false, "campaign", "stats", "1", "--json")
+	if code != cli.ExitOK || !strings.Contains(stdout, `"attempted": 8,
+    "completed": 6,
+    "failed": 2,`) || !strings.Contains(stdout, `"soft-reboot": 6`) {
+		t.Errorf("campaign stats --json = %d, want 8 boots attempted by the whole set (3 of node01 and node03, 2 of node02), 6 completed by soft reboots:\n%s", code, stdout)
+	}
+	dir := t.TempDir()
+	svg, png := filepath.Join(dir, "c1.svg"), filepath.Join(dir, "c1.png")
+	_, stderr, code = e.run(t, false, "campaign", "stats", "1", "--svg", svg, "--png", png)
+	if code != cli.ExitOK || !strings.Contains(stderr, "Plots written to "+svg) {
+		t.Errorf("campaign stats --svg --png = %d, %q", code, stderr)
+	}
+	for _, f := range []string{svg, png} {
+		if st, err := os.Stat(f); err != nil || st.Size() == 0 {
+			t.Errorf("plot %s: %v", f, err)
+		}
+	}
+	if _, stderr, code = e.run(t, false, "campaign", "stats", "1", "--svg", filepath.Join(dir, "no", "such", "dir.svg")); code == cli.ExitOK || !strings.Contains(stderr, "dir.svg") {
+		t.Errorf("campaign stats --svg into a missing directory = %d, %q; want an error naming the file", code, stderr)
+	}
+
+	// walt node reboot --repeat runs a campaign and follows it.
+	stdout, stderr, code = e.run(t, false, "node", "reboot", "--repeat", "2", "--force", "node01,node03")
+	if code != cli.ExitOK || !strings.Contains(stderr, "Campaign 2 started: 2 nodes, 2 rounds.") || !strings.Contains(stdout, "node03 iteration 2: booted") {
+		t.Errorf("node reboot --repeat 2 = %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+}
+
+// walt campaign compare reports, per model, the shift of the boot time
+// and the tests' p-values.
+func TestCampaignCompare(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.StartLab(t, lab.Config{Nodes: 2, Octet: octetCLICompare})
+	for range 2 {
+		if _, _, code := e.run(t, false, "node", "reboot", "--repeat", "3", "--force", "all-nodes"); code != cli.ExitOK {
+			t.Fatalf("node reboot --repeat 3 = %d", code)
+		}
+	}
+	stdout, stderr, code := e.run(t, false, "campaign", "compare", "1", "2")
+	if code != cli.ExitOK || !strings.Contains(stdout, "rpi-b") {
+		t.Errorf("campaign compare 1 2 = %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	stdout, _, code = e.run(t, false, "campaign", "compare", "1", "2", "--json")
+	if code != cli.ExitOK || !strings.Contains(stdout, `"mann_whitney_p"`) || !strings.Contains(stdout, `"a": "1"`) {
+		t.Errorf("campaign compare --json = %d:\n%s", code, stdout)
+	}
+	if _, stderr, code = e.run(t, false, "campaign", "compare", "1", "7"); code == cli.ExitOK || !strings.Contains(stderr, `"7"`) {
+		t.Errorf("campaign compare 1 7 = %d, %q; want an error naming campaign 7", code, stderr)
+	}
+}

@@ -1,0 +1,503 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/walt-testbed/walt/api"
+	"github.com/walt-testbed/walt/internal/boot"
+	"github.com/walt-testbed/walt/internal/bound"
+	"github.com/walt-testbed/walt/internal/campaign"
+	"github.com/walt-testbed/walt/internal/campaignstats"
+	"github.com/walt-testbed/walt/internal/store"
+)
+
+// Bounds of a campaign request (docs/campaigns.md).
+var (
+	campaignRepeatRange     = bound.Int{Name: "repeat", Min: 1, Max: api.MaxCampaignRepeat}
+	campaignQuarantineRange = bound.Int{Name: "quarantine", Min: 1, Max: api.MaxQuarantine}
+	campaignHoldRange       = bound.Duration{Name: "hold", Min: 0, Max: 24 * time.Hour}
+	campaignDoneRange       = bound.Duration{Name: "done_timeout", Min: time.Second, Max: 24 * time.Hour}
+	campaignBootRange       = bound.Duration{Name: "boot_timeout", Min: time.Second, Max: 24 * time.Hour}
+)
+
+// checkCampaignRequest checks a request whole and fills in the defaults.
+func checkCampaignRequest(req *api.CampaignRequest) error {
+	if req.Mode == "" {
+		req.Mode = api.CampaignRounds
+	}
+	if req.Mode != api.CampaignRounds && req.Mode != api.CampaignFree {
+		return culprits(invalidf("mode: %q is not a campaign mode (rounds or free)", req.Mode), []string{"mode"})
+	}
+	if req.Quarantine == 0 {
+		req.Quarantine = api.DefaultQuarantine
+	}
+	if req.DoneTimeout == 0 {
+		req.DoneTimeout = api.Duration(api.DefaultDoneTimeout)
+	}
+	if req.BootTimeout == 0 {
+		req.BootTimeout = api.Duration(api.DefaultBootTimeout)
+	}
+	for _, err := range []error{
+		campaignRepeatRange.Check(int64(req.Repeat)),
+		campaignQuarantineRange.Check(int64(req.Quarantine)),
+		campaignHoldRange.Check(time.Duration(req.Hold)),
+		campaignDoneRange.Check(time.Duration(req.DoneTimeout)),
+		campaignBootRange.Check(time.Duration(req.BootTimeout)),
+	} {
+		if err != nil {
+			return invalidf("%v", err)
+		}
+	}
+	return nil
+}
+
+// startCampaign resolves the set under the ownership rules, leaves out
+// the nodes in quarantine, and starts the campaign.
+func (s *Server) startCampaign(ctx context.Context, req api.CampaignRequest) (api.Campaign, error) {
+	if err := checkCampaignRequest(&req); err != nil {
+		return api.Campaign{}, err
+	}
+	inv, err := s.inventory(ctx)
+	if err != nil {
+		return api.Campaign{}, err
+	}
+	devs, err := inv.resolve(ctx, req.Set, req.Requester, true)
+	if err != nil {
+		return api.Campaign{}, err
+	}
+	if err := checkOwners(devs, req.Requester, req.Force); err != nil {
+		return api.Campaign{}, err
+	}
+	qs, err := s.store.Quarantines(ctx)
+	if err != nil {
+		return api.Campaign{}, err
+	}
+	quarantined := make(map[string]store.Quarantine, len(qs))
+	for _, q := range qs {
+		quarantined[q.MAC] = q
+	}
+	var nodes []store.CampaignNode
+	var left []string
+	for _, d := range devs {
+		if q, ok := quarantined[d.MAC]; ok {
+			left = append(left, fmt.Sprintf("%s (quarantined by campaign %s: %s)", d.Name, q.Campaign, q.Reason))
+			continue
+		}
+		nodes = append(nodes, store.CampaignNode{MAC: d.MAC, Name: d.Name, Model: d.Model, State: api.NodeActive})
+	}
+	if len(nodes) == 0 {
+		return api.Campaign{}, invalidf("every node of the set is in quarantine: %s (walt node clear-quarantine NODE_SET lifts it)", strings.Join(left, ", "))
+	}
+	c := store.Campaign{Name: req.Name, Requester: req.Requester, Set: req.Set, Mode: req.Mode, Repeat: req.Repeat, Hard: req.Hard,
+		UntilDone: req.UntilDone, Hold: time.Duration(req.Hold), DoneTimeout: time.Duration(req.DoneTimeout),
+		BootTimeout: time.Duration(req.BootTimeout), Quarantine: req.Quarantine, CreatedAt: time.Now().UTC()}
+	c, err = s.campaigns.Start(ctx, c, nodes)
+	if err != nil {
+		return api.Campaign{}, err
+	}
+	if len(left) > 0 {
+		s.log.Info("campaign: nodes in quarantine left out", "campaign", c.ID, "nodes", strings.Join(left, ", "))
+	}
+	return s.campaignView(ctx, c.ID)
+}
+
+// campaignView returns a campaign as the API shows it: from memory while
+// it runs here, else from the store.
+func (s *Server) campaignView(ctx context.Context, id string) (api.Campaign, error) {
+	if c, nodes, ok := s.campaigns.Snapshot(id); ok {
+		s.campaigns.Flush()
+		last, err := s.lastRows(ctx, id)
+		if err != nil {
+			return api.Campaign{}, err
+		}
+		return campaign.ToAPICampaign(c, nodes, last), nil
+	}
+	cs, err := s.store.Campaigns(ctx, store.CampaignFilter{ID: id})
+	if err != nil {
+		return api.Campaign{}, err
+	}
+	if len(cs) == 0 {
+		return api.Campaign{}, culprits(kindf(store.ErrNotFound, "no campaign %q (walt campaign show lists them)", id), []string{id})
+	}
+	nodes, err := s.store.CampaignNodes(ctx, id)
+	if err != nil {
+		return api.Campaign{}, err
+	}
+	last, err := s.lastRows(ctx, id)
+	if err != nil {
+		return api.Campaign{}, err
+	}
+	return campaign.ToAPICampaign(cs[0], nodes, last), nil
+}
+
+// lastRows returns each node's latest row of a campaign.
+func (s *Server) lastRows(ctx context.Context, id string) (map[string]store.CampaignBoot, error) {
+	rows, err := s.store.CampaignBoots(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	last := map[string]store.CampaignBoot{}
+	for _, b := range rows { // by iteration: the latest wins
+		last[b.MAC] = b
+	}
+	return last, nil
+}
+
+// campaignID checks the {id} of a campaign path.
+func campaignID(r *http.Request) (string, error) {
+	id := r.PathValue("id")
+	if n, err := strconv.ParseUint(id, 10, 63); err != nil || n == 0 || strconv.FormatUint(n, 10) != id {
+		return "", culprits(kindf(store.ErrNotFound, "no campaign %.32q: campaign ids are numbers such as 12", id), []string{"id"})
+	}
+	return id, nil
+}
+
+func (s *Server) listCampaigns(w http.ResponseWriter, r *http.Request) {
+	if err := checkQuery(r, "limit", "state"); err != nil {
+		writeError(w, s.log, err)
+		return
+	}
+	limit, err := queryLimit(r.URL.Query().Get("limit"), 100)
+	if err != nil {
+		writeError(w, s.log, err)
+		return
+	}
+	state := r.URL.Query().Get("state")
+	switch state {
+	case "", api.CampaignRunning, api.CampaignDone, api.CampaignStopped:
+	default:
+		writeError(w, s.log, culprits(invalidf("state: %.32q is not a campaign state (running, done or stopped)", state), []string{"state"}))
+		return
+	}
+	cs, err := s.store.Campaigns(r.Context(), store.CampaignFilter{State: state, Limit: limit})
+	if err != nil {
+		writeError(w, s.log, err)
+		return
+	}
+	list := api.CampaignList{Campaigns: make([]api.Campaign, len(cs))}
+	for i, c := range cs {
+		if live, _, ok := s.campaigns.Snapshot(c.ID); ok {
+			c = live
+		}
+		list.Campaigns[i] = campaign.ToAPICampaign(c, nil, nil) // nodes: GET /campaigns/{id}
+	}
+	writeJSON(w, http.StatusOK, list)
+}
+
+func (s *Server) showCampaign(w http.ResponseWriter, r *http.Request) {
+	id, err := campaignID(r)
+	if err == nil {
+		err = checkQuery(r)
+	}
+	if err != nil {
+		writeError(w, s.log, err)
+		return
+	}
+	c, err := s.campaignView(r.Context(), id)
+	if err != nil {
+		writeError(w, s.log, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, c)
+}
+
+func (s *Server) stopCampaign(w http.ResponseWriter, r *http.Request) {
+	id, err := campaignID(r)
+	if err != nil {
+		writeError(w, s.log, err)
+		return
+	}
+	var req api.CampaignStopRequest
+	if err := decodeJSON(r, &req); err != nil {
+		writeError(w, s.log, err)
+		return
+	}
+	c, err := s.campaignView(r.Context(), id)
+	if err != nil {
+		writeError(w, s.log, err)
+		return
+	}
+	if c.Requester != req.Requester && !req.Force {
+		writeError(w, s.log, kindf(store.ErrForbidden, "campaign %s belongs to %s: add --force to stop it anyway", id, c.Requester))
+		return
+	}
+	if err := s.campaigns.Stop(r.Context(), id); err != nil {
+		writeError(w, s.log, err)
+		return
+	}
+	s.log.Info("campaign stopped", "campaign", id, "by", req.Requester)
+	if c, err = s.campaignView(r.Context(), id); err != nil {
+		writeError(w, s.log, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, c)
+}
+
+// campaignBoots returns a campaign's rows as the API shows them.
+func (s *Server) campaignBoots(ctx context.Context, id string) (api.Campaign, []api.CampaignBoot, error) {
+	c, err := s.campaignView(ctx, id)
+	if err != nil {
+		return api.Campaign{}, nil, err
+	}
+	s.campaigns.Flush()
+	rows, err := s.store.CampaignBoots(ctx, id)
+	if err != nil {
+		return api.Campaign{}, nil, err
+	}
+	models := make(map[string]string, len(c.Nodes))
+	for _, n := range c.Nodes {
+		models[n.MAC] = n.Model
+	}
+	out := make([]api.CampaignBoot, len(rows))
+	for i, b := range rows {
+		out[i] = campaign.ToAPIBoot(b, models[b.MAC])
+	}
+	return c, out, nil
+}
+
+func (s *Server) listCampaignBoots(w http.ResponseWriter, r *http.Request) {
+	id, err := campaignID(r)
+	if err == nil {
+		err = checkQuery(r)
+	}
+	if err != nil {
+		writeError(w, s.log, err)
+		return
+	}
+	_, boots, err := s.campaignBoots(r.Context(), id)
+	if err != nil {
+		writeError(w, s.log, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, api.CampaignBootList{Boots: boots})
+}
+
+// campaignEvents streams a campaign's events: its state first, then, with
+// ?follow=true and while it runs, each change; the stream ends with an end
+// event when the campaign does.
+func (s *Server) campaignEvents(w http.ResponseWriter, r *http.Request) {
+	id, err := campaignID(r)
+	if err == nil {
+		err = checkQuery(r, "follow")
+	}
+	if err != nil {
+		writeError(w, s.log, err)
+		return
+	}
+	follow := false
+	if v := r.URL.Query().Get("follow"); v != "" {
+		if follow, err = strconv.ParseBool(v); err != nil {
+			writeError(w, s.log, culprits(invalidf("follow: %.32q is not true or false", v), []string{"follow"}))
+			return
+		}
+	}
+	var events <-chan api.CampaignEvent
+	var cancel func()
+	if follow {
+		var ok bool
+		events, cancel, ok = s.campaigns.Subscribe(id)
+		if !ok && s.storedRunning(r.Context(), id) { // left running by the last server, not resumed yet
+			select {
+			case <-s.campaigns.Resumed():
+			case <-r.Context().Done():
+				return
+			}
+			events, cancel, ok = s.campaigns.Subscribe(id)
+		}
+		if ok {
+			defer cancel()
+		}
+	}
+	if events == nil { // not following, or not running: the state, then the end
+		c, err := s.campaignView(r.Context(), id)
+		if err != nil {
+			writeError(w, s.log, err)
+			return
+		}
+		ch := make(chan api.CampaignEvent, 2)
+		now := time.Now().UTC()
+		ch <- api.CampaignEvent{Type: api.CampaignEventState, At: now, Campaign: &c}
+		// The end of the stream: also for a campaign the store says
+		// running that this server does not run (it could not resume it).
+		ch <- api.CampaignEvent{Type: api.CampaignEventEnd, At: now}
+		close(ch)
+		events = ch
+	}
+	st := s.stream(w)
+	w.Header().Set("Content-Type", api.ContentNDJSON)
+	w.WriteHeader(http.StatusOK)
+	enc := json.NewEncoder(st)
+	for {
+		select {
+		case ev, ok := <-events:
+			if !ok {
+				return
+			}
+			if enc.Encode(ev) != nil {
+				return
+			}
+			if len(events) == 0 {
+				st.Flush()
+				if s.campaigns.Lagged(id, events) {
+					if c, err := s.campaignView(r.Context(), id); err == nil {
+						if enc.Encode(api.CampaignEvent{Type: api.CampaignEventState, At: time.Now().UTC(), Campaign: &c}) != nil {
+							return
+						}
+						st.Flush()
+					}
+				}
+			}
+		case <-r.Context().Done():
+			return
+		case <-s.streams.Done():
+			return
+		}
+	}
+}
+
+// storedRunning reports whether the store says the campaign is running.
+func (s *Server) storedRunning(ctx context.Context, id string) bool {
+	cs, err := s.store.Campaigns(ctx, store.CampaignFilter{ID: id})
+	return err == nil && len(cs) == 1 && cs[0].State == api.CampaignRunning
+}
+
+func (s *Server) clearQuarantine(w http.ResponseWriter, r *http.Request) {
+	if err := checkQuery(r, "requester"); err != nil {
+		writeError(w, s.log, err)
+		return
+	}
+	requester := r.URL.Query().Get("requester")
+	if err := checkTexts(requesterField(requester)); err != nil {
+		writeError(w, s.log, err)
+		return
+	}
+	d, err := s.deviceNamed(r.Context(), r.PathValue("node"))
+	if err != nil {
+		writeError(w, s.log, err)
+		return
+	}
+	ok, err := s.store.ClearQuarantine(r.Context(), d.MAC)
+	if err != nil {
+		writeError(w, s.log, err)
+		return
+	}
+	if !ok {
+		writeError(w, s.log, culprits(kindf(store.ErrNotFound, "node %s is not in quarantine", d.Name), []string{d.Name}))
+		return
+	}
+	s.log.Info("quarantine cleared", "node", d.Name, "by", requester)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// quarantines returns the quarantined nodes by MAC, for node listings.
+func (s *Server) quarantines(ctx context.Context) (map[string]*api.Quarantine, error) {
+	qs, err := s.store.Quarantines(ctx)
+	if err != nil || len(qs) == 0 {
+		return nil, err
+	}
+	out := make(map[string]*api.Quarantine, len(qs))
+	for _, q := range qs {
+		out[q.MAC] = &api.Quarantine{Campaign: q.Campaign, Reason: q.Reason, Since: q.Since}
+	}
+	return out, nil
+}
+
+// campaignRebooter reboots campaign nodes through the server's reboot
+// path: recorded in the history, heard of by the boot tracker, with the
+// campaign in the boot's context.
+type campaignRebooter struct{ s *Server }
+
+func (cr campaignRebooter) Reboot(ctx context.Context, b campaign.Batch, done func(campaign.Outcome)) {
+	s := cr.s
+	names := make([]string, len(b.Nodes))
+	for i, n := range b.Nodes {
+		names[i] = n.Name
+	}
+	// Ownership was checked when the campaign started.
+	req := api.RebootRequest{Set: strings.Join(names, ","), Hard: b.Campaign.Hard, Requester: b.Campaign.Requester, Force: true,
+		Cause: fmt.Sprintf("campaign %s round %d/%d", b.Campaign.ID, b.Iteration, b.Campaign.Repeat)}
+	if b.Campaign.Mode == api.CampaignFree {
+		req.Cause = fmt.Sprintf("campaign %s iteration %d/%d", b.Campaign.ID, b.Iteration, b.Campaign.Repeat)
+	}
+	failAll := func(err error) {
+		_, ae := toAPIError(err, s.log)
+		for _, n := range b.Nodes {
+			done(campaign.Outcome{MAC: n.MAC, Error: ae.Message, Code: string(ae.Code)})
+		}
+	}
+	nodes, err := s.rebootTargets(ctx, req)
+	if err != nil {
+		failAll(err)
+		return
+	}
+	info := boot.RebootInfo{Campaign: b.Campaign.ID, CampaignName: b.Campaign.Name, Iteration: b.Iteration, Iterations: b.Campaign.Repeat}
+	_, _, err = s.runRebootWith(ctx, nodes, req, info, func(nr *api.NodeResult) { done(outcomeOf(nr)) })
+	if err != nil {
+		s.log.Error("campaign: cannot record reboots", "campaign", b.Campaign.ID, "err", err)
+	}
+}
+
+// outcomeOf is a node's reboot result as a campaign sees it.
+func outcomeOf(nr *api.NodeResult) campaign.Outcome {
+	o := campaign.Outcome{MAC: nr.MAC, RebootID: nr.ID, OK: nr.OK, Method: nr.Method}
+	if nr.Ack != nil {
+		o.Ack = *nr.Ack
+	}
+	if n := len(nr.Attempts); n > 0 {
+		last := nr.Attempts[n-1]
+		if nr.OK {
+			o.Fallback = n > 1
+		} else {
+			o.Error, o.Code = last.Error, last.Code
+		}
+	}
+	return o
+}
+
+func (s *Server) campaignStats(w http.ResponseWriter, r *http.Request) {
+	id, err := campaignID(r)
+	if err == nil {
+		err = checkQuery(r)
+	}
+	if err != nil {
+		writeError(w, s.log, err)
+		return
+	}
+	c, boots, err := s.campaignBoots(r.Context(), id)
+	if err != nil {
+		writeError(w, s.log, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, campaignstats.Stats(c, boots))
+}
+
+func (s *Server) compareCampaigns(w http.ResponseWriter, r *http.Request) {
+	if err := checkQuery(r, "a", "b"); err != nil {
+		writeError(w, s.log, err)
+		return
+	}
+	var sides [2]struct {
+		c     api.Campaign
+		boots []api.CampaignBoot
+	}
+	for i, key := range []string{"a", "b"} {
+		id := r.URL.Query().Get(key)
+		if n, err := strconv.ParseUint(id, 10, 63); err != nil || n == 0 || strconv.FormatUint(n, 10) != id {
+			writeError(w, s.log, culprits(invalidf("%s: %.32q is not a campaign id (a number such as 12)", key, id), []string{key}))
+			return
+		}
+		c, boots, err := s.campaignBoots(r.Context(), id)
+		if err != nil {
+			writeError(w, s.log, err)
+			return
+		}
+		sides[i].c, sides[i].boots = c, boots
+	}
+	writeJSON(w, http.StatusOK, campaignstats.Compare(sides[0].c, sides[0].boots, sides[1].c, sides[1].boots))
+}
