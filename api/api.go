@@ -194,6 +194,10 @@ const (
 	MethodPoE       = "PoE-reboot"
 	MethodVnodeHard = "vnode hard-reboot"
 	MethodHard      = "hard-reboot" // a hard reboot with no method available
+	// Hard reboots through a node's power.method (docs/power.md).
+	MethodIPMI    = "IPMI-reboot"
+	MethodRedfish = "Redfish-reboot"
+	MethodCommand = "command-reboot"
 )
 
 // Reboot record states (NodeResult.State).
@@ -242,6 +246,13 @@ type Attempt struct {
 	Code    string    `json:"code,omitempty"`
 	Elapsed Duration  `json:"elapsed"`
 	Started time.Time `json:"started"`
+	// CutVerified says, for a hard reboot whose power source can be
+	// asked (a BMC), whether the power was read back off before it
+	// returned; absent when the source cannot say (PoE, or a reboot
+	// from the history, which does not keep it). Cut says how, or why
+	// not (docs/power.md).
+	CutVerified *bool  `json:"cut_verified,omitempty"`
+	Cut         string `json:"cut,omitempty"`
 }
 
 // OwnershipRequest is the body of POST /api/v1/ownership.

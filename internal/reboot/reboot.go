@@ -45,7 +45,17 @@ type Node struct {
 	// interrupted hard reboot); its agent cannot answer, so the soft attempt
 	// is skipped.
 	PoweredOff bool
+	// Power is the node's power.method: "" or "poe" for Config.Physical,
+	// "none" for no hard reboot, else the key of its driver in
+	// Config.Methods. Virtual nodes use Config.Virtual whatever it says.
+	Power string
 }
+
+// Power methods with a meaning of their own (Node.Power).
+const (
+	PowerDefault = "poe"
+	PowerNone    = "none"
+)
 
 // A HardRebooter reboots a node without its cooperation: a power-cycle for
 // a physical node, a VM restart for a virtual one. HardReboot blocks until
@@ -56,6 +66,14 @@ type HardRebooter interface {
 	// Method names the method in results: "PoE-reboot", "vnode hard-reboot".
 	Method() string
 	HardReboot(ctx context.Context, n Node) error
+}
+
+// A CutReporter is a HardRebooter whose power source can say whether the
+// power was cut: the engine calls HardRebootCut instead of HardReboot and
+// records the Cut in the attempt.
+type CutReporter interface {
+	HardRebooter
+	HardRebootCut(ctx context.Context, n Node) (power.Cut, error)
 }
 
 // Config configures an Engine.
@@ -70,7 +88,10 @@ type Config struct {
 	// Physical and Virtual reboot nodes the hard way; nil means no driver.
 	Physical HardRebooter
 	Virtual  HardRebooter
-	Logger   *slog.Logger
+	// Methods reboot physical nodes whose Node.Power names them (ipmi,
+	// redfish, command).
+	Methods map[string]HardRebooter
+	Logger  *slog.Logger
 }
 
 // DefaultConfig returns the default configuration, without drivers.
@@ -135,8 +156,11 @@ func New(cfg Config) (*Engine, error) {
 
 // Attempt is one method tried on a node.
 type Attempt struct {
-	Method   string
-	Err      error // nil if the method worked
+	Method string
+	Err    error // nil if the method worked
+	// Cut is what the power source said of the cut; nil when it cannot
+	// say (PoE today, a soft reboot).
+	Cut      *power.Cut
 	Started  time.Time
 	Finished time.Time
 }
@@ -327,7 +351,12 @@ func (e *Engine) hardStep(ctx context.Context, n Node, r Result) Result {
 	}
 	r.Finished = time.Now()
 	if r.OK {
-		e.log.Debug("rebooted", "node", n.Name, "driver", r.Method, "elapsed", r.Finished.Sub(r.Requested))
+		a := r.Attempts[len(r.Attempts)-1]
+		if a.Cut != nil {
+			e.log.Info("rebooted", "node", n.Name, "driver", r.Method, "cut_verified", a.Cut.Verified, "cut", a.Cut.Detail, "elapsed", r.Finished.Sub(r.Requested))
+		} else {
+			e.log.Debug("rebooted", "node", n.Name, "driver", r.Method, "elapsed", r.Finished.Sub(r.Requested))
+		}
 	} else {
 		e.log.Warn("reboot failed", "node", n.Name, "err", r.Err(), "elapsed", r.Finished.Sub(r.Requested))
 	}
@@ -336,10 +365,20 @@ func (e *Engine) hardStep(ctx context.Context, n Node, r Result) Result {
 
 func (e *Engine) hardReboot(ctx context.Context, n Node) Attempt {
 	d := e.cfg.Physical
-	if n.Virtual {
-		d = e.cfg.Virtual
-	}
 	a := Attempt{Method: MethodHard, Started: time.Now()}
+	switch {
+	case n.Virtual:
+		d = e.cfg.Virtual
+	case n.Power == PowerNone:
+		a.Err, a.Finished = fmt.Errorf("%w: power.method of %s is none", ErrNoMethod, n.Name), a.Started
+		return a
+	case n.Power != "" && n.Power != PowerDefault:
+		d = e.cfg.Methods[n.Power]
+		if d == nil {
+			a.Err, a.Finished = fmt.Errorf("%w: power.method %s of %s has no driver on this server", ErrNoMethod, n.Power, n.Name), a.Started
+			return a
+		}
+	}
 	if d == nil {
 		a.Err, a.Finished = ErrNoMethod, a.Started
 		return a
@@ -347,7 +386,15 @@ func (e *Engine) hardReboot(ctx context.Context, n Node) Attempt {
 	a.Method = d.Method()
 	hctx, cancel := context.WithTimeout(ctx, e.cfg.HardTimeout)
 	defer cancel()
-	a.Err = d.HardReboot(hctx, n)
+	if cr, ok := d.(CutReporter); ok {
+		var cut power.Cut
+		cut, a.Err = cr.HardRebootCut(hctx, n)
+		if cut != (power.Cut{}) { // the zero Cut: the source could not say
+			a.Cut = &cut
+		}
+	} else {
+		a.Err = d.HardReboot(hctx, n)
+	}
 	if a.Err != nil && hctx.Err() != nil && ctx.Err() == nil {
 		a.Err = fmt.Errorf("no outcome after %s: %w", e.cfg.HardTimeout, a.Err)
 	}
@@ -375,6 +422,10 @@ func ErrorCode(err error) string {
 		return "not-powered"
 	case errors.Is(err, power.ErrUnreachable):
 		return "unreachable"
+	case errors.Is(err, power.ErrDenied):
+		return "denied"
+	case errors.Is(err, power.ErrNotCut):
+		return "not-cut"
 	case errors.Is(err, context.Canceled):
 		return "canceled"
 	case errors.Is(err, context.DeadlineExceeded):

@@ -104,6 +104,7 @@ func (b *batchRun) Finished(i int, res reboot.Result) {
 	}
 	if b.progress != nil {
 		nr := toAPIRecord(rec).NodeResult
+		withCuts(&nr, res)
 		b.progress(&nr)
 	}
 }

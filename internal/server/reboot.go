@@ -87,6 +87,7 @@ func (s *Server) rebootTargets(ctx context.Context, req api.RebootRequest) ([]re
 		nodes[i] = reboot.Node{
 			Name: d.Name, MAC: d.MAC, Virtual: d.Virtual, PoweredOff: off[d.MAC],
 			KexecAllow: effective(inv.settings[d.MAC], vocab.KexecAllow) == "true",
+			Power:      effective(inv.settings[d.MAC], vocab.PowerMethod),
 		}
 		if d.IP != "" {
 			nodes[i].Addr = net.JoinHostPort(d.IP, strconv.Itoa(s.cfg.NodePort))

@@ -276,6 +276,9 @@ func planConfig(devs []store.Device, stored map[string]map[string]string, args [
 		if err := checkSwitchConfig(d.Name, merged, values); err != nil {
 			return configPlan{}, err
 		}
+		if err := checkPowerConfig(d, merged, values); err != nil {
+			return configPlan{}, err
+		}
 		plan.changes = append(plan.changes, c)
 	}
 	done := "Done."
@@ -348,7 +351,7 @@ func shownSettings(d store.Device, stored map[string]string) []settingView {
 	cat := categoryOf(d)
 	var out []settingView
 	for _, def := range settingDefs {
-		if def.cat != cat || def.name == "type" || def.virtualOnly && !d.Virtual {
+		if def.cat != cat || def.name == "type" || def.virtualOnly && !d.Virtual || hiddenPower(def, stored) {
 			continue
 		}
 		v, ok := stored[def.name]

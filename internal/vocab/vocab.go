@@ -20,6 +20,32 @@ const (
 	KexecAllow  = "kexec.allow"
 )
 
+// Setting keys of a node's power (docs/power.md): its hard-reboot method
+// and what each method needs.
+const (
+	PowerMethod     = "power.method"
+	PowerCommand    = "power.command"
+	PowerTimeout    = "power.timeout"
+	PowerOffTime    = "power.off_time"
+	IPMIHost        = "ipmi.host"
+	IPMIPort        = "ipmi.port"
+	IPMIUser        = "ipmi.user"
+	IPMIPassword    = "ipmi.password"
+	RedfishURL      = "redfish.url"
+	RedfishUser     = "redfish.user"
+	RedfishPassword = "redfish.password"
+	RedfishInsecure = "redfish.insecure"
+)
+
+// Values of power.method.
+const (
+	PowerPoE           = "poe"
+	PowerIPMI          = "ipmi"
+	PowerRedfish       = "redfish"
+	PowerCommandMethod = "command"
+	PowerNone          = "none"
+)
+
 // Setting keys of switches.
 const (
 	LLDPExplore   = "lldp.explore"
@@ -34,10 +60,13 @@ const (
 // number and, for boot.timeout, values below 60 s, with its own messages;
 // the other bounds are ours, so that no count or duration overflows.
 var (
-	BootTimeoutRange = bound.Int{Name: BootTimeout, Min: 60, Max: 24 * 60 * 60, Suffix: "s"}
-	BootRetriesRange = bound.Int{Name: BootRetries, Min: 0, Max: 1000}
-	PoEDelayRange    = bound.Duration{Name: PoEDelay, Min: 100 * time.Millisecond, Max: time.Minute}
-	SNMPPortRange    = bound.Int{Name: SNMPPort, Min: 1, Max: 65535}
+	BootTimeoutRange  = bound.Int{Name: BootTimeout, Min: 60, Max: 24 * 60 * 60, Suffix: "s"}
+	BootRetriesRange  = bound.Int{Name: BootRetries, Min: 0, Max: 1000}
+	PoEDelayRange     = bound.Duration{Name: PoEDelay, Min: 100 * time.Millisecond, Max: time.Minute}
+	SNMPPortRange     = bound.Int{Name: SNMPPort, Min: 1, Max: 65535}
+	IPMIPortRange     = bound.Int{Name: IPMIPort, Min: 1, Max: 65535}
+	PowerTimeoutRange = bound.Duration{Name: PowerTimeout, Min: time.Second, Max: 30 * time.Second}
+	PowerOffTimeRange = bound.Duration{Name: PowerOffTime, Min: 0, Max: 30 * time.Second}
 )
 
 // On reports whether a stored boolean setting is true (the server stores

@@ -2,7 +2,8 @@
 // cmd/walt-server and the test harnesses alike (servertest.WithPoE,
 // vnodetest): the vnode supervisor (VNodes), and the hard-reboot drivers
 // (Drivers): the PoE driver, its switches and journal kept in the store,
-// for physical nodes (and rescans, port states, powersave), and the vnode
+// for physical nodes (and rescans, port states, powersave), the IPMI,
+// Redfish and command methods of nodes whose power.method names one, and the vnode
 // supervisor's hard reboot for virtual nodes.
 package wiring
 
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/walt-testbed/walt/internal/power/poe"
+	"github.com/walt-testbed/walt/internal/reboot/bmcreboot"
 	"github.com/walt-testbed/walt/internal/reboot/poereboot"
 	"github.com/walt-testbed/walt/internal/reboot/vnodereboot"
 	"github.com/walt-testbed/walt/internal/server"
@@ -36,6 +38,10 @@ func Drivers(cfg *server.Config, pc poe.Config, sup *vnode.Supervisor) (*poe.Dri
 	}
 	cfg.PoE = drv
 	cfg.Reboot.Physical = poereboot.New(cfg.Store, drv)
+	// Nodes whose power.method is ipmi, redfish or command.
+	if cfg.Reboot.Methods, err = bmcreboot.New(cfg.Store, bmcreboot.Drivers{}, log); err != nil {
+		return nil, journal, err
+	}
 	if sup != nil {
 		cfg.VNodes = sup
 		cfg.Reboot.Virtual = vnodereboot.New(sup)

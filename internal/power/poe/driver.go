@@ -252,6 +252,9 @@ type op struct {
 	recorded bool     // in the journal
 	done     bool     // the switch accepted the last SET for it
 	req      *request // the call it belongs to
+	// cut is the port's detection status read before power returned, in
+	// a power-cycle; nil if it could not be read.
+	cut *power.Cut
 }
 
 func (o *op) fail(err error) {
@@ -262,11 +265,27 @@ func (o *op) fail(err error) {
 
 // Cycle implements power.Cycler: off, wait the switch's poe.delay, on.
 func (d *Driver) Cycle(ctx context.Context, outlets []power.Outlet) []error {
+	_, errs := d.CycleCuts(ctx, outlets)
+	return errs
+}
+
+// CycleCuts is Cycle, and says for each outlet whether the switch
+// reported the port no longer delivering power (its detection status)
+// just before it was switched on again; a zero Cut when the status could
+// not be read or the cycle failed before.
+func (d *Driver) CycleCuts(ctx context.Context, outlets []power.Outlet) ([]power.Cut, []error) {
 	ops := make([]*op, len(outlets))
 	for i, o := range outlets {
 		ops[i] = &op{outlet: o, off: true, reason: power.ReasonHardReboot, what: "power-cycle"}
 	}
-	return d.run(ctx, ops, true)
+	errs := d.run(ctx, ops, true)
+	cuts := make([]power.Cut, len(ops))
+	for i, o := range ops {
+		if o.cut != nil {
+			cuts[i] = *o.cut
+		}
+	}
+	return cuts, errs
 }
 
 // Switch implements power.Switcher.
@@ -551,11 +570,42 @@ func (d *Driver) setOn(ctx context.Context, st *switchState, sw *SwitchConfig, o
 			return err
 		}
 	}
+	d.readCuts(ctx, st, sw, sess, ops)
 	for _, o := range ops {
 		o.off, o.done = false, false
 	}
 	d.set(ctx, st, sess, ops)
 	return nil
+}
+
+// readCuts reads the detection status of ports about to be switched back
+// on: a port that no longer delivers power was cut. A port still
+// delivering is logged: the switch accepted the off without cutting.
+// +checklocks:st.mu
+func (d *Driver) readCuts(ctx context.Context, st *switchState, sw *SwitchConfig, sess *session, ops []*op) {
+	oids := make([]string, len(ops))
+	for i, o := range ops {
+		oids[i] = st.variant.statusOID(o.poe)
+	}
+	res, err := sess.get(ctx, oids)
+	if err != nil {
+		d.log.Warn("poe: cannot read the detection status of ports that are off", "switch", sw.Name, "err", err)
+		return
+	}
+	for i, o := range ops {
+		v, ok := asInt(res[i].pdu)
+		if res[i].err != nil || !ok {
+			continue
+		}
+		c := power.Cut{Verified: v != int64(st.variant.delivering)}
+		if c.Verified {
+			c.Detail = fmt.Sprintf("switch %s read PoE port %s not delivering power", sw.Name, o.poe)
+		} else {
+			c.Detail = fmt.Sprintf("switch %s still read PoE port %s delivering power while off", sw.Name, o.poe)
+			d.log.Warn("poe: port off but still delivering power", "switch", sw.Name, "port", o.outlet.Port)
+		}
+		o.cut = &c
+	}
 }
 
 // set sends one SET (split at the request limit) switching each op off or

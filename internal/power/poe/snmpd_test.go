@@ -20,7 +20,9 @@ import (
 
 // poeScript implements a writable pethPsePortTable (group 1, ports 1-4) for
 // snmpd's pass_persist protocol, in POSIX sh and awk. Admin states live in
-// files next to the script; every SET is appended to sets.log.
+// files next to the script; every SET is appended to sets.log. A port with
+// a file stuck.<port> keeps delivering power when disabled (a switch that
+// accepts an off without cutting).
 const poeScript = `#!/bin/sh
 dir=$(dirname "$0")
 base=.1.3.6.1.2.1.105.1.1.1
@@ -28,7 +30,7 @@ admin() { cat "$dir/admin.$1" 2>/dev/null || echo 1; }
 value() {
 	case "$1" in
 	$base.3.1.[1-4]) admin "${1##*.}" ;;
-	$base.6.1.[1-4]) if [ "$(admin "${1##*.}")" = 1 ]; then echo 3; else echo 1; fi ;;
+	$base.6.1.[1-4]) if [ "$(admin "${1##*.}")" = 1 ] || [ -e "$dir/stuck.${1##*.}" ]; then echo 3; else echo 1; fi ;;
 	esac
 }
 # oid_gt A B: true if OID A sorts after OID B.
@@ -188,4 +190,29 @@ func TestPowerCycleOnNetSNMP(t *testing.T) {
 		t.Errorf("cycle with a read-only community = %v, want an error naming the port, without the community", err)
 	}
 	t.Logf("read-only community: %v", err)
+}
+
+// TestCycleCutsOnNetSNMP: a power-cycle reads each port's detection status
+// before switching it on again: a port that stopped delivering power was
+// cut (verified); one still delivering was not, and the result says so.
+func TestCycleCutsOnNetSNMP(t *testing.T) {
+	t.Parallel()
+	const rw = "rw-s3cret"
+	addr, dir := startSnmpd(t, rw, "ro-s3cret")
+	if err := os.WriteFile(filepath.Join(dir, "stuck.3"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := newRig(t, DefaultConfig())
+	r.dir.put("snmpd", SwitchConfig{Name: "snmpd", Address: addr, Version: V2c, Community: NewCommunity(rw), Reboots: true,
+		Delay: 10 * time.Millisecond, PortMap: map[int]PoEIndex{2: {1, 2}, 3: {1, 3}}})
+	cuts, errs := r.driver.CycleCuts(t.Context(), []power.Outlet{{Switch: "snmpd", Port: 2}, {Switch: "snmpd", Port: 3}})
+	if errs[0] != nil || errs[1] != nil {
+		t.Fatal(errs)
+	}
+	if !cuts[0].Verified || !strings.Contains(cuts[0].Detail, "not delivering power") {
+		t.Errorf("port 2 cut = %+v, want verified", cuts[0])
+	}
+	if cuts[1].Verified || !strings.Contains(cuts[1].Detail, "still read PoE port 1.3 delivering power") {
+		t.Errorf("port 3 cut = %+v, want not verified: still delivering", cuts[1])
+	}
 }

@@ -28,6 +28,7 @@ const MethodName = api.MethodPoE
 type Driver interface {
 	power.Cycler
 	power.Switcher
+	CycleCuts(ctx context.Context, outlets []power.Outlet) ([]power.Cut, []error)
 }
 
 // Method reboots physical nodes by power-cycling their switch port. It
@@ -38,7 +39,7 @@ type Method struct {
 	topo   snapshot
 }
 
-var _ reboot.HardRebooter = (*Method)(nil)
+var _ reboot.CutReporter = (*Method)(nil)
 
 // New returns the method over st and driver.
 func New(st store.Store, driver Driver) *Method {
@@ -51,14 +52,22 @@ func (m *Method) Method() string { return MethodName }
 // HardReboot implements reboot.HardRebooter: it power-cycles the node's port
 // or, if the server had turned the port off, only powers it on.
 func (m *Method) HardReboot(ctx context.Context, n reboot.Node) error {
+	_, err := m.HardRebootCut(ctx, n)
+	return err
+}
+
+// HardRebootCut implements reboot.CutReporter: HardReboot, with the
+// port's detection status read while it was off.
+func (m *Method) HardRebootCut(ctx context.Context, n reboot.Node) (power.Cut, error) {
 	outlet, err := m.topo.outlet(ctx, n.MAC)
 	if err != nil {
-		return err
+		return power.Cut{}, err
 	}
 	if n.PoweredOff {
-		return m.driver.Switch(ctx, []power.Change{{Outlet: outlet, State: power.On}})[0]
+		return power.Cut{}, m.driver.Switch(ctx, []power.Change{{Outlet: outlet, State: power.On}})[0]
 	}
-	return m.driver.Cycle(ctx, []power.Outlet{outlet})[0]
+	cuts, errs := m.driver.CycleCuts(ctx, []power.Outlet{outlet})
+	return cuts[0], errs[0]
 }
 
 // snapshot caches the links of the store for the concurrent calls of one

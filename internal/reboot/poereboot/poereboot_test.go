@@ -122,6 +122,10 @@ func TestEngineFallsBackToPoE(t *testing.T) {
 	if got := res[1].Attempts[0].Err; !strings.Contains(got.Error(), "connection refused") {
 		t.Errorf("node02 soft attempt error = %v, want connection refused", got)
 	}
+	// The switch read the port's detection status back while it was off.
+	if c := res[1].Attempts[1].Cut; c == nil || !c.Verified || !strings.Contains(c.Detail, "not delivering power") {
+		t.Errorf("node02 cut = %+v, want verified by the switch's detection status", c)
+	}
 	if b := r.awaitBoot(t, "node02"); b.BootID == before {
 		t.Errorf("node02 kept boot id %s across its PoE reboot", before)
 	}

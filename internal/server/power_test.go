@@ -1,0 +1,130 @@
+package server_test
+
+import (
+	"encoding/json"
+	"io"
+	"log/slog"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/walt-testbed/walt/api"
+	"github.com/walt-testbed/walt/internal/power/ipmi/ipmisim"
+	"github.com/walt-testbed/walt/internal/power/redfish/redfishsim"
+	"github.com/walt-testbed/walt/internal/reboot/reboottest"
+	"github.com/walt-testbed/walt/internal/server"
+	"github.com/walt-testbed/walt/internal/server/servertest"
+	"github.com/walt-testbed/walt/internal/testutil"
+)
+
+// TestPowerMethodsThroughServer: through the API, power settings are
+// checked whole (a method without its settings changes nothing), the
+// passwords are masked; a reboot of nodes whose agent refuses goes
+// through IPMI and Redfish, the stream names the method and says the cut
+// was read back, the history keeps the method; a wrong password fails
+// naming the BMC. No password is in any API reply or in the server log.
+func TestPowerMethodsThroughServer(t *testing.T) {
+	t.Parallel()
+	bmc := ipmisim.Start(t, "127.66.0.1")
+	rf := redfishsim.Start(t, "127.66.1.1")
+	logs := &testutil.Buffer{}
+	e := newEnv(t, func(c *server.Config) {
+		c.Logger = slog.New(slog.NewTextHandler(io.MultiWriter(t.Output(), logs), &slog.HandlerOptions{Level: slog.LevelDebug}))
+		servertest.WithPoE(t)(c)
+	})
+	e.addNode(t, "pc1", reboottest.KO)
+	e.addNode(t, "pc2", reboottest.KO)
+	e.addNode(t, "pc3", reboottest.KO)
+	var replies []any
+	ctx := t.Context()
+
+	// Half a configuration is refused whole.
+	_, err := e.c.SetConfig(ctx, api.ConfigRequest{Set: "pc1", Settings: []string{"power.method=ipmi", "ipmi.host=" + bmc.Host}})
+	if err == nil || !strings.Contains(err.Error(), "'ipmi.user' and 'ipmi.password' are defined too (device pc1)") {
+		t.Fatalf("half an IPMI configuration: %v, want refused naming ipmi.user and ipmi.password", err)
+	}
+	if all, err := e.store.Settings(ctx); err != nil || len(all) != 0 && len(all[e.mac(t, "pc1")]) != 0 {
+		t.Fatalf("settings after a refused change: %v, %v", all, err)
+	}
+	for _, c := range []api.ConfigRequest{
+		{Set: "pc1", Settings: []string{"power.method=ipmi", "ipmi.host=" + bmc.Host, "ipmi.port=" + strconv.Itoa(bmc.Port),
+			"ipmi.user=" + ipmisim.User, "ipmi.password=" + ipmisim.Password, "power.off_time=100ms"}},
+		{Set: "pc2", Settings: []string{"power.method=redfish", "redfish.url=" + rf.URL, "redfish.user=" + redfishsim.User,
+			"redfish.password=" + redfishsim.Password, "power.off_time=0"}},
+		{Set: "pc3", Settings: []string{"power.method=ipmi", "ipmi.host=" + bmc.Host, "ipmi.port=" + strconv.Itoa(bmc.Port),
+			"ipmi.user=" + ipmisim.User, "ipmi.password=Wr0ng-Pa55"}},
+	} {
+		res, err := e.c.SetConfig(ctx, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		replies = append(replies, res)
+	}
+	shown, err := e.c.Config(ctx, "pc1,pc2", "", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	replies = append(replies, shown)
+	masked := map[string]bool{}
+	for _, d := range shown.Devices {
+		for _, s := range d.Settings {
+			if strings.HasSuffix(s.Name, ".password") && s.Value != server.Unspecified {
+				masked[d.Name+" "+s.Name] = s.Value == "********"
+			}
+		}
+	}
+	if len(masked) != 2 || !masked["pc1 ipmi.password"] || !masked["pc2 redfish.password"] {
+		t.Errorf("passwords shown: %v, want pc1's and pc2's masked", masked)
+	}
+
+	res, err := e.c.Reboot(ctx, api.RebootRequest{Set: "pc1,pc2,pc3", Requester: "alice"}, func(ev api.RebootEvent) { replies = append(replies, ev) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	by := resultsByNode(res)
+	for name, method := range map[string]string{"pc1": api.MethodIPMI, "pc2": api.MethodRedfish} {
+		r := by[name]
+		if !r.OK || r.Method != method || len(r.Attempts) != 2 {
+			t.Fatalf("%s: %+v, want rebooted by %s after the refused soft reboot", name, r, method)
+		}
+		if a := r.Attempts[1]; a.CutVerified == nil || !*a.CutVerified || a.Cut == "" {
+			t.Errorf("%s: hard attempt %+v, want the cut verified", name, a)
+		}
+	}
+	bad := by["pc3"]
+	if bad.OK || len(bad.Attempts) != 2 || bad.Attempts[1].Method != api.MethodIPMI || bad.Attempts[1].Code != "denied" ||
+		!strings.Contains(bad.Attempts[1].Error, "BMC "+bmc.Host) {
+		t.Errorf("pc3 (wrong password): %+v, want an IPMI-reboot denied by the BMC, named", bad)
+	}
+	hist, err := e.c.Reboots(ctx, "pc1", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	replies = append(replies, hist)
+	if len(hist.Reboots) != 1 || hist.Reboots[0].Method != api.MethodIPMI {
+		t.Errorf("history of pc1: %+v, want its IPMI-reboot", hist.Reboots)
+	}
+	out, _ := json.Marshal(replies)
+	for what, text := range map[string]string{"API replies": string(out), "server log": logs.String()} {
+		for _, pw := range []string{ipmisim.Password, redfishsim.Password, "Wr0ng-Pa55"} {
+			if strings.Contains(text, pw) {
+				t.Errorf("%s show a BMC password (%q)", what, pw)
+			}
+		}
+	}
+}
+
+func (e *env) mac(t *testing.T, name string) string {
+	t.Helper()
+	d, err := e.store.Devices(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, x := range d {
+		if x.Name == name {
+			return x.MAC
+		}
+	}
+	t.Fatalf("no device %s", name)
+	return ""
+}
