@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"strings"
@@ -21,12 +22,17 @@ func startServer(t *testing.T, addr string, args ...string) (c *client.Client, l
 	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
 	log = &testutil.Buffer{}
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, append([]string{"--listen", addr}, args...), io.Discard, log) }()
+	var runErr error
+	exited := make(chan struct{})
+	go func() {
+		defer close(exited)
+		runErr = run(ctx, append([]string{"--listen", addr}, args...), io.Discard, log)
+	}()
 	stop = sync.OnceFunc(func() {
 		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("walt-server stopped with %v\n%s", err, log)
+		<-exited
+		if runErr != nil {
+			t.Errorf("walt-server stopped with %v\n%s", runErr, log)
 		}
 	})
 	t.Cleanup(stop)
@@ -34,21 +40,18 @@ func startServer(t *testing.T, addr string, args ...string) (c *client.Client, l
 	if err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if _, err := c.Devices(t.Context()); err == nil {
-			return c, log, stop
-		}
+	testutil.EventuallyNil(t, 20*time.Second, "walt-server's API on "+addr, func() error {
 		select {
-		case err := <-done:
-			t.Fatalf("walt-server exited: %v\n%s", err, log)
+		case <-exited:
+			t.Fatalf("walt-server exited: %v\n%s", runErr, log)
 		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("walt-server API not answering on %s\n%s", addr, log)
+		if _, err := c.Devices(t.Context()); err != nil {
+			return fmt.Errorf("%w\n%s", err, log)
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
+	return c, log, stop
 }
 
 // The server keeps its inventory in PostgreSQL with --db, across restarts,

@@ -304,13 +304,7 @@ func TestPowersaveLoop(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- r.srv.Serve(ctx, ln) }()
-	deadline := time.Now().Add(15 * time.Second)
-	for r.powered("sw1", 2) && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	if r.powered("sw1", 2) {
-		t.Error("the powersave loop never powered the idle free node off")
-	}
+	testutil.Eventually(t, 15*time.Second, "the powersave loop to power the idle free node off", func() bool { return !r.powered("sw1", 2) })
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("Serve = %v", err)
