@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+
+	"github.com/walt-testbed/walt/internal/store"
 )
 
 // stmtID names one of the Store's fixed queries. Each is prepared once, on
@@ -27,6 +29,9 @@ const (
 	stmtPoEOffs
 	stmtInsertReboot
 	stmtInsertAttempt
+	stmtFinishReboot
+	stmtDeleteAttempts
+	stmtRebootState
 	stmtUpsertBootStatus
 	stmtBootStatuses
 	stmtSetRebootBooted
@@ -54,6 +59,15 @@ var stmtText = [numStmts]string{
 	stmtPoEOffs:       `SELECT switch_mac, port, reason, at FROM poe_off ORDER BY switch_mac, port`,
 	stmtInsertReboot:  `INSERT INTO reboots (id, batch, requester, cause, node_mac, node_name, method, ok, requested_at, ack_at, finished_at, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 	stmtInsertAttempt: `INSERT INTO reboot_attempts (reboot_id, seq, method, error, code, started_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+	// A record's outcome, if it is not complete already, returning
+	// whether it has attempts to replace (rarely: a running record is
+	// added without). No row tells an unknown or complete record, which
+	// FinishReboots tells apart with stmtRebootState, on that rare path.
+	stmtFinishReboot: `UPDATE reboots SET method = ?, ok = ?, requested_at = ?, ack_at = ?, finished_at = ?, state = ?
+		WHERE id = ? AND state IN ('` + string(store.RebootRunning) + `', '` + string(store.RebootInterrupted) + `')
+		RETURNING EXISTS (SELECT 1 FROM reboot_attempts WHERE reboot_id = reboots.id)`,
+	stmtDeleteAttempts: `DELETE FROM reboot_attempts WHERE reboot_id = ?`,
+	stmtRebootState:    `SELECT state FROM reboots WHERE id = ?`,
 	// SQLite (3.24 and later) and PostgreSQL spell an upsert alike.
 	stmtUpsertBootStatus: `INSERT INTO boot_status (mac, boot_id, booted, since, cause, method, last_method, retries_left) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (mac) DO UPDATE SET boot_id = excluded.boot_id, booted = excluded.booted, since = excluded.since,

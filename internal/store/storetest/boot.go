@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -198,6 +199,43 @@ func testRebootProgress(t *testing.T, s store.Store, _ func() store.Store) {
 	}
 	if _, err := s.AddReboots(ctx(t), []store.Reboot{{NodeName: "rpi3", State: "sleeping", RequestedAt: t0, FinishedAt: t0}}); !errors.Is(err, store.ErrInvalid) {
 		t.Errorf("AddReboots(state sleeping) = %v, want ErrInvalid", err)
+	}
+}
+
+// Completing records replaces their attempts, whether they had some or
+// not; a record listed twice in one call is refused, and nothing changes.
+func testFinishReplacesAttempts(t *testing.T, s store.Store, _ func() store.Store) {
+	old := []store.Attempt{{Method: "soft-reboot", Error: "timeout", Code: "timeout", Started: t0, Finished: t0}}
+	ids, err := s.AddReboots(ctx(t), []store.Reboot{
+		{Batch: "b", NodeMAC: node(1).MAC, NodeName: "rpi1", State: store.RebootRunning, RequestedAt: t0, FinishedAt: t0, Attempts: old},
+		{Batch: "b", NodeMAC: node(2).MAC, NodeName: "rpi2", State: store.RebootRunning, RequestedAt: t0, FinishedAt: t0},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make([]store.Reboot, 2)
+	for i, id := range ids {
+		done[i] = store.Reboot{ID: id, Batch: "b", NodeMAC: node(i + 1).MAC, NodeName: fmt.Sprintf("rpi%d", i+1), Method: "PoE-reboot", OK: true,
+			RequestedAt: t0, FinishedAt: t0.Add(time.Second), Attempts: []store.Attempt{{Method: "PoE-reboot", Started: t0, Finished: t0.Add(time.Second)}}}
+	}
+	if err := s.FinishReboots(ctx(t), []store.Reboot{done[0], done[1], done[0]}); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("FinishReboots(rpi1 twice) = %v, want ErrConflict", err)
+	}
+	if got, _ := s.Reboots(ctx(t), store.RebootFilter{Batch: "b"}); len(got) != 2 || got[0].State != store.RebootRunning || got[1].State != store.RebootRunning {
+		t.Errorf("after a refused FinishReboots: %+v, want both still running", got)
+	}
+	if err := s.FinishReboots(ctx(t), done); err != nil {
+		t.Fatalf("FinishReboots = %v", err)
+	}
+	for i, want := range done {
+		want.State = store.RebootDone
+		got, err := s.Reboots(ctx(t), store.RebootFilter{NodeMAC: node(i + 1).MAC})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff([]store.Reboot{want}, got); diff != "" {
+			t.Errorf("Reboots(%s) after FinishReboots (-want +got):\n%s", want.NodeName, diff)
+		}
 	}
 }
 

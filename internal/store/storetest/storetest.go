@@ -40,6 +40,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"BootStatuses", testBootStatuses},
 		{"RebootsBooted", testRebootsBooted},
 		{"RebootProgress", testRebootProgress},
+		{"FinishReplacesAttempts", testFinishReplacesAttempts},
 		{"RebootInterrupted", testRebootInterrupted},
 		{"DeleteReboots", testDeleteReboots},
 		{"LogLines", testLogLines},
