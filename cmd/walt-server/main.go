@@ -64,7 +64,9 @@ const defaultConfigFile = "/etc/walt/server.conf"
 
 // isSetting tells the flags that are also settings (in the configuration
 // file and the environment) from those only for a command line.
-func isSetting(flag string) bool { return flag != "config" && flag != "version" }
+func isSetting(flag string) bool {
+	return flag != "config" && flag != "version" && flag != "print-config"
+}
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("walt-server", flag.ContinueOnError)
@@ -85,8 +87,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var vo vnodeOptions
 	vo.register(fs)
 	showVersion := fs.Bool("version", false, "print the version and exit")
+	printConfig := fs.Bool("print-config", false, "print a configuration file with every setting commented out at its default, and exit")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: walt-server [flags]\n\nEvery flag but --config and --version may also be set as WALT_<FLAG> (e.g. WALT_REPLY_TIMEOUT)\nor in the configuration file; a flag wins over the environment, which wins over the file.\n\nFlags:\n")
+		fmt.Fprintf(stderr, "Usage: walt-server [flags]\n\nEvery flag but --config, --version and --print-config may also be set as WALT_<FLAG> (e.g. WALT_REPLY_TIMEOUT)\nor in the configuration file; a flag wins over the environment, which wins over the file.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -95,6 +98,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if *showVersion {
 		version.Print(stdout, "walt-server")
 		return nil
+	}
+	if *printConfig {
+		return writeConfFile(stdout, fs)
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q (walt-server takes flags only)", fs.Arg(0))
