@@ -90,6 +90,9 @@ type Config struct {
 	Rebooter Rebooter
 	Boots    Boots
 	Logger   *slog.Logger
+	// OnIteration, if not nil, hears of each iteration's end, with its
+	// outcome (the server's metrics).
+	OnIteration func(outcome string)
 }
 
 // Errors of Start and Stop; they wrap store's error kinds so that the
@@ -282,6 +285,13 @@ func (e *Engine) Stop(ctx context.Context, id string) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// Running returns the number of campaigns running here.
+func (e *Engine) Running() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.runs)
 }
 
 // Snapshot returns a running campaign's state from memory; false if it

@@ -3,8 +3,10 @@ package campaign_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"math"
 	"net"
+	"net/http"
 	"sort"
 	"strings"
 	"testing"
@@ -157,6 +159,13 @@ func TestRoundsCampaign(t *testing.T) {
 	nl, err := c.Nodes(t.Context(), map[string]string{"name": "node03"})
 	if err != nil || nl.NumNodes != 1 || nl.Nodes[0].Quarantine == nil || nl.Nodes[0].Quarantine.Campaign != camp.ID {
 		t.Errorf("node03 as listed = %+v, %v, want its quarantine by campaign %s", nl.Nodes, err, camp.ID)
+	}
+
+	body := metricsText(t, r.env.URL)
+	for _, line := range []string{`walt_campaign_iterations_total{outcome="completed"} 32`, `walt_campaign_iterations_total{outcome="failed"} 4`, "walt_campaigns_running 0"} {
+		if !strings.Contains(body, line+"\n") {
+			t.Errorf("GET /metrics lacks %q", line)
+		}
 	}
 
 	// A later campaign leaves the quarantined nodes out, until cleared.
@@ -504,4 +513,18 @@ func TestCampaignUntilDone(t *testing.T) {
 	if reply.Iteration != 1 {
 		t.Errorf("done reply = %+v, want campaign %s iteration 1", reply, single.ID)
 	}
+}
+
+func metricsText(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

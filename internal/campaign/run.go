@@ -319,6 +319,9 @@ func (r *run) endIteration(b store.CampaignBoot) {
 	}
 	r.e.writer.add([]store.CampaignNode{node}, []store.CampaignBoot{b})
 	r.setRow(b)
+	if f := r.e.cfg.OnIteration; f != nil {
+		f(b.Outcome)
+	}
 	if node.State != api.NodeActive || q != nil {
 		an := ToAPINode(node, nil)
 		r.publish(api.CampaignEvent{Type: api.CampaignEventNode, Node: &an})

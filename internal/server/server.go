@@ -128,7 +128,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if s.boots, err = boot.New(ctx, cfg.Boot, bootStore{cfg.Store, s.metrics}, cfg.Logger, watchdog{s}); err != nil {
 		return nil, fmt.Errorf("server config: %w", err)
 	}
-	s.campaigns = campaign.New(campaign.Config{Store: cfg.Store, Rebooter: campaignRebooter{s}, Boots: s.boots, Logger: cfg.Logger})
+	s.campaigns = campaign.New(campaign.Config{Store: cfg.Store, Rebooter: campaignRebooter{s}, Boots: s.boots, Logger: cfg.Logger,
+		OnIteration: s.metrics.CampaignIteration})
+	s.metrics.CampaignsRunning(s.campaigns.Running)
 	s.SetDoneReplier(func(mac string, d boot.Done) api.DoneReply {
 		c, it := s.campaigns.DoneOf(mac, d.BootID)
 		return api.DoneReply{Campaign: c, Iteration: it}
