@@ -251,6 +251,9 @@ type Store interface {
 	// Seq above after, oldest first.
 	LogLines(ctx context.Context, after int64, limit int) ([]LogLine, error)
 
+	// UserStore: accounts and API tokens (user.go).
+	UserStore
+
 	// Close releases the store.
 	Close() error
 }

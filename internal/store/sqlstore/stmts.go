@@ -31,6 +31,7 @@ const (
 	stmtBootStatuses
 	stmtSetRebootBooted
 	stmtInsertLogLine
+	stmtUserByToken
 	numStmts
 )
 
@@ -59,6 +60,8 @@ var stmtText = [numStmts]string{
 	stmtBootStatuses:    `SELECT mac, boot_id, booted, since, cause, method, last_method, retries_left FROM boot_status ORDER BY mac`,
 	stmtSetRebootBooted: `UPDATE reboots SET booted_at = ?, boot_id = ? WHERE id = ?`,
 	stmtInsertLogLine:   `INSERT INTO platform_log (seq, at, stream, node, line) VALUES (?, ?, ?, ?, ?)`,
+	stmtUserByToken: `SELECT u.name, u.is_admin, u.created_at, t.hash, t.created_at, t.expires_at
+		FROM api_tokens t JOIN users u ON u.name = t.user_name WHERE t.hash = ?`,
 }
 
 // prepareAll prepares every fixed query on db. It runs before the Store is

@@ -45,6 +45,8 @@ func Run(t *testing.T, newStore NewStore) {
 		{"LogLines", testLogLines},
 		{"BootSurvivesReopen", testBootSurvivesReopen},
 		{"EndedContext", testEndedContext},
+		{"Users", testUsers},
+		{"UserErrors", testUserErrors},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
