@@ -86,7 +86,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	vo.register(fs)
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: walt-server [flags]\n\nEvery flag but --config and --version may also be set as WALT_<FLAG> (e.g. WALT_REPLY_TIMEOUT)\nor in the configuration file; a flag wins over the environment, which wins over the file.\n\nFlags:\n")
+		fmt.Fprintf(stderr, "Usage: walt-server [flags]\n       walt-server [flags] user add|list|remove|token|revoke ... (walt-server user --help)\n\nEvery flag but --config and --version may also be set as WALT_<FLAG> (e.g. WALT_REPLY_TIMEOUT)\nor in the configuration file; a flag wins over the environment, which wins over the file.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -96,8 +96,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		version.Print(stdout, "walt-server")
 		return nil
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q (walt-server takes flags only)", fs.Arg(0))
+	userCmd := fs.NArg() > 0 && fs.Arg(0) == "user" // walt-server [flags] user ... (user.go)
+	if fs.NArg() > 0 && !userCmd {
+		return fmt.Errorf("unexpected argument %q (walt-server takes flags, or user COMMAND: walt-server user --help)", fs.Arg(0))
 	}
 	if *configFile == "" {
 		*configFile = os.Getenv("WALT_CONFIG")
@@ -140,6 +141,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	if err := prepareDataDir(*dataDir); err != nil {
 		return err
+	}
+	if userCmd {
+		st, _, err := openStore(ctx, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})), *dbURL, *dataDir)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		return runUser(ctx, st, fs.Args()[1:], stdout, stderr)
 	}
 	// Listen first: a port in use is the first thing a new user meets, and
 	// from here on the API takes connections, which it answers once the
