@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/user"
 	"sort"
 	"strings"
 
@@ -38,8 +37,9 @@ type Options struct {
 	Stdin  io.Reader
 	Stdout io.Writer
 	Stderr io.Writer
-	// Getenv reads environment variables (WALT_SERVER, WALT_USER, and
-	// XDG_CONFIG_HOME and HOME for the user's configuration file).
+	// Getenv reads environment variables (WALT_SERVER, WALT_USER,
+	// WALT_TOKEN, and XDG_CONFIG_HOME and HOME for the user's
+	// configuration directory).
 	Getenv func(string) string
 	// IsTerminal reports whether a stream is an interactive terminal;
 	// default: a terminal test on *os.File.
@@ -90,7 +90,8 @@ type env struct {
 	o      *opts
 	c      *client.Client
 	user   string
-	prompt bool // stdin and stdout are a terminal
+	server string // the server's URL
+	prompt bool   // stdin and stdout are a terminal
 }
 
 var commands []*command
@@ -113,6 +114,8 @@ func (e *env) fail(err error) int {
 		fmt.Fprintf(e.Stderr, "Try: start walt-server, or point --server or WALT_SERVER at it.\n")
 	case errors.Is(err, api.ErrInternal):
 		fmt.Fprintf(e.Stderr, "Try: look for the error id in the server's log.\n")
+	case errors.Is(err, api.ErrUnauthenticated):
+		fmt.Fprintf(e.Stderr, "Try: walt login, with the token the server's admin made for you (walt-server user add NAME).\n")
 	}
 	return status
 }
@@ -149,6 +152,9 @@ func Run(ctx context.Context, o Options) int {
 			return ExitUsage
 		}
 		return ExitOK
+	}
+	if args[0] == "login" { // walt login: walt server login
+		args = append([]string{"server"}, args...)
 	}
 	noun := args[0]
 	if !nounExists(noun) {
@@ -246,10 +252,16 @@ func runCommand(ctx context.Context, o Options, cmd *command, args []string, glo
 		fmt.Fprintf(o.Stderr, "Error: %v\n", err)
 		return ExitUsage
 	}
-	if e.user == "" {
-		if u, err := user.Current(); err == nil {
-			e.user = u.Username
-		}
+	e.server = server
+	// The user is the token's (the server says who); WALT_USER or user in
+	// the configuration file, if set, must name the same.
+	tok, err := clientToken(o.Getenv, server)
+	if err != nil {
+		fmt.Fprintf(o.Stderr, "Error: %v\nTry: walt login\n", err)
+		return ExitUsage
+	}
+	if tok != "" {
+		e.c = e.c.WithToken(tok)
 	}
 	e.prompt = o.IsTerminal(o.Stdin) && o.IsTerminal(o.Stdout)
 	return cmd.run(ctx, e, pos)

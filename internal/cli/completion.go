@@ -112,6 +112,9 @@ func completionWords(ctx context.Context, e *env, args []string) int {
 			if c, err = client.New(server, nil); err != nil {
 				return nil
 			}
+			if tok, err := clientToken(e.Getenv, server); err == nil && tok != "" {
+				c = c.WithToken(tok)
+			}
 		}
 		return serverNames(ctx, c, kind)
 	}

@@ -35,7 +35,7 @@ func TestGlobalSwitchBeforeCategory(t *testing.T) {
 		{"node", "show", "--all", "--server", e.url},
 		{"--server", "http://127.30.255.253:1", "node", "show", "--all", "--server", e.url}, // the later one wins
 	} {
-		stdout, stderr, code := runNoEnv(t, args...)
+		stdout, stderr, code := runWith(t, map[string]string{"WALT_SERVER": "http://127.30.255.254:1", "WALT_TOKEN": e.token(t, "alice")}, args...)
 		if code != 0 || !strings.Contains(stdout, "g1") {
 			t.Errorf("walt %s: exit %d, stdout %q, stderr %q; want g1 listed", strings.Join(args, " "), code, stdout, stderr)
 		}

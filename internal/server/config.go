@@ -25,6 +25,10 @@ func (s *Server) showConfig(w http.ResponseWriter, r *http.Request) {
 		writeError(w, s.log, err)
 		return
 	}
+	if err := bindRequester(r.Context(), &req); err != nil {
+		writeError(w, s.log, err)
+		return
+	}
 	res, err := s.config(r.Context(), req)
 	if err != nil {
 		writeError(w, s.log, err)

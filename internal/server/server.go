@@ -125,7 +125,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s.ps = powersave.New(powersave.Config{Idle: cfg.Powersave, Store: cfg.Store, PoE: cfg.PoE, Tracker: s.boots, Logger: cfg.Logger})
 	s.routes()
-	s.handler = s.metrics.Instrument(s.mux)
+	s.handler = s.metrics.Instrument(s.authenticate(s.mux))
 	return s, nil
 }
 
@@ -149,6 +149,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("POST "+p+"/heartbeats", jsonHandler(s.log, http.StatusOK, s.heartbeats))
 	s.mux.HandleFunc("POST "+p+"/waits", s.wait)
 	s.mux.HandleFunc("GET "+p+"/logs", s.logs)
+	s.mux.HandleFunc("GET "+p+"/whoami", s.whoami)
 	s.vnodeRoutes()
 	s.mux.Handle("GET /metrics", s.metrics.Handler(s.log))
 	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
@@ -156,7 +157,8 @@ func (s *Server) routes() {
 	})
 }
 
-// Handler returns the API's HTTP handler, GET /metrics included.
+// Handler returns the API's HTTP handler, GET /metrics included, tokens
+// checked (auth.go).
 func (s *Server) Handler() http.Handler { return s.handler }
 
 // A Task is work Serve runs beside the API, in its errgroup, on a context

@@ -220,6 +220,7 @@ func (e *env) raw(t *testing.T, method, path, body string) (int, api.Error) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	req.Header.Set("Authorization", "Bearer "+e.AdminToken)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
