@@ -82,6 +82,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	logFormat := fs.String("log-format", "text", "log `format`: text or json")
 	logJSON := fs.Bool("log-json", false, "deprecated: same as --log-format json")
 	debug := fs.Bool("debug", false, "log debug messages (one line per node rebooted)")
+	var to tlsOptions
+	fs.StringVar(&to.mode, "tls", "auto", "serve the API over TLS: `auto` (unless --listen is loopback), on, or off (plain HTTP beyond loopback, logged)")
+	fs.StringVar(&to.cert, "tls-cert", "", "TLS certificate `file` (PEM; default: one generated in the data directory)")
+	fs.StringVar(&to.key, "tls-key", "", "TLS key `file` of --tls-cert (PEM, mode 0600)")
 	var vo vnodeOptions
 	vo.register(fs)
 	showVersion := fs.Bool("version", false, "print the version and exit")
@@ -158,6 +162,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer ln.Close()
+	tlsCfg, err := serverTLS(log, to, src.Name, *dataDir, *listen)
+	if err != nil {
+		return err
+	}
 	st, storeName, err := openStore(ctx, log, *dbURL, *dataDir)
 	if err != nil {
 		return err
@@ -169,7 +177,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	cfg := server.Config{Store: st, Reboot: rc, ShutdownGrace: 10 * time.Second, Logger: log,
-		Version: version.String(), StoreName: storeName}
+		Version: version.String(), StoreName: storeName, TLS: tlsCfg}
 	cfg.Powersave, cfg.MaxConns = *powersave, *maxConns
 	// Hard-reboot drivers, as the test harnesses build them. PoE: switches
 	// reached over SNMP, their settings and the ports the server turned

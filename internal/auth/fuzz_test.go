@@ -84,3 +84,18 @@ func FuzzParseKeyFile(f *testing.F) {
 		}
 	})
 }
+
+func FuzzParseFingerprint(f *testing.F) {
+	f.Add(Fingerprint([]byte("x")))
+	f.Add("SHA256:ab:cd")
+	f.Add("sha256:00")
+	f.Fuzz(func(t *testing.T, s string) {
+		fp, err := ParseFingerprint(s)
+		if err != nil {
+			return
+		}
+		if again, err := ParseFingerprint(fp); err != nil || again != fp || len(fp) != len("SHA256:")+64 {
+			t.Fatalf("ParseFingerprint(%q) = %q, which does not parse back: %v", s, fp, err)
+		}
+	})
+}

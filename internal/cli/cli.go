@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 
@@ -82,6 +83,8 @@ type opts struct {
 	limit   int
 	nodes   bool // completion names
 	devices bool
+	// fingerprint is walt login's expected server certificate.
+	fingerprint string
 }
 
 // env is what a command runs with.
@@ -108,6 +111,10 @@ func (e *env) fail(err error) int {
 	e.errorf("%s", err)
 	status := ExitFailure
 	switch {
+	case errors.Is(err, client.ErrCertChanged):
+		fmt.Fprintf(e.Stderr, "Try: if its admin replaced the certificate on purpose (ask them for the new fingerprint), delete the line of %s from %s, then walt login again; else someone may be intercepting the connection.\n",
+			pinKey(e.server), filepath.Join(configDir(e.Getenv), knownServersFile))
+		return ExitFailure
 	case errors.Is(err, api.ErrInvalid):
 		status = ExitUsage
 	case errors.Is(err, client.ErrServerUnreachable):
@@ -248,7 +255,12 @@ func runCommand(ctx context.Context, o Options, cmd *command, args []string, glo
 	if server == "" {
 		server = client.DefaultServer
 	}
-	if e.c, err = client.New(server, nil); err != nil {
+	httpc, err := serverHTTPClient(o.Getenv, server)
+	if err != nil {
+		fmt.Fprintf(o.Stderr, "Error: %v\n", err)
+		return ExitUsage
+	}
+	if e.c, err = client.New(server, httpc); err != nil {
 		fmt.Fprintf(o.Stderr, "Error: %v\n", err)
 		return ExitUsage
 	}

@@ -4,14 +4,19 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/walt-testbed/walt/client"
 	"github.com/walt-testbed/walt/internal/auth"
 )
 
@@ -25,11 +30,92 @@ func init() {
 		noun: "server", verb: "login",
 		summary: "check a token (read from stdin or a prompt) and store it for the server (also: walt login)",
 		maxArgs: 0, run: login,
+		flags: func(fs *flag.FlagSet, o *opts) {
+			fs.StringVar(&o.fingerprint, "fingerprint", "", "expected `SHA256:...` fingerprint of an https server's self-signed certificate (walt-server logs it at start)")
+		},
 	})
 }
 
-// tokensFile is the name of the token file in the configuration directory.
-const tokensFile = "tokens"
+// tokensFile is the name of the token file in the configuration
+// directory; knownServersFile holds the pinned certificate fingerprints.
+const (
+	tokensFile       = "tokens"
+	knownServersFile = "known_servers"
+)
+
+// pinKey is how known_servers names a server: host:port, as ssh's
+// known_hosts names hosts.
+func pinKey(server string) string {
+	u, err := url.Parse(server)
+	if err != nil {
+		return server
+	}
+	if u.Port() == "" {
+		return net.JoinHostPort(u.Hostname(), "443")
+	}
+	return u.Host
+}
+
+// pinnedFingerprint returns the fingerprint pinned for server, or "".
+func pinnedFingerprint(getenv func(string) string, server string) (string, error) {
+	dir := configDir(getenv)
+	if dir == "" {
+		return "", nil
+	}
+	m, err := readKeyFile(filepath.Join(dir, knownServersFile))
+	if err != nil {
+		return "", err
+	}
+	return m[pinKey(server)], nil
+}
+
+// serverHTTPClient returns the HTTP client for server: nil (the default)
+// for http://; for https://, one checking the pinned certificate, else the
+// CAs of WALT_CA_FILE, else the system's.
+func serverHTTPClient(getenv func(string) string, server string) (*http.Client, error) {
+	if !strings.HasPrefix(server, "https://") {
+		return nil, nil
+	}
+	pin, err := pinnedFingerprint(getenv, server)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := client.TLSConfig(pin, getenv("WALT_CA_FILE"))
+	if err != nil {
+		return nil, err
+	}
+	return client.HTTPClient(cfg), nil
+}
+
+// checkServerCert is walt login's look at an https server never pinned:
+// a certificate the CAs verify needs no pin; a self-signed one is shown,
+// compared with --fingerprint if given, and returned to be pinned (the
+// first use is trusted, as ssh's StrictHostKeyChecking=accept-new).
+func (e *env) checkServerCert(ctx context.Context) (pin string, err error) {
+	caCfg, err := client.TLSConfig("", e.Getenv("WALT_CA_FILE"))
+	if err != nil {
+		return "", err
+	}
+	cert, trusted, err := client.ServerCertificate(ctx, e.server, caCfg)
+	if err != nil {
+		return "", err
+	}
+	fp := auth.Fingerprint(cert.Raw)
+	if trusted && e.o.fingerprint == "" {
+		return "", nil
+	}
+	if e.o.fingerprint != "" {
+		want, err := auth.ParseFingerprint(e.o.fingerprint)
+		if err != nil {
+			return "", fmt.Errorf("--fingerprint: %w", err)
+		}
+		if want != fp {
+			return "", fmt.Errorf("%w: the server's certificate is %s, not the --fingerprint %s: nothing stored", client.ErrCertChanged, fp, want)
+		}
+	}
+	fmt.Fprintf(e.Stderr, "The certificate of %s is not signed by a known CA; its fingerprint is\n    %s\n(walt-server logs it at start: compare). walt will accept this certificate only.\n", pinKey(e.server), fp)
+	return fp, nil
+}
 
 // configDir is the directory of the user's configuration file: <XDG
 // config dir>/walt; "" without one.
@@ -142,9 +228,40 @@ func login(ctx context.Context, e *env, _ []string) int {
 		fmt.Fprintf(e.Stderr, "Try: echo \"$TOKEN\" | walt login (the token walt-server user add printed)\n")
 		return ExitUsage
 	}
-	who, err := e.c.WithToken(tok.Reveal()).WhoAmI(ctx)
+	c := e.c
+	var pin string
+	if strings.HasPrefix(e.server, "https://") {
+		if old, err := pinnedFingerprint(e.Getenv, e.server); err != nil {
+			e.errorf("%v", err)
+			return ExitFailure
+		} else if old == "" {
+			if pin, err = e.checkServerCert(ctx); err != nil {
+				return e.fail(err)
+			}
+			if pin != "" {
+				cfg, _ := client.TLSConfig(pin, "")
+				if c, err = client.New(e.server, client.HTTPClient(cfg)); err != nil {
+					return e.fail(err)
+				}
+			}
+		}
+	}
+	who, err := c.WithToken(tok.Reveal()).WhoAmI(ctx)
 	if err != nil {
 		return e.fail(err)
+	}
+	if pin != "" {
+		kpath := filepath.Join(dir, knownServersFile)
+		known, err := readKeyFile(kpath)
+		if err != nil {
+			e.errorf("%v", err)
+			return ExitFailure
+		}
+		known[pinKey(e.server)] = pin
+		if err := writeKeyFile(kpath, "walt login: pinned certificate fingerprints by server (as ssh's known_hosts)", known); err != nil {
+			e.errorf("pin the certificate: %v", err)
+			return ExitFailure
+		}
 	}
 	path := filepath.Join(dir, tokensFile)
 	m, err := readKeyFile(path)

@@ -123,6 +123,10 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
+		if plainRemote(r.Context()) {
+			writeError(w, s.log, errPlainHTTP)
+			return
+		}
 		id, err := s.tokenIdentity(r.Context(), r.Header.Get("Authorization"))
 		if err != nil {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="walt"`)

@@ -6,6 +6,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -56,6 +57,10 @@ type Config struct {
 	// VNodes runs the virtual nodes; nil: none. wiring.Drivers sets it
 	// with Reboot.Virtual, the hard reboot through it.
 	VNodes VNodes
+	// TLS, if not nil, serves the API over TLS (tls.go); plain HTTP is
+	// then taken from loopback peers only. nil: plain HTTP (walt-server
+	// allows it on loopback, elsewhere only with --tls=off).
+	TLS *tls.Config
 	// Version and StoreName are reported by GET /api/v1/health.
 	Version, StoreName string
 	Logger             *slog.Logger
@@ -223,13 +228,20 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, tasks ...Task) erro
 // serveHTTP serves the API on ln until ctx ends, then shuts it down.
 func (s *Server) serveHTTP(ctx context.Context, ln net.Listener) error {
 	ln = limitConns(ln, s.cfg.MaxConns, s.log)
+	if s.cfg.TLS != nil {
+		ln = sniffListener{ln, s.cfg.TLS}
+	}
 	hs := &http.Server{Handler: s.handler, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 		ReadHeaderTimeout: min(10*time.Second, s.cfg.ReadTimeout), ReadTimeout: s.cfg.ReadTimeout,
-		WriteTimeout: s.cfg.WriteTimeout, IdleTimeout: s.cfg.IdleTimeout}
+		WriteTimeout: s.cfg.WriteTimeout, IdleTimeout: s.cfg.IdleTimeout, ConnContext: withConn}
 	hs.RegisterOnShutdown(s.stopStreams)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }() // ends at Shutdown, awaited below
-	s.log.Info("serving API", "addr", ln.Addr().String(), "version", api.Version)
+	if s.cfg.TLS != nil {
+		s.log.Info("serving API", "addr", ln.Addr().String(), "version", api.Version, "tls", true, "fingerprint", tlsFingerprint(s.cfg.TLS))
+	} else {
+		s.log.Info("serving API", "addr", ln.Addr().String(), "version", api.Version, "tls", false)
+	}
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve API on %s: %w", ln.Addr(), err)
