@@ -64,8 +64,9 @@ func TestChangesNeedForce(t *testing.T) {
 		step{args: "node config a1 kexec.allow=false", user: "bob", terminal: true, stdin: "y\n"},
 		step{args: "node config a2 kexec.allow=false --force", user: "bob"},
 		step{args: "node config a[1-2]", user: "bob"},
-		step{args: "device forget a1", user: "bob"},
-		step{args: "device forget a1 --force", user: "bob"},
+		step{args: "device forget a1", user: "bob"}, // not an admin
+		step{args: "device forget a1", user: "admin"},
+		step{args: "device forget a1 --force", user: "admin"},
 		step{args: "device forget a2"},
 		step{args: "device add .. --ip 192.168.152.2"},
 		step{args: "device add all-nodes --ip 192.168.152.2"},

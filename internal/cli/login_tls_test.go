@@ -3,6 +3,8 @@ package cli_test
 import (
 	"bytes"
 	"crypto/tls"
+	"io"
+	"log"
 	"net"
 	"net/http/httptest"
 	"os"
@@ -30,6 +32,7 @@ func serveTLS(t *testing.T, e *env, cert tls.Certificate, addr string) (*httptes
 	hs.Listener.Close()
 	hs.Listener = ln
 	hs.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+	hs.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshakes, on purpose
 	hs.StartTLS()
 	t.Cleanup(hs.Close)
 	return hs, ln.Addr().String()

@@ -9,6 +9,7 @@ import (
 
 	"github.com/walt-testbed/walt/api"
 	"github.com/walt-testbed/walt/internal/auth"
+	"github.com/walt-testbed/walt/internal/nodeset"
 	"github.com/walt-testbed/walt/internal/store"
 )
 
@@ -79,7 +80,7 @@ func requireAdmin(ctx context.Context, what string) (Identity, error) {
 		return id, err
 	}
 	if !id.Admin {
-		return id, kindf(errForbidden, "%s is for admins, and %s is not one: ask an admin (walt-server user add NAME --admin makes one)", what, id.Name)
+		return id, kindf(errForbidden, "%s is for admins, and %s is not one: ask an admin to do it (walt-server user add NAME --admin makes one).", what, id.Name)
 	}
 	return id, nil
 }
@@ -174,4 +175,23 @@ func (s *Server) whoami(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, api.WhoAmI{User: id.Name, Admin: id.Admin})
+}
+
+// checkDeviceSettings refuses a non-admin changing the settings of
+// devices that are not nodes (switches, unknown devices), naming them.
+func checkDeviceSettings(ctx context.Context, devs []store.Device) error {
+	var others []string
+	for _, d := range devs {
+		if d.Type != store.TypeNode {
+			others = append(others, d.Name)
+		}
+	}
+	if len(others) == 0 {
+		return nil
+	}
+	_, err := requireAdmin(ctx, fmt.Sprintf("Changing the settings of %s", nodeset.Describe(others, "device", "devices")))
+	if err != nil {
+		return culprits(err, others)
+	}
+	return nil
 }

@@ -201,3 +201,53 @@ func TestWhoAmI(t *testing.T) {
 		t.Errorf("WhoAmI(admin) = %+v, %v", who, err)
 	}
 }
+
+// Switch and device settings, adding and forgetting devices, links and
+// rescans are for admins: a plain user is refused, nothing changes, and
+// the answer says who may; an admin is served.
+func TestAdminOnlyActions(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	e.addNode(t, "free1", reboottest.OK)
+	if _, err := e.c.AddDevice(t.Context(), api.AddDevice{Name: "sw1", IP: "192.168.152.2", Type: "switch"}); err != nil {
+		t.Fatal(err)
+	}
+	bob := "Bearer " + e.Token(t, "bob")
+	before, _ := e.Store.Devices(t.Context())
+	settingsBefore, _ := e.Store.Settings(t.Context())
+	for _, c := range []struct{ method, path, body, what string }{
+		{"POST", "/devices", `{"name":"sw2","ip":"192.168.152.3","type":"switch"}`, "Adding a device"},
+		{"DELETE", "/devices/free1", "", "Forgetting a device"},
+		{"DELETE", "/devices/sw1?force=true", "", "Forgetting a device"},
+		{"POST", "/config", `{"set":"sw1","settings":["poe.reboots=true"]}`, "Changing the settings of device sw1"},
+		{"POST", "/config", `{"set":"free1,sw1","settings":["boot.timeout=90"],"force":true}`, "Changing the settings of device sw1"},
+		{"PUT", "/links", `{"node":"free1","switch":"sw1","port":3}`, "Recording a link"},
+		{"POST", "/rescans", `{}`, "A rescan (it records links and devices)"},
+	} {
+		status, body := send(t, e.URL, c.method, c.path, c.body, bob)
+		if status != http.StatusForbidden || !strings.Contains(body, c.what+" is for admins, and bob is not one") || !strings.Contains(body, `"code":"forbidden"`) {
+			t.Errorf("%s %s as bob: %d %s; want 403 forbidden saying %q is for admins", c.method, c.path, status, body, c.what)
+		}
+	}
+	after, _ := e.Store.Devices(t.Context())
+	settingsAfter, _ := e.Store.Settings(t.Context())
+	links, _ := e.Store.Links(t.Context())
+	if len(after) != len(before) || len(links) != 0 || len(settingsAfter) != len(settingsBefore) {
+		t.Errorf("refused admin actions changed the store: devices %d -> %d, links %v, settings %v -> %v", len(before), len(after), links, settingsBefore, settingsAfter)
+	}
+	// Node settings of a free node stay open to every user.
+	if status, body := send(t, e.URL, "POST", "/config", `{"set":"free1","settings":["boot.timeout=90"]}`, bob); status != http.StatusOK {
+		t.Errorf("node settings of a free node as bob: %d %s", status, body)
+	}
+	admin := "Bearer " + e.AdminToken
+	for _, c := range []struct{ method, path, body string }{
+		{"POST", "/config", `{"set":"sw1","settings":["snmp.version=2"]}`},
+		{"PUT", "/links", `{"node":"free1","switch":"sw1","port":3}`},
+		{"POST", "/devices", `{"name":"sw2","ip":"192.168.152.3","type":"switch"}`},
+		{"DELETE", "/devices/sw2", ""},
+	} {
+		if status, body := send(t, e.URL, c.method, c.path, c.body, admin); status >= 300 {
+			t.Errorf("%s %s as admin: %d %s", c.method, c.path, status, body)
+		}
+	}
+}

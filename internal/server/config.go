@@ -57,6 +57,9 @@ func (s *Server) config(ctx context.Context, req api.ConfigRequest) (api.ConfigR
 	}
 	var res api.ConfigResult
 	if len(req.Settings) > 0 {
+		if err := checkDeviceSettings(ctx, devs); err != nil {
+			return res, err
+		}
 		if err := checkOwners(devs, req.Requester, req.Force); err != nil {
 			return res, err
 		}

@@ -237,6 +237,9 @@ func madeUpMAC(ip net.IP) string {
 }
 
 func (s *Server) addDevice(ctx context.Context, req api.AddDevice) (api.Device, error) {
+	if _, err := requireAdmin(ctx, "Adding a device"); err != nil {
+		return api.Device{}, err
+	}
 	if err := checkDeviceName(req.Name); err != nil {
 		return api.Device{}, err
 	}
@@ -281,6 +284,10 @@ func (s *Server) addDevice(ctx context.Context, req api.AddDevice) (api.Device, 
 func (s *Server) forgetDevice(w http.ResponseWriter, r *http.Request) {
 	requester, force, err := requesterForce(r)
 	if err != nil {
+		writeError(w, s.log, err)
+		return
+	}
+	if _, err := requireAdmin(r.Context(), "Forgetting a device"); err != nil {
 		writeError(w, s.log, err)
 		return
 	}
@@ -348,6 +355,10 @@ func (s *Server) nodeReport(ctx context.Context, rep api.NodeReport) (api.Node, 
 func (s *Server) setLink(w http.ResponseWriter, r *http.Request) {
 	var req api.Link
 	if err := decodeJSON(r, &req); err != nil {
+		writeError(w, s.log, err)
+		return
+	}
+	if _, err := requireAdmin(r.Context(), "Recording a link"); err != nil {
 		writeError(w, s.log, err)
 		return
 	}

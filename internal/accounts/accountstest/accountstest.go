@@ -20,6 +20,11 @@ import (
 // AdminUser is the name of the admin account NewTokens creates.
 const AdminUser = "admin"
 
+// LabAdmin is the other admin, made on first use like the plain users:
+// the tests' lab manager (their default user, who adds switches); bob,
+// carol and the others are plain users.
+const LabAdmin = "alice"
+
 // Tokens makes the accounts of a test server and remembers their tokens.
 type Tokens struct {
 	st    store.Store
@@ -39,7 +44,8 @@ func NewTokens(t testing.TB, st store.Store) *Tokens {
 	return &Tokens{st: st, Admin: tok.Reveal(), tokens: map[string]string{AdminUser: tok.Reveal()}}
 }
 
-// Of returns the token of the user name, a plain user created on first use.
+// Of returns the token of the user name, created on first use: a plain
+// user, but for LabAdmin.
 func (k *Tokens) Of(t testing.TB, name string) string {
 	t.Helper()
 	tok, err := k.of(name)
@@ -55,7 +61,7 @@ func (k *Tokens) of(name string) (string, error) {
 	if tok, ok := k.tokens[name]; ok {
 		return tok, nil
 	}
-	tok, err := accounts.Add(context.Background(), k.st, name, false, time.Time{})
+	tok, err := accounts.Add(context.Background(), k.st, name, name == LabAdmin, time.Time{})
 	if err != nil {
 		return "", err
 	}

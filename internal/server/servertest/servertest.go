@@ -66,14 +66,15 @@ func New(t testing.TB, addrs *reboottest.Addrs, mod func(*server.Config)) *Env {
 	return &Env{URL: hs.URL, Client: c, Store: st, Server: srv, addrs: addrs, Tokens: tokens, AdminToken: tokens.Admin}
 }
 
-// Token returns the token of a plain user, created on first use.
+// Token returns the token of a user, created on first use: a plain user,
+// but for accountstest.LabAdmin (alice), an admin.
 func (e *Env) Token(t testing.TB, name string) string {
 	t.Helper()
 	return e.Tokens.Of(t, name)
 }
 
-// ClientAs returns a client sending the token of the plain user name
-// (created on first use), whatever its requests' requester fields say.
+// ClientAs returns a client sending the token of the user name (Token),
+// whatever its requests' requester fields say.
 func (e *Env) ClientAs(t testing.TB, name string) *client.Client {
 	t.Helper()
 	c, err := client.New(e.URL, nil)
