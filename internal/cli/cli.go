@@ -85,6 +85,7 @@ type opts struct {
 	devices bool
 	// fingerprint is walt login's expected server certificate.
 	fingerprint string
+	audit       bool // log show --audit
 }
 
 // env is what a command runs with.

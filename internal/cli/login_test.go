@@ -69,3 +69,25 @@ func TestLogin(t *testing.T) {
 		t.Errorf("bad WALT_TOKEN: exit %d, %s", code, errOut)
 	}
 }
+
+// walt log show --audit prints who changed what, for admins only.
+func TestLogShowAudit(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.addNodes(t, reboottest.OK, "rpi1")
+	if _, _, code := e.run(t, false, "node", "acquire", "rpi1"); code != cli.ExitOK {
+		t.Fatal("acquire failed")
+	}
+	out, errOut, code := e.run(t, false, "log", "show", "--audit")
+	if code != cli.ExitOK || !strings.Contains(out, "alice from 127.0.0.1: POST /api/v1/ownership acquire set=rpi1 -> 200") {
+		t.Errorf("log show --audit as alice (admin): exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	out, _, _ = e.run(t, false, "log", "show", "--audit", "--json")
+	if !strings.Contains(out, `"route":"POST /api/v1/ownership"`) {
+		t.Errorf("log show --audit --json: %q", out)
+	}
+	_, errOut, code = runWith(t, map[string]string{"WALT_SERVER": e.url, "WALT_TOKEN": e.token(t, "bob")}, "log", "show", "--audit")
+	if code != cli.ExitFailure || !strings.Contains(errOut, "Reading the audit trail is for admins, and bob is not one") {
+		t.Errorf("log show --audit as bob: exit %d, %s", code, errOut)
+	}
+}

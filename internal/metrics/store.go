@@ -187,3 +187,13 @@ func (s timedStore) UserByToken(ctx context.Context, hash string) (_ store.User,
 	defer s.done("user_by_token", time.Now(), &err)
 	return s.Store.UserByToken(ctx, hash)
 }
+
+func (s timedStore) AddAudit(ctx context.Context, e store.AuditEntry) (_ int64, err error) {
+	defer s.done("add_audit", time.Now(), &err)
+	return s.Store.AddAudit(ctx, e)
+}
+
+func (s timedStore) AuditEntries(ctx context.Context, after int64, limit int) (_ []store.AuditEntry, err error) {
+	defer s.done("audit_entries", time.Now(), &err)
+	return s.Store.AuditEntries(ctx, after, limit)
+}

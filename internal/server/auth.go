@@ -134,7 +134,12 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			writeError(w, s.log, err)
 			return
 		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), identityKey{}, id)))
+		r = r.WithContext(context.WithValue(r.Context(), identityKey{}, id))
+		if r.Method == http.MethodGet || r.Method == http.MethodHead {
+			next.ServeHTTP(w, r)
+			return
+		}
+		s.audited(w, r, id, next) // every other call changes, or tries to
 	})
 }
 

@@ -134,6 +134,7 @@ func decodeJSON(r *http.Request, v any) error {
 	if err := checkRequest(v); err != nil {
 		return err
 	}
+	noteTarget(r.Context(), auditTarget(v))
 	return bindRequester(r.Context(), v)
 }
 

@@ -82,8 +82,9 @@ type Server struct {
 	ps       *powersave.Powersave
 	rescanMu sync.Mutex // one rescan applies its findings at a time
 
-	vn    vnodeState
-	start startup
+	vn       vnodeState
+	start    startup
+	auditLog auditTrail // wakes GET /api/v1/audit followers (audit.go)
 	// streams ends long responses (console follow) at shutdown.
 	streams     context.Context
 	stopStreams context.CancelFunc
@@ -155,6 +156,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("POST "+p+"/waits", s.wait)
 	s.mux.HandleFunc("GET "+p+"/logs", s.logs)
 	s.mux.HandleFunc("GET "+p+"/whoami", s.whoami)
+	s.mux.HandleFunc("GET "+p+"/audit", s.audit)
 	s.vnodeRoutes()
 	s.mux.Handle("GET /metrics", s.metrics.Handler(s.log))
 	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {

@@ -253,6 +253,8 @@ type Store interface {
 
 	// UserStore: accounts and API tokens (user.go).
 	UserStore
+	// AuditStore: the audit trail of state-changing calls (audit.go).
+	AuditStore
 
 	// Close releases the store.
 	Close() error

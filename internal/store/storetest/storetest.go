@@ -47,6 +47,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"EndedContext", testEndedContext},
 		{"Users", testUsers},
 		{"UserErrors", testUserErrors},
+		{"Audit", testAudit},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -113,3 +113,33 @@ func testUserErrors(t *testing.T, s store.Store, _ func() store.Store) {
 		t.Errorf("Users after refused calls = %+v, want alice with one token", got)
 	}
 }
+
+func testAudit(t *testing.T, s store.Store, reopen func() store.Store) {
+	ctx := t.Context()
+	for i, u := range []string{"alice", "bob", "alice"} {
+		seq, err := s.AddAudit(ctx, store.AuditEntry{At: t0.Add(time.Duration(i) * time.Second), User: u, Source: "192.0.2.1",
+			Method: "POST", Route: "POST /api/v1/reboots", Target: "rpi1", Status: 200 + i})
+		if err != nil || seq != int64(i+1) {
+			t.Fatalf("AddAudit %d = %d, %v", i, seq, err)
+		}
+	}
+	if _, err := s.AddAudit(ctx, store.AuditEntry{User: strings.Repeat("x", 2000)}); !errors.Is(err, store.ErrInvalid) {
+		t.Errorf("AddAudit(huge field) = %v, want ErrInvalid", err)
+	}
+	if reopen != nil {
+		s = reopen()
+	}
+	all, err := s.AuditEntries(ctx, 0, 0)
+	if err != nil || len(all) != 3 || all[0].Seq != 1 || all[2].User != "alice" || all[1].Status != 201 || !all[1].At.Equal(t0.Add(time.Second)) {
+		t.Fatalf("AuditEntries(0, 0) = %+v, %v", all, err)
+	}
+	want := store.AuditEntry{Seq: 2, At: t0.Add(time.Second), User: "bob", Source: "192.0.2.1", Method: "POST", Route: "POST /api/v1/reboots", Target: "rpi1", Status: 201}
+	if diff := cmp.Diff(want, all[1]); diff != "" {
+		t.Errorf("entry 2 (-want +got):\n%s", diff)
+	}
+	last, _ := s.AuditEntries(ctx, 0, 2)
+	after, _ := s.AuditEntries(ctx, 2, 0)
+	if len(last) != 2 || last[0].Seq != 2 || len(after) != 1 || after[0].Seq != 3 {
+		t.Errorf("AuditEntries(0, 2) = %+v; (2, 0) = %+v", last, after)
+	}
+}
