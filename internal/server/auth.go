@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/walt-testbed/walt/api"
@@ -39,6 +40,14 @@ type Identity struct {
 }
 
 type identityKey struct{}
+
+type sourceKey struct{}
+
+// sourceOf returns the address the request of ctx came from.
+func sourceOf(ctx context.Context) (netip.Addr, bool) {
+	a, ok := ctx.Value(sourceKey{}).(netip.Addr)
+	return a, ok
+}
 
 // Error kinds of authentication and authorization (errors.go maps them).
 var (
@@ -120,6 +129,9 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, pattern := s.mux.Handler(r)
 		r.Pattern = pattern // for the metrics, even when refused here
+		if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+			r = r.WithContext(context.WithValue(r.Context(), sourceKey{}, ap.Addr().Unmap()))
+		}
 		if openRoutes[pattern] {
 			next.ServeHTTP(w, r)
 			return

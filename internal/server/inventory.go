@@ -332,6 +332,9 @@ func (s *Server) nodeReport(ctx context.Context, rep api.NodeReport) (api.Node, 
 			return api.Node{}, err
 		}
 	}
+	if err := s.checkReportSource(ctx, rep, old); err != nil {
+		return api.Node{}, err
+	}
 	dev, err := reportedDevice(rep, old, time.Now())
 	if err != nil {
 		return api.Node{}, err

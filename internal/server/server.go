@@ -85,6 +85,8 @@ type Server struct {
 	vn       vnodeState
 	start    startup
 	auditLog auditTrail // wakes GET /api/v1/audit followers (audit.go)
+	// refusedNode rate-limits the log of refused node traffic (nodeauth.go).
+	refusedNode rateLog
 	// streams ends long responses (console follow) at shutdown.
 	streams     context.Context
 	stopStreams context.CancelFunc

@@ -21,8 +21,8 @@ import (
 	"github.com/walt-testbed/walt/internal/testutil"
 )
 
-// remoteListener makes its connections say they come from 192.0.2.1, a
-// host on the LAN, while they stay on loopback.
+// remoteListener makes its connections say they come from a host on the
+// LAN, 192.0.2.X for a peer at 127.0.0.X, while they stay on loopback.
 type remoteListener struct{ net.Listener }
 
 func (l remoteListener) Accept() (net.Conn, error) {
@@ -35,7 +35,10 @@ func (l remoteListener) Accept() (net.Conn, error) {
 
 type remoteConn struct{ net.Conn }
 
-func (remoteConn) RemoteAddr() net.Addr { return &net.TCPAddr{IP: net.IPv4(192, 0, 2, 1), Port: 40000} }
+func (c remoteConn) RemoteAddr() net.Addr {
+	real := c.Conn.RemoteAddr().(*net.TCPAddr)
+	return &net.TCPAddr{IP: net.IPv4(192, 0, 2, real.IP.To4()[3]), Port: real.Port}
+}
 
 // tlsServer serves a server with a generated certificate on loopback;
 // remote makes every peer look like another host's.
