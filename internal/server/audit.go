@@ -15,8 +15,9 @@ import (
 )
 
 // The audit trail (docs/api.md, "Audit"): every authenticated call that
-// is not a read (any method but GET and HEAD) is recorded once answered,
-// refused ones included, with the user, the client's address, the time,
+// is not a read (any method but GET and HEAD) is recorded as its answer
+// starts (before the client can see it end: a reboot stream's entry is
+// there when the stream starts), refused ones included, with the user, the client's address, the time,
 // the route, what it named (the set, the settings' names: never their
 // values nor the body) and the status. Admins read it with GET
 // /api/v1/audit (walt log show --audit).
@@ -88,23 +89,24 @@ func (a *auditTrail) wake() {
 	}
 }
 
-// auditWriter remembers the status; Unwrap keeps ResponseController
-// (streams' flushes and deadlines) working through it.
+// auditWriter records the entry, with the status, when the answer
+// starts; Unwrap keeps ResponseController (streams' flushes and
+// deadlines) working through it.
 type auditWriter struct {
 	http.ResponseWriter
-	code        int
-	wroteHeader bool
+	record func(status int)
+	once   sync.Once
 }
 
+func (w *auditWriter) started(code int) { w.once.Do(func() { w.record(code) }) }
+
 func (w *auditWriter) WriteHeader(code int) {
-	if !w.wroteHeader {
-		w.code, w.wroteHeader = code, true
-	}
+	w.started(code)
 	w.ResponseWriter.WriteHeader(code)
 }
 
 func (w *auditWriter) Write(p []byte) (int, error) {
-	w.wroteHeader = true
+	w.started(http.StatusOK)
 	return w.ResponseWriter.Write(p)
 }
 
@@ -113,9 +115,14 @@ func (w *auditWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // audited serves r with next and records its audit entry.
 func (s *Server) audited(w http.ResponseWriter, r *http.Request, id Identity, next http.Handler) {
 	note := &auditNote{}
-	aw := &auditWriter{ResponseWriter: w, code: http.StatusOK}
 	at := time.Now()
+	aw := &auditWriter{ResponseWriter: w, record: func(status int) { s.recordAudit(r, id, note, at, status) }}
 	next.ServeHTTP(aw, r.WithContext(context.WithValue(r.Context(), auditKey{}, note)))
+	aw.started(http.StatusOK) // an answer without a body
+}
+
+// recordAudit writes the entry of r, answered with status.
+func (s *Server) recordAudit(r *http.Request, id Identity, note *auditNote, at time.Time, status int) {
 	note.mu.Lock()
 	target := note.target
 	note.mu.Unlock()
@@ -133,7 +140,7 @@ func (s *Server) audited(w http.ResponseWriter, r *http.Request, id Identity, ne
 	if err != nil {
 		source = r.RemoteAddr
 	}
-	e := store.AuditEntry{At: at, User: id.Name, Source: source, Method: r.Method, Route: r.Pattern, Target: target, Status: aw.code}
+	e := store.AuditEntry{At: at, User: id.Name, Source: source, Method: r.Method, Route: r.Pattern, Target: target, Status: status}
 	// The request's context may have ended (a client gone mid-stream):
 	// the entry is written all the same.
 	if _, err := s.store.AddAudit(context.WithoutCancel(r.Context()), e); err != nil {
