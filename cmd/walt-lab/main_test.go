@@ -28,8 +28,8 @@ func TestLabTopologyFromRescan(t *testing.T) {
 	var stdout, stderr testutil.Buffer
 	done := make(chan int, 1)
 	go func() {
-		done <- run(ctx, []string{"--server", e.URL, "--nodes", "3", "--octet", "66", "--boot-time", "10ms",
-			"--snmp-port", "1661", "--poe-delay", "100ms"}, &stdout, &stderr)
+		done <- runEnv(ctx, []string{"--server", e.URL, "--nodes", "3", "--octet", "66", "--boot-time", "10ms",
+			"--snmp-port", "1661", "--poe-delay", "100ms"}, func(k string) string { return map[string]string{"WALT_TOKEN": e.AdminToken}[k] }, &stdout, &stderr)
 	}()
 	defer func() {
 		cancel()
