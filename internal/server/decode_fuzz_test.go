@@ -27,6 +27,9 @@ var fuzzEndpoints = []struct{ method, path string }{
 	{"GET", "/devices"},
 	{"GET", "/topology"},
 	{"GET", "/nodes"},
+	{"GET", "/campaigns"},
+	{"GET", "/campaigns/1/boots"},
+	{"GET", "/campaign-comparisons"},
 }
 
 // FuzzDecodeRequests sends arbitrary bodies and queries to the API's JSON
