@@ -287,6 +287,19 @@ func (e *Engine) Stop(ctx context.Context, id string) error {
 	}
 }
 
+// lastWrites is the context of the writes that record an outcome (a
+// quarantine, a campaign's end): they are tried while the engine runs
+// and, once it stops, for a few seconds more (Close waits for them),
+// rather than lost.
+func (e *Engine) lastWrites() context.Context {
+	if e.base.Err() == nil {
+		return e.base
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(e.base), 5*time.Second)
+	context.AfterFunc(ctx, cancel)
+	return ctx
+}
+
 // Running returns the number of campaigns running here.
 func (e *Engine) Running() int {
 	e.mu.Lock()
