@@ -15,17 +15,26 @@ import (
 // heartbeat from another host is accepted for a node only from that
 // node's address: a report must come from the IP it declares and, for a
 // known node, from its inventory IP (a first report registers it); a
-// heartbeat only for nodes whose inventory IP it comes from. Reports from
-// loopback come from the server's own host (walt-lab, the vnode
-// supervisor's agents, QEMU guests behind user-mode NAT, whose reports
-// arrive from 127.0.0.1) and are taken as before. A refusal is logged, at
-// most once a second.
+// heartbeat or a done report only for nodes whose inventory IP it comes
+// from. Reports from 127.0.0.1 or ::1, the source of a connection this
+// host opens to a loopback address, come from the server's own host
+// (walt-lab, the vnode supervisor's agents, QEMU guests behind user-mode
+// NAT, whose reports arrive from 127.0.0.1) and are taken as before;
+// another loopback address (127.0.0.5, a process that chose it) is
+// checked like any other host. A refusal is logged, at most once a
+// second.
+
+// trustedSource reports whether traffic from src is the server host's own.
+func trustedSource(src netip.Addr) bool {
+	src = src.Unmap()
+	return src == netip.AddrFrom4([4]byte{127, 0, 0, 1}) || src == netip.IPv6Loopback()
+}
 
 // checkReportSource refuses a report from another host that is not the
 // node's. old is the stored device, nil for a new one.
 func (s *Server) checkReportSource(ctx context.Context, rep api.NodeReport, old *store.Device) error {
 	src, ok := sourceOf(ctx)
-	if !ok || src.IsLoopback() {
+	if !ok || trustedSource(src) {
 		return nil
 	}
 	declared, err := netip.ParseAddr(rep.IP)
@@ -44,7 +53,7 @@ func (s *Server) checkReportSource(ctx context.Context, rep api.NodeReport, old 
 // request's source.
 func (s *Server) heartbeatFrom(ctx context.Context, mac string) bool {
 	src, ok := sourceOf(ctx)
-	if !ok || src.IsLoopback() {
+	if !ok || trustedSource(src) {
 		return true
 	}
 	d, err := s.store.Device(ctx, mac)
@@ -53,6 +62,17 @@ func (s *Server) heartbeatFrom(ctx context.Context, mac string) bool {
 	}
 	s.refusedNode.warn(s.log, "heartbeat refused: it does not come from the node's inventory address", "mac", mac, "inventory_ip", d.IP, "source", src)
 	return false
+}
+
+// checkDoneSource refuses a done report for node d from another host
+// than d's inventory address.
+func (s *Server) checkDoneSource(ctx context.Context, d store.Device) error {
+	src, ok := sourceOf(ctx)
+	if !ok || trustedSource(src) || d.IP == src.Unmap().String() {
+		return nil
+	}
+	s.refusedNode.warn(s.log, "done report refused: it does not come from the node's inventory address", "node", d.Name, "inventory_ip", d.IP, "source", src)
+	return culprits(kindf(errForbidden, "node %s is at %s in the inventory, and this done report comes from %s", d.Name, d.IP, src), []string{d.Name})
 }
 
 // rateLog logs a warning at most once a second, counting the others.
