@@ -60,6 +60,11 @@ func startTestbed(ctx context.Context, o *options, dir string, octet, nodes int,
 	if tb.c, err = client.New(url, nil); err != nil {
 		return nil, err
 	}
+	token, err := benchToken(ctx, filepath.Join(o.bin, "walt-server"), filepath.Join(dir, "data"))
+	if err != nil {
+		return nil, err
+	}
+	tb.c = tb.c.WithToken(token)
 	tb.server, err = startProc(dir, filepath.Join(o.bin, "walt-server"), "walt-server",
 		"--data", filepath.Join(dir, "data"), "--listen", "127.0.0.1:"+strconv.Itoa(port), "--fanout", strconv.Itoa(o.fanout), "--reply-timeout", o.reply.String())
 	if err != nil {
@@ -79,7 +84,7 @@ func startTestbed(ctx context.Context, o *options, dir string, octet, nodes int,
 		args = append(args, "--snmp-port", strconv.Itoa(o.snmpPort))
 	}
 	start := time.Now()
-	tb.lab, err = startProc(dir, filepath.Join(o.bin, "walt-lab"), "walt-lab", args...)
+	tb.lab, err = startProcEnv(dir, filepath.Join(o.bin, "walt-lab"), "walt-lab", []string{"WALT_TOKEN=" + token}, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -259,7 +264,7 @@ func (tb *testbed) set(n int) string {
 // reboot reboots set through the API and adds the run to s.
 func (tb *testbed) reboot(ctx context.Context, set string, hard bool, s *rebootStats) error {
 	start := time.Now()
-	res, err := tb.c.Reboot(ctx, api.RebootRequest{Set: set, Hard: hard, Requester: "walt-bench", Cause: "walt-bench"}, nil)
+	res, err := tb.c.Reboot(ctx, api.RebootRequest{Set: set, Hard: hard, Cause: "walt-bench"}, nil)
 	wall := time.Since(start)
 	if err != nil {
 		if aerr := tb.alive(); aerr != nil {
@@ -294,4 +299,19 @@ func (tb *testbed) rebootCLI(ctx context.Context, cli, set string) (time.Duratio
 		}
 	}
 	return wall, nil
+}
+
+// benchUser is the admin account the benchmark acts as.
+const benchUser = "bench"
+
+// benchToken creates the admin account benchUser in the server's data
+// directory (walt-server user add) and returns its token.
+func benchToken(ctx context.Context, server, dataDir string) (string, error) {
+	var stdout, stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, server, "--data", dataDir, "user", "add", benchUser, "--admin")
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("walt-server user add %s: %w: %s", benchUser, err, bytes.TrimSpace(stderr.Bytes()))
+	}
+	return strings.TrimSpace(stdout.String()), nil
 }

@@ -84,12 +84,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	logFormat := fs.String("log-format", "text", "log `format`: text or json")
 	logJSON := fs.Bool("log-json", false, "deprecated: same as --log-format json")
 	debug := fs.Bool("debug", false, "log debug messages (one line per node rebooted)")
+	var to tlsOptions
+	fs.StringVar(&to.mode, "tls", "auto", "serve the API over TLS: `auto` (unless --listen is loopback), on, or off (plain HTTP beyond loopback, logged)")
+	fs.StringVar(&to.cert, "tls-cert", "", "TLS certificate `file` (PEM; default: one generated in the data directory)")
+	fs.StringVar(&to.key, "tls-key", "", "TLS key `file` of --tls-cert (PEM, mode 0600)")
 	var vo vnodeOptions
 	vo.register(fs)
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	printConfig := fs.Bool("print-config", false, "print a configuration file with every setting commented out at its default, and exit")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: walt-server [flags]\n\nEvery flag but --config, --version and --print-config may also be set as WALT_<FLAG> (e.g. WALT_REPLY_TIMEOUT)\nor in the configuration file; a flag wins over the environment, which wins over the file.\n\nFlags:\n")
+		fmt.Fprintf(stderr, "Usage: walt-server [flags]\n       walt-server [flags] user add|list|remove|token|revoke ... (walt-server user --help)\n\nEvery flag but --config, --version and --print-config may also be set as WALT_<FLAG> (e.g. WALT_REPLY_TIMEOUT)\nor in the configuration file; a flag wins over the environment, which wins over the file.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -102,8 +106,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if *printConfig {
 		return writeConfFile(stdout, fs)
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q (walt-server takes flags only)", fs.Arg(0))
+	userCmd := fs.NArg() > 0 && fs.Arg(0) == "user" // walt-server [flags] user ... (user.go)
+	if fs.NArg() > 0 && !userCmd {
+		return fmt.Errorf("unexpected argument %q (walt-server takes flags, or user COMMAND: walt-server user --help)", fs.Arg(0))
 	}
 	if *configFile == "" {
 		*configFile = os.Getenv("WALT_CONFIG")
@@ -147,6 +152,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := prepareDataDir(*dataDir); err != nil {
 		return err
 	}
+	if userCmd {
+		st, _, err := openStore(ctx, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})), *dbURL, *dataDir)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		return runUser(ctx, st, fs.Args()[1:], stdout, stderr)
+	}
 	// Listen first: a port in use is the first thing a new user meets, and
 	// from here on the API takes connections, which it answers once the
 	// store is open (milliseconds); nothing slow comes before Serve.
@@ -155,6 +168,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer ln.Close()
+	tlsCfg, err := serverTLS(log, to, src.Name, *dataDir, *listen)
+	if err != nil {
+		return err
+	}
 	st, storeName, err := openStore(ctx, log, *dbURL, *dataDir)
 	if err != nil {
 		return err
@@ -166,7 +183,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	cfg := server.Config{Store: st, Reboot: rc, ShutdownGrace: 10 * time.Second, Logger: log,
-		Version: version.String(), StoreName: storeName}
+		Version: version.String(), StoreName: storeName, TLS: tlsCfg}
 	cfg.Powersave, cfg.MaxConns = *powersave, *maxConns
 	// Hard-reboot drivers, as the test harnesses build them. PoE: switches
 	// reached over SNMP, their settings and the ports the server turned

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -18,8 +19,10 @@ import (
 
 // startServer runs walt-server in this process until the test ends or
 // stop is called, and waits until its API answers.
+// Its client sends the token of the admin alice (userToken).
 func startServer(t *testing.T, addr string, args ...string) (c *client.Client, log *testutil.Buffer, stop func()) {
 	t.Helper()
+	token := userToken(t, "alice", args...)
 	ctx, cancel := context.WithCancel(t.Context())
 	log = &testutil.Buffer{}
 	var runErr error
@@ -40,6 +43,7 @@ func startServer(t *testing.T, addr string, args ...string) (c *client.Client, l
 	if err != nil {
 		t.Fatal(err)
 	}
+	c = c.WithToken(token)
 	testutil.EventuallyNil(t, 20*time.Second, "walt-server's API on "+addr, func() error {
 		select {
 		case <-exited:
@@ -52,6 +56,22 @@ func startServer(t *testing.T, addr string, args ...string) (c *client.Client, l
 		return nil
 	})
 	return c, log, stop
+}
+
+// userToken runs walt-server ARGS user add NAME --admin, or user token
+// NAME --keep if the account exists, and returns the token printed.
+func userToken(t *testing.T, name string, args ...string) string {
+	t.Helper()
+	var out bytes.Buffer
+	var errOut testutil.Buffer
+	err := run(t.Context(), append(args[:len(args):len(args)], "user", "add", name, "--admin"), &out, &errOut)
+	if err != nil && strings.Contains(err.Error(), "exists already") {
+		err = run(t.Context(), append(args[:len(args):len(args)], "user", "token", name, "--keep"), &out, &errOut)
+	}
+	if err != nil {
+		t.Fatalf("walt-server user add %s: %v\n%s", name, err, &errOut)
+	}
+	return strings.TrimSpace(out.String())
 }
 
 // The server keeps its inventory in PostgreSQL with --db, across restarts,

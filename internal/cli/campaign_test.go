@@ -92,6 +92,14 @@ func TestCampaignCommands(t *testing.T) {
 		t.Errorf("campaign stats --svg into a missing directory = %d, %q; want an error naming the file", code, stderr)
 	}
 
+	// On a terminal, follow keeps one status line up to date, and prints
+	// a line only for failures and quarantines.
+	stdout, _, code = e.run(t, true, "campaign", "follow", "1")
+	if code != cli.ExitFailure || !strings.Contains(stdout, "\r\033[Kcampaign 1 round 3/3: 2 booted, 0 booting, 0 failed, 1 out") ||
+		strings.Contains(stdout, "node01 iteration") {
+		t.Errorf("campaign follow on a terminal = %d:\n%q", code, stdout)
+	}
+
 	// walt node reboot --repeat runs a campaign and follows it.
 	stdout, stderr, code = e.run(t, false, "node", "reboot", "--repeat", "2", "--force", "node01,node03")
 	if code != cli.ExitOK || !strings.Contains(stderr, "Campaign 2 started: 2 nodes, 2 rounds.") || !strings.Contains(stdout, "node03 iteration 2: booted") {

@@ -162,6 +162,9 @@ func (s *Server) heartbeats(ctx context.Context, req api.Heartbeats) (api.Heartb
 	reply := api.HeartbeatReply{Interval: api.Duration(s.boots.HeartbeatInterval())}
 	for i, b := range req.Beats {
 		mac := macs[i]
+		if !s.heartbeatFrom(ctx, mac) {
+			continue // not listed for a report either: it would be refused
+		}
 		if !s.boots.Heartbeat(mac, b.BootID) {
 			reply.Report = append(reply.Report, mac)
 		}

@@ -377,8 +377,20 @@ func (s *Server) clearQuarantine(w http.ResponseWriter, r *http.Request) {
 		writeError(w, s.log, err)
 		return
 	}
+	requester, err := requesterOf(r.Context(), requester)
+	if err != nil {
+		writeError(w, s.log, err)
+		return
+	}
 	d, err := s.deviceNamed(r.Context(), r.PathValue("node"))
 	if err != nil {
+		writeError(w, s.log, err)
+		return
+	}
+	if who, err := identity(r.Context()); err != nil || (!who.Admin && d.Owner != "" && d.Owner != requester) {
+		if err == nil {
+			err = kindf(errForbidden, "node %s belongs to %s: its owner or an admin lifts its quarantine", d.Name, d.Owner)
+		}
 		writeError(w, s.log, err)
 		return
 	}

@@ -243,6 +243,9 @@ func madeUpMAC(ip net.IP) string {
 }
 
 func (s *Server) addDevice(ctx context.Context, req api.AddDevice) (api.Device, error) {
+	if _, err := requireAdmin(ctx, "Adding a device"); err != nil {
+		return api.Device{}, err
+	}
 	if err := checkDeviceName(req.Name); err != nil {
 		return api.Device{}, err
 	}
@@ -290,6 +293,10 @@ func (s *Server) forgetDevice(w http.ResponseWriter, r *http.Request) {
 		writeError(w, s.log, err)
 		return
 	}
+	if _, err := requireAdmin(r.Context(), "Forgetting a device"); err != nil {
+		writeError(w, s.log, err)
+		return
+	}
 	d, err := s.deviceNamed(r.Context(), r.PathValue("name"))
 	if err != nil {
 		writeError(w, s.log, err)
@@ -331,6 +338,9 @@ func (s *Server) nodeReport(ctx context.Context, rep api.NodeReport) (api.Node, 
 			return api.Node{}, err
 		}
 	}
+	if err := s.checkReportSource(ctx, rep, old); err != nil {
+		return api.Node{}, err
+	}
 	dev, err := reportedDevice(rep, old, time.Now())
 	if err != nil {
 		return api.Node{}, err
@@ -356,6 +366,10 @@ func (s *Server) nodeReport(ctx context.Context, rep api.NodeReport) (api.Node, 
 func (s *Server) setLink(w http.ResponseWriter, r *http.Request) {
 	var req api.Link
 	if err := decodeJSON(r, &req); err != nil {
+		writeError(w, s.log, err)
+		return
+	}
+	if _, err := requireAdmin(r.Context(), "Recording a link"); err != nil {
 		writeError(w, s.log, err)
 		return
 	}

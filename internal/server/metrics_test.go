@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/walt-testbed/walt/api"
+	"github.com/walt-testbed/walt/internal/accounts/accountstest"
 	"github.com/walt-testbed/walt/internal/lab/snmpswitch"
 	"github.com/walt-testbed/walt/internal/reboot/reboottest"
 	"github.com/walt-testbed/walt/internal/server/servertest"
@@ -205,7 +206,7 @@ func TestMetricsSNMP(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, sw := range []string{"sw1", "sw2"} {
-		resp, err := http.Get(e.URL + api.Prefix + "/switches/" + sw + "/ports")
+		resp, err := accountstest.Get(t, e.URL+api.Prefix+"/switches/"+sw+"/ports", e.AdminToken)
 		if err != nil {
 			t.Fatal(err)
 		}

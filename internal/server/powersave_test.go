@@ -89,7 +89,7 @@ func newPSRig(t *testing.T, idle time.Duration, octet int) *psRig {
 	r.clocked(r.clock)
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(hs.Close)
-	if r.c, err = client.New(hs.URL, nil); err != nil {
+	if r.c, err = client.New(hs.URL, tokenClient(t, st)); err != nil {
 		t.Fatal(err)
 	}
 	for k, reboots := range []string{"true", "false"} {

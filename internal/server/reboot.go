@@ -139,6 +139,11 @@ func (s *Server) listReboots(w http.ResponseWriter, r *http.Request) {
 		writeError(w, s.log, err)
 		return
 	}
+	who, err := requesterOf(r.Context(), q.Get("requester"))
+	if err != nil {
+		writeError(w, s.log, err)
+		return
+	}
 	s.boots.Flush() // boot times still in memory go to the store first
 	f := store.RebootFilter{Batch: q.Get("batch")}
 	if name := q.Get("node"); name != "" {
@@ -157,7 +162,7 @@ func (s *Server) listReboots(w http.ResponseWriter, r *http.Request) {
 	f.Limit = limit
 	var recs []store.Reboot
 	if set := q.Get("set"); set != "" {
-		recs, err = s.rebootsOfSet(r.Context(), set, q.Get("requester"), f)
+		recs, err = s.rebootsOfSet(r.Context(), set, who, f)
 	} else {
 		recs, err = s.store.Reboots(r.Context(), f)
 	}

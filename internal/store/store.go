@@ -276,6 +276,10 @@ type Store interface {
 	ClearQuarantine(ctx context.Context, mac string) (bool, error)
 	// Quarantines returns every quarantined node, sorted by MAC.
 	Quarantines(ctx context.Context) ([]Quarantine, error)
+	// UserStore: accounts and API tokens (user.go).
+	UserStore
+	// AuditStore: the audit trail of state-changing calls (audit.go).
+	AuditStore
 
 	// Close releases the store.
 	Close() error

@@ -38,6 +38,7 @@ const (
 	stmtInsertLogLine
 	stmtUpsertCampaignNode
 	stmtUpsertCampaignBoot
+	stmtUserByToken
 	numStmts
 )
 
@@ -87,6 +88,8 @@ var stmtText = [numStmts]string{
 		done_at = excluded.done_at, method = excluded.method, node_method = excluded.node_method, fallback = excluded.fallback,
 		rescued = excluded.rescued, boot_id = excluded.boot_id, status = excluded.status, metrics = excluded.metrics,
 		outcome = excluded.outcome, error = excluded.error, code = excluded.code`,
+	stmtUserByToken: `SELECT u.name, u.is_admin, u.created_at, t.hash, t.created_at, t.expires_at
+		FROM api_tokens t JOIN users u ON u.name = t.user_name WHERE t.hash = ?`,
 }
 
 // prepareAll prepares every fixed query on db. It runs before the Store is

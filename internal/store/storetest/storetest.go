@@ -49,6 +49,9 @@ func Run(t *testing.T, newStore NewStore) {
 		{"Campaigns", testCampaigns},
 		{"CampaignProgress", testCampaignProgress},
 		{"Quarantine", testQuarantine},
+		{"Users", testUsers},
+		{"UserErrors", testUserErrors},
+		{"Audit", testAudit},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
