@@ -235,7 +235,8 @@ type Store interface {
 	Reboots(ctx context.Context, f RebootFilter) ([]Reboot, error)
 
 	// SetBootStatuses records the boot status of nodes in one transaction
-	// (and their Device.Booted flag). Statuses of MACs that are not in the
+	// (and their Device.Booted flag, and Device.LastSeen when the status
+	// has one). Statuses of MACs that are not in the
 	// inventory (devices forgotten meanwhile) are skipped.
 	SetBootStatuses(ctx context.Context, bs []BootStatus) error
 	// BootStatuses returns every recorded boot status, sorted by MAC.
@@ -362,6 +363,10 @@ type BootStatus struct {
 	LastMethod string
 	// RetriesLeft counts the hard reboots the boot watchdog may still try.
 	RetriesLeft int
+	// LastSeen, when not zero, is the node's last sign of life:
+	// SetBootStatuses stores it as the device's LastSeen. BootStatuses
+	// leaves it zero (Device.LastSeen has it).
+	LastSeen time.Time
 }
 
 // RebootBoot is the boot that completed a reboot.

@@ -21,6 +21,7 @@ const (
 	stmtInsertDevice
 	stmtReportDevice
 	stmtSetBooted
+	stmtSetBootedSeen
 	stmtDevices
 	stmtSettings
 	stmtLinks
@@ -49,6 +50,7 @@ var stmtText = [numStmts]string{
 	stmtReportDevice: `UPDATE devices SET name = ?, ip = ?, type = ?, model = ?, is_virtual = ?, boot_mode = ?, booted = ?, last_seen = ?
 		WHERE mac = ? AND (type = 'unknown' OR (type = 'node' AND name = ? AND is_virtual = ?)) RETURNING owner, created_at`,
 	stmtSetBooted:     `UPDATE devices SET booted = ? WHERE mac = ?`,
+	stmtSetBootedSeen: `UPDATE devices SET booted = ?, last_seen = COALESCE(?, last_seen) WHERE mac = ?`,
 	stmtDevices:       `SELECT ` + deviceColumns + ` FROM devices ORDER BY name`,
 	stmtSettings:      `SELECT mac, name, value FROM settings`,
 	stmtLinks:         `SELECT node_mac, switch_mac, port FROM links ORDER BY node_mac`,

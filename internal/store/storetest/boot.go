@@ -269,3 +269,23 @@ func testDeleteReboots(t *testing.T, s store.Store, _ func() store.Store) {
 		t.Errorf("DeleteReboots(done) = %v, want ErrConflict", err)
 	}
 }
+
+// A boot status with a last sign of life stores it as the device's
+// LastSeen; one without leaves LastSeen as it was.
+func testBootStatusLastSeen(t *testing.T, s store.Store, _ func() store.Store) {
+	mustAdd(t, s, node(1))
+	seen := t0.Add(time.Hour)
+	if err := s.SetBootStatuses(ctx(t), []store.BootStatus{{MAC: node(1).MAC, BootID: "b", Booted: true, Since: t0, LastSeen: seen}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetBootStatuses(ctx(t), []store.BootStatus{{MAC: node(1).MAC, BootID: "b", Booted: false, Since: t0}}); err != nil {
+		t.Fatal(err)
+	}
+	d, err := s.Device(ctx(t), node(1).MAC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !d.LastSeen.Equal(seen) || d.Booted {
+		t.Errorf("device after two statuses: last seen %v, booted %t; want %v (kept by the second), false", d.LastSeen, d.Booted, seen)
+	}
+}

@@ -38,6 +38,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"SurvivesReopen", testSurvivesReopen},
 		{"ConcurrentReports", testConcurrentReports},
 		{"BootStatuses", testBootStatuses},
+		{"BootStatusLastSeen", testBootStatusLastSeen},
 		{"RebootsBooted", testRebootsBooted},
 		{"RebootProgress", testRebootProgress},
 		{"RebootInterrupted", testRebootInterrupted},
