@@ -14,6 +14,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/walt-testbed/walt/internal/vocab"
 )
 
 // Keywords of the set syntax.
@@ -183,9 +185,7 @@ func eachItem(set string, fn func(item string) error) error {
 	return nil
 }
 
-func validNameByte(c byte) bool {
-	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.'
-}
+func validNameByte(c byte) bool { return vocab.NameByte(c) }
 
 // numRange is lo to hi, printed at least width digits wide.
 type numRange struct{ lo, hi, width int }

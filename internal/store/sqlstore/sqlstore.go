@@ -15,8 +15,10 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/walt-testbed/walt/internal/store"
+	"github.com/walt-testbed/walt/internal/vocab"
 )
 
 // Dialect describes what differs between SQL backends.
@@ -211,13 +213,12 @@ func validateDevice(d *store.Device) error {
 // ValidateName checks a device name: 1 to 64 letters, digits, '-', '_' or
 // '.', not starting with '-'; node-set syntax needs ',', '[' and spaces.
 func ValidateName(name string) error {
-	if name == "" || len(name) > 64 || name[0] == '-' {
-		return fmt.Errorf("device name %q: %w: expected 1 to 64 characters, not starting with '-'", name, store.ErrInvalid)
+	if name == "" || len(name) > vocab.MaxName || name[0] == '-' {
+		return fmt.Errorf("device name %q: %w: expected 1 to %d characters, not starting with '-'", name, store.ErrInvalid, vocab.MaxName)
 	}
-	for _, c := range name {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
-			return fmt.Errorf("device name %q: %w: %q not allowed (letters, digits, '-', '_' and '.' only)", name, store.ErrInvalid, c)
-		}
+	if i := vocab.BadNameByte(name); i >= 0 {
+		c, _ := utf8.DecodeRuneInString(name[i:])
+		return fmt.Errorf("device name %q: %w: %q not allowed (letters, digits, '-', '_' and '.' only)", name, store.ErrInvalid, c)
 	}
 	return nil
 }
