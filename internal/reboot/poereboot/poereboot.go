@@ -189,9 +189,12 @@ func (j Journal) ListOff(ctx context.Context) ([]power.OffRecord, error) {
 	if err != nil {
 		return nil, err
 	}
-	recs := make([]power.OffRecord, len(offs))
-	for i, p := range offs {
-		recs[i] = power.OffRecord{Outlet: power.Outlet{Switch: p.SwitchMAC, Port: p.Port}, Reason: p.Reason, Since: p.At}
+	recs := make([]power.OffRecord, 0, len(offs))
+	for _, p := range offs {
+		if p.Port == store.NodePowerPort {
+			continue // a node's own power (bmcreboot.Restore)
+		}
+		recs = append(recs, power.OffRecord{Outlet: power.Outlet{Switch: p.SwitchMAC, Port: p.Port}, Reason: p.Reason, Since: p.At})
 	}
 	return recs, nil
 }
