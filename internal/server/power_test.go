@@ -102,7 +102,12 @@ func TestPowerMethodsThroughServer(t *testing.T) {
 	}
 	replies = append(replies, hist)
 	if len(hist.Reboots) != 1 || hist.Reboots[0].Method != api.MethodIPMI {
-		t.Errorf("history of pc1: %+v, want its IPMI-reboot", hist.Reboots)
+		t.Fatalf("history of pc1: %+v, want its IPMI-reboot", hist.Reboots)
+	}
+	// The history keeps what the BMC said of the cut.
+	if a := hist.Reboots[0].Attempts; len(a) != 2 || a[0].CutVerified != nil || a[1].CutVerified == nil || !*a[1].CutVerified ||
+		a[1].Cut != by["pc1"].Attempts[1].Cut {
+		t.Errorf("history of pc1: attempts %+v, want the soft one without a cut, the IPMI one with its verified cut", a)
 	}
 	out, _ := json.Marshal(replies)
 	for what, text := range map[string]string{"API replies": string(out), "server log": logs.String()} {

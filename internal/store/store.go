@@ -156,6 +156,12 @@ type Attempt struct {
 	Code     string
 	Started  time.Time
 	Finished time.Time
+	// CutVerified is what the power source said of a hard attempt's cut:
+	// true when it read the power back off before power returned; nil
+	// when it said nothing (a soft attempt, a record from before schema
+	// version 5). Cut says how, or why not.
+	CutVerified *bool
+	Cut         string
 }
 
 // RebootFilter selects reboot records. Zero fields match everything.
