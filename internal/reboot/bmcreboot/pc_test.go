@@ -1,8 +1,9 @@
+//go:build !race
+
 package bmcreboot_test
 
 import (
 	"net/url"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -15,7 +16,6 @@ import (
 	"github.com/walt-testbed/walt/internal/reboot/reboottest"
 	"github.com/walt-testbed/walt/internal/server/servertest"
 	"github.com/walt-testbed/walt/internal/testutil"
-	"github.com/walt-testbed/walt/internal/vnode/vmtest"
 )
 
 var bootIDLine = regexp.MustCompile(`walt-vnode: boot_id=([0-9a-f-]+) name=pc1`)
@@ -29,13 +29,7 @@ var bootIDLine = regexp.MustCompile(`walt-vnode: boot_id=([0-9a-f-]+) name=pc1`)
 // reboot's record.
 func TestEmulatedPCHardRebootThroughIPMI(t *testing.T) {
 	t.Parallel()
-	image := vmtest.FindImage(t.TempDir())
-	if image == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("no vnode image (scripts/build-vnode-image.sh builds one)")
-		}
-		t.Skip("no vnode image: run scripts/build-vnode-image.sh, or set WALT_VNODE_IMAGE")
-	}
+	image := emulatedPCImage(t)
 	e := servertest.New(t, reboottest.NewAddrs(65), servertest.WithPoE(t))
 	u, err := url.Parse(e.URL)
 	if err != nil {
