@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -14,6 +16,7 @@ import (
 	"github.com/walt-testbed/walt/internal/reboot/reboottest"
 	"github.com/walt-testbed/walt/internal/server"
 	"github.com/walt-testbed/walt/internal/server/servertest"
+	"github.com/walt-testbed/walt/internal/store"
 	"github.com/walt-testbed/walt/internal/testutil"
 )
 
@@ -132,4 +135,42 @@ func (e *env) mac(t *testing.T, name string) string {
 	}
 	t.Fatalf("no device %s", name)
 	return ""
+}
+
+// TestNodePowerRecordedOff: a node whose own power the journal records
+// off (a server killed during its power-cycle, store.NodePowerPort) is
+// rebooted by powering it on only: no soft attempt (its agent cannot
+// answer), its power.command run with "on" alone; the record is then gone.
+func TestNodePowerRecordedOff(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, servertest.WithPoE(t))
+	e.addNode(t, "pc1", reboottest.OK)
+	ctx := t.Context()
+	calls := filepath.Join(t.TempDir(), "calls")
+	script, err := filepath.Abs("../power/command/testdata/record.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.c.SetConfig(ctx, api.ConfigRequest{Set: "pc1", Settings: []string{"power.method=command", "power.off_time=0",
+		"power.command=" + script + " " + calls + " {action}"}}); err != nil {
+		t.Fatal(err)
+	}
+	mac := e.mac(t, "pc1")
+	if err := e.store.AddPoEOff(ctx, store.PoEOff{SwitchMAC: mac, Port: store.NodePowerPort, Reason: "hard-reboot"}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := e.c.Reboot(ctx, api.RebootRequest{Set: "pc1", Requester: "alice"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res) != 1 || !res[0].OK || res[0].Method != api.MethodCommand || len(res[0].Attempts) != 1 {
+		t.Fatalf("reboot of pc1 recorded off = %+v, want one command-reboot attempt, no soft one", res)
+	}
+	b, _ := os.ReadFile(calls)
+	if lines := strings.Split(strings.TrimSpace(string(b)), "\n"); len(lines) != 1 || !strings.HasSuffix(lines[0], " <on>") {
+		t.Errorf("power command calls:\n%s\nwant one, on", b)
+	}
+	if offs, err := e.store.PoEOffs(ctx); err != nil || len(offs) != 0 {
+		t.Errorf("power-off records after the power-on: %+v, %v; want none", offs, err)
+	}
 }

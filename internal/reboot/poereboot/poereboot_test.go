@@ -234,3 +234,19 @@ func TestPowerOffTimeStretchesPoEDelay(t *testing.T) {
 		r.awaitBoot(t, c.node)
 	}
 }
+
+// TestJournalLeavesNodePower: the PoE journal lists switch ports only: a
+// node's own power recorded off (store.NodePowerPort, bmcreboot's) is not
+// a port for the PoE driver to switch on at start-up.
+func TestJournalLeavesNodePower(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, 215, nil)
+	ctx := t.Context()
+	sw, n := r.lab.Switches[0].MAC, r.node("node04").MAC
+	must(t, r.st.AddPoEOff(ctx, store.PoEOff{SwitchMAC: sw, Port: 2, Reason: power.ReasonPowersave}))
+	must(t, r.st.AddPoEOff(ctx, store.PoEOff{SwitchMAC: n, Port: store.NodePowerPort, Reason: power.ReasonHardReboot}))
+	recs, err := Journal{r.st}.ListOff(ctx)
+	if err != nil || len(recs) != 1 || recs[0].Outlet != (power.Outlet{Switch: sw, Port: 2}) {
+		t.Errorf("ListOff = %+v, %v; want port 2 of the switch only", recs, err)
+	}
+}
