@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -172,5 +173,36 @@ func TestNodePowerRecordedOff(t *testing.T) {
 	}
 	if offs, err := e.store.PoEOffs(ctx); err != nil || len(offs) != 0 {
 		t.Errorf("power-off records after the power-on: %+v, %v; want none", offs, err)
+	}
+}
+
+// TestModelSet: model:NAME in a set names the nodes of that model, so
+// that a model's minimum off time is one command; a model no node has
+// matches nothing.
+func TestModelSet(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	ctx := t.Context()
+	for i, n := range []struct{ name, model string }{{"rpi1", "rpi-b"}, {"rpi2", "rpi-b"}, {"pc1", "pc-x86-64"}} {
+		if _, err := e.c.ReportNode(ctx, api.NodeReport{MAC: fmt.Sprintf("02:66:00:00:01:%02x", i+1), IP: fmt.Sprintf("127.66.3.%d", i+1),
+			Name: n.name, Model: n.model}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := e.c.SetConfig(ctx, api.ConfigRequest{Set: "model:rpi-b", Settings: []string{"power.off_time=5s"}}); err != nil {
+		t.Fatal(err)
+	}
+	all, err := e.store.Settings(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]string{"rpi1": "5s", "rpi2": "5s", "pc1": ""} {
+		if got := all[e.mac(t, name)]["power.off_time"]; got != want {
+			t.Errorf("%s: power.off_time %q, want %q", name, got, want)
+		}
+	}
+	if _, err := e.c.SetConfig(ctx, api.ConfigRequest{Set: "model:rpi-4b", Settings: []string{"power.off_time=5s"}}); err == nil ||
+		!strings.Contains(err.Error(), "No matching devices found") {
+		t.Errorf("config of a model no node has: %v, want no matching devices", err)
 	}
 }
