@@ -64,6 +64,14 @@ func (inv *inventory) resolve(ctx context.Context, set, requester string, nodesO
 	}
 	picked := make(map[int]bool)
 	for _, t := range terms {
+		if t.Model != "" {
+			for i, d := range inv.devices {
+				if d.Type == store.TypeNode && d.Model == t.Model {
+					picked[i] = true
+				}
+			}
+			continue
+		}
 		if t.Name != "" {
 			i, ok := inv.byName[t.Name]
 			if !ok {

@@ -659,7 +659,11 @@ func stateOrDone(st store.RebootState) store.RebootState {
 
 func insertAttempts(ctx context.Context, stmt *sql.Stmt, id string, r store.Reboot) error {
 	for j, a := range r.Attempts {
-		if _, err := stmt.ExecContext(ctx, id, j, a.Method, a.Error, a.Code, micros(a.Started), micros(a.Finished)); err != nil {
+		var verified sql.NullInt64
+		if a.CutVerified != nil {
+			verified = sql.NullInt64{Int64: int64(boolInt(*a.CutVerified)), Valid: true}
+		}
+		if _, err := stmt.ExecContext(ctx, id, j, a.Method, a.Error, a.Code, micros(a.Started), micros(a.Finished), verified, a.Cut); err != nil {
 			return fmt.Errorf("record reboot attempt %s of %s: %w", a.Method, r.NodeName, err)
 		}
 	}
@@ -821,7 +825,7 @@ func (s *Store) readAttempts(ctx context.Context, tx *sql.Tx, rs []store.Reboot,
 	if len(rs) == 0 {
 		return nil
 	}
-	stmt, err := tx.PrepareContext(ctx, s.d.rebind(`SELECT method, error, code, started_at, finished_at FROM reboot_attempts WHERE reboot_id = ? ORDER BY seq`))
+	stmt, err := tx.PrepareContext(ctx, s.d.rebind(`SELECT method, error, code, started_at, finished_at, cut_verified, cut FROM reboot_attempts WHERE reboot_id = ? ORDER BY seq`))
 	if err != nil {
 		return fmt.Errorf("list reboot attempts: %w", err)
 	}
@@ -834,11 +838,16 @@ func (s *Store) readAttempts(ctx context.Context, tx *sql.Tx, rs []store.Reboot,
 		for rows.Next() {
 			var a store.Attempt
 			var st, fin int64
-			if err := rows.Scan(&a.Method, &a.Error, &a.Code, &st, &fin); err != nil {
+			var verified sql.NullInt64
+			if err := rows.Scan(&a.Method, &a.Error, &a.Code, &st, &fin, &verified, &a.Cut); err != nil {
 				rows.Close()
 				return fmt.Errorf("list reboot attempts of %s: %w", id, err)
 			}
 			a.Started, a.Finished = time.UnixMicro(st).UTC(), time.UnixMicro(fin).UTC()
+			if verified.Valid {
+				v := verified.Int64 != 0
+				a.CutVerified = &v
+			}
 			rs[i].Attempts = append(rs[i].Attempts, a)
 		}
 		err = rows.Err()

@@ -56,7 +56,7 @@ var stmtText = [numStmts]string{
 	stmtLinks:         `SELECT node_mac, switch_mac, port FROM links ORDER BY node_mac`,
 	stmtPoEOffs:       `SELECT switch_mac, port, reason, at FROM poe_off ORDER BY switch_mac, port`,
 	stmtInsertReboot:  `INSERT INTO reboots (id, batch, requester, cause, node_mac, node_name, method, ok, requested_at, ack_at, finished_at, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-	stmtInsertAttempt: `INSERT INTO reboot_attempts (reboot_id, seq, method, error, code, started_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+	stmtInsertAttempt: `INSERT INTO reboot_attempts (reboot_id, seq, method, error, code, started_at, finished_at, cut_verified, cut) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 	// SQLite (3.24 and later) and PostgreSQL spell an upsert alike.
 	stmtUpsertBootStatus: `INSERT INTO boot_status (mac, boot_id, booted, since, cause, method, last_method, retries_left) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (mac) DO UPDATE SET boot_id = excluded.boot_id, booted = excluded.booted, since = excluded.since,
