@@ -45,6 +45,7 @@ func TestKilledDuringCommandPowerCycleRestoresAtRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	c = c.WithToken(userToken(t, "test", "--data", dataDir))
 	ctx := t.Context()
 	if _, err := c.ReportNode(ctx, api.NodeReport{MAC: "02:67:00:00:00:02", IP: "127.67.0.2", Name: "pc1", Model: "pc-x86-64"}); err != nil {
 		t.Fatal(err)
