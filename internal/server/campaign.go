@@ -261,21 +261,25 @@ func (s *Server) campaignBoots(ctx context.Context, id string) (api.Campaign, []
 	return c, out, nil
 }
 
-func (s *Server) listCampaignBoots(w http.ResponseWriter, r *http.Request) {
-	id, err := campaignID(r)
-	if err == nil {
-		err = checkQuery(r)
+// campaignRows serves a campaign's rows through view: its boots, or its
+// statistics.
+func (s *Server) campaignRows(view func(api.Campaign, []api.CampaignBoot) any) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id, err := campaignID(r)
+		if err == nil {
+			err = checkQuery(r)
+		}
+		if err != nil {
+			writeError(w, s.log, err)
+			return
+		}
+		c, boots, err := s.campaignBoots(r.Context(), id)
+		if err != nil {
+			writeError(w, s.log, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, view(c, boots))
 	}
-	if err != nil {
-		writeError(w, s.log, err)
-		return
-	}
-	_, boots, err := s.campaignBoots(r.Context(), id)
-	if err != nil {
-		writeError(w, s.log, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, api.CampaignBootList{Boots: boots})
 }
 
 // campaignEvents streams a campaign's events: its state first, then, with
@@ -486,23 +490,6 @@ func outcomeOf(nr *api.NodeResult) campaign.Outcome {
 		}
 	}
 	return o
-}
-
-func (s *Server) campaignStats(w http.ResponseWriter, r *http.Request) {
-	id, err := campaignID(r)
-	if err == nil {
-		err = checkQuery(r)
-	}
-	if err != nil {
-		writeError(w, s.log, err)
-		return
-	}
-	c, boots, err := s.campaignBoots(r.Context(), id)
-	if err != nil {
-		writeError(w, s.log, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, campaignstats.Stats(c, boots))
 }
 
 func (s *Server) compareCampaigns(w http.ResponseWriter, r *http.Request) {
