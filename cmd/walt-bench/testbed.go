@@ -31,6 +31,7 @@ type testbed struct {
 	lab    *proc
 	c      *client.Client
 	url    string // the server's
+	token  string // benchUser's, for the walt CLI
 
 	// Set by start: from starting walt-lab to every live agent answering
 	// PING, and to every node registered as booted with the server.
@@ -64,7 +65,7 @@ func startTestbed(ctx context.Context, o *options, dir string, octet, nodes int,
 	if err != nil {
 		return nil, err
 	}
-	tb.c = tb.c.WithToken(token)
+	tb.c, tb.token = tb.c.WithToken(token), token
 	tb.server, err = startProc(dir, filepath.Join(o.bin, "walt-server"), "walt-server",
 		"--data", filepath.Join(dir, "data"), "--listen", "127.0.0.1:"+strconv.Itoa(port), "--fanout", strconv.Itoa(o.fanout), "--reply-timeout", o.reply.String())
 	if err != nil {
@@ -283,7 +284,7 @@ func (tb *testbed) reboot(ctx context.Context, set string, hard bool, s *rebootS
 // an error.
 func (tb *testbed) rebootCLI(ctx context.Context, cli, set string) (time.Duration, error) {
 	cmd := exec.CommandContext(ctx, cli, "--server", tb.url, "node", "reboot", set)
-	cmd.Env = append(os.Environ(), "WALT_USER=walt-bench")
+	cmd.Env = append(os.Environ(), "WALT_USER="+benchUser, "WALT_TOKEN="+tb.token)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr // stdout, a line per node, goes to /dev/null
 	start := time.Now()
@@ -294,6 +295,11 @@ func (tb *testbed) rebootCLI(ctx context.Context, cli, set string) (time.Duratio
 		return wall, fmt.Errorf("walt node reboot %s: %w\n%s", set, err, stderr.String())
 	}
 	if err != nil {
+		// Exit 1 says some node failed; an error line says the command
+		// itself did (refused, server unreachable).
+		if bytes.Contains(stderr.Bytes(), []byte("Error:")) {
+			return wall, fmt.Errorf("walt node reboot %s: %w\n%s", set, err, stderr.String())
+		}
 		if aerr := tb.alive(); aerr != nil { // exit 1 for a server gone, too
 			return wall, fmt.Errorf("walt node reboot %s: %w\n%s", set, errors.Join(err, aerr), stderr.String())
 		}

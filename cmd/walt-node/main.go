@@ -64,7 +64,7 @@ type options struct {
 	listen, root, bootMode, virtual, action, logLevel string
 	logFormat                                         string
 	allowShell                                        bool
-	server, mac, name, model                          string // reporting to walt-server
+	server, mac, ip, name, model                      string // reporting to walt-server
 	contextDir                                        string // where the boot context is written
 	serverIPs                                         string
 	allowFrom                                         string
@@ -152,6 +152,7 @@ func newFlags(o *options, stderr io.Writer) (*flag.FlagSet, *string) {
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json (one JSON object a line)")
 	fs.StringVar(&o.server, "server", "", "walt-server URL to report this node to, e.g. http://192.168.152.1:12345 (unset: no report)")
 	fs.StringVar(&o.mac, "mac", "", "MAC address to report (default: that of the interface used to reach the server)")
+	fs.StringVar(&o.ip, "ip", "", "IP address to report, where the server reaches this agent (default: that of the interface used to reach the server; give it behind NAT, e.g. a VM on QEMU user networking with a port forward)")
 	fs.StringVar(&o.name, "name", "", "node name to report (default: host name)")
 	fs.StringVar(&o.model, "model", "", "node model to report (default: unknown)")
 	fs.StringVar(&o.contextDir, "context-dir", experiment.DefaultDir, "directory where the boot context the server gives is written for the experiment ("+experiment.ContextJSON+", "+experiment.ContextEnv+")")
@@ -215,6 +216,11 @@ func (o *options) agentConfig(stderr io.Writer) (agent.Config, error) {
 	}
 	if o.maxConns <= 0 || o.maxConnsPerPeer <= 0 {
 		return cfg, fmt.Errorf("--max-conns and --max-conns-per-peer must be positive (got %d and %d)", o.maxConns, o.maxConnsPerPeer)
+	}
+	if o.ip != "" {
+		if _, err := netip.ParseAddr(o.ip); err != nil {
+			return cfg, fmt.Errorf("invalid address %s for --ip: want an IP address", quoteCut(o.ip))
+		}
 	}
 	for _, s := range strings.Split(o.serverIPs, ",") {
 		if s = strings.TrimSpace(s); s == "" {

@@ -22,7 +22,9 @@ import (
 	"github.com/walt-testbed/walt/internal/power"
 	"github.com/walt-testbed/walt/internal/power/poe"
 	"github.com/walt-testbed/walt/internal/reboot"
+	"github.com/walt-testbed/walt/internal/reboot/bmcreboot"
 	"github.com/walt-testbed/walt/internal/server"
+	"github.com/walt-testbed/walt/internal/store"
 	"github.com/walt-testbed/walt/internal/store/postgres"
 	"github.com/walt-testbed/walt/internal/store/sqlite"
 	"github.com/walt-testbed/walt/internal/store/sqlstore"
@@ -208,7 +210,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return mac
 		})
 	}}
-	return srv.Serve(ctx, ln, append([]server.Task{restore}, vnodeTasks(srv, sup, log)...)...)
+	// Nodes whose BMC or power.command the server had switched off.
+	restoreBMC := server.Task{Starting: "restore node power", Run: func(ctx context.Context) {
+		restoreNodePower(ctx, log, st, cfg.Reboot.Methods)
+	}}
+	return srv.Serve(ctx, ln, append([]server.Task{restore, restoreBMC}, vnodeTasks(srv, sup, log)...)...)
 }
 
 // checkLogFormat checks the value of --log-format, named name.
@@ -297,6 +303,23 @@ func restorePower(ctx context.Context, log *slog.Logger, j power.Journal, s powe
 			log.Warn("failed to restore PoE", "switch", name(o.Switch), "mac", o.Switch, "port", o.Port, "reason", r.Record.Reason, "err", r.Err)
 		} else {
 			log.Info("PoE restored", "switch", name(o.Switch), "mac", o.Switch, "port", o.Port, "reason", r.Record.Reason)
+		}
+	}
+}
+
+// restoreNodePower powers on every node whose own power (BMC,
+// power.command) the server cut and did not restore.
+func restoreNodePower(ctx context.Context, log *slog.Logger, st store.Store, methods map[string]reboot.HardRebooter) {
+	restored, err := bmcreboot.Restore(ctx, st, methods)
+	if err != nil {
+		log.Error("cannot read the nodes powered off", "err", err)
+		return
+	}
+	for _, r := range restored {
+		if r.Err != nil {
+			log.Warn("failed to restore power", "node", r.Node, "mac", r.MAC, "reason", r.Reason, "err", r.Err)
+		} else {
+			log.Info("power restored", "node", r.Node, "mac", r.MAC, "reason", r.Reason)
 		}
 	}
 }

@@ -30,6 +30,7 @@ const (
 	octetResume
 	octetFlaky
 	octetDone
+	octetForgotten
 )
 
 // rig is a server with a simulated lab whose nodes report their boots to
@@ -531,4 +532,50 @@ func metricsText(t *testing.T, url string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// A node forgotten during a campaign fails its own iterations; the others
+// go on being rebooted.
+func TestCampaignNodeForgotten(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, octetForgotten, 3, nil)
+	c := r.env.Client
+	camp, err := c.StartCampaign(t.Context(), api.CampaignRequest{Set: "all-nodes", Requester: "alice", Force: true, Repeat: 4,
+		Hold: api.Duration(300 * time.Millisecond)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	testutil.EventuallyNil(t, 20*time.Second, "round 1 booted", func() error {
+		got, err := c.Campaign(t.Context(), camp.ID)
+		if err != nil {
+			return err
+		}
+		if got.Round != 1 {
+			return fmt.Errorf("round %d", got.Round)
+		}
+		for _, n := range got.Nodes {
+			if n.Phase != api.BootCompleted {
+				return fmt.Errorf("%s is %s", n.Node, n.Phase)
+			}
+		}
+		return nil
+	})
+	if err := c.ForgetDevice(t.Context(), "node02", "alice", true); err != nil {
+		t.Fatal(err)
+	}
+	follow(t, c, camp.ID)
+	boots, err := c.CampaignBoots(t.Context(), camp.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byNode := rowsByNode(boots)
+	for _, name := range []string{"node01", "node03"} {
+		if rows := byNode[name]; len(rows) != 4 || rows[3].Outcome != api.BootCompleted {
+			t.Errorf("%s: %d rows, want 4 completed despite node02's absence", name, len(rows))
+		}
+	}
+	rows := byNode["node02"]
+	if len(rows) != 3 || rows[0].Outcome != api.BootCompleted || rows[1].Outcome != api.BootFailed || !strings.Contains(rows[1].Error, "no longer in the inventory") {
+		t.Errorf("node02's rows = %+v; want round 1 completed, then failed as forgotten until its quarantine", rows)
+	}
 }

@@ -12,7 +12,7 @@ import (
 )
 
 // The CLI's loopback blocks for labs: 127.160.x.y and 127.161.x.y
-// (internal/campaign's tests use 127.150 to 127.155).
+// (internal/campaign's tests use 127.150 to 127.156).
 const (
 	octetCLICampaign = 160
 	octetCLICompare  = 161

@@ -342,7 +342,8 @@ func toAPIRecord(rec store.Reboot) api.RebootRecord {
 		rr.Booted, rr.BootDuration, rr.BootID = &t, &d, rec.BootID
 	}
 	for _, a := range rec.Attempts {
-		rr.Attempts = append(rr.Attempts, api.Attempt{Method: a.Method, Error: a.Error, Code: a.Code, Started: a.Started, Elapsed: api.Duration(a.Finished.Sub(a.Started))})
+		rr.Attempts = append(rr.Attempts, api.Attempt{Method: a.Method, Error: a.Error, Code: a.Code, Started: a.Started, Elapsed: api.Duration(a.Finished.Sub(a.Started)),
+			CutVerified: a.CutVerified, Cut: a.Cut})
 	}
 	return rr
 }

@@ -64,6 +64,14 @@ func (inv *inventory) resolve(ctx context.Context, set, requester string, nodesO
 	}
 	picked := make(map[int]bool)
 	for _, t := range terms {
+		if t.Model != "" {
+			for i, d := range inv.devices {
+				if d.Type == store.TypeNode && d.Model == t.Model {
+					picked[i] = true
+				}
+			}
+			continue
+		}
 		if t.Name != "" {
 			i, ok := inv.byName[t.Name]
 			if !ok {
@@ -325,6 +333,14 @@ func (s *Server) forgetDevice(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// unchangedByReport reports whether the report of a known node, dev,
+// says what the inventory has, its last sign of life and booted flag
+// apart (a node reporting each boot from the same address).
+func unchangedByReport(old, dev store.Device) bool {
+	return old.Type == store.TypeNode && old.Name == dev.Name && old.IP == dev.IP && old.Model == dev.Model &&
+		old.Virtual == dev.Virtual && old.BootMode == dev.BootMode
+}
+
 var bootModes = map[string]bool{"": true, "network": true, "hybrid-volatile": true, "hybrid-persistent": true}
 
 func (s *Server) nodeReport(ctx context.Context, rep api.NodeReport) (api.Node, error) {
@@ -352,8 +368,13 @@ func (s *Server) nodeReport(ctx context.Context, rep api.NodeReport) (api.Node, 
 			dev.IP = host
 		}
 	}
-	d, err := s.store.ReportDevice(ctx, dev)
-	if err != nil {
+	var d store.Device
+	if old != nil && unchangedByReport(*old, dev) {
+		// Nothing to write but the node's sign of life and booted flag:
+		// the boot tracker's next flush writes both, with others'.
+		d = *old
+		d.Booted, d.LastSeen = true, dev.LastSeen
+	} else if d, err = s.store.ReportDevice(ctx, dev); err != nil {
 		return api.Node{}, err
 	}
 	bc := s.boots.Report(d.MAC, d.Name, rep.BootID, rep.NodeMethod)

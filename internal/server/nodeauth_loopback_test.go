@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/walt-testbed/walt/api"
 	"github.com/walt-testbed/walt/client"
 	"github.com/walt-testbed/walt/internal/server/servertest"
+	"github.com/walt-testbed/walt/internal/testutil"
 )
 
 // boundClient is a client whose connections come from the loopback
@@ -59,4 +61,34 @@ func TestNodeTrafficFromAnotherLoopbackAddress(t *testing.T) {
 	if _, err := own.ReportDone(ctx, api.DoneReport{MAC: rep.MAC, BootID: "boot-1"}); err != nil {
 		t.Errorf("done report from lo1's own address = %v", err)
 	}
+}
+
+// A known node's report that changes nothing but its sign of life is not
+// a device write of its own: the boot tracker's flush stores its last
+// sign of life, and its booted flag, with the others'.
+func TestReportLastSeenStored(t *testing.T) {
+	t.Parallel()
+	e := servertest.New(t, nil, nil)
+	rep := api.NodeReport{MAC: "52:54:00:00:79:02", IP: "127.20.9.2", Name: "seen1", Model: "rpi-b", BootMode: "network", BootID: "boot-1"}
+	if _, err := e.Client.ReportNode(t.Context(), rep); err != nil {
+		t.Fatal(err)
+	}
+	first, err := e.Store.Device(t.Context(), "52:54:00:00:79:02")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep.BootID = "boot-2"
+	if _, err := e.Client.ReportNode(t.Context(), rep); err != nil {
+		t.Fatal(err)
+	}
+	testutil.EventuallyNil(t, 10*time.Second, "the second report's time stored", func() error {
+		d, err := e.Store.Device(t.Context(), "52:54:00:00:79:02")
+		if err != nil {
+			return err
+		}
+		if !d.LastSeen.After(first.LastSeen) || !d.Booted {
+			return fmt.Errorf("last seen %v (first report %v), booted %t", d.LastSeen, first.LastSeen, d.Booted)
+		}
+		return nil
+	})
 }

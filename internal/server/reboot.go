@@ -101,7 +101,8 @@ func (s *Server) rebootTargets(ctx context.Context, req api.RebootRequest) ([]re
 	return nodes, nil
 }
 
-// poweredOff returns the MACs of nodes whose switch port the server turned off.
+// poweredOff returns the MACs of nodes whose switch port, or own power,
+// the server turned off.
 func (s *Server) poweredOff(ctx context.Context) (map[string]bool, error) {
 	offs, err := s.store.PoEOffs(ctx)
 	if err != nil || len(offs) == 0 {
@@ -112,14 +113,17 @@ func (s *Server) poweredOff(ctx context.Context) (map[string]bool, error) {
 		n  int
 	}
 	dark := make(map[port]bool)
+	out := make(map[string]bool)
 	for _, o := range offs {
 		dark[port{o.SwitchMAC, o.Port}] = true
+		if o.Port == store.NodePowerPort { // its BMC or power.command
+			out[o.SwitchMAC] = true
+		}
 	}
 	links, err := s.store.Links(ctx)
 	if err != nil {
 		return nil, err
 	}
-	out := make(map[string]bool)
 	for _, l := range links {
 		if dark[port{l.SwitchMAC, l.Port}] {
 			out[l.NodeMAC] = true

@@ -20,6 +20,7 @@ import (
 	"github.com/walt-testbed/walt/api"
 	"github.com/walt-testbed/walt/internal/boot"
 	"github.com/walt-testbed/walt/internal/campaign"
+	"github.com/walt-testbed/walt/internal/campaignstats"
 	"github.com/walt-testbed/walt/internal/history"
 	"github.com/walt-testbed/walt/internal/metrics"
 	"github.com/walt-testbed/walt/internal/powersave"
@@ -174,9 +175,9 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET "+p+"/campaigns", s.listCampaigns)
 	s.mux.HandleFunc("GET "+p+"/campaigns/{id}", s.showCampaign)
 	s.mux.HandleFunc("POST "+p+"/campaigns/{id}/stop", s.stopCampaign)
-	s.mux.HandleFunc("GET "+p+"/campaigns/{id}/boots", s.listCampaignBoots)
+	s.mux.HandleFunc("GET "+p+"/campaigns/{id}/boots", s.campaignRows(func(_ api.Campaign, b []api.CampaignBoot) any { return api.CampaignBootList{Boots: b} }))
 	s.mux.HandleFunc("GET "+p+"/campaigns/{id}/events", s.campaignEvents)
-	s.mux.HandleFunc("GET "+p+"/campaigns/{id}/stats", s.campaignStats)
+	s.mux.HandleFunc("GET "+p+"/campaigns/{id}/stats", s.campaignRows(func(c api.Campaign, b []api.CampaignBoot) any { return campaignstats.Stats(c, b) }))
 	s.mux.HandleFunc("GET "+p+"/campaign-comparisons", s.compareCampaigns)
 	s.mux.HandleFunc("DELETE "+p+"/quarantine/{node}", s.clearQuarantine)
 	s.mux.HandleFunc("GET "+p+"/whoami", s.whoami)

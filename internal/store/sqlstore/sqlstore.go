@@ -15,8 +15,10 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/walt-testbed/walt/internal/store"
+	"github.com/walt-testbed/walt/internal/vocab"
 )
 
 // Dialect describes what differs between SQL backends.
@@ -211,13 +213,12 @@ func validateDevice(d *store.Device) error {
 // ValidateName checks a device name: 1 to 64 letters, digits, '-', '_' or
 // '.', not starting with '-'; node-set syntax needs ',', '[' and spaces.
 func ValidateName(name string) error {
-	if name == "" || len(name) > 64 || name[0] == '-' {
-		return fmt.Errorf("device name %q: %w: expected 1 to 64 characters, not starting with '-'", name, store.ErrInvalid)
+	if name == "" || len(name) > vocab.MaxName || name[0] == '-' {
+		return fmt.Errorf("device name %q: %w: expected 1 to %d characters, not starting with '-'", name, store.ErrInvalid, vocab.MaxName)
 	}
-	for _, c := range name {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
-			return fmt.Errorf("device name %q: %w: %q not allowed (letters, digits, '-', '_' and '.' only)", name, store.ErrInvalid, c)
-		}
+	if i := vocab.BadNameByte(name); i >= 0 {
+		c, _ := utf8.DecodeRuneInString(name[i:])
+		return fmt.Errorf("device name %q: %w: %q not allowed (letters, digits, '-', '_' and '.' only)", name, store.ErrInvalid, c)
 	}
 	return nil
 }
@@ -656,9 +657,26 @@ func stateOrDone(st store.RebootState) store.RebootState {
 	return st
 }
 
+// attemptColumns are the columns of a reboot attempt, in the order of
+// attemptArgs.
+const attemptColumns = `reboot_id, seq, method, error, code, started_at, finished_at, cut_verified, cut`
+
+// attemptRow is the placeholders of one attempt's values.
+var attemptRow = "(" + strings.Repeat("?, ", strings.Count(attemptColumns, ",")) + "?)"
+
+// attemptArgs appends the values of attempt j of record id to args.
+func attemptArgs(args []any, id string, j int, a store.Attempt) []any {
+	var verified sql.NullInt64
+	if a.CutVerified != nil {
+		verified = sql.NullInt64{Int64: int64(boolInt(*a.CutVerified)), Valid: true}
+	}
+	return append(args, id, j, a.Method, a.Error, a.Code, micros(a.Started), micros(a.Finished), verified, a.Cut)
+}
+
 func insertAttempts(ctx context.Context, stmt *sql.Stmt, id string, r store.Reboot) error {
+	var args []any
 	for j, a := range r.Attempts {
-		if _, err := stmt.ExecContext(ctx, id, j, a.Method, a.Error, a.Code, micros(a.Started), micros(a.Finished)); err != nil {
+		if _, err := stmt.ExecContext(ctx, attemptArgs(args[:0], id, j, a)...); err != nil {
 			return fmt.Errorf("record reboot attempt %s of %s: %w", a.Method, r.NodeName, err)
 		}
 	}
@@ -790,36 +808,37 @@ func (s *Store) dropAttempts(ctx context.Context, tx *sql.Tx, r store.Reboot, ha
 }
 
 // attemptRowsPerInsert bounds the rows of one multi-row INSERT of attempts:
-// 7 parameters each, well below PostgreSQL's 65535.
+// 9 parameters each, well below PostgreSQL's 65535.
 const attemptRowsPerInsert = 500
 
 // insertAllAttempts inserts the attempts of rs, attemptRowsPerInsert rows
 // a statement: a round trip for a group of records, not one per attempt.
 func (s *Store) insertAllAttempts(ctx context.Context, tx *sql.Tx, rs []store.Reboot) error {
-	const head = `INSERT INTO reboot_attempts (reboot_id, seq, method, error, code, started_at, finished_at) VALUES `
+	const head = `INSERT INTO reboot_attempts (` + attemptColumns + `) VALUES `
 	var q strings.Builder
 	var args []any
+	rows := 0
 	flush := func() error {
-		if len(args) == 0 {
+		if rows == 0 {
 			return nil
 		}
 		if _, err := s.exec(ctx, tx, q.String(), args...); err != nil {
 			return fmt.Errorf("record reboot attempts: %w", err)
 		}
 		q.Reset()
-		args = args[:0]
+		args, rows = args[:0], 0
 		return nil
 	}
 	for _, r := range rs {
 		for j, a := range r.Attempts {
-			if len(args) == 0 {
+			if rows == 0 {
 				q.WriteString(head)
 			} else {
 				q.WriteString(", ")
 			}
-			q.WriteString("(?, ?, ?, ?, ?, ?, ?)")
-			args = append(args, r.ID, j, a.Method, a.Error, a.Code, micros(a.Started), micros(a.Finished))
-			if len(args) == 7*attemptRowsPerInsert {
+			q.WriteString(attemptRow)
+			args = attemptArgs(args, r.ID, j, a)
+			if rows++; rows == attemptRowsPerInsert {
 				if err := flush(); err != nil {
 					return err
 				}
@@ -948,7 +967,7 @@ func (s *Store) readAttempts(ctx context.Context, tx *sql.Tx, rs []store.Reboot,
 	if len(rs) == 0 {
 		return nil
 	}
-	stmt, err := tx.PrepareContext(ctx, s.d.rebind(`SELECT method, error, code, started_at, finished_at FROM reboot_attempts WHERE reboot_id = ? ORDER BY seq`))
+	stmt, err := tx.PrepareContext(ctx, s.d.rebind(`SELECT method, error, code, started_at, finished_at, cut_verified, cut FROM reboot_attempts WHERE reboot_id = ? ORDER BY seq`))
 	if err != nil {
 		return fmt.Errorf("list reboot attempts: %w", err)
 	}
@@ -961,11 +980,16 @@ func (s *Store) readAttempts(ctx context.Context, tx *sql.Tx, rs []store.Reboot,
 		for rows.Next() {
 			var a store.Attempt
 			var st, fin int64
-			if err := rows.Scan(&a.Method, &a.Error, &a.Code, &st, &fin); err != nil {
+			var verified sql.NullInt64
+			if err := rows.Scan(&a.Method, &a.Error, &a.Code, &st, &fin, &verified, &a.Cut); err != nil {
 				rows.Close()
 				return fmt.Errorf("list reboot attempts of %s: %w", id, err)
 			}
 			a.Started, a.Finished = time.UnixMicro(st).UTC(), time.UnixMicro(fin).UTC()
+			if verified.Valid {
+				v := verified.Int64 != 0
+				a.CutVerified = &v
+			}
 			rs[i].Attempts = append(rs[i].Attempts, a)
 		}
 		err = rows.Err()

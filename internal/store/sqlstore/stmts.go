@@ -23,6 +23,7 @@ const (
 	stmtInsertDevice
 	stmtReportDevice
 	stmtSetBooted
+	stmtSetBootedSeen
 	stmtDevices
 	stmtSettings
 	stmtLinks
@@ -54,12 +55,13 @@ var stmtText = [numStmts]string{
 	stmtReportDevice: `UPDATE devices SET name = ?, ip = ?, type = ?, model = ?, is_virtual = ?, boot_mode = ?, booted = ?, last_seen = ?
 		WHERE mac = ? AND (type = 'unknown' OR (type = 'node' AND name = ? AND is_virtual = ?)) RETURNING owner, created_at`,
 	stmtSetBooted:     `UPDATE devices SET booted = ? WHERE mac = ?`,
+	stmtSetBootedSeen: `UPDATE devices SET booted = ?, last_seen = COALESCE(?, last_seen) WHERE mac = ?`,
 	stmtDevices:       `SELECT ` + deviceColumns + ` FROM devices ORDER BY name`,
 	stmtSettings:      `SELECT mac, name, value FROM settings`,
 	stmtLinks:         `SELECT node_mac, switch_mac, port FROM links ORDER BY node_mac`,
 	stmtPoEOffs:       `SELECT switch_mac, port, reason, at FROM poe_off ORDER BY switch_mac, port`,
 	stmtInsertReboot:  `INSERT INTO reboots (id, batch, requester, cause, node_mac, node_name, method, ok, requested_at, ack_at, finished_at, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-	stmtInsertAttempt: `INSERT INTO reboot_attempts (reboot_id, seq, method, error, code, started_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+	stmtInsertAttempt: `INSERT INTO reboot_attempts (` + attemptColumns + `) VALUES ` + attemptRow,
 	// A record's outcome, if it is not complete already, returning
 	// whether it has attempts to replace (rarely: a running record is
 	// added without). No row tells an unknown or complete record, which

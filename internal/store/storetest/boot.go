@@ -214,9 +214,11 @@ func testFinishReplacesAttempts(t *testing.T, s store.Store, _ func() store.Stor
 		t.Fatal(err)
 	}
 	done := make([]store.Reboot, 2)
+	verified := true
 	for i, id := range ids {
 		done[i] = store.Reboot{ID: id, Batch: "b", NodeMAC: node(i + 1).MAC, NodeName: fmt.Sprintf("rpi%d", i+1), Method: "PoE-reboot", OK: true,
-			RequestedAt: t0, FinishedAt: t0.Add(time.Second), Attempts: []store.Attempt{{Method: "PoE-reboot", Started: t0, Finished: t0.Add(time.Second)}}}
+			RequestedAt: t0, FinishedAt: t0.Add(time.Second), Attempts: []store.Attempt{{Method: "PoE-reboot", Started: t0, Finished: t0.Add(time.Second),
+				CutVerified: &verified, Cut: "sw1 read port 2 back off"}}}
 	}
 	if err := s.FinishReboots(ctx(t), []store.Reboot{done[0], done[1], done[0]}); !errors.Is(err, store.ErrConflict) {
 		t.Errorf("FinishReboots(rpi1 twice) = %v, want ErrConflict", err)
@@ -305,5 +307,25 @@ func testDeleteReboots(t *testing.T, s store.Store, _ func() store.Store) {
 	}
 	if err := s.DeleteReboots(ctx(t), []string{ids[1]}); !errors.Is(err, store.ErrConflict) {
 		t.Errorf("DeleteReboots(done) = %v, want ErrConflict", err)
+	}
+}
+
+// A boot status with a last sign of life stores it as the device's
+// LastSeen; one without leaves LastSeen as it was.
+func testBootStatusLastSeen(t *testing.T, s store.Store, _ func() store.Store) {
+	mustAdd(t, s, node(1))
+	seen := t0.Add(time.Hour)
+	if err := s.SetBootStatuses(ctx(t), []store.BootStatus{{MAC: node(1).MAC, BootID: "b", Booted: true, Since: t0, LastSeen: seen}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetBootStatuses(ctx(t), []store.BootStatus{{MAC: node(1).MAC, BootID: "b", Booted: false, Since: t0}}); err != nil {
+		t.Fatal(err)
+	}
+	d, err := s.Device(ctx(t), node(1).MAC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !d.LastSeen.Equal(seen) || d.Booted {
+		t.Errorf("device after two statuses: last seen %v, booted %t; want %v (kept by the second), false", d.LastSeen, d.Booted, seen)
 	}
 }
