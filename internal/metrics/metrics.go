@@ -51,6 +51,8 @@ type Metrics struct {
 	storeLatency *prometheus.HistogramVec
 	storeErrors  *prometheus.CounterVec
 	iterations   *prometheus.CounterVec
+	powerLatency *prometheus.HistogramVec
+	powerErrors  *prometheus.CounterVec
 
 	mu sync.Mutex
 	// pending: the reboots waiting for their node's new boot, by record
@@ -109,16 +111,34 @@ func New(states NodeStates) *Metrics {
 			Name: "walt_campaign_iterations_total",
 			Help: "Campaign iterations ended, by outcome (completed, failed, done-timeout, stopped).",
 		}, []string{"outcome"}),
+		powerLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "walt_power_cycle_duration_seconds",
+			Help:    "Power-cycles through a node's BMC or power command, by method (IPMI-reboot, Redfish-reboot, command-reboot), off time included, failures too.",
+			Buckets: []float64{.01, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
+		}, []string{"method"}),
+		powerErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "walt_power_cycle_errors_total",
+			Help: "Power-cycles through a node's BMC or power command that failed, by method.",
+		}, []string{"method"}),
 		pending: map[string]pendingBoot{},
 		byMAC:   map[string]string{},
 	}
 	m.reg.MustRegister(m.reboots, m.fallbacks, m.bootDuration, m.apiLatency, m.snmpLatency, m.snmpErrors, m.storeLatency, m.storeErrors, m.iterations,
+		m.powerLatency, m.powerErrors,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if states != nil {
 		m.reg.MustRegister(&stateCollector{states: states})
 	}
 	return m
+}
+
+// PowerCycle observes a power-cycle through a BMC or a power command.
+func (m *Metrics) PowerCycle(method string, elapsed time.Duration, err error) {
+	m.powerLatency.WithLabelValues(method).Observe(elapsed.Seconds())
+	if err != nil {
+		m.powerErrors.WithLabelValues(method).Inc()
+	}
 }
 
 // CampaignIteration counts a campaign iteration that ended with outcome.

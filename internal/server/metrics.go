@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/walt-testbed/walt/internal/metrics"
+	"github.com/walt-testbed/walt/internal/power"
 	"github.com/walt-testbed/walt/internal/power/poe"
 	"github.com/walt-testbed/walt/internal/reboot"
 	"github.com/walt-testbed/walt/internal/store"
@@ -97,3 +98,41 @@ func (b bootStore) SetBootState(ctx context.Context, bs []store.BootStatus, rb [
 // errNoStateWriter: the store has no one-transaction flush; the tracker
 // then writes each part on its own.
 var errNoStateWriter = errors.New("the store writes boot state in parts")
+
+// meterPower times the power methods of a node's power.method (IPMI,
+// Redfish, command): walt_power_cycle_duration_seconds by method.
+func meterPower(methods map[string]reboot.HardRebooter, m *metrics.Metrics) map[string]reboot.HardRebooter {
+	out := make(map[string]reboot.HardRebooter, len(methods))
+	for k, h := range methods {
+		if cr, ok := h.(reboot.CutReporter); ok {
+			out[k] = meteredCut{cr, m}
+		} else {
+			out[k] = meteredPower{h, m}
+		}
+	}
+	return out
+}
+
+type meteredPower struct {
+	reboot.HardRebooter
+	m *metrics.Metrics
+}
+
+func (p meteredPower) HardReboot(ctx context.Context, n reboot.Node) error {
+	start := time.Now()
+	err := p.HardRebooter.HardReboot(ctx, n)
+	p.m.PowerCycle(p.Method(), time.Since(start), err)
+	return err
+}
+
+type meteredCut struct {
+	reboot.CutReporter
+	m *metrics.Metrics
+}
+
+func (p meteredCut) HardRebootCut(ctx context.Context, n reboot.Node) (power.Cut, error) {
+	start := time.Now()
+	cut, err := p.CutReporter.HardRebootCut(ctx, n)
+	p.m.PowerCycle(p.Method(), time.Since(start), err)
+	return cut, err
+}

@@ -113,8 +113,16 @@ func TestPowerMethodsThroughServer(t *testing.T) {
 		a[1].Cut != by["pc1"].Attempts[1].Cut {
 		t.Errorf("history of pc1: attempts %+v, want the soft one without a cut, the IPMI one with its verified cut", a)
 	}
+	// The power-cycles are timed by method, the failed one counted.
+	body := getText(t, e.URL+"/metrics")
+	for _, line := range []string{`walt_power_cycle_duration_seconds_count{method="IPMI-reboot"} 2`,
+		`walt_power_cycle_duration_seconds_count{method="Redfish-reboot"} 1`, `walt_power_cycle_errors_total{method="IPMI-reboot"} 1`} {
+		if !strings.Contains(body, line+"\n") {
+			t.Errorf("GET /metrics lacks %q", line)
+		}
+	}
 	out, _ := json.Marshal(replies)
-	for what, text := range map[string]string{"API replies": string(out), "server log": logs.String()} {
+	for what, text := range map[string]string{"API replies": string(out), "server log": logs.String(), "metrics": body} {
 		for _, pw := range []string{ipmisim.Password, redfishsim.Password, "Wr0ng-Pa55"} {
 			if strings.Contains(text, pw) {
 				t.Errorf("%s show a BMC password (%q)", what, pw)

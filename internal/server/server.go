@@ -119,12 +119,14 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("server config: %w", err)
 	}
 	cfg.Reboot.Logger = cfg.Logger
+	s := &Server{log: cfg.Logger, mux: http.NewServeMux(), vn: vnodeState{sup: cfg.VNodes}}
+	s.metrics = metrics.New(s.nodeStates)
+	cfg.Reboot.Methods = meterPower(cfg.Reboot.Methods, s.metrics)
 	eng, err := reboot.New(cfg.Reboot)
 	if err != nil {
 		return nil, fmt.Errorf("server config: %w", err)
 	}
-	s := &Server{engine: eng, log: cfg.Logger, mux: http.NewServeMux(), vn: vnodeState{sup: cfg.VNodes}}
-	s.metrics = metrics.New(s.nodeStates)
+	s.engine = eng
 	cfg.Store = s.metrics.Store(cfg.Store) // the server's store calls, timed
 	s.cfg, s.store = cfg, cfg.Store
 	s.observePoE()
