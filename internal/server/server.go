@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -87,6 +88,7 @@ type Server struct {
 	// streams ends long responses (console follow) at shutdown.
 	streams     context.Context
 	stopStreams context.CancelFunc
+	sseOpen     atomic.Int64 // event streams open (sse.go)
 }
 
 // New returns a Server. It reads what it needs from cfg.Store on ctx (the
@@ -170,6 +172,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET "+p+"/campaign-comparisons", s.compareCampaigns)
 	s.mux.HandleFunc("DELETE "+p+"/quarantine/{node}", s.clearQuarantine)
 	s.vnodeRoutes()
+	s.dashboardRoutes()
 	s.mux.Handle("GET /metrics", s.metrics.Handler(s.log))
 	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, s.log, kindf(store.ErrNotFound, "no API endpoint %s %s (this server speaks API %s)", r.Method, r.URL.Path, api.Version))

@@ -1,0 +1,99 @@
+// A node's page: its state, port, owner, boot context, its reboot
+// history (methods, errors, boot times), a plot of its boot times and,
+// for a vnode, its console.
+
+import { h, fmtTime, seconds } from '../dom.js';
+import { plot } from '../plot.js';
+import { get, url, session } from '../api.js';
+import { state, onChange, loadNodes, loadTopology } from '../state.js';
+import { badge, lastBoot, poeText, errorBox } from './common.js';
+import { rebootForm } from './actions.js';
+
+const HISTORY = 200;
+const CONSOLE = 64 * 1024;
+
+function historyRow(r) {
+  const attempts = (r.attempts || []).map((a) => (a.error ? `✖ ${a.method}: ${a.error}` : `✔ ${a.method}`)).join(' → ');
+  return h('tr', { dataset: { method: r.method || '' } },
+    h('td', {}, fmtTime(r.requested)), h('td', {}, r.requester || ''), h('td', {}, r.cause || ''),
+    h('td', { class: 'method' }, r.ok ? '✔ ' + (r.method || '') : '✖ not rebooted'), h('td', {}, attempts),
+    h('td', {}, r.boot_duration ? seconds(r.boot_duration).toFixed(2) + ' s' : r.state === 'running' ? 'running' : '—'));
+}
+
+export function render(main, name) {
+  const head = h('div', { class: 'node-head' });
+  const hist = h('div', {});
+  const actions = h('div', { class: 'actions' });
+  main.replaceChildren(h('h2', {}, 'Node ', h('span', { id: 'node-name' }, name)), head, actions, hist);
+  if (session.loggedIn) actions.append(rebootForm(() => name));
+  const consoleOut = h('pre', { class: 'console', id: 'console' });
+  let consoleStop = null;
+  // followConsole streams the vnode's console into the page, its last
+  // CONSOLE characters kept, as text.
+  const followConsole = async () => {
+    if (consoleStop) return;
+    const ctl = new AbortController();
+    consoleStop = () => ctl.abort();
+    head.after(consoleOut);
+    try {
+      const resp = await fetch(url('/vnodes/' + encodeURIComponent(name) + '/console', { follow: true }), { signal: ctl.signal });
+      if (!resp.ok) throw new Error('console: HTTP ' + resp.status);
+      const reader = resp.body.getReader();
+      const dec = new TextDecoder();
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        consoleOut.textContent = (consoleOut.textContent + dec.decode(value, { stream: true })).slice(-CONSOLE);
+      }
+    } catch (e) {
+      if (!ctl.signal.aborted) consoleOut.textContent += '\n⚠ ' + e.message;
+    }
+    consoleStop = null;
+  };
+  const drawHead = () => {
+    const n = state.nodes.get(name);
+    if (!n) { head.replaceChildren(h('p', {}, `No node named ${name}.`)); return; }
+    const p = state.ports.get(name);
+    const rows = [
+      ['State', badge(n)],
+      ['Owner', n.owner || 'free'],
+      ['Last boot', lastBoot(n) || '—'],
+      ['Last reboot method', (n.boot && n.boot.last_reboot_method) || '—'],
+      ['Switch port', p ? [`${p.switch} port ${p.port.port}, `, poeText(p.port)] : 'unknown'],
+      ['Model', n.model || ''], ['IP', n.ip || ''], ['MAC', n.mac || ''],
+      ['Boot context', n.boot_context ? `${n.boot_context.cause}${n.boot_context.method ? ' by ' + n.boot_context.method : ''}` : '—'],
+    ];
+    if (n.vnode || n.virtual) {
+      rows.push(['Console', h('a', { href: url('/vnodes/' + encodeURIComponent(name) + '/console'), id: 'console-link' }, 'console (text)'),
+        ' ', h('button', { type: 'button', id: 'console-follow', onclick: followConsole }, 'follow it here')]);
+    }
+    head.replaceChildren(h('table', { class: 'kv', id: 'node-info' }, h('tbody', {}, rows.map(([k, v]) => h('tr', {}, h('th', {}, k), h('td', {}, v))))));
+  };
+  const drawHistory = async () => {
+    try {
+      const list = await get('/reboots', { node: name, limit: HISTORY });
+      const rs = list.reboots || [];
+      const pts = rs.filter((r) => r.boot_duration).map((r) => ({
+        x: new Date(r.requested).getTime(), y: seconds(r.boot_duration),
+        mark: (r.attempts || []).length > 1 ? 'square' : 'circle',
+        label: `${fmtTime(r.requested)}: ${seconds(r.boot_duration).toFixed(2)} s by ${r.method}`,
+      })).reverse();
+      hist.replaceChildren(h('h3', {}, 'Boot times'), plot(pts, `boot times of ${name}`),
+        h('p', { class: 'legend' }, '● first method worked  ■ after a fallback'),
+        h('h3', {}, `Reboot history (last ${HISTORY})`),
+        rs.length === 0 ? h('p', {}, 'No reboot recorded.') :
+          h('table', { id: 'history' }, h('thead', {}, h('tr', {}, ['Requested', 'By', 'Cause', 'Outcome', 'Attempts', 'Boot time'].map((t) => h('th', {}, t)))),
+            h('tbody', {}, rs.map(historyRow))));
+    } catch (e) { hist.replaceChildren(errorBox(e)); }
+  };
+  Promise.all([loadNodes(), loadTopology()]).then(drawHead, (e) => head.replaceChildren(errorBox(e)));
+  drawHistory();
+  let refresh = 0;
+  const off = onChange((c) => {
+    if (c !== null && !c.has(name)) return;
+    drawHead();
+    clearTimeout(refresh);
+    refresh = setTimeout(drawHistory, 300); // a new boot completes a reboot record
+  });
+  return () => { off(); clearTimeout(refresh); if (consoleStop) consoleStop(); };
+}
