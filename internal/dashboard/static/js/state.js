@@ -51,6 +51,28 @@ export async function loadTopology() {
   changed(null);
 }
 
+// loadPoE reads the switches' ports live (GET /switches/{name}/ports,
+// SNMP on the server's side) and merges their PoE state into the
+// topology's ports. It returns the errors by switch name.
+export async function loadPoE() {
+  const errs = new Map();
+  await Promise.all((state.topology.switches || []).map(async (sw) => {
+    try {
+      const pc = await get('/switches/' + encodeURIComponent(sw.name) + '/ports');
+      const live = new Map((pc.ports || []).map((p) => [p.port, p]));
+      for (const p of sw.ports || []) {
+        const l = live.get(p.port);
+        p.poe = l ? l.poe : 'unavailable';
+        p.delivering = l ? l.delivering : false;
+      }
+    } catch (e) {
+      errs.set(sw.name, e.message);
+    }
+  }));
+  changed(null);
+  return errs;
+}
+
 // nodeState says a node's state in words and with an icon, never by
 // colour alone: key picks the colour, icon and text say the same.
 export function nodeState(n) {
@@ -64,11 +86,18 @@ export function nodeState(n) {
     return { key: 'booting', icon: '↻', text: `booting since ${fmtTime(b.since)}` + (b.method ? ` (${b.method})` : '') };
   }
   if (b.cause === 'powersave' || (port && port.port.poe === 'off')) {
-    return { key: 'off', icon: '⏻', text: 'powered off' + (b.cause ? ` (${b.cause})` : '') };
+    return { key: 'off', icon: '○', text: 'powered off' + (b.cause ? ` (${b.cause})` : '') };
   }
   let why = b.cause || 'unknown';
   if (b.note) why += ', ' + b.note;
   return { key: 'down', icon: '✖', text: `down (${why})` };
+}
+
+// loadNode reads one node again (its boot context, owner, quarantine).
+export async function loadNode(name) {
+  const list = await get('/nodes', { name });
+  for (const n of list.nodes) state.nodes.set(n.name, n);
+  changed(name);
 }
 
 // Apply a node event from the stream.

@@ -47,7 +47,7 @@ export function rebootForm(getSet) {
       await ndjson('POST', '/reboots', null, { set, hard, force, requester: session.user }, (ev) => {
         if (ev.type === 'start') head.textContent = `${hard ? 'Hard reboot' : 'Reboot'}: ${ev.total} nodes`;
         if (ev.type === 'node') list.append(outcomeRow(ev.node));
-        if (ev.type === 'done') head.textContent = `Done: ${ev.rebooted} rebooted, ${ev.failed} failed.`;
+        if (ev.type === 'done') head.textContent = `Done: ${ev.rebooted || 0} rebooted, ${ev.failed || 0} failed.`;
         if (ev.type === 'error') out.append(h('p', { class: 'error', role: 'alert' }, '⚠ ' + ev.error.message));
       });
     } catch (e) {
@@ -66,7 +66,7 @@ export function rebootForm(getSet) {
       ' ', h('button', { type: 'button', id: 'reboot-cancel', onclick: () => out.replaceChildren() }, 'Cancel'));
   };
   box.append(h('button', { type: 'button', id: 'reboot', onclick: () => ask(false) }, '↻ Reboot…'), ' ',
-    h('button', { type: 'button', id: 'hard-reboot', onclick: () => ask(true) }, '⏻ Hard reboot…'), out);
+    h('button', { type: 'button', id: 'hard-reboot', onclick: () => ask(true) }, '↯ Hard reboot…'), out);
   return box;
 }
 

@@ -5,7 +5,7 @@
 import { h, fmtTime, seconds } from '../dom.js';
 import { plot } from '../plot.js';
 import { get, url, session } from '../api.js';
-import { state, onChange, loadNodes, loadTopology } from '../state.js';
+import { state, onChange, loadNode, loadTopology, loadPoE } from '../state.js';
 import { badge, lastBoot, poeText, errorBox } from './common.js';
 import { rebootForm } from './actions.js';
 
@@ -86,14 +86,19 @@ export function render(main, name) {
             h('tbody', {}, rs.map(historyRow))));
     } catch (e) { hist.replaceChildren(errorBox(e)); }
   };
-  Promise.all([loadNodes(), loadTopology()]).then(drawHead, (e) => head.replaceChildren(errorBox(e)));
+  Promise.all([loadNode(name), loadTopology()]).then(() => { drawHead(); return loadPoE(); }).catch((e) => head.replaceChildren(errorBox(e)));
   drawHistory();
-  let refresh = 0;
+  let refresh = 0, lastState = null;
   const off = onChange((c) => {
     if (c !== null && !c.has(name)) return;
     drawHead();
+    const n = state.nodes.get(name);
+    const st = n && n.boot ? n.boot.state + ' ' + n.boot.since : '';
+    if (lastState === null || st === lastState) { lastState = st; return; }
+    lastState = st;
+    // A new state: a new boot completes a reboot record, has a new context.
     clearTimeout(refresh);
-    refresh = setTimeout(drawHistory, 300); // a new boot completes a reboot record
+    refresh = setTimeout(() => { drawHistory(); loadNode(name).catch(() => {}); }, 300);
   });
   return () => { off(); clearTimeout(refresh); if (consoleStop) consoleStop(); };
 }

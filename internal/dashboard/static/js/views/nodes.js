@@ -43,6 +43,8 @@ export function render(main) {
     if (c.key === 'name') return nodeLink(n.name);
     if (c.key === 'state') return badge(n);
     if (c.key === 'since') return lastBoot(n);
+    if (c.key === 'owner') return n.owner || 'free';
+    if (c.key === 'port') { const p = state.ports.get(n.name); return p ? `${p.switch} port ${p.port.port}` : ''; }
     return c.value(n);
   };
   const rowEl = (n, i) => {

@@ -2,7 +2,7 @@
 // owner, last boot and the port's PoE state.
 
 import { h, nodeLink } from '../dom.js';
-import { state, onChange, loadTopology, loadNodes } from '../state.js';
+import { state, onChange, loadTopology, loadNodes, loadPoE } from '../state.js';
 import { badge, lastBoot, poeText, errorBox } from './common.js';
 
 function nodeCell(name, cells) {
@@ -20,8 +20,11 @@ function nodeCell(name, cells) {
   return td;
 }
 
+const POE_EVERY = 10000; // ms between two readings of the ports' PoE state
+
 export function render(main) {
   const cells = new Map();
+  let poeErrs = new Map();
   const body = h('div', { id: 'topology' }, h('p', {}, 'Loading topology…'));
   main.replaceChildren(h('h2', {}, 'Topology'), body);
   const draw = () => {
@@ -36,6 +39,7 @@ export function render(main) {
           (p.devices || []).map((d) => (d.type === 'node' ? nodeCell(d.name, cells) : h('td', { class: 'device' }, `${d.name} (${d.type})`)))));
       out.push(h('section', { class: 'switch', dataset: { switch: sw.name } },
         h('h3', {}, `switch ${sw.name}`, h('span', { class: 'dim' }, ` ${sw.ip} ${sw.mac}`)),
+        poeErrs.has(sw.name) ? h('p', { class: 'error' }, '⚠ PoE state unknown: ' + poeErrs.get(sw.name)) : '',
         h('table', {}, h('thead', {}, h('tr', {}, h('th', {}, 'Port'), h('th', {}, 'PoE'), h('th', {}, 'Device'))), h('tbody', {}, rows))));
     }
     if ((t.unplaced || []).length) {
@@ -45,10 +49,17 @@ export function render(main) {
     if (out.length === 0) out.push(h('p', {}, 'No switch is known.'));
     body.replaceChildren(...out);
   };
-  Promise.all([loadNodes(), loadTopology()]).then(draw, (e) => body.replaceChildren(errorBox(e)));
+  let timer = 0, stopped = false;
+  const poe = () => loadPoE().then((errs) => {
+    if (stopped) return;
+    poeErrs = errs;
+    draw();
+    timer = setTimeout(poe, POE_EVERY);
+  });
+  Promise.all([loadNodes(), loadTopology()]).then(() => { draw(); poe(); }, (e) => body.replaceChildren(errorBox(e)));
   const off = onChange((c) => {
     if (c === null) { draw(); return; }
     for (const name of c) { const f = cells.get(name); if (f) f(); }
   });
-  return off;
+  return () => { stopped = true; off(); clearTimeout(timer); };
 }

@@ -1,0 +1,116 @@
+package dashboard_test
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/walt-testbed/walt/api"
+	"github.com/walt-testbed/walt/internal/lab"
+	"github.com/walt-testbed/walt/internal/server/servertest"
+)
+
+// Loopback blocks of the labs of these tests (127.170 to 127.175).
+const (
+	octetFaulty   = 170
+	octetCampaign = 171
+)
+
+// startLab starts a server with PoE and a lab of n nodes on its switches.
+func startLab(t *testing.T, octet, n int, faults map[string]lab.Fault) (*servertest.Env, *lab.Lab) {
+	t.Helper()
+	env := servertest.New(t, nil, servertest.WithPoE(t))
+	l := env.StartLab(t, lab.Config{Nodes: n, Octet: octet, Faults: faults})
+	env.RegisterLabSwitches(t, l)
+	return env, l
+}
+
+// js quotes s for a JavaScript expression.
+func js(s string) string { return fmt.Sprintf("%q", s) }
+
+// The lab's nodes are on their switch ports, booted, with PoE; a user
+// logs in, reboots a node whose agent refuses connections, confirms, and
+// watches it fall back to PoE and boot again, the method shown; the log
+// and the node table follow.
+func TestDashboardRebootsAFaultyNode(t *testing.T) {
+	t.Parallel()
+	const faulty = "node03"
+	env, l := startLab(t, octetFaulty, 5, map[string]lab.Fault{faulty: lab.Refused})
+	base, rec := serve(t, env.Server.Handler())
+	b := newBrowser(t)
+
+	// The topology: every node on its port, booted, the port's PoE on.
+	b.run(t, "open the topology", chromedp.Navigate(base+"/#/topology"))
+	want := servertest.LabPositions(l)
+	b.waitJS(t, "every node booted on its port, PoE read", fmt.Sprintf(`document.querySelectorAll('section.switch td[data-node] [data-state="booted"]').length === %d &&
+		[...document.querySelectorAll('td.poe')].every(td => td.dataset.poe === 'on')`, len(want)))
+	got := eval[[]string](t, b, `[...document.querySelectorAll('section.switch')].flatMap(s => [...s.querySelectorAll('tr[data-port]')].flatMap(tr =>
+		[...tr.querySelectorAll('td[data-node]')].map(td => td.dataset.node + '=' + s.dataset.switch + ':' + tr.dataset.port + ' ' + tr.querySelector('td.poe').textContent + ' ' + td.querySelector('.st').textContent)))`)
+	var wantRows []string
+	for name, pos := range want {
+		wantRows = append(wantRows, name+"="+pos+" PoE on, delivering ✔ booted")
+	}
+	slices.Sort(got)
+	slices.Sort(wantRows)
+	if !slices.Equal(got, wantRows) {
+		t.Fatalf("topology shows:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(wantRows, "\n"))
+	}
+	b.screenshot(t, "topology")
+
+	// Log in, open the faulty node's page from its port.
+	b.run(t, "log in",
+		chromedp.SendKeys(chromedp.CSS("#login-user"), "alice"),
+		chromedp.SendKeys(chromedp.CSS("#login-token"), "t0ken-of-alice"),
+		chromedp.Click(chromedp.CSS(`#login-form button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.CSS("#whoami")),
+		chromedp.Click(chromedp.CSS(`td[data-node="`+faulty+`"] a`)),
+		chromedp.WaitVisible(chromedp.CSS(`#node-info [data-state="booted"]`)))
+	// Every state the page shows, in order.
+	eval[bool](t, b, `window.seen = []; new MutationObserver(() => { const s = document.querySelector('#node-info .st');
+		if (s && window.seen.at(-1) !== s.textContent) window.seen.push(s.textContent); }).observe(document.getElementById('main'), {subtree: true, childList: true}); true`)
+	b.run(t, "reboot, confirmed",
+		chromedp.Click(chromedp.CSS("#reboot")),
+		chromedp.WaitVisible(chromedp.CSS("#reboot-confirm")),
+		chromedp.Click(chromedp.CSS("#reboot-confirm")))
+	b.waitJS(t, "the outcome", `(document.querySelector('.outcomes li[data-node="`+faulty+`"]') || {}).textContent === '✔ `+faulty+` rebooted by `+api.MethodPoE+`'`)
+	b.waitJS(t, "the node booted again after its PoE reboot", `window.seen.some(s => s.startsWith('↻ booting')) && window.seen.at(-1) === '✔ booted' &&
+		[...document.querySelectorAll('#node-info tr')].some(tr => tr.textContent === 'Last reboot method`+api.MethodPoE+`')`)
+	b.waitJS(t, "the history's PoE reboot with its boot time", `(() => { const r = document.querySelector('#history tbody tr');
+		return r && r.dataset.method === '`+api.MethodPoE+`' && /✖ soft-reboot: .* → ✔ PoE-reboot/.test(r.children[4].textContent) && /^[0-9.]+ s$/.test(r.children[5].textContent); })()`)
+	b.waitJS(t, "the boot context and the port's PoE", `(() => { const rows = [...document.querySelectorAll('#node-info tr')].map(tr => tr.textContent);
+		return rows.includes('Boot contextreboot requested by `+api.MethodPoE+`') && rows.includes('Switch portswitch1 port 3, PoE on, delivering'); })()`)
+	if n := eval[int](t, b, `document.querySelectorAll('svg.plot rect.pt-square').length`); n != 1 {
+		t.Errorf("the boot-time plot has %d fallback points, want 1", n)
+	}
+	if got := eval[string](t, b, `document.querySelector('.reboot-out p').textContent`); got != "Done: 1 rebooted, 0 failed." {
+		t.Errorf("the reboot's summary: %q", got)
+	}
+	seen := eval[[]string](t, b, `window.seen`)
+	t.Logf("states shown: %q", seen)
+	if auth := rec.auth(api.Prefix + "/reboots"); !slices.Equal(auth, []string{"Bearer t0ken-of-alice"}) {
+		t.Errorf("the reboot's Authorization headers: %q, want the token as a bearer token", auth)
+	}
+	b.screenshot(t, "rebooted")
+
+	// The platform log tells the node's boot, and new lines live.
+	b.run(t, "open the log", chromedp.Click(chromedp.CSS(`a[href="#/log"]`)))
+	b.waitJS(t, "the node's boot in the log", `[...document.querySelectorAll('#log li')].some(li => li.textContent.endsWith('node `+faulty+` is booted'))`)
+	if _, err := env.Client.ReportNode(t.Context(), api.NodeReport{MAC: "52:54:00:aa:bb:01", IP: "127.170.9.1", Name: "extra1", Model: "rpi-b"}); err != nil {
+		t.Fatal(err)
+	}
+	b.waitJS(t, "a new line, live", `(document.querySelector('#log li:last-child') || {}).textContent?.endsWith('node extra1 is booted')`)
+
+	// The node table: all nodes, then those of a set the server resolves.
+	b.run(t, "open the node table", chromedp.Click(chromedp.CSS(`a[href="#/nodes"]`)))
+	b.waitJS(t, "6 nodes", `document.getElementById('node-count').textContent === '6 of 6 nodes'`)
+	b.run(t, "search a set", chromedp.SendKeys(chromedp.CSS("#node-set"), "node[01-02],extra1\r"))
+	b.waitJS(t, "3 nodes", `document.getElementById('node-count').textContent === '3 of 6 nodes'`)
+	names := eval[[]string](t, b, `[...document.querySelectorAll('#node-table .vt-row')].map(r => r.dataset.node)`)
+	if !slices.Equal(names, []string{"extra1", "node01", "node02"}) {
+		t.Errorf("the set's rows: %q", names)
+	}
+	b.screenshot(t, "nodes")
+}
