@@ -114,3 +114,55 @@ func TestDashboardRebootsAFaultyNode(t *testing.T) {
 	}
 	b.screenshot(t, "nodes")
 }
+
+// A logged-in user starts a campaign from its page and follows it live
+// to its end, with its statistics and plot; then starts another and
+// stops it.
+func TestDashboardRunsAndStopsCampaigns(t *testing.T) {
+	t.Parallel()
+	env, _ := startLab(t, octetCampaign, 3, nil)
+	base, _ := serve(t, env.Server.Handler())
+	b := newBrowser(t)
+	b.run(t, "log in and open the campaigns",
+		chromedp.Navigate(base+"/#/campaigns"),
+		chromedp.SendKeys(chromedp.CSS("#login-user"), "bob"),
+		chromedp.Click(chromedp.CSS(`#login-form button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.CSS("#camp-set")))
+	b.run(t, "start a campaign",
+		chromedp.SendKeys(chromedp.CSS("#camp-set"), "all-nodes"),
+		chromedp.SendKeys(chromedp.CSS("#camp-name"), "two-rounds"),
+		chromedp.SetValue(chromedp.CSS("#camp-repeat"), "2"),
+		chromedp.Click(chromedp.CSS(`.campaign-form button[type="submit"]`)))
+	b.waitJS(t, "the campaign's end", `document.getElementById('campaign-state').dataset.state === 'done'`)
+	b.waitJS(t, "its progress, statistics and plot", `document.getElementById('campaign-progress').textContent.includes('6 of 6 iterations: 6 booted, 0 failed') &&
+		[...document.querySelectorAll('#campaign-stats tr')].some(tr => tr.textContent === 'Completed6') &&
+		document.querySelectorAll('svg.plot circle.pt').length === 6`)
+	if got := eval[[]string](t, b, `[...document.querySelectorAll('#campaign-nodes tbody tr')].map(tr => tr.dataset.node + ' ' + tr.children[1].textContent + ' ' + tr.children[3].textContent)`); !slices.Equal(got,
+		[]string{"node01 ✔ finished 2 booted, 0 failed", "node02 ✔ finished 2 booted, 0 failed", "node03 ✔ finished 2 booted, 0 failed"}) {
+		t.Errorf("campaign nodes: %q", got)
+	}
+	b.screenshot(t, "campaign-done")
+
+	b.run(t, "start a long campaign",
+		chromedp.Click(chromedp.CSS(`a[href="#/campaigns"]`)),
+		chromedp.WaitVisible(chromedp.CSS("#camp-set")),
+		chromedp.SendKeys(chromedp.CSS("#camp-set"), "node01"),
+		chromedp.SetValue(chromedp.CSS("#camp-repeat"), "1000"),
+		chromedp.Click(chromedp.CSS(`.campaign-form button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.CSS("#campaign-stop")),
+		chromedp.Click(chromedp.CSS("#campaign-stop")))
+	b.waitJS(t, "the campaign stopped", `document.getElementById('campaign-state').dataset.state === 'stopped'`)
+	list, err := env.Client.Campaigns(t.Context(), "", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var states []string
+	for _, c := range list.Campaigns {
+		states = append(states, c.Name+":"+c.Requester+":"+c.State)
+	}
+	slices.Sort(states)
+	if !slices.Equal(states, []string{":bob:stopped", "two-rounds:bob:done"}) {
+		t.Errorf("campaigns: %q", states)
+	}
+	b.screenshot(t, "campaign-stopped")
+}

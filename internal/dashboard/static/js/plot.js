@@ -2,9 +2,14 @@
 
 import { svg, fmtTime } from './dom.js';
 
+// secs writes a tick's seconds with the digits that tell ticks apart.
+const secs = (v) => (v >= 10 ? v.toFixed(0) : v >= 1 ? v.toFixed(1) : v.toFixed(2)) + ' s';
+
 // plot draws points {x, y, mark, label} (y: seconds) as an inline SVG.
-// xfmt labels the x axis' ends (default: x is a time in ms).
-export function plot(points, title, xfmt = (x) => fmtTime(new Date(x).toISOString())) {
+// opts.xfmt labels the x axis' ends (default: x is a time in ms);
+// opts.line joins the points in order (default true).
+export function plot(points, title, opts = {}) {
+  const xfmt = opts.xfmt || ((x) => fmtTime(new Date(x).toISOString()));
   const W = 640, H = 200, L = 48, B = 28, T = 10, R = 10;
   const g = svg('svg', { viewBox: `0 0 ${W} ${H}`, class: 'plot', role: 'img', 'aria-label': title });
   g.append(svg('title', {}, title));
@@ -20,11 +25,11 @@ export function plot(points, title, xfmt = (x) => fmtTime(new Date(x).toISOStrin
   g.append(svg('line', { x1: L, y1: H - B, x2: W - R, y2: H - B, class: 'axis' }),
     svg('line', { x1: L, y1: T, x2: L, y2: H - B, class: 'axis' }));
   for (const f of [0, 0.5, 1]) {
-    g.append(svg('text', { x: L - 4, y: py(y1 * f) + 4, 'text-anchor': 'end', class: 'tick' }, (y1 * f).toFixed(1) + ' s'));
+    g.append(svg('text', { x: L - 4, y: py(y1 * f) + 4, 'text-anchor': 'end', class: 'tick' }, secs(y1 * f)));
   }
   g.append(svg('text', { x: L, y: H - 8, class: 'tick' }, xfmt(x0)),
     svg('text', { x: W - R, y: H - 8, 'text-anchor': 'end', class: 'tick' }, xfmt(x1)));
-  if (points.length > 1) {
+  if (points.length > 1 && opts.line !== false) {
     g.append(svg('polyline', { class: 'line', points: points.map((p) => `${px(p.x).toFixed(1)},${py(p.y).toFixed(1)}`).join(' ') }));
   }
   for (const p of points) {

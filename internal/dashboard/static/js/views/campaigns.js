@@ -89,7 +89,7 @@ export function render(main, id) {
         x: b.iteration, y: seconds(b.boot_duration), mark: b.fallback ? 'square' : 'circle',
         label: `${b.node} iteration ${b.iteration}: ${seconds(b.boot_duration).toFixed(2)} s by ${b.method}`,
       }));
-      plotBox.replaceChildren(plot(pts, `boot times of campaign ${id}`, (x) => 'iteration ' + x),
+      plotBox.replaceChildren(plot(pts, `boot times of campaign ${id}`, { xfmt: (x) => 'iteration ' + x, line: false }),
         h('p', { class: 'legend' }, '● first method worked  ■ after a fallback'));
     } catch (e) { stats.replaceChildren(errorBox(e)); }
   };
