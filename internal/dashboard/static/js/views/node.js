@@ -67,7 +67,7 @@ export function render(main, name) {
       rows.push(['Console', h('a', { href: url('/vnodes/' + encodeURIComponent(name) + '/console'), id: 'console-link' }, 'console (text)'),
         ' ', h('button', { type: 'button', id: 'console-follow', onclick: followConsole }, 'follow it here')]);
     }
-    head.replaceChildren(h('table', { class: 'kv', id: 'node-info' }, h('tbody', {}, rows.map(([k, v]) => h('tr', {}, h('th', {}, k), h('td', {}, v))))));
+    head.replaceChildren(h('table', { class: 'kv', id: 'node-info', dataset: { since: (n.boot && n.boot.since) || '' } }, h('tbody', {}, rows.map(([k, v]) => h('tr', {}, h('th', {}, k), h('td', {}, v))))));
   };
   const drawHistory = async () => {
     try {
