@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/walt-testbed/walt/api"
 )
 
 // ScreenshotsEnv names the directory the browser tests save their
@@ -141,7 +143,8 @@ func (b *browser) screenshot(t testing.TB, name string) {
 }
 
 // authRecorder serves h and keeps the Authorization header of each
-// request that changes something (POST, PUT, DELETE), by path.
+// request that changes something (POST, PUT, DELETE) and of each event
+// stream, by path.
 type authRecorder struct {
 	h  http.Handler
 	mu sync.Mutex
@@ -149,7 +152,7 @@ type authRecorder struct {
 }
 
 func (a *authRecorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet {
+	if r.Method != http.MethodGet || r.URL.Path == api.Prefix+"/events" {
 		a.mu.Lock()
 		a.by[r.URL.Path] = append(a.by[r.URL.Path], r.Header.Get("Authorization"))
 		a.mu.Unlock()

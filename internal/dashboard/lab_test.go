@@ -99,6 +99,10 @@ func TestDashboardRebootsAFaultyNode(t *testing.T) {
 	if auth := rec.auth(api.Prefix + "/reboots"); !slices.Equal(auth, []string{"Bearer t0ken-of-alice"}) {
 		t.Errorf("the reboot's Authorization headers: %q, want the token as a bearer token", auth)
 	}
+	// The event stream opened before the login, then again with the token.
+	if auth := rec.auth(api.Prefix + "/events"); len(auth) != 2 || auth[0] != "" || auth[1] != "Bearer t0ken-of-alice" {
+		t.Errorf("the event streams' Authorization headers: %q, want none then the token", auth)
+	}
 	b.screenshot(t, "rebooted")
 
 	// The platform log tells the node's boot, and new lines live.

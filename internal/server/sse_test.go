@@ -26,7 +26,7 @@ type sseStream struct {
 	r    *bufio.Reader
 }
 
-func openEvents(t *testing.T, base, query string) *sseStream {
+func openEvents(t testing.TB, base, query string) *sseStream {
 	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
 	t.Cleanup(cancel)
@@ -72,7 +72,7 @@ func (s *sseStream) next() (sseEvent, error) {
 }
 
 // until reads events until one satisfies ok, within 10 s.
-func (s *sseStream) until(t *testing.T, what string, ok func(sseEvent) bool) sseEvent {
+func (s *sseStream) until(t testing.TB, what string, ok func(sseEvent) bool) sseEvent {
 	t.Helper()
 	timer := time.AfterFunc(10*time.Second, func() { s.resp.Body.Close() })
 	defer timer.Stop()

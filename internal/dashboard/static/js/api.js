@@ -12,7 +12,7 @@ export const session = {
   get loggedIn() { return this.user !== ''; },
 };
 
-function headers(extra) {
+export function headers(extra) {
   const h = { Accept: 'application/json', ...extra };
   if (session.token) h.Authorization = 'Bearer ' + session.token;
   return h;

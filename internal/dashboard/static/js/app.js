@@ -2,7 +2,7 @@
 // #/node/NAME, #/campaigns, #/campaign/ID, #/log), one event stream, and
 // the login corner.
 
-import { follow } from './events.js';
+import { follow, restart } from './events.js';
 import { loginBox } from './views/actions.js';
 import * as topology from './views/topology.js';
 import * as nodes from './views/nodes.js';
@@ -32,6 +32,6 @@ function route() {
 }
 
 follow('');
-loginBox(document.getElementById('login'), route);
+loginBox(document.getElementById('login'), () => { restart(); route(); });
 window.addEventListener('hashchange', route);
 route();
