@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -281,4 +282,45 @@ func TestEventStreamEndsAtShutdown(t *testing.T) {
 		t.Fatalf("stream after shutdown: %v, want its end", err)
 	}
 	t.Logf("shut down in %v", time.Since(start))
+}
+
+// A client that stops reading its stream slows nothing: the boots it
+// would be told of are taken at full speed and another stream is told of
+// every one.
+func TestEventStreamNotReadBlocksNothing(t *testing.T) {
+	t.Parallel()
+	const boots = 1000
+	env := servertest.New(t, nil, func(c *server.Config) { c.WriteTimeout = time.Second })
+	d := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
+		return c.Control(func(fd uintptr) { syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 2048) })
+	}}
+	stalled, err := d.DialContext(t.Context(), "tcp", strings.TrimPrefix(env.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stalled.Close()
+	if _, err := io.WriteString(stalled, "GET "+api.Prefix+"/events HTTP/1.1\r\nHost: walt\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	reader := openEvents(t, env.URL, "")
+	reader.until(t, "hello", func(e sseEvent) bool { return e.typ == api.SSEHello })
+	start := time.Now()
+	for i := range boots {
+		// One node booting again and again: a new line and node event each time.
+		if _, err := env.Client.ReportNode(t.Context(), api.NodeReport{MAC: "52:54:00:aa:00:01", IP: "127.174.0.1", Name: "node1", Model: "rpi-b"}); err != nil {
+			t.Fatalf("boot %d: %v", i, err)
+		}
+	}
+	took := time.Since(start)
+	n := 0
+	reader.until(t, "every boot", func(e sseEvent) bool {
+		if e.typ == api.SSEResync {
+			t.Fatalf("the reading stream resynced after %d boots", n)
+		}
+		if e.typ == api.SSELog {
+			n++
+		}
+		return n == boots
+	})
+	t.Logf("%d boots in %v with a stream not read", boots, took)
 }
