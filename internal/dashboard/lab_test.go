@@ -17,6 +17,7 @@ import (
 const (
 	octetFaulty   = 170
 	octetCampaign = 171
+	octetOwners   = 172
 )
 
 // startLab starts a server with PoE and a lab of n nodes on its switches.
@@ -175,4 +176,40 @@ func TestDashboardRunsAndStopsCampaigns(t *testing.T) {
 		t.Errorf("campaigns: %q", states)
 	}
 	b.screenshot(t, "campaign-stopped")
+}
+
+// A hard reboot of a set with another user's node is refused, naming it;
+// done anyway (force) once the user says so, each node's outcome shown.
+func TestDashboardHardRebootFollowsOwnership(t *testing.T) {
+	t.Parallel()
+	env, _ := startLab(t, octetOwners, 3, nil)
+	if _, err := env.Client.Ownership(t.Context(), api.OwnershipRequest{Set: "node02", Action: "acquire", Requester: "carol"}); err != nil {
+		t.Fatal(err)
+	}
+	base, _ := serve(t, env.Server.Handler())
+	b := newBrowser(t)
+	b.run(t, "log in, open the node table",
+		chromedp.Navigate(base+"/#/nodes"),
+		chromedp.SendKeys(chromedp.CSS("#login-user"), "alice"),
+		chromedp.Click(chromedp.CSS(`#login-form button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.CSS("#hard-reboot")))
+	b.waitJS(t, "node02's owner", `document.querySelector('#node-table .vt-row[data-node="node02"] .c-owner').textContent === 'carol'`)
+	b.run(t, "hard-reboot a set, confirmed",
+		chromedp.SendKeys(chromedp.CSS("#node-set"), "node[01-02]\r"))
+	b.waitJS(t, "2 nodes", `document.getElementById('node-count').textContent === '2 of 3 nodes'`)
+	b.run(t, "confirm", chromedp.Click(chromedp.CSS("#hard-reboot")), chromedp.WaitVisible(chromedp.CSS("#reboot-confirm")))
+	if got := eval[string](t, b, `document.querySelector('.reboot-out .confirm').textContent`); got != "Hard reboot (power cycle) node[01-02]?" {
+		t.Errorf("confirmation: %q", got)
+	}
+	b.run(t, "yes", chromedp.Click(chromedp.CSS("#reboot-confirm")), chromedp.WaitVisible(chromedp.CSS("#reboot-force")))
+	if msg := eval[string](t, b, `document.querySelector('.reboot-out .error').textContent`); !strings.Contains(msg, "node02") {
+		t.Errorf("refusal %q does not name node02", msg)
+	}
+	b.screenshot(t, "refused")
+	b.run(t, "anyway", chromedp.Click(chromedp.CSS("#reboot-force")))
+	b.waitJS(t, "both hard-rebooted", `[...document.querySelectorAll('.outcomes li')].map(li => li.textContent).sort().join('|') ===
+		'✔ node01 rebooted by `+api.MethodPoE+`|✔ node02 rebooted by `+api.MethodPoE+`'`)
+	b.waitJS(t, "both booted again, by PoE", `['node01', 'node02'].every(n => { const r = document.querySelector('#node-table .vt-row[data-node="' + n + '"]');
+		return r.querySelector('[data-state="booted"]') && r.querySelector('.c-method').textContent === '`+api.MethodPoE+`'; })`)
+	b.screenshot(t, "hard-rebooted")
 }
