@@ -176,6 +176,19 @@ func TestDashboardRunsAndStopsCampaigns(t *testing.T) {
 		t.Errorf("campaigns: %q", states)
 	}
 	b.screenshot(t, "campaign-stopped")
+
+	// Text from the server is text: a campaign named as HTML shows as
+	// written, and adds no element.
+	const hostile = `<img src=x id=injected onerror="document.title='pwned'">`
+	c, err := env.Client.StartCampaign(t.Context(), api.CampaignRequest{Set: "node02", Name: hostile, Requester: "bob", Repeat: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.run(t, "open the campaigns", chromedp.Click(chromedp.CSS(`header a[href="#/campaigns"]`)))
+	b.waitJS(t, "the hostile name as text", `document.querySelector('tr[data-campaign="`+c.ID+`"] a').textContent === '#`+c.ID+` ' + `+js(hostile))
+	if n := eval[int](t, b, `document.querySelectorAll('#injected, img').length`); n != 0 {
+		t.Errorf("%d elements injected", n)
+	}
 }
 
 // A hard reboot of a set with another user's node is refused, naming it;
