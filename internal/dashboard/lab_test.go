@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 
@@ -18,6 +19,7 @@ const (
 	octetFaulty   = 170
 	octetCampaign = 171
 	octetOwners   = 172
+	octetQuaran   = 175
 )
 
 // startLab starts a server with PoE and a lab of n nodes on its switches.
@@ -225,4 +227,30 @@ func TestDashboardHardRebootFollowsOwnership(t *testing.T) {
 	b.waitJS(t, "both booted again, by PoE", `['node01', 'node02'].every(n => { const r = document.querySelector('#node-table .vt-row[data-node="' + n + '"]');
 		return r.querySelector('[data-state="booted"]') && r.querySelector('.c-method').textContent === '`+api.MethodPoE+`'; })`)
 	b.screenshot(t, "hard-rebooted")
+}
+
+// A node a campaign quarantined says so, with the campaign and why, in
+// the node table and on its port; its neighbour stays booted.
+func TestDashboardShowsQuarantine(t *testing.T) {
+	t.Parallel()
+	env, _ := startLab(t, octetQuaran, 2, map[string]lab.Fault{"node02": lab.NeverBoots})
+	c, err := env.Client.StartCampaign(t.Context(), api.CampaignRequest{Set: "all-nodes", Requester: "dave", Repeat: 3, Quarantine: 1,
+		BootTimeout: api.Duration(time.Second)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, _ := serve(t, env.Server.Handler())
+	b := newBrowser(t)
+	b.run(t, "open the campaign", chromedp.Navigate(base+"/#/campaign/"+c.ID))
+	b.waitJS(t, "the campaign's end", `document.getElementById('campaign-state').dataset.state === 'done'`)
+	b.run(t, "open the node table", chromedp.Click(chromedp.CSS(`header a[href="#/nodes"]`)))
+	b.waitJS(t, "node02 quarantined", `document.querySelector('#node-table .vt-row[data-node="node02"] .st').dataset.state === 'quarantined'`)
+	states := eval[[]string](t, b, `[...document.querySelectorAll('#node-table .vt-row .st')].map(s => s.textContent)`)
+	if len(states) != 2 || states[0] != "✔ booted" || !strings.HasPrefix(states[1], "⚠ quarantined (campaign "+c.ID+": ") {
+		t.Errorf("states: %q", states)
+	}
+	b.run(t, "open the topology", chromedp.Click(chromedp.CSS(`header a[href="#/topology"]`)))
+	b.waitJS(t, "node02 quarantined on its port, PoE read", `document.querySelector('tr[data-port="2"] td[data-node="node02"] .st').textContent === `+js(states[1])+` &&
+		document.querySelectorAll('td.poe[data-poe="on"]').length === 2`)
+	b.screenshot(t, "quarantine")
 }

@@ -11,7 +11,7 @@ export function badge(n) {
 export const lastBoot = (n) => (n.boot && n.boot.state === 'booted' ? fmtTime(n.boot.since) : '');
 
 export function poeText(p) {
-  if (!p || !p.poe) return 'no PoE information';
+  if (!p || !p.poe) return 'PoE not read yet';
   let t = 'PoE ' + p.poe;
   if (p.delivering) t += ', delivering';
   if (p.poe_off) t += ` (off: ${p.poe_off})`;
