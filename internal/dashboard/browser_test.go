@@ -173,3 +173,10 @@ func serve(t testing.TB, h http.Handler) (string, *authRecorder) {
 	t.Cleanup(hs.Close)
 	return hs.URL, rec
 }
+
+// click waits for the element sel names and clicks it, in one step in
+// the page: a redraw between finding and clicking cannot lose the click.
+func (b *browser) click(t testing.TB, sel string) {
+	t.Helper()
+	b.waitJS(t, "click on "+sel, `(() => { const el = document.querySelector(`+js(sel)+`); if (el) el.click(); return el; })()`)
+}

@@ -70,8 +70,7 @@ func TestDashboardRebootsAFaultyNode(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`#login-form button[type="submit"]`)),
 		chromedp.WaitVisible(chromedp.CSS("#whoami")))
 	// Logging in draws the view again: click in the page, at once.
-	b.waitJS(t, "the node's link", `document.querySelector('td[data-node="`+faulty+`"] a')`)
-	eval[bool](t, b, `document.querySelector('td[data-node="`+faulty+`"] a').click(); true`)
+	b.click(t, `td[data-node="`+faulty+`"] a`)
 	b.run(t, "open the node's page", chromedp.WaitVisible(chromedp.CSS(`#node-info [data-state="booted"]`)))
 	// Every state the page shows, in order.
 	eval[bool](t, b, `window.seen = []; new MutationObserver(() => { const s = document.querySelector('#node-info .st');
@@ -163,7 +162,7 @@ func TestDashboardRunsAndStopsCampaigns(t *testing.T) {
 		chromedp.SetValue(chromedp.CSS("#camp-repeat"), "1000"),
 		chromedp.Click(chromedp.CSS(`.campaign-form button[type="submit"]`)),
 		chromedp.WaitVisible(chromedp.CSS("#campaign-stop")))
-	eval[bool](t, b, `document.getElementById('campaign-stop').click(); true`) // the head is drawn again at each state
+	b.click(t, "#campaign-stop") // the head is drawn again at each state
 	b.waitJS(t, "the campaign stopped", `document.getElementById('campaign-state').dataset.state === 'stopped'`)
 	list, err := env.Client.Campaigns(t.Context(), "", 10)
 	if err != nil {

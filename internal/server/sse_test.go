@@ -307,7 +307,7 @@ func TestEventStreamNotReadBlocksNothing(t *testing.T) {
 	start := time.Now()
 	for i := range boots {
 		// One node booting again and again: a new line and node event each time.
-		if _, err := env.Client.ReportNode(t.Context(), api.NodeReport{MAC: "52:54:00:aa:00:01", IP: "127.174.0.1", Name: "node1", Model: "rpi-b"}); err != nil {
+		if _, err := env.Client.ReportNode(t.Context(), api.NodeReport{MAC: "52:54:00:aa:00:01", IP: "127.173.255.1", Name: "node1", Model: "rpi-b"}); err != nil {
 			t.Fatalf("boot %d: %v", i, err)
 		}
 	}

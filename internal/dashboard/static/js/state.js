@@ -96,14 +96,31 @@ export function nodeState(n) {
 // loadNode reads one node again (its boot context, owner, quarantine).
 export async function loadNode(name) {
   const list = await get('/nodes', { name });
+  const isNew = !state.nodes.has(name);
   for (const n of list.nodes) state.nodes.set(n.name, n);
-  changed(name);
+  changed(isNew ? null : name);
+}
+
+// Nodes the stream names that the page does not know yet (new ones): read
+// a moment later, one by one if few, all at once if many.
+const unknown = new Set();
+let unknownTimer = 0;
+function readUnknown() {
+  unknownTimer = 0;
+  const names = [...unknown];
+  unknown.clear();
+  if (names.length > 20) loadNodes().catch(() => {});
+  else for (const name of names) loadNode(name).catch(() => {});
 }
 
 // Apply a node event from the stream.
 export function applyNodeChange(c) {
   const n = state.nodes.get(c.name);
-  if (!n) return false;
+  if (!n) {
+    unknown.add(c.name);
+    if (!unknownTimer) unknownTimer = setTimeout(readUnknown, 200);
+    return false;
+  }
   n.booted = c.booted;
   n.boot = c.boot;
   changed(c.name);

@@ -64,8 +64,8 @@ export function render(main, name) {
       ['Boot context', n.boot_context ? `${n.boot_context.cause}${n.boot_context.method ? ' by ' + n.boot_context.method : ''}` : '—'],
     ];
     if (n.vnode || n.virtual) {
-      rows.push(['Console', h('a', { href: url('/vnodes/' + encodeURIComponent(name) + '/console'), id: 'console-link' }, 'console (text)'),
-        ' ', h('button', { type: 'button', id: 'console-follow', onclick: followConsole }, 'follow it here')]);
+      rows.push(['Console', [h('a', { href: url('/vnodes/' + encodeURIComponent(name) + '/console'), id: 'console-link' }, 'console (text)'),
+        ' ', h('button', { type: 'button', id: 'console-follow', onclick: followConsole }, 'follow it here')]]);
     }
     head.replaceChildren(h('table', { class: 'kv', id: 'node-info', dataset: { since: (n.boot && n.boot.since) || '' } }, h('tbody', {}, rows.map(([k, v]) => h('tr', {}, h('th', {}, k), h('td', {}, v))))));
   };
