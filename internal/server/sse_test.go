@@ -324,3 +324,56 @@ func TestEventStreamNotReadBlocksNothing(t *testing.T) {
 	})
 	t.Logf("%d boots in %v with a stream not read", boots, took)
 }
+
+// GET /node-sets resolves a set as a reboot would, naming what is wrong.
+func TestNodeSetsResolveSets(t *testing.T) {
+	t.Parallel()
+	env := servertest.New(t, nil, nil)
+	for i, name := range []string{"node1", "node2", "node3"} {
+		reportSSENode(t, env, name, "52:54:00:aa:01:0"+string(rune('1'+i)))
+	}
+	if _, err := env.Client.Ownership(t.Context(), api.OwnershipRequest{Set: "node3", Action: "acquire", Requester: "alice"}); err != nil {
+		t.Fatal(err)
+	}
+	get := func(query string) (int, api.NodeSet, *api.Error) {
+		resp, err := http.Get(env.URL + api.Prefix + "/node-sets?" + query)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var ns api.NodeSet
+		var eb api.ErrorBody
+		if resp.StatusCode == http.StatusOK {
+			json.NewDecoder(resp.Body).Decode(&ns)
+		} else {
+			json.NewDecoder(resp.Body).Decode(&eb)
+		}
+		return resp.StatusCode, ns, eb.Error
+	}
+	for _, tc := range []struct {
+		query string
+		want  []string
+	}{
+		{"set=node[1-2]", []string{"node1", "node2"}},
+		{"set=my-nodes&requester=alice", []string{"node3"}},
+		{"set=free-nodes,node3", []string{"node1", "node2", "node3"}},
+	} {
+		if code, ns, _ := get(tc.query); code != http.StatusOK || strings.Join(ns.Nodes, ",") != strings.Join(tc.want, ",") {
+			t.Errorf("%s: %d %q, want %q", tc.query, code, ns.Nodes, tc.want)
+		}
+	}
+	for _, tc := range []struct {
+		query   string
+		code    int
+		culprit string
+	}{
+		{"set=node9", http.StatusNotFound, "node9"},
+		{"set=node[1-", http.StatusBadRequest, ""},
+		{"set=node1&force=true", http.StatusBadRequest, "force"},
+	} {
+		code, _, e := get(tc.query)
+		if code != tc.code || e == nil || (tc.culprit != "" && (len(e.Culprits) != 1 || e.Culprits[0] != tc.culprit)) {
+			t.Errorf("%s: %d %+v, want %d naming %q", tc.query, code, e, tc.code, tc.culprit)
+		}
+	}
+}
