@@ -248,9 +248,9 @@ type Attempt struct {
 	Started time.Time `json:"started"`
 	// CutVerified says, for a hard reboot whose power source can be
 	// asked (a BMC), whether the power was read back off before it
-	// returned; absent when the source cannot say (PoE, or a reboot
-	// from the history, which does not keep it). Cut says how, or why
-	// not (docs/power.md).
+	// returned; absent when the source said nothing (a soft attempt, a
+	// PoE status that could not be read, a record from before the
+	// history kept it). Cut says how, or why not (docs/power.md).
 	CutVerified *bool  `json:"cut_verified,omitempty"`
 	Cut         string `json:"cut,omitempty"`
 }

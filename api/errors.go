@@ -15,6 +15,10 @@ const (
 	CodeTimeout     Code = "timeout"     // 504: the operation ran out of time
 	CodeInternal    Code = "internal"    // 500: a bug or a server-side failure; see ID in the log
 	CodeVersion     Code = "bad_version" // 404: unknown API version
+	// CodeUnauthenticated: no token, or one unknown, revoked or expired.
+	CodeUnauthenticated Code = "unauthenticated" // 401
+	// CodeForbidden: the token's user may not do this (admins only).
+	CodeForbidden Code = "forbidden" // 403
 )
 
 // Error is the body of every failed response: {"error": {...}}.
@@ -59,4 +63,7 @@ var (
 	ErrUnavailable = &Error{Code: CodeUnavailable}
 	ErrTimeout     = &Error{Code: CodeTimeout}
 	ErrInternal    = &Error{Code: CodeInternal}
+
+	ErrUnauthenticated = &Error{Code: CodeUnauthenticated}
+	ErrForbidden       = &Error{Code: CodeForbidden}
 )

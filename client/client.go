@@ -25,6 +25,8 @@ const DefaultServer = "http://127.0.0.1:12345"
 type Client struct {
 	base string
 	http *http.Client
+	// token is sent as "Authorization: Bearer TOKEN"; never printed.
+	token string
 }
 
 // New returns a client of the server at baseURL (scheme://host:port).
@@ -64,6 +66,9 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", api.ContentJSON)
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {

@@ -91,6 +91,13 @@ die() { # die MESSAGE [LOG]
 port=12345
 while (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null; do port=$((port + 1)); done
 export WALT_SERVER=http://127.0.0.1:$port WALT_USER=demo
+# Every API call but readiness and node reports needs a token: the demo's
+# admin account, made on the server's data directory before it starts.
+# The token goes to walt and walt-lab as WALT_TOKEN (never as an argument).
+WALT_TOKEN=$("$work/bin/walt-server" --data "$work/data" user add demo --admin 2>"$work/user.log") ||
+	die "walt-server user add demo failed" "$work/user.log"
+export WALT_TOKEN
+(umask 077 && printf '%s\n' "$WALT_TOKEN" >"$work/token")
 # WALT_KVM_DEVICE lets the tests play a host without /dev/kvm on one that has it.
 "$work/bin/walt-server" --data "$work/data" --listen 127.0.0.1:$port --kvm-device "${WALT_KVM_DEVICE:-/dev/kvm}" 2>"$work/server.log" &
 server_pid=$!
@@ -107,6 +114,8 @@ lab_pid=$!
 pids+=($lab_pid)
 
 say "a server on SQLite in $work/data, a lab of 12 nodes on switch1"
+echo "   user demo, an admin: walt-server --data $work/data user add demo --admin"
+echo "   printed its token once; the demo keeps it in $work/token (mode 0600): $WALT_TOKEN"
 echo "   faulty on purpose: node03 refuses connections, node04 never answers,"
 echo "   node05 answers KO, node06 is not powered by its switch port, one boot in"
 echo "   three of node07 never comes back (until a power cycle)"
@@ -225,10 +234,11 @@ $check && exit 0
 
 say "your turn"
 cat <<EOF
-The server and the lab keep running until Ctrl-C. The dashboard: $WALT_SERVER/ (log in as demo; no token is checked yet)
+The server and the lab keep running until Ctrl-C. The dashboard: $WALT_SERVER/ (log in with the token in $work/token)
 In another shell:
    export WALT_SERVER=$WALT_SERVER WALT_USER=demo
    alias walt=$work/bin/walt
+   walt login <$work/token           # stores the token in ~/.config/walt/tokens (0600)
    walt node show --all
    walt node reboot --wait node03     # falls back to PoE, then waits for the new boot
    walt node reboot --hard all-nodes  # one SNMP SET off and one on for the switch
@@ -240,7 +250,7 @@ In another shell:
    walt device port-config switch1    # live PoE state of each port, over SNMP
    walt node create vm1 && walt node wait vm1 && walt node console vm1
    walt device config switch1         # the switch's settings (community masked)
-   curl -s \$WALT_SERVER/api/v1/nodes  # WalT's web API shape
+   curl -s -H "Authorization: Bearer \$(cat $work/token)" \$WALT_SERVER/api/v1/nodes  # WalT's web API shape
 Server log: $work/server.log
 EOF
 if [ -t 0 ]; then

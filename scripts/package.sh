@@ -211,6 +211,11 @@ stage() {
 	walt-server)
 		unit=walt-server.service
 		install -D -m 0644 "$src/default" "$root/etc/default/walt-server"
+		# Every setting commented out at its default, written by the
+		# server from its own flags (docs/packaging.md).
+		install -d -m 0755 "$root/etc/walt"
+		"$bin/walt-server" --print-config >"$root/etc/walt/server.conf"
+		chmod 0644 "$root/etc/walt/server.conf"
 		;;
 	walt-node)
 		unit=walt-node.service
@@ -383,6 +388,12 @@ for sh in bash zsh fish; do
 	[ -f "/${COMPLETION[$sh]}" ] && present=true
 	[ "$has" = "$present" ] || fail "walt: $sh completion file installed: $present; walt completion $sh works: $has"
 done
+# The shipped configuration file: a conffile, what the installed server
+# writes, and read by it (the bad --fanout is refused after the file is).
+dpkg-query -W -f='${Conffiles}\n' walt-server | grep -q '^ /etc/walt/server.conf ' || fail "/etc/walt/server.conf is not a conffile of walt-server"
+/usr/bin/walt-server --print-config | cmp -s - /etc/walt/server.conf || fail "/etc/walt/server.conf differs from walt-server --print-config"
+got=$(env -i PATH=/usr/bin:/bin /usr/bin/walt-server --config /etc/walt/server.conf --fanout 0 2>&1) && fail "walt-server --fanout 0 started"
+[ "$got" = "walt-server: --fanout: must be between 1 and 1048576 (got 0)" ] || fail "walt-server with /etc/walt/server.conf: $got"
 getent passwd walt >/dev/null || fail "no user walt after installing walt-server"
 getent group kvm >/dev/null || fail "no group kvm after installing walt-server"
 wants=/etc/systemd/system/multi-user.target.wants

@@ -22,6 +22,9 @@ if [ "${CI:-}" = true ] && [ -z "${WALT_VNODE_IMAGE:-}" ] && command -v qemu-sys
 fi
 go test -count=1 -timeout 10m ./internal/vnode
 go test -count=1 -timeout 10m -run 'QEMU' ./internal/cli
+# The emulated PC (a VM registered physical, ipmi_sim its BMC): hard reboot
+# through IPMI, soft reboot through the kexec hook and without it.
+go test -count=1 -timeout 10m -run 'EmulatedPC' ./internal/reboot/bmcreboot
 
 echo "== Debian packages: built, lintian-clean, installed, units verified, purged (scripts/package.sh --check)"
 scripts/package.sh --check

@@ -27,12 +27,21 @@ type proc struct {
 // startProc starts bin from dir with args, output to dir/<name>.log. The
 // process is killed if walt-bench dies first.
 func startProc(dir, bin, name string, args ...string) (*proc, error) {
+	return startProcEnv(dir, bin, name, nil, args...)
+}
+
+// startProcEnv is startProc with env added to this process's environment
+// (a token goes there: never in the arguments, which ps shows).
+func startProcEnv(dir, bin, name string, env []string, args ...string) (*proc, error) {
 	logPath := filepath.Join(dir, name+".log")
 	out, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
 	}
 	cmd := exec.Command(bin, args...)
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {

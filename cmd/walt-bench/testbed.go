@@ -31,6 +31,7 @@ type testbed struct {
 	lab    *proc
 	c      *client.Client
 	url    string // the server's
+	token  string // benchUser's, for the walt CLI
 
 	// Set by start: from starting walt-lab to every live agent answering
 	// PING, and to every node registered as booted with the server.
@@ -60,6 +61,11 @@ func startTestbed(ctx context.Context, o *options, dir string, octet, nodes int,
 	if tb.c, err = client.New(url, nil); err != nil {
 		return nil, err
 	}
+	token, err := benchToken(ctx, filepath.Join(o.bin, "walt-server"), filepath.Join(dir, "data"))
+	if err != nil {
+		return nil, err
+	}
+	tb.c, tb.token = tb.c.WithToken(token), token
 	tb.server, err = startProc(dir, filepath.Join(o.bin, "walt-server"), "walt-server",
 		"--data", filepath.Join(dir, "data"), "--listen", "127.0.0.1:"+strconv.Itoa(port), "--fanout", strconv.Itoa(o.fanout), "--reply-timeout", o.reply.String())
 	if err != nil {
@@ -79,7 +85,7 @@ func startTestbed(ctx context.Context, o *options, dir string, octet, nodes int,
 		args = append(args, "--snmp-port", strconv.Itoa(o.snmpPort))
 	}
 	start := time.Now()
-	tb.lab, err = startProc(dir, filepath.Join(o.bin, "walt-lab"), "walt-lab", args...)
+	tb.lab, err = startProcEnv(dir, filepath.Join(o.bin, "walt-lab"), "walt-lab", []string{"WALT_TOKEN=" + token}, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -259,7 +265,7 @@ func (tb *testbed) set(n int) string {
 // reboot reboots set through the API and adds the run to s.
 func (tb *testbed) reboot(ctx context.Context, set string, hard bool, s *rebootStats) error {
 	start := time.Now()
-	res, err := tb.c.Reboot(ctx, api.RebootRequest{Set: set, Hard: hard, Requester: "walt-bench", Cause: "walt-bench"}, nil)
+	res, err := tb.c.Reboot(ctx, api.RebootRequest{Set: set, Hard: hard, Cause: "walt-bench"}, nil)
 	wall := time.Since(start)
 	if err != nil {
 		if aerr := tb.alive(); aerr != nil {
@@ -278,7 +284,7 @@ func (tb *testbed) reboot(ctx context.Context, set string, hard bool, s *rebootS
 // an error.
 func (tb *testbed) rebootCLI(ctx context.Context, cli, set string) (time.Duration, error) {
 	cmd := exec.CommandContext(ctx, cli, "--server", tb.url, "node", "reboot", set)
-	cmd.Env = append(os.Environ(), "WALT_USER=walt-bench")
+	cmd.Env = append(os.Environ(), "WALT_USER="+benchUser, "WALT_TOKEN="+tb.token)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr // stdout, a line per node, goes to /dev/null
 	start := time.Now()
@@ -289,9 +295,29 @@ func (tb *testbed) rebootCLI(ctx context.Context, cli, set string) (time.Duratio
 		return wall, fmt.Errorf("walt node reboot %s: %w\n%s", set, err, stderr.String())
 	}
 	if err != nil {
+		// Exit 1 says some node failed; an error line says the command
+		// itself did (refused, server unreachable).
+		if bytes.Contains(stderr.Bytes(), []byte("Error:")) {
+			return wall, fmt.Errorf("walt node reboot %s: %w\n%s", set, err, stderr.String())
+		}
 		if aerr := tb.alive(); aerr != nil { // exit 1 for a server gone, too
 			return wall, fmt.Errorf("walt node reboot %s: %w\n%s", set, errors.Join(err, aerr), stderr.String())
 		}
 	}
 	return wall, nil
+}
+
+// benchUser is the admin account the benchmark acts as.
+const benchUser = "bench"
+
+// benchToken creates the admin account benchUser in the server's data
+// directory (walt-server user add) and returns its token.
+func benchToken(ctx context.Context, server, dataDir string) (string, error) {
+	var stdout, stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, server, "--data", dataDir, "user", "add", benchUser, "--admin")
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("walt-server user add %s: %w: %s", benchUser, err, bytes.TrimSpace(stderr.Bytes()))
+	}
+	return strings.TrimSpace(stdout.String()), nil
 }

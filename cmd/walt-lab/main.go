@@ -35,6 +35,13 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return runEnv(ctx, args, os.Getenv, stdout, stderr)
+}
+
+// runEnv is run with getenv giving WALT_TOKEN: the token of an admin
+// (walt-server user add NAME --admin), which registering the switches
+// needs; node reports need none.
+func runEnv(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("walt-lab", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	server := fs.String("server", envOr("WALT_SERVER", "http://127.0.0.1:12345"), "walt server URL (WALT_SERVER)")
@@ -102,6 +109,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return usage(stderr, err)
 	}
+	c = c.WithToken(getenv("WALT_TOKEN"))
 
 	rep, err := client.NewReporter(*server)
 	if err != nil {
@@ -189,7 +197,7 @@ func (r *registrar) switches(community, delay string) error {
 	if delay != "" {
 		settings = append(settings, "poe.delay="+delay)
 	}
-	if _, err := r.c.SetConfig(r.ctx, api.ConfigRequest{Set: strings.Join(names, ","), Settings: settings, Requester: "walt-lab"}); err != nil {
+	if _, err := r.c.SetConfig(r.ctx, api.ConfigRequest{Set: strings.Join(names, ","), Settings: settings}); err != nil {
 		return err
 	}
 	if err := r.rescan(); err != nil {

@@ -28,8 +28,8 @@ func TestLabTopologyFromRescan(t *testing.T) {
 	var stdout, stderr testutil.Buffer
 	done := make(chan int, 1)
 	go func() {
-		done <- run(ctx, []string{"--server", e.URL, "--nodes", "3", "--octet", "66", "--boot-time", "10ms",
-			"--snmp-port", "1661", "--poe-delay", "100ms"}, &stdout, &stderr)
+		done <- runEnv(ctx, []string{"--server", e.URL, "--nodes", "3", "--octet", "66", "--boot-time", "10ms",
+			"--snmp-port", "1661", "--poe-delay", "100ms"}, func(k string) string { return map[string]string{"WALT_TOKEN": e.AdminToken}[k] }, &stdout, &stderr)
 	}()
 	defer func() {
 		cancel()
@@ -109,9 +109,9 @@ func TestLabExperiments(t *testing.T) {
 	var stdout, stderr testutil.Buffer
 	done := make(chan int, 1)
 	go func() {
-		done <- run(ctx, []string{"--server", e.URL, "--nodes", "3", "--octet", "67", "--boot-time", "10ms", "--snmp-port", "1671",
+		done <- runEnv(ctx, []string{"--server", e.URL, "--nodes", "3", "--octet", "67", "--boot-time", "10ms", "--snmp-port", "1671",
 			"--boot-time-dist", "node02=normal:20ms,2ms", "--seed", "5", "--faults", "node03=flaky:1000",
-			"--experiment", "30ms:4:runs=2:score=-1.5"}, &stdout, &stderr)
+			"--experiment", "30ms:4:runs=2:score=-1.5"}, func(k string) string { return map[string]string{"WALT_TOKEN": e.AdminToken}[k] }, &stdout, &stderr)
 	}()
 	defer func() {
 		cancel()

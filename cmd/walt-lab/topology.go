@@ -52,7 +52,7 @@ func (r *registrar) rescan() error {
 	for i, sw := range r.lab.Switches {
 		names[i] = sw.Name()
 	}
-	res, err := r.c.Rescan(r.ctx, api.RescanRequest{Set: strings.Join(names, ","), Requester: "walt-lab"})
+	res, err := r.c.Rescan(r.ctx, api.RescanRequest{Set: strings.Join(names, ",")})
 	if err != nil {
 		return fmt.Errorf("rescan the switches: %w", err)
 	}

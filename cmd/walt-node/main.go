@@ -64,9 +64,10 @@ type options struct {
 	listen, root, bootMode, virtual, action, logLevel string
 	logFormat                                         string
 	allowShell                                        bool
-	server, mac, name, model                          string // reporting to walt-server
+	server, mac, ip, name, model                      string // reporting to walt-server
 	contextDir                                        string // where the boot context is written
 	serverIPs                                         string
+	allowFrom                                         string
 	maxConns, maxConnsPerPeer                         int
 	hookTimeout, shutdownGrace                        time.Duration
 }
@@ -119,7 +120,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	cfg.Logger.Info("walt-node serving", "version", version.String(), "listen", ln.Addr().String(), "boot_mode", cfg.BootMode,
 		"virtual", cfg.Virtual, "reboot_action", cfg.Action.String(), "shell", cfg.AllowShell,
-		"servers", cfg.Servers, "max_conns", o.maxConns, "max_conns_per_peer", o.maxConnsPerPeer)
+		"servers", cfg.Servers, "obeys_servers_only", cfg.ObeyServers, "allow_from", cfg.AllowFrom, "max_conns", o.maxConns, "max_conns_per_peer", o.maxConnsPerPeer)
 	if o.server != "" {
 		go report(ctx, &o, ln.Addr(), string(cfg.BootMode), cfg.Virtual, cfg.Action.Kind == agent.ActionSystem, cfg.Logger)
 	}
@@ -151,10 +152,12 @@ func newFlags(o *options, stderr io.Writer) (*flag.FlagSet, *string) {
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json (one JSON object a line)")
 	fs.StringVar(&o.server, "server", "", "walt-server URL to report this node to, e.g. http://192.168.152.1:12345 (unset: no report)")
 	fs.StringVar(&o.mac, "mac", "", "MAC address to report (default: that of the interface used to reach the server)")
+	fs.StringVar(&o.ip, "ip", "", "IP address to report, where the server reaches this agent (default: that of the interface used to reach the server; give it behind NAT, e.g. a VM on QEMU user networking with a port forward)")
 	fs.StringVar(&o.name, "name", "", "node name to report (default: host name)")
 	fs.StringVar(&o.model, "model", "", "node model to report (default: unknown)")
 	fs.StringVar(&o.contextDir, "context-dir", experiment.DefaultDir, "directory where the boot context the server gives is written for the experiment ("+experiment.ContextJSON+", "+experiment.ContextEnv+")")
 	fs.StringVar(&o.serverIPs, "server-ip", "", "comma-separated addresses of the WalT server(s), whose connections are never refused because of other peers' (always added: the host of --server and walt_server_ip of <root>/bin/walt-env)")
+	fs.StringVar(&o.allowFrom, "allow-from", "", "with --server: comma-separated `CIDRs` whose peers may send REBOOT, BLINK, DMESG and SHELL besides the server's addresses")
 	fs.IntVar(&o.maxConns, "max-conns", netservice.DefaultMaxConns, "connections served at once from peers other than the server")
 	fs.IntVar(&o.maxConnsPerPeer, "max-conns-per-peer", netservice.DefaultMaxConnsPerPeer, "connections served at once from one IP address other than the server's")
 	fs.Usage = func() {
@@ -214,6 +217,11 @@ func (o *options) agentConfig(stderr io.Writer) (agent.Config, error) {
 	if o.maxConns <= 0 || o.maxConnsPerPeer <= 0 {
 		return cfg, fmt.Errorf("--max-conns and --max-conns-per-peer must be positive (got %d and %d)", o.maxConns, o.maxConnsPerPeer)
 	}
+	if o.ip != "" {
+		if _, err := netip.ParseAddr(o.ip); err != nil {
+			return cfg, fmt.Errorf("invalid address %s for --ip: want an IP address", quoteCut(o.ip))
+		}
+	}
 	for _, s := range strings.Split(o.serverIPs, ",") {
 		if s = strings.TrimSpace(s); s == "" {
 			continue
@@ -224,6 +232,14 @@ func (o *options) agentConfig(stderr io.Writer) (agent.Config, error) {
 		}
 		cfg.Servers = append(cfg.Servers, a.Unmap())
 	}
+	if cfg.AllowFrom, err = parseAllowFrom(o.allowFrom); err != nil {
+		return cfg, err
+	}
+	if len(cfg.AllowFrom) > 0 && o.server == "" {
+		return cfg, errors.New("--allow-from needs --server: without it, every peer may send every request (as with WalT's agent)")
+	}
+	// With --server, the node obeys its server only; without, as WalT's.
+	cfg.ObeyServers = o.server != ""
 	return cfg, nil
 }
 
@@ -395,4 +411,34 @@ func quoteCut(s string) string {
 	}
 	b.WriteByte('"')
 	return b.String()
+}
+
+// maxAllowFrom bounds the prefixes of --allow-from.
+const maxAllowFrom = 64
+
+// parseAllowFrom reads --allow-from: prefixes (a bare address is its /32
+// or /128) separated by commas.
+func parseAllowFrom(v string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		if len(out) == maxAllowFrom {
+			return nil, fmt.Errorf("--allow-from: more than %d prefixes", maxAllowFrom)
+		}
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			a, aerr := netip.ParseAddr(s)
+			if aerr != nil {
+				return nil, fmt.Errorf("invalid prefix %.64q in --allow-from: want CIDRs such as 192.168.152.0/24, separated by commas", s)
+			}
+			p = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
+		}
+		if p.Addr().Is4In6() {
+			p = netip.PrefixFrom(p.Addr().Unmap(), max(p.Bits()-96, 0))
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }

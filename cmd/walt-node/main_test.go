@@ -203,6 +203,7 @@ func TestBadSettings(t *testing.T) {
 		{[]string{"--hook-timeout", "-1s"}, nil, "must be positive"},
 		{[]string{"--config", hugeConf}, nil, hugeConf + ": over 65536 bytes"},
 		{[]string{"--server-ip", "10.0.0.1,server"}, nil, `invalid address "server" in --server-ip`},
+		{[]string{"--ip", "10.0.2"}, nil, `invalid address "10.0.2" for --ip`},
 		{nil, map[string]string{"WALT_LOG_FORMAT": "xml"}, `invalid log format "xml": want text or json`},
 		{[]string{"--max-conns-per-peer", "0"}, nil, "--max-conns and --max-conns-per-peer must be positive (got 512 and 0)"},
 	}
@@ -338,4 +339,14 @@ func TestServesAfterFileLimit(t *testing.T) {
 		c.Close()
 	}
 	testutil.EventuallyNil(t, 20*time.Second, "walt-node to answer PING again after EMFILE", answers)
+}
+
+// TestIdentityIP: --ip replaces the address of the interface in the
+// report (a node behind NAT), --mac the MAC.
+func TestIdentityIP(t *testing.T) {
+	o := &options{ip: "127.65.3.1", mac: "52:54:00:65:00:02", server: "http://127.0.0.1:1"}
+	ip, mac, err := o.identity("0.0.0.0")
+	if err != nil || ip != "127.65.3.1" || mac != "52:54:00:65:00:02" {
+		t.Errorf("identity = %q, %q, %v; want the --ip and --mac given", ip, mac, err)
+	}
 }

@@ -41,10 +41,13 @@ func bootID(realNode bool, kernelFile string) (string, error) {
 }
 
 // identity returns the IP address and the MAC address this node reports
-// itself with: --mac, else that of the interface holding the address
-// walt-node listens on (listenHost), or reaches the server from.
+// itself with: --ip and --mac, else those of the interface holding the
+// address walt-node listens on (listenHost), or reaches the server from.
 func (o *options) identity(listenHost string) (ip, mac string, err error) {
 	ip, mac, err = client.LocalIdentity(o.server, listenHost)
+	if o.ip != "" {
+		ip = o.ip
+	}
 	if o.mac != "" {
 		return ip, o.mac, nil
 	}

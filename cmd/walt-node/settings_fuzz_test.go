@@ -19,6 +19,7 @@ func FuzzSettings(f *testing.F) {
 		"reboot_speed = fast\n",
 		"= value\nnot a setting\n",
 		"hook-timeout = soon\nallow-shell = maybe\nmax-conns = -1\n",
+		"ip = 127.69.255.1\nmac = 52:54:00:69:00:01\n",
 		"server-ip = 10.0.0.1, fe80::1\n" + strings.Repeat("#", maxSettingsFile),
 	} {
 		f.Add(seed)

@@ -53,6 +53,7 @@ func TestKilledDuringCampaignResumes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	c = c.WithToken(userToken(t, "test", "--data", dataDir))
 	testutil.Eventually(t, 20*time.Second, "the lab's nodes booted", func() bool {
 		nl, err := c.Nodes(t.Context(), map[string]string{"booted": "true"})
 		return err == nil && nl.NumNodes == nodes

@@ -117,10 +117,12 @@ func crashLab(t *testing.T, sw string, octet int, dataDir string, onPower func(s
 	}
 	t.Cleanup(func() { sim.Close() })
 	_, snmpPort, _ := net.SplitHostPort(sim.Addr())
+	token := userToken(t, "test", "--data", dataDir)
 	first = startProc(t, bin, dataDir)
 	if c, err = client.New("http://"+first.addr, nil); err != nil {
 		t.Fatal(err)
 	}
+	c = c.WithToken(token)
 	ctx := t.Context()
 	if _, err := c.AddDevice(ctx, api.AddDevice{Name: sw, IP: ip, Type: "switch"}); err != nil {
 		t.Fatal(err)
@@ -262,6 +264,7 @@ func TestKilledDuringHardBatchLeavesEveryNodeInHistory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	c2 = c2.WithToken(userToken(t, "test", "--data", dataDir))
 	list, err := c2.History(ctx, "p1,p2,p3,lone", "test", 0)
 	if err != nil {
 		t.Fatal(err)

@@ -22,7 +22,9 @@ import (
 	"github.com/walt-testbed/walt/internal/power"
 	"github.com/walt-testbed/walt/internal/power/poe"
 	"github.com/walt-testbed/walt/internal/reboot"
+	"github.com/walt-testbed/walt/internal/reboot/bmcreboot"
 	"github.com/walt-testbed/walt/internal/server"
+	"github.com/walt-testbed/walt/internal/store"
 	"github.com/walt-testbed/walt/internal/store/postgres"
 	"github.com/walt-testbed/walt/internal/store/sqlite"
 	"github.com/walt-testbed/walt/internal/store/sqlstore"
@@ -64,7 +66,9 @@ const defaultConfigFile = "/etc/walt/server.conf"
 
 // isSetting tells the flags that are also settings (in the configuration
 // file and the environment) from those only for a command line.
-func isSetting(flag string) bool { return flag != "config" && flag != "version" }
+func isSetting(flag string) bool {
+	return flag != "config" && flag != "version" && flag != "print-config"
+}
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("walt-server", flag.ContinueOnError)
@@ -82,11 +86,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	logFormat := fs.String("log-format", "text", "log `format`: text or json")
 	logJSON := fs.Bool("log-json", false, "deprecated: same as --log-format json")
 	debug := fs.Bool("debug", false, "log debug messages (one line per node rebooted)")
+	var to tlsOptions
+	fs.StringVar(&to.mode, "tls", "auto", "serve the API over TLS: `auto` (unless --listen is loopback), on, or off (plain HTTP beyond loopback, logged)")
+	fs.StringVar(&to.cert, "tls-cert", "", "TLS certificate `file` (PEM; default: one generated in the data directory)")
+	fs.StringVar(&to.key, "tls-key", "", "TLS key `file` of --tls-cert (PEM, mode 0600)")
 	var vo vnodeOptions
 	vo.register(fs)
 	showVersion := fs.Bool("version", false, "print the version and exit")
+	printConfig := fs.Bool("print-config", false, "print a configuration file with every setting commented out at its default, and exit")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: walt-server [flags]\n\nEvery flag but --config and --version may also be set as WALT_<FLAG> (e.g. WALT_REPLY_TIMEOUT)\nor in the configuration file; a flag wins over the environment, which wins over the file.\n\nFlags:\n")
+		fmt.Fprintf(stderr, "Usage: walt-server [flags]\n       walt-server [flags] user add|list|remove|token|revoke ... (walt-server user --help)\n\nEvery flag but --config, --version and --print-config may also be set as WALT_<FLAG> (e.g. WALT_REPLY_TIMEOUT)\nor in the configuration file; a flag wins over the environment, which wins over the file.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -96,8 +105,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		version.Print(stdout, "walt-server")
 		return nil
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q (walt-server takes flags only)", fs.Arg(0))
+	if *printConfig {
+		return writeConfFile(stdout, fs)
+	}
+	userCmd := fs.NArg() > 0 && fs.Arg(0) == "user" // walt-server [flags] user ... (user.go)
+	if fs.NArg() > 0 && !userCmd {
+		return fmt.Errorf("unexpected argument %q (walt-server takes flags, or user COMMAND: walt-server user --help)", fs.Arg(0))
 	}
 	if *configFile == "" {
 		*configFile = os.Getenv("WALT_CONFIG")
@@ -141,6 +154,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := prepareDataDir(*dataDir); err != nil {
 		return err
 	}
+	if userCmd {
+		st, _, err := openStore(ctx, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})), *dbURL, *dataDir)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		return runUser(ctx, st, fs.Args()[1:], stdout, stderr)
+	}
 	// Listen first: a port in use is the first thing a new user meets, and
 	// from here on the API takes connections, which it answers once the
 	// store is open (milliseconds); nothing slow comes before Serve.
@@ -149,6 +170,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer ln.Close()
+	tlsCfg, err := serverTLS(log, to, src.Name, *dataDir, *listen)
+	if err != nil {
+		return err
+	}
 	st, storeName, err := openStore(ctx, log, *dbURL, *dataDir)
 	if err != nil {
 		return err
@@ -160,7 +185,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	cfg := server.Config{Store: st, Reboot: rc, ShutdownGrace: 10 * time.Second, Logger: log,
-		Version: version.String(), StoreName: storeName}
+		Version: version.String(), StoreName: storeName, TLS: tlsCfg}
 	cfg.Powersave, cfg.MaxConns = *powersave, *maxConns
 	// Hard-reboot drivers, as the test harnesses build them. PoE: switches
 	// reached over SNMP, their settings and the ports the server turned
@@ -185,7 +210,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return mac
 		})
 	}}
-	return srv.Serve(ctx, ln, append([]server.Task{restore}, vnodeTasks(srv, sup, log)...)...)
+	// Nodes whose BMC or power.command the server had switched off.
+	restoreBMC := server.Task{Starting: "restore node power", Run: func(ctx context.Context) {
+		restoreNodePower(ctx, log, st, cfg.Reboot.Methods)
+	}}
+	return srv.Serve(ctx, ln, append([]server.Task{restore, restoreBMC}, vnodeTasks(srv, sup, log)...)...)
 }
 
 // checkLogFormat checks the value of --log-format, named name.
@@ -274,6 +303,23 @@ func restorePower(ctx context.Context, log *slog.Logger, j power.Journal, s powe
 			log.Warn("failed to restore PoE", "switch", name(o.Switch), "mac", o.Switch, "port", o.Port, "reason", r.Record.Reason, "err", r.Err)
 		} else {
 			log.Info("PoE restored", "switch", name(o.Switch), "mac", o.Switch, "port", o.Port, "reason", r.Record.Reason)
+		}
+	}
+}
+
+// restoreNodePower powers on every node whose own power (BMC,
+// power.command) the server cut and did not restore.
+func restoreNodePower(ctx context.Context, log *slog.Logger, st store.Store, methods map[string]reboot.HardRebooter) {
+	restored, err := bmcreboot.Restore(ctx, st, methods)
+	if err != nil {
+		log.Error("cannot read the nodes powered off", "err", err)
+		return
+	}
+	for _, r := range restored {
+		if r.Err != nil {
+			log.Warn("failed to restore power", "node", r.Node, "mac", r.MAC, "reason", r.Reason, "err", r.Err)
+		} else {
+			log.Info("power restored", "node", r.Node, "mac", r.MAC, "reason", r.Reason)
 		}
 	}
 }

@@ -59,6 +59,7 @@ func TestReadyWhileKVMTrialHangs(t *testing.T) {
 	dataDir := t.TempDir()
 	fakeQEMUHost(t, dataDir)
 	addr := "127.64.0.1:" + freePort(t, "127.64.0.1")
+	token := userToken(t, "alice", "--data", dataDir)
 	ctx, cancel := context.WithCancel(t.Context())
 	log := &testutil.Buffer{}
 	done := make(chan error, 1)
@@ -71,6 +72,7 @@ func TestReadyWhileKVMTrialHangs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	c = c.WithToken(token)
 	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
 	h, err := c.WaitHealthy(wctx, 5*time.Millisecond)
 	wcancel()

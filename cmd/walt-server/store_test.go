@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"strings"
@@ -17,16 +19,23 @@ import (
 
 // startServer runs walt-server in this process until the test ends or
 // stop is called, and waits until its API answers.
+// Its client sends the token of the admin alice (userToken).
 func startServer(t *testing.T, addr string, args ...string) (c *client.Client, log *testutil.Buffer, stop func()) {
 	t.Helper()
+	token := userToken(t, "alice", args...)
 	ctx, cancel := context.WithCancel(t.Context())
 	log = &testutil.Buffer{}
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, append([]string{"--listen", addr}, args...), io.Discard, log) }()
+	var runErr error
+	exited := make(chan struct{})
+	go func() {
+		defer close(exited)
+		runErr = run(ctx, append([]string{"--listen", addr}, args...), io.Discard, log)
+	}()
 	stop = sync.OnceFunc(func() {
 		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("walt-server stopped with %v\n%s", err, log)
+		<-exited
+		if runErr != nil {
+			t.Errorf("walt-server stopped with %v\n%s", runErr, log)
 		}
 	})
 	t.Cleanup(stop)
@@ -34,21 +43,35 @@ func startServer(t *testing.T, addr string, args ...string) (c *client.Client, l
 	if err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if _, err := c.Devices(t.Context()); err == nil {
-			return c, log, stop
-		}
+	c = c.WithToken(token)
+	testutil.EventuallyNil(t, 20*time.Second, "walt-server's API on "+addr, func() error {
 		select {
-		case err := <-done:
-			t.Fatalf("walt-server exited: %v\n%s", err, log)
+		case <-exited:
+			t.Fatalf("walt-server exited: %v\n%s", runErr, log)
 		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("walt-server API not answering on %s\n%s", addr, log)
+		if _, err := c.Devices(t.Context()); err != nil {
+			return fmt.Errorf("%w\n%s", err, log)
 		}
-		time.Sleep(20 * time.Millisecond)
+		return nil
+	})
+	return c, log, stop
+}
+
+// userToken runs walt-server ARGS user add NAME --admin, or user token
+// NAME --keep if the account exists, and returns the token printed.
+func userToken(t *testing.T, name string, args ...string) string {
+	t.Helper()
+	var out bytes.Buffer
+	var errOut testutil.Buffer
+	err := run(t.Context(), append(args[:len(args):len(args)], "user", "add", name, "--admin"), &out, &errOut)
+	if err != nil && strings.Contains(err.Error(), "exists already") {
+		err = run(t.Context(), append(args[:len(args):len(args)], "user", "token", name, "--keep"), &out, &errOut)
 	}
+	if err != nil {
+		t.Fatalf("walt-server user add %s: %v\n%s", name, err, &errOut)
+	}
+	return strings.TrimSpace(out.String())
 }
 
 // The server keeps its inventory in PostgreSQL with --db, across restarts,

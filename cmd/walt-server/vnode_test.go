@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/walt-testbed/walt/api"
 	"github.com/walt-testbed/walt/client"
+	"github.com/walt-testbed/walt/internal/testutil"
 	"github.com/walt-testbed/walt/internal/vnode/vmtest"
 )
 
@@ -17,17 +19,16 @@ import (
 // waitVNodesBooted polls GET /nodes until n virtual nodes are booted.
 func waitVNodesBooted(t *testing.T, c *client.Client, n int) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	testutil.EventuallyNil(t, 30*time.Second, fmt.Sprintf("%d virtual nodes booted", n), func() error {
 		nl, err := c.Nodes(t.Context(), map[string]string{"virtual": "true", "booted": "true"})
-		if err == nil && nl.NumNodes == n {
-			return
+		if err != nil {
+			return err
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d virtual nodes booted after 30 s (%v), want %d", nl.NumNodes, err, n)
+		if nl.NumNodes != n {
+			return fmt.Errorf("%d booted", nl.NumNodes)
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // TestServerRunsVNodes runs walt-server with process vnodes: the vnodes

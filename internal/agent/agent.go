@@ -64,6 +64,10 @@ type Config struct {
 	// Servers are the addresses of the WalT server(s): their connections
 	// are never refused because of other peers' (netservice.Server.Reserved).
 	Servers []netip.Addr
+	// ObeyServers restricts REBOOT, BLINK, DMESG and SHELL to Servers and
+	// AllowFrom (walt-node --server); false: any peer, as WalT's agent.
+	ObeyServers bool
+	AllowFrom   []netip.Prefix
 	// MaxConns and MaxConnsPerPeer bound the connections of other peers;
 	// defaults netservice.DefaultMaxConns and DefaultMaxConnsPerPeer.
 	MaxConns, MaxConnsPerPeer int
@@ -112,6 +116,11 @@ func (a *Agent) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &netservice.Server{Node: a, AllowShell: a.cfg.AllowShell, Logger: a.log,
 		MaxConns: a.cfg.MaxConns, MaxConnsPerPeer: a.cfg.MaxConnsPerPeer,
 		Reserved: func(peer netip.Addr) bool { return slices.Contains(a.cfg.Servers, peer) }}
+	if a.cfg.ObeyServers {
+		srv.Allowed = func(peer netip.Addr) bool {
+			return slices.Contains(a.cfg.Servers, peer) || slices.ContainsFunc(a.cfg.AllowFrom, func(p netip.Prefix) bool { return p.Contains(peer) })
+		}
+	}
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, ln) }()
 	select {

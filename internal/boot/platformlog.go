@@ -24,9 +24,12 @@ type PlatformLog struct {
 	clock Clock
 	store Store
 
-	mu      sync.Mutex
-	seq     int64           // last assigned; +checklocks:mu
-	ring    []store.LogLine // the last lines, oldest first; +checklocks:mu
+	mu  sync.Mutex
+	seq int64 // last assigned; +checklocks:mu
+	// ring holds the last lines, at most ringSize: once full, a new line
+	// replaces the oldest, at start. +checklocks:mu
+	ring    []store.LogLine
+	start   int
 	pending []store.LogLine // not written yet; +checklocks:mu
 	// added is closed and replaced at each new line. +checklocks:mu
 	added chan struct{}
@@ -50,11 +53,12 @@ func (l *PlatformLog) add(node, line string) {
 	defer l.mu.Unlock()
 	l.seq++
 	ll := store.LogLine{Seq: l.seq, At: l.clock.Now(), Stream: LogStream, Node: node, Line: line}
-	if len(l.ring) == ringSize {
-		copy(l.ring, l.ring[1:])
-		l.ring = l.ring[:ringSize-1]
+	if len(l.ring) < ringSize {
+		l.ring = append(l.ring, ll)
+	} else {
+		l.ring[l.start] = ll
+		l.start = (l.start + 1) % ringSize
 	}
-	l.ring = append(l.ring, ll)
 	l.pending = append(l.pending, ll)
 	close(l.added)
 	l.added = make(chan struct{})
@@ -91,11 +95,16 @@ func (l *PlatformLog) write(ctx context.Context, log *slog.Logger, p []store.Log
 func (l *PlatformLog) After(seq int64) ([]store.LogLine, <-chan struct{}) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	at := func(i int) store.LogLine { return l.ring[(l.start+i)%len(l.ring)] } // i-th oldest
 	i := len(l.ring)
-	for i > 0 && l.ring[i-1].Seq > seq {
+	for i > 0 && at(i-1).Seq > seq {
 		i--
 	}
-	return append([]store.LogLine(nil), l.ring[i:]...), l.added
+	out := make([]store.LogLine, 0, len(l.ring)-i)
+	for ; i < len(l.ring); i++ {
+		out = append(out, at(i))
+	}
+	return out, l.added
 }
 
 // Seq is the sequence number of the last line.

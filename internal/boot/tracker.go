@@ -210,7 +210,7 @@ func rebootCause(cause string) bool {
 
 func (n *nodeBoot) status() store.BootStatus {
 	return store.BootStatus{MAC: n.mac, BootID: n.bootID, Booted: n.booted, Since: n.since, Cause: n.cause,
-		Method: n.method, LastMethod: n.lastMethod, RetriesLeft: n.retriesLeft}
+		Method: n.method, LastMethod: n.lastMethod, RetriesLeft: n.retriesLeft, LastSeen: n.seen}
 }
 
 func (n *nodeBoot) apiStatus() *api.BootStatus {
@@ -470,6 +470,7 @@ func (t *Tracker) Report(mac, name, bootID, nodeMethod string) api.BootContext {
 	n.lastSeen, n.seen = now, now
 	if bootID != "" && bootID == n.bootID {
 		t.aliveLocked(n)
+		t.markDirtyLocked(n) // its last sign of life, for the store
 		ctx := api.BootContext{BootID: bootID, Cause: api.BootCauseUnknown}
 		if n.context != nil {
 			ctx = *n.context

@@ -13,6 +13,7 @@ import (
 	"github.com/walt-testbed/walt/internal/server/servertest"
 	"github.com/walt-testbed/walt/internal/store"
 	"github.com/walt-testbed/walt/internal/store/sqlite"
+	"github.com/walt-testbed/walt/internal/testutil"
 )
 
 // stuckWatchdog gives every node a 60 s boot timeout and one retry; its
@@ -67,17 +68,18 @@ func TestRunWaitsForWatchdogAndFlushes(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- tr.Run(ctx) }()
 	// Run starts the sweeps on its goroutine: advance until the watchdog fires.
-	for fired := false; !fired; {
+	testutil.Eventually(t, 20*time.Second, "the watchdog's reboot", func() bool {
 		clock.Advance(61 * time.Second)
 		select {
 		case got := <-wd.started:
 			if got != mac {
 				t.Fatalf("watchdog rebooted %s, want %s", got, mac)
 			}
-			fired = true
-		case <-time.After(10 * time.Millisecond):
+			return true
+		case <-time.After(10 * time.Millisecond): // the sweep's time to react before the next advance
+			return false
 		}
-	}
+	})
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("Run = %v", err)

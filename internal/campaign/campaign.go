@@ -90,6 +90,9 @@ type Config struct {
 	Rebooter Rebooter
 	Boots    Boots
 	Logger   *slog.Logger
+	// OnIteration, if not nil, hears of each iteration's end, with its
+	// outcome (the server's metrics).
+	OnIteration func(outcome string)
 }
 
 // Errors of Start and Stop; they wrap store's error kinds so that the
@@ -282,6 +285,26 @@ func (e *Engine) Stop(ctx context.Context, id string) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// lastWrites is the context of the writes that record an outcome (a
+// quarantine, a campaign's end): they are tried while the engine runs
+// and, once it stops, for a few seconds more (Close waits for them),
+// rather than lost.
+func (e *Engine) lastWrites() context.Context {
+	if e.base.Err() == nil {
+		return e.base
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(e.base), 5*time.Second)
+	context.AfterFunc(ctx, cancel)
+	return ctx
+}
+
+// Running returns the number of campaigns running here.
+func (e *Engine) Running() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.runs)
 }
 
 // Snapshot returns a running campaign's state from memory; false if it

@@ -3,8 +3,10 @@ package campaign_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"math"
 	"net"
+	"net/http"
 	"sort"
 	"strings"
 	"testing"
@@ -28,6 +30,7 @@ const (
 	octetResume
 	octetFlaky
 	octetDone
+	octetForgotten
 )
 
 // rig is a server with a simulated lab whose nodes report their boots to
@@ -157,6 +160,13 @@ func TestRoundsCampaign(t *testing.T) {
 	nl, err := c.Nodes(t.Context(), map[string]string{"name": "node03"})
 	if err != nil || nl.NumNodes != 1 || nl.Nodes[0].Quarantine == nil || nl.Nodes[0].Quarantine.Campaign != camp.ID {
 		t.Errorf("node03 as listed = %+v, %v, want its quarantine by campaign %s", nl.Nodes, err, camp.ID)
+	}
+
+	body := metricsText(t, r.env.URL)
+	for _, line := range []string{`walt_campaign_iterations_total{outcome="completed"} 32`, `walt_campaign_iterations_total{outcome="failed"} 4`, "walt_campaigns_running 0"} {
+		if !strings.Contains(body, line+"\n") {
+			t.Errorf("GET /metrics lacks %q", line)
+		}
 	}
 
 	// A later campaign leaves the quarantined nodes out, until cleared.
@@ -296,9 +306,16 @@ func containsFold(s, sub string) bool {
 // reboots allowed (poe.delay 200 ms) and each node linked to its port.
 func newPoERig(t *testing.T, octet, nodes int, faults map[string]lab.Fault) *rig {
 	t.Helper()
+	return newPoERigWith(t, lab.Config{Nodes: nodes, Octet: octet, Faults: faults}, nil)
+}
+
+// newPoERigWith is newPoERig on the lab cfg, with a simulated experiment
+// on every node if exp is not nil.
+func newPoERigWith(t *testing.T, cfg lab.Config, exp *lab.Experiment) *rig {
+	t.Helper()
 	withPoE := servertest.WithPoE(t)
 	r := &rig{env: servertest.New(t, nil, func(c *server.Config) { patientAgents(c); withPoE(c) })}
-	r.lab = r.env.StartLab(t, lab.Config{Nodes: nodes, Octet: octet, Faults: faults})
+	r.lab = r.env.StartLabWith(t, cfg, exp)
 	c := r.env.Client
 	for _, sw := range r.lab.Switches {
 		_, port, _ := net.SplitHostPort(sw.Addr())
@@ -442,11 +459,12 @@ func TestCampaignFlakyAndDead(t *testing.T) {
 // experiment never reports is recorded done-timeout.
 func TestCampaignUntilDone(t *testing.T) {
 	t.Parallel()
-	env := servertest.New(t, nil, patientAgents)
 	exp := &lab.Experiment{Delay: 300 * time.Millisecond, Status: 3, Metrics: map[string]float64{"score": 2.5}}
-	l := env.StartLabWith(t, lab.Config{Nodes: 3, Octet: octetDone, CrashAfter: 100 * time.Millisecond,
+	// node03 dies 100 ms after each boot: the experiment never reports
+	// done; its next reboot is a power cycle (its agent is gone).
+	r := newPoERigWith(t, lab.Config{Nodes: 3, Octet: octetDone, CrashAfter: 100 * time.Millisecond,
 		Faults: map[string]lab.Fault{"node03": lab.CrashLoop}}, exp)
-	c := env.Client
+	l, c := r.lab, r.env.Client
 	camp, err := c.StartCampaign(t.Context(), api.CampaignRequest{Set: "all-nodes", Requester: "alice", Force: true, Repeat: 2,
 		UntilDone: true, DoneTimeout: api.Duration(time.Second)})
 	if err != nil {
@@ -460,13 +478,9 @@ func TestCampaignUntilDone(t *testing.T) {
 	for name, rows := range rowsByNode(boots) {
 		for _, b := range rows {
 			switch name {
-			case "node03": // crashes before its experiment reports; then cannot be rebooted
-				want := api.BootDoneTimeout
-				if b.Iteration == 2 {
-					want = api.BootFailed
-				}
-				if b.Outcome != want || b.Done != nil {
-					t.Errorf("node03 iteration %d: %s, done %v; want %s, never done", b.Iteration, b.Outcome, b.Done, want)
+			case "node03": // crashes before its experiment reports, each time
+				if b.Outcome != api.BootDoneTimeout || b.Done != nil || b.Booted == nil {
+					t.Errorf("node03 iteration %d: %s, booted %v, done %v; want booted, then done-timeout", b.Iteration, b.Outcome, b.Booted, b.Done)
 				}
 			default:
 				if b.Outcome != api.BootCompleted || b.Status == nil || *b.Status != 3 || b.Metrics["score"] != 2.5 ||
@@ -503,5 +517,65 @@ func TestCampaignUntilDone(t *testing.T) {
 	})
 	if reply.Iteration != 1 {
 		t.Errorf("done reply = %+v, want campaign %s iteration 1", reply, single.ID)
+	}
+}
+
+func metricsText(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// A node forgotten during a campaign fails its own iterations; the others
+// go on being rebooted.
+func TestCampaignNodeForgotten(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, octetForgotten, 3, nil)
+	c := r.env.Client
+	camp, err := c.StartCampaign(t.Context(), api.CampaignRequest{Set: "all-nodes", Requester: "alice", Force: true, Repeat: 4,
+		Hold: api.Duration(300 * time.Millisecond)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	testutil.EventuallyNil(t, 20*time.Second, "round 1 booted", func() error {
+		got, err := c.Campaign(t.Context(), camp.ID)
+		if err != nil {
+			return err
+		}
+		if got.Round != 1 {
+			return fmt.Errorf("round %d", got.Round)
+		}
+		for _, n := range got.Nodes {
+			if n.Phase != api.BootCompleted {
+				return fmt.Errorf("%s is %s", n.Node, n.Phase)
+			}
+		}
+		return nil
+	})
+	if err := c.ForgetDevice(t.Context(), "node02", "alice", true); err != nil {
+		t.Fatal(err)
+	}
+	follow(t, c, camp.ID)
+	boots, err := c.CampaignBoots(t.Context(), camp.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byNode := rowsByNode(boots)
+	for _, name := range []string{"node01", "node03"} {
+		if rows := byNode[name]; len(rows) != 4 || rows[3].Outcome != api.BootCompleted {
+			t.Errorf("%s: %d rows, want 4 completed despite node02's absence", name, len(rows))
+		}
+	}
+	rows := byNode["node02"]
+	if len(rows) != 3 || rows[0].Outcome != api.BootCompleted || rows[1].Outcome != api.BootFailed || !strings.Contains(rows[1].Error, "no longer in the inventory") {
+		t.Errorf("node02's rows = %+v; want round 1 completed, then failed as forgotten until its quarantine", rows)
 	}
 }

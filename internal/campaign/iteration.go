@@ -130,7 +130,12 @@ func (x *iteration) run() {
 	var doneDeadline time.Time
 	for {
 		o, b, d := x.w.state()
-		changed := false
+		// changed: the row changed, and followers hear of it; write: the
+		// change is worth a store write before the iteration ends (a
+		// boot waiting for its done report), not an acknowledgement that
+		// the end's write follows within the boot time (the reboot
+		// record in the history has it meanwhile).
+		changed, write := false, false
 		if o != nil && row.Outcome == api.BootRequested {
 			row.RebootID = o.RebootID
 			if !o.OK {
@@ -151,7 +156,7 @@ func (x *iteration) run() {
 				row.Outcome = api.BootBooted
 			}
 			doneDeadline = row.BootedAt.Add(x.c.DoneTimeout)
-			changed = true
+			changed, write = true, true
 			if !x.c.UntilDone {
 				row.Outcome = api.BootCompleted
 				x.hold(row)
@@ -164,7 +169,7 @@ func (x *iteration) run() {
 			return
 		}
 		if changed {
-			x.progress(row)
+			x.progress(row, write)
 		}
 		deadline := bootDeadline
 		if !row.BootedAt.IsZero() {
@@ -195,9 +200,12 @@ func (x *iteration) run() {
 	}
 }
 
-// progress writes a row that changed, in the next batch.
-func (x *iteration) progress(row store.CampaignBoot) {
-	x.r.e.writer.add(nil, []store.CampaignBoot{row})
+// progress tells the followers of a row that changed and, with write,
+// queues it for the next batch of writes.
+func (x *iteration) progress(row store.CampaignBoot, write bool) {
+	if write {
+		x.r.e.writer.add(nil, []store.CampaignBoot{row})
+	}
 	x.r.setRow(row)
 }
 
@@ -205,7 +213,7 @@ func (x *iteration) progress(row store.CampaignBoot) {
 // the iteration.
 func (x *iteration) hold(row store.CampaignBoot) {
 	if x.c.Hold > 0 {
-		x.progress(row) // completed, holding; end writes it again
+		x.progress(row, true) // completed, holding; end writes it again
 		t := time.NewTimer(x.c.Hold)
 		select {
 		case <-t.C:

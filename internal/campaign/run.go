@@ -313,12 +313,15 @@ func (r *run) endIteration(b store.CampaignBoot) {
 	r.mu.Unlock()
 	if q != nil {
 		r.e.log.Warn("campaign: node quarantined", "campaign", c.ID, "node", node.Name, "reason", q.Reason)
-		if err := r.e.writer.now(r.e.base, func(ctx context.Context) error { return r.e.cfg.Store.SetQuarantines(ctx, []store.Quarantine{*q}) }); err != nil {
+		if err := r.e.writer.now(r.e.lastWrites(), func(ctx context.Context) error { return r.e.cfg.Store.SetQuarantines(ctx, []store.Quarantine{*q}) }); err != nil {
 			r.e.log.Error("campaign: cannot record a quarantine", "node", node.Name, "err", err)
 		}
 	}
 	r.e.writer.add([]store.CampaignNode{node}, []store.CampaignBoot{b})
 	r.setRow(b)
+	if f := r.e.cfg.OnIteration; f != nil {
+		f(b.Outcome)
+	}
 	if node.State != api.NodeActive || q != nil {
 		an := ToAPINode(node, nil)
 		r.publish(api.CampaignEvent{Type: api.CampaignEventNode, Node: &an})
@@ -358,7 +361,7 @@ func (r *run) finish() {
 	r.mu.Unlock()
 	r.e.writer.add(nodes, nil)
 	r.e.writer.flush()
-	if err := r.e.writer.now(r.e.base, func(ctx context.Context) error { return r.e.cfg.Store.UpdateCampaign(ctx, c) }); err != nil {
+	if err := r.e.writer.now(r.e.lastWrites(), func(ctx context.Context) error { return r.e.cfg.Store.UpdateCampaign(ctx, c) }); err != nil {
 		r.e.log.Error("campaign: cannot record its end", "campaign", c.ID, "err", err)
 	}
 	r.e.log.Info("campaign ended", "campaign", c.ID, "state", c.State)

@@ -218,7 +218,7 @@ func TestWaitTimeout(t *testing.T) {
 
 func newBootCLIEnv(t *testing.T) *env {
 	e := servertest.New(t, bootAddrs, nil)
-	return &env{Env: e, url: e.URL, c: e.Client}
+	return &env{Env: e, url: e.URL, c: e.Client, tokens: e.Tokens}
 }
 
 // TestLogFollow: `walt log show --follow` prints lines as they come.
@@ -231,7 +231,9 @@ func TestLogFollow(t *testing.T) {
 	go func() {
 		done <- cli.Run(ctx, cli.Options{
 			Args: []string{"log", "show", "--follow"}, Stdin: strings.NewReader(""), Stdout: &out, Stderr: &out,
-			Getenv: func(k string) string { return map[string]string{"WALT_SERVER": e.url, "WALT_USER": "alice"}[k] },
+			Getenv: func(k string) string {
+				return map[string]string{"WALT_SERVER": e.url, "WALT_USER": "alice", "WALT_TOKEN": e.token(t, "alice")}[k]
+			},
 		})
 	}()
 	e.AddNode(t, "f1", reboottest.OK)

@@ -525,7 +525,8 @@ func (e *env) expandNames(set string, nodes []api.Node) (map[string]bool, error)
 			case t.Name != "" && t.Name == n.Name,
 				t.Keyword == "all-nodes",
 				t.Keyword == "my-nodes" && n.Owner == e.user,
-				t.Keyword == "free-nodes" && n.Owner == "":
+				t.Keyword == "free-nodes" && n.Owner == "",
+				t.Model != "" && t.Model == n.Model:
 				out[n.Name] = true
 			}
 		}

@@ -12,7 +12,7 @@ import (
 )
 
 // The CLI's loopback blocks for labs: 127.160.x.y and 127.161.x.y
-// (internal/campaign's tests use 127.150 to 127.155).
+// (internal/campaign's tests use 127.150 to 127.156).
 const (
 	octetCLICampaign = 160
 	octetCLICompare  = 161
@@ -90,6 +90,14 @@ func TestCampaignCommands(t *testing.T) {
 	}
 	if _, stderr, code = e.run(t, false, "campaign", "stats", "1", "--svg", filepath.Join(dir, "no", "such", "dir.svg")); code == cli.ExitOK || !strings.Contains(stderr, "dir.svg") {
 		t.Errorf("campaign stats --svg into a missing directory = %d, %q; want an error naming the file", code, stderr)
+	}
+
+	// On a terminal, follow keeps one status line up to date, and prints
+	// a line only for failures and quarantines.
+	stdout, _, code = e.run(t, true, "campaign", "follow", "1")
+	if code != cli.ExitFailure || !strings.Contains(stdout, "\r\033[Kcampaign 1 round 3/3: 2 booted, 0 booting, 0 failed, 1 out") ||
+		strings.Contains(stdout, "node01 iteration") {
+		t.Errorf("campaign follow on a terminal = %d:\n%q", code, stdout)
 	}
 
 	// walt node reboot --repeat runs a campaign and follows it.

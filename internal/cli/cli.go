@@ -13,7 +13,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/user"
+	"path/filepath"
 	"sort"
 	"strings"
 
@@ -38,8 +38,9 @@ type Options struct {
 	Stdin  io.Reader
 	Stdout io.Writer
 	Stderr io.Writer
-	// Getenv reads environment variables (WALT_SERVER, WALT_USER, and
-	// XDG_CONFIG_HOME and HOME for the user's configuration file).
+	// Getenv reads environment variables (WALT_SERVER, WALT_USER,
+	// WALT_TOKEN, and XDG_CONFIG_HOME and HOME for the user's
+	// configuration directory).
 	Getenv func(string) string
 	// IsTerminal reports whether a stream is an interactive terminal;
 	// default: a terminal test on *os.File.
@@ -83,6 +84,9 @@ type opts struct {
 	nodes   bool // completion names
 	devices bool
 	camp    campaignOpts
+	// fingerprint is walt login's expected server certificate.
+	fingerprint string
+	audit       bool // log show --audit
 }
 
 // env is what a command runs with.
@@ -91,7 +95,8 @@ type env struct {
 	o      *opts
 	c      *client.Client
 	user   string
-	prompt bool // stdin and stdout are a terminal
+	server string // the server's URL
+	prompt bool   // stdin and stdout are a terminal
 }
 
 var commands []*command
@@ -108,12 +113,18 @@ func (e *env) fail(err error) int {
 	e.errorf("%s", err)
 	status := ExitFailure
 	switch {
+	case errors.Is(err, client.ErrCertChanged):
+		fmt.Fprintf(e.Stderr, "Try: if its admin replaced the certificate on purpose (ask them for the new fingerprint), delete the line of %s from %s, then walt login again; else someone may be intercepting the connection.\n",
+			pinKey(e.server), filepath.Join(configDir(e.Getenv), knownServersFile))
+		return ExitFailure
 	case errors.Is(err, api.ErrInvalid):
 		status = ExitUsage
 	case errors.Is(err, client.ErrServerUnreachable):
 		fmt.Fprintf(e.Stderr, "Try: start walt-server, or point --server or WALT_SERVER at it.\n")
 	case errors.Is(err, api.ErrInternal):
 		fmt.Fprintf(e.Stderr, "Try: look for the error id in the server's log.\n")
+	case errors.Is(err, api.ErrUnauthenticated):
+		fmt.Fprintf(e.Stderr, "Try: walt login, with the token the server's admin made for you (walt-server user add NAME).\n")
 	}
 	return status
 }
@@ -150,6 +161,9 @@ func Run(ctx context.Context, o Options) int {
 			return ExitUsage
 		}
 		return ExitOK
+	}
+	if args[0] == "login" { // walt login: walt server login
+		args = append([]string{"server"}, args...)
 	}
 	noun := args[0]
 	if !nounExists(noun) {
@@ -243,14 +257,25 @@ func runCommand(ctx context.Context, o Options, cmd *command, args []string, glo
 	if server == "" {
 		server = client.DefaultServer
 	}
-	if e.c, err = client.New(server, nil); err != nil {
+	httpc, err := serverHTTPClient(o.Getenv, server)
+	if err != nil {
 		fmt.Fprintf(o.Stderr, "Error: %v\n", err)
 		return ExitUsage
 	}
-	if e.user == "" {
-		if u, err := user.Current(); err == nil {
-			e.user = u.Username
-		}
+	if e.c, err = client.New(server, httpc); err != nil {
+		fmt.Fprintf(o.Stderr, "Error: %v\n", err)
+		return ExitUsage
+	}
+	e.server = server
+	// The user is the token's (the server says who); WALT_USER or user in
+	// the configuration file, if set, must name the same.
+	tok, err := clientToken(o.Getenv, server)
+	if err != nil {
+		fmt.Fprintf(o.Stderr, "Error: %v\nTry: walt login\n", err)
+		return ExitUsage
+	}
+	if tok != "" {
+		e.c = e.c.WithToken(tok)
 	}
 	e.prompt = o.IsTerminal(o.Stdin) && o.IsTerminal(o.Stdout)
 	return cmd.run(ctx, e, pos)

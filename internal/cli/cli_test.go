@@ -14,6 +14,7 @@ import (
 
 	"github.com/walt-testbed/walt/api"
 	"github.com/walt-testbed/walt/client"
+	"github.com/walt-testbed/walt/internal/accounts/accountstest"
 	"github.com/walt-testbed/walt/internal/cli"
 	"github.com/walt-testbed/walt/internal/reboot/reboottest"
 	"github.com/walt-testbed/walt/internal/server/servertest"
@@ -26,13 +27,22 @@ var addrs = reboottest.NewAddrs(30)
 
 type env struct {
 	*servertest.Env
-	url string
-	c   *client.Client
+	url    string
+	c      *client.Client
+	tokens *accountstest.Tokens
 }
 
 func newEnv(t *testing.T) *env {
 	e := servertest.New(t, addrs, nil)
-	return &env{Env: e, url: e.URL, c: e.Client}
+	return &env{Env: e, url: e.URL, c: e.Client, tokens: e.Tokens}
+}
+
+// token returns the token of user ("" if e has no accounts).
+func (e *env) token(t *testing.T, user string) string {
+	if e.tokens == nil {
+		return ""
+	}
+	return e.tokens.Of(t, user)
 }
 
 func (e *env) addNodes(t *testing.T, b reboottest.Behaviour, names ...string) {
@@ -47,7 +57,9 @@ func (e *env) run(t *testing.T, terminal bool, args ...string) (stdout, stderr s
 	var out, errOut bytes.Buffer
 	code = cli.Run(t.Context(), cli.Options{
 		Args: args, Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errOut,
-		Getenv:     func(k string) string { return map[string]string{"WALT_SERVER": e.url, "WALT_USER": "alice"}[k] },
+		Getenv: func(k string) string {
+			return map[string]string{"WALT_SERVER": e.url, "WALT_USER": "alice", "WALT_TOKEN": e.token(t, "alice")}[k]
+		},
 		IsTerminal: func(any) bool { return terminal },
 	})
 	return out.String(), errOut.String(), code
@@ -72,7 +84,7 @@ func (e *env) golden(t *testing.T, name string, steps ...step) {
 			user = "alice"
 		}
 		getenv := func(k string) string {
-			return map[string]string{"WALT_SERVER": e.url, "WALT_USER": user}[k]
+			return map[string]string{"WALT_SERVER": e.url, "WALT_USER": user, "WALT_TOKEN": e.token(t, user)}[k]
 		}
 		term := s.terminal
 		code := cli.Run(t.Context(), cli.Options{
@@ -239,7 +251,9 @@ func TestConfigValueFromStdin(t *testing.T) {
 		var out, errOut bytes.Buffer
 		code := cli.Run(t.Context(), cli.Options{
 			Args: args, Stdin: strings.NewReader(stdin), Stdout: &out, Stderr: &errOut,
-			Getenv:     func(k string) string { return map[string]string{"WALT_SERVER": e.url, "WALT_USER": "alice"}[k] },
+			Getenv: func(k string) string {
+				return map[string]string{"WALT_SERVER": e.url, "WALT_USER": "alice", "WALT_TOKEN": e.token(t, "alice")}[k]
+			},
 			IsTerminal: func(any) bool { return false },
 		})
 		return out.String() + errOut.String(), code

@@ -109,8 +109,15 @@ func completionWords(ctx context.Context, e *env, args []string) int {
 		c := e.c
 		if server != "" {
 			var err error
-			if c, err = client.New(server, nil); err != nil {
+			httpc, err := serverHTTPClient(e.Getenv, server)
+			if err != nil {
 				return nil
+			}
+			if c, err = client.New(server, httpc); err != nil {
+				return nil
+			}
+			if tok, err := clientToken(e.Getenv, server); err == nil && tok != "" {
+				c = c.WithToken(tok)
 			}
 		}
 		return serverNames(ctx, c, kind)

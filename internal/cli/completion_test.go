@@ -74,12 +74,12 @@ walt completion fish | source; or exit 1
 for c in (complete -C"$argv[1]"); string replace -r '\t.*' '' -- $c; end; true`},
 }
 
-func completeWith(t *testing.T, shell, dir, server, line string) []string {
+func completeWith(t *testing.T, shell, dir, server, token, line string) []string {
 	t.Helper()
 	driver := shellDrivers[shell]
 	cmd := exec.CommandContext(t.Context(), driver[0], append(driver[1:], line)...)
 	cmd.Env = append(os.Environ(), "PATH="+dir+string(os.PathListSeparator)+os.Getenv("PATH"),
-		"WALT_SERVER="+server, "WALT_USER=alice", "HOME="+t.TempDir())
+		"WALT_SERVER="+server, "WALT_USER=alice", "WALT_TOKEN="+token, "HOME="+t.TempDir())
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("%s completing %q: %v\n%s", shell, line, err, out)
@@ -134,7 +134,7 @@ func TestCompletionShells(t *testing.T) {
 				t.Skipf("%s not installed", shell)
 			}
 			for _, tc := range cases {
-				got := completeWith(t, shell, dir, tc.server, tc.line)
+				got := completeWith(t, shell, dir, tc.server, e.token(t, "alice"), tc.line)
 				if diff := cmp.Diff(tc.want, got); diff != "" {
 					t.Errorf("%s completes %q (server %s): (-want +got)\n%s", shell, tc.line, tc.server, diff)
 				}

@@ -54,7 +54,7 @@ func TestRealAgentEndToEnd(t *testing.T) {
 		nl, err := e.Client.Nodes(t.Context(), map[string]string{"model": "pc-x86-64", "booted": "true"})
 		return err == nil && nl.NumNodes == 2
 	})
-	env := &env{Env: e, url: e.URL, c: e.Client}
+	env := &env{Env: e, url: e.URL, c: e.Client, tokens: e.Tokens}
 	stdout, stderr, code := env.run(t, false, "node", "reboot", "real1,real2")
 	if code != 0 || stdout != "Nodes real1 and real2: rebooted OK.\n" || stderr != "" {
 		t.Fatalf("walt node reboot: exit %d, stdout %q, stderr %q", code, stdout, stderr)

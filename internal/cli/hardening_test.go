@@ -35,7 +35,7 @@ func TestGlobalSwitchBeforeCategory(t *testing.T) {
 		{"node", "show", "--all", "--server", e.url},
 		{"--server", "http://127.30.255.253:1", "node", "show", "--all", "--server", e.url}, // the later one wins
 	} {
-		stdout, stderr, code := runNoEnv(t, args...)
+		stdout, stderr, code := runWith(t, map[string]string{"WALT_SERVER": "http://127.30.255.254:1", "WALT_TOKEN": e.token(t, "alice")}, args...)
 		if code != 0 || !strings.Contains(stdout, "g1") {
 			t.Errorf("walt %s: exit %d, stdout %q, stderr %q; want g1 listed", strings.Join(args, " "), code, stdout, stderr)
 		}
@@ -64,8 +64,9 @@ func TestChangesNeedForce(t *testing.T) {
 		step{args: "node config a1 kexec.allow=false", user: "bob", terminal: true, stdin: "y\n"},
 		step{args: "node config a2 kexec.allow=false --force", user: "bob"},
 		step{args: "node config a[1-2]", user: "bob"},
-		step{args: "device forget a1", user: "bob"},
-		step{args: "device forget a1 --force", user: "bob"},
+		step{args: "device forget a1", user: "bob"}, // not an admin
+		step{args: "device forget a1", user: "admin"},
+		step{args: "device forget a1 --force", user: "admin"},
 		step{args: "device forget a2"},
 		step{args: "device add .. --ip 192.168.152.2"},
 		step{args: "device add all-nodes --ip 192.168.152.2"},

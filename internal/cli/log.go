@@ -17,6 +17,7 @@ func init() {
 			fs.BoolVar(&o.follow, "follow", false, "keep printing new lines until interrupted")
 			fs.IntVar(&o.limit, "limit", 100, "print the last `N` lines first (0: all)")
 			fs.BoolVar(&o.json, "json", false, "print one JSON object per line (NDJSON)")
+			fs.BoolVar(&o.audit, "audit", false, "print the audit trail instead: who changed what, from where, when (admins only)")
 		},
 		run: logShow,
 	})
@@ -28,11 +29,30 @@ func logShow(ctx context.Context, e *env, _ []string) int {
 		return ExitUsage
 	}
 	enc := json.NewEncoder(e.Stdout)
+	if e.o.audit {
+		return auditShow(ctx, e, enc)
+	}
 	err := e.c.Logs(ctx, e.o.limit, e.o.follow, func(l api.LogLine) error {
 		if e.o.json {
 			return enc.Encode(l)
 		}
 		_, err := printf(e.Stdout, "%s %s.%s -> %s\n", l.At.Local().Format("15:04:05.000000"), l.Issuer, l.Stream, l.Line)
+		return err
+	})
+	if err != nil && ctx.Err() == nil {
+		return e.fail(err)
+	}
+	return ExitOK
+}
+
+// auditShow prints the audit trail: time, user, source, call, target,
+// status.
+func auditShow(ctx context.Context, e *env, enc *json.Encoder) int {
+	err := e.c.Audit(ctx, e.o.limit, e.o.follow, func(a api.AuditEntry) error {
+		if e.o.json {
+			return enc.Encode(a)
+		}
+		_, err := printf(e.Stdout, "%s %s from %s: %s %s -> %d\n", a.At.Local().Format("2006-01-02 15:04:05.000"), a.User, a.Source, a.Route, a.Target, a.Status)
 		return err
 	})
 	if err != nil && ctx.Err() == nil {

@@ -66,7 +66,11 @@ func init() {
 func nodeShow(ctx context.Context, e *env, _ []string) int {
 	filters := map[string]string{}
 	if !e.o.all {
-		filters["owner"] = e.user
+		me, err := e.me(ctx)
+		if err != nil {
+			return e.fail(err)
+		}
+		filters["owner"] = me
 	}
 	list, err := e.c.Nodes(ctx, filters)
 	if err != nil {

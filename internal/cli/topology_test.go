@@ -19,7 +19,7 @@ func newPoEEnv(t *testing.T) *env {
 			t.Fatal(err)
 		}
 	}
-	return &env{Env: e, url: e.URL, c: e.Client}
+	return &env{Env: e, url: e.URL, c: e.Client, tokens: e.Tokens}
 }
 
 func mac(s string) net.HardwareAddr {

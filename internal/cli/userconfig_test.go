@@ -38,6 +38,14 @@ func writeUserConfig(t *testing.T, home, text string, perm os.FileMode) string {
 	return path
 }
 
+// writeTokens writes the token file of the configuration directory dir.
+func writeTokens(t *testing.T, dir, text string) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(dir, "tokens"), []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // The server and the user come from --server, else WALT_SERVER (WALT_USER),
 // else the user's configuration file, else the defaults.
 func TestUserConfigPrecedence(t *testing.T) {
@@ -46,11 +54,12 @@ func TestUserConfigPrecedence(t *testing.T) {
 	const nowhere = "http://127.30.255.1:1" // nothing listens there
 	home := t.TempDir()
 	writeUserConfig(t, home, "# walt\nserver = \""+e.url+"\"\nuser = \"bob\"\n", 0o600)
+	writeTokens(t, filepath.Join(home, ".config", "walt"), e.url+" "+e.token(t, "bob")+"\n")
 
 	if _, errOut, code := runWith(t, map[string]string{"HOME": home}, "node", "acquire", "rpi1"); code != cli.ExitOK {
 		t.Fatalf("server and user from the file: exit %d, stderr %q", code, errOut)
 	}
-	if out, _, _ := runWith(t, map[string]string{"WALT_SERVER": e.url}, "node", "show", "--all"); !strings.Contains(out, "bob") {
+	if out, _, _ := runWith(t, map[string]string{"WALT_SERVER": e.url, "WALT_TOKEN": e.token(t, "alice")}, "node", "show", "--all"); !strings.Contains(out, "bob") {
 		t.Errorf("user = \"bob\" in the file: want rpi1 owned by bob, got\n%s", out)
 	}
 	if _, errOut, code := runWith(t, map[string]string{"HOME": home, "WALT_SERVER": nowhere}, "node", "show"); code == cli.ExitOK || !strings.Contains(errOut, "127.30.255.1") {
@@ -71,6 +80,7 @@ func TestUserConfigPrecedence(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(xdg, "walt", "config"), []byte("server = \""+e.url+"\"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	writeTokens(t, filepath.Join(xdg, "walt"), e.url+" "+e.token(t, "bob")+"\n")
 	if _, errOut, code := runWith(t, map[string]string{"HOME": other, "XDG_CONFIG_HOME": xdg, "WALT_USER": "bob"}, "node", "show"); code != cli.ExitOK || errOut != "" {
 		t.Errorf("file in $XDG_CONFIG_HOME: exit %d, stderr %q", code, errOut)
 	}
@@ -91,7 +101,7 @@ func TestUserConfigErrors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			home := t.TempDir()
 			path := writeUserConfig(t, home, tc.text, tc.perm)
-			_, errOut, code := runWith(t, map[string]string{"HOME": home, "WALT_USER": "alice"}, "node", "show")
+			_, errOut, code := runWith(t, map[string]string{"HOME": home, "WALT_USER": "alice", "WALT_TOKEN": e.token(t, "alice")}, "node", "show")
 			if code != tc.code || !strings.Contains(errOut, path) || !strings.Contains(errOut, tc.want) {
 				t.Errorf("exit %d, stderr %q; want exit %d and %q naming %s", code, errOut, tc.code, tc.want, path)
 			}

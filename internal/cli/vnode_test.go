@@ -18,7 +18,7 @@ import (
 // Virtual node tests use 127.50.0.0/16 to 127.59.0.0/16 for vnode agents.
 
 func vnodeEnv(t *testing.T, v *vnodetest.Env) *env {
-	return &env{url: v.URL, c: v.Client}
+	return &env{url: v.URL, c: v.Client, tokens: v.Tokens}
 }
 
 // processVNodes starts, for a parallel test, a server whose vnodes are
@@ -204,12 +204,15 @@ func TestVNodeProcessScenario(t *testing.T) {
 
 // follow runs walt node console --follow in the background; the returned
 // channel yields its exit status.
-func follow(ctx context.Context, e *env, name string, out *testutil.Buffer) <-chan int {
+func follow(ctx context.Context, t *testing.T, e *env, name string, out *testutil.Buffer) <-chan int {
+	token := e.token(t, "alice")
 	done := make(chan int, 1)
 	go func() {
 		done <- cli.Run(ctx, cli.Options{
 			Args: []string{"node", "console", "--follow", name}, Stdin: strings.NewReader(""), Stdout: out, Stderr: out,
-			Getenv: func(k string) string { return map[string]string{"WALT_SERVER": e.url, "WALT_USER": "alice"}[k] },
+			Getenv: func(k string) string {
+				return map[string]string{"WALT_SERVER": e.url, "WALT_USER": "alice", "WALT_TOKEN": token}[k]
+			},
 		})
 	}()
 	return done
@@ -222,7 +225,7 @@ func TestVNodeConsoleFollow(t *testing.T) {
 	}
 	var out testutil.Buffer
 	ctx, cancel := context.WithCancel(t.Context())
-	done := follow(ctx, e, "cf1", &out)
+	done := follow(ctx, t, e, "cf1", &out)
 	testutil.Eventually(t, time.Minute, "the console to show machine 1", func() bool { return strings.Contains(out.String(), "starting machine 1 ") })
 	if _, stderr, code := e.run(t, false, "node", "reboot", "--hard", "cf1"); code != 0 {
 		t.Fatalf("walt node reboot --hard: exit %d, %s", code, stderr)
@@ -237,7 +240,7 @@ func TestVNodeConsoleFollow(t *testing.T) {
 
 	// Removing the node ends the stream.
 	var out2 testutil.Buffer
-	done = follow(t.Context(), e, "cf1", &out2)
+	done = follow(t.Context(), t, e, "cf1", &out2)
 	testutil.Eventually(t, time.Minute, "the second follower to start", func() bool { return strings.Contains(out2.String(), "starting machine 2 ") })
 	if _, stderr, code := e.run(t, false, "node", "remove", "cf1"); code != 0 {
 		t.Fatalf("walt node remove: exit %d, %s", code, stderr)

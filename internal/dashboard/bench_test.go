@@ -52,6 +52,8 @@ func BenchmarkNodeTable10000(b *testing.B) {
 	registerNodes(b, env, benchNodes)
 	base, _ := serve(b, env.Server.Handler())
 	br := newBrowser(b)
+	br.run(b, "open the page", chromedp.Navigate(base+"/"))
+	br.login(b, env.AdminToken) // kept by the tab (sessionStorage) for the pages opened below
 	var render, screen time.Duration
 	boots := 0
 	for b.Loop() {

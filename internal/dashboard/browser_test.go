@@ -180,3 +180,14 @@ func (b *browser) click(t testing.TB, sel string) {
 	t.Helper()
 	b.waitJS(t, "click on "+sel, `(() => { const el = document.querySelector(`+js(sel)+`); if (el) el.click(); return el; })()`)
 }
+
+// login logs in on the page open with token, and waits for the view
+// drawn again.
+func (b *browser) login(t testing.TB, token string) {
+	t.Helper()
+	b.run(t, "log in",
+		chromedp.WaitVisible(chromedp.CSS("#need-login")),
+		chromedp.SendKeys(chromedp.CSS("#login-token"), token),
+		chromedp.Click(chromedp.CSS(`#login-form button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.CSS("#whoami")))
+}

@@ -6,6 +6,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/walt-testbed/walt/api"
+	"github.com/walt-testbed/walt/client"
 	"github.com/walt-testbed/walt/internal/server/servertest/vnodetest"
 )
 
@@ -17,15 +18,17 @@ func TestDashboardFollowsAVNodeConsole(t *testing.T) {
 	}
 	t.Parallel()
 	v := vnodetest.Start(t, vnodetest.Process(t), "127.174.0.0/16", "")
-	if _, err := v.Client.CreateVNode(t.Context(), api.CreateVNode{Name: "vn1", Requester: "erin"}); err != nil {
+	token := v.Tokens.Of(t, "erin")
+	erin, err := client.New(v.URL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := erin.WithToken(token).CreateVNode(t.Context(), api.CreateVNode{Name: "vn1"}); err != nil {
 		t.Fatal(err)
 	}
 	b := newBrowser(t)
-	b.run(t, "log in, open the vnode's page",
-		chromedp.Navigate(v.URL+"/#/node/vn1"),
-		chromedp.SendKeys(chromedp.CSS("#login-user"), "erin"),
-		chromedp.Click(chromedp.CSS(`#login-form button[type="submit"]`)),
-		chromedp.WaitVisible(chromedp.CSS("#whoami")))
+	b.run(t, "open the vnode's page", chromedp.Navigate(v.URL+"/#/node/vn1"))
+	b.login(t, token)
 	b.click(t, "#console-follow")
 	b.waitJS(t, "the console", `document.getElementById('console').textContent.includes('== walt vnode vn1: starting machine 1 ')`)
 	b.run(t, "hard-reboot it",

@@ -224,6 +224,10 @@ func FromResult(res reboot.Result, batch, requester, cause string) store.Reboot 
 		if a.Err != nil {
 			sa.Error, sa.Code = a.Err.Error(), reboot.ErrorCode(a.Err)
 		}
+		if a.Cut != nil {
+			v := a.Cut.Verified
+			sa.CutVerified, sa.Cut = &v, a.Cut.Detail
+		}
 		rec.Attempts = append(rec.Attempts, sa)
 	}
 	return rec

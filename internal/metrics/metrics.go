@@ -50,6 +50,7 @@ type Metrics struct {
 	snmpErrors   *prometheus.CounterVec
 	storeLatency *prometheus.HistogramVec
 	storeErrors  *prometheus.CounterVec
+	iterations   *prometheus.CounterVec
 
 	mu sync.Mutex
 	// pending: the reboots waiting for their node's new boot, by record
@@ -104,16 +105,32 @@ func New(states NodeStates) *Metrics {
 			Name: "walt_store_request_errors_total",
 			Help: "Store calls that failed (not-found answers excepted), by operation.",
 		}, []string{"op"}),
+		iterations: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "walt_campaign_iterations_total",
+			Help: "Campaign iterations ended, by outcome (completed, failed, done-timeout, stopped).",
+		}, []string{"outcome"}),
 		pending: map[string]pendingBoot{},
 		byMAC:   map[string]string{},
 	}
-	m.reg.MustRegister(m.reboots, m.fallbacks, m.bootDuration, m.apiLatency, m.snmpLatency, m.snmpErrors, m.storeLatency, m.storeErrors,
+	m.reg.MustRegister(m.reboots, m.fallbacks, m.bootDuration, m.apiLatency, m.snmpLatency, m.snmpErrors, m.storeLatency, m.storeErrors, m.iterations,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if states != nil {
 		m.reg.MustRegister(&stateCollector{states: states})
 	}
 	return m
+}
+
+// CampaignIteration counts a campaign iteration that ended with outcome.
+func (m *Metrics) CampaignIteration(outcome string) { m.iterations.WithLabelValues(outcome).Inc() }
+
+// CampaignsRunning registers walt_campaigns_running, read from running at
+// each scrape.
+func (m *Metrics) CampaignsRunning(running func() int) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "walt_campaigns_running",
+		Help: "Campaigns running on this server.",
+	}, func() float64 { return float64(running()) }))
 }
 
 // Registry returns the registry, for tests and for more collectors.

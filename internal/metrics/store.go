@@ -216,3 +216,43 @@ func (s timedStore) SetBootState(ctx context.Context, bs []store.BootStatus, rb 
 	defer s.done("set_boot_state", time.Now(), &err)
 	return sw.SetBootState(ctx, bs, rb, ls)
 }
+
+func (s timedStore) AddUser(ctx context.Context, u store.User, t store.Token) (err error) {
+	defer s.done("add_user", time.Now(), &err)
+	return s.Store.AddUser(ctx, u, t)
+}
+
+func (s timedStore) Users(ctx context.Context) (_ []store.User, err error) {
+	defer s.done("users", time.Now(), &err)
+	return s.Store.Users(ctx)
+}
+
+func (s timedStore) RemoveUser(ctx context.Context, name string) (err error) {
+	defer s.done("remove_user", time.Now(), &err)
+	return s.Store.RemoveUser(ctx, name)
+}
+
+func (s timedStore) AddToken(ctx context.Context, t store.Token) (err error) {
+	defer s.done("add_token", time.Now(), &err)
+	return s.Store.AddToken(ctx, t)
+}
+
+func (s timedStore) RevokeTokens(ctx context.Context, user string) (_ int, err error) {
+	defer s.done("revoke_tokens", time.Now(), &err)
+	return s.Store.RevokeTokens(ctx, user)
+}
+
+func (s timedStore) UserByToken(ctx context.Context, hash string) (_ store.User, err error) {
+	defer s.done("user_by_token", time.Now(), &err)
+	return s.Store.UserByToken(ctx, hash)
+}
+
+func (s timedStore) AddAudit(ctx context.Context, e store.AuditEntry) (_ int64, err error) {
+	defer s.done("add_audit", time.Now(), &err)
+	return s.Store.AddAudit(ctx, e)
+}
+
+func (s timedStore) AuditEntries(ctx context.Context, after int64, limit int) (_ []store.AuditEntry, err error) {
+	defer s.done("audit_entries", time.Now(), &err)
+	return s.Store.AuditEntries(ctx, after, limit)
+}

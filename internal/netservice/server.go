@@ -62,7 +62,45 @@ type Server struct {
 	// ReservedConns bounds the connections of Reserved peers; default
 	// DefaultReservedConns.
 	ReservedConns int
-	Logger        *slog.Logger
+	// Allowed, if not nil, reports whether a peer may send the requests
+	// that act on the node (REBOOT, BLINK, DMESG, SHELL); others get "KO"
+	// with the reason, and a log line (at most one a second, the rest
+	// counted in the next). PING stays open. Nil: every peer may, as with
+	// WalT's agent.
+	Allowed func(netip.Addr) bool
+	Logger  *slog.Logger
+
+	refusedMu   sync.Mutex
+	refusedAt   time.Time // last refusal logged; +checklocks:refusedMu
+	refusedMore int       // refusals since, not logged; +checklocks:refusedMu
+}
+
+// refusedReply is the KO line a peer that is not the node's server gets.
+const refusedReply = "KO this node obeys its walt server only (walt-node --server, --allow-from)"
+
+// allowed checks the peer of conn against Allowed, logging a refusal.
+func (s *Server) allowed(conn net.Conn, verb string) bool {
+	if s.Allowed == nil {
+		return true
+	}
+	ap, err := netip.ParseAddrPort(conn.RemoteAddr().String())
+	if err == nil && s.Allowed(ap.Addr().Unmap()) {
+		return true
+	}
+	s.refusedMu.Lock()
+	defer s.refusedMu.Unlock()
+	if now := time.Now(); now.Sub(s.refusedAt) >= time.Second {
+		log := s.Logger
+		if log == nil {
+			log = slog.New(slog.DiscardHandler)
+		}
+		log.Warn("request refused: the peer is not this node's server", "peer", conn.RemoteAddr().String(), "req", verb,
+			"refused_since_last_line", s.refusedMore)
+		s.refusedAt, s.refusedMore = now, 0
+	} else {
+		s.refusedMore++
+	}
+	return false
 }
 
 // Default connection bounds of a Server.
@@ -312,6 +350,13 @@ func (ss *session) reply(line string) error {
 // dispatch serves one request. It reports whether the connection must end.
 func (ss *session) dispatch(ctx context.Context, req Request) (done bool) {
 	ss.log.Debug("request", "req", req.Verb)
+	switch req.Verb {
+	case VerbReboot, VerbBlink, VerbDmesg, VerbShell:
+		if !ss.s.allowed(ss.conn, req.Verb) {
+			ss.reply(refusedReply)
+			return false
+		}
+	}
 	switch req.Verb {
 	case VerbPing:
 		ss.reply(ReplyOK)

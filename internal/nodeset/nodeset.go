@@ -1,7 +1,8 @@
 // Package nodeset parses WalT device sets: comma-separated device names and
 // keywords (my-nodes, free-nodes, all-nodes, all-switches, all-devices,
 // explorable-switches, server), where a name may hold numeric ranges in
-// brackets: rpi[01-12], node[1-3,7], r[1-2]n[1-4].
+// brackets: rpi[01-12], node[1-3,7], r[1-2]n[1-4]; and, walt's own,
+// model:NAME, the nodes of a model.
 //
 // A set comes from the network: parsing it costs time linear in its length
 // plus the names it expands to, which MaxNames bounds before any name is
@@ -14,6 +15,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/walt-testbed/walt/internal/vocab"
 )
 
 // Keywords of the set syntax.
@@ -26,6 +29,10 @@ const (
 	ExplorableSwitches = "explorable-switches"
 	Server             = "server"
 )
+
+// ModelPrefix starts an element naming the nodes of a model (model:rpi-b):
+// ':' is in no device name.
+const ModelPrefix = "model:"
 
 var keywords = map[string]bool{
 	MyNodes: true, FreeNodes: true, AllNodes: true, AllSwitches: true,
@@ -51,12 +58,17 @@ var ErrSyntax = errors.New("invalid device set")
 type Term struct {
 	Keyword string
 	Name    string
+	// Model is the model a model:NAME element names.
+	Model string
 }
 
 // String returns the term as written.
 func (t Term) String() string {
-	if t.Keyword != "" {
+	switch {
+	case t.Keyword != "":
 		return t.Keyword
+	case t.Model != "":
+		return ModelPrefix + t.Model
 	}
 	return t.Name
 }
@@ -81,7 +93,11 @@ func ParseContext(ctx context.Context, set string) ([]Term, error) {
 	var p itemParser
 	err := eachItem(set, func(item string) error {
 		n := 1
-		if !keywords[item] {
+		if m, ok := strings.CutPrefix(item, ModelPrefix); ok {
+			if err := checkModel(item, m); err != nil {
+				return err
+			}
+		} else if !keywords[item] {
 			var err error
 			if n, err = p.parse(item); err != nil {
 				return err
@@ -100,6 +116,10 @@ func ParseContext(ctx context.Context, set string) ([]Term, error) {
 	hint := min(total, checkEvery)
 	b := builder{terms: make([]Term, 0, hint), seen: make(map[string]bool, hint), kw: make(map[string]bool)}
 	err = eachItem(set, func(item string) error {
+		if m, ok := strings.CutPrefix(item, ModelPrefix); ok {
+			b.model(m)
+			return nil
+		}
 		if keywords[item] {
 			b.keyword(item)
 			return nil
@@ -183,9 +203,7 @@ func eachItem(set string, fn func(item string) error) error {
 	return nil
 }
 
-func validNameByte(c byte) bool {
-	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.'
-}
+func validNameByte(c byte) bool { return vocab.NameByte(c) }
 
 // numRange is lo to hi, printed at least width digits wide.
 type numRange struct{ lo, hi, width int }
@@ -308,6 +326,27 @@ type builder struct {
 	kw    map[string]bool // keywords
 	built int
 	buf   []byte
+}
+
+func (b *builder) model(m string) {
+	if k := ModelPrefix + m; !b.kw[k] {
+		b.kw[k] = true
+		b.terms = append(b.terms, Term{Model: m})
+	}
+}
+
+// checkModel checks the model of a model:NAME element: 1 to MaxNameLen
+// characters of those of device names.
+func checkModel(item, m string) error {
+	if m == "" || len(m) > MaxNameLen {
+		return fmt.Errorf("%w: %s: want model:NAME, NAME of 1 to %d characters", ErrSyntax, quote(item), MaxNameLen)
+	}
+	for i := 0; i < len(m); i++ {
+		if !validNameByte(m[i]) {
+			return fmt.Errorf("%w: %s: character %q not allowed in a model", ErrSyntax, quote(item), m[i])
+		}
+	}
+	return nil
 }
 
 func (b *builder) keyword(k string) {

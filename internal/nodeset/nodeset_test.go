@@ -36,6 +36,7 @@ func TestParse(t *testing.T) {
 		{"r[1-2]n[1-2]", []string{"r1n1", "r1n2", "r2n1", "r2n2"}},
 		{"rpi[5]", []string{"rpi5"}},
 		{"a.b_c-d", []string{"a.b_c-d"}},
+		{"model:rpi-b,rpi1,model:rpi-b,model:pc-x86-64", []string{"model:rpi-b", "rpi1", "model:pc-x86-64"}},
 	}
 	for _, c := range cases {
 		got, err := Parse(c.in)
@@ -53,6 +54,9 @@ func TestParseErrors(t *testing.T) {
 	t.Parallel()
 	cases := map[string]string{
 		"":                 "empty set",
+		"model:":           "want model:NAME",
+		"model:rpi[1-2]":   `character '[' not allowed in a model`,
+		"model:a:b":        `character ':' not allowed in a model`,
 		"a,,b":             "empty element",
 		"a,":               "empty element",
 		"rpi[1-":           "not closed",
@@ -175,7 +179,8 @@ func parseBudget(terms int) time.Duration {
 
 func FuzzParse(f *testing.F) {
 	for _, s := range []string{"rpi[01-12]", "a,b,my-nodes", "r[1-2]n[3,5-6]", "x[", "[1-2]",
-		"a[0-99998],a[0-99998]", "a[1],a[1],a[1]", "a[0-9]b[0-9]c[0-9]d[0-9]e[0-9]", "n[000000001-3]"} {
+		"a[0-99998],a[0-99998]", "a[1],a[1],a[1]", "a[0-9]b[0-9]c[0-9]d[0-9]e[0-9]", "n[000000001-3]",
+		"model:rpi-b,model:pc-x86-64,rpi1", "model:", "model:a[1-2]", "model:model:x"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -209,7 +214,12 @@ func FuzzParse(f *testing.F) {
 				t.Fatalf("Parse(%q): duplicate %v", s, tm)
 			}
 			seen[tm] = true
-			if tm.Keyword == "" {
+			switch {
+			case tm.Model != "":
+				if tm.Keyword != "" || tm.Name != "" || len(tm.Model) > MaxNameLen || strings.ContainsAny(tm.Model, ",[]: ") {
+					t.Fatalf("Parse(%q): bad model term %+v", s, tm)
+				}
+			case tm.Keyword == "":
 				if tm.Name == "" || len(tm.Name) > MaxNameLen || strings.ContainsAny(tm.Name, ",[] ") {
 					t.Fatalf("Parse(%q): bad name %q", s, tm.Name)
 				}

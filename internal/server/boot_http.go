@@ -162,6 +162,9 @@ func (s *Server) heartbeats(ctx context.Context, req api.Heartbeats) (api.Heartb
 	reply := api.HeartbeatReply{Interval: api.Duration(s.boots.HeartbeatInterval())}
 	for i, b := range req.Beats {
 		mac := macs[i]
+		if !s.heartbeatFrom(ctx, mac) {
+			continue // not listed for a report either: it would be refused
+		}
 		if !s.boots.Heartbeat(mac, b.BootID) {
 			reply.Report = append(reply.Report, mac)
 		}
@@ -339,7 +342,8 @@ func toAPIRecord(rec store.Reboot) api.RebootRecord {
 		rr.Booted, rr.BootDuration, rr.BootID = &t, &d, rec.BootID
 	}
 	for _, a := range rec.Attempts {
-		rr.Attempts = append(rr.Attempts, api.Attempt{Method: a.Method, Error: a.Error, Code: a.Code, Started: a.Started, Elapsed: api.Duration(a.Finished.Sub(a.Started))})
+		rr.Attempts = append(rr.Attempts, api.Attempt{Method: a.Method, Error: a.Error, Code: a.Code, Started: a.Started, Elapsed: api.Duration(a.Finished.Sub(a.Started)),
+			CutVerified: a.CutVerified, Cut: a.Cut})
 	}
 	return rr
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/walt-testbed/walt/internal/server"
 	"github.com/walt-testbed/walt/internal/server/servertest"
 	"github.com/walt-testbed/walt/internal/store"
+	"github.com/walt-testbed/walt/internal/testutil"
 )
 
 // Boot tracking tests use 127.40.0.0/16 for reboottest agents and
@@ -28,21 +29,6 @@ var (
 	bootAddrs = reboottest.NewAddrs(40)
 	labNext   atomic.Uint32
 )
-
-// waitUntil polls cond until it holds or the test's deadline nears.
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline, ok := t.Deadline()
-	if !ok {
-		deadline = time.Now().Add(time.Minute)
-	}
-	for !cond() {
-		if time.Now().After(deadline.Add(-5 * time.Second)) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
 
 // bootEnv is a server with simulated physical nodes: agents on real TCP
 // that go away when rebooted and come back with a new boot id, reported
@@ -191,7 +177,7 @@ func TestRebootCompletesOnNewBootID(t *testing.T) {
 	if len(res) != 1 || !res[0].OK || res[0].Method != api.MethodSoft {
 		t.Fatalf("reboot = %+v, want soft-reboot OK", res)
 	}
-	waitUntil(t, "the reboot's boot time", func() bool {
+	testutil.Eventually(t, time.Minute, "the reboot's boot time", func() bool {
 		h := e.history(t, "boot1")
 		return len(h) == 1 && h[0].Booted != nil
 	})
@@ -204,7 +190,7 @@ func TestRebootCompletesOnNewBootID(t *testing.T) {
 		h.Ack == nil || h.BootDuration == nil || *h.BootDuration <= 0 || h.Booted.Before(h.Requested) || len(h.Attempts) != 1 {
 		t.Errorf("history row %+v: want requester alice, cause, soft-reboot, ack, boot id %s, positive boot duration", h, after)
 	}
-	waitUntil(t, "node booted again", func() bool { return e.node(t, "boot1").Booted })
+	testutil.Eventually(t, time.Minute, "node booted again", func() bool { return e.node(t, "boot1").Booted })
 	if got := e.node(t, "boot1").Boot; got.BootID != after || got.LastRebootMethod != api.MethodSoft {
 		t.Errorf("boot status %+v, want boot id %s and last method soft-reboot", got, after)
 	}
@@ -258,7 +244,7 @@ func TestOKWithoutNewBootDoesNotCount(t *testing.T) {
 	if _, err := e.Client.ReportNode(t.Context(), rep); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, "boot time recorded", func() bool {
+	testutil.Eventually(t, time.Minute, "boot time recorded", func() bool {
 		h := e.history(t, "liar")
 		return h[0].Booted != nil && h[0].BootID == "boot-b"
 	})
@@ -327,8 +313,8 @@ func TestWatchdogRetries(t *testing.T) {
 		if lines := e.logLines(t); !contains(lines, "stuck1: boot timeout reached, trying hard-reboot "+want+".") {
 			t.Fatalf("retry %d: platform log %q lacks the watchdog line %s", i+1, lines, want)
 		}
-		waitUntil(t, "the watchdog's reboot recorded", func() bool { return len(e.history(t, "stuck1")) == i+2 })
-		waitUntil(t, "the node down again", func() bool { return e.node(t, "stuck1").Boot.Cause == api.CauseBootupTimeout })
+		testutil.Eventually(t, time.Minute, "the watchdog's reboot recorded", func() bool { return len(e.history(t, "stuck1")) == i+2 })
+		testutil.Eventually(t, time.Minute, "the node down again", func() bool { return e.node(t, "stuck1").Boot.Cause == api.CauseBootupTimeout })
 	}
 	e.clock.Advance(10 * time.Minute)
 	e.mu.Lock()

@@ -265,21 +265,25 @@ func (s *Server) campaignBoots(ctx context.Context, id string) (api.Campaign, []
 	return c, out, nil
 }
 
-func (s *Server) listCampaignBoots(w http.ResponseWriter, r *http.Request) {
-	id, err := campaignID(r)
-	if err == nil {
-		err = checkQuery(r)
+// campaignRows serves a campaign's rows through view: its boots, or its
+// statistics.
+func (s *Server) campaignRows(view func(api.Campaign, []api.CampaignBoot) any) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id, err := campaignID(r)
+		if err == nil {
+			err = checkQuery(r)
+		}
+		if err != nil {
+			writeError(w, s.log, err)
+			return
+		}
+		c, boots, err := s.campaignBoots(r.Context(), id)
+		if err != nil {
+			writeError(w, s.log, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, view(c, boots))
 	}
-	if err != nil {
-		writeError(w, s.log, err)
-		return
-	}
-	_, boots, err := s.campaignBoots(r.Context(), id)
-	if err != nil {
-		writeError(w, s.log, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, api.CampaignBootList{Boots: boots})
 }
 
 // campaignEvents streams a campaign's events: its state first, then, with
@@ -357,8 +361,20 @@ func (s *Server) clearQuarantine(w http.ResponseWriter, r *http.Request) {
 		writeError(w, s.log, err)
 		return
 	}
+	requester, err := requesterOf(r.Context(), requester)
+	if err != nil {
+		writeError(w, s.log, err)
+		return
+	}
 	d, err := s.deviceNamed(r.Context(), r.PathValue("node"))
 	if err != nil {
+		writeError(w, s.log, err)
+		return
+	}
+	if who, err := identity(r.Context()); err != nil || (!who.Admin && d.Owner != "" && d.Owner != requester) {
+		if err == nil {
+			err = kindf(errForbidden, "node %s belongs to %s: its owner or an admin lifts its quarantine", d.Name, d.Owner)
+		}
 		writeError(w, s.log, err)
 		return
 	}
@@ -395,9 +411,23 @@ type campaignRebooter struct{ s *Server }
 
 func (cr campaignRebooter) Reboot(ctx context.Context, b campaign.Batch, done func(campaign.Outcome)) {
 	s := cr.s
-	names := make([]string, len(b.Nodes))
-	for i, n := range b.Nodes {
-		names[i] = n.Name
+	// A node forgotten (or renamed) since the campaign started fails its
+	// iteration alone: the others are rebooted.
+	inv, err := s.inventory(ctx)
+	if err != nil {
+		failAllNodes(s, b.Nodes, done, err)
+		return
+	}
+	var names []string
+	for _, n := range b.Nodes {
+		if i, ok := inv.byName[n.Name]; ok && inv.devices[i].MAC == n.MAC {
+			names = append(names, n.Name)
+			continue
+		}
+		done(campaign.Outcome{MAC: n.MAC, Error: fmt.Sprintf("node %s is no longer in the inventory under that name", n.Name), Code: string(api.CodeNotFound)})
+	}
+	if len(names) == 0 {
+		return
 	}
 	// Ownership was checked when the campaign started.
 	req := api.RebootRequest{Set: strings.Join(names, ","), Hard: b.Campaign.Hard, Requester: b.Campaign.Requester, Force: true,
@@ -405,21 +435,23 @@ func (cr campaignRebooter) Reboot(ctx context.Context, b campaign.Batch, done fu
 	if b.Campaign.Mode == api.CampaignFree {
 		req.Cause = fmt.Sprintf("campaign %s iteration %d/%d", b.Campaign.ID, b.Iteration, b.Campaign.Repeat)
 	}
-	failAll := func(err error) {
-		_, ae := toAPIError(err, s.log)
-		for _, n := range b.Nodes {
-			done(campaign.Outcome{MAC: n.MAC, Error: ae.Message, Code: string(ae.Code)})
-		}
-	}
 	nodes, err := s.rebootTargets(ctx, req)
 	if err != nil {
-		failAll(err)
+		failAllNodes(s, b.Nodes, done, err)
 		return
 	}
 	info := boot.RebootInfo{Campaign: b.Campaign.ID, CampaignName: b.Campaign.Name, Iteration: b.Iteration, Iterations: b.Campaign.Repeat}
 	_, _, err = s.runRebootWith(ctx, nodes, req, info, func(nr *api.NodeResult) { done(outcomeOf(nr)) })
 	if err != nil {
 		s.log.Error("campaign: cannot record reboots", "campaign", b.Campaign.ID, "err", err)
+	}
+}
+
+// failAllNodes gives every node of a batch the outcome of err.
+func failAllNodes(s *Server, nodes []campaign.Target, done func(campaign.Outcome), err error) {
+	_, ae := toAPIError(err, s.log)
+	for _, n := range nodes {
+		done(campaign.Outcome{MAC: n.MAC, Error: ae.Message, Code: string(ae.Code)})
 	}
 }
 
@@ -438,23 +470,6 @@ func outcomeOf(nr *api.NodeResult) campaign.Outcome {
 		}
 	}
 	return o
-}
-
-func (s *Server) campaignStats(w http.ResponseWriter, r *http.Request) {
-	id, err := campaignID(r)
-	if err == nil {
-		err = checkQuery(r)
-	}
-	if err != nil {
-		writeError(w, s.log, err)
-		return
-	}
-	c, boots, err := s.campaignBoots(r.Context(), id)
-	if err != nil {
-		writeError(w, s.log, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, campaignstats.Stats(c, boots))
 }
 
 func (s *Server) compareCampaigns(w http.ResponseWriter, r *http.Request) {

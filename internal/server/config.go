@@ -25,6 +25,10 @@ func (s *Server) showConfig(w http.ResponseWriter, r *http.Request) {
 		writeError(w, s.log, err)
 		return
 	}
+	if err := bindRequester(r.Context(), &req); err != nil {
+		writeError(w, s.log, err)
+		return
+	}
 	res, err := s.config(r.Context(), req)
 	if err != nil {
 		writeError(w, s.log, err)
@@ -53,6 +57,9 @@ func (s *Server) config(ctx context.Context, req api.ConfigRequest) (api.ConfigR
 	}
 	var res api.ConfigResult
 	if len(req.Settings) > 0 {
+		if err := checkDeviceSettings(ctx, devs); err != nil {
+			return res, err
+		}
 		if err := checkOwners(devs, req.Requester, req.Force); err != nil {
 			return res, err
 		}

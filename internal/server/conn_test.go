@@ -14,6 +14,7 @@ import (
 
 	"github.com/walt-testbed/walt/api"
 	"github.com/walt-testbed/walt/client"
+	"github.com/walt-testbed/walt/internal/accounts/accountstest"
 	"github.com/walt-testbed/walt/internal/reboot/reboottest"
 	"github.com/walt-testbed/walt/internal/server"
 	"github.com/walt-testbed/walt/internal/server/servertest"
@@ -48,7 +49,7 @@ func serve(t *testing.T, mod func(*server.Config)) *served {
 			t.Errorf("Serve = %v", err)
 		}
 	})
-	c, err := client.New("http://"+ln.Addr().String(), nil)
+	c, err := client.New("http://"+ln.Addr().String(), accountstest.NewTokens(t, cfg.Store).HTTPClient())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +77,9 @@ func slowClient(t *testing.T, addr string) net.Conn {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	fmt.Fprintf(c, "POST %s/config HTTP/1.1\r\nHost: walt\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{", api.Prefix)
+	// An open route (node reports): a route needing a token answers 401
+	// before reading the body.
+	fmt.Fprintf(c, "POST %s/node-reports HTTP/1.1\r\nHost: walt\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{", api.Prefix)
 	return c
 }
 

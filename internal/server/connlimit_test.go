@@ -118,7 +118,7 @@ func TestServeSurvivesEMFILE(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, ln) }()
-	c, err := client.New("http://"+inner.Addr().String(), nil)
+	c, err := client.New("http://"+inner.Addr().String(), tokenClient(t, st))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,15 +19,21 @@ func (s *Server) dashboardRoutes() {
 }
 
 // nodeSet answers GET /api/v1/node-sets?set=SET&requester=NAME with the
-// nodes the set names, as a reboot of it would resolve them.
+// nodes the set names, as a reboot of it would resolve them for the
+// token's user (requester, if given, must be that user).
 func (s *Server) nodeSet(w http.ResponseWriter, r *http.Request) {
 	if err := checkQuery(r, "set", "requester"); err != nil {
 		writeError(w, s.log, err)
 		return
 	}
 	q := r.URL.Query()
-	set, requester := q.Get("set"), q.Get("requester")
-	if err := checkTexts(setField(set), requesterField(requester)); err != nil {
+	set := q.Get("set")
+	err := checkTexts(setField(set), requesterField(q.Get("requester")))
+	var requester string
+	if err == nil {
+		requester, err = requesterOf(r.Context(), q.Get("requester"))
+	}
+	if err != nil {
 		writeError(w, s.log, err)
 		return
 	}

@@ -27,6 +27,9 @@ var fuzzEndpoints = []struct{ method, path string }{
 	{"GET", "/devices"},
 	{"GET", "/topology"},
 	{"GET", "/nodes"},
+	{"GET", "/campaigns"},
+	{"GET", "/campaigns/1/boots"},
+	{"GET", "/campaign-comparisons"},
 }
 
 // FuzzDecodeRequests sends arbitrary bodies and queries to the API's JSON
@@ -74,6 +77,7 @@ func FuzzDecodeRequests(f *testing.F) {
 			t.Skip()
 		}
 		req.URL.RawQuery = query
+		req.Header.Set("Authorization", "Bearer "+e.AdminToken) // the decoders, not the authentication
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
 		if rec.Code >= 500 && rec.Code != http.StatusServiceUnavailable {

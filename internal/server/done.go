@@ -76,6 +76,9 @@ func (s *Server) nodeDone(ctx context.Context, r api.DoneReport) (api.DoneReply,
 	case d.Type != store.TypeNode:
 		return api.DoneReply{}, culprits(invalidf("mac %s: device %s is a %s, not a node", mac, d.Name, d.Type), []string{d.Name})
 	}
+	if err := s.checkDoneSource(ctx, d); err != nil {
+		return api.DoneReply{}, err
+	}
 	done := boot.Done{BootID: r.BootID, Status: r.Status, Metrics: r.Metrics}
 	switch err := s.boots.ReportDone(mac, done); {
 	case errors.Is(err, boot.ErrUnknownNode):

@@ -12,6 +12,7 @@ import (
 	"github.com/walt-testbed/walt/api"
 	"github.com/walt-testbed/walt/internal/boot"
 	"github.com/walt-testbed/walt/internal/lab"
+	"github.com/walt-testbed/walt/internal/testutil"
 )
 
 // doneLog records the done reports the server accepted, as the campaign
@@ -77,7 +78,7 @@ func TestNodeDoneCurrentBoot(t *testing.T) {
 	}
 
 	e.reboot(t, "done1", false)
-	waitUntil(t, "the new boot's report", func() bool {
+	testutil.Eventually(t, time.Minute, "the new boot's report", func() bool {
 		bc, ok := e.rep.BootContext(n.MAC())
 		return ok && bc.BootID != first && bc.BootID == n.BootID()
 	})
@@ -203,13 +204,13 @@ func TestFlakyNodeRescued(t *testing.T) {
 	first := n.BootID()
 	e.reboot(t, "flaky1", false) // its second boot: never comes back
 	// The agent answers OK, then goes down.
-	waitUntil(t, "the flaky node down", func() bool { return n.State() != lab.Up })
+	testutil.Eventually(t, time.Minute, "the flaky node down", func() bool { return n.State() != lab.Up })
 	e.clock.Advance(59 * time.Second)
 	if n.State() != lab.Booting || n.BootID() != first {
 		t.Fatalf("flaky node %s, boot %s before the watchdog; want dark in boot %s", n.State(), n.BootID(), first)
 	}
 	e.clock.Advance(2 * time.Second) // the watchdog power-cycles it
-	waitUntil(t, "the rescued boot's context", func() bool {
+	testutil.Eventually(t, time.Minute, "the rescued boot's context", func() bool {
 		bc, ok := e.rep.BootContext(n.MAC())
 		return ok && bc.BootID != first && bc.BootID == n.BootID()
 	})
@@ -218,7 +219,7 @@ func TestFlakyNodeRescued(t *testing.T) {
 	}
 	rescued := n.BootID()
 	e.reboot(t, "flaky1", false) // the next counted boot comes back
-	waitUntil(t, "the next boot's context", func() bool {
+	testutil.Eventually(t, time.Minute, "the next boot's context", func() bool {
 		bc, ok := e.rep.BootContext(n.MAC())
 		return ok && bc.BootID != rescued && bc.BootID == n.BootID()
 	})

@@ -32,6 +32,8 @@ var errorTable = []struct {
 	{store.ErrNotFound, http.StatusNotFound, api.CodeNotFound},
 	{store.ErrConflict, http.StatusConflict, api.CodeConflict},
 	{store.ErrForbidden, http.StatusForbidden, api.CodeNotOwned},
+	{errUnauthenticated, http.StatusUnauthorized, api.CodeUnauthenticated},
+	{errForbidden, http.StatusForbidden, api.CodeForbidden},
 	{store.ErrUnavailable, http.StatusServiceUnavailable, api.CodeUnavailable},
 	{context.DeadlineExceeded, http.StatusGatewayTimeout, api.CodeTimeout},
 }
@@ -129,7 +131,11 @@ func decodeJSON(r *http.Request, v any) error {
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return kindf(store.ErrInvalid, "decode %s %s request body: trailing data after the JSON body", r.Method, r.URL.Path)
 	}
-	return checkRequest(v)
+	if err := checkRequest(v); err != nil {
+		return err
+	}
+	noteTarget(r.Context(), auditTarget(v))
+	return bindRequester(r.Context(), v)
 }
 
 // checkQuery refuses a malformed query, query parameters other than

@@ -64,6 +64,14 @@ func (inv *inventory) resolve(ctx context.Context, set, requester string, nodesO
 	}
 	picked := make(map[int]bool)
 	for _, t := range terms {
+		if t.Model != "" {
+			for i, d := range inv.devices {
+				if d.Type == store.TypeNode && d.Model == t.Model {
+					picked[i] = true
+				}
+			}
+			continue
+		}
 		if t.Name != "" {
 			i, ok := inv.byName[t.Name]
 			if !ok {
@@ -243,6 +251,9 @@ func madeUpMAC(ip net.IP) string {
 }
 
 func (s *Server) addDevice(ctx context.Context, req api.AddDevice) (api.Device, error) {
+	if _, err := requireAdmin(ctx, "Adding a device"); err != nil {
+		return api.Device{}, err
+	}
 	if err := checkDeviceName(req.Name); err != nil {
 		return api.Device{}, err
 	}
@@ -290,6 +301,10 @@ func (s *Server) forgetDevice(w http.ResponseWriter, r *http.Request) {
 		writeError(w, s.log, err)
 		return
 	}
+	if _, err := requireAdmin(r.Context(), "Forgetting a device"); err != nil {
+		writeError(w, s.log, err)
+		return
+	}
 	d, err := s.deviceNamed(r.Context(), r.PathValue("name"))
 	if err != nil {
 		writeError(w, s.log, err)
@@ -318,6 +333,14 @@ func (s *Server) forgetDevice(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// unchangedByReport reports whether the report of a known node, dev,
+// says what the inventory has, its last sign of life and booted flag
+// apart (a node reporting each boot from the same address).
+func unchangedByReport(old, dev store.Device) bool {
+	return old.Type == store.TypeNode && old.Name == dev.Name && old.IP == dev.IP && old.Model == dev.Model &&
+		old.Virtual == dev.Virtual && old.BootMode == dev.BootMode
+}
+
 var bootModes = map[string]bool{"": true, "network": true, "hybrid-volatile": true, "hybrid-persistent": true}
 
 func (s *Server) nodeReport(ctx context.Context, rep api.NodeReport) (api.Node, error) {
@@ -331,6 +354,9 @@ func (s *Server) nodeReport(ctx context.Context, rep api.NodeReport) (api.Node, 
 			return api.Node{}, err
 		}
 	}
+	if err := s.checkReportSource(ctx, rep, old); err != nil {
+		return api.Node{}, err
+	}
 	dev, err := reportedDevice(rep, old, time.Now())
 	if err != nil {
 		return api.Node{}, err
@@ -342,8 +368,13 @@ func (s *Server) nodeReport(ctx context.Context, rep api.NodeReport) (api.Node, 
 			dev.IP = host
 		}
 	}
-	d, err := s.store.ReportDevice(ctx, dev)
-	if err != nil {
+	var d store.Device
+	if old != nil && unchangedByReport(*old, dev) {
+		// Nothing to write but the node's sign of life and booted flag:
+		// the boot tracker's next flush writes both, with others'.
+		d = *old
+		d.Booted, d.LastSeen = true, dev.LastSeen
+	} else if d, err = s.store.ReportDevice(ctx, dev); err != nil {
 		return api.Node{}, err
 	}
 	bc := s.boots.Report(d.MAC, d.Name, rep.BootID, rep.NodeMethod)
@@ -356,6 +387,10 @@ func (s *Server) nodeReport(ctx context.Context, rep api.NodeReport) (api.Node, 
 func (s *Server) setLink(w http.ResponseWriter, r *http.Request) {
 	var req api.Link
 	if err := decodeJSON(r, &req); err != nil {
+		writeError(w, s.log, err)
+		return
+	}
+	if _, err := requireAdmin(r.Context(), "Recording a link"); err != nil {
 		writeError(w, s.log, err)
 		return
 	}

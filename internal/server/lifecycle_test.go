@@ -11,6 +11,7 @@ import (
 
 	"github.com/walt-testbed/walt/api"
 	"github.com/walt-testbed/walt/client"
+	"github.com/walt-testbed/walt/internal/accounts/accountstest"
 	"github.com/walt-testbed/walt/internal/server"
 	"github.com/walt-testbed/walt/internal/server/servertest"
 )
@@ -45,7 +46,7 @@ func TestServeReturnsOnceBootStateIsStored(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, ln) }()
-	c, err := client.New("http://"+ln.Addr().String(), nil)
+	c, err := client.New("http://"+ln.Addr().String(), accountstest.NewTokens(t, cfg.Store).HTTPClient())
 	if err != nil {
 		t.Fatal(err)
 	}

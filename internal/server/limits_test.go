@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/walt-testbed/walt/api"
+	"github.com/walt-testbed/walt/internal/accounts/accountstest"
 	"github.com/walt-testbed/walt/internal/lab/snmpswitch"
 	"github.com/walt-testbed/walt/internal/reboot/reboottest"
 	"github.com/walt-testbed/walt/internal/server/servertest"
@@ -101,7 +102,7 @@ func TestRequestNumberBounds(t *testing.T) {
 		t.Errorf("Reboots(limit %d) = %v, want invalid naming the bound", api.MaxLimit+1, err)
 	}
 	for _, q := range []string{"limit=-1", "limit=99999999999999999999", "limit=x"} {
-		resp, err := http.Get(e.URL + api.Prefix + "/logs?" + q)
+		resp, err := accountstest.Get(t, e.URL+api.Prefix+"/logs?"+q, e.AdminToken)
 		if err != nil {
 			t.Fatal(err)
 		}

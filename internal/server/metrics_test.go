@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/walt-testbed/walt/api"
+	"github.com/walt-testbed/walt/internal/accounts/accountstest"
 	"github.com/walt-testbed/walt/internal/lab/snmpswitch"
 	"github.com/walt-testbed/walt/internal/reboot/reboottest"
 	"github.com/walt-testbed/walt/internal/server/servertest"
@@ -64,7 +65,10 @@ func TestMetricsAfterReboot(t *testing.T) {
 	var body string
 	testutil.Eventually(t, 10*time.Second, "the boot duration in /metrics", func() bool {
 		body = getText(t, e.URL+"/metrics")
-		return strings.Contains(body, "walt_boot_duration_seconds_count 1\n")
+		// The reboot stream's request is counted once its handler has
+		// returned, which may be just after the client read its end.
+		return strings.Contains(body, "walt_boot_duration_seconds_count 1\n") &&
+			strings.Contains(body, `walt_api_request_duration_seconds_count{code="200",route="POST /api/v1/reboots"} 1`)
 	})
 	for _, line := range []string{
 		`walt_reboots_total{method="soft-reboot",outcome="ok"} 1`,
@@ -205,7 +209,7 @@ func TestMetricsSNMP(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, sw := range []string{"sw1", "sw2"} {
-		resp, err := http.Get(e.URL + api.Prefix + "/switches/" + sw + "/ports")
+		resp, err := accountstest.Get(t, e.URL+api.Prefix+"/switches/"+sw+"/ports", e.AdminToken)
 		if err != nil {
 			t.Fatal(err)
 		}

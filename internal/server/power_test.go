@@ -2,8 +2,11 @@ package server_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -14,6 +17,7 @@ import (
 	"github.com/walt-testbed/walt/internal/reboot/reboottest"
 	"github.com/walt-testbed/walt/internal/server"
 	"github.com/walt-testbed/walt/internal/server/servertest"
+	"github.com/walt-testbed/walt/internal/store"
 	"github.com/walt-testbed/walt/internal/testutil"
 )
 
@@ -102,7 +106,12 @@ func TestPowerMethodsThroughServer(t *testing.T) {
 	}
 	replies = append(replies, hist)
 	if len(hist.Reboots) != 1 || hist.Reboots[0].Method != api.MethodIPMI {
-		t.Errorf("history of pc1: %+v, want its IPMI-reboot", hist.Reboots)
+		t.Fatalf("history of pc1: %+v, want its IPMI-reboot", hist.Reboots)
+	}
+	// The history keeps what the BMC said of the cut.
+	if a := hist.Reboots[0].Attempts; len(a) != 2 || a[0].CutVerified != nil || a[1].CutVerified == nil || !*a[1].CutVerified ||
+		a[1].Cut != by["pc1"].Attempts[1].Cut {
+		t.Errorf("history of pc1: attempts %+v, want the soft one without a cut, the IPMI one with its verified cut", a)
 	}
 	out, _ := json.Marshal(replies)
 	for what, text := range map[string]string{"API replies": string(out), "server log": logs.String()} {
@@ -127,4 +136,73 @@ func (e *env) mac(t *testing.T, name string) string {
 	}
 	t.Fatalf("no device %s", name)
 	return ""
+}
+
+// TestNodePowerRecordedOff: a node whose own power the journal records
+// off (a server killed during its power-cycle, store.NodePowerPort) is
+// rebooted by powering it on only: no soft attempt (its agent cannot
+// answer), its power.command run with "on" alone; the record is then gone.
+func TestNodePowerRecordedOff(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, servertest.WithPoE(t))
+	e.addNode(t, "pc1", reboottest.OK)
+	ctx := t.Context()
+	calls := filepath.Join(t.TempDir(), "calls")
+	script, err := filepath.Abs("../power/command/testdata/record.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.c.SetConfig(ctx, api.ConfigRequest{Set: "pc1", Settings: []string{"power.method=command", "power.off_time=0",
+		"power.command=" + script + " " + calls + " {action}"}}); err != nil {
+		t.Fatal(err)
+	}
+	mac := e.mac(t, "pc1")
+	if err := e.store.AddPoEOff(ctx, store.PoEOff{SwitchMAC: mac, Port: store.NodePowerPort, Reason: "hard-reboot"}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := e.c.Reboot(ctx, api.RebootRequest{Set: "pc1", Requester: "alice"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res) != 1 || !res[0].OK || res[0].Method != api.MethodCommand || len(res[0].Attempts) != 1 {
+		t.Fatalf("reboot of pc1 recorded off = %+v, want one command-reboot attempt, no soft one", res)
+	}
+	b, _ := os.ReadFile(calls)
+	if lines := strings.Split(strings.TrimSpace(string(b)), "\n"); len(lines) != 1 || !strings.HasSuffix(lines[0], " <on>") {
+		t.Errorf("power command calls:\n%s\nwant one, on", b)
+	}
+	if offs, err := e.store.PoEOffs(ctx); err != nil || len(offs) != 0 {
+		t.Errorf("power-off records after the power-on: %+v, %v; want none", offs, err)
+	}
+}
+
+// TestModelSet: model:NAME in a set names the nodes of that model, so
+// that a model's minimum off time is one command; a model no node has
+// matches nothing.
+func TestModelSet(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	ctx := t.Context()
+	for i, n := range []struct{ name, model string }{{"rpi1", "rpi-b"}, {"rpi2", "rpi-b"}, {"pc1", "pc-x86-64"}} {
+		if _, err := e.c.ReportNode(ctx, api.NodeReport{MAC: fmt.Sprintf("02:66:00:00:01:%02x", i+1), IP: fmt.Sprintf("127.66.3.%d", i+1),
+			Name: n.name, Model: n.model}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := e.c.SetConfig(ctx, api.ConfigRequest{Set: "model:rpi-b", Settings: []string{"power.off_time=5s"}}); err != nil {
+		t.Fatal(err)
+	}
+	all, err := e.store.Settings(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]string{"rpi1": "5s", "rpi2": "5s", "pc1": ""} {
+		if got := all[e.mac(t, name)]["power.off_time"]; got != want {
+			t.Errorf("%s: power.off_time %q, want %q", name, got, want)
+		}
+	}
+	if _, err := e.c.SetConfig(ctx, api.ConfigRequest{Set: "model:rpi-4b", Settings: []string{"power.off_time=5s"}}); err == nil ||
+		!strings.Contains(err.Error(), "No matching devices found") {
+		t.Errorf("config of a model no node has: %v, want no matching devices", err)
+	}
 }

@@ -89,7 +89,7 @@ func newPSRig(t *testing.T, idle time.Duration, octet int) *psRig {
 	r.clocked(r.clock)
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(hs.Close)
-	if r.c, err = client.New(hs.URL, nil); err != nil {
+	if r.c, err = client.New(hs.URL, tokenClient(t, st)); err != nil {
 		t.Fatal(err)
 	}
 	for k, reboots := range []string{"true", "false"} {
@@ -304,13 +304,7 @@ func TestPowersaveLoop(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- r.srv.Serve(ctx, ln) }()
-	deadline := time.Now().Add(15 * time.Second)
-	for r.powered("sw1", 2) && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	if r.powered("sw1", 2) {
-		t.Error("the powersave loop never powered the idle free node off")
-	}
+	testutil.Eventually(t, 15*time.Second, "the powersave loop to power the idle free node off", func() bool { return !r.powered("sw1", 2) })
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("Serve = %v", err)

@@ -101,7 +101,8 @@ func (s *Server) rebootTargets(ctx context.Context, req api.RebootRequest) ([]re
 	return nodes, nil
 }
 
-// poweredOff returns the MACs of nodes whose switch port the server turned off.
+// poweredOff returns the MACs of nodes whose switch port, or own power,
+// the server turned off.
 func (s *Server) poweredOff(ctx context.Context) (map[string]bool, error) {
 	offs, err := s.store.PoEOffs(ctx)
 	if err != nil || len(offs) == 0 {
@@ -112,14 +113,17 @@ func (s *Server) poweredOff(ctx context.Context) (map[string]bool, error) {
 		n  int
 	}
 	dark := make(map[port]bool)
+	out := make(map[string]bool)
 	for _, o := range offs {
 		dark[port{o.SwitchMAC, o.Port}] = true
+		if o.Port == store.NodePowerPort { // its BMC or power.command
+			out[o.SwitchMAC] = true
+		}
 	}
 	links, err := s.store.Links(ctx)
 	if err != nil {
 		return nil, err
 	}
-	out := make(map[string]bool)
 	for _, l := range links {
 		if dark[port{l.SwitchMAC, l.Port}] {
 			out[l.NodeMAC] = true
@@ -136,6 +140,11 @@ func (s *Server) listReboots(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	if err := checkTexts(setField(q.Get("set")), requesterField(q.Get("requester")),
 		textField{"batch", q.Get("batch"), maxName, true}, textField{"node", q.Get("node"), maxName, false}); err != nil {
+		writeError(w, s.log, err)
+		return
+	}
+	who, err := requesterOf(r.Context(), q.Get("requester"))
+	if err != nil {
 		writeError(w, s.log, err)
 		return
 	}
@@ -157,7 +166,7 @@ func (s *Server) listReboots(w http.ResponseWriter, r *http.Request) {
 	f.Limit = limit
 	var recs []store.Reboot
 	if set := q.Get("set"); set != "" {
-		recs, err = s.rebootsOfSet(r.Context(), set, q.Get("requester"), f)
+		recs, err = s.rebootsOfSet(r.Context(), set, who, f)
 	} else {
 		recs, err = s.store.Reboots(r.Context(), f)
 	}

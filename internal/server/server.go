@@ -6,6 +6,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -20,6 +21,7 @@ import (
 	"github.com/walt-testbed/walt/api"
 	"github.com/walt-testbed/walt/internal/boot"
 	"github.com/walt-testbed/walt/internal/campaign"
+	"github.com/walt-testbed/walt/internal/campaignstats"
 	"github.com/walt-testbed/walt/internal/history"
 	"github.com/walt-testbed/walt/internal/metrics"
 	"github.com/walt-testbed/walt/internal/powersave"
@@ -58,6 +60,10 @@ type Config struct {
 	// VNodes runs the virtual nodes; nil: none. wiring.Drivers sets it
 	// with Reboot.Virtual, the hard reboot through it.
 	VNodes VNodes
+	// TLS, if not nil, serves the API over TLS (tls.go); plain HTTP is
+	// then taken from loopback peers only. nil: plain HTTP (walt-server
+	// allows it on loopback, elsewhere only with --tls=off).
+	TLS *tls.Config
 	// Version and StoreName are reported by GET /api/v1/health.
 	Version, StoreName string
 	Logger             *slog.Logger
@@ -83,8 +89,11 @@ type Server struct {
 	ps       *powersave.Powersave
 	rescanMu sync.Mutex // one rescan applies its findings at a time
 
-	vn    vnodeState
-	start startup
+	vn       vnodeState
+	start    startup
+	auditLog auditTrail // wakes GET /api/v1/audit followers (audit.go)
+	// refusedNode rate-limits the log of refused node traffic (nodeauth.go).
+	refusedNode rateLog
 	// streams ends long responses (console follow) at shutdown.
 	streams     context.Context
 	stopStreams context.CancelFunc
@@ -130,14 +139,16 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if s.boots, err = boot.New(ctx, cfg.Boot, bootStore{cfg.Store, s.metrics}, cfg.Logger, watchdog{s}); err != nil {
 		return nil, fmt.Errorf("server config: %w", err)
 	}
-	s.campaigns = campaign.New(campaign.Config{Store: cfg.Store, Rebooter: campaignRebooter{s}, Boots: s.boots, Logger: cfg.Logger})
+	s.campaigns = campaign.New(campaign.Config{Store: cfg.Store, Rebooter: campaignRebooter{s}, Boots: s.boots, Logger: cfg.Logger,
+		OnIteration: s.metrics.CampaignIteration})
+	s.metrics.CampaignsRunning(s.campaigns.Running)
 	s.SetDoneReplier(func(mac string, d boot.Done) api.DoneReply {
 		c, it := s.campaigns.DoneOf(mac, d.BootID)
 		return api.DoneReply{Campaign: c, Iteration: it}
 	})
 	s.ps = powersave.New(powersave.Config{Idle: cfg.Powersave, Store: cfg.Store, PoE: cfg.PoE, Tracker: s.boots, Logger: cfg.Logger})
 	s.routes()
-	s.handler = s.metrics.Instrument(s.mux)
+	s.handler = s.metrics.Instrument(s.authenticate(s.mux))
 	return s, nil
 }
 
@@ -166,11 +177,13 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET "+p+"/campaigns", s.listCampaigns)
 	s.mux.HandleFunc("GET "+p+"/campaigns/{id}", s.showCampaign)
 	s.mux.HandleFunc("POST "+p+"/campaigns/{id}/stop", s.stopCampaign)
-	s.mux.HandleFunc("GET "+p+"/campaigns/{id}/boots", s.listCampaignBoots)
+	s.mux.HandleFunc("GET "+p+"/campaigns/{id}/boots", s.campaignRows(func(_ api.Campaign, b []api.CampaignBoot) any { return api.CampaignBootList{Boots: b} }))
 	s.mux.HandleFunc("GET "+p+"/campaigns/{id}/events", s.campaignEvents)
-	s.mux.HandleFunc("GET "+p+"/campaigns/{id}/stats", s.campaignStats)
+	s.mux.HandleFunc("GET "+p+"/campaigns/{id}/stats", s.campaignRows(func(c api.Campaign, b []api.CampaignBoot) any { return campaignstats.Stats(c, b) }))
 	s.mux.HandleFunc("GET "+p+"/campaign-comparisons", s.compareCampaigns)
 	s.mux.HandleFunc("DELETE "+p+"/quarantine/{node}", s.clearQuarantine)
+	s.mux.HandleFunc("GET "+p+"/whoami", s.whoami)
+	s.mux.HandleFunc("GET "+p+"/audit", s.audit)
 	s.vnodeRoutes()
 	s.dashboardRoutes()
 	s.mux.Handle("GET /metrics", s.metrics.Handler(s.log))
@@ -179,7 +192,8 @@ func (s *Server) routes() {
 	})
 }
 
-// Handler returns the API's HTTP handler, GET /metrics included.
+// Handler returns the API's HTTP handler, GET /metrics included, tokens
+// checked (auth.go).
 func (s *Server) Handler() http.Handler { return s.handler }
 
 // A Task is work Serve runs beside the API, in its errgroup, on a context
@@ -245,13 +259,20 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, tasks ...Task) erro
 // serveHTTP serves the API on ln until ctx ends, then shuts it down.
 func (s *Server) serveHTTP(ctx context.Context, ln net.Listener) error {
 	ln = limitConns(ln, s.cfg.MaxConns, s.log)
+	if s.cfg.TLS != nil {
+		ln = sniffListener{ln, s.cfg.TLS}
+	}
 	hs := &http.Server{Handler: s.handler, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 		ReadHeaderTimeout: min(10*time.Second, s.cfg.ReadTimeout), ReadTimeout: s.cfg.ReadTimeout,
-		WriteTimeout: s.cfg.WriteTimeout, IdleTimeout: s.cfg.IdleTimeout}
+		WriteTimeout: s.cfg.WriteTimeout, IdleTimeout: s.cfg.IdleTimeout, ConnContext: withConn}
 	hs.RegisterOnShutdown(s.stopStreams)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }() // ends at Shutdown, awaited below
-	s.log.Info("serving API", "addr", ln.Addr().String(), "version", api.Version)
+	if s.cfg.TLS != nil {
+		s.log.Info("serving API", "addr", ln.Addr().String(), "version", api.Version, "tls", true, "fingerprint", tlsFingerprint(s.cfg.TLS))
+	} else {
+		s.log.Info("serving API", "addr", ln.Addr().String(), "version", api.Version, "tls", false)
+	}
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve API on %s: %w", ln.Addr(), err)

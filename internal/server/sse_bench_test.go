@@ -54,7 +54,7 @@ func BenchmarkEventStreams10Dashboards10000Boots(b *testing.B) {
 
 		var streams []*sseStream
 		for range dashboards {
-			st := openEvents(b, env.URL, "")
+			st := openEvents(b, env.URL, env.AdminToken, "")
 			st.until(b, "hello", func(e sseEvent) bool { return e.typ == api.SSEHello })
 			streams = append(streams, st)
 		}

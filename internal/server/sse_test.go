@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/walt-testbed/walt/api"
+	"github.com/walt-testbed/walt/internal/accounts/accountstest"
 	"github.com/walt-testbed/walt/internal/server"
 	"github.com/walt-testbed/walt/internal/server/servertest"
 )
@@ -27,11 +28,24 @@ type sseStream struct {
 	r    *bufio.Reader
 }
 
-func openEvents(t testing.TB, base, query string) *sseStream {
+// authGet gets url with token.
+func authGet(t testing.TB, token, url string) *http.Response {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, url, nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
+
+func openEvents(t testing.TB, base, token, query string) *sseStream {
 	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
 	t.Cleanup(cancel)
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+api.Prefix+"/events"+query, nil)
+	req.Header.Set("Authorization", "Bearer "+token)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -111,7 +125,7 @@ func reportSSENode(t *testing.T, env *servertest.Env, name, mac string) {
 func TestEventsTellLogLinesAndNodeStates(t *testing.T) {
 	t.Parallel()
 	env := servertest.New(t, nil, nil)
-	st := openEvents(t, env.URL, "")
+	st := openEvents(t, env.URL, env.AdminToken, "")
 	hello := decode[api.EventsHello](t, st.until(t, "hello", func(e sseEvent) bool { return e.typ == api.SSEHello }))
 	reportSSENode(t, env, "node1", "52:54:00:aa:00:01")
 	ev := st.until(t, "the log line", func(e sseEvent) bool { return e.typ == api.SSELog })
@@ -134,15 +148,15 @@ func TestEventsResumeAfterASeqOrResync(t *testing.T) {
 	for i, name := range []string{"node1", "node2", "node3"} {
 		reportSSENode(t, env, name, "52:54:00:aa:00:0"+string(rune('1'+i)))
 	}
-	st := openEvents(t, env.URL, "?after=1")
+	st := openEvents(t, env.URL, env.AdminToken, "?after=1")
 	if l := decode[api.LogLine](t, st.until(t, "line 2", func(e sseEvent) bool { return e.typ == api.SSELog })); l.Seq != 2 || l.Node != "node2" {
 		t.Fatalf("first line after 1: %+v", l)
 	}
 	// A new server on the same store: lines 1 to 3 are only in the store.
 	env.Server.Close()
-	env2 := servertest.New(t, nil, func(c *server.Config) { c.Store = env.Store })
+	env2 := servertest.New(t, nil, func(c *server.Config) { c.Store = env.Store }) // its accounts too: env.AdminToken
 	reportSSENode(t, env2, "node4", "52:54:00:aa:00:04")
-	st2 := openEvents(t, env2.URL, "?after=1")
+	st2 := openEvents(t, env2.URL, env.AdminToken, "?after=1")
 	ev := st2.until(t, "a resync", func(e sseEvent) bool { return e.typ == api.SSEResync || e.typ == api.SSELog })
 	if r := decode[api.Resync](t, ev); ev.typ != api.SSEResync || r.What != "log" || !strings.Contains(r.Reason, "lines 2 to 3") {
 		t.Fatalf("first event %s %s, want a resync of the log naming lines 2 to 3", ev.typ, ev.data)
@@ -158,19 +172,16 @@ func TestEventsOfACampaign(t *testing.T) {
 	t.Parallel()
 	env := servertest.New(t, nil, nil)
 	reportSSENode(t, env, "node1", "52:54:00:aa:00:01")
-	resp, err := http.Get(env.URL + api.Prefix + "/events?campaign=12")
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp := authGet(t, env.AdminToken, env.URL+api.Prefix+"/events?campaign=12")
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusNotFound {
 		t.Fatalf("events of an unknown campaign: %s, want 404", resp.Status)
 	}
-	c, err := env.Client.StartCampaign(t.Context(), api.CampaignRequest{Set: "node1", Requester: "alice", Repeat: 1, BootTimeout: api.Duration(time.Second)})
+	c, err := env.Client.StartCampaign(t.Context(), api.CampaignRequest{Set: "node1", Repeat: 1, BootTimeout: api.Duration(time.Second)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := openEvents(t, env.URL, "?campaign="+c.ID)
+	st := openEvents(t, env.URL, env.AdminToken, "?campaign="+c.ID)
 	first := decode[api.CampaignEvent](t, st.until(t, "a campaign event", func(e sseEvent) bool { return e.typ == api.SSECampaign }))
 	if first.Type != api.CampaignEventState || first.Campaign == nil || first.Campaign.ID != c.ID {
 		t.Fatalf("first campaign event %+v, want campaign %s's state", first, c.ID)
@@ -192,6 +203,7 @@ func TestEventsRefuseBadParameters(t *testing.T) {
 		{"?follow=true", "", "follow"},
 	} {
 		req, _ := http.NewRequest(http.MethodGet, env.URL+api.Prefix+"/events"+tc.query, nil)
+		req.Header.Set("Authorization", "Bearer "+env.AdminToken)
 		if tc.header != "" {
 			req.Header.Set("Last-Event-ID", tc.header)
 		}
@@ -215,17 +227,14 @@ func TestEventStreamsAreBounded(t *testing.T) {
 	env := servertest.New(t, nil, nil)
 	streams := make([]*sseStream, api.MaxEventStreams)
 	for i := range streams {
-		streams[i] = openEvents(t, env.URL, "")
+		streams[i] = openEvents(t, env.URL, env.AdminToken, "")
 		streams[i].until(t, "hello", func(e sseEvent) bool { return e.typ == api.SSEHello })
 	}
 	_, err := env.Client.Health(t.Context()) // the API still answers
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err := http.Get(env.URL + api.Prefix + "/events")
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp := authGet(t, env.AdminToken, env.URL+api.Prefix+"/events")
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("stream %d: %s, want 503", api.MaxEventStreams+1, resp.Status)
@@ -233,10 +242,7 @@ func TestEventStreamsAreBounded(t *testing.T) {
 	streams[0].resp.Body.Close()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		resp, err := http.Get(env.URL + api.Prefix + "/events")
-		if err != nil {
-			t.Fatal(err)
-		}
+		resp := authGet(t, env.AdminToken, env.URL+api.Prefix+"/events")
 		resp.Body.Close()
 		if resp.StatusCode == http.StatusOK {
 			break
@@ -254,6 +260,7 @@ func TestEventStreamEndsAtShutdown(t *testing.T) {
 	t.Parallel()
 	cfg := servertest.Config(t)
 	cfg.ShutdownGrace = 20 * time.Second
+	token := accountstest.NewTokens(t, cfg.Store).Admin
 	srv, err := server.New(t.Context(), cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -266,7 +273,7 @@ func TestEventStreamEndsAtShutdown(t *testing.T) {
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, ln) }()
-	st := openEvents(t, "http://"+ln.Addr().String(), "")
+	st := openEvents(t, "http://"+ln.Addr().String(), token, "")
 	st.until(t, "hello", func(e sseEvent) bool { return e.typ == api.SSEHello })
 	start := time.Now()
 	cancel()
@@ -299,10 +306,10 @@ func TestEventStreamNotReadBlocksNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer stalled.Close()
-	if _, err := io.WriteString(stalled, "GET "+api.Prefix+"/events HTTP/1.1\r\nHost: walt\r\n\r\n"); err != nil {
+	if _, err := io.WriteString(stalled, "GET "+api.Prefix+"/events HTTP/1.1\r\nHost: walt\r\nAuthorization: Bearer "+env.AdminToken+"\r\n\r\n"); err != nil {
 		t.Fatal(err)
 	}
-	reader := openEvents(t, env.URL, "")
+	reader := openEvents(t, env.URL, env.AdminToken, "")
 	reader.until(t, "hello", func(e sseEvent) bool { return e.typ == api.SSEHello })
 	start := time.Now()
 	for i := range boots {
@@ -332,14 +339,11 @@ func TestNodeSetsResolveSets(t *testing.T) {
 	for i, name := range []string{"node1", "node2", "node3"} {
 		reportSSENode(t, env, name, "52:54:00:aa:01:0"+string(rune('1'+i)))
 	}
-	if _, err := env.Client.Ownership(t.Context(), api.OwnershipRequest{Set: "node3", Action: "acquire", Requester: "alice"}); err != nil {
+	if _, err := env.ClientAs(t, "alice").Ownership(t.Context(), api.OwnershipRequest{Set: "node3", Action: "acquire"}); err != nil {
 		t.Fatal(err)
 	}
 	get := func(query string) (int, api.NodeSet, *api.Error) {
-		resp, err := http.Get(env.URL + api.Prefix + "/node-sets?" + query)
-		if err != nil {
-			t.Fatal(err)
-		}
+		resp := authGet(t, env.Token(t, "alice"), env.URL+api.Prefix+"/node-sets?"+query)
 		defer resp.Body.Close()
 		var ns api.NodeSet
 		var eb api.ErrorBody
@@ -374,6 +378,24 @@ func TestNodeSetsResolveSets(t *testing.T) {
 		code, _, e := get(tc.query)
 		if code != tc.code || e == nil || (tc.culprit != "" && (len(e.Culprits) != 1 || e.Culprits[0] != tc.culprit)) {
 			t.Errorf("%s: %d %+v, want %d naming %q", tc.query, code, e, tc.code, tc.culprit)
+		}
+	}
+}
+
+// The dashboard's page and files are served without a token (they hold
+// no data); its event stream, as every call it makes, needs one.
+func TestDashboardIsOpenItsDataIsNot(t *testing.T) {
+	t.Parallel()
+	env := servertest.New(t, nil, nil)
+	for path, want := range map[string]int{"/": http.StatusOK, "/ui/js/app.js": http.StatusOK,
+		api.Prefix + "/events": http.StatusUnauthorized, api.Prefix + "/node-sets?set=all-nodes": http.StatusUnauthorized} {
+		resp, err := http.Get(env.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("GET %s without a token: %s, want %d", path, resp.Status, want)
 		}
 	}
 }

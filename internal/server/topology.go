@@ -71,6 +71,9 @@ func switchesOf(ctx context.Context, inv *inventory, set, requester string) ([]s
 // changes nothing of its links.
 func (s *Server) rescan(ctx context.Context, req api.RescanRequest) (api.RescanResult, error) {
 	res := api.RescanResult{Switches: []api.ScannedSwitch{}, Changes: []api.LinkChange{}}
+	if _, err := requireAdmin(ctx, "A rescan (it records links and devices)"); err != nil {
+		return res, err
+	}
 	if s.cfg.PoE == nil {
 		return res, errNoPoE
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/walt-testbed/walt/internal/nodeset"
 	"github.com/walt-testbed/walt/internal/store"
 	"github.com/walt-testbed/walt/internal/store/sqlstore"
+	"github.com/walt-testbed/walt/internal/vocab"
 )
 
 // Bounds of the free-text fields of requests and reports, in bytes
@@ -133,7 +134,7 @@ func checkDeviceName(name string) error {
 	if err := sqlstore.ValidateName(name); err != nil {
 		return culprits(err, []string{name})
 	}
-	if c := name[0]; !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+	if !vocab.NameStart(name[0]) {
 		return culprits(invalidf("device name '%s': must start with a letter or a digit", name), []string{name})
 	}
 	if terms, err := nodeset.Parse(name); err != nil || len(terms) != 1 || terms[0].Name != name {

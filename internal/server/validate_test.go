@@ -220,6 +220,7 @@ func (e *env) raw(t *testing.T, method, path, body string) (int, api.Error) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	req.Header.Set("Authorization", "Bearer "+e.AdminToken)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -304,7 +305,7 @@ func TestRequestValidation(t *testing.T) {
 }
 
 // walt node config and walt device forget of another user's node need
-// force, as a reboot does.
+// force, as a reboot does; forgetting a device needs an admin.
 func TestChangesNeedOwnership(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil)
@@ -333,15 +334,20 @@ func TestChangesNeedOwnership(t *testing.T) {
 		t.Errorf("Config(show alice's node as bob) = %v, want allowed", err)
 	}
 
-	err = e.c.ForgetDevice(t.Context(), "a1", "bob", false)
+	for _, force := range []bool{false, true} {
+		if err := e.c.ForgetDevice(t.Context(), "free1", "bob", force); !errors.Is(err, api.ErrForbidden) || !strings.Contains(err.Error(), "for admins, and bob is not one") {
+			t.Errorf("ForgetDevice(as bob, not an admin, force %t) = %v, want forbidden", force, err)
+		}
+	}
+	err = e.c.ForgetDevice(t.Context(), "a1", "admin", false)
 	if !errors.As(err, &ae) || ae.Code != api.CodeNotOwned || !cmp.Equal(ae.Culprits, []string{"a1"}) {
-		t.Errorf("ForgetDevice(alice's node as bob) = %v, want ErrNotOwned naming a1", err)
+		t.Errorf("ForgetDevice(alice's node as another admin) = %v, want ErrNotOwned naming a1", err)
 	}
 	e.device(t, "a1") // still there
-	if err := e.c.ForgetDevice(t.Context(), "free1", "bob", false); err != nil {
+	if err := e.c.ForgetDevice(t.Context(), "free1", "admin", false); err != nil {
 		t.Errorf("ForgetDevice(free node) = %v", err)
 	}
-	if err := e.c.ForgetDevice(t.Context(), "a1", "bob", true); err != nil {
+	if err := e.c.ForgetDevice(t.Context(), "a1", "admin", true); err != nil {
 		t.Errorf("ForgetDevice(force) = %v", err)
 	}
 	if n := e.devicesNow(t).NumDevices; n != 0 {

@@ -60,7 +60,11 @@ func requesterForce(r *http.Request) (string, bool, error) {
 		return "", false, err
 	}
 	requester := r.URL.Query().Get("requester")
-	return requester, force, checkText("requester", requester, maxRequester, true)
+	if err := checkText("requester", requester, maxRequester, true); err != nil {
+		return "", false, err
+	}
+	requester, err = requesterOf(r.Context(), requester)
+	return requester, force, err
 }
 
 func (s *Server) deleteVNode(w http.ResponseWriter, r *http.Request) {

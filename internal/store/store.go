@@ -87,12 +87,20 @@ type Link struct {
 // PoEOff records a switch port whose power the server turned off, and why
 // ("hard-reboot", "powersave"). A restarted server reads them back so that a
 // crash between "off" and "on" does not leave a node dark.
+//
+// A node powered through its BMC or a power.command has no switch port:
+// the record of its own power is SwitchMAC the node's MAC, Port
+// NodePowerPort.
 type PoEOff struct {
 	SwitchMAC string
 	Port      int
 	Reason    string
 	At        time.Time
 }
+
+// NodePowerPort is the Port of a PoEOff that records a node's own power
+// (BMC, power.command) turned off; switch ports are numbered from 1.
+const NodePowerPort = 0
 
 // Reboot is the record of one node's reboot.
 type Reboot struct {
@@ -148,6 +156,12 @@ type Attempt struct {
 	Code     string
 	Started  time.Time
 	Finished time.Time
+	// CutVerified is what the power source said of a hard attempt's cut:
+	// true when it read the power back off before power returned; nil
+	// when it said nothing (a soft attempt, a record from before schema
+	// version 5). Cut says how, or why not.
+	CutVerified *bool
+	Cut         string
 }
 
 // RebootFilter selects reboot records. Zero fields match everything.
@@ -235,7 +249,8 @@ type Store interface {
 	Reboots(ctx context.Context, f RebootFilter) ([]Reboot, error)
 
 	// SetBootStatuses records the boot status of nodes in one transaction
-	// (and their Device.Booted flag). Statuses of MACs that are not in the
+	// (and their Device.Booted flag, and Device.LastSeen when the status
+	// has one). Statuses of MACs that are not in the
 	// inventory (devices forgotten meanwhile) are skipped.
 	SetBootStatuses(ctx context.Context, bs []BootStatus) error
 	// BootStatuses returns every recorded boot status, sorted by MAC.
@@ -276,6 +291,10 @@ type Store interface {
 	ClearQuarantine(ctx context.Context, mac string) (bool, error)
 	// Quarantines returns every quarantined node, sorted by MAC.
 	Quarantines(ctx context.Context) ([]Quarantine, error)
+	// UserStore: accounts and API tokens (user.go).
+	UserStore
+	// AuditStore: the audit trail of state-changing calls (audit.go).
+	AuditStore
 
 	// Close releases the store.
 	Close() error
@@ -358,6 +377,10 @@ type BootStatus struct {
 	LastMethod string
 	// RetriesLeft counts the hard reboots the boot watchdog may still try.
 	RetriesLeft int
+	// LastSeen, when not zero, is the node's last sign of life:
+	// SetBootStatuses stores it as the device's LastSeen. BootStatuses
+	// leaves it zero (Device.LastSeen has it).
+	LastSeen time.Time
 }
 
 // RebootBoot is the boot that completed a reboot.

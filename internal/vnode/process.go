@@ -69,5 +69,10 @@ func identityFlags(known map[string]bool, m Machine, server string) []string {
 			args = append(args, "--"+kv[0], kv[1])
 		}
 	}
+	// The server reaches an agent on loopback from 127.0.0.1, whatever
+	// address its URL names: the agent, obeying its server only, allows it.
+	if server != "" && known["allow-from"] {
+		args = append(args, "--allow-from", "127.0.0.1")
+	}
 	return args
 }

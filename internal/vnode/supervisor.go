@@ -5,13 +5,13 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"github.com/walt-testbed/walt/internal/vocab"
 	"log/slog"
 	"net"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"sync"
 	"syscall"
@@ -108,13 +108,11 @@ type vnode struct {
 	done      chan struct{} // closed when the node's loop has returned
 }
 
-var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
-
 // ValidName checks a vnode name: 1 to 63 letters, digits, '.', '_' and
 // '-', starting with a letter or a digit (it goes into QEMU's argv and the
 // guest's kernel command line).
 func ValidName(name string) error {
-	if !nameRE.MatchString(name) {
+	if name == "" || len(name) > vocab.MaxVNodeName || !vocab.NameStart(name[0]) || vocab.BadNameByte(name) >= 0 {
 		return fmt.Errorf("invalid vnode name %q: use 1 to 63 letters, digits, '.', '_' and '-', starting with a letter or a digit", name)
 	}
 	return nil

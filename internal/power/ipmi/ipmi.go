@@ -17,6 +17,7 @@ import (
 
 	"github.com/bougou/go-ipmi/pkg/client"
 	"github.com/bougou/go-ipmi/pkg/command/chassis"
+	"github.com/bougou/go-ipmi/pkg/types"
 
 	"github.com/walt-testbed/walt/internal/power"
 )
@@ -108,7 +109,14 @@ func (d *Driver) session(ctx context.Context, t Target, f func(chassisClient) er
 		if err != nil {
 			return fmt.Errorf("BMC %s: %s", t.BMC(), scrub(err, t.Password))
 		}
-		c.WithTimeout(d.cfg.Timeout).WithRetry(d.cfg.Retries)
+		// The suites to try are given, in the library's order of
+		// preference (17, then 3...): left to find them, the library first
+		// asks the BMC for its list (Get Channel Cipher Suites), which
+		// keeps only those of that same list, and which some BMCs
+		// (ipmi_sim) never answer: Timeout times 1+Retries lost on each
+		// session (6 s by default). A suite the BMC lacks is refused by
+		// its Open Session reply, at once.
+		c.WithTimeout(d.cfg.Timeout).WithRetry(d.cfg.Retries).WithCipherSuiteID(types.PreferredCiphers...)
 		if err := c.Connect(ctx); err != nil {
 			return fmt.Errorf("BMC %s: open session as %q: %w", t.BMC(), t.User, classify(err, t.Password))
 		}

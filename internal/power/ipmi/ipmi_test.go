@@ -59,6 +59,30 @@ func TestCycle(t *testing.T) {
 	}
 }
 
+// TestCycleWithDefaults: with the default configuration (requests of 2 s,
+// retried twice) a power-cycle of ipmi_sim without off time takes well
+// under a request's timeout: opening the session waits for no request
+// the BMC leaves unanswered (the library's cipher suite discovery took
+// 6 s).
+func TestCycleWithDefaults(t *testing.T) {
+	t.Parallel()
+	b := ipmisim.Start(t, "127.62.0.7")
+	d, err := ipmi.New(ipmi.DefaultConfig(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if _, err := d.Cycle(t.Context(), target(b, 0)); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took >= 2*time.Second {
+		t.Errorf("power-cycle took %s, want less than one request timeout (2s)", took)
+	}
+	if ev := b.Events(); len(ev) != 2 || ev[0].On || !ev[1].On {
+		t.Errorf("BMC power events = %+v, want off then on", ev)
+	}
+}
+
 // TestCycleNotCut: a BMC that accepts the power-off but still reports the
 // power on fails the cycle with ErrNotCut, naming the BMC.
 func TestCycleNotCut(t *testing.T) {

@@ -145,7 +145,11 @@ func (d *Driver) runBatch(key string, cycle bool, reqs []*request) {
 	}
 	<-d.sem
 	held = false
-	timer := time.NewTimer(cmp.Or(sw.Delay, DefaultDelay))
+	delay := cmp.Or(sw.Delay, DefaultDelay)
+	for _, o := range offs {
+		delay = max(delay, o.minOff)
+	}
+	timer := time.NewTimer(delay)
 	defer timer.Stop()
 	for waiting := true; waiting; {
 		if ctx.Err() != nil {

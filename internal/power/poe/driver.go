@@ -245,6 +245,9 @@ type op struct {
 	poe    PoEIndex
 	err    error
 	what   string // "power-cycle", "power off", "power on"
+	// minOff is the least time a power-cycle keeps the port off, if
+	// longer than the switch's poe.delay.
+	minOff time.Duration
 	// switchName names the switch in messages once the directory gave it;
 	// until then the outlet's key does.
 	switchName string
@@ -274,9 +277,16 @@ func (d *Driver) Cycle(ctx context.Context, outlets []power.Outlet) []error {
 // just before it was switched on again; a zero Cut when the status could
 // not be read or the cycle failed before.
 func (d *Driver) CycleCuts(ctx context.Context, outlets []power.Outlet) ([]power.Cut, []error) {
+	return d.CycleCutsMin(ctx, outlets, 0)
+}
+
+// CycleCutsMin is CycleCuts with the outlets kept off at least minOff
+// (the nodes' power.off_time), or the switch's poe.delay if longer. A
+// batch of one switch waits for the longest off time among its outlets.
+func (d *Driver) CycleCutsMin(ctx context.Context, outlets []power.Outlet, minOff time.Duration) ([]power.Cut, []error) {
 	ops := make([]*op, len(outlets))
 	for i, o := range outlets {
-		ops[i] = &op{outlet: o, off: true, reason: power.ReasonHardReboot, what: "power-cycle"}
+		ops[i] = &op{outlet: o, off: true, reason: power.ReasonHardReboot, what: "power-cycle", minOff: minOff}
 	}
 	errs := d.run(ctx, ops, true)
 	cuts := make([]power.Cut, len(ops))

@@ -32,7 +32,7 @@ type rig struct {
 	nodes []reboot.Node
 }
 
-func newRig(t *testing.T) *rig {
+func newRig(t testing.TB) *rig {
 	t.Helper()
 	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "walt.db"))
 	if err != nil {
@@ -54,7 +54,7 @@ func newRig(t *testing.T) *rig {
 }
 
 // add registers a node whose agent declines REBOOT, with settings.
-func (r *rig) add(t *testing.T, name string, settings map[string]string) {
+func (r *rig) add(t testing.TB, name string, settings map[string]string) {
 	t.Helper()
 	a := addrs.StartT(t, reboottest.KO)
 	mac := fmt.Sprintf("02:64:00:00:00:%02x", len(r.nodes))

@@ -1,8 +1,9 @@
+//go:build !race
+
 package bmcreboot_test
 
 import (
 	"net/url"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -15,7 +16,6 @@ import (
 	"github.com/walt-testbed/walt/internal/reboot/reboottest"
 	"github.com/walt-testbed/walt/internal/server/servertest"
 	"github.com/walt-testbed/walt/internal/testutil"
-	"github.com/walt-testbed/walt/internal/vnode/vmtest"
 )
 
 var bootIDLine = regexp.MustCompile(`walt-vnode: boot_id=([0-9a-f-]+) name=pc1`)
@@ -29,24 +29,19 @@ var bootIDLine = regexp.MustCompile(`walt-vnode: boot_id=([0-9a-f-]+) name=pc1`)
 // reboot's record.
 func TestEmulatedPCHardRebootThroughIPMI(t *testing.T) {
 	t.Parallel()
-	image := vmtest.FindImage(t.TempDir())
-	if image == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("no vnode image (scripts/build-vnode-image.sh builds one)")
-		}
-		t.Skip("no vnode image: run scripts/build-vnode-image.sh, or set WALT_VNODE_IMAGE")
-	}
+	image := emulatedPCImage(t)
 	e := servertest.New(t, reboottest.NewAddrs(65), servertest.WithPoE(t))
 	u, err := url.Parse(e.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
 	const mac = "52:54:00:65:00:01"
-	bmc := ipmisim.StartQEMU(t, "127.65.2.1",
+	delay, firmware := firmwareDelay(t)
+	bmc := ipmisim.StartQEMU(t, "127.65.2.1", append(firmware,
 		"-kernel", filepath.Join(image, "vmlinuz"), "-initrd", filepath.Join(image, "initramfs.cpio.gz"),
 		"-append", "console=ttyS0 panic=-1 walt.server=http://10.0.2.2:"+u.Port()+
 			" walt.node.name=pc1 walt.node.mac="+mac+" walt.node.model=pc-x86-64 walt.node.virtual=false",
-		"-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0,mac="+mac)
+		"-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0,mac="+mac)...)
 	ctx := t.Context()
 	bootID := func(pid int) string {
 		m := bootIDLine.FindStringSubmatch(bmc.Console(pid))
@@ -96,7 +91,8 @@ func TestEmulatedPCHardRebootThroughIPMI(t *testing.T) {
 	if r := h.Reboots[0]; r.BootID == first || r.BootID != second {
 		t.Errorf("reboot record boot id %q, want the new VM's %q (first boot %q)", r.BootID, second, first)
 	}
-	t.Logf("IPMI power-cycle to booted: %s (ack after %s)", time.Duration(*h.Reboots[0].BootDuration).Round(time.Millisecond), res[0].Ack.Sub(start).Round(time.Millisecond))
+	t.Logf("IPMI power-cycle to booted: %s (ack after %s, firmware delay %s)", time.Duration(*h.Reboots[0].BootDuration).Round(time.Millisecond),
+		res[0].Ack.Sub(start).Round(time.Millisecond), delay)
 	if !strings.Contains(bmc.Firmware(starts[1]), "SeaBIOS") {
 		t.Error("the new VM's firmware did not run: not a power-cycle")
 	}

@@ -28,7 +28,9 @@ const MethodName = api.MethodPoE
 type Driver interface {
 	power.Cycler
 	power.Switcher
-	CycleCuts(ctx context.Context, outlets []power.Outlet) ([]power.Cut, []error)
+	// CycleCutsMin is a power-cycle whose outlets stay off at least
+	// minOff, or the switch's poe.delay if longer (poe.Driver's).
+	CycleCutsMin(ctx context.Context, outlets []power.Outlet, minOff time.Duration) ([]power.Cut, []error)
 }
 
 // Method reboots physical nodes by power-cycling their switch port. It
@@ -59,14 +61,14 @@ func (m *Method) HardReboot(ctx context.Context, n reboot.Node) error {
 // HardRebootCut implements reboot.CutReporter: HardReboot, with the
 // port's detection status read while it was off.
 func (m *Method) HardRebootCut(ctx context.Context, n reboot.Node) (power.Cut, error) {
-	outlet, err := m.topo.outlet(ctx, n.MAC)
+	outlet, offTime, err := m.topo.outlet(ctx, n.MAC)
 	if err != nil {
 		return power.Cut{}, err
 	}
 	if n.PoweredOff {
 		return power.Cut{}, m.driver.Switch(ctx, []power.Change{{Outlet: outlet, State: power.On}})[0]
 	}
-	cuts, errs := m.driver.CycleCuts(ctx, []power.Outlet{outlet})
+	cuts, errs := m.driver.CycleCutsMin(ctx, []power.Outlet{outlet}, offTime)
 	return cuts[0], errs[0]
 }
 
@@ -75,34 +77,51 @@ func (m *Method) HardRebootCut(ctx context.Context, n reboot.Node) (power.Cut, e
 type snapshot struct {
 	st store.Store
 
-	mu    sync.Mutex
-	at    time.Time         // +checklocks:mu
-	links map[string]string // node MAC -> switch MAC; +checklocks:mu
-	ports map[string]int    // node MAC -> port; +checklocks:mu
+	mu       sync.Mutex
+	at       time.Time                // +checklocks:mu
+	links    map[string]string        // node MAC -> switch MAC; +checklocks:mu
+	ports    map[string]int           // node MAC -> port; +checklocks:mu
+	offTimes map[string]time.Duration // node MAC -> its power.off_time, where set; +checklocks:mu
 }
 
 // freshness is how long a snapshot serves before the store is read again.
 const freshness = 250 * time.Millisecond
 
-func (s *snapshot) outlet(ctx context.Context, nodeMAC string) (power.Outlet, error) {
+// outlet returns the node's switch port, and the power.off_time set on
+// the node (0 when none is: the switch's poe.delay alone applies).
+func (s *snapshot) outlet(ctx context.Context, nodeMAC string) (power.Outlet, time.Duration, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if time.Since(s.at) > freshness {
 		links, err := s.st.Links(ctx)
 		if err != nil {
-			return power.Outlet{}, fmt.Errorf("read topology: %w", err)
+			return power.Outlet{}, 0, fmt.Errorf("read topology: %w", err)
+		}
+		all, err := s.st.Settings(ctx)
+		if err != nil {
+			return power.Outlet{}, 0, fmt.Errorf("read settings: %w", err)
 		}
 		s.links, s.ports = make(map[string]string, len(links)), make(map[string]int, len(links))
 		for _, l := range links {
 			s.links[l.NodeMAC], s.ports[l.NodeMAC] = l.SwitchMAC, l.Port
 		}
+		s.offTimes = make(map[string]time.Duration)
+		for mac, set := range all {
+			if v, ok := set[vocab.PowerOffTime]; ok {
+				// Checked when set; a value out of bounds (set past the
+				// server) is ignored rather than stretched.
+				if d, err := vocab.PowerOffTimeRange.Parse(v); err == nil {
+					s.offTimes[mac] = d
+				}
+			}
+		}
 		s.at = time.Now()
 	}
 	sw, ok := s.links[nodeMAC]
 	if !ok || s.ports[nodeMAC] <= 0 {
-		return power.Outlet{}, fmt.Errorf("%w: switch port of the node unknown (walt device rescan, or record it by hand)", power.ErrUnknownPosition)
+		return power.Outlet{}, 0, fmt.Errorf("%w: switch port of the node unknown (walt device rescan, or record it by hand)", power.ErrUnknownPosition)
 	}
-	return power.Outlet{Switch: sw, Port: s.ports[nodeMAC]}, nil
+	return power.Outlet{Switch: sw, Port: s.ports[nodeMAC]}, s.offTimes[nodeMAC], nil
 }
 
 // Directory gives the PoE driver the settings of a switch, by MAC, from the
@@ -189,9 +208,12 @@ func (j Journal) ListOff(ctx context.Context) ([]power.OffRecord, error) {
 	if err != nil {
 		return nil, err
 	}
-	recs := make([]power.OffRecord, len(offs))
-	for i, p := range offs {
-		recs[i] = power.OffRecord{Outlet: power.Outlet{Switch: p.SwitchMAC, Port: p.Port}, Reason: p.Reason, Since: p.At}
+	recs := make([]power.OffRecord, 0, len(offs))
+	for _, p := range offs {
+		if p.Port == store.NodePowerPort {
+			continue // a node's own power (bmcreboot.Restore)
+		}
+		recs = append(recs, power.OffRecord{Outlet: power.Outlet{Switch: p.SwitchMAC, Port: p.Port}, Reason: p.Reason, Since: p.At})
 	}
 	return recs, nil
 }

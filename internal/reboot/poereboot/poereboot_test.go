@@ -209,3 +209,44 @@ func TestSwitchConfigPort(t *testing.T) {
 		t.Errorf("IPv6 switch address %q, %v; want [fd00::5]:1161", sw.Address, err)
 	}
 }
+
+// TestPowerOffTimeStretchesPoEDelay: a node's power.off_time longer than
+// its switch's poe.delay (100ms here) keeps its port off that long; a
+// node without one keeps poe.delay.
+func TestPowerOffTimeStretchesPoEDelay(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, 214, nil)
+	ctx := t.Context()
+	const offTime = 1200 * time.Millisecond
+	v := offTime.String()
+	must(t, r.st.ApplyChanges(ctx, []store.DeviceChange{{MAC: r.node("node01").MAC, Set: map[string]*string{"power.off_time": &v}}}))
+	for _, c := range []struct {
+		node     string
+		min, max time.Duration
+	}{{"node01", offTime, 10 * time.Second}, {"node02", 100 * time.Millisecond, offTime}} {
+		start := time.Now()
+		if err := r.method.HardReboot(ctx, r.node(c.node)); err != nil {
+			t.Fatalf("%s: %v", c.node, err)
+		}
+		if d := time.Since(start); d < c.min || d >= c.max {
+			t.Errorf("%s: power-cycle took %s, want at least %s and less than %s", c.node, d, c.min, c.max)
+		}
+		r.awaitBoot(t, c.node)
+	}
+}
+
+// TestJournalLeavesNodePower: the PoE journal lists switch ports only: a
+// node's own power recorded off (store.NodePowerPort, bmcreboot's) is not
+// a port for the PoE driver to switch on at start-up.
+func TestJournalLeavesNodePower(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, 215, nil)
+	ctx := t.Context()
+	sw, n := r.lab.Switches[0].MAC, r.node("node04").MAC
+	must(t, r.st.AddPoEOff(ctx, store.PoEOff{SwitchMAC: sw, Port: 2, Reason: power.ReasonPowersave}))
+	must(t, r.st.AddPoEOff(ctx, store.PoEOff{SwitchMAC: n, Port: store.NodePowerPort, Reason: power.ReasonHardReboot}))
+	recs, err := Journal{r.st}.ListOff(ctx)
+	if err != nil || len(recs) != 1 || recs[0].Outlet != (power.Outlet{Switch: sw, Port: 2}) {
+		t.Errorf("ListOff = %+v, %v; want port 2 of the switch only", recs, err)
+	}
+}

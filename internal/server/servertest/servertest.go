@@ -15,6 +15,7 @@ import (
 
 	"github.com/walt-testbed/walt/api"
 	"github.com/walt-testbed/walt/client"
+	"github.com/walt-testbed/walt/internal/accounts/accountstest"
 	"github.com/walt-testbed/walt/internal/reboot"
 	"github.com/walt-testbed/walt/internal/reboot/reboottest"
 	"github.com/walt-testbed/walt/internal/server"
@@ -24,10 +25,18 @@ import (
 
 // Env is a running server.
 type Env struct {
-	URL    string
+	URL string
+	// Client sends, with each request, the token of the user its
+	// requester field names (query or body), that user being created on
+	// first use, else AdminToken's: tests written before tokens keep their
+	// meaning. ClientAs gives a client of one user.
 	Client *client.Client
 	Store  store.Store
 	Server *server.Server
+	// AdminToken is the token of the admin account "admin".
+	AdminToken string
+	// Tokens makes the accounts and keeps their tokens.
+	Tokens *accountstest.Tokens
 	addrs  *reboottest.Addrs
 }
 
@@ -49,11 +58,30 @@ func New(t testing.TB, addrs *reboottest.Addrs, mod func(*server.Config)) *Env {
 	t.Cleanup(srv.StartBootTracking())
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(hs.Close)
-	c, err := client.New(hs.URL, nil)
+	tokens := accountstest.NewTokens(t, st)
+	c, err := client.New(hs.URL, tokens.HTTPClient())
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &Env{URL: hs.URL, Client: c, Store: st, Server: srv, addrs: addrs}
+	return &Env{URL: hs.URL, Client: c, Store: st, Server: srv, addrs: addrs, Tokens: tokens, AdminToken: tokens.Admin}
+}
+
+// Token returns the token of a user, created on first use: a plain user,
+// but for accountstest.LabAdmin (alice), an admin.
+func (e *Env) Token(t testing.TB, name string) string {
+	t.Helper()
+	return e.Tokens.Of(t, name)
+}
+
+// ClientAs returns a client sending the token of the user name (Token),
+// whatever its requests' requester fields say.
+func (e *Env) ClientAs(t testing.TB, name string) *client.Client {
+	t.Helper()
+	c, err := client.New(e.URL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c.WithToken(e.Token(t, name))
 }
 
 // Config is the configuration New starts from: a SQLite store in a

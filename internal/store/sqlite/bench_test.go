@@ -1,7 +1,6 @@
 package sqlite_test
 
 import (
-	"context"
 	"fmt"
 	"path/filepath"
 	"syscall"
@@ -10,6 +9,7 @@ import (
 
 	"github.com/walt-testbed/walt/internal/store"
 	"github.com/walt-testbed/walt/internal/store/sqlite"
+	"github.com/walt-testbed/walt/internal/store/sqlstore"
 )
 
 // benchNodes is the size of the soft reboot the benchmarks replay.
@@ -28,21 +28,8 @@ const benchBatch = 50
 //
 //	go test -run '^$' -bench SoftRebootWrites ./internal/store/sqlite
 func BenchmarkSoftRebootWrites(b *testing.B) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	s, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), sqlite.FileName))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { s.Close() })
-	devs := make([]store.Device, benchNodes)
-	for i := range devs {
-		devs[i] = store.Device{MAC: fmt.Sprintf("52:54:00:00:%02x:%02x", i/256, i%256), Name: fmt.Sprintf("node%04d", i),
-			IP: fmt.Sprintf("127.70.%d.%d", i/256, i%256), Type: store.TypeNode, Model: "lab", BootMode: "network", Booted: true}
-		if _, err := s.ReportDevice(ctx, devs[i]); err != nil {
-			b.Fatal(err)
-		}
-	}
+	ctx := b.Context()
+	s, devs := benchStore(b)
 	statuses := func(booted bool) []store.BootStatus {
 		bs := make([]store.BootStatus, len(devs))
 		for i, d := range devs {
@@ -118,6 +105,25 @@ func BenchmarkSoftRebootWrites(b *testing.B) {
 	})
 }
 
+// benchStore opens a store in a temporary directory with benchNodes
+// registered nodes, and returns it and the nodes.
+func benchStore(b *testing.B) (*sqlstore.Store, []store.Device) {
+	s, err := sqlite.Open(b.Context(), filepath.Join(b.TempDir(), sqlite.FileName))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	devs := make([]store.Device, benchNodes)
+	for i := range devs {
+		devs[i] = store.Device{MAC: fmt.Sprintf("52:54:00:00:%02x:%02x", i/256, i%256), Name: fmt.Sprintf("node%04d", i),
+			IP: fmt.Sprintf("127.70.%d.%d", i/256, i%256), Type: store.TypeNode, Model: "lab", BootMode: "network", Booted: true}
+		if _, err := s.ReportDevice(b.Context(), devs[i]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return s, devs
+}
+
 // cpuTime returns the CPU time the process has used, user and system.
 func cpuTime(b *testing.B) time.Duration {
 	var ru syscall.Rusage
@@ -125,4 +131,55 @@ func cpuTime(b *testing.B) time.Duration {
 		b.Fatal(err)
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkFinishReboots completes the running records of a reboot of
+// 1000 nodes, each with one attempt, as the history recorder does when
+// the nodes' outcomes come in: in groups of 50 (outcomes arriving while a
+// write is in progress) and in one group of all. Only FinishReboots is
+// timed (the records are added, running, with the timer stopped); the
+// metrics are per reboot finished.
+//
+//	go test -run '^$' -bench FinishReboots ./internal/store/sqlite
+func BenchmarkFinishReboots(b *testing.B) {
+	ctx := b.Context()
+	s, devs := benchStore(b)
+	running := make([]store.Reboot, len(devs))
+	for i, d := range devs {
+		running[i] = store.Reboot{Batch: "bench", Requester: "bench", Cause: "bench", NodeMAC: d.MAC, NodeName: d.Name, State: store.RebootRunning}
+	}
+	for _, batch := range []int{benchBatch, benchNodes} {
+		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
+			var cpu time.Duration
+			for b.Loop() {
+				b.StopTimer()
+				now := time.Now()
+				for i := range running {
+					running[i].RequestedAt, running[i].FinishedAt = now, now
+				}
+				ids, err := s.AddReboots(ctx, running)
+				if err != nil {
+					b.Fatal(err)
+				}
+				done := make([]store.Reboot, len(ids))
+				for i, id := range ids {
+					done[i] = running[i]
+					done[i].ID, done[i].State, done[i].Method, done[i].OK, done[i].AckAt = id, store.RebootDone, "soft-reboot", true, now
+					done[i].Attempts = []store.Attempt{{Method: "soft-reboot", Started: now, Finished: now}}
+				}
+				cpu0 := cpuTime(b)
+				b.StartTimer()
+				for lo := 0; lo < len(done); lo += batch {
+					if err := s.FinishReboots(ctx, done[lo:min(lo+batch, len(done))]); err != nil {
+						b.Fatal(err)
+					}
+				}
+				cpu += cpuTime(b) - cpu0
+			}
+			n := float64(b.N * benchNodes)
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/n, "ns/reboot")
+			b.ReportMetric(float64(cpu.Nanoseconds())/n, "cpu-ns/reboot")
+			b.ReportMetric(0, "ns/op")
+		})
+	}
 }

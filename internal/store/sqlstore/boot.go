@@ -20,11 +20,11 @@ func (s *Store) SetBootStatuses(ctx context.Context, bs []store.BootStatus) erro
 }
 
 func (s *Store) setBootStatuses(ctx context.Context, tx *sql.Tx, bs []store.BootStatus) error {
-	flag, upsert := s.stmt(ctx, tx, stmtSetBooted), s.stmt(ctx, tx, stmtUpsertBootStatus)
+	flag, upsert := s.stmt(ctx, tx, stmtSetBootedSeen), s.stmt(ctx, tx, stmtUpsertBootStatus)
 	for _, b := range bs {
 		// The flag first: that it matched no row says that the
 		// device was forgotten meanwhile, without a query of its own.
-		res, err := flag.ExecContext(s.short(ctx), boolInt(b.Booted), b.MAC)
+		res, err := flag.ExecContext(s.short(ctx), boolInt(b.Booted), nullMicros(b.LastSeen), b.MAC)
 		if err != nil {
 			return fmt.Errorf("record boot status of %s: %w", b.MAC, err)
 		}

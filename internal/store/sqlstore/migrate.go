@@ -42,12 +42,20 @@ func Migrations() ([]Migration, error) {
 		ms = append(ms, Migration{Version: v, Name: name, SQL: string(b)})
 	}
 	sort.Slice(ms, func(i, j int) bool { return ms[i].Version < ms[j].Version })
-	for i, m := range ms {
-		if m.Version != i+1 {
-			return nil, fmt.Errorf("migration %04d_%s: expected version %d (versions must be 1, 2, 3...)", m.Version, m.Name, i+1)
+	for i := 1; i < len(ms); i++ {
+		if ms[i].Version == ms[i-1].Version {
+			return nil, fmt.Errorf("migrations %04d_%s and %04d_%s: same version", ms[i].Version, ms[i-1].Name, ms[i].Version, ms[i].Name)
 		}
 	}
 	return ms, nil
+}
+
+// Newest returns the newest version of ms (0 if none).
+func Newest(ms []Migration) int {
+	if len(ms) == 0 {
+		return 0
+	}
+	return ms[len(ms)-1].Version
 }
 
 // statements splits a migration into statements: each ends with ";" at the
@@ -82,20 +90,36 @@ func migrate(ctx context.Context, pool *sql.DB, d Dialect) error {
 	if err != nil {
 		return err
 	}
-	return MigrateTo(ctx, pool, d, len(ms))
+	return MigrateTo(ctx, pool, d, Newest(ms))
 }
 
 // MigrateTo brings the schema up to the given version (upgrade tests start
-// from each older version).
+// from each older version): it applies, in order, every migration up to
+// that version that the database has not recorded. Versions need not be
+// consecutive, and one missing below the newest recorded is applied too:
+// features developed in parallel number their migrations apart (0004,
+// 0005) and land in either order.
 func MigrateTo(ctx context.Context, pool *sql.DB, d Dialect, version int) error {
 	all, err := Migrations()
 	if err != nil {
 		return err
 	}
-	if version < 0 || version > len(all) {
-		return fmt.Errorf("no schema version %d (this program knows 1 to %d)", version, len(all))
+	return migrateWith(ctx, pool, d, all, version)
+}
+
+// migrateWith is MigrateTo with the migrations all (sorted, unique).
+func migrateWith(ctx context.Context, pool *sql.DB, d Dialect, all []Migration, version int) error {
+	known := version == 0
+	var ms []Migration
+	for _, m := range all {
+		if m.Version <= version {
+			ms = append(ms, m)
+		}
+		known = known || m.Version == version
 	}
-	ms := all[:version]
+	if !known {
+		return fmt.Errorf("no schema version %d (this program knows %s)", version, versionList(all))
+	}
 	db, err := pool.Conn(ctx)
 	if err != nil {
 		return fmt.Errorf("connect: %w", err)
@@ -114,17 +138,22 @@ func MigrateTo(ctx context.Context, pool *sql.DB, d Dialect, version int) error 
 )`); err != nil {
 		return fmt.Errorf("create schema_migrations table: %w", err)
 	}
-	var current int
-	if err := db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
-		return fmt.Errorf("read schema version: %w", err)
+	applied, err := appliedVersions(ctx, db)
+	if err != nil {
+		return err
 	}
-	if current > len(ms) {
-		if version < len(all) {
-			return fmt.Errorf("database schema version %d is newer than the requested %d", current, version)
+	for v := range applied {
+		if v > Newest(all) {
+			return fmt.Errorf("database schema version %d is newer than this program's %d: upgrade walt-server", v, Newest(all))
 		}
-		return fmt.Errorf("database schema version %d is newer than this program's %d: upgrade walt-server", current, len(ms))
+		if v > version {
+			return fmt.Errorf("database schema version %d is newer than the requested %d", v, version)
+		}
 	}
-	for _, m := range ms[current:] {
+	for _, m := range ms {
+		if applied[m.Version] {
+			continue
+		}
 		tx, err := db.BeginTx(ctx, nil)
 		if err != nil {
 			return fmt.Errorf("migration %04d_%s: begin: %w", m.Version, m.Name, err)
@@ -145,6 +174,37 @@ func MigrateTo(ctx context.Context, pool *sql.DB, d Dialect, version int) error 
 		}
 	}
 	return nil
+}
+
+func appliedVersions(ctx context.Context, db *sql.Conn) (map[int]bool, error) {
+	rows, err := db.QueryContext(ctx, `SELECT version FROM schema_migrations`)
+	if err != nil {
+		return nil, fmt.Errorf("read schema versions: %w", err)
+	}
+	defer rows.Close()
+	out := map[int]bool{}
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			return nil, fmt.Errorf("read schema versions: %w", err)
+		}
+		out[v] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read schema versions: %w", err)
+	}
+	return out, nil
+}
+
+func versionList(ms []Migration) string {
+	var b strings.Builder
+	for i, m := range ms {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(strconv.Itoa(m.Version))
+	}
+	return b.String()
 }
 
 // SchemaVersion returns the version of the database's schema.

@@ -15,8 +15,10 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/walt-testbed/walt/internal/store"
+	"github.com/walt-testbed/walt/internal/vocab"
 )
 
 // Dialect describes what differs between SQL backends.
@@ -211,13 +213,12 @@ func validateDevice(d *store.Device) error {
 // ValidateName checks a device name: 1 to 64 letters, digits, '-', '_' or
 // '.', not starting with '-'; node-set syntax needs ',', '[' and spaces.
 func ValidateName(name string) error {
-	if name == "" || len(name) > 64 || name[0] == '-' {
-		return fmt.Errorf("device name %q: %w: expected 1 to 64 characters, not starting with '-'", name, store.ErrInvalid)
+	if name == "" || len(name) > vocab.MaxName || name[0] == '-' {
+		return fmt.Errorf("device name %q: %w: expected 1 to %d characters, not starting with '-'", name, store.ErrInvalid, vocab.MaxName)
 	}
-	for _, c := range name {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
-			return fmt.Errorf("device name %q: %w: %q not allowed (letters, digits, '-', '_' and '.' only)", name, store.ErrInvalid, c)
-		}
+	if i := vocab.BadNameByte(name); i >= 0 {
+		c, _ := utf8.DecodeRuneInString(name[i:])
+		return fmt.Errorf("device name %q: %w: %q not allowed (letters, digits, '-', '_' and '.' only)", name, store.ErrInvalid, c)
 	}
 	return nil
 }
@@ -656,9 +657,26 @@ func stateOrDone(st store.RebootState) store.RebootState {
 	return st
 }
 
+// attemptColumns are the columns of a reboot attempt, in the order of
+// attemptArgs.
+const attemptColumns = `reboot_id, seq, method, error, code, started_at, finished_at, cut_verified, cut`
+
+// attemptRow is the placeholders of one attempt's values.
+var attemptRow = "(" + strings.Repeat("?, ", strings.Count(attemptColumns, ",")) + "?)"
+
+// attemptArgs appends the values of attempt j of record id to args.
+func attemptArgs(args []any, id string, j int, a store.Attempt) []any {
+	var verified sql.NullInt64
+	if a.CutVerified != nil {
+		verified = sql.NullInt64{Int64: int64(boolInt(*a.CutVerified)), Valid: true}
+	}
+	return append(args, id, j, a.Method, a.Error, a.Code, micros(a.Started), micros(a.Finished), verified, a.Cut)
+}
+
 func insertAttempts(ctx context.Context, stmt *sql.Stmt, id string, r store.Reboot) error {
+	var args []any
 	for j, a := range r.Attempts {
-		if _, err := stmt.ExecContext(ctx, id, j, a.Method, a.Error, a.Code, micros(a.Started), micros(a.Finished)); err != nil {
+		if _, err := stmt.ExecContext(ctx, attemptArgs(args[:0], id, j, a)...); err != nil {
 			return fmt.Errorf("record reboot attempt %s of %s: %w", a.Method, r.NodeName, err)
 		}
 	}
@@ -666,6 +684,15 @@ func insertAttempts(ctx context.Context, stmt *sql.Stmt, id string, r store.Rebo
 }
 
 // FinishReboots implements store.Store.
+//
+// A record costs one statement, its attempts another: on SQLite, in
+// process, prepared statements run record by record (a statement built
+// for the group would be parsed at each call, which costs more than it
+// saves); over the network, to PostgreSQL, a group of records is
+// completed in one multi-row UPDATE and its attempts inserted in one
+// INSERT, a few round trips for the group instead of two per record.
+// Either way an unknown or complete record is told apart only when an
+// UPDATE missed it.
 func (s *Store) FinishReboots(ctx context.Context, rs []store.Reboot) error {
 	if len(rs) == 0 {
 		return nil
@@ -676,45 +703,165 @@ func (s *Store) FinishReboots(ctx context.Context, rs []store.Reboot) error {
 		}
 	}
 	return s.inTx(ctx, "complete reboots", func(tx *sql.Tx) error {
-		state, err := tx.PrepareContext(ctx, s.d.rebind(`SELECT state FROM reboots WHERE id = ?`))
-		if err != nil {
-			return fmt.Errorf("complete reboots: %w", err)
+		ctx := s.short(ctx)
+		if s.d.InProcess {
+			return s.finishEach(ctx, tx, rs)
 		}
-		defer state.Close()
-		upd, err := tx.PrepareContext(ctx, s.d.rebind(`UPDATE reboots SET method = ?, ok = ?, requested_at = ?, ack_at = ?, finished_at = ?, state = ? WHERE id = ?`))
-		if err != nil {
-			return fmt.Errorf("complete reboots: %w", err)
-		}
-		defer upd.Close()
-		del, err := tx.PrepareContext(ctx, s.d.rebind(`DELETE FROM reboot_attempts WHERE reboot_id = ?`))
-		if err != nil {
-			return fmt.Errorf("complete reboots: %w", err)
-		}
-		defer del.Close()
-		attempts := s.stmt(ctx, tx, stmtInsertAttempt)
-		for _, r := range rs {
-			var st string
-			switch err := state.QueryRowContext(ctx, r.ID).Scan(&st); {
-			case errors.Is(err, sql.ErrNoRows):
-				return fmt.Errorf("complete reboot %s of %s: %w", r.ID, r.NodeName, store.ErrNotFound)
-			case err != nil:
-				return fmt.Errorf("complete reboot %s of %s: %w", r.ID, r.NodeName, err)
-			case st == string(store.RebootDone):
-				return fmt.Errorf("complete reboot %s of %s: %w: it is complete already", r.ID, r.NodeName, store.ErrConflict)
-			}
-			if _, err := upd.ExecContext(ctx, r.Method, boolInt(r.OK), micros(r.RequestedAt), nullMicros(r.AckAt), micros(r.FinishedAt),
-				string(stateOrDone(r.State)), r.ID); err != nil {
-				return fmt.Errorf("complete reboot %s of %s: %w", r.ID, r.NodeName, err)
-			}
-			if _, err := del.ExecContext(ctx, r.ID); err != nil {
-				return fmt.Errorf("complete reboot %s of %s: %w", r.ID, r.NodeName, err)
-			}
-			if err := insertAttempts(ctx, attempts, r.ID, r); err != nil {
+		for lo := 0; lo < len(rs); lo += finishRowsPerUpdate {
+			if err := s.finishGroup(ctx, tx, rs[lo:min(lo+finishRowsPerUpdate, len(rs))]); err != nil {
 				return err
 			}
 		}
-		return nil
+		return s.insertAllAttempts(ctx, tx, rs)
 	})
+}
+
+// finishEach completes rs record by record, with prepared statements.
+func (s *Store) finishEach(ctx context.Context, tx *sql.Tx, rs []store.Reboot) error {
+	upd, attempts := s.stmt(ctx, tx, stmtFinishReboot), s.stmt(ctx, tx, stmtInsertAttempt)
+	for _, r := range rs {
+		var had bool
+		switch err := upd.QueryRowContext(ctx, r.Method, boolInt(r.OK), micros(r.RequestedAt), nullMicros(r.AckAt), micros(r.FinishedAt),
+			string(stateOrDone(r.State)), r.ID).Scan(&had); {
+		case errors.Is(err, sql.ErrNoRows):
+			return s.unfinishable(ctx, tx, r)
+		case err != nil:
+			return fmt.Errorf("complete reboot %s of %s: %w", r.ID, r.NodeName, err)
+		}
+		if err := s.dropAttempts(ctx, tx, r, had); err != nil {
+			return err
+		}
+		if err := insertAttempts(ctx, attempts, r.ID, r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// finishRowsPerUpdate bounds the records of one multi-row UPDATE: 7
+// parameters each, well below PostgreSQL's 65535.
+const finishRowsPerUpdate = 500
+
+// finishGroup completes rs (at most finishRowsPerUpdate, attempts left to
+// the caller) in one UPDATE. The parameters are cast: in a VALUES list
+// PostgreSQL would take them for text.
+func (s *Store) finishGroup(ctx context.Context, tx *sql.Tx, rs []store.Reboot) error {
+	var q strings.Builder
+	q.WriteString(`UPDATE reboots SET method = v.method, ok = v.ok, requested_at = v.requested_at, ack_at = v.ack_at,
+		finished_at = v.finished_at, state = v.state FROM (VALUES `)
+	args := make([]any, 0, 7*len(rs))
+	listed := make(map[string]bool, len(rs))
+	for i, r := range rs {
+		if listed[r.ID] {
+			return fmt.Errorf("complete reboot %s of %s: %w: listed twice", r.ID, r.NodeName, store.ErrConflict)
+		}
+		listed[r.ID] = true
+		if i > 0 {
+			q.WriteString(", ")
+		}
+		q.WriteString(`(CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS INTEGER), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS TEXT))`)
+		args = append(args, r.ID, r.Method, boolInt(r.OK), micros(r.RequestedAt), nullMicros(r.AckAt), micros(r.FinishedAt), string(stateOrDone(r.State)))
+	}
+	q.WriteString(`) AS v (id, method, ok, requested_at, ack_at, finished_at, state)
+		WHERE reboots.id = v.id AND reboots.state IN ('` + string(store.RebootRunning) + `', '` + string(store.RebootInterrupted) + `')
+		RETURNING reboots.id, EXISTS (SELECT 1 FROM reboot_attempts WHERE reboot_id = reboots.id)`)
+	rows, err := tx.QueryContext(ctx, s.d.rebind(q.String()), args...)
+	if err != nil {
+		return fmt.Errorf("complete reboots: %w", err)
+	}
+	defer rows.Close()
+	had := make(map[string]bool, len(rs))
+	for rows.Next() {
+		var id string
+		var h bool
+		if err := rows.Scan(&id, &h); err != nil {
+			return fmt.Errorf("complete reboots: %w", err)
+		}
+		had[id] = h
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("complete reboots: %w", err)
+	}
+	rows.Close()
+	for _, r := range rs {
+		h, ok := had[r.ID]
+		if !ok {
+			return s.unfinishable(ctx, tx, r)
+		}
+		if err := s.dropAttempts(ctx, tx, r, h); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// dropAttempts deletes the stored attempts of r, which is being completed,
+// if it had any (had).
+func (s *Store) dropAttempts(ctx context.Context, tx *sql.Tx, r store.Reboot, had bool) error {
+	if !had {
+		return nil
+	}
+	if _, err := s.stmt(ctx, tx, stmtDeleteAttempts).ExecContext(ctx, r.ID); err != nil {
+		return fmt.Errorf("complete reboot %s of %s: %w", r.ID, r.NodeName, err)
+	}
+	return nil
+}
+
+// attemptRowsPerInsert bounds the rows of one multi-row INSERT of attempts:
+// 9 parameters each, well below PostgreSQL's 65535.
+const attemptRowsPerInsert = 500
+
+// insertAllAttempts inserts the attempts of rs, attemptRowsPerInsert rows
+// a statement: a round trip for a group of records, not one per attempt.
+func (s *Store) insertAllAttempts(ctx context.Context, tx *sql.Tx, rs []store.Reboot) error {
+	const head = `INSERT INTO reboot_attempts (` + attemptColumns + `) VALUES `
+	var q strings.Builder
+	var args []any
+	rows := 0
+	flush := func() error {
+		if rows == 0 {
+			return nil
+		}
+		if _, err := s.exec(ctx, tx, q.String(), args...); err != nil {
+			return fmt.Errorf("record reboot attempts: %w", err)
+		}
+		q.Reset()
+		args, rows = args[:0], 0
+		return nil
+	}
+	for _, r := range rs {
+		for j, a := range r.Attempts {
+			if rows == 0 {
+				q.WriteString(head)
+			} else {
+				q.WriteString(", ")
+			}
+			q.WriteString(attemptRow)
+			args = attemptArgs(args, r.ID, j, a)
+			if rows++; rows == attemptRowsPerInsert {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return flush()
+}
+
+// unfinishable says why FinishReboots changed no row for r: its record is
+// unknown (ErrNotFound) or complete already (ErrConflict).
+func (s *Store) unfinishable(ctx context.Context, tx *sql.Tx, r store.Reboot) error {
+	var st string
+	switch err := s.stmt(ctx, tx, stmtRebootState).QueryRowContext(ctx, r.ID).Scan(&st); {
+	case errors.Is(err, sql.ErrNoRows):
+		return fmt.Errorf("complete reboot %s of %s: %w", r.ID, r.NodeName, store.ErrNotFound)
+	case err != nil:
+		return fmt.Errorf("complete reboot %s of %s: %w", r.ID, r.NodeName, err)
+	case st == string(store.RebootDone):
+		return fmt.Errorf("complete reboot %s of %s: %w: it is complete already", r.ID, r.NodeName, store.ErrConflict)
+	default:
+		return fmt.Errorf("complete reboot %s of %s: record %s but not updated", r.ID, r.NodeName, st)
+	}
 }
 
 // DeleteReboots implements store.Store.
@@ -820,7 +967,7 @@ func (s *Store) readAttempts(ctx context.Context, tx *sql.Tx, rs []store.Reboot,
 	if len(rs) == 0 {
 		return nil
 	}
-	stmt, err := tx.PrepareContext(ctx, s.d.rebind(`SELECT method, error, code, started_at, finished_at FROM reboot_attempts WHERE reboot_id = ? ORDER BY seq`))
+	stmt, err := tx.PrepareContext(ctx, s.d.rebind(`SELECT method, error, code, started_at, finished_at, cut_verified, cut FROM reboot_attempts WHERE reboot_id = ? ORDER BY seq`))
 	if err != nil {
 		return fmt.Errorf("list reboot attempts: %w", err)
 	}
@@ -833,11 +980,16 @@ func (s *Store) readAttempts(ctx context.Context, tx *sql.Tx, rs []store.Reboot,
 		for rows.Next() {
 			var a store.Attempt
 			var st, fin int64
-			if err := rows.Scan(&a.Method, &a.Error, &a.Code, &st, &fin); err != nil {
+			var verified sql.NullInt64
+			if err := rows.Scan(&a.Method, &a.Error, &a.Code, &st, &fin, &verified, &a.Cut); err != nil {
 				rows.Close()
 				return fmt.Errorf("list reboot attempts of %s: %w", id, err)
 			}
 			a.Started, a.Finished = time.UnixMicro(st).UTC(), time.UnixMicro(fin).UTC()
+			if verified.Valid {
+				v := verified.Int64 != 0
+				a.CutVerified = &v
+			}
 			rs[i].Attempts = append(rs[i].Attempts, a)
 		}
 		err = rows.Err()

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+
+	"github.com/walt-testbed/walt/internal/store"
 )
 
 // stmtID names one of the Store's fixed queries. Each is prepared once, on
@@ -21,18 +23,23 @@ const (
 	stmtInsertDevice
 	stmtReportDevice
 	stmtSetBooted
+	stmtSetBootedSeen
 	stmtDevices
 	stmtSettings
 	stmtLinks
 	stmtPoEOffs
 	stmtInsertReboot
 	stmtInsertAttempt
+	stmtFinishReboot
+	stmtDeleteAttempts
+	stmtRebootState
 	stmtUpsertBootStatus
 	stmtBootStatuses
 	stmtSetRebootBooted
 	stmtInsertLogLine
 	stmtUpsertCampaignNode
 	stmtUpsertCampaignBoot
+	stmtUserByToken
 	numStmts
 )
 
@@ -48,12 +55,22 @@ var stmtText = [numStmts]string{
 	stmtReportDevice: `UPDATE devices SET name = ?, ip = ?, type = ?, model = ?, is_virtual = ?, boot_mode = ?, booted = ?, last_seen = ?
 		WHERE mac = ? AND (type = 'unknown' OR (type = 'node' AND name = ? AND is_virtual = ?)) RETURNING owner, created_at`,
 	stmtSetBooted:     `UPDATE devices SET booted = ? WHERE mac = ?`,
+	stmtSetBootedSeen: `UPDATE devices SET booted = ?, last_seen = COALESCE(?, last_seen) WHERE mac = ?`,
 	stmtDevices:       `SELECT ` + deviceColumns + ` FROM devices ORDER BY name`,
 	stmtSettings:      `SELECT mac, name, value FROM settings`,
 	stmtLinks:         `SELECT node_mac, switch_mac, port FROM links ORDER BY node_mac`,
 	stmtPoEOffs:       `SELECT switch_mac, port, reason, at FROM poe_off ORDER BY switch_mac, port`,
 	stmtInsertReboot:  `INSERT INTO reboots (id, batch, requester, cause, node_mac, node_name, method, ok, requested_at, ack_at, finished_at, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-	stmtInsertAttempt: `INSERT INTO reboot_attempts (reboot_id, seq, method, error, code, started_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+	stmtInsertAttempt: `INSERT INTO reboot_attempts (` + attemptColumns + `) VALUES ` + attemptRow,
+	// A record's outcome, if it is not complete already, returning
+	// whether it has attempts to replace (rarely: a running record is
+	// added without). No row tells an unknown or complete record, which
+	// FinishReboots tells apart with stmtRebootState, on that rare path.
+	stmtFinishReboot: `UPDATE reboots SET method = ?, ok = ?, requested_at = ?, ack_at = ?, finished_at = ?, state = ?
+		WHERE id = ? AND state IN ('` + string(store.RebootRunning) + `', '` + string(store.RebootInterrupted) + `')
+		RETURNING EXISTS (SELECT 1 FROM reboot_attempts WHERE reboot_id = reboots.id)`,
+	stmtDeleteAttempts: `DELETE FROM reboot_attempts WHERE reboot_id = ?`,
+	stmtRebootState:    `SELECT state FROM reboots WHERE id = ?`,
 	// SQLite (3.24 and later) and PostgreSQL spell an upsert alike.
 	stmtUpsertBootStatus: `INSERT INTO boot_status (mac, boot_id, booted, since, cause, method, last_method, retries_left) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (mac) DO UPDATE SET boot_id = excluded.boot_id, booted = excluded.booted, since = excluded.since,
@@ -73,6 +90,8 @@ var stmtText = [numStmts]string{
 		done_at = excluded.done_at, method = excluded.method, node_method = excluded.node_method, fallback = excluded.fallback,
 		rescued = excluded.rescued, boot_id = excluded.boot_id, status = excluded.status, metrics = excluded.metrics,
 		outcome = excluded.outcome, error = excluded.error, code = excluded.code`,
+	stmtUserByToken: `SELECT u.name, u.is_admin, u.created_at, t.hash, t.created_at, t.expires_at
+		FROM api_tokens t JOIN users u ON u.name = t.user_name WHERE t.hash = ?`,
 }
 
 // prepareAll prepares every fixed query on db. It runs before the Store is

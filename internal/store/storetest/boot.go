@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -201,6 +202,45 @@ func testRebootProgress(t *testing.T, s store.Store, _ func() store.Store) {
 	}
 }
 
+// Completing records replaces their attempts, whether they had some or
+// not; a record listed twice in one call is refused, and nothing changes.
+func testFinishReplacesAttempts(t *testing.T, s store.Store, _ func() store.Store) {
+	old := []store.Attempt{{Method: "soft-reboot", Error: "timeout", Code: "timeout", Started: t0, Finished: t0}}
+	ids, err := s.AddReboots(ctx(t), []store.Reboot{
+		{Batch: "b", NodeMAC: node(1).MAC, NodeName: "rpi1", State: store.RebootRunning, RequestedAt: t0, FinishedAt: t0, Attempts: old},
+		{Batch: "b", NodeMAC: node(2).MAC, NodeName: "rpi2", State: store.RebootRunning, RequestedAt: t0, FinishedAt: t0},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make([]store.Reboot, 2)
+	verified := true
+	for i, id := range ids {
+		done[i] = store.Reboot{ID: id, Batch: "b", NodeMAC: node(i + 1).MAC, NodeName: fmt.Sprintf("rpi%d", i+1), Method: "PoE-reboot", OK: true,
+			RequestedAt: t0, FinishedAt: t0.Add(time.Second), Attempts: []store.Attempt{{Method: "PoE-reboot", Started: t0, Finished: t0.Add(time.Second),
+				CutVerified: &verified, Cut: "sw1 read port 2 back off"}}}
+	}
+	if err := s.FinishReboots(ctx(t), []store.Reboot{done[0], done[1], done[0]}); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("FinishReboots(rpi1 twice) = %v, want ErrConflict", err)
+	}
+	if got, _ := s.Reboots(ctx(t), store.RebootFilter{Batch: "b"}); len(got) != 2 || got[0].State != store.RebootRunning || got[1].State != store.RebootRunning {
+		t.Errorf("after a refused FinishReboots: %+v, want both still running", got)
+	}
+	if err := s.FinishReboots(ctx(t), done); err != nil {
+		t.Fatalf("FinishReboots = %v", err)
+	}
+	for i, want := range done {
+		want.State = store.RebootDone
+		got, err := s.Reboots(ctx(t), store.RebootFilter{NodeMAC: node(i + 1).MAC})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff([]store.Reboot{want}, got); diff != "" {
+			t.Errorf("Reboots(%s) after FinishReboots (-want +got):\n%s", want.NodeName, diff)
+		}
+	}
+}
+
 // Records left running by a server that died are interrupted at the next
 // start; complete ones are left alone.
 func testRebootInterrupted(t *testing.T, s store.Store, reopen func() store.Store) {
@@ -267,5 +307,25 @@ func testDeleteReboots(t *testing.T, s store.Store, _ func() store.Store) {
 	}
 	if err := s.DeleteReboots(ctx(t), []string{ids[1]}); !errors.Is(err, store.ErrConflict) {
 		t.Errorf("DeleteReboots(done) = %v, want ErrConflict", err)
+	}
+}
+
+// A boot status with a last sign of life stores it as the device's
+// LastSeen; one without leaves LastSeen as it was.
+func testBootStatusLastSeen(t *testing.T, s store.Store, _ func() store.Store) {
+	mustAdd(t, s, node(1))
+	seen := t0.Add(time.Hour)
+	if err := s.SetBootStatuses(ctx(t), []store.BootStatus{{MAC: node(1).MAC, BootID: "b", Booted: true, Since: t0, LastSeen: seen}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetBootStatuses(ctx(t), []store.BootStatus{{MAC: node(1).MAC, BootID: "b", Booted: false, Since: t0}}); err != nil {
+		t.Fatal(err)
+	}
+	d, err := s.Device(ctx(t), node(1).MAC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !d.LastSeen.Equal(seen) || d.Booted {
+		t.Errorf("device after two statuses: last seen %v, booted %t; want %v (kept by the second), false", d.LastSeen, d.Booted, seen)
 	}
 }

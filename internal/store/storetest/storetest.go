@@ -38,8 +38,10 @@ func Run(t *testing.T, newStore NewStore) {
 		{"SurvivesReopen", testSurvivesReopen},
 		{"ConcurrentReports", testConcurrentReports},
 		{"BootStatuses", testBootStatuses},
+		{"BootStatusLastSeen", testBootStatusLastSeen},
 		{"RebootsBooted", testRebootsBooted},
 		{"RebootProgress", testRebootProgress},
+		{"FinishReplacesAttempts", testFinishReplacesAttempts},
 		{"RebootInterrupted", testRebootInterrupted},
 		{"DeleteReboots", testDeleteReboots},
 		{"LogLines", testLogLines},
@@ -48,6 +50,9 @@ func Run(t *testing.T, newStore NewStore) {
 		{"Campaigns", testCampaigns},
 		{"CampaignProgress", testCampaignProgress},
 		{"Quarantine", testQuarantine},
+		{"Users", testUsers},
+		{"UserErrors", testUserErrors},
+		{"Audit", testAudit},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -395,6 +400,8 @@ func testPoEOff(t *testing.T, s store.Store, _ func() store.Store) {
 }
 
 func testReboots(t *testing.T, s store.Store, _ func() store.Store) {
+	// Attempts keep what the power source said of the cut, or nothing.
+	verified, notVerified := true, false
 	rs := []store.Reboot{
 		{
 			Batch: "b1", Requester: "alice", Cause: "reboot requested", NodeMAC: node(1).MAC, NodeName: "rpi1",
@@ -407,6 +414,8 @@ func testReboots(t *testing.T, s store.Store, _ func() store.Store) {
 			Attempts: []store.Attempt{
 				{Method: "soft-reboot", Error: "connection refused", Started: t0, Finished: t0.Add(time.Millisecond)},
 				{Method: "PoE-reboot", Error: "forbidden on switch", Code: "forbidden", Started: t0.Add(time.Millisecond), Finished: t0.Add(time.Second)},
+				{Method: "IPMI-reboot", Started: t0.Add(time.Second), Finished: t0.Add(2 * time.Second), CutVerified: &verified, Cut: "BMC 10.0.0.5:623 read back the power off"},
+				{Method: "command-reboot", Started: t0.Add(2 * time.Second), Finished: t0.Add(3 * time.Second), CutVerified: &notVerified, Cut: "a command cannot read the power back"},
 			},
 		},
 	}

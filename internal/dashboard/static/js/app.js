@@ -2,7 +2,9 @@
 // #/node/NAME, #/campaigns, #/campaign/ID, #/log), one event stream, and
 // the login corner.
 
-import { follow, restart } from './events.js';
+import { follow, restart, stop } from './events.js';
+import { session } from './api.js';
+import { h } from './dom.js';
 import { loginBox } from './views/actions.js';
 import * as topology from './views/topology.js';
 import * as nodes from './views/nodes.js';
@@ -16,6 +18,10 @@ function route() {
   const main = document.getElementById('main');
   if (cleanup) cleanup();
   cleanup = null;
+  if (!session.loggedIn) { // every call but the page's own needs a token
+    main.replaceChildren(h('p', { id: 'need-login' }, 'Log in with your token (walt login prints where it keeps it; an admin makes one with walt-server user add NAME) to see the testbed.'));
+    return;
+  }
   const parts = location.hash.replace(/^#\/?/, '').split('/');
   const arg = parts[1] ? decodeURIComponent(parts.slice(1).join('/')) : '';
   for (const a of document.querySelectorAll('header nav a')) {
@@ -31,7 +37,8 @@ function route() {
   }
 }
 
-follow('');
-loginBox(document.getElementById('login'), () => { restart(); route(); });
+const login = document.getElementById('login');
+loginBox(login, () => { if (session.loggedIn) restart(); else stop(); route(); });
+if (session.loggedIn) follow('');
 window.addEventListener('hashchange', route);
 route();

@@ -4,7 +4,7 @@
 // (?after=). Events go to the handlers the views register; a node event
 // updates the shared state.
 
-import { url, headers } from './api.js';
+import { url, headers, session } from './api.js';
 import { state, applyNodeChange, loadNodes, loadTopology } from './state.js';
 
 const handlers = { log: new Set(), campaign: new Set(), resync: new Set(), open: new Set() };
@@ -91,6 +91,7 @@ async function run(cur) {
 // follow (re)opens the stream, following campaign id if not empty.
 export function follow(id) {
   const campaign = id || '';
+  if (!session.loggedIn) return;
   if (current && current.campaign === campaign) return;
   if (current) current.abort.abort();
   current = { campaign, abort: new AbortController() };
@@ -103,4 +104,11 @@ export function restart() {
   if (current) current.abort.abort();
   current = null;
   follow(campaign);
+}
+
+// stop closes the stream (at logout).
+export function stop() {
+  if (current) current.abort.abort();
+  current = null;
+  setLive(false, 'logged out');
 }

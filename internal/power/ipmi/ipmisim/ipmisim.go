@@ -205,7 +205,8 @@ func start(t testing.TB, ip string, vm bool, args ...string) *BMC {
 		<-exited
 	})
 	// ipmi_sim binds its port once it has read its configuration:
-	// ready once the port is taken.
+	// ready once the kernel lists the port bound. (Trying to bind it
+	// would take it, for a moment, from under ipmi_sim.)
 	testutil.EventuallyNil(t, 10*time.Second, "ipmi_sim to bind its port", func() error {
 		select {
 		case <-exited:
@@ -213,14 +214,32 @@ func start(t testing.TB, ip string, vm bool, args ...string) *BMC {
 			t.Fatalf("ipmi_sim exited at start:\n%s", log)
 		default:
 		}
-		pc, err := net.ListenPacket("udp", net.JoinHostPort(ip, strconv.Itoa(b.Port)))
-		if err != nil {
+		if udpBound(ip, b.Port) {
 			return nil
 		}
-		pc.Close()
 		return fmt.Errorf("port %d still free", b.Port)
 	})
 	return b
+}
+
+// udpBound says whether /proc/net/udp lists a socket bound to ip:port.
+func udpBound(ip string, port int) bool {
+	a := net.ParseIP(ip).To4()
+	if a == nil {
+		return false
+	}
+	// The kernel prints the address as a little-endian 32-bit number.
+	local := fmt.Sprintf("%02X%02X%02X%02X:%04X", a[3], a[2], a[1], a[0], port)
+	b, err := os.ReadFile("/proc/net/udp")
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) > 1 && f[1] == local {
+			return true
+		}
+	}
+	return false
 }
 
 func must(t testing.TB, err error) {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/walt-testbed/walt/client"
+	"github.com/walt-testbed/walt/internal/accounts/accountstest"
 	"github.com/walt-testbed/walt/internal/power/poe"
 	"github.com/walt-testbed/walt/internal/reboot"
 	"github.com/walt-testbed/walt/internal/server"
@@ -81,6 +82,9 @@ type Env struct {
 	Sup     *vnode.Supervisor
 	Server  *server.Server
 	DataDir string
+	// Tokens makes the accounts Client sends tokens of (the admin's
+	// without a requester field, as servertest.Env.Client).
+	Tokens *accountstest.Tokens
 
 	once sync.Once
 	stop func()
@@ -133,7 +137,8 @@ func Start(t testing.TB, b vnode.Backend, prefix, dataDir string) *Env {
 		ln.Close()
 		t.Fatal(err)
 	}
-	c, err := client.New(url, nil)
+	tokens := accountstest.NewTokens(t, st)
+	c, err := client.New(url, tokens.HTTPClient())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +154,7 @@ func Start(t testing.TB, b vnode.Backend, prefix, dataDir string) *Env {
 			t.Errorf("server Serve() = %v, want nil", err)
 		}
 	})
-	e := &Env{URL: url, Client: c, Store: st, Sup: sup, Server: srv, DataDir: dataDir}
+	e := &Env{URL: url, Client: c, Store: st, Sup: sup, Server: srv, DataDir: dataDir, Tokens: tokens}
 	e.stop = func() {
 		cancel()
 		wg.Wait()

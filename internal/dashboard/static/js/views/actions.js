@@ -4,25 +4,32 @@
 // uses, with the token as a bearer token.
 
 import { h, nodeLink } from '../dom.js';
-import { ndjson, post, session } from '../api.js';
+import { ndjson, post, session, url } from '../api.js';
 
-// loginBox fills the header's login corner.
+// loginBox fills the header's login corner: a token, checked with GET
+// /api/v1/whoami, which names its user.
 export function loginBox(el, onChange) {
-  const draw = () => {
+  const draw = (msg) => {
     if (session.loggedIn) {
       el.replaceChildren(h('span', { id: 'whoami' }, 'logged in as ' + session.user + ' '),
         h('button', { type: 'button', id: 'logout', onclick: () => { session.logout(); draw(); onChange(); } }, 'Log out'));
       return;
     }
-    const user = h('input', { id: 'login-user', placeholder: 'user', required: true, autocomplete: 'username', maxlength: 64 });
-    const token = h('input', { id: 'login-token', type: 'password', placeholder: 'token', autocomplete: 'current-password' });
-    const form = h('form', { id: 'login-form', class: 'login' }, user, token, h('button', { type: 'submit' }, 'Log in'));
-    form.addEventListener('submit', (e) => {
+    const token = h('input', { id: 'login-token', type: 'password', placeholder: 'token (walt login)', autocomplete: 'current-password', required: true });
+    const form = h('form', { id: 'login-form', class: 'login' }, token, h('button', { type: 'submit' }, 'Log in'),
+      msg ? h('span', { class: 'error', role: 'alert' }, ' ⚠ ' + msg) : '');
+    form.addEventListener('submit', async (e) => {
       e.preventDefault();
-      if (!user.value.trim()) return;
-      session.login(user.value.trim(), token.value);
-      draw();
-      onChange();
+      const tok = token.value.trim();
+      if (!tok) return;
+      try {
+        const resp = await fetch(url('/whoami'), { headers: { Accept: 'application/json', Authorization: 'Bearer ' + tok } });
+        const body = await resp.json();
+        if (!resp.ok) throw new Error((body.error && body.error.message) || 'HTTP ' + resp.status);
+        session.login(body.user, tok);
+        draw();
+        onChange();
+      } catch (err) { draw(err.message); }
     });
     el.replaceChildren(form);
   };

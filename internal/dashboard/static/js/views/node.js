@@ -4,7 +4,7 @@
 
 import { h, fmtTime, seconds } from '../dom.js';
 import { plot } from '../plot.js';
-import { get, url, session } from '../api.js';
+import { get, url, session, headers } from '../api.js';
 import { state, onChange, loadNode, loadTopology, loadPoE } from '../state.js';
 import { badge, lastBoot, poeText, errorBox } from './common.js';
 import { rebootForm } from './actions.js';
@@ -36,7 +36,7 @@ export function render(main, name) {
     consoleStop = () => ctl.abort();
     head.after(consoleOut);
     try {
-      const resp = await fetch(url('/vnodes/' + encodeURIComponent(name) + '/console', { follow: true }), { signal: ctl.signal });
+      const resp = await fetch(url('/vnodes/' + encodeURIComponent(name) + '/console', { follow: true }), { headers: headers({ Accept: 'text/plain' }), signal: ctl.signal });
       if (!resp.ok) throw new Error('console: HTTP ' + resp.status);
       const reader = resp.body.getReader();
       const dec = new TextDecoder();
@@ -64,8 +64,8 @@ export function render(main, name) {
       ['Boot context', n.boot_context ? `${n.boot_context.cause}${n.boot_context.method ? ' by ' + n.boot_context.method : ''}` : '—'],
     ];
     if (n.vnode || n.virtual) {
-      rows.push(['Console', [h('a', { href: url('/vnodes/' + encodeURIComponent(name) + '/console'), id: 'console-link' }, 'console (text)'),
-        ' ', h('button', { type: 'button', id: 'console-follow', onclick: followConsole }, 'follow it here')]]);
+      // A button, not a link: the call needs the token, which a link cannot send.
+      rows.push(['Console', h('button', { type: 'button', id: 'console-follow', onclick: followConsole }, 'show and follow the console')]);
     }
     head.replaceChildren(h('table', { class: 'kv', id: 'node-info', dataset: { since: (n.boot && n.boot.since) || '' } }, h('tbody', {}, rows.map(([k, v]) => h('tr', {}, h('th', {}, k), h('td', {}, v))))));
   };
