@@ -198,7 +198,7 @@ func TestDashboardHardRebootFollowsOwnership(t *testing.T) {
 	base, _ := serve(t, env.Server.Handler())
 	b := newBrowser(t)
 	b.run(t, "open the node table", chromedp.Navigate(base+"/#/nodes"))
-	b.login(t, env.Token(t, "bob")) // a plain user: an admin's reboots need no force
+	b.login(t, env.Token(t, "bob"))
 	b.run(t, "the reboot buttons", chromedp.WaitVisible(chromedp.CSS("#hard-reboot")))
 	b.waitJS(t, "node02's owner", `document.querySelector('#node-table .vt-row[data-node="node02"] .c-owner').textContent === 'carol'`)
 	b.run(t, "hard-reboot a set, confirmed",
