@@ -234,7 +234,8 @@ $check && exit 0
 
 say "your turn"
 cat <<EOF
-The server and the lab keep running until Ctrl-C. In another shell:
+The server and the lab keep running until Ctrl-C. The dashboard: $WALT_SERVER/ (log in with the token in $work/token)
+In another shell:
    export WALT_SERVER=$WALT_SERVER WALT_USER=demo
    alias walt=$work/bin/walt
    walt login <$work/token           # stores the token in ~/.config/walt/tokens (0600)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/walt-testbed/walt/api"
 	"github.com/walt-testbed/walt/internal/auth"
+	"github.com/walt-testbed/walt/internal/dashboard"
 	"github.com/walt-testbed/walt/internal/nodeset"
 	"github.com/walt-testbed/walt/internal/store"
 )
@@ -32,6 +33,9 @@ var openRoutes = map[string]bool{
 	"POST " + api.Prefix + "/heartbeats":   true,
 	"POST " + api.Prefix + "/node-done":    true,
 	"/api/":                                true,
+	// The dashboard's page and files: code, no data (its calls need a token).
+	"GET /{$}":                     true,
+	"GET " + dashboard.AssetPrefix: true,
 }
 
 // Identity is who a request acts for: the user of its token.

@@ -151,9 +151,13 @@ func (s *Server) lastRows(ctx context.Context, id string) (map[string]store.Camp
 
 // campaignID checks the {id} of a campaign path.
 func campaignID(r *http.Request) (string, error) {
-	id := r.PathValue("id")
+	return checkCampaignID("id", r.PathValue("id"))
+}
+
+// checkCampaignID checks the campaign id given as field.
+func checkCampaignID(field, id string) (string, error) {
 	if n, err := strconv.ParseUint(id, 10, 63); err != nil || n == 0 || strconv.FormatUint(n, 10) != id {
-		return "", culprits(kindf(store.ErrNotFound, "no campaign %.32q: campaign ids are numbers such as 12", id), []string{"id"})
+		return "", culprits(kindf(store.ErrNotFound, "no campaign %.32q: campaign ids are numbers such as 12", id), []string{field})
 	}
 	return id, nil
 }
@@ -301,38 +305,14 @@ func (s *Server) campaignEvents(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	var events <-chan api.CampaignEvent
-	var cancel func()
-	if follow {
-		var ok bool
-		events, cancel, ok = s.campaigns.Subscribe(id)
-		if !ok && s.storedRunning(r.Context(), id) { // left running by the last server, not resumed yet
-			select {
-			case <-s.campaigns.Resumed():
-			case <-r.Context().Done():
-				return
-			}
-			events, cancel, ok = s.campaigns.Subscribe(id)
-		}
-		if ok {
-			defer cancel()
-		}
-	}
-	if events == nil { // not following, or not running: the state, then the end
-		c, err := s.campaignView(r.Context(), id)
-		if err != nil {
+	events, cancel, err := s.campaignFeed(r.Context(), id, follow)
+	if err != nil {
+		if r.Context().Err() == nil { // else the client left
 			writeError(w, s.log, err)
-			return
 		}
-		ch := make(chan api.CampaignEvent, 2)
-		now := time.Now().UTC()
-		ch <- api.CampaignEvent{Type: api.CampaignEventState, At: now, Campaign: &c}
-		// The end of the stream: also for a campaign the store says
-		// running that this server does not run (it could not resume it).
-		ch <- api.CampaignEvent{Type: api.CampaignEventEnd, At: now}
-		close(ch)
-		events = ch
+		return
 	}
+	defer cancel()
 	st := s.stream(w)
 	w.Header().Set("Content-Type", api.ContentNDJSON)
 	w.WriteHeader(http.StatusOK)
@@ -515,4 +495,37 @@ func (s *Server) compareCampaigns(w http.ResponseWriter, r *http.Request) {
 		sides[i].c, sides[i].boots = c, boots
 	}
 	writeJSON(w, http.StatusOK, campaignstats.Compare(sides[0].c, sides[0].boots, sides[1].c, sides[1].boots))
+}
+
+// campaignFeed returns the events of campaign id and a function to call
+// when done with them: with follow, those of its run on this server
+// (waiting for a campaign the last server left running to be resumed);
+// otherwise, or if it is not running here, its state then the end.
+func (s *Server) campaignFeed(ctx context.Context, id string, follow bool) (<-chan api.CampaignEvent, func(), error) {
+	if follow {
+		events, cancel, ok := s.campaigns.Subscribe(id)
+		if !ok && s.storedRunning(ctx, id) { // left running by the last server, not resumed yet
+			select {
+			case <-s.campaigns.Resumed():
+			case <-ctx.Done():
+				return nil, nil, ctx.Err()
+			}
+			events, cancel, ok = s.campaigns.Subscribe(id)
+		}
+		if ok {
+			return events, cancel, nil
+		}
+	}
+	c, err := s.campaignView(ctx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	ch := make(chan api.CampaignEvent, 2)
+	now := time.Now().UTC()
+	ch <- api.CampaignEvent{Type: api.CampaignEventState, At: now, Campaign: &c}
+	// The end of the stream: also for a campaign the store says
+	// running that this server does not run (it could not resume it).
+	ch <- api.CampaignEvent{Type: api.CampaignEventEnd, At: now}
+	close(ch)
+	return ch, func() {}, nil
 }

@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -96,6 +97,7 @@ type Server struct {
 	// streams ends long responses (console follow) at shutdown.
 	streams     context.Context
 	stopStreams context.CancelFunc
+	sseOpen     atomic.Int64 // event streams open (sse.go)
 }
 
 // New returns a Server. It reads what it needs from cfg.Store on ctx (the
@@ -185,6 +187,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET "+p+"/whoami", s.whoami)
 	s.mux.HandleFunc("GET "+p+"/audit", s.audit)
 	s.vnodeRoutes()
+	s.dashboardRoutes()
 	s.mux.Handle("GET /metrics", s.metrics.Handler(s.log))
 	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, s.log, kindf(store.ErrNotFound, "no API endpoint %s %s (this server speaks API %s)", r.Method, r.URL.Path, api.Version))
