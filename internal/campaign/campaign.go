@@ -18,7 +18,6 @@ package campaign
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -381,6 +380,3 @@ func (e *Engine) DoneOf(mac, bootID string) (string, int) {
 	}
 	return "", 0
 }
-
-// errStopped ends an iteration when its campaign stops.
-var errStopped = errors.New("campaign stopped")
