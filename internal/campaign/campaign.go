@@ -306,6 +306,18 @@ func (e *Engine) Running() int {
 	return len(e.runs)
 }
 
+// View returns a running campaign as the API shows it, from memory (each
+// node's latest row included); false if it is not running here.
+func (e *Engine) View(id string) (api.Campaign, bool) {
+	e.mu.Lock()
+	r := e.runs[id]
+	e.mu.Unlock()
+	if r == nil {
+		return api.Campaign{}, false
+	}
+	return r.apiCampaign(), true
+}
+
 // Snapshot returns a running campaign's state from memory; false if it
 // is not running here.
 func (e *Engine) Snapshot(id string) (store.Campaign, []store.CampaignNode, bool) {

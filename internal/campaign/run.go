@@ -23,9 +23,11 @@ type run struct {
 	// nodes by MAC, and their MACs by name. +checklocks:mu
 	nodes map[string]*store.CampaignNode
 	order []string
-	// rows are the stored rows by MAC and iteration: the resumed ones,
-	// then each iteration's latest state. +checklocks:mu
-	rows map[string]map[int]store.CampaignBoot
+	// last holds each node's latest row, by MAC: its current (or last)
+	// iteration's, resumed from the store or as it progresses; earlier
+	// rows are the store's only, so memory stays one row a node.
+	// +checklocks:mu
+	last map[string]store.CampaignBoot
 	// stopped: a user stopped the campaign. +checklocks:mu
 	stopped bool
 	subs    map[*sub]bool // +checklocks:mu
@@ -33,7 +35,7 @@ type run struct {
 
 func newRun(e *Engine, c store.Campaign, nodes []store.CampaignNode, boots []store.CampaignBoot) *run {
 	r := &run{e: e, c: c, ended: make(chan struct{}), nodes: map[string]*store.CampaignNode{},
-		rows: map[string]map[int]store.CampaignBoot{}, subs: map[*sub]bool{}}
+		last: map[string]store.CampaignBoot{}, subs: map[*sub]bool{}}
 	r.ctx, r.cancel = context.WithCancel(e.base)
 	for i := range nodes {
 		n := nodes[i]
@@ -42,12 +44,18 @@ func newRun(e *Engine, c store.Campaign, nodes []store.CampaignNode, boots []sto
 	}
 	sort.Slice(r.order, func(i, j int) bool { return r.nodes[r.order[i]].Name < r.nodes[r.order[j]].Name })
 	for _, b := range boots {
-		if r.rows[b.MAC] == nil {
-			r.rows[b.MAC] = map[int]store.CampaignBoot{}
+		if b.Iteration >= r.last[b.MAC].Iteration {
+			r.last[b.MAC] = b
 		}
-		r.rows[b.MAC][b.Iteration] = b
 	}
 	return r
+}
+
+// doneLocked reports whether the node's iteration it is over: a later
+// one exists, or its row is complete (before a restart, say).
+func (r *run) doneLocked(mac string, it int) bool {
+	b, ok := r.last[mac]
+	return ok && (b.Iteration > it || b.Iteration == it && terminal(b.Outcome))
 }
 
 // hasActive reports whether the node is active in the campaign. Called
@@ -130,7 +138,7 @@ func (r *run) due(it int) []string {
 		if n.State != api.NodeActive {
 			continue
 		}
-		if b, ok := r.rows[mac][it]; ok && terminal(b.Outcome) {
+		if r.doneLocked(mac, it) {
 			continue // done before a restart
 		}
 		out = append(out, mac)
@@ -173,7 +181,7 @@ func (r *run) dueNode(mac string, it int) []string {
 	if n.State != api.NodeActive {
 		return nil
 	}
-	if b, ok := r.rows[mac][it]; ok && terminal(b.Outcome) {
+	if r.doneLocked(mac, it) {
 		return nil
 	}
 	return []string{mac}
@@ -209,8 +217,8 @@ func (r *run) iterate(it int, macs []string) {
 		n := r.nodes[mac]
 		n.Iteration = it
 		nodes = append(nodes, *n)
-		row, resumed := r.rows[mac][it]
-		if !resumed {
+		row, resumed := r.last[mac]
+		if resumed = resumed && row.Iteration == it; !resumed {
 			row = store.CampaignBoot{Campaign: c.ID, MAC: mac, Name: n.Name, Iteration: it, PrevBootID: r.e.cfg.Boots.BootID(mac),
 				RequestedAt: now, Status: -1, Outcome: api.BootRequested}
 			targets = append(targets, Target{MAC: mac, Name: n.Name})
@@ -274,10 +282,7 @@ func (r *run) iterate(it int, macs []string) {
 func (r *run) setRow(b store.CampaignBoot) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.rows[b.MAC] == nil {
-		r.rows[b.MAC] = map[int]store.CampaignBoot{}
-	}
-	r.rows[b.MAC][b.Iteration] = b
+	r.last[b.MAC] = b
 	model := ""
 	if n := r.nodes[b.MAC]; n != nil {
 		model = n.Model
@@ -380,15 +385,5 @@ func (r *run) apiCampaign() api.Campaign {
 
 func (r *run) apiCampaignLocked() api.Campaign {
 	c, nodes := r.snapshotLocked()
-	last := make(map[string]store.CampaignBoot, len(nodes))
-	for mac, its := range r.rows {
-		best := -1
-		for it := range its {
-			best = max(best, it)
-		}
-		if best > 0 {
-			last[mac] = its[best]
-		}
-	}
-	return ToAPICampaign(c, nodes, last)
+	return ToAPICampaign(c, nodes, r.last)
 }

@@ -110,13 +110,8 @@ func (s *Server) startCampaign(ctx context.Context, req api.CampaignRequest) (ap
 // campaignView returns a campaign as the API shows it: from memory while
 // it runs here, else from the store.
 func (s *Server) campaignView(ctx context.Context, id string) (api.Campaign, error) {
-	if c, nodes, ok := s.campaigns.Snapshot(id); ok {
-		s.campaigns.Flush()
-		last, err := s.lastRows(ctx, id)
-		if err != nil {
-			return api.Campaign{}, err
-		}
-		return campaign.ToAPICampaign(c, nodes, last), nil
+	if c, ok := s.campaigns.View(id); ok {
+		return c, nil
 	}
 	cs, err := s.store.Campaigns(ctx, store.CampaignFilter{ID: id})
 	if err != nil {
