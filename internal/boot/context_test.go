@@ -3,7 +3,6 @@ package boot_test
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"sync"
 	"testing"
 	"time"
@@ -12,7 +11,6 @@ import (
 
 	"github.com/walt-testbed/walt/api"
 	"github.com/walt-testbed/walt/internal/boot"
-	"github.com/walt-testbed/walt/internal/server/servertest"
 	"github.com/walt-testbed/walt/internal/testutil"
 )
 
@@ -42,13 +40,7 @@ func TestBootContext(t *testing.T) {
 	t.Parallel()
 	const mac, name = "52:54:00:00:04:01", "ctx"
 	t0 := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
-	st := storeWithNode(t, mac, name, t0)
-	clock := servertest.NewClock(t0)
-	tr, err := boot.New(t.Context(), boot.Config{Clock: clock}, st, slog.New(slog.NewTextHandler(t.Output(), nil)), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(tr.Close)
+	tr, _, clock := newTracker(t, mac, name, t0, nil)
 	rec := &recorder{}
 	tr.Observe(rec)
 
@@ -99,13 +91,7 @@ func TestReportDone(t *testing.T) {
 	t.Parallel()
 	const mac, name = "52:54:00:00:04:02", "done"
 	t0 := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
-	st := storeWithNode(t, mac, name, t0)
-	clock := servertest.NewClock(t0)
-	tr, err := boot.New(t.Context(), boot.Config{Clock: clock}, st, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(tr.Close)
+	tr, _, clock := newTracker(t, mac, name, t0, nil)
 	rec := &recorder{}
 	tr.Observe(rec)
 	if err := tr.ReportDone(mac, boot.Done{BootID: "b1"}); !errors.Is(err, boot.ErrUnknownNode) {
@@ -155,15 +141,9 @@ func TestBootContextWatchdog(t *testing.T) {
 	t.Parallel()
 	const mac, name = "52:54:00:00:04:03", "rescued"
 	t0 := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
-	st := storeWithNode(t, mac, name, t0)
-	clock := servertest.NewClock(t0)
 	wd := &rescuer{rebooted: make(chan struct{}, 1)}
-	tr, err := boot.New(t.Context(), boot.Config{Clock: clock, Sweep: time.Second}, st, nil, wd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	wd.tr = tr
-	t.Cleanup(tr.Close)
+	tr, _, clock := newTracker(t, mac, name, t0, wd)
+	wd.tr = tr // before the first sweep (Start, below)
 	tr.Report(mac, name, "b1", "")
 	tr.BeginReboot(mac, name, boot.RebootInfo{RecordID: "c", Requester: "alice", Cause: api.CauseRebootRequested,
 		Campaign: "c7", Iteration: 3, Iterations: 10}, clock.Now())

@@ -52,6 +52,20 @@ func storeWithNode(t *testing.T, mac, name string, created time.Time) store.Stor
 	return st
 }
 
+// newTracker returns a tracker on a store holding one node, on a fake
+// clock at t0, closed at the test's end; wd may be nil.
+func newTracker(t *testing.T, mac, name string, t0 time.Time, wd boot.Watchdog) (*boot.Tracker, store.Store, *servertest.Clock) {
+	t.Helper()
+	st := storeWithNode(t, mac, name, t0)
+	clock := servertest.NewClock(t0)
+	tr, err := boot.New(t.Context(), boot.Config{Clock: clock}, st, slog.New(slog.NewTextHandler(t.Output(), nil)), wd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(tr.Close)
+	return tr, st, clock
+}
+
 // Run returns only once the watchdog's reboots have returned and what the
 // tracker had pending is in the store.
 func TestRunWaitsForWatchdogAndFlushes(t *testing.T) {
@@ -109,13 +123,7 @@ func TestFlushWritesEveryPart(t *testing.T) {
 	t.Parallel()
 	const mac, name = "52:54:00:00:03:02", "flushed"
 	t0 := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
-	st := storeWithNode(t, mac, name, t0)
-	clock := servertest.NewClock(t0)
-	tr, err := boot.New(t.Context(), boot.Config{Clock: clock}, st, slog.New(slog.NewTextHandler(t.Output(), nil)), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(tr.Close)
+	tr, st, clock := newTracker(t, mac, name, t0, nil)
 	// reboot has the tracker note a reboot of the node and its boot as
 	// bootID, then flush.
 	reboot := func(bootID string) string {
