@@ -35,7 +35,10 @@ const (
 
 // Campaign limits.
 const (
-	MaxCampaignRepeat  = 10000
+	MaxCampaignRepeat = 10000
+	// MaxCampaignBoots bounds nodes × repeat: the rows of one campaign,
+	// which its boots, stats and comparisons read whole.
+	MaxCampaignBoots   = 1000000
 	DefaultQuarantine  = 2 // failed boots in a row that quarantine a node
 	MaxQuarantine      = 1000
 	DefaultBootTimeout = 5 * time.Minute

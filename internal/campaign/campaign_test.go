@@ -290,6 +290,16 @@ func TestCampaignRequestRefused(t *testing.T) {
 			t.Errorf("StartCampaign(%+v) = %v, want an error naming %q", tc.req, err, tc.want)
 		}
 	}
+	// A campaign is bounded as a whole: nodes × repeat rows.
+	for i := range 100 {
+		if _, err := e.Client.ReportNode(t.Context(), api.NodeReport{MAC: fmt.Sprintf("52:54:00:00:0a:%02x", i), IP: "127.0.0.1", Name: fmt.Sprintf("m%03d", i), Model: "rpi-b"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := e.Client.StartCampaign(t.Context(), api.CampaignRequest{Set: "all-nodes", Repeat: api.MaxCampaignRepeat, Force: true}); err == nil ||
+		!strings.Contains(err.Error(), "101 nodes × 10000 reboots") {
+		t.Errorf("StartCampaign(101 nodes × %d) = %v, want refused as too many boots", api.MaxCampaignRepeat, err)
+	}
 	if cs, err := e.Store.Campaigns(t.Context(), store.CampaignFilter{}); err != nil || len(cs) != 0 {
 		t.Errorf("campaigns after refused requests = %+v, %v, want none", cs, err)
 	}

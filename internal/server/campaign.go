@@ -91,6 +91,9 @@ func (s *Server) startCampaign(ctx context.Context, req api.CampaignRequest) (ap
 		}
 		nodes = append(nodes, store.CampaignNode{MAC: d.MAC, Name: d.Name, Model: d.Model, State: api.NodeActive})
 	}
+	if n := len(nodes) * req.Repeat; n > api.MaxCampaignBoots {
+		return api.Campaign{}, culprits(invalidf("repeat: %d nodes × %d reboots is %d boots, at most %d in one campaign", len(nodes), req.Repeat, n, api.MaxCampaignBoots), []string{"repeat"})
+	}
 	if len(nodes) == 0 {
 		return api.Campaign{}, invalidf("every node of the set is in quarantine: %s (walt node clear-quarantine NODE_SET lifts it)", strings.Join(left, ", "))
 	}
