@@ -256,6 +256,9 @@ func (e *Engine) launch(c store.Campaign, nodes []store.CampaignNode, boots []st
 		e.mu.Lock()
 		delete(e.runs, c.ID)
 		e.mu.Unlock()
+		// Ended once no longer listed: a Stop that waited for it, then
+		// another, finds it ended, not running.
+		close(r.ended)
 	}()
 	return nil
 }

@@ -26,12 +26,14 @@ func (r *run) subscribe() (<-chan api.CampaignEvent, func(), bool) {
 	// event after that state, none before.
 	c := r.apiCampaignLocked()
 	s.ch <- api.CampaignEvent{Type: api.CampaignEventState, At: time.Now().UTC(), Campaign: &c}
-	select {
-	case <-r.ended:
+	if r.subsDone { // the campaign has ended (its state, then the end), or the engine stopped
+		ended := r.c.State != api.CampaignRunning
 		r.mu.Unlock()
+		if ended {
+			s.ch <- api.CampaignEvent{Type: api.CampaignEventEnd, At: time.Now().UTC()}
+		}
 		close(s.ch)
 		return s.ch, func() {}, true
-	default:
 	}
 	r.subs[s] = true
 	r.mu.Unlock()
@@ -84,6 +86,7 @@ func (r *run) publishLocked(ev api.CampaignEvent) {
 func (r *run) closeSubs() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.subsDone = true
 	for s := range r.subs {
 		close(s.ch)
 		delete(r.subs, s)

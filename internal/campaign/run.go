@@ -31,6 +31,9 @@ type run struct {
 	// stopped: a user stopped the campaign. +checklocks:mu
 	stopped bool
 	subs    map[*sub]bool // +checklocks:mu
+	// subsDone: the followers' streams have ended; no new one starts.
+	// +checklocks:mu
+	subsDone bool
 }
 
 func newRun(e *Engine, c store.Campaign, nodes []store.CampaignNode, boots []store.CampaignBoot) *run {
@@ -91,7 +94,6 @@ func (r *run) snapshotLocked() (store.Campaign, []store.CampaignNode) {
 // loop runs the campaign to its end, or until it is stopped or the engine
 // stops.
 func (r *run) loop() {
-	defer close(r.ended)
 	if r.campaign().Mode == api.CampaignFree {
 		r.free()
 	} else {
