@@ -28,6 +28,8 @@ type Requester struct {
 	ConnectTimeout time.Duration
 	// ReplyTimeout bounds the wait for the reply line, once connected.
 	ReplyTimeout time.Duration
+
+	dialOnly bool // tests: dial every address, as where there is no poller
 }
 
 // Kind classifies why a request failed.
@@ -98,9 +100,28 @@ var (
 // Do connects to addr (host:port), sends "MODE single" and req in one write,
 // and reads one reply line. It returns the whole line when it starts with OK,
 // and an *Error otherwise. Do returns early, with ctx's error, when ctx ends.
+//
+// An address of IP and port, as the server's inventory gives, goes through
+// the process's poller on Linux (poller_linux.go); others are dialled.
 func (r *Requester) Do(ctx context.Context, addr string, req Request) (string, error) {
 	connectTimeout := orDefault(r.ConnectTimeout, DefaultConnectTimeout)
 	replyTimeout := orDefault(r.ReplyTimeout, DefaultReplyTimeout)
+	msg := []byte("MODE single\n" + req.String() + "\n")
+
+	if ap, err := netip.ParseAddrPort(addr); err == nil && ap.Addr().Zone() == "" {
+		if p := thePoller(); p != nil && !r.dialOnly {
+			res := p.do(ctx, ap, msg, connectTimeout, replyTimeout)
+			switch {
+			case ctx.Err() != nil && res.err != nil:
+				return "", ctx.Err()
+			case res.err != nil && !res.connected:
+				return "", dialError(addr, res.err)
+			case res.err != nil:
+				return "", r.ioError(ctx, addr, res.err)
+			}
+			return replyOf(addr, res.line)
+		}
+	}
 
 	conn, err := dial(ctx, addr, connectTimeout)
 	if err != nil {
@@ -118,7 +139,7 @@ func (r *Requester) Do(ctx context.Context, addr string, req Request) (string, e
 
 	deadline := time.Now().Add(replyTimeout)
 	conn.SetDeadline(deadline)
-	if _, err := conn.Write([]byte("MODE single\n" + req.String() + "\n")); err != nil {
+	if _, err := conn.Write(msg); err != nil {
 		return "", r.ioError(ctx, addr, err)
 	}
 	line, err := ReadLine(NewReader(conn))
@@ -133,6 +154,11 @@ func (r *Requester) Do(ctx context.Context, addr string, req Request) (string, e
 		// know that the reply has arrived (see Server).
 		tc.SetLinger(0)
 	}
+	return replyOf(addr, line)
+}
+
+// replyOf returns line when it says OK, and the *Error it says otherwise.
+func replyOf(addr, line string) (string, error) {
 	verb, rest, _ := strings.Cut(line, " ")
 	switch verb {
 	case "OK":
@@ -143,8 +169,8 @@ func (r *Requester) Do(ctx context.Context, addr string, req Request) (string, e
 	return "", &Error{Addr: addr, Kind: KindBadReply, Reason: reasonText(line)}
 }
 
-// dial connects to addr within timeout. An address of IP and port, as
-// the server's inventory gives, skips the resolver; TCP keep-alive is off,
+// dial connects to addr within timeout. An address of IP and port skips
+// the resolver; TCP keep-alive is off,
 // as a connection lasts for one request under the reply deadline (and
 // switching it on costs four system calls per node).
 func dial(ctx context.Context, addr string, timeout time.Duration) (net.Conn, error) {

@@ -111,25 +111,34 @@ func TestRequesterDo(t *testing.T) {
 		{name: "partial line", addr: fakeAgent(t, "OK", false), wantErr: ErrBroken, wantText: "broken connection: unexpected EOF"},
 		{name: "connect timeout", addr: fullBacklog(t), wantErr: ErrConnectTimeout, wantText: "connection timed out"},
 	}
-	rq := &Requester{ConnectTimeout: 300 * time.Millisecond, ReplyTimeout: 300 * time.Millisecond}
+	// Addresses of IP and port go through the poller, others are dialled:
+	// both ways must tell the same.
+	polled := &Requester{ConnectTimeout: 300 * time.Millisecond, ReplyTimeout: 300 * time.Millisecond}
+	dialled := &Requester{ConnectTimeout: 300 * time.Millisecond, ReplyTimeout: 300 * time.Millisecond, dialOnly: true}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			line, err := rq.Do(t.Context(), tt.addr, Request{Verb: VerbReboot})
-			if line != tt.wantLine {
-				t.Errorf("Do() line = %q, want %q", line, tt.wantLine)
-			}
-			if !errors.Is(err, tt.wantErr) {
-				t.Fatalf("Do() error = %v, want kind %v", err, tt.wantErr)
-			}
-			if err != nil && err.Error() != tt.wantText {
-				t.Errorf("Do() error text = %q, want %q", err.Error(), tt.wantText)
-			}
-			var e *Error
-			if err != nil && (!errors.As(err, &e) || e.Addr != tt.addr) {
-				t.Errorf("Do() error %#v does not name address %s", err, tt.addr)
-			}
-		})
+		for way, rq := range map[string]*Requester{"polled": polled, "dialled": dialled} {
+			t.Run(tt.name+"/"+way, func(t *testing.T) {
+				t.Parallel()
+				testDo(t, rq, tt.addr, tt.wantLine, tt.wantErr, tt.wantText)
+			})
+		}
+	}
+}
+
+func testDo(t *testing.T, rq *Requester, addr, wantLine string, wantErr error, wantText string) {
+	line, err := rq.Do(t.Context(), addr, Request{Verb: VerbReboot})
+	if line != wantLine {
+		t.Errorf("Do() line = %q, want %q", line, wantLine)
+	}
+	if !errors.Is(err, wantErr) {
+		t.Fatalf("Do() error = %v, want kind %v", err, wantErr)
+	}
+	if err != nil && err.Error() != wantText {
+		t.Errorf("Do() error text = %q, want %q", err.Error(), wantText)
+	}
+	var e *Error
+	if err != nil && (!errors.As(err, &e) || e.Addr != addr) {
+		t.Errorf("Do() error %#v does not name address %s", err, addr)
 	}
 }
 
