@@ -15,6 +15,7 @@ import (
 	"github.com/walt-testbed/walt/internal/history"
 	"github.com/walt-testbed/walt/internal/store"
 	"github.com/walt-testbed/walt/internal/store/sqlite"
+	"github.com/walt-testbed/walt/internal/vocab"
 )
 
 // counting is a real SQLite store that counts the grouped writes and can
@@ -143,7 +144,7 @@ func TestBadRecordFailsAlone(t *testing.T) {
 		_, errs[3] = r.Finish(t.Context(), bad)
 	})
 	wg.Wait()
-	if !errors.Is(errs[3], store.ErrNotFound) {
+	if !errors.Is(errs[3], vocab.ErrNotFound) {
 		t.Errorf("Finish(unknown id) = %v, want ErrNotFound", errs[3])
 	}
 	for i, err := range errs[:3] {

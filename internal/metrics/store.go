@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/walt-testbed/walt/internal/store"
+	"github.com/walt-testbed/walt/internal/vocab"
 )
 
 // Store returns st with each call timed as walt_store_request_duration_seconds
@@ -25,7 +26,7 @@ type timedStore struct {
 func (s timedStore) done(op string, start time.Time, err *error) {
 	s.m.storeLatency.WithLabelValues(op).Observe(time.Since(start).Seconds())
 	c := s.m.storeErrors.WithLabelValues(op)
-	if *err != nil && !errors.Is(*err, store.ErrNotFound) {
+	if *err != nil && !errors.Is(*err, vocab.ErrNotFound) {
 		c.Inc()
 	}
 }

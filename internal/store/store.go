@@ -3,32 +3,17 @@
 // server turned off, and the reboot history. Store is backend-neutral;
 // implementations live in sub-packages (sqlite, and PostgreSQL later) and
 // storetest holds the conformance suite every implementation must pass.
+// Errors that are not I/O failures wrap the error kinds of internal/vocab
+// (vocab.ErrNotFound, vocab.ErrConflict...).
 package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"time"
-)
 
-// Error kinds. Every error a Store returns that is not an I/O failure wraps
-// one of them, so callers test with errors.Is. The server maps them to wire
-// codes in one table.
-var (
-	// ErrNotFound: the named object does not exist.
-	ErrNotFound = errors.New("not found")
-	// ErrConflict: the change clashes with existing data (a name or MAC
-	// already in use, an object changed by someone else).
-	ErrConflict = errors.New("conflict")
-	// ErrInvalid: the input is malformed; nothing was changed.
-	ErrInvalid = errors.New("invalid")
-	// ErrForbidden: the caller may not do this without confirmation, such as
-	// acting on a node owned by another user.
-	ErrForbidden = errors.New("forbidden")
-	// ErrUnavailable: the backend cannot serve the request now.
-	ErrUnavailable = errors.New("unavailable")
+	"github.com/walt-testbed/walt/internal/vocab"
 )
 
 // DeviceType says what a device is.
@@ -405,7 +390,7 @@ type LogLine struct {
 func NormalizeMAC(mac string) (string, error) {
 	hw, err := net.ParseMAC(mac)
 	if err != nil || len(hw) != 6 {
-		return "", fmt.Errorf("mac address %q: %w: expected 6 bytes such as 52:54:00:12:34:56", mac, ErrInvalid)
+		return "", fmt.Errorf("mac address %q: %w: expected 6 bytes such as 52:54:00:12:34:56", mac, vocab.ErrInvalid)
 	}
 	return hw.String(), nil
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/walt-testbed/walt/internal/store"
+	"github.com/walt-testbed/walt/internal/vocab"
 )
 
 func testBootStatuses(t *testing.T, s store.Store, _ func() store.Store) {
@@ -82,7 +83,7 @@ func testRebootsBooted(t *testing.T, s store.Store, _ func() store.Store) {
 	if r := booted["rpi2"]; !r.BootedAt.IsZero() || r.BootID != "" {
 		t.Errorf("rpi2's reboot: booted at %v with boot id %q, want neither", r.BootedAt, r.BootID)
 	}
-	if err := s.SetRebootsBooted(ctx(t), []store.RebootBoot{{ID: ids[1]}}); !errors.Is(err, store.ErrInvalid) {
+	if err := s.SetRebootsBooted(ctx(t), []store.RebootBoot{{ID: ids[1]}}); !errors.Is(err, vocab.ErrInvalid) {
 		t.Errorf("SetRebootsBooted(no time) = %v, want ErrInvalid", err)
 	}
 }
@@ -110,13 +111,13 @@ func testLogLines(t *testing.T, s store.Store, _ func() store.Store) {
 	if diff := cmp.Diff(want[4:], got); diff != "" {
 		t.Errorf("LogLines(after 4) (-want +got):\n%s", diff)
 	}
-	if err := s.AddLogLines(ctx(t), []store.LogLine{{Seq: 6, At: t0}, {Seq: 3, At: t0}}); !errors.Is(err, store.ErrConflict) {
+	if err := s.AddLogLines(ctx(t), []store.LogLine{{Seq: 6, At: t0}, {Seq: 3, At: t0}}); !errors.Is(err, vocab.ErrConflict) {
 		t.Errorf("AddLogLines(seq 3 again) = %v, want ErrConflict", err)
 	}
 	if got, _ := s.LogLines(ctx(t), 5, 0); len(got) != 0 {
 		t.Errorf("a failed AddLogLines left %d lines, want none (atomic)", len(got))
 	}
-	if _, err := s.LogLines(ctx(t), 0, -1); !errors.Is(err, store.ErrInvalid) {
+	if _, err := s.LogLines(ctx(t), 0, -1); !errors.Is(err, vocab.ErrInvalid) {
 		t.Errorf("LogLines(limit -1) = %v, want ErrInvalid", err)
 	}
 }
@@ -182,22 +183,22 @@ func testRebootProgress(t *testing.T, s store.Store, _ func() store.Store) {
 	if diff := cmp.Diff([]store.Reboot{want}, got); diff != "" {
 		t.Errorf("Reboots(rpi1) after FinishReboots (-want +got):\n%s", diff)
 	}
-	if err := s.FinishReboots(ctx(t), []store.Reboot{done}); !errors.Is(err, store.ErrConflict) {
+	if err := s.FinishReboots(ctx(t), []store.Reboot{done}); !errors.Is(err, vocab.ErrConflict) {
 		t.Errorf("FinishReboots(done again) = %v, want ErrConflict", err)
 	}
 	// All or nothing: an unknown ID leaves the known one running.
 	other := running[1]
 	other.ID, other.State = ids[1], store.RebootDone
-	if err := s.FinishReboots(ctx(t), []store.Reboot{other, {ID: "no-such-id", NodeName: "rpi9"}}); !errors.Is(err, store.ErrNotFound) {
+	if err := s.FinishReboots(ctx(t), []store.Reboot{other, {ID: "no-such-id", NodeName: "rpi9"}}); !errors.Is(err, vocab.ErrNotFound) {
 		t.Errorf("FinishReboots(unknown id) = %v, want ErrNotFound", err)
 	}
 	if got, _ := s.Reboots(ctx(t), store.RebootFilter{NodeMAC: node(2).MAC}); len(got) != 1 || got[0].State != store.RebootRunning {
 		t.Errorf("rpi2 after a failed FinishReboots = %+v, want still running", got)
 	}
-	if err := s.FinishReboots(ctx(t), []store.Reboot{{ID: ids[1], State: store.RebootRunning}}); !errors.Is(err, store.ErrInvalid) {
+	if err := s.FinishReboots(ctx(t), []store.Reboot{{ID: ids[1], State: store.RebootRunning}}); !errors.Is(err, vocab.ErrInvalid) {
 		t.Errorf("FinishReboots(state running) = %v, want ErrInvalid", err)
 	}
-	if _, err := s.AddReboots(ctx(t), []store.Reboot{{NodeName: "rpi3", State: "sleeping", RequestedAt: t0, FinishedAt: t0}}); !errors.Is(err, store.ErrInvalid) {
+	if _, err := s.AddReboots(ctx(t), []store.Reboot{{NodeName: "rpi3", State: "sleeping", RequestedAt: t0, FinishedAt: t0}}); !errors.Is(err, vocab.ErrInvalid) {
 		t.Errorf("AddReboots(state sleeping) = %v, want ErrInvalid", err)
 	}
 }
@@ -220,7 +221,7 @@ func testFinishReplacesAttempts(t *testing.T, s store.Store, _ func() store.Stor
 			RequestedAt: t0, FinishedAt: t0.Add(time.Second), Attempts: []store.Attempt{{Method: "PoE-reboot", Started: t0, Finished: t0.Add(time.Second),
 				CutVerified: &verified, Cut: "sw1 read port 2 back off"}}}
 	}
-	if err := s.FinishReboots(ctx(t), []store.Reboot{done[0], done[1], done[0]}); !errors.Is(err, store.ErrConflict) {
+	if err := s.FinishReboots(ctx(t), []store.Reboot{done[0], done[1], done[0]}); !errors.Is(err, vocab.ErrConflict) {
 		t.Errorf("FinishReboots(rpi1 twice) = %v, want ErrConflict", err)
 	}
 	if got, _ := s.Reboots(ctx(t), store.RebootFilter{Batch: "b"}); len(got) != 2 || got[0].State != store.RebootRunning || got[1].State != store.RebootRunning {
@@ -305,7 +306,7 @@ func testDeleteReboots(t *testing.T, s store.Store, _ func() store.Store) {
 	if len(got) != 1 || got[0].ID != ids[1] {
 		t.Errorf("records after DeleteReboots = %+v, want rpi2's only", got)
 	}
-	if err := s.DeleteReboots(ctx(t), []string{ids[1]}); !errors.Is(err, store.ErrConflict) {
+	if err := s.DeleteReboots(ctx(t), []string{ids[1]}); !errors.Is(err, vocab.ErrConflict) {
 		t.Errorf("DeleteReboots(done) = %v, want ErrConflict", err)
 	}
 }
