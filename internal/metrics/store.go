@@ -121,9 +121,9 @@ func (s timedStore) DeleteReboots(ctx context.Context, ids []string) (err error)
 	return s.Store.DeleteReboots(ctx, ids)
 }
 
-func (s timedStore) InterruptReboots(ctx context.Context) (_ int, err error) {
+func (s timedStore) InterruptReboots(ctx context.Context, server string) (_ int, err error) {
 	defer s.done("interrupt_reboots", time.Now(), &err)
-	return s.Store.InterruptReboots(ctx)
+	return s.Store.InterruptReboots(ctx, server)
 }
 
 func (s timedStore) Reboots(ctx context.Context, f store.RebootFilter) (_ []store.Reboot, err error) {

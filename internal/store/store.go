@@ -101,6 +101,10 @@ type Reboot struct {
 	// RebootInterrupted (the server stopped before knowing it). Empty
 	// means RebootDone.
 	State RebootState
+	// Server is the id of the server instance that runs the reboot (kept
+	// in its data directory); empty for none (records written before
+	// schema version 8). See InterruptReboots. FinishReboots keeps it.
+	Server string
 	// Method is the method that rebooted the node; empty if none did.
 	Method      string
 	OK          bool
@@ -216,20 +220,25 @@ type Store interface {
 	// transaction: their outcome (Method, OK, times, Attempts) and State
 	// (empty: RebootDone) replace what was stored; Batch, Requester,
 	// Cause, the node and BootedAt/BootID stay. A record marked
-	// RebootInterrupted meanwhile (by another server's start, on a shared
-	// database) is completed too. ErrNotFound if an ID is unknown,
-	// ErrConflict if a record is complete already.
+	// RebootInterrupted meanwhile (by a server's start that took it for
+	// its own: a record of no server, see InterruptReboots) is completed
+	// too. ErrNotFound if an ID is unknown, ErrConflict if a record is
+	// complete already.
 	FinishReboots(ctx context.Context, rs []Reboot) error
 	// DeleteReboots forgets running records, with their attempts: those
 	// of nodes a request found already being rebooted by another (whose
 	// record is the other's). Unknown IDs are skipped; ErrConflict if a
 	// record is not running.
 	DeleteReboots(ctx context.Context, ids []string) error
-	// InterruptReboots marks every RebootRunning record
-	// RebootInterrupted, and returns how many there were. A server calls
-	// it at start, before it reboots anything: the records its
-	// predecessor left running will never be completed.
-	InterruptReboots(ctx context.Context) (int, error)
+	// InterruptReboots marks the RebootRunning records of server (their
+	// Reboot.Server), and those of no server, RebootInterrupted, and
+	// returns how many there were. A server calls it at start, before it
+	// reboots anything, with its own id: the records its predecessor (the
+	// server of the same data directory) left running will never be
+	// completed, whereas those of another server sharing the database are
+	// still being run. Records of no server are those written before
+	// schema version 8, or by servers without an id; any start marks them.
+	InterruptReboots(ctx context.Context, server string) (int, error)
 	// Reboots returns the records f selects, newest first.
 	Reboots(ctx context.Context, f RebootFilter) ([]Reboot, error)
 

@@ -632,7 +632,7 @@ func (s *Store) AddReboots(ctx context.Context, rs []store.Reboot) ([]string, er
 			}
 			ids[i] = r.ID
 			if _, err := ins.ExecContext(s.short(ctx), r.ID, r.Batch, r.Requester, r.Cause, r.NodeMAC, r.NodeName, r.Method, boolInt(r.OK),
-				micros(r.RequestedAt), nullMicros(r.AckAt), micros(r.FinishedAt), string(stateOrDone(r.State))); err != nil {
+				micros(r.RequestedAt), nullMicros(r.AckAt), micros(r.FinishedAt), string(stateOrDone(r.State)), r.Server); err != nil {
 				if s.d.IsUniqueViolation != nil && s.d.IsUniqueViolation(err) {
 					return fmt.Errorf("record reboot %s of %s: %w: id already used", r.ID, r.NodeName, vocab.ErrConflict)
 				}
@@ -899,10 +899,11 @@ func (s *Store) DeleteReboots(ctx context.Context, ids []string) error {
 }
 
 // InterruptReboots implements store.Store.
-func (s *Store) InterruptReboots(ctx context.Context) (int, error) {
+func (s *Store) InterruptReboots(ctx context.Context, server string) (int, error) {
 	var n int64
 	err := s.inTx(ctx, "mark interrupted reboots", func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, s.d.rebind(`UPDATE reboots SET state = ? WHERE state = ?`), string(store.RebootInterrupted), string(store.RebootRunning))
+		res, err := tx.ExecContext(ctx, s.d.rebind(`UPDATE reboots SET state = ? WHERE state = ? AND server IN (?, '')`),
+			string(store.RebootInterrupted), string(store.RebootRunning), server)
 		if err != nil {
 			return fmt.Errorf("mark interrupted reboots: %w", err)
 		}
@@ -917,7 +918,7 @@ func (s *Store) InterruptReboots(ctx context.Context) (int, error) {
 
 // Reboots implements store.Store.
 func (s *Store) Reboots(ctx context.Context, f store.RebootFilter) ([]store.Reboot, error) {
-	q := `SELECT id, batch, requester, cause, node_mac, node_name, method, ok, requested_at, ack_at, finished_at, booted_at, boot_id, state FROM reboots WHERE 1 = 1`
+	q := `SELECT id, batch, requester, cause, node_mac, node_name, method, ok, requested_at, ack_at, finished_at, booted_at, boot_id, state, server FROM reboots WHERE 1 = 1`
 	var args []any
 	if f.NodeMAC != "" {
 		q += ` AND node_mac = ?`
@@ -944,7 +945,7 @@ func (s *Store) Reboots(ctx context.Context, f store.RebootFilter) ([]store.Rebo
 			var ok int
 			var req, fin int64
 			var ack, booted sql.NullInt64
-			if err := rows.Scan(&r.ID, &r.Batch, &r.Requester, &r.Cause, &r.NodeMAC, &r.NodeName, &r.Method, &ok, &req, &ack, &fin, &booted, &r.BootID, &r.State); err != nil {
+			if err := rows.Scan(&r.ID, &r.Batch, &r.Requester, &r.Cause, &r.NodeMAC, &r.NodeName, &r.Method, &ok, &req, &ack, &fin, &booted, &r.BootID, &r.State, &r.Server); err != nil {
 				return fmt.Errorf("list reboots: %w", err)
 			}
 			r.OK = ok != 0

@@ -243,7 +243,8 @@ func testFinishReplacesAttempts(t *testing.T, s store.Store, _ func() store.Stor
 }
 
 // Records left running by a server that died are interrupted at the next
-// start; complete ones are left alone.
+// start; complete ones are left alone. These carry no server (as records
+// written before schema version 8): any server's start marks them.
 func testRebootInterrupted(t *testing.T, s store.Store, reopen func() store.Store) {
 	ids, err := s.AddReboots(ctx(t), []store.Reboot{
 		{Batch: "b", NodeMAC: node(1).MAC, NodeName: "rpi1", State: store.RebootRunning, RequestedAt: t0, FinishedAt: t0},
@@ -256,9 +257,9 @@ func testRebootInterrupted(t *testing.T, s store.Store, reopen func() store.Stor
 	if reopen != nil {
 		s = reopen() // what a restart sees
 	}
-	n, err := s.InterruptReboots(ctx(t))
+	n, err := s.InterruptReboots(ctx(t), "server-b")
 	if err != nil || n != 2 {
-		t.Fatalf("InterruptReboots() = %d, %v; want 2, nil", n, err)
+		t.Fatalf("InterruptReboots(server-b) = %d, %v; want 2, nil", n, err)
 	}
 	got, err := s.Reboots(ctx(t), store.RebootFilter{Batch: "b"})
 	if err != nil {
@@ -272,17 +273,79 @@ func testRebootInterrupted(t *testing.T, s store.Store, reopen func() store.Stor
 	if diff := cmp.Diff(want, states); diff != "" {
 		t.Errorf("states after InterruptReboots (-want +got):\n%s", diff)
 	}
-	if n, err := s.InterruptReboots(ctx(t)); err != nil || n != 0 {
-		t.Errorf("InterruptReboots() again = %d, %v; want 0, nil", n, err)
+	if n, err := s.InterruptReboots(ctx(t), ""); err != nil || n != 0 {
+		t.Errorf("InterruptReboots(\"\") again = %d, %v; want 0, nil", n, err)
 	}
 	// On a shared database, another server's start interrupts the records
-	// of a live server: its outcome, when it comes, still lands.
+	// of no server that a live server runs: its outcome, when it comes,
+	// still lands.
 	if err := s.FinishReboots(ctx(t), []store.Reboot{{ID: ids[0], NodeName: "rpi1", OK: true, Method: "soft-reboot", RequestedAt: t0, FinishedAt: t0}}); err != nil {
 		t.Errorf("FinishReboots(interrupted) = %v, want nil", err)
 	}
 	if got, _ := s.Reboots(ctx(t), store.RebootFilter{NodeMAC: node(1).MAC}); len(got) != 1 || got[0].State != store.RebootDone || !got[0].OK {
 		t.Errorf("rpi1 completed after being interrupted: %+v, want done, OK", got)
 	}
+}
+
+// Two servers share the store: server-b's start marks interrupted its own
+// records and those of no server, and leaves server-a's, which server-a
+// is still running; server-a's own restart marks them. A record keeps its
+// server when completed.
+func testRebootInterruptedByServer(t *testing.T, s store.Store, reopen func() store.Store) {
+	ids, err := s.AddReboots(ctx(t), []store.Reboot{
+		{Batch: "a", NodeMAC: node(1).MAC, NodeName: "rpi1", State: store.RebootRunning, Server: "server-a", RequestedAt: t0, FinishedAt: t0},
+		{Batch: "a", NodeMAC: node(2).MAC, NodeName: "rpi2", State: store.RebootRunning, Server: "server-a", RequestedAt: t0, FinishedAt: t0},
+		{Batch: "b", NodeMAC: node(3).MAC, NodeName: "rpi3", State: store.RebootRunning, Server: "server-b", RequestedAt: t0, FinishedAt: t0},
+		{Batch: "old", NodeMAC: node(4).MAC, NodeName: "rpi4", State: store.RebootRunning, RequestedAt: t0, FinishedAt: t0},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reopen != nil {
+		s = reopen()
+	}
+	type rec struct {
+		State  store.RebootState
+		Server string
+	}
+	check := func(when string, want map[string]rec) {
+		t.Helper()
+		got := map[string]rec{}
+		for _, b := range []string{"a", "b", "old"} {
+			rs, err := s.Reboots(ctx(t), store.RebootFilter{Batch: b})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range rs {
+				got[r.ID] = rec{r.State, r.Server}
+			}
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("records %s (-want +got):\n%s", when, diff)
+		}
+	}
+	if n, err := s.InterruptReboots(ctx(t), "server-b"); err != nil || n != 2 {
+		t.Fatalf("InterruptReboots(server-b) = %d, %v; want 2 (its own and the one of no server), nil", n, err)
+	}
+	check("after server-b's start", map[string]rec{
+		ids[0]: {store.RebootRunning, "server-a"}, ids[1]: {store.RebootRunning, "server-a"},
+		ids[2]: {store.RebootInterrupted, "server-b"}, ids[3]: {store.RebootInterrupted, ""},
+	})
+	// server-a, still running, completes one of its records.
+	if err := s.FinishReboots(ctx(t), []store.Reboot{{ID: ids[0], NodeName: "rpi1", OK: true, Method: "soft-reboot", RequestedAt: t0, FinishedAt: t0}}); err != nil {
+		t.Fatalf("FinishReboots(server-a's) = %v", err)
+	}
+	if n, err := s.InterruptReboots(ctx(t), "server-c"); err != nil || n != 0 {
+		t.Errorf("InterruptReboots(server-c) = %d, %v; want 0, nil", n, err)
+	}
+	// server-a dies and starts again, from the same data directory.
+	if n, err := s.InterruptReboots(ctx(t), "server-a"); err != nil || n != 1 {
+		t.Fatalf("InterruptReboots(server-a) = %d, %v; want 1, nil", n, err)
+	}
+	check("after server-a's restart", map[string]rec{
+		ids[0]: {store.RebootDone, "server-a"}, ids[1]: {store.RebootInterrupted, "server-a"},
+		ids[2]: {store.RebootInterrupted, "server-b"}, ids[3]: {store.RebootInterrupted, ""},
+	})
 }
 
 // A running record can be forgotten, with its attempts; a complete one

@@ -44,6 +44,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"RebootProgress", testRebootProgress},
 		{"FinishReplacesAttempts", testFinishReplacesAttempts},
 		{"RebootInterrupted", testRebootInterrupted},
+		{"RebootInterruptedByServer", testRebootInterruptedByServer},
 		{"DeleteReboots", testDeleteReboots},
 		{"LogLines", testLogLines},
 		{"BootSurvivesReopen", testBootSurvivesReopen},
