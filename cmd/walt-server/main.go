@@ -174,6 +174,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	serverID, err := loadServerID(*dataDir)
+	if err != nil {
+		return err
+	}
 	st, storeName, err := openStore(ctx, log, *dbURL, *dataDir)
 	if err != nil {
 		return err
@@ -184,7 +188,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	cfg := server.Config{Store: st, Reboot: rc, ShutdownGrace: 10 * time.Second, Logger: log,
+	cfg := server.Config{Store: st, ServerID: serverID, Reboot: rc, ShutdownGrace: 10 * time.Second, Logger: log,
 		Version: version.String(), StoreName: storeName, TLS: tlsCfg}
 	cfg.Powersave, cfg.MaxConns = *powersave, *maxConns
 	// Hard-reboot drivers, as the test harnesses build them. PoE: switches

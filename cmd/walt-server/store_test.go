@@ -74,9 +74,11 @@ func userToken(t *testing.T, name string, args ...string) string {
 	return strings.TrimSpace(out.String())
 }
 
-// The server keeps its inventory in PostgreSQL with --db, across restarts,
-// and never logs the database password.
-func TestPostgresStore(t *testing.T) {
+// postgresSchema starts a throwaway PostgreSQL cluster for the test and
+// returns the URL of a new schema in it; the test is skipped without
+// PostgreSQL, but under CI=true.
+func postgresSchema(t *testing.T, name string) string {
+	t.Helper()
 	cluster, err := pgtest.Start()
 	if err != nil {
 		if os.Getenv("CI") == "true" {
@@ -84,11 +86,18 @@ func TestPostgresStore(t *testing.T) {
 		}
 		t.Skip(err)
 	}
-	defer cluster.Stop()
-	u, err := cluster.NewSchema(t.Context(), "server")
+	t.Cleanup(cluster.Stop)
+	u, err := cluster.NewSchema(t.Context(), name)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return u
+}
+
+// The server keeps its inventory in PostgreSQL with --db, across restarts,
+// and never logs the database password.
+func TestPostgresStore(t *testing.T) {
+	u := postgresSchema(t, "server")
 	// trust authentication ignores the password: it is here to be hidden.
 	u = strings.Replace(u, "postgres:///", "postgres://walt:pg-s3cret@/", 1)
 	const addr = "127.39.0.1:12345"

@@ -15,6 +15,7 @@ import (
 	"github.com/walt-testbed/walt/internal/accounts"
 	"github.com/walt-testbed/walt/internal/auth"
 	"github.com/walt-testbed/walt/internal/store"
+	"github.com/walt-testbed/walt/internal/vocab"
 )
 
 // walt-server [FLAGS] user add|list|remove|token|revoke: account
@@ -117,7 +118,7 @@ func runUser(ctx context.Context, st store.Store, args []string, stdout, stderr 
 	switch verb {
 	case "add":
 		tok, err := accounts.Add(ctx, st, name, *admin, exp)
-		if errors.Is(err, store.ErrConflict) {
+		if errors.Is(err, vocab.ErrConflict) {
 			return fmt.Errorf("user %s exists already (a new token: walt-server user token %s)", name, name)
 		}
 		if err != nil {

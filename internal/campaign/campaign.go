@@ -26,6 +26,7 @@ import (
 	"github.com/walt-testbed/walt/api"
 	"github.com/walt-testbed/walt/internal/boot"
 	"github.com/walt-testbed/walt/internal/store"
+	"github.com/walt-testbed/walt/internal/vocab"
 )
 
 // Store is what the engine needs of the server's store.
@@ -94,12 +95,12 @@ type Config struct {
 	OnIteration func(outcome string)
 }
 
-// Errors of Start and Stop; they wrap store's error kinds so that the
+// Errors of Start and Stop; they wrap vocab's error kinds so that the
 // server maps them as it maps the store's.
 var (
-	ErrBusy    = fmt.Errorf("%w: node already in a running campaign", store.ErrConflict)
-	ErrNoNodes = fmt.Errorf("%w: no node left to run the campaign on", store.ErrInvalid)
-	ErrClosed  = fmt.Errorf("%w: the campaign engine is stopped", store.ErrUnavailable)
+	ErrBusy    = fmt.Errorf("%w: node already in a running campaign", vocab.ErrConflict)
+	ErrNoNodes = fmt.Errorf("%w: no node left to run the campaign on", vocab.ErrInvalid)
+	ErrClosed  = fmt.Errorf("%w: the campaign engine is stopped", vocab.ErrUnavailable)
 )
 
 // Engine runs campaigns.
@@ -276,9 +277,9 @@ func (e *Engine) Stop(ctx context.Context, id string) error {
 			return err
 		}
 		if len(cs) == 0 {
-			return fmt.Errorf("campaign %s: %w", id, store.ErrNotFound)
+			return fmt.Errorf("campaign %s: %w", id, vocab.ErrNotFound)
 		}
-		return fmt.Errorf("campaign %s: %w: it is %s already", id, store.ErrConflict, cs[0].State)
+		return fmt.Errorf("campaign %s: %w: it is %s already", id, vocab.ErrConflict, cs[0].State)
 	}
 	r.stop()
 	select {

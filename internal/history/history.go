@@ -2,8 +2,10 @@
 // request are added, state running and with their IDs, before any node is
 // touched (BeginBatch), and each is completed, node by node, when its
 // outcome is known (Finish). A server killed during a batch thus leaves a
-// row for every node of it; the next start marks the rows still running
-// interrupted (Recover), as their outcome will never be known.
+// row for every node of it; the next start marks the rows it left running
+// interrupted (Recover), as their outcome will never be known. Each record
+// carries the id of the server that runs it, so that on a database shared
+// by several servers a start leaves the others' records alone.
 //
 // Writes from concurrent pipelines are grouped: while one transaction is
 // being written, the records that arrive wait and go together in the next
@@ -27,7 +29,7 @@ type Store interface {
 	AddReboots(ctx context.Context, rs []store.Reboot) ([]string, error)
 	FinishReboots(ctx context.Context, rs []store.Reboot) error
 	DeleteReboots(ctx context.Context, ids []string) error
-	InterruptReboots(ctx context.Context) (int, error)
+	InterruptReboots(ctx context.Context, server string) (int, error)
 }
 
 // writeTimeout bounds one grouped write.
@@ -37,8 +39,9 @@ const writeTimeout = 30 * time.Second
 // starts no goroutine: a caller that finds no write in progress writes
 // the waiting records itself.
 type Recorder struct {
-	st  Store
-	log *slog.Logger
+	st     Store
+	server string // stamped on every record added (store.Reboot.Server)
+	log    *slog.Logger
 
 	mu sync.Mutex
 	// queue holds the operations waiting for the next write. +checklocks:mu
@@ -59,18 +62,20 @@ type op struct {
 	lead bool
 }
 
-// New returns a Recorder on st.
-func New(st Store, log *slog.Logger) *Recorder {
+// New returns a Recorder on st for the server whose id is server (empty
+// for none): the records it adds carry it.
+func New(st Store, server string, log *slog.Logger) *Recorder {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Recorder{st: st, log: log}
+	return &Recorder{st: st, server: server, log: log}
 }
 
-// Recover marks the records a previous server left running interrupted.
+// Recover marks the records the previous server of the same id left
+// running interrupted, and those of no server (store.InterruptReboots).
 // Call it once at start, before any reboot.
 func (r *Recorder) Recover(ctx context.Context) error {
-	n, err := r.st.InterruptReboots(ctx)
+	n, err := r.st.InterruptReboots(ctx, r.server)
 	if err != nil {
 		return fmt.Errorf("reboot history: %w", err)
 	}
@@ -86,7 +91,7 @@ func (r *Recorder) Recover(ctx context.Context) error {
 func (r *Recorder) BeginBatch(ctx context.Context, recs []store.Reboot) ([]string, error) {
 	rs := make([]store.Reboot, len(recs))
 	for i, rec := range recs {
-		rec.State = store.RebootRunning
+		rec.State, rec.Server = store.RebootRunning, r.server
 		rs[i] = rec
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), writeTimeout)
@@ -104,7 +109,7 @@ func (r *Recorder) Drop(ctx context.Context, id string) error {
 
 // Begin adds rec as running and returns its ID once it is stored.
 func (r *Recorder) Begin(ctx context.Context, rec store.Reboot) (string, error) {
-	rec.State = store.RebootRunning
+	rec.State, rec.Server = store.RebootRunning, r.server
 	o := &op{rec: rec}
 	r.do(ctx, o)
 	return o.id, o.err
@@ -113,7 +118,7 @@ func (r *Recorder) Begin(ctx context.Context, rec store.Reboot) (string, error) 
 // Finish completes the record rec.ID with rec's outcome (state done). A
 // record with no ID (a reboot that never started) is added complete.
 func (r *Recorder) Finish(ctx context.Context, rec store.Reboot) (string, error) {
-	rec.State = store.RebootDone
+	rec.State, rec.Server = store.RebootDone, r.server
 	o := &op{rec: rec, finish: rec.ID != ""}
 	r.do(ctx, o)
 	if o.finish {

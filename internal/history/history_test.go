@@ -12,9 +12,12 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/walt-testbed/walt/internal/history"
 	"github.com/walt-testbed/walt/internal/store"
 	"github.com/walt-testbed/walt/internal/store/sqlite"
+	"github.com/walt-testbed/walt/internal/vocab"
 )
 
 // counting is a real SQLite store that counts the grouped writes and can
@@ -68,7 +71,7 @@ func rec(i int) store.Reboot {
 func TestBeginsArrivingDuringAWriteAreGrouped(t *testing.T) {
 	t.Parallel()
 	st := &counting{Store: newStore(t)}
-	r := history.New(st, logger(t))
+	r := history.New(st, "", logger(t))
 	const n = 50
 	ids := make([]string, n)
 	// The bubble lets the test wait until every Begin is queued behind the
@@ -120,7 +123,7 @@ func TestBeginsArrivingDuringAWriteAreGrouped(t *testing.T) {
 func TestBadRecordFailsAlone(t *testing.T) {
 	t.Parallel()
 	st := &counting{Store: newStore(t)}
-	r := history.New(st, logger(t))
+	r := history.New(st, "", logger(t))
 	ids := make([]string, 3)
 	for i := range ids {
 		var err error
@@ -143,7 +146,7 @@ func TestBadRecordFailsAlone(t *testing.T) {
 		_, errs[3] = r.Finish(t.Context(), bad)
 	})
 	wg.Wait()
-	if !errors.Is(errs[3], store.ErrNotFound) {
+	if !errors.Is(errs[3], vocab.ErrNotFound) {
 		t.Errorf("Finish(unknown id) = %v, want ErrNotFound", errs[3])
 	}
 	for i, err := range errs[:3] {
@@ -167,7 +170,7 @@ func TestBadRecordFailsAlone(t *testing.T) {
 func TestFinishWithoutBeginAndRecover(t *testing.T) {
 	t.Parallel()
 	st := newStore(t)
-	r := history.New(st, logger(t))
+	r := history.New(st, "server-a", logger(t))
 	whole := rec(1)
 	whole.Attempts = []store.Attempt{{Method: "none", Error: "not started", Code: "canceled", Started: whole.RequestedAt, Finished: whole.RequestedAt}}
 	id, err := r.Finish(t.Context(), whole)
@@ -178,7 +181,7 @@ func TestFinishWithoutBeginAndRecover(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := history.New(st, logger(t)).Recover(t.Context()); err != nil {
+	if err := history.New(st, "server-a", logger(t)).Recover(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	rows, err := st.Reboots(t.Context(), store.RebootFilter{Batch: "b"})
@@ -193,5 +196,51 @@ func TestFinishWithoutBeginAndRecover(t *testing.T) {
 	}
 	if len(rows) != 2 {
 		t.Errorf("%d rows, want 2", len(rows))
+	}
+}
+
+// On a store shared by two servers, the records carry the server that
+// runs them: server-b's start leaves server-a's running records alone,
+// server-a's restart marks them interrupted.
+func TestRecoverMarksOnlyTheServersOwnRecords(t *testing.T) {
+	t.Parallel()
+	st := newStore(t)
+	a := history.New(st, "server-a", logger(t))
+	batch, err := a.BeginBatch(t.Context(), []store.Reboot{rec(1), rec(2)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	one, err := a.Begin(t.Context(), rec(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	states := func() map[string]store.RebootState {
+		t.Helper()
+		rows, err := st.Reboots(t.Context(), store.RebootFilter{Batch: "b"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]store.RebootState{}
+		for _, row := range rows {
+			if row.Server != "server-a" {
+				t.Errorf("%s: server %q, want server-a", row.NodeName, row.Server)
+			}
+			out[row.ID] = row.State
+		}
+		return out
+	}
+	if err := history.New(st, "server-b", logger(t)).Recover(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]store.RebootState{batch[0]: store.RebootRunning, batch[1]: store.RebootRunning, one: store.RebootRunning}
+	if diff := cmp.Diff(want, states()); diff != "" {
+		t.Errorf("after server-b's start (-want +got):\n%s", diff)
+	}
+	if err := history.New(st, "server-a", logger(t)).Recover(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	want = map[string]store.RebootState{batch[0]: store.RebootInterrupted, batch[1]: store.RebootInterrupted, one: store.RebootInterrupted}
+	if diff := cmp.Diff(want, states()); diff != "" {
+		t.Errorf("after server-a's restart (-want +got):\n%s", diff)
 	}
 }

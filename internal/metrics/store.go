@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/walt-testbed/walt/internal/store"
+	"github.com/walt-testbed/walt/internal/vocab"
 )
 
 // Store returns st with each call timed as walt_store_request_duration_seconds
@@ -25,7 +26,7 @@ type timedStore struct {
 func (s timedStore) done(op string, start time.Time, err *error) {
 	s.m.storeLatency.WithLabelValues(op).Observe(time.Since(start).Seconds())
 	c := s.m.storeErrors.WithLabelValues(op)
-	if *err != nil && !errors.Is(*err, store.ErrNotFound) {
+	if *err != nil && !errors.Is(*err, vocab.ErrNotFound) {
 		c.Inc()
 	}
 }
@@ -120,9 +121,9 @@ func (s timedStore) DeleteReboots(ctx context.Context, ids []string) (err error)
 	return s.Store.DeleteReboots(ctx, ids)
 }
 
-func (s timedStore) InterruptReboots(ctx context.Context) (_ int, err error) {
+func (s timedStore) InterruptReboots(ctx context.Context, server string) (_ int, err error) {
 	defer s.done("interrupt_reboots", time.Now(), &err)
-	return s.Store.InterruptReboots(ctx)
+	return s.Store.InterruptReboots(ctx, server)
 }
 
 func (s timedStore) Reboots(ctx context.Context, f store.RebootFilter) (_ []store.Reboot, err error) {

@@ -14,6 +14,7 @@ import (
 	"github.com/walt-testbed/walt/internal/store"
 	"github.com/walt-testbed/walt/internal/store/sqlite"
 	"github.com/walt-testbed/walt/internal/store/storetest"
+	"github.com/walt-testbed/walt/internal/vocab"
 )
 
 func TestStoreTimed(t *testing.T) {
@@ -29,10 +30,10 @@ func TestStoreTimed(t *testing.T) {
 	if err := st.AddDevice(ctx, store.Device{MAC: "52:54:00:00:00:01", Name: "n1", Type: store.TypeNode}); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.AddDevice(ctx, store.Device{MAC: "52:54:00:00:00:01", Name: "n1", Type: store.TypeNode}); !errors.Is(err, store.ErrConflict) {
+	if err := st.AddDevice(ctx, store.Device{MAC: "52:54:00:00:00:01", Name: "n1", Type: store.TypeNode}); !errors.Is(err, vocab.ErrConflict) {
 		t.Fatalf("AddDevice(twice) = %v, want ErrConflict", err)
 	}
-	if _, err := st.Device(ctx, "52:54:00:00:00:99"); !errors.Is(err, store.ErrNotFound) {
+	if _, err := st.Device(ctx, "52:54:00:00:00:99"); !errors.Is(err, vocab.ErrNotFound) {
 		t.Fatalf("Device(unknown) = %v, want ErrNotFound", err)
 	}
 	canceled, cancel := context.WithCancel(ctx)

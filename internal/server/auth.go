@@ -13,6 +13,7 @@ import (
 	"github.com/walt-testbed/walt/internal/dashboard"
 	"github.com/walt-testbed/walt/internal/nodeset"
 	"github.com/walt-testbed/walt/internal/store"
+	"github.com/walt-testbed/walt/internal/vocab"
 )
 
 // Authentication (docs/server.md, "Accounts and tokens"): every route
@@ -175,7 +176,7 @@ func (s *Server) tokenIdentity(ctx context.Context, header string) (Identity, er
 		return Identity{}, kindf(errUnauthenticated, "bad credentials: %v", err)
 	}
 	u, err := s.store.UserByToken(ctx, tok.Hash())
-	if errors.Is(err, store.ErrNotFound) || err == nil && (len(u.Tokens) != 1 || !auth.HashesEqual(u.Tokens[0].Hash, tok.Hash())) {
+	if errors.Is(err, vocab.ErrNotFound) || err == nil && (len(u.Tokens) != 1 || !auth.HashesEqual(u.Tokens[0].Hash, tok.Hash())) {
 		return Identity{}, kindf(errUnauthenticated, "unknown or revoked token: ask an admin for a new one (walt-server user token NAME), then walt login")
 	}
 	if err != nil {

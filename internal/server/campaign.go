@@ -15,6 +15,7 @@ import (
 	"github.com/walt-testbed/walt/internal/campaign"
 	"github.com/walt-testbed/walt/internal/campaignstats"
 	"github.com/walt-testbed/walt/internal/store"
+	"github.com/walt-testbed/walt/internal/vocab"
 )
 
 // Bounds of a campaign request (docs/campaigns.md).
@@ -121,7 +122,7 @@ func (s *Server) campaignView(ctx context.Context, id string) (api.Campaign, err
 		return api.Campaign{}, err
 	}
 	if len(cs) == 0 {
-		return api.Campaign{}, culprits(kindf(store.ErrNotFound, "no campaign %q (walt campaign show lists them)", id), []string{id})
+		return api.Campaign{}, culprits(kindf(vocab.ErrNotFound, "no campaign %q (walt campaign show lists them)", id), []string{id})
 	}
 	nodes, err := s.store.CampaignNodes(ctx, id)
 	if err != nil {
@@ -155,7 +156,7 @@ func campaignID(r *http.Request) (string, error) {
 // checkCampaignID checks the campaign id given as field.
 func checkCampaignID(field, id string) (string, error) {
 	if n, err := strconv.ParseUint(id, 10, 63); err != nil || n == 0 || strconv.FormatUint(n, 10) != id {
-		return "", culprits(kindf(store.ErrNotFound, "no campaign %.32q: campaign ids are numbers such as 12", id), []string{field})
+		return "", culprits(kindf(vocab.ErrNotFound, "no campaign %.32q: campaign ids are numbers such as 12", id), []string{field})
 	}
 	return id, nil
 }
@@ -226,7 +227,7 @@ func (s *Server) stopCampaign(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if c.Requester != req.Requester && !req.Force {
-		writeError(w, s.log, kindf(store.ErrForbidden, "campaign %s belongs to %s: add --force to stop it anyway", id, c.Requester))
+		writeError(w, s.log, kindf(vocab.ErrForbidden, "campaign %s belongs to %s: add --force to stop it anyway", id, c.Requester))
 		return
 	}
 	if err := s.campaigns.Stop(r.Context(), id); err != nil {
@@ -382,7 +383,7 @@ func (s *Server) clearQuarantine(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !ok {
-		writeError(w, s.log, culprits(kindf(store.ErrNotFound, "node %s is not in quarantine", d.Name), []string{d.Name}))
+		writeError(w, s.log, culprits(kindf(vocab.ErrNotFound, "node %s is not in quarantine", d.Name), []string{d.Name}))
 		return
 	}
 	s.log.Info("quarantine cleared", "node", d.Name, "by", requester)

@@ -7,6 +7,7 @@ import (
 	"github.com/walt-testbed/walt/api"
 	"github.com/walt-testbed/walt/internal/nodeset"
 	"github.com/walt-testbed/walt/internal/store"
+	"github.com/walt-testbed/walt/internal/vocab"
 )
 
 func (s *Server) showConfig(w http.ResponseWriter, r *http.Request) {
@@ -162,7 +163,7 @@ func (s *Server) changeOwnership(ctx context.Context, req api.OwnershipRequest) 
 	case "release":
 		notMine := append(others, free...)
 		if len(notMine) > 0 {
-			return res, culprits(kindf(store.ErrForbidden, "%s not yours. See `walt help show node-ownership`.",
+			return res, culprits(kindf(vocab.ErrForbidden, "%s not yours. See `walt help show node-ownership`.",
 				nodeset.Capitalize(nodeset.Describe(notMine, "node", "nodes"))+plural(notMine, " is", " are")), notMine)
 		}
 		owner = ""
@@ -207,6 +208,6 @@ func checkOwners(devs []store.Device, requester string, force bool) error {
 // ownedByOthers is the error for nodes owned by other users, who must
 // confirm (force) before acting on them.
 func ownedByOthers(names []string) error {
-	return culprits(kindf(store.ErrForbidden, "%s %s by other users.",
+	return culprits(kindf(vocab.ErrForbidden, "%s %s by other users.",
 		nodeset.Capitalize(nodeset.Describe(names, "node", "nodes")), plural(names, "seems to be used", "seem to be used")), names)
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/walt-testbed/walt/internal/boot"
 	"github.com/walt-testbed/walt/internal/experiment"
 	"github.com/walt-testbed/walt/internal/store"
+	"github.com/walt-testbed/walt/internal/vocab"
 )
 
 // DoneReplier completes the answer to an accepted done report: the
@@ -69,8 +70,8 @@ func (s *Server) nodeDone(ctx context.Context, r api.DoneReport) (api.DoneReply,
 	}
 	d, err := s.store.Device(ctx, mac)
 	switch {
-	case errors.Is(err, store.ErrNotFound):
-		return api.DoneReply{}, culprits(kindf(store.ErrNotFound, "mac %s: no such node", mac), []string{mac})
+	case errors.Is(err, vocab.ErrNotFound):
+		return api.DoneReply{}, culprits(kindf(vocab.ErrNotFound, "mac %s: no such node", mac), []string{mac})
 	case err != nil:
 		return api.DoneReply{}, err
 	case d.Type != store.TypeNode:
@@ -82,9 +83,9 @@ func (s *Server) nodeDone(ctx context.Context, r api.DoneReport) (api.DoneReply,
 	done := boot.Done{BootID: r.BootID, Status: r.Status, Metrics: r.Metrics}
 	switch err := s.boots.ReportDone(mac, done); {
 	case errors.Is(err, boot.ErrUnknownNode):
-		return api.DoneReply{}, culprits(kindf(store.ErrNotFound, "node %s: no boot reported to this server yet, so boot %s cannot be done", d.Name, r.BootID), []string{d.Name})
+		return api.DoneReply{}, culprits(kindf(vocab.ErrNotFound, "node %s: no boot reported to this server yet, so boot %s cannot be done", d.Name, r.BootID), []string{d.Name})
 	case errors.Is(err, boot.ErrStaleBoot):
-		return api.DoneReply{}, culprits(kindf(store.ErrConflict, "node %s: boot %s is not its current boot %s", d.Name, r.BootID, s.boots.BootID(mac)), []string{r.BootID})
+		return api.DoneReply{}, culprits(kindf(vocab.ErrConflict, "node %s: boot %s is not its current boot %s", d.Name, r.BootID, s.boots.BootID(mac)), []string{r.BootID})
 	case err != nil:
 		return api.DoneReply{}, err
 	}

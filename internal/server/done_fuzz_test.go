@@ -10,6 +10,7 @@ import (
 
 	"github.com/walt-testbed/walt/api"
 	"github.com/walt-testbed/walt/internal/store"
+	"github.com/walt-testbed/walt/internal/vocab"
 )
 
 // FuzzCheckDoneReport checks done reports decoded from any JSON body: a
@@ -34,7 +35,7 @@ func FuzzCheckDoneReport(f *testing.F) {
 		mac, err := checkDoneReport(r)
 		if err != nil {
 			var ce *culpritError
-			if !errors.Is(err, store.ErrInvalid) || !errors.As(err, &ce) || len(ce.names) == 0 {
+			if !errors.Is(err, vocab.ErrInvalid) || !errors.As(err, &ce) || len(ce.names) == 0 {
 				t.Fatalf("refusal %v is not invalid input naming a culprit", err)
 			}
 			return

@@ -17,7 +17,7 @@ import (
 
 	"github.com/walt-testbed/walt/api"
 	"github.com/walt-testbed/walt/internal/nodeset"
-	"github.com/walt-testbed/walt/internal/store"
+	"github.com/walt-testbed/walt/internal/vocab"
 )
 
 // errorTable maps error kinds to HTTP statuses and wire codes, first match
@@ -27,14 +27,14 @@ var errorTable = []struct {
 	status int
 	code   api.Code
 }{
-	{store.ErrInvalid, http.StatusBadRequest, api.CodeInvalid},
+	{vocab.ErrInvalid, http.StatusBadRequest, api.CodeInvalid},
 	{nodeset.ErrSyntax, http.StatusBadRequest, api.CodeInvalid},
-	{store.ErrNotFound, http.StatusNotFound, api.CodeNotFound},
-	{store.ErrConflict, http.StatusConflict, api.CodeConflict},
-	{store.ErrForbidden, http.StatusForbidden, api.CodeNotOwned},
+	{vocab.ErrNotFound, http.StatusNotFound, api.CodeNotFound},
+	{vocab.ErrConflict, http.StatusConflict, api.CodeConflict},
+	{vocab.ErrForbidden, http.StatusForbidden, api.CodeNotOwned},
 	{errUnauthenticated, http.StatusUnauthorized, api.CodeUnauthenticated},
 	{errForbidden, http.StatusForbidden, api.CodeForbidden},
-	{store.ErrUnavailable, http.StatusServiceUnavailable, api.CodeUnavailable},
+	{vocab.ErrUnavailable, http.StatusServiceUnavailable, api.CodeUnavailable},
 	{context.DeadlineExceeded, http.StatusGatewayTimeout, api.CodeTimeout},
 }
 
@@ -52,7 +52,7 @@ func culprits(err error, names []string) error { return &culpritError{err: err, 
 // invalidf returns an ErrInvalid error whose message is exactly the
 // formatted text (the kind is not repeated in it).
 func invalidf(format string, args ...any) error {
-	return &kindError{kind: store.ErrInvalid, msg: fmt.Sprintf(format, args...)}
+	return &kindError{kind: vocab.ErrInvalid, msg: fmt.Sprintf(format, args...)}
 }
 
 func kindf(kind error, format string, args ...any) error {
@@ -126,10 +126,10 @@ func decodeJSON(r *http.Request, v any) error {
 	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, maxBody))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return kindf(store.ErrInvalid, "decode %s %s request body: %v", r.Method, r.URL.Path, err)
+		return kindf(vocab.ErrInvalid, "decode %s %s request body: %v", r.Method, r.URL.Path, err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return kindf(store.ErrInvalid, "decode %s %s request body: trailing data after the JSON body", r.Method, r.URL.Path)
+		return kindf(vocab.ErrInvalid, "decode %s %s request body: trailing data after the JSON body", r.Method, r.URL.Path)
 	}
 	if err := checkRequest(v); err != nil {
 		return err

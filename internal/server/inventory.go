@@ -47,8 +47,8 @@ func (s *Server) deviceNamed(ctx context.Context, name string) (store.Device, er
 		return store.Device{}, err // no device has such a name
 	}
 	d, err := s.store.DeviceByName(ctx, name)
-	if errors.Is(err, store.ErrNotFound) {
-		return d, culprits(kindf(store.ErrNotFound, "No device with name '%s' found.", name), []string{name})
+	if errors.Is(err, vocab.ErrNotFound) {
+		return d, culprits(kindf(vocab.ErrNotFound, "No device with name '%s' found.", name), []string{name})
 	}
 	return d, err
 }
@@ -75,7 +75,7 @@ func (inv *inventory) resolve(ctx context.Context, set, requester string, nodesO
 		if t.Name != "" {
 			i, ok := inv.byName[t.Name]
 			if !ok {
-				return nil, culprits(kindf(store.ErrNotFound, "No device with name '%s' found.", t.Name), []string{t.Name})
+				return nil, culprits(kindf(vocab.ErrNotFound, "No device with name '%s' found.", t.Name), []string{t.Name})
 			}
 			picked[i] = true
 			continue
@@ -99,10 +99,10 @@ func (inv *inventory) resolve(ctx context.Context, set, requester string, nodesO
 		out = append(out, d)
 	}
 	if len(notNodes) > 0 {
-		return nil, kindf(store.ErrInvalid, "%s", strings.Join(notNodes, "\n"))
+		return nil, kindf(vocab.ErrInvalid, "%s", strings.Join(notNodes, "\n"))
 	}
 	if len(out) == 0 {
-		return nil, kindf(store.ErrNotFound, "No matching devices found! (tip: walt help show node-ownership)")
+		return nil, kindf(vocab.ErrNotFound, "No matching devices found! (tip: walt help show node-ownership)")
 	}
 	return out, nil
 }
@@ -278,11 +278,11 @@ func (s *Server) addDevice(ctx context.Context, req api.AddDevice) (api.Device, 
 		return api.Device{}, err
 	}
 	if other, err := s.store.DeviceByName(ctx, req.Name); err == nil {
-		return api.Device{}, culprits(kindf(store.ErrConflict, "Device name '%s' is already used (%s, mac %s).", req.Name, other.Type, other.MAC), []string{req.Name})
+		return api.Device{}, culprits(kindf(vocab.ErrConflict, "Device name '%s' is already used (%s, mac %s).", req.Name, other.Type, other.MAC), []string{req.Name})
 	}
 	if m, err := store.NormalizeMAC(mac); err == nil {
 		if other, err := s.store.Device(ctx, m); err == nil {
-			return api.Device{}, culprits(kindf(store.ErrConflict, "MAC address %s is already used by device %s.", m, other.Name), []string{m})
+			return api.Device{}, culprits(kindf(vocab.ErrConflict, "MAC address %s is already used by device %s.", m, other.Name), []string{m})
 		}
 	}
 	if err := s.store.AddDevice(ctx, store.Device{MAC: mac, Name: req.Name, IP: ip.String(), Type: typ, CreatedAt: time.Now()}); err != nil {
@@ -350,7 +350,7 @@ func (s *Server) nodeReport(ctx context.Context, rep api.NodeReport) (api.Node, 
 		switch {
 		case err == nil:
 			old = &d
-		case !errors.Is(err, store.ErrNotFound):
+		case !errors.Is(err, vocab.ErrNotFound):
 			return api.Node{}, err
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/walt-testbed/walt/internal/store"
+	"github.com/walt-testbed/walt/internal/vocab"
 )
 
 var testPC = store.Device{MAC: "52:54:00:00:00:09", Name: "pc1", Type: store.TypeNode}
@@ -51,7 +52,7 @@ func TestPowerConfig(t *testing.T) {
 		switch {
 		case c.want == "" && err != nil:
 			t.Errorf("%v on %s: %v, want accepted", c.args, c.dev.Name, err)
-		case c.want != "" && (err == nil || !errors.Is(err, store.ErrInvalid) || !strings.Contains(err.Error(), c.want)):
+		case c.want != "" && (err == nil || !errors.Is(err, vocab.ErrInvalid) || !strings.Contains(err.Error(), c.want)):
 			t.Errorf("%v on %s: %v, want refused with %q", c.args, c.dev.Name, err, c.want)
 		}
 	}
@@ -105,7 +106,7 @@ func FuzzPowerSettings(f *testing.F) {
 		}
 		plan, err := planConfig([]store.Device{testPC}, nil, args)
 		if err != nil {
-			if !errors.Is(err, store.ErrInvalid) {
+			if !errors.Is(err, vocab.ErrInvalid) {
 				t.Fatalf("planConfig(%q) = %v, not ErrInvalid", args, err)
 			}
 			if pw != "" && len(pw) > 3 && strings.Contains(err.Error(), pw) {

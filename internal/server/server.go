@@ -27,6 +27,7 @@ import (
 	"github.com/walt-testbed/walt/internal/powersave"
 	"github.com/walt-testbed/walt/internal/reboot"
 	"github.com/walt-testbed/walt/internal/store"
+	"github.com/walt-testbed/walt/internal/vocab"
 )
 
 // Config configures a Server.
@@ -34,7 +35,12 @@ type Config struct {
 	// Listen is the TCP address of the API, e.g. ":12345".
 	Listen string
 	Store  store.Store
-	Reboot reboot.Config
+	// ServerID names this server among those that share Store: the id
+	// walt-server keeps in its data directory. Its reboot records carry
+	// it, and New marks interrupted only the running records that carry
+	// it, or none (store.InterruptReboots). Empty: its records carry none.
+	ServerID string
+	Reboot   reboot.Config
 	// PoE, if not nil, serves walt device rescan and port-config and
 	// switches ports for powersave (topology.go).
 	PoE PoE
@@ -101,8 +107,8 @@ type Server struct {
 }
 
 // New returns a Server. It reads what it needs from cfg.Store on ctx (the
-// boot states, the reboots a previous server left running, which it marks
-// interrupted) and starts nothing. The caller keeps ownership of
+// boot states, the reboots a previous server of its id left running, which
+// it marks interrupted) and starts nothing. The caller keeps ownership of
 // cfg.Store, and closes it after Serve (or Close) has returned.
 func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.Store == nil {
@@ -134,7 +140,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	s.observePoE()
 	s.start.at = time.Now()
 	s.streams, s.stopStreams = context.WithCancel(context.Background())
-	s.history = history.New(cfg.Store, cfg.Logger)
+	s.history = history.New(cfg.Store, cfg.ServerID, cfg.Logger)
 	if err := s.history.Recover(ctx); err != nil {
 		return nil, fmt.Errorf("server start: %w", err)
 	}
@@ -190,7 +196,7 @@ func (s *Server) routes() {
 	s.dashboardRoutes()
 	s.mux.Handle("GET /metrics", s.metrics.Handler(s.log))
 	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, s.log, kindf(store.ErrNotFound, "no API endpoint %s %s (this server speaks API %s)", r.Method, r.URL.Path, api.Version))
+		writeError(w, s.log, kindf(vocab.ErrNotFound, "no API endpoint %s %s (this server speaks API %s)", r.Method, r.URL.Path, api.Version))
 	})
 }
 

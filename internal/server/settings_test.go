@@ -62,7 +62,7 @@ func TestSettingBounds(t *testing.T) {
 	for _, c := range cases {
 		name, _, _ := strings.Cut(c.arg, "=")
 		_, err := planConfig(devsFor(name), nil, []string{c.arg})
-		if !errors.Is(err, store.ErrInvalid) || err.Error() != c.want {
+		if !errors.Is(err, vocab.ErrInvalid) || err.Error() != c.want {
 			t.Errorf("planConfig(%s) = %v, want %q", c.arg, err, c.want)
 		}
 	}
@@ -108,7 +108,7 @@ func FuzzSettings(f *testing.F) {
 		name, _, _ := strings.Cut(arg, "=")
 		plan, err := planConfig(devsFor(name), nil, []string{arg})
 		if err != nil {
-			if !errors.Is(err, store.ErrInvalid) {
+			if !errors.Is(err, vocab.ErrInvalid) {
 				t.Fatalf("planConfig(%q) = %v, not ErrInvalid", arg, err)
 			}
 			return

@@ -11,6 +11,7 @@ import (
 
 	"github.com/walt-testbed/walt/api"
 	"github.com/walt-testbed/walt/internal/store"
+	"github.com/walt-testbed/walt/internal/vocab"
 )
 
 // Server-sent events (GET /api/v1/events) are a thin adapter over the
@@ -122,7 +123,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !s.acquireEventStream() {
-		writeError(w, s.log, kindf(store.ErrUnavailable, "too many event streams open (at most %d): close some dashboards", api.MaxEventStreams))
+		writeError(w, s.log, kindf(vocab.ErrUnavailable, "too many event streams open (at most %d): close some dashboards", api.MaxEventStreams))
 		return
 	}
 	defer s.sseOpen.Add(-1)

@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/walt-testbed/walt/internal/store"
+	"github.com/walt-testbed/walt/internal/vocab"
 )
 
 // The event stream's parameters: whatever the query and Last-Event-ID, an
@@ -33,7 +33,7 @@ func FuzzEventsQuery(f *testing.F) {
 		a, c, err := eventsQuery(r)
 		if err != nil {
 			var ce *culpritError
-			if !errors.As(err, &ce) || len(ce.names) != 1 || (!errors.Is(err, store.ErrInvalid) && !errors.Is(err, store.ErrNotFound)) {
+			if !errors.As(err, &ce) || len(ce.names) != 1 || (!errors.Is(err, vocab.ErrInvalid) && !errors.Is(err, vocab.ErrNotFound)) {
 				t.Fatalf("eventsQuery(%q, %q, %q): %v, want an invalid or not-found error naming one culprit", after, campaign, lastID, err)
 			}
 			return

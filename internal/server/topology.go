@@ -32,7 +32,7 @@ type PoE interface {
 var _ PoE = (*poe.Driver)(nil)
 
 // errNoPoE answers topology requests on a server without a PoE driver.
-var errNoPoE = kindf(store.ErrUnavailable, "this server has no PoE driver: switches cannot be read")
+var errNoPoE = kindf(vocab.ErrUnavailable, "this server has no PoE driver: switches cannot be read")
 
 // position is where a device is plugged.
 type position struct {
@@ -352,7 +352,7 @@ func (s *Server) readSwitchPorts(ctx context.Context, name string) (api.PortConf
 	}
 	i, ok := inv.byName[name]
 	if !ok {
-		return api.PortConfig{}, culprits(kindf(store.ErrNotFound, "No device with name '%s' found.", name), []string{name})
+		return api.PortConfig{}, culprits(kindf(vocab.ErrNotFound, "No device with name '%s' found.", name), []string{name})
 	}
 	sw := inv.devices[i]
 	if _, err := switchesOf(ctx, inv, sw.Name, ""); err != nil {
@@ -360,9 +360,9 @@ func (s *Server) readSwitchPorts(ctx context.Context, name string) (api.PortConf
 	}
 	live, err := s.cfg.PoE.ReadPorts(ctx, sw.MAC)
 	if err != nil {
-		kind := store.ErrUnavailable
+		kind := vocab.ErrUnavailable
 		if errors.Is(err, power.ErrUnknownPosition) {
-			kind = store.ErrInvalid // no address, bad settings
+			kind = vocab.ErrInvalid // no address, bad settings
 		}
 		return api.PortConfig{}, culprits(kindf(kind, "%s", err), []string{sw.Name})
 	}

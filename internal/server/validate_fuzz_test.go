@@ -13,6 +13,7 @@ import (
 	"github.com/walt-testbed/walt/internal/reboot"
 	"github.com/walt-testbed/walt/internal/store"
 	"github.com/walt-testbed/walt/internal/store/sqlite"
+	"github.com/walt-testbed/walt/internal/vocab"
 )
 
 // fuzzDevices are the devices a fuzzed report or heartbeat must not
@@ -83,7 +84,7 @@ func FuzzNodeReport(f *testing.F) {
 		n, err := s.nodeReport(context.Background(), rep)
 		after := inventoryOf(t, s)
 		if err != nil {
-			if !errors.Is(err, store.ErrInvalid) && !errors.Is(err, store.ErrConflict) {
+			if !errors.Is(err, vocab.ErrInvalid) && !errors.Is(err, vocab.ErrConflict) {
 				t.Fatalf("nodeReport(%+v) = %v, want ErrInvalid or ErrConflict", rep, err)
 			}
 			if diff := cmp.Diff(before, after); diff != "" {
@@ -172,7 +173,7 @@ func FuzzHeartbeat(f *testing.F) {
 		}
 		if err != nil {
 			var ce *culpritError
-			if !errors.Is(err, store.ErrInvalid) || !errors.As(err, &ce) || !strings.HasPrefix(ce.names[0], "beats") && !strings.Contains(err.Error(), "beats[") {
+			if !errors.Is(err, vocab.ErrInvalid) || !errors.As(err, &ce) || !strings.HasPrefix(ce.names[0], "beats") && !strings.Contains(err.Error(), "beats[") {
 				t.Fatalf("heartbeats(%+v) = %v, want ErrInvalid naming a beats field", req, err)
 			}
 			return

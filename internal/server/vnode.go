@@ -15,6 +15,7 @@ import (
 	"github.com/walt-testbed/walt/api"
 	"github.com/walt-testbed/walt/internal/store"
 	"github.com/walt-testbed/walt/internal/vnode"
+	"github.com/walt-testbed/walt/internal/vocab"
 )
 
 // VNodes is the virtual node supervisor as the server drives it;
@@ -58,7 +59,7 @@ func (s *Server) vnodeAddr(name string) (string, bool) {
 	return s.vn.sup.Addr(name)
 }
 
-var errNoVNodes = kindf(store.ErrUnavailable, "this server runs no virtual nodes (see walt-server --vnode-backend and docs/vnodes.md)")
+var errNoVNodes = kindf(vocab.ErrUnavailable, "this server runs no virtual nodes (see walt-server --vnode-backend and docs/vnodes.md)")
 
 // vnodeSettings returns the VM settings of a node from its stored settings,
 // defaults for the others.
@@ -105,8 +106,8 @@ func (s *Server) createVNode(ctx context.Context, req api.CreateVNode) (api.VNod
 	s.vn.mu.Lock()
 	defer s.vn.mu.Unlock()
 	if other, err := s.store.DeviceByName(ctx, req.Name); err == nil {
-		return res, culprits(kindf(store.ErrConflict, "Device name '%s' is already used (%s, mac %s).", req.Name, other.Type, other.MAC), []string{req.Name})
-	} else if !errors.Is(err, store.ErrNotFound) {
+		return res, culprits(kindf(vocab.ErrConflict, "Device name '%s' is already used (%s, mac %s).", req.Name, other.Type, other.MAC), []string{req.Name})
+	} else if !errors.Is(err, vocab.ErrNotFound) {
 		return res, err
 	}
 	mac, err := s.freeVNodeMAC(ctx, mac)
@@ -115,7 +116,7 @@ func (s *Server) createVNode(ctx context.Context, req api.CreateVNode) (api.VNod
 	}
 	addr, err := sup.FreeAddr()
 	if err != nil {
-		return res, kindf(store.ErrUnavailable, "no address left for a virtual node: %v", err)
+		return res, kindf(vocab.ErrUnavailable, "no address left for a virtual node: %v", err)
 	}
 	d.MAC, d.IP, d.CreatedAt = mac, addr.String(), time.Now()
 	if err := s.store.AddDevice(ctx, d); err != nil {
@@ -159,7 +160,7 @@ func checkVNodeName(name string) error {
 func (s *Server) freeVNodeMAC(ctx context.Context, mac string) (string, error) {
 	for range 100 {
 		_, err := s.store.Device(ctx, mac)
-		if errors.Is(err, store.ErrNotFound) {
+		if errors.Is(err, vocab.ErrNotFound) {
 			return mac, nil
 		}
 		if err != nil {
@@ -169,7 +170,7 @@ func (s *Server) freeVNodeMAC(ctx context.Context, mac string) (string, error) {
 		rand.Read(b[:])
 		mac = fmt.Sprintf("52:54:00:%02x:%02x:%02x", b[0], b[1], b[2])
 	}
-	return "", kindf(store.ErrConflict, "no free MAC address found for a virtual node")
+	return "", kindf(vocab.ErrConflict, "no free MAC address found for a virtual node")
 }
 
 // removeVNode stops a virtual node's machine and forgets the node.

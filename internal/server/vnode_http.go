@@ -12,6 +12,7 @@ import (
 	"github.com/walt-testbed/walt/api"
 	"github.com/walt-testbed/walt/internal/store"
 	"github.com/walt-testbed/walt/internal/vnode"
+	"github.com/walt-testbed/walt/internal/vocab"
 )
 
 // vnodeRoutes adds the virtual node endpoints to the mux.
@@ -108,7 +109,7 @@ func (s *Server) vnodeConsole(w http.ResponseWriter, r *http.Request) {
 		if s.vn.sup == nil {
 			writeError(w, s.log, errNoVNodes)
 		} else {
-			writeError(w, s.log, culprits(kindf(store.ErrNotFound, "%s is not a virtual node of this server (not created by walt node create).", name), []string{name}))
+			writeError(w, s.log, culprits(kindf(vocab.ErrNotFound, "%s is not a virtual node of this server (not created by walt node create).", name), []string{name}))
 		}
 		return
 	}

@@ -3,32 +3,17 @@
 // server turned off, and the reboot history. Store is backend-neutral;
 // implementations live in sub-packages (sqlite, and PostgreSQL later) and
 // storetest holds the conformance suite every implementation must pass.
+// Errors that are not I/O failures wrap the error kinds of internal/vocab
+// (vocab.ErrNotFound, vocab.ErrConflict...).
 package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"time"
-)
 
-// Error kinds. Every error a Store returns that is not an I/O failure wraps
-// one of them, so callers test with errors.Is. The server maps them to wire
-// codes in one table.
-var (
-	// ErrNotFound: the named object does not exist.
-	ErrNotFound = errors.New("not found")
-	// ErrConflict: the change clashes with existing data (a name or MAC
-	// already in use, an object changed by someone else).
-	ErrConflict = errors.New("conflict")
-	// ErrInvalid: the input is malformed; nothing was changed.
-	ErrInvalid = errors.New("invalid")
-	// ErrForbidden: the caller may not do this without confirmation, such as
-	// acting on a node owned by another user.
-	ErrForbidden = errors.New("forbidden")
-	// ErrUnavailable: the backend cannot serve the request now.
-	ErrUnavailable = errors.New("unavailable")
+	"github.com/walt-testbed/walt/internal/vocab"
 )
 
 // DeviceType says what a device is.
@@ -116,6 +101,10 @@ type Reboot struct {
 	// RebootInterrupted (the server stopped before knowing it). Empty
 	// means RebootDone.
 	State RebootState
+	// Server is the id of the server instance that runs the reboot (kept
+	// in its data directory); empty for none (records written before
+	// schema version 8). See InterruptReboots. FinishReboots keeps it.
+	Server string
 	// Method is the method that rebooted the node; empty if none did.
 	Method      string
 	OK          bool
@@ -231,20 +220,25 @@ type Store interface {
 	// transaction: their outcome (Method, OK, times, Attempts) and State
 	// (empty: RebootDone) replace what was stored; Batch, Requester,
 	// Cause, the node and BootedAt/BootID stay. A record marked
-	// RebootInterrupted meanwhile (by another server's start, on a shared
-	// database) is completed too. ErrNotFound if an ID is unknown,
-	// ErrConflict if a record is complete already.
+	// RebootInterrupted meanwhile (by a server's start that took it for
+	// its own: a record of no server, see InterruptReboots) is completed
+	// too. ErrNotFound if an ID is unknown, ErrConflict if a record is
+	// complete already.
 	FinishReboots(ctx context.Context, rs []Reboot) error
 	// DeleteReboots forgets running records, with their attempts: those
 	// of nodes a request found already being rebooted by another (whose
 	// record is the other's). Unknown IDs are skipped; ErrConflict if a
 	// record is not running.
 	DeleteReboots(ctx context.Context, ids []string) error
-	// InterruptReboots marks every RebootRunning record
-	// RebootInterrupted, and returns how many there were. A server calls
-	// it at start, before it reboots anything: the records its
-	// predecessor left running will never be completed.
-	InterruptReboots(ctx context.Context) (int, error)
+	// InterruptReboots marks the RebootRunning records of server (their
+	// Reboot.Server), and those of no server, RebootInterrupted, and
+	// returns how many there were. A server calls it at start, before it
+	// reboots anything, with its own id: the records its predecessor (the
+	// server of the same data directory) left running will never be
+	// completed, whereas those of another server sharing the database are
+	// still being run. Records of no server are those written before
+	// schema version 8, or by servers without an id; any start marks them.
+	InterruptReboots(ctx context.Context, server string) (int, error)
 	// Reboots returns the records f selects, newest first.
 	Reboots(ctx context.Context, f RebootFilter) ([]Reboot, error)
 
@@ -405,7 +399,7 @@ type LogLine struct {
 func NormalizeMAC(mac string) (string, error) {
 	hw, err := net.ParseMAC(mac)
 	if err != nil || len(hw) != 6 {
-		return "", fmt.Errorf("mac address %q: %w: expected 6 bytes such as 52:54:00:12:34:56", mac, ErrInvalid)
+		return "", fmt.Errorf("mac address %q: %w: expected 6 bytes such as 52:54:00:12:34:56", mac, vocab.ErrInvalid)
 	}
 	return hw.String(), nil
 }

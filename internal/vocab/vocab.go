@@ -3,8 +3,9 @@
 // the server checks when they are set (internal/server/settings.go) and the
 // PoE method reads back (internal/reboot/poereboot), the boot watchdog and
 // powersave too. Reboot method names are api's (MethodSoft, MethodPoE...),
-// which internal/reboot and its methods use; error kinds stay in
-// internal/store, for now.
+// which internal/reboot and its methods use. The error kinds the store and
+// the server's services wrap (ErrNotFound, ErrConflict...) are here too
+// (errors.go), for the server's one table of wire codes.
 package vocab
 
 import (

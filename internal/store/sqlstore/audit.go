@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/walt-testbed/walt/internal/store"
+	"github.com/walt-testbed/walt/internal/vocab"
 )
 
 // maxAuditText bounds the text fields of an audit entry, in bytes.
@@ -18,7 +19,7 @@ const maxAuditText = 1024
 func (s *Store) AddAudit(ctx context.Context, e store.AuditEntry) (int64, error) {
 	for _, f := range []string{e.User, e.Source, e.Method, e.Route, e.Target} {
 		if len(f) > maxAuditText {
-			return 0, fmt.Errorf("audit entry: %w: a field of %d bytes, at most %d", store.ErrInvalid, len(f), maxAuditText)
+			return 0, fmt.Errorf("audit entry: %w: a field of %d bytes, at most %d", vocab.ErrInvalid, len(f), maxAuditText)
 		}
 	}
 	if e.At.IsZero() {

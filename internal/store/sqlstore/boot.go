@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/walt-testbed/walt/internal/store"
+	"github.com/walt-testbed/walt/internal/vocab"
 )
 
 // SetBootStatuses implements store.Store.
@@ -77,7 +78,7 @@ func (s *Store) setRebootsBooted(ctx context.Context, tx *sql.Tx, bs []store.Reb
 	stmt := s.stmt(ctx, tx, stmtSetRebootBooted)
 	for _, b := range bs {
 		if b.At.IsZero() {
-			return fmt.Errorf("record boot time of reboot %s: %w: no time", b.ID, store.ErrInvalid)
+			return fmt.Errorf("record boot time of reboot %s: %w: no time", b.ID, vocab.ErrInvalid)
 		}
 		if _, err := stmt.ExecContext(s.short(ctx), micros(b.At), b.BootID, b.ID); err != nil {
 			return fmt.Errorf("record boot time of reboot %s: %w", b.ID, err)
@@ -99,7 +100,7 @@ func (s *Store) addLogLines(ctx context.Context, tx *sql.Tx, ls []store.LogLine)
 	for _, l := range ls {
 		if _, err := stmt.ExecContext(s.short(ctx), l.Seq, micros(l.At), l.Stream, l.Node, l.Line); err != nil {
 			if s.d.IsUniqueViolation != nil && s.d.IsUniqueViolation(err) {
-				return fmt.Errorf("record log line %d: %w: sequence number already used", l.Seq, store.ErrConflict)
+				return fmt.Errorf("record log line %d: %w: sequence number already used", l.Seq, vocab.ErrConflict)
 			}
 			return fmt.Errorf("record log line %d: %w", l.Seq, err)
 		}
@@ -110,7 +111,7 @@ func (s *Store) addLogLines(ctx context.Context, tx *sql.Tx, ls []store.LogLine)
 // LogLines implements store.Store.
 func (s *Store) LogLines(ctx context.Context, after int64, limit int) ([]store.LogLine, error) {
 	if limit < 0 {
-		return nil, fmt.Errorf("read platform log: limit %d: %w: must be >= 0", limit, store.ErrInvalid)
+		return nil, fmt.Errorf("read platform log: limit %d: %w: must be >= 0", limit, vocab.ErrInvalid)
 	}
 	q := `SELECT seq, at, stream, node, line FROM platform_log WHERE seq > ? ORDER BY seq DESC`
 	if limit > 0 {

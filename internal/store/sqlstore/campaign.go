@@ -11,13 +11,14 @@ import (
 	"time"
 
 	"github.com/walt-testbed/walt/internal/store"
+	"github.com/walt-testbed/walt/internal/vocab"
 )
 
 // campaignSeq parses a campaign ID: the decimal number the store gave it.
 func campaignSeq(id string) (int64, error) {
 	n, err := strconv.ParseInt(id, 10, 64)
 	if err != nil || n <= 0 || strconv.FormatInt(n, 10) != id {
-		return 0, fmt.Errorf("campaign %q: %w: campaign ids are numbers such as 12", id, store.ErrNotFound)
+		return 0, fmt.Errorf("campaign %q: %w: campaign ids are numbers such as 12", id, vocab.ErrNotFound)
 	}
 	return n, nil
 }
@@ -25,7 +26,7 @@ func campaignSeq(id string) (int64, error) {
 // AddCampaign implements store.Store.
 func (s *Store) AddCampaign(ctx context.Context, c store.Campaign, nodes []store.CampaignNode) (string, error) {
 	if c.Repeat <= 0 || c.Mode == "" || c.State == "" || c.CreatedAt.IsZero() {
-		return "", fmt.Errorf("add campaign: %w: repeat, mode, state and creation time are required", store.ErrInvalid)
+		return "", fmt.Errorf("add campaign: %w: repeat, mode, state and creation time are required", vocab.ErrInvalid)
 	}
 	var seq int64
 	err := s.inTx(ctx, "add campaign", func(tx *sql.Tx) error {
@@ -63,7 +64,7 @@ func (s *Store) upsertCampaignNode(ctx context.Context, tx *sql.Tx, n store.Camp
 	if _, err := s.stmt(ctx, tx, stmtUpsertCampaignNode).ExecContext(s.short(ctx),
 		seq, n.MAC, n.Name, n.Model, n.State, n.Iteration, n.Booted, n.Failed, n.FailedInRow, n.Reason); err != nil {
 		if s.isForeignKey(err) {
-			return fmt.Errorf("record campaign %s node %s: %w", n.Campaign, n.Name, store.ErrNotFound)
+			return fmt.Errorf("record campaign %s node %s: %w", n.Campaign, n.Name, vocab.ErrNotFound)
 		}
 		return fmt.Errorf("record campaign %s node %s: %w", n.Campaign, n.Name, err)
 	}
@@ -91,7 +92,7 @@ func (s *Store) UpdateCampaign(ctx context.Context, c store.Campaign) error {
 	if n, err := res.RowsAffected(); err != nil {
 		return fmt.Errorf("update campaign %s: %w", c.ID, err)
 	} else if n == 0 {
-		return fmt.Errorf("update campaign %s: %w", c.ID, store.ErrNotFound)
+		return fmt.Errorf("update campaign %s: %w", c.ID, vocab.ErrNotFound)
 	}
 	return nil
 }
@@ -198,13 +199,13 @@ func (s *Store) upsertCampaignBoot(ctx context.Context, tx *sql.Tx, b store.Camp
 		return err
 	}
 	if b.RequestedAt.IsZero() || b.Iteration <= 0 || b.Outcome == "" {
-		return fmt.Errorf("record campaign %s boot %d of %s: %w: iteration, request time and outcome are required", b.Campaign, b.Iteration, b.Name, store.ErrInvalid)
+		return fmt.Errorf("record campaign %s boot %d of %s: %w: iteration, request time and outcome are required", b.Campaign, b.Iteration, b.Name, vocab.ErrInvalid)
 	}
 	metrics := "{}"
 	if len(b.Metrics) > 0 {
 		m, err := json.Marshal(b.Metrics)
 		if err != nil {
-			return fmt.Errorf("record campaign %s boot %d of %s: %w: metrics: %v", b.Campaign, b.Iteration, b.Name, store.ErrInvalid, err)
+			return fmt.Errorf("record campaign %s boot %d of %s: %w: metrics: %v", b.Campaign, b.Iteration, b.Name, vocab.ErrInvalid, err)
 		}
 		metrics = string(m)
 	}
@@ -213,7 +214,7 @@ func (s *Store) upsertCampaignBoot(ctx context.Context, tx *sql.Tx, b store.Camp
 		nullMicros(b.BootedAt), nullMicros(b.DoneAt), b.Method, b.NodeMethod, boolInt(b.Fallback), boolInt(b.Rescued), b.BootID,
 		b.Status, metrics, b.Outcome, b.Error, b.Code); err != nil {
 		if s.isForeignKey(err) {
-			return fmt.Errorf("record campaign %s boot %d of %s: %w: no such campaign node", b.Campaign, b.Iteration, b.Name, store.ErrNotFound)
+			return fmt.Errorf("record campaign %s boot %d of %s: %w: no such campaign node", b.Campaign, b.Iteration, b.Name, vocab.ErrNotFound)
 		}
 		return fmt.Errorf("record campaign %s boot %d of %s: %w", b.Campaign, b.Iteration, b.Name, err)
 	}

@@ -205,7 +205,7 @@ func validateDevice(d *store.Device) error {
 		return err
 	}
 	if !d.Type.Valid() {
-		return fmt.Errorf("device %s: type %q: %w: expected node, switch or unknown", d.Name, d.Type, store.ErrInvalid)
+		return fmt.Errorf("device %s: type %q: %w: expected node, switch or unknown", d.Name, d.Type, vocab.ErrInvalid)
 	}
 	return nil
 }
@@ -214,11 +214,11 @@ func validateDevice(d *store.Device) error {
 // '.', not starting with '-'; node-set syntax needs ',', '[' and spaces.
 func ValidateName(name string) error {
 	if name == "" || len(name) > vocab.MaxName || name[0] == '-' {
-		return fmt.Errorf("device name %q: %w: expected 1 to %d characters, not starting with '-'", name, store.ErrInvalid, vocab.MaxName)
+		return fmt.Errorf("device name %q: %w: expected 1 to %d characters, not starting with '-'", name, vocab.ErrInvalid, vocab.MaxName)
 	}
 	if i := vocab.BadNameByte(name); i >= 0 {
 		c, _ := utf8.DecodeRuneInString(name[i:])
-		return fmt.Errorf("device name %q: %w: %q not allowed (letters, digits, '-', '_' and '.' only)", name, store.ErrInvalid, c)
+		return fmt.Errorf("device name %q: %w: %q not allowed (letters, digits, '-', '_' and '.' only)", name, vocab.ErrInvalid, c)
 	}
 	return nil
 }
@@ -231,7 +231,7 @@ func (s *Store) deviceWhere(ctx context.Context, q querier, col, val string) (st
 	row := s.stmt(ctx, q, id).QueryRowContext(s.short(ctx), val)
 	d, err := scanDevice(row)
 	if errors.Is(err, sql.ErrNoRows) {
-		return d, fmt.Errorf("device with %s %s: %w", col, val, store.ErrNotFound)
+		return d, fmt.Errorf("device with %s %s: %w", col, val, vocab.ErrNotFound)
 	}
 	if err != nil {
 		return d, fmt.Errorf("read device with %s %s: %w", col, val, err)
@@ -277,12 +277,12 @@ func (s *Store) Devices(ctx context.Context) ([]store.Device, error) {
 func (s *Store) checkNameFree(ctx context.Context, q querier, name, mac string) error {
 	other, err := s.deviceWhere(ctx, q, "name", name)
 	switch {
-	case errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, vocab.ErrNotFound):
 		return nil
 	case err != nil:
 		return err
 	case other.MAC != mac:
-		return fmt.Errorf("device name %s: %w: already used by %s", name, store.ErrConflict, other.MAC)
+		return fmt.Errorf("device name %s: %w: already used by %s", name, vocab.ErrConflict, other.MAC)
 	}
 	return nil
 }
@@ -297,7 +297,7 @@ func (s *Store) AddDevice(ctx context.Context, d store.Device) error {
 	}
 	return s.inTx(ctx, "add device "+d.Name, func(tx *sql.Tx) error {
 		if other, err := s.deviceWhere(ctx, tx, "mac", d.MAC); err == nil {
-			return fmt.Errorf("add device %s: %w: mac %s already belongs to %s", d.Name, store.ErrConflict, d.MAC, other.Name)
+			return fmt.Errorf("add device %s: %w: mac %s already belongs to %s", d.Name, vocab.ErrConflict, d.MAC, other.Name)
 		}
 		if err := s.checkNameFree(ctx, tx, d.Name, d.MAC); err != nil {
 			return fmt.Errorf("add device: %w", err)
@@ -312,7 +312,7 @@ func (s *Store) insertDevice(ctx context.Context, tx *sql.Tx, d store.Device) er
 		micros(d.CreatedAt), nullMicros(d.LastSeen))
 	if err != nil {
 		if s.d.IsUniqueViolation != nil && s.d.IsUniqueViolation(err) {
-			return fmt.Errorf("insert device %s (%s): %w: %v", d.Name, d.MAC, store.ErrConflict, err)
+			return fmt.Errorf("insert device %s (%s): %w: %v", d.Name, d.MAC, vocab.ErrConflict, err)
 		}
 		return fmt.Errorf("insert device %s (%s): %w", d.Name, d.MAC, err)
 	}
@@ -334,7 +334,7 @@ func (s *Store) ReportDevice(ctx context.Context, d store.Device) (store.Device,
 		}
 		old, err := s.deviceWhere(ctx, tx, "mac", d.MAC)
 		switch {
-		case errors.Is(err, store.ErrNotFound):
+		case errors.Is(err, vocab.ErrNotFound):
 			if d.CreatedAt.IsZero() {
 				d.CreatedAt = time.Now()
 			}
@@ -345,9 +345,9 @@ func (s *Store) ReportDevice(ctx context.Context, d store.Device) (store.Device,
 		case err != nil:
 			return err
 		case old.Type != store.TypeNode && old.Type != store.TypeUnknown:
-			return fmt.Errorf("report device %s: %w: device %s is a %s, not a node", d.MAC, store.ErrConflict, old.Name, old.Type)
+			return fmt.Errorf("report device %s: %w: device %s is a %s, not a node", d.MAC, vocab.ErrConflict, old.Name, old.Type)
 		case old.Type == store.TypeNode && (old.Name != d.Name || old.Virtual != d.Virtual):
-			return fmt.Errorf("report device %s: %w: node %s (virtual %t) cannot become %s (virtual %t) by a report", d.MAC, store.ErrConflict, old.Name, old.Virtual, d.Name, d.Virtual)
+			return fmt.Errorf("report device %s: %w: node %s (virtual %t) cannot become %s (virtual %t) by a report", d.MAC, vocab.ErrConflict, old.Name, old.Virtual, d.Name, d.Virtual)
 		default:
 			_, err := s.exec(ctx, tx, `UPDATE devices SET name = ?, ip = ?, type = ?, model = ?, is_virtual = ?, boot_mode = ?, booted = ?, last_seen = ? WHERE mac = ?`,
 				d.Name, d.IP, string(d.Type), d.Model, boolInt(d.Virtual), d.BootMode, boolInt(d.Booted), nullMicros(d.LastSeen), d.MAC)
@@ -428,7 +428,7 @@ func (s *Store) ApplyChanges(ctx context.Context, changes []store.DeviceChange) 
 				return fmt.Errorf("change device: %w", err)
 			}
 			if c.Type != nil && !c.Type.Valid() {
-				return fmt.Errorf("change device %s: type %q: %w", d.Name, *c.Type, store.ErrInvalid)
+				return fmt.Errorf("change device %s: type %q: %w", d.Name, *c.Type, vocab.ErrInvalid)
 			}
 			if c.Name != nil {
 				if err := ValidateName(*c.Name); err != nil {
@@ -505,7 +505,7 @@ func (s *Store) Settings(ctx context.Context) (map[string]map[string]string, err
 // SetLink implements store.Store.
 func (s *Store) SetLink(ctx context.Context, l store.Link) error {
 	if l.Port <= 0 {
-		return fmt.Errorf("set link of node %s: port %d: %w: must be > 0", l.NodeMAC, l.Port, store.ErrInvalid)
+		return fmt.Errorf("set link of node %s: port %d: %w: must be > 0", l.NodeMAC, l.Port, vocab.ErrInvalid)
 	}
 	return s.inTx(ctx, "set link of node "+l.NodeMAC, func(tx *sql.Tx) error {
 		node, err := s.deviceWhere(ctx, tx, "mac", l.NodeMAC)
@@ -558,7 +558,7 @@ func (s *Store) Links(ctx context.Context) ([]store.Link, error) {
 // AddPoEOff implements store.Store.
 func (s *Store) AddPoEOff(ctx context.Context, p store.PoEOff) error {
 	if p.Reason == "" {
-		return fmt.Errorf("record PoE off on %s port %d: reason: %w: must not be empty", p.SwitchMAC, p.Port, store.ErrInvalid)
+		return fmt.Errorf("record PoE off on %s port %d: reason: %w: must not be empty", p.SwitchMAC, p.Port, vocab.ErrInvalid)
 	}
 	if p.At.IsZero() {
 		p.At = time.Now()
@@ -621,7 +621,7 @@ func (s *Store) AddReboots(ctx context.Context, rs []store.Reboot) ([]string, er
 	ids := make([]string, len(rs))
 	for _, r := range rs {
 		if r.State != "" && !r.State.Valid() {
-			return nil, fmt.Errorf("record reboot of %s: state %q: %w: want running, done or interrupted", r.NodeName, r.State, store.ErrInvalid)
+			return nil, fmt.Errorf("record reboot of %s: state %q: %w: want running, done or interrupted", r.NodeName, r.State, vocab.ErrInvalid)
 		}
 	}
 	err := s.inTx(ctx, "record reboots", func(tx *sql.Tx) error {
@@ -632,9 +632,9 @@ func (s *Store) AddReboots(ctx context.Context, rs []store.Reboot) ([]string, er
 			}
 			ids[i] = r.ID
 			if _, err := ins.ExecContext(s.short(ctx), r.ID, r.Batch, r.Requester, r.Cause, r.NodeMAC, r.NodeName, r.Method, boolInt(r.OK),
-				micros(r.RequestedAt), nullMicros(r.AckAt), micros(r.FinishedAt), string(stateOrDone(r.State))); err != nil {
+				micros(r.RequestedAt), nullMicros(r.AckAt), micros(r.FinishedAt), string(stateOrDone(r.State)), r.Server); err != nil {
 				if s.d.IsUniqueViolation != nil && s.d.IsUniqueViolation(err) {
-					return fmt.Errorf("record reboot %s of %s: %w: id already used", r.ID, r.NodeName, store.ErrConflict)
+					return fmt.Errorf("record reboot %s of %s: %w: id already used", r.ID, r.NodeName, vocab.ErrConflict)
 				}
 				return fmt.Errorf("record reboot of %s: %w", r.NodeName, err)
 			}
@@ -699,7 +699,7 @@ func (s *Store) FinishReboots(ctx context.Context, rs []store.Reboot) error {
 	}
 	for _, r := range rs {
 		if st := stateOrDone(r.State); st == store.RebootRunning || !st.Valid() {
-			return fmt.Errorf("complete reboot %s of %s: state %q: %w: want done or interrupted", r.ID, r.NodeName, r.State, store.ErrInvalid)
+			return fmt.Errorf("complete reboot %s of %s: state %q: %w: want done or interrupted", r.ID, r.NodeName, r.State, vocab.ErrInvalid)
 		}
 	}
 	return s.inTx(ctx, "complete reboots", func(tx *sql.Tx) error {
@@ -753,7 +753,7 @@ func (s *Store) finishGroup(ctx context.Context, tx *sql.Tx, rs []store.Reboot) 
 	listed := make(map[string]bool, len(rs))
 	for i, r := range rs {
 		if listed[r.ID] {
-			return fmt.Errorf("complete reboot %s of %s: %w: listed twice", r.ID, r.NodeName, store.ErrConflict)
+			return fmt.Errorf("complete reboot %s of %s: %w: listed twice", r.ID, r.NodeName, vocab.ErrConflict)
 		}
 		listed[r.ID] = true
 		if i > 0 {
@@ -854,11 +854,11 @@ func (s *Store) unfinishable(ctx context.Context, tx *sql.Tx, r store.Reboot) er
 	var st string
 	switch err := s.stmt(ctx, tx, stmtRebootState).QueryRowContext(ctx, r.ID).Scan(&st); {
 	case errors.Is(err, sql.ErrNoRows):
-		return fmt.Errorf("complete reboot %s of %s: %w", r.ID, r.NodeName, store.ErrNotFound)
+		return fmt.Errorf("complete reboot %s of %s: %w", r.ID, r.NodeName, vocab.ErrNotFound)
 	case err != nil:
 		return fmt.Errorf("complete reboot %s of %s: %w", r.ID, r.NodeName, err)
 	case st == string(store.RebootDone):
-		return fmt.Errorf("complete reboot %s of %s: %w: it is complete already", r.ID, r.NodeName, store.ErrConflict)
+		return fmt.Errorf("complete reboot %s of %s: %w: it is complete already", r.ID, r.NodeName, vocab.ErrConflict)
 	default:
 		return fmt.Errorf("complete reboot %s of %s: record %s but not updated", r.ID, r.NodeName, st)
 	}
@@ -888,7 +888,7 @@ func (s *Store) DeleteReboots(ctx context.Context, ids []string) error {
 			case err != nil:
 				return fmt.Errorf("forget reboot %s: %w", id, err)
 			case st != string(store.RebootRunning):
-				return fmt.Errorf("forget reboot %s: %w: it is %s, not running", id, store.ErrConflict, st)
+				return fmt.Errorf("forget reboot %s: %w: it is %s, not running", id, vocab.ErrConflict, st)
 			}
 			if _, err := del.ExecContext(ctx, id); err != nil {
 				return fmt.Errorf("forget reboot %s: %w", id, err)
@@ -899,10 +899,11 @@ func (s *Store) DeleteReboots(ctx context.Context, ids []string) error {
 }
 
 // InterruptReboots implements store.Store.
-func (s *Store) InterruptReboots(ctx context.Context) (int, error) {
+func (s *Store) InterruptReboots(ctx context.Context, server string) (int, error) {
 	var n int64
 	err := s.inTx(ctx, "mark interrupted reboots", func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, s.d.rebind(`UPDATE reboots SET state = ? WHERE state = ?`), string(store.RebootInterrupted), string(store.RebootRunning))
+		res, err := tx.ExecContext(ctx, s.d.rebind(`UPDATE reboots SET state = ? WHERE state = ? AND server IN (?, '')`),
+			string(store.RebootInterrupted), string(store.RebootRunning), server)
 		if err != nil {
 			return fmt.Errorf("mark interrupted reboots: %w", err)
 		}
@@ -917,7 +918,7 @@ func (s *Store) InterruptReboots(ctx context.Context) (int, error) {
 
 // Reboots implements store.Store.
 func (s *Store) Reboots(ctx context.Context, f store.RebootFilter) ([]store.Reboot, error) {
-	q := `SELECT id, batch, requester, cause, node_mac, node_name, method, ok, requested_at, ack_at, finished_at, booted_at, boot_id, state FROM reboots WHERE 1 = 1`
+	q := `SELECT id, batch, requester, cause, node_mac, node_name, method, ok, requested_at, ack_at, finished_at, booted_at, boot_id, state, server FROM reboots WHERE 1 = 1`
 	var args []any
 	if f.NodeMAC != "" {
 		q += ` AND node_mac = ?`
@@ -944,7 +945,7 @@ func (s *Store) Reboots(ctx context.Context, f store.RebootFilter) ([]store.Rebo
 			var ok int
 			var req, fin int64
 			var ack, booted sql.NullInt64
-			if err := rows.Scan(&r.ID, &r.Batch, &r.Requester, &r.Cause, &r.NodeMAC, &r.NodeName, &r.Method, &ok, &req, &ack, &fin, &booted, &r.BootID, &r.State); err != nil {
+			if err := rows.Scan(&r.ID, &r.Batch, &r.Requester, &r.Cause, &r.NodeMAC, &r.NodeName, &r.Method, &ok, &req, &ack, &fin, &booted, &r.BootID, &r.State, &r.Server); err != nil {
 				return fmt.Errorf("list reboots: %w", err)
 			}
 			r.OK = ok != 0

@@ -9,16 +9,17 @@ import (
 
 	"github.com/walt-testbed/walt/internal/auth"
 	"github.com/walt-testbed/walt/internal/store"
+	"github.com/walt-testbed/walt/internal/vocab"
 )
 
 // checkToken refuses a token row that is not a SHA-256 in hex.
 func checkToken(t store.Token) error {
 	if len(t.Hash) != 64 {
-		return fmt.Errorf("token of %s: %w: hash of %d characters, want 64 (hex SHA-256)", t.User, store.ErrInvalid, len(t.Hash))
+		return fmt.Errorf("token of %s: %w: hash of %d characters, want 64 (hex SHA-256)", t.User, vocab.ErrInvalid, len(t.Hash))
 	}
 	for i := 0; i < len(t.Hash); i++ {
 		if c := t.Hash[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
-			return fmt.Errorf("token of %s: %w: hash is not lower-case hex", t.User, store.ErrInvalid)
+			return fmt.Errorf("token of %s: %w: hash is not lower-case hex", t.User, vocab.ErrInvalid)
 		}
 	}
 	return nil
@@ -32,7 +33,7 @@ func (s *Store) insertToken(ctx context.Context, tx *sql.Tx, t store.Token) erro
 		t.Hash, t.User, micros(t.CreatedAt), nullMicros(t.ExpiresAt))
 	if err != nil {
 		if s.d.IsUniqueViolation != nil && s.d.IsUniqueViolation(err) {
-			return fmt.Errorf("add a token for %s: %w: token already stored", t.User, store.ErrConflict)
+			return fmt.Errorf("add a token for %s: %w: token already stored", t.User, vocab.ErrConflict)
 		}
 		return fmt.Errorf("add a token for %s: %w", t.User, err)
 	}
@@ -42,7 +43,7 @@ func (s *Store) insertToken(ctx context.Context, tx *sql.Tx, t store.Token) erro
 // AddUser implements store.Store.
 func (s *Store) AddUser(ctx context.Context, u store.User, t store.Token) error {
 	if err := auth.CheckUserName(u.Name); err != nil {
-		return fmt.Errorf("add user: %w: %w", store.ErrInvalid, err)
+		return fmt.Errorf("add user: %w: %w", vocab.ErrInvalid, err)
 	}
 	t.User = u.Name
 	if err := checkToken(t); err != nil {
@@ -57,12 +58,12 @@ func (s *Store) AddUser(ctx context.Context, u store.User, t store.Token) error 
 			return fmt.Errorf("add user %s: %w", u.Name, err)
 		}
 		if n > 0 {
-			return fmt.Errorf("add user %s: %w: the name is taken", u.Name, store.ErrConflict)
+			return fmt.Errorf("add user %s: %w: the name is taken", u.Name, vocab.ErrConflict)
 		}
 		if _, err := s.exec(s.short(ctx), tx, `INSERT INTO users (name, is_admin, created_at) VALUES (?, ?, ?)`,
 			u.Name, boolInt(u.Admin), micros(u.CreatedAt)); err != nil {
 			if s.d.IsUniqueViolation != nil && s.d.IsUniqueViolation(err) {
-				return fmt.Errorf("add user %s: %w: the name is taken", u.Name, store.ErrConflict)
+				return fmt.Errorf("add user %s: %w: the name is taken", u.Name, vocab.ErrConflict)
 			}
 			return fmt.Errorf("add user %s: %w", u.Name, err)
 		}
@@ -135,7 +136,7 @@ func (s *Store) userExists(ctx context.Context, tx *sql.Tx, name string) error {
 		return err
 	}
 	if n == 0 {
-		return fmt.Errorf("user %s: %w", name, store.ErrNotFound)
+		return fmt.Errorf("user %s: %w", name, vocab.ErrNotFound)
 	}
 	return nil
 }
@@ -196,7 +197,7 @@ func (s *Store) UserByToken(ctx context.Context, hash string) (store.User, error
 	var t store.Token
 	err := s.stmts[stmtUserByToken].QueryRowContext(s.short(ctx), hash).Scan(&u.Name, &admin, &uat, &t.Hash, &tat, &exp)
 	if errors.Is(err, sql.ErrNoRows) {
-		return u, fmt.Errorf("token: %w", store.ErrNotFound)
+		return u, fmt.Errorf("token: %w", vocab.ErrNotFound)
 	}
 	if err != nil {
 		return u, fmt.Errorf("look up a token: %w", err)

@@ -9,6 +9,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/walt-testbed/walt/internal/store"
+	"github.com/walt-testbed/walt/internal/vocab"
 )
 
 func testBootStatuses(t *testing.T, s store.Store, _ func() store.Store) {
@@ -82,7 +83,7 @@ func testRebootsBooted(t *testing.T, s store.Store, _ func() store.Store) {
 	if r := booted["rpi2"]; !r.BootedAt.IsZero() || r.BootID != "" {
 		t.Errorf("rpi2's reboot: booted at %v with boot id %q, want neither", r.BootedAt, r.BootID)
 	}
-	if err := s.SetRebootsBooted(ctx(t), []store.RebootBoot{{ID: ids[1]}}); !errors.Is(err, store.ErrInvalid) {
+	if err := s.SetRebootsBooted(ctx(t), []store.RebootBoot{{ID: ids[1]}}); !errors.Is(err, vocab.ErrInvalid) {
 		t.Errorf("SetRebootsBooted(no time) = %v, want ErrInvalid", err)
 	}
 }
@@ -110,13 +111,13 @@ func testLogLines(t *testing.T, s store.Store, _ func() store.Store) {
 	if diff := cmp.Diff(want[4:], got); diff != "" {
 		t.Errorf("LogLines(after 4) (-want +got):\n%s", diff)
 	}
-	if err := s.AddLogLines(ctx(t), []store.LogLine{{Seq: 6, At: t0}, {Seq: 3, At: t0}}); !errors.Is(err, store.ErrConflict) {
+	if err := s.AddLogLines(ctx(t), []store.LogLine{{Seq: 6, At: t0}, {Seq: 3, At: t0}}); !errors.Is(err, vocab.ErrConflict) {
 		t.Errorf("AddLogLines(seq 3 again) = %v, want ErrConflict", err)
 	}
 	if got, _ := s.LogLines(ctx(t), 5, 0); len(got) != 0 {
 		t.Errorf("a failed AddLogLines left %d lines, want none (atomic)", len(got))
 	}
-	if _, err := s.LogLines(ctx(t), 0, -1); !errors.Is(err, store.ErrInvalid) {
+	if _, err := s.LogLines(ctx(t), 0, -1); !errors.Is(err, vocab.ErrInvalid) {
 		t.Errorf("LogLines(limit -1) = %v, want ErrInvalid", err)
 	}
 }
@@ -182,22 +183,22 @@ func testRebootProgress(t *testing.T, s store.Store, _ func() store.Store) {
 	if diff := cmp.Diff([]store.Reboot{want}, got); diff != "" {
 		t.Errorf("Reboots(rpi1) after FinishReboots (-want +got):\n%s", diff)
 	}
-	if err := s.FinishReboots(ctx(t), []store.Reboot{done}); !errors.Is(err, store.ErrConflict) {
+	if err := s.FinishReboots(ctx(t), []store.Reboot{done}); !errors.Is(err, vocab.ErrConflict) {
 		t.Errorf("FinishReboots(done again) = %v, want ErrConflict", err)
 	}
 	// All or nothing: an unknown ID leaves the known one running.
 	other := running[1]
 	other.ID, other.State = ids[1], store.RebootDone
-	if err := s.FinishReboots(ctx(t), []store.Reboot{other, {ID: "no-such-id", NodeName: "rpi9"}}); !errors.Is(err, store.ErrNotFound) {
+	if err := s.FinishReboots(ctx(t), []store.Reboot{other, {ID: "no-such-id", NodeName: "rpi9"}}); !errors.Is(err, vocab.ErrNotFound) {
 		t.Errorf("FinishReboots(unknown id) = %v, want ErrNotFound", err)
 	}
 	if got, _ := s.Reboots(ctx(t), store.RebootFilter{NodeMAC: node(2).MAC}); len(got) != 1 || got[0].State != store.RebootRunning {
 		t.Errorf("rpi2 after a failed FinishReboots = %+v, want still running", got)
 	}
-	if err := s.FinishReboots(ctx(t), []store.Reboot{{ID: ids[1], State: store.RebootRunning}}); !errors.Is(err, store.ErrInvalid) {
+	if err := s.FinishReboots(ctx(t), []store.Reboot{{ID: ids[1], State: store.RebootRunning}}); !errors.Is(err, vocab.ErrInvalid) {
 		t.Errorf("FinishReboots(state running) = %v, want ErrInvalid", err)
 	}
-	if _, err := s.AddReboots(ctx(t), []store.Reboot{{NodeName: "rpi3", State: "sleeping", RequestedAt: t0, FinishedAt: t0}}); !errors.Is(err, store.ErrInvalid) {
+	if _, err := s.AddReboots(ctx(t), []store.Reboot{{NodeName: "rpi3", State: "sleeping", RequestedAt: t0, FinishedAt: t0}}); !errors.Is(err, vocab.ErrInvalid) {
 		t.Errorf("AddReboots(state sleeping) = %v, want ErrInvalid", err)
 	}
 }
@@ -220,7 +221,7 @@ func testFinishReplacesAttempts(t *testing.T, s store.Store, _ func() store.Stor
 			RequestedAt: t0, FinishedAt: t0.Add(time.Second), Attempts: []store.Attempt{{Method: "PoE-reboot", Started: t0, Finished: t0.Add(time.Second),
 				CutVerified: &verified, Cut: "sw1 read port 2 back off"}}}
 	}
-	if err := s.FinishReboots(ctx(t), []store.Reboot{done[0], done[1], done[0]}); !errors.Is(err, store.ErrConflict) {
+	if err := s.FinishReboots(ctx(t), []store.Reboot{done[0], done[1], done[0]}); !errors.Is(err, vocab.ErrConflict) {
 		t.Errorf("FinishReboots(rpi1 twice) = %v, want ErrConflict", err)
 	}
 	if got, _ := s.Reboots(ctx(t), store.RebootFilter{Batch: "b"}); len(got) != 2 || got[0].State != store.RebootRunning || got[1].State != store.RebootRunning {
@@ -242,7 +243,8 @@ func testFinishReplacesAttempts(t *testing.T, s store.Store, _ func() store.Stor
 }
 
 // Records left running by a server that died are interrupted at the next
-// start; complete ones are left alone.
+// start; complete ones are left alone. These carry no server (as records
+// written before schema version 8): any server's start marks them.
 func testRebootInterrupted(t *testing.T, s store.Store, reopen func() store.Store) {
 	ids, err := s.AddReboots(ctx(t), []store.Reboot{
 		{Batch: "b", NodeMAC: node(1).MAC, NodeName: "rpi1", State: store.RebootRunning, RequestedAt: t0, FinishedAt: t0},
@@ -255,9 +257,9 @@ func testRebootInterrupted(t *testing.T, s store.Store, reopen func() store.Stor
 	if reopen != nil {
 		s = reopen() // what a restart sees
 	}
-	n, err := s.InterruptReboots(ctx(t))
+	n, err := s.InterruptReboots(ctx(t), "server-b")
 	if err != nil || n != 2 {
-		t.Fatalf("InterruptReboots() = %d, %v; want 2, nil", n, err)
+		t.Fatalf("InterruptReboots(server-b) = %d, %v; want 2, nil", n, err)
 	}
 	got, err := s.Reboots(ctx(t), store.RebootFilter{Batch: "b"})
 	if err != nil {
@@ -271,17 +273,79 @@ func testRebootInterrupted(t *testing.T, s store.Store, reopen func() store.Stor
 	if diff := cmp.Diff(want, states); diff != "" {
 		t.Errorf("states after InterruptReboots (-want +got):\n%s", diff)
 	}
-	if n, err := s.InterruptReboots(ctx(t)); err != nil || n != 0 {
-		t.Errorf("InterruptReboots() again = %d, %v; want 0, nil", n, err)
+	if n, err := s.InterruptReboots(ctx(t), ""); err != nil || n != 0 {
+		t.Errorf("InterruptReboots(\"\") again = %d, %v; want 0, nil", n, err)
 	}
 	// On a shared database, another server's start interrupts the records
-	// of a live server: its outcome, when it comes, still lands.
+	// of no server that a live server runs: its outcome, when it comes,
+	// still lands.
 	if err := s.FinishReboots(ctx(t), []store.Reboot{{ID: ids[0], NodeName: "rpi1", OK: true, Method: "soft-reboot", RequestedAt: t0, FinishedAt: t0}}); err != nil {
 		t.Errorf("FinishReboots(interrupted) = %v, want nil", err)
 	}
 	if got, _ := s.Reboots(ctx(t), store.RebootFilter{NodeMAC: node(1).MAC}); len(got) != 1 || got[0].State != store.RebootDone || !got[0].OK {
 		t.Errorf("rpi1 completed after being interrupted: %+v, want done, OK", got)
 	}
+}
+
+// Two servers share the store: server-b's start marks interrupted its own
+// records and those of no server, and leaves server-a's, which server-a
+// is still running; server-a's own restart marks them. A record keeps its
+// server when completed.
+func testRebootInterruptedByServer(t *testing.T, s store.Store, reopen func() store.Store) {
+	ids, err := s.AddReboots(ctx(t), []store.Reboot{
+		{Batch: "a", NodeMAC: node(1).MAC, NodeName: "rpi1", State: store.RebootRunning, Server: "server-a", RequestedAt: t0, FinishedAt: t0},
+		{Batch: "a", NodeMAC: node(2).MAC, NodeName: "rpi2", State: store.RebootRunning, Server: "server-a", RequestedAt: t0, FinishedAt: t0},
+		{Batch: "b", NodeMAC: node(3).MAC, NodeName: "rpi3", State: store.RebootRunning, Server: "server-b", RequestedAt: t0, FinishedAt: t0},
+		{Batch: "old", NodeMAC: node(4).MAC, NodeName: "rpi4", State: store.RebootRunning, RequestedAt: t0, FinishedAt: t0},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reopen != nil {
+		s = reopen()
+	}
+	type rec struct {
+		State  store.RebootState
+		Server string
+	}
+	check := func(when string, want map[string]rec) {
+		t.Helper()
+		got := map[string]rec{}
+		for _, b := range []string{"a", "b", "old"} {
+			rs, err := s.Reboots(ctx(t), store.RebootFilter{Batch: b})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range rs {
+				got[r.ID] = rec{r.State, r.Server}
+			}
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("records %s (-want +got):\n%s", when, diff)
+		}
+	}
+	if n, err := s.InterruptReboots(ctx(t), "server-b"); err != nil || n != 2 {
+		t.Fatalf("InterruptReboots(server-b) = %d, %v; want 2 (its own and the one of no server), nil", n, err)
+	}
+	check("after server-b's start", map[string]rec{
+		ids[0]: {store.RebootRunning, "server-a"}, ids[1]: {store.RebootRunning, "server-a"},
+		ids[2]: {store.RebootInterrupted, "server-b"}, ids[3]: {store.RebootInterrupted, ""},
+	})
+	// server-a, still running, completes one of its records.
+	if err := s.FinishReboots(ctx(t), []store.Reboot{{ID: ids[0], NodeName: "rpi1", OK: true, Method: "soft-reboot", RequestedAt: t0, FinishedAt: t0}}); err != nil {
+		t.Fatalf("FinishReboots(server-a's) = %v", err)
+	}
+	if n, err := s.InterruptReboots(ctx(t), "server-c"); err != nil || n != 0 {
+		t.Errorf("InterruptReboots(server-c) = %d, %v; want 0, nil", n, err)
+	}
+	// server-a dies and starts again, from the same data directory.
+	if n, err := s.InterruptReboots(ctx(t), "server-a"); err != nil || n != 1 {
+		t.Fatalf("InterruptReboots(server-a) = %d, %v; want 1, nil", n, err)
+	}
+	check("after server-a's restart", map[string]rec{
+		ids[0]: {store.RebootDone, "server-a"}, ids[1]: {store.RebootInterrupted, "server-a"},
+		ids[2]: {store.RebootInterrupted, "server-b"}, ids[3]: {store.RebootInterrupted, ""},
+	})
 }
 
 // A running record can be forgotten, with its attempts; a complete one
@@ -305,7 +369,7 @@ func testDeleteReboots(t *testing.T, s store.Store, _ func() store.Store) {
 	if len(got) != 1 || got[0].ID != ids[1] {
 		t.Errorf("records after DeleteReboots = %+v, want rpi2's only", got)
 	}
-	if err := s.DeleteReboots(ctx(t), []string{ids[1]}); !errors.Is(err, store.ErrConflict) {
+	if err := s.DeleteReboots(ctx(t), []string{ids[1]}); !errors.Is(err, vocab.ErrConflict) {
 		t.Errorf("DeleteReboots(done) = %v, want ErrConflict", err)
 	}
 }

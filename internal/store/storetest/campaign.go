@@ -8,6 +8,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/walt-testbed/walt/internal/store"
+	"github.com/walt-testbed/walt/internal/vocab"
 )
 
 func campaign(repeat int) store.Campaign {
@@ -35,7 +36,7 @@ func testCampaigns(t *testing.T, s store.Store, reopen func() store.Store) {
 	if id1 != "1" || id2 != "2" {
 		t.Errorf("campaign ids = %q, %q, want 1, 2", id1, id2)
 	}
-	if _, err := s.AddCampaign(ctx(t), store.Campaign{Mode: "rounds"}, nil); !errors.Is(err, store.ErrInvalid) {
+	if _, err := s.AddCampaign(ctx(t), store.Campaign{Mode: "rounds"}, nil); !errors.Is(err, vocab.ErrInvalid) {
 		t.Errorf("AddCampaign(no repeat) = %v, want ErrInvalid", err)
 	}
 
@@ -44,10 +45,10 @@ func testCampaigns(t *testing.T, s store.Store, reopen func() store.Store) {
 	if err := s.UpdateCampaign(ctx(t), c); err != nil {
 		t.Fatalf("UpdateCampaign = %v", err)
 	}
-	if err := s.UpdateCampaign(ctx(t), store.Campaign{ID: "99", State: "done"}); !errors.Is(err, store.ErrNotFound) {
+	if err := s.UpdateCampaign(ctx(t), store.Campaign{ID: "99", State: "done"}); !errors.Is(err, vocab.ErrNotFound) {
 		t.Errorf("UpdateCampaign(unknown) = %v, want ErrNotFound", err)
 	}
-	if err := s.UpdateCampaign(ctx(t), store.Campaign{ID: "x1", State: "done"}); !errors.Is(err, store.ErrNotFound) {
+	if err := s.UpdateCampaign(ctx(t), store.Campaign{ID: "x1", State: "done"}); !errors.Is(err, vocab.ErrNotFound) {
 		t.Errorf("UpdateCampaign(malformed id) = %v, want ErrNotFound", err)
 	}
 
@@ -114,12 +115,12 @@ func testCampaignProgress(t *testing.T, s store.Store, reopen func() store.Store
 	}
 	bad := requested[0]
 	bad.Outcome = ""
-	if err := s.SaveCampaignProgress(ctx(t), nodes, []store.CampaignBoot{bad}); !errors.Is(err, store.ErrInvalid) {
+	if err := s.SaveCampaignProgress(ctx(t), nodes, []store.CampaignBoot{bad}); !errors.Is(err, vocab.ErrInvalid) {
 		t.Errorf("SaveCampaignProgress(no outcome) = %v, want ErrInvalid", err)
 	}
 	stranger := requested[0]
 	stranger.MAC, stranger.Name = "52:54:00:00:00:77", "stranger"
-	if err := s.SaveCampaignProgress(ctx(t), nil, []store.CampaignBoot{stranger}); !errors.Is(err, store.ErrNotFound) {
+	if err := s.SaveCampaignProgress(ctx(t), nil, []store.CampaignBoot{stranger}); !errors.Is(err, vocab.ErrNotFound) {
 		t.Errorf("SaveCampaignProgress(node not in the campaign) = %v, want ErrNotFound", err)
 	}
 	check := func(s store.Store) {

@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/walt-testbed/walt/internal/store"
+	"github.com/walt-testbed/walt/internal/vocab"
 )
 
 // NewStore returns an empty store. Reopen, when not nil, closes the store and
@@ -43,6 +44,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"RebootProgress", testRebootProgress},
 		{"FinishReplacesAttempts", testFinishReplacesAttempts},
 		{"RebootInterrupted", testRebootInterrupted},
+		{"RebootInterruptedByServer", testRebootInterruptedByServer},
 		{"DeleteReboots", testDeleteReboots},
 		{"LogLines", testLogLines},
 		{"BootSurvivesReopen", testBootSurvivesReopen},
@@ -123,7 +125,7 @@ func testAddAndRead(t *testing.T, s store.Store, _ func() store.Store) {
 	if diff := cmp.Diff([]string{"rpi1", "sw1"}, names); diff != "" {
 		t.Errorf("Devices() names (-want +got):\n%s", diff)
 	}
-	if _, err := s.DeviceByName(ctx(t), "nope"); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.DeviceByName(ctx(t), "nope"); !errors.Is(err, vocab.ErrNotFound) {
 		t.Errorf("DeviceByName(nope) = %v, want ErrNotFound", err)
 	}
 }
@@ -135,7 +137,7 @@ func testAddConflicts(t *testing.T, s store.Store, _ func() store.Store) {
 	sameName := node(2)
 	sameName.Name = "rpi1"
 	for _, d := range []store.Device{sameMAC, sameName} {
-		if err := s.AddDevice(ctx(t), d); !errors.Is(err, store.ErrConflict) {
+		if err := s.AddDevice(ctx(t), d); !errors.Is(err, vocab.ErrConflict) {
 			t.Errorf("AddDevice(%s, %s) = %v, want ErrConflict", d.Name, d.MAC, err)
 		}
 	}
@@ -155,7 +157,7 @@ func testAddInvalid(t *testing.T, s store.Store, _ func() store.Store) {
 	for what, f := range bad {
 		d := node(1)
 		f(&d)
-		if err := s.AddDevice(ctx(t), d); !errors.Is(err, store.ErrInvalid) {
+		if err := s.AddDevice(ctx(t), d); !errors.Is(err, vocab.ErrInvalid) {
 			t.Errorf("AddDevice(bad %s) = %v, want ErrInvalid", what, err)
 		}
 	}
@@ -190,7 +192,7 @@ func testReport(t *testing.T, s store.Store, _ func() store.Store) {
 	}
 	other := node(2)
 	other.Name = n.Name
-	if _, err := s.ReportDevice(ctx(t), other); !errors.Is(err, store.ErrConflict) {
+	if _, err := s.ReportDevice(ctx(t), other); !errors.Is(err, vocab.ErrConflict) {
 		t.Errorf("ReportDevice(name of another mac) = %v, want ErrConflict", err)
 	}
 	// A known device reporting another's name (the one-statement report of
@@ -202,7 +204,7 @@ func testReport(t *testing.T, s store.Store, _ func() store.Store) {
 	}
 	taking := known
 	taking.Name, taking.IP, taking.LastSeen = n.Name, "127.0.0.98", t0.Add(2*time.Hour)
-	if _, err := s.ReportDevice(ctx(t), taking); !errors.Is(err, store.ErrConflict) {
+	if _, err := s.ReportDevice(ctx(t), taking); !errors.Is(err, vocab.ErrConflict) {
 		t.Errorf("ReportDevice(known device, name of another) = %v, want ErrConflict", err)
 	}
 	if got, err := s.Device(ctx(t), known.MAC); err != nil || got.Name != known.Name || got.IP != known.IP || !got.LastSeen.Equal(t0) {
@@ -224,7 +226,7 @@ func testReportKeepsWhatADeviceIs(t *testing.T, s store.Store, known store.Devic
 		d := known
 		change(&d)
 		d.IP, d.LastSeen = "127.0.0.97", t0.Add(3*time.Hour)
-		if _, err := s.ReportDevice(ctx(t), d); !errors.Is(err, store.ErrConflict) {
+		if _, err := s.ReportDevice(ctx(t), d); !errors.Is(err, vocab.ErrConflict) {
 			t.Errorf("ReportDevice(%s of a known node) = %v, want ErrConflict", what, err)
 		}
 		if got, err := s.Device(ctx(t), known.MAC); err != nil || got.Name != known.Name || got.Virtual != known.Virtual || got.IP != known.IP {
@@ -235,7 +237,7 @@ func testReportKeepsWhatADeviceIs(t *testing.T, s store.Store, known store.Devic
 	mustAdd(t, s, switch7)
 	asNode := node(7)
 	asNode.MAC, asNode.Name = switch7.MAC, switch7.Name
-	if _, err := s.ReportDevice(ctx(t), asNode); !errors.Is(err, store.ErrConflict) {
+	if _, err := s.ReportDevice(ctx(t), asNode); !errors.Is(err, vocab.ErrConflict) {
 		t.Errorf("ReportDevice(a switch's MAC) = %v, want ErrConflict", err)
 	}
 	if got, err := s.Device(ctx(t), switch7.MAC); err != nil || got.Type != store.TypeSwitch {
@@ -290,14 +292,14 @@ func testApplyChangesAtomic(t *testing.T, s store.Store, _ func() store.Store) {
 		{MAC: node(1).MAC, Set: map[string]*string{"kexec.allow": ptr("false")}, Owner: ptr("alice")},
 		{MAC: node(2).MAC, Name: ptr("rpi1")}, // taken: the whole call must fail
 	})
-	if !errors.Is(err, store.ErrConflict) {
+	if !errors.Is(err, vocab.ErrConflict) {
 		t.Fatalf("ApplyChanges(rename onto taken name) = %v, want ErrConflict", err)
 	}
 	err = s.ApplyChanges(ctx(t), []store.DeviceChange{
 		{MAC: node(1).MAC, Set: map[string]*string{"kexec.allow": ptr("false")}},
 		{MAC: "52:54:00:00:00:ff"},
 	})
-	if !errors.Is(err, store.ErrNotFound) {
+	if !errors.Is(err, vocab.ErrNotFound) {
 		t.Fatalf("ApplyChanges(unknown mac) = %v, want ErrNotFound", err)
 	}
 	settings, _ := s.Settings(ctx(t))
@@ -328,7 +330,7 @@ func testForget(t *testing.T, s store.Store, _ func() store.Store) {
 	if err := s.ForgetDevice(ctx(t), sw(1).MAC); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.ForgetDevice(ctx(t), sw(1).MAC); !errors.Is(err, store.ErrNotFound) {
+	if err := s.ForgetDevice(ctx(t), sw(1).MAC); !errors.Is(err, vocab.ErrNotFound) {
 		t.Errorf("second ForgetDevice = %v, want ErrNotFound", err)
 	}
 	settings, _ := s.Settings(ctx(t))
@@ -358,10 +360,10 @@ func testLinks(t *testing.T, s store.Store, _ func() store.Store) {
 	if diff := cmp.Diff([]store.Link{{NodeMAC: node(1).MAC, SwitchMAC: sw(2).MAC, Port: 7}}, got); diff != "" {
 		t.Errorf("Links() (-want +got):\n%s", diff)
 	}
-	if err := s.SetLink(ctx(t), store.Link{NodeMAC: node(1).MAC, SwitchMAC: "ac:de:48:00:00:99", Port: 1}); !errors.Is(err, store.ErrNotFound) {
+	if err := s.SetLink(ctx(t), store.Link{NodeMAC: node(1).MAC, SwitchMAC: "ac:de:48:00:00:99", Port: 1}); !errors.Is(err, vocab.ErrNotFound) {
 		t.Errorf("SetLink(unknown switch) = %v, want ErrNotFound", err)
 	}
-	if err := s.SetLink(ctx(t), store.Link{NodeMAC: node(1).MAC, SwitchMAC: sw(1).MAC, Port: 0}); !errors.Is(err, store.ErrInvalid) {
+	if err := s.SetLink(ctx(t), store.Link{NodeMAC: node(1).MAC, SwitchMAC: sw(1).MAC, Port: 0}); !errors.Is(err, vocab.ErrInvalid) {
 		t.Errorf("SetLink(port 0) = %v, want ErrInvalid", err)
 	}
 	if err := s.DeleteLink(ctx(t), node(1).MAC); err != nil {
@@ -383,7 +385,7 @@ func testPoEOff(t *testing.T, s store.Store, _ func() store.Store) {
 			t.Fatal(err)
 		}
 	}
-	if err := s.AddPoEOff(ctx(t), store.PoEOff{SwitchMAC: sw(1).MAC, Port: 5}); !errors.Is(err, store.ErrInvalid) {
+	if err := s.AddPoEOff(ctx(t), store.PoEOff{SwitchMAC: sw(1).MAC, Port: 5}); !errors.Is(err, vocab.ErrInvalid) {
 		t.Errorf("AddPoEOff(no reason) = %v, want ErrInvalid", err)
 	}
 	if err := s.RemovePoEOff(ctx(t), sw(1).MAC, 2); err != nil {
@@ -439,7 +441,7 @@ func testReboots(t *testing.T, s store.Store, _ func() store.Store) {
 	if len(got) != 1 || got[0].NodeName != "rpi2" {
 		t.Errorf("Reboots(node 2) = %+v, want rpi2 only", got)
 	}
-	if _, err := s.AddReboots(ctx(t), []store.Reboot{{ID: ids[0], RequestedAt: t0, FinishedAt: t0}}); !errors.Is(err, store.ErrConflict) {
+	if _, err := s.AddReboots(ctx(t), []store.Reboot{{ID: ids[0], RequestedAt: t0, FinishedAt: t0}}); !errors.Is(err, vocab.ErrConflict) {
 		t.Errorf("AddReboots(same id) = %v, want ErrConflict", err)
 	}
 }

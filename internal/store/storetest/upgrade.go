@@ -35,9 +35,47 @@ func Upgrade(t *testing.T, d sqlstore.Dialect, fresh Fresh) {
 				t.Fatalf("migrate to %d: %v", v, err)
 			}
 			seedVersion1(t, db, d)
+			if v >= stateVersion {
+				seedRunning(t, db, d)
+			}
 			s := open()
 			checkVersion1Data(t, s)
+			if v >= stateVersion {
+				checkRunningInterrupted(t, s)
+			}
 		})
+	}
+}
+
+// stateVersion is the schema version that added reboots.state (records
+// running, done or interrupted).
+const stateVersion = 3
+
+// seedRunning writes a running record of a schema from stateVersion on,
+// without the server that runs it (a column of version 8).
+func seedRunning(t *testing.T, db *sql.DB, d sqlstore.Dialect) {
+	t.Helper()
+	at := t0.UnixMicro()
+	if _, err := db.ExecContext(t.Context(), sqlstore.Rebind(d, `INSERT INTO reboots (id, batch, requester, cause, node_mac, node_name, method, ok, requested_at, ack_at, finished_at, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?)`),
+		"r-running", "b-running", "alice", "reboot requested", "52:54:00:00:00:02", "rpi2", "", 0, at, at, "running"); err != nil {
+		t.Fatalf("seed a running record: %v", err)
+	}
+}
+
+// checkRunningInterrupted checks that the running record seedRunning
+// wrote, which names no server, is marked interrupted by the start of any
+// server.
+func checkRunningInterrupted(t *testing.T, s store.Store) {
+	t.Helper()
+	if n, err := s.InterruptReboots(t.Context(), "some-server"); err != nil || n != 1 {
+		t.Errorf("InterruptReboots(some-server) after upgrade = %d, %v; want 1 (the running record of no server), nil", n, err)
+	}
+	rs, err := s.Reboots(t.Context(), store.RebootFilter{Batch: "b-running"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rs) != 1 || rs[0].State != store.RebootInterrupted || rs[0].Server != "" {
+		t.Errorf("running record after upgrade and a start = %+v, want interrupted, of no server", rs)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/walt-testbed/walt/internal/store"
+	"github.com/walt-testbed/walt/internal/vocab"
 )
 
 // hash returns a well-formed token hash made of c.
@@ -51,7 +52,7 @@ func testUsers(t *testing.T, s store.Store, reopen func() store.Store) {
 	if diff := cmp.Diff(store.User{Name: "bob", CreatedAt: t0, Tokens: []store.Token{tb}}, u); diff != "" {
 		t.Errorf("UserByToken(b) (-want +got):\n%s", diff)
 	}
-	if _, err := s.UserByToken(ctx, hash('d')); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.UserByToken(ctx, hash('d')); !errors.Is(err, vocab.ErrNotFound) {
 		t.Errorf("UserByToken(unknown) = %v, want ErrNotFound", err)
 	}
 
@@ -59,13 +60,13 @@ func testUsers(t *testing.T, s store.Store, reopen func() store.Store) {
 	if err != nil || n != 2 {
 		t.Errorf("RevokeTokens(bob) = %d, %v; want 2", n, err)
 	}
-	if _, err := s.UserByToken(ctx, hash('c')); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.UserByToken(ctx, hash('c')); !errors.Is(err, vocab.ErrNotFound) {
 		t.Errorf("UserByToken(revoked) = %v, want ErrNotFound", err)
 	}
 	if err := s.RemoveUser(ctx, "alice"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.UserByToken(ctx, hash('a')); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.UserByToken(ctx, hash('a')); !errors.Is(err, vocab.ErrNotFound) {
 		t.Errorf("UserByToken(token of a removed user) = %v, want ErrNotFound", err)
 	}
 	// A name freed by removal can be taken again, with a new token.
@@ -88,20 +89,20 @@ func testUserErrors(t *testing.T, s store.Store, _ func() store.Store) {
 		err  error
 		want error
 	}{
-		{"AddUser taken name", s.AddUser(ctx, store.User{Name: "alice"}, store.Token{Hash: hash('b')}), store.ErrConflict},
-		{"AddUser taken hash", s.AddUser(ctx, store.User{Name: "bob"}, store.Token{Hash: hash('a')}), store.ErrConflict},
-		{"AddUser bad name", s.AddUser(ctx, store.User{Name: "Bad Name"}, store.Token{Hash: hash('c')}), store.ErrInvalid},
-		{"AddUser reserved name", s.AddUser(ctx, store.User{Name: "walt"}, store.Token{Hash: hash('c')}), store.ErrInvalid},
-		{"AddUser bad hash", s.AddUser(ctx, store.User{Name: "carol"}, store.Token{Hash: "secret"}), store.ErrInvalid},
-		{"AddToken unknown user", s.AddToken(ctx, store.Token{Hash: hash('d'), User: "nobody"}), store.ErrNotFound},
-		{"AddToken taken hash", s.AddToken(ctx, store.Token{Hash: hash('a'), User: "alice"}), store.ErrConflict},
-		{"RemoveUser unknown", s.RemoveUser(ctx, "nobody"), store.ErrNotFound},
+		{"AddUser taken name", s.AddUser(ctx, store.User{Name: "alice"}, store.Token{Hash: hash('b')}), vocab.ErrConflict},
+		{"AddUser taken hash", s.AddUser(ctx, store.User{Name: "bob"}, store.Token{Hash: hash('a')}), vocab.ErrConflict},
+		{"AddUser bad name", s.AddUser(ctx, store.User{Name: "Bad Name"}, store.Token{Hash: hash('c')}), vocab.ErrInvalid},
+		{"AddUser reserved name", s.AddUser(ctx, store.User{Name: "walt"}, store.Token{Hash: hash('c')}), vocab.ErrInvalid},
+		{"AddUser bad hash", s.AddUser(ctx, store.User{Name: "carol"}, store.Token{Hash: "secret"}), vocab.ErrInvalid},
+		{"AddToken unknown user", s.AddToken(ctx, store.Token{Hash: hash('d'), User: "nobody"}), vocab.ErrNotFound},
+		{"AddToken taken hash", s.AddToken(ctx, store.Token{Hash: hash('a'), User: "alice"}), vocab.ErrConflict},
+		{"RemoveUser unknown", s.RemoveUser(ctx, "nobody"), vocab.ErrNotFound},
 	} {
 		if !errors.Is(c.err, c.want) {
 			t.Errorf("%s: %v, want %v", c.name, c.err, c.want)
 		}
 	}
-	if _, err := s.RevokeTokens(ctx, "nobody"); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.RevokeTokens(ctx, "nobody"); !errors.Is(err, vocab.ErrNotFound) {
 		t.Errorf("RevokeTokens(unknown) = %v, want ErrNotFound", err)
 	}
 	// Nothing failed above changed anything.
@@ -123,7 +124,7 @@ func testAudit(t *testing.T, s store.Store, reopen func() store.Store) {
 			t.Fatalf("AddAudit %d = %d, %v", i, seq, err)
 		}
 	}
-	if _, err := s.AddAudit(ctx, store.AuditEntry{User: strings.Repeat("x", 2000)}); !errors.Is(err, store.ErrInvalid) {
+	if _, err := s.AddAudit(ctx, store.AuditEntry{User: strings.Repeat("x", 2000)}); !errors.Is(err, vocab.ErrInvalid) {
 		t.Errorf("AddAudit(huge field) = %v, want ErrInvalid", err)
 	}
 	if reopen != nil {
