@@ -30,6 +30,9 @@ type rebootStats struct {
 	// The runs of the walt CLI (benchSoftCLI): its wall time, and the
 	// server's CPU per node meanwhile.
 	cliWalls, cliCPU []time.Duration
+	// The runs of the stand-in for WalT's own fan-out (benchWaltFanout):
+	// its wall time and its CPU per node.
+	waltWalls, waltCPU []time.Duration
 }
 
 // addCPU records the server's CPU time of one run of n nodes: before the
@@ -88,6 +91,10 @@ func (s *rebootStats) fill(f *Figure) {
 	if len(s.cliWalls) > 0 {
 		f.Ms("cli_wall_ms", percentile(s.cliWalls, 0.5)).Ms("cli_wall_min_ms", slices.Min(s.cliWalls)).
 			Float("cli_server_cpu_us_per_node", us(percentile(s.cliCPU, 0.5)), 0)
+	}
+	if len(s.waltWalls) > 0 {
+		f.Ms("walt_fanout_wall_ms", percentile(s.waltWalls, 0.5)).Ms("walt_fanout_wall_min_ms", slices.Min(s.waltWalls)).
+			Float("walt_fanout_cpu_us_per_node", us(percentile(s.waltCPU, 0.5)), 0)
 	}
 }
 
@@ -163,6 +170,11 @@ func benchSoft(ctx context.Context, tb *testbed, sizes []int, deadPct int, out f
 		}
 		if err := benchSoftCLI(ctx, tb, n, &s); err != nil {
 			return err
+		}
+		if deadPct == 0 {
+			if err := benchWaltFanout(ctx, tb, n, &s); err != nil {
+				return err
+			}
 		}
 		s.logFailures(logw, fmt.Sprintf("soft reboot of %d nodes", n))
 		f := figure("soft-reboot").Int("nodes", n).Int("lab_nodes", tb.nodes).Int("dead_pct", deadPct).Int("fanout", tb.o.fanout).Ms("reply_timeout_ms", tb.o.reply)

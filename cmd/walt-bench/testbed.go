@@ -24,6 +24,7 @@ import (
 // registered with it, each a process of its own.
 type testbed struct {
 	o      *options
+	dir    string // the server's data and the logs
 	octet  int
 	nodes  int
 	dead   map[int]bool // indexes of the nodes whose agent is dead
@@ -46,7 +47,7 @@ var rq = &netservice.Requester{ConnectTimeout: 2 * time.Second, ReplyTimeout: 2 
 // 127.<octet>, with the nodes of dead dead (alternately refused and hung),
 // and waits until every node is registered as booted.
 func startTestbed(ctx context.Context, o *options, dir string, octet, nodes int, dead map[int]bool) (_ *testbed, err error) {
-	tb := &testbed{o: o, octet: octet, nodes: nodes, dead: dead}
+	tb := &testbed{o: o, dir: dir, octet: octet, nodes: nodes, dead: dead}
 	defer func() {
 		if err != nil {
 			tb.stop()
