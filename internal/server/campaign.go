@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -304,7 +303,7 @@ func (s *Server) campaignEvents(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	events, cancel, err := s.campaignFeed(r.Context(), id, follow)
+	feed, cancel, err := s.campaignFeed(r.Context(), id, follow)
 	if err != nil {
 		if r.Context().Err() == nil { // else the client left
 			writeError(w, s.log, err)
@@ -315,25 +314,20 @@ func (s *Server) campaignEvents(w http.ResponseWriter, r *http.Request) {
 	st := s.stream(w)
 	w.Header().Set("Content-Type", api.ContentNDJSON)
 	w.WriteHeader(http.StatusOK)
-	enc := json.NewEncoder(st)
+	// Events go out in batches (eventStream), as a reboot's results do:
+	// a round of 1000 nodes is a few tens of writes, not thousands.
+	es := events(st)
+	defer es.close()
 	for {
 		select {
-		case ev, ok := <-events:
+		case ev, ok := <-feed:
 			if !ok {
 				return
 			}
-			if enc.Encode(ev) != nil {
-				return
-			}
-			if len(events) == 0 {
-				st.Flush()
-				if s.campaigns.Lagged(id, events) {
-					if c, err := s.campaignView(r.Context(), id); err == nil {
-						if enc.Encode(api.CampaignEvent{Type: api.CampaignEventState, At: time.Now().UTC(), Campaign: &c}) != nil {
-							return
-						}
-						st.Flush()
-					}
+			es.send(ev)
+			if len(feed) == 0 && s.campaigns.Lagged(id, feed) {
+				if c, err := s.campaignView(r.Context(), id); err == nil {
+					es.send(api.CampaignEvent{Type: api.CampaignEventState, At: time.Now().UTC(), Campaign: &c})
 				}
 			}
 		case <-r.Context().Done():
