@@ -260,6 +260,45 @@ func (s *Store) CampaignBoots(ctx context.Context, id string) ([]store.CampaignB
 	return out, nil
 }
 
+// UnbootedCampaignBoots implements store.Store.
+func (s *Store) UnbootedCampaignBoots(ctx context.Context, campaignState string, outcomes []string) ([]store.CampaignBoot, error) {
+	if len(outcomes) == 0 {
+		return nil, nil
+	}
+	args := []any{campaignState}
+	for _, o := range outcomes {
+		args = append(args, o)
+	}
+	rows, err := s.db.QueryContext(ctx, s.d.rebind(`SELECT b.campaign, b.mac, b.name, b.iteration, b.reboot_id, b.prev_boot_id, b.requested_at,
+		b.ack_at, b.down_at, b.method, b.fallback, b.status, b.outcome
+		FROM campaigns c JOIN campaign_boots b ON b.campaign = c.seq
+		WHERE c.state = ? AND b.booted_at IS NULL AND b.outcome IN (?`+strings.Repeat(", ?", len(outcomes)-1)+`)
+		ORDER BY b.campaign, b.name`), args...)
+	if err != nil {
+		return nil, fmt.Errorf("read unbooted campaign boots: %w", err)
+	}
+	defer rows.Close()
+	var out []store.CampaignBoot
+	for rows.Next() {
+		var b store.CampaignBoot
+		var seq, requested int64
+		var ack, down sql.NullInt64
+		var fallback int
+		if err := rows.Scan(&seq, &b.MAC, &b.Name, &b.Iteration, &b.RebootID, &b.PrevBootID, &requested, &ack, &down,
+			&b.Method, &fallback, &b.Status, &b.Outcome); err != nil {
+			return nil, fmt.Errorf("read unbooted campaign boots: %w", err)
+		}
+		b.Campaign = strconv.FormatInt(seq, 10)
+		b.RequestedAt, b.AckAt, b.DownAt = time.UnixMicro(requested).UTC(), fromMicros(ack), fromMicros(down)
+		b.Fallback = fallback != 0
+		out = append(out, b)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read unbooted campaign boots: %w", err)
+	}
+	return out, nil
+}
+
 // SetQuarantines implements store.Store.
 func (s *Store) SetQuarantines(ctx context.Context, qs []store.Quarantine) error {
 	if len(qs) == 0 {
