@@ -429,9 +429,9 @@ func (cr campaignRebooter) Reboot(ctx context.Context, b campaign.Batch, done fu
 	}
 	// Ownership was checked when the campaign started.
 	req := api.RebootRequest{Set: strings.Join(names, ","), Hard: b.Campaign.Hard, Requester: b.Campaign.Requester, Force: true,
-		Cause: fmt.Sprintf("campaign %s round %d/%d", b.Campaign.ID, b.Iteration, b.Campaign.Repeat)}
+		Cause: fmt.Sprintf("%sround %d/%d", campaignCausePrefix(b.Campaign.ID), b.Iteration, b.Campaign.Repeat)}
 	if b.Campaign.Mode == api.CampaignFree {
-		req.Cause = fmt.Sprintf("campaign %s iteration %d/%d", b.Campaign.ID, b.Iteration, b.Campaign.Repeat)
+		req.Cause = fmt.Sprintf("%siteration %d/%d", campaignCausePrefix(b.Campaign.ID), b.Iteration, b.Campaign.Repeat)
 	}
 	nodes, err := s.rebootTargets(ctx, req)
 	if err != nil {
@@ -444,6 +444,10 @@ func (cr campaignRebooter) Reboot(ctx context.Context, b campaign.Batch, done fu
 		s.log.Error("campaign: cannot record reboots", "campaign", b.Campaign.ID, "err", err)
 	}
 }
+
+// campaignCausePrefix starts the cause of campaign id's reboots
+// ("campaign 3 round 2/10").
+func campaignCausePrefix(id string) string { return "campaign " + id + " " }
 
 // failAllNodes gives every node of a batch the outcome of err.
 func failAllNodes(s *Server, nodes []campaign.Target, done func(campaign.Outcome), err error) {
