@@ -316,12 +316,15 @@ type Campaign struct {
 	Mode                     string
 	Repeat                   int
 	Hard, UntilDone          bool
-	Hold, DoneTimeout        time.Duration
-	BootTimeout              time.Duration
-	Quarantine               int
-	State                    string
-	Round                    int
-	CreatedAt, FinishedAt    time.Time
+	// Force: started on nodes owned by others (--force); the owners are
+	// checked again before each iteration, under the same rule.
+	Force                 bool
+	Hold, DoneTimeout     time.Duration
+	BootTimeout           time.Duration
+	Quarantine            int
+	State                 string
+	Round                 int
+	CreatedAt, FinishedAt time.Time
 }
 
 // CampaignFilter selects campaigns. Zero fields match everything.

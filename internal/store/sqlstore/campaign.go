@@ -35,10 +35,10 @@ func (s *Store) AddCampaign(ctx context.Context, c store.Campaign, nodes []store
 		}
 		seq = last.Int64 + 1
 		if _, err := s.exec(ctx, tx, `INSERT INTO campaigns (seq, name, requester, node_set, mode, repeat_count, hard, until_done,
-			hold, done_timeout, boot_timeout, quarantine, state, round, created_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			hold, done_timeout, boot_timeout, quarantine, state, round, created_at, finished_at, force_owners) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			seq, c.Name, c.Requester, c.Set, c.Mode, c.Repeat, boolInt(c.Hard), boolInt(c.UntilDone),
 			c.Hold.Microseconds(), c.DoneTimeout.Microseconds(), c.BootTimeout.Microseconds(), c.Quarantine,
-			c.State, c.Round, micros(c.CreatedAt), nullMicros(c.FinishedAt)); err != nil {
+			c.State, c.Round, micros(c.CreatedAt), nullMicros(c.FinishedAt), boolInt(c.Force)); err != nil {
 			return fmt.Errorf("add campaign: %w", err)
 		}
 		for _, n := range nodes {
@@ -99,7 +99,7 @@ func (s *Store) UpdateCampaign(ctx context.Context, c store.Campaign) error {
 // Campaigns implements store.Store.
 func (s *Store) Campaigns(ctx context.Context, f store.CampaignFilter) ([]store.Campaign, error) {
 	q := `SELECT seq, name, requester, node_set, mode, repeat_count, hard, until_done, hold, done_timeout, boot_timeout,
-		quarantine, state, round, created_at, finished_at FROM campaigns`
+		quarantine, state, round, created_at, finished_at, force_owners FROM campaigns`
 	var where []string
 	var args []any
 	if f.ID != "" {
@@ -128,14 +128,14 @@ func (s *Store) Campaigns(ctx context.Context, f store.CampaignFilter) ([]store.
 	for rows.Next() {
 		var c store.Campaign
 		var seq, hold, doneTimeout, bootTimeout, created int64
-		var hard, untilDone int
+		var hard, untilDone, force int
 		var finished sql.NullInt64
 		if err := rows.Scan(&seq, &c.Name, &c.Requester, &c.Set, &c.Mode, &c.Repeat, &hard, &untilDone, &hold, &doneTimeout, &bootTimeout,
-			&c.Quarantine, &c.State, &c.Round, &created, &finished); err != nil {
+			&c.Quarantine, &c.State, &c.Round, &created, &finished, &force); err != nil {
 			return nil, fmt.Errorf("read campaigns: %w", err)
 		}
 		c.ID = strconv.FormatInt(seq, 10)
-		c.Hard, c.UntilDone = hard != 0, untilDone != 0
+		c.Hard, c.UntilDone, c.Force = hard != 0, untilDone != 0, force != 0
 		c.Hold, c.DoneTimeout, c.BootTimeout = time.Duration(hold)*time.Microsecond, time.Duration(doneTimeout)*time.Microsecond, time.Duration(bootTimeout)*time.Microsecond
 		c.CreatedAt, c.FinishedAt = time.UnixMicro(created).UTC(), fromMicros(finished)
 		out = append(out, c)

@@ -11,7 +11,7 @@ import (
 )
 
 func campaign(repeat int) store.Campaign {
-	return store.Campaign{Name: "warm", Requester: "alice", Set: "rpi[1-2]", Mode: "rounds", Repeat: repeat, Hard: true, UntilDone: true,
+	return store.Campaign{Name: "warm", Requester: "alice", Set: "rpi[1-2]", Mode: "rounds", Repeat: repeat, Hard: true, UntilDone: true, Force: true,
 		Hold: 1500 * time.Millisecond, DoneTimeout: time.Minute, BootTimeout: 5 * time.Minute, Quarantine: 2, State: "running", Round: 0, CreatedAt: t0}
 }
 
