@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -98,7 +99,7 @@ func (s *Server) startCampaign(ctx context.Context, req api.CampaignRequest) (ap
 		return api.Campaign{}, invalidf("every node of the set is in quarantine: %s (walt node clear-quarantine NODE_SET lifts it)", strings.Join(left, ", "))
 	}
 	c := store.Campaign{Name: req.Name, Requester: req.Requester, Set: req.Set, Mode: req.Mode, Repeat: req.Repeat, Hard: req.Hard,
-		UntilDone: req.UntilDone, Hold: time.Duration(req.Hold), DoneTimeout: time.Duration(req.DoneTimeout),
+		Force: req.Force, UntilDone: req.UntilDone, Hold: time.Duration(req.Hold), DoneTimeout: time.Duration(req.DoneTimeout),
 		BootTimeout: time.Duration(req.BootTimeout), Quarantine: req.Quarantine, CreatedAt: time.Now().UTC()}
 	c, err = s.campaigns.Start(ctx, c, nodes)
 	if err != nil {
@@ -427,7 +428,8 @@ func (cr campaignRebooter) Reboot(ctx context.Context, b campaign.Batch, done fu
 	if len(names) == 0 {
 		return
 	}
-	// Ownership was checked when the campaign started.
+	// Ownership was checked when the campaign started, and before this
+	// iteration (Taken).
 	req := api.RebootRequest{Set: strings.Join(names, ","), Hard: b.Campaign.Hard, Requester: b.Campaign.Requester, Force: true,
 		Cause: fmt.Sprintf("%sround %d/%d", campaignCausePrefix(b.Campaign.ID), b.Iteration, b.Campaign.Repeat)}
 	if b.Campaign.Mode == api.CampaignFree {
@@ -443,6 +445,49 @@ func (cr campaignRebooter) Reboot(ctx context.Context, b campaign.Batch, done fu
 	if err != nil {
 		s.log.Error("campaign: cannot record reboots", "campaign", b.Campaign.ID, "err", err)
 	}
+}
+
+// Taken returns the owners of the nodes c may no longer reboot: the
+// start's rule (checkOwners, with the campaign's requester and force)
+// applied to their owners now. One read: the node's row for one node (a
+// node's cycle in free mode), every device for more (a round). A node
+// no longer in the inventory is left to Reboot, which fails it.
+func (cr campaignRebooter) Taken(ctx context.Context, c store.Campaign, nodes []campaign.Target) (map[string]string, error) {
+	var devs []store.Device
+	if len(nodes) == 1 {
+		d, err := cr.s.store.Device(ctx, nodes[0].MAC)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		devs = []store.Device{d}
+	} else {
+		all, err := cr.s.store.Devices(ctx)
+		if err != nil {
+			return nil, err
+		}
+		want := make(map[string]bool, len(nodes))
+		for _, n := range nodes {
+			want[n.MAC] = true
+		}
+		for _, d := range all {
+			if want[d.MAC] {
+				devs = append(devs, d)
+			}
+		}
+	}
+	var taken map[string]string
+	for _, d := range devs {
+		if checkOwners([]store.Device{d}, c.Requester, c.Force) != nil {
+			if taken == nil {
+				taken = map[string]string{}
+			}
+			taken[d.MAC] = d.Owner
+		}
+	}
+	return taken, nil
 }
 
 // campaignCausePrefix starts the cause of campaign id's reboots

@@ -145,7 +145,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		// The boots of those nodes say "unknown"; nothing else is lost.
 		s.log.Error("boot tracking: cannot read the reboots still waiting for their boot", "err", err)
 	}
-	s.campaigns = campaign.New(campaign.Config{Store: cfg.Store, Rebooter: campaignRebooter{s}, Boots: s.boots, Logger: cfg.Logger,
+	s.campaigns = campaign.New(campaign.Config{Store: cfg.Store, Rebooter: campaignRebooter{s}, Owners: campaignRebooter{s}, Boots: s.boots, Logger: cfg.Logger,
 		OnIteration: s.metrics.CampaignIteration})
 	s.metrics.CampaignsRunning(s.campaigns.Running)
 	s.SetDoneReplier(func(mac string, d boot.Done) api.DoneReply {
