@@ -289,10 +289,10 @@ type Store interface {
 	// CampaignBoots returns a campaign's boot rows, by iteration then
 	// node name.
 	CampaignBoots(ctx context.Context, id string) ([]CampaignBoot, error)
-	// UnbootedCampaignBoots returns, without their Metrics, the boot
-	// rows of the campaigns in campaignState whose outcome is one of
-	// outcomes and that have no boot (BootedAt zero), by campaign then
-	// node name.
+	// UnbootedCampaignBoots returns, without their Metrics, the current
+	// boot rows (those of the nodes' Iteration) of the campaigns in
+	// campaignState whose outcome is one of outcomes and that have no
+	// boot (BootedAt zero), by campaign then node name.
 	UnbootedCampaignBoots(ctx context.Context, campaignState string, outcomes []string) ([]CampaignBoot, error)
 	// SetQuarantines records quarantined nodes, replacing earlier
 	// records of the same nodes. Nodes not in the inventory are skipped.

@@ -203,10 +203,15 @@ func testUnbootedCampaignBoots(t *testing.T, s store.Store, reopen func() store.
 		{Campaign: id, MAC: node(1).MAC, Name: "rpi1", Iteration: 2, RebootID: "r2", PrevBootID: "b1", RequestedAt: t0.Add(time.Minute),
 			AckAt: t0.Add(time.Minute + time.Millisecond), DownAt: t0.Add(time.Minute + time.Millisecond), Method: "PoE-reboot", Fallback: true, Status: -1, Outcome: "rebooted"},
 		{Campaign: id, MAC: node(2).MAC, Name: "rpi2", Iteration: 2, PrevBootID: "c1", RequestedAt: t0.Add(time.Minute), Status: -1, Outcome: "requested"},
-		{Campaign: id, MAC: node(2).MAC, Name: "rpi2", Iteration: 1, PrevBootID: "c0", RequestedAt: t0, Status: -1, Outcome: "failed", Code: "boot-timeout"},
+		// Not the node's current iteration.
+		{Campaign: id, MAC: node(2).MAC, Name: "rpi2", Iteration: 1, PrevBootID: "c0", RequestedAt: t0, Status: -1, Outcome: "rebooted"},
 		{Campaign: old, MAC: node(1).MAC, Name: "rpi1", Iteration: 1, PrevBootID: "b0", RequestedAt: t0, Status: -1, Outcome: "requested"},
 	}
-	if err := s.SaveCampaignProgress(ctx(t), nil, rows); err != nil {
+	nodes := campaignNodes(id)
+	nodes[0].Iteration, nodes[1].Iteration = 2, 2
+	old1 := campaignNodes(old)[0]
+	old1.Iteration = 1
+	if err := s.SaveCampaignProgress(ctx(t), append(nodes, old1), rows); err != nil {
 		t.Fatal(err)
 	}
 	if reopen != nil {
@@ -218,6 +223,9 @@ func testUnbootedCampaignBoots(t *testing.T, s store.Store, reopen func() store.
 	}
 	if diff := cmp.Diff([]store.CampaignBoot{rows[1], rows[2]}, got); diff != "" {
 		t.Errorf("UnbootedCampaignBoots (-want +got):\n%s", diff)
+	}
+	if got, err := s.UnbootedCampaignBoots(ctx(t), "running", []string{"requested"}); err != nil || len(got) != 1 || got[0].Name != "rpi2" {
+		t.Errorf("UnbootedCampaignBoots(requested) = %+v, %v; want rpi2's row", got, err)
 	}
 	if got, err := s.UnbootedCampaignBoots(ctx(t), "running", nil); err != nil || len(got) != 0 {
 		t.Errorf("UnbootedCampaignBoots(no outcome) = %v, %v; want none", got, err)
