@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -66,9 +65,11 @@ const maxAwaitedAge = 24 * time.Hour
 // reports to this server says why it happened (docs/boot-tracking.md):
 // each node's latest reboot record with no boot yet, no older than its
 // boot.timeout × (boot.retries + 1) (the watchdog has given up on it by
-// then; maxAwaitedAge when the watchdog is off), with the campaign and
-// iteration of a running campaign's row waiting for that boot. Three
-// reads at start, none per boot report; at most one reboot a node.
+// then; maxAwaitedAge when the watchdog is off). A campaign's reboot
+// names its campaign and iteration in its cause; a watchdog's rescue of
+// a campaign's boot gets them from the running campaign's row waiting
+// for that boot. A few reads at start, none per boot report; at most one
+// reboot a node.
 func (s *Server) restoreAwaited(ctx context.Context) error {
 	now := time.Now()
 	recs, err := s.store.LatestReboots(ctx, now.Add(-maxAwaitedAge))
@@ -112,13 +113,13 @@ func (s *Server) restoreAwaited(ctx context.Context) error {
 		}
 		a := boot.Awaited{MAC: r.NodeMAC, Requested: r.RequestedAt, Method: r.Method, Retries: retries,
 			Info: boot.RebootInfo{RecordID: r.ID, Requester: r.Requester, Cause: r.Cause}}
-		// The campaign's row asked its reboot before the record was
-		// added; a record after it is the campaign's reboot, or the
-		// watchdog's rescue of its boot (not a user's reboot meanwhile).
-		if row, ok := rowOf[r.NodeMAC]; ok && !row.RequestedAt.After(r.RequestedAt) {
-			if c, ok := campaigns[row.Campaign]; ok && (r.Cause == api.CauseBootupTimeout || strings.HasPrefix(r.Cause, campaignCausePrefix(c.ID))) {
-				a.Info.Campaign, a.Info.CampaignName, a.Info.Iteration, a.Info.Iterations = c.ID, c.Name, row.Iteration, c.Repeat
-			}
+		if id, it, n, ok := parseCampaignCause(r.Cause); ok {
+			a.Info.Campaign, a.Info.CampaignName, a.Info.Iteration, a.Info.Iterations = id, campaigns[id].Name, it, n
+		} else if row, ok := rowOf[r.NodeMAC]; ok && r.Cause == api.CauseBootupTimeout && !row.RequestedAt.After(r.RequestedAt) {
+			// The watchdog's rescue of the boot the campaign's row (asked
+			// before) waits for: still the campaign's iteration.
+			c := campaigns[row.Campaign]
+			a.Info.Campaign, a.Info.CampaignName, a.Info.Iteration, a.Info.Iterations = row.Campaign, c.Name, row.Iteration, c.Repeat
 		}
 		as = append(as, a)
 	}

@@ -431,10 +431,7 @@ func (cr campaignRebooter) Reboot(ctx context.Context, b campaign.Batch, done fu
 	// Ownership was checked when the campaign started, and before this
 	// iteration (Taken).
 	req := api.RebootRequest{Set: strings.Join(names, ","), Hard: b.Campaign.Hard, Requester: b.Campaign.Requester, Force: true,
-		Cause: fmt.Sprintf("%sround %d/%d", campaignCausePrefix(b.Campaign.ID), b.Iteration, b.Campaign.Repeat)}
-	if b.Campaign.Mode == api.CampaignFree {
-		req.Cause = fmt.Sprintf("%siteration %d/%d", campaignCausePrefix(b.Campaign.ID), b.Iteration, b.Campaign.Repeat)
-	}
+		Cause: campaignCause(b.Campaign, b.Iteration)}
 	nodes, err := s.rebootTargets(ctx, req)
 	if err != nil {
 		failAllNodes(s, b.Nodes, done, err)
@@ -490,9 +487,34 @@ func (cr campaignRebooter) Taken(ctx context.Context, c store.Campaign, nodes []
 	return taken, nil
 }
 
-// campaignCausePrefix starts the cause of campaign id's reboots
-// ("campaign 3 round 2/10").
-func campaignCausePrefix(id string) string { return "campaign " + id + " " }
+// campaignCause is the cause of the reboots of c's iteration it, in its
+// reboot records: "campaign 3 round 2/10" ("iteration" in free mode).
+func campaignCause(c store.Campaign, it int) string {
+	step := "round"
+	if c.Mode == api.CampaignFree {
+		step = "iteration"
+	}
+	return fmt.Sprintf("campaign %s %s %d/%d", c.ID, step, it, c.Repeat)
+}
+
+// parseCampaignCause reads a campaignCause back: the campaign's ID, the
+// iteration and the number of iterations; false for any other cause.
+func parseCampaignCause(cause string) (id string, it, n int, ok bool) {
+	rest, found := strings.CutPrefix(cause, "campaign ")
+	if !found || len(cause) > 100 {
+		return "", 0, 0, false
+	}
+	id, rest, _ = strings.Cut(rest, " ")
+	step, frac, _ := strings.Cut(rest, " ")
+	a, b, _ := strings.Cut(frac, "/")
+	it, errIt := strconv.Atoi(a)
+	n, errN := strconv.Atoi(b)
+	if id == "" || (step != "round" && step != "iteration") || errIt != nil || errN != nil || it < 1 || it > n || n > api.MaxCampaignRepeat ||
+		strconv.Itoa(it) != a || strconv.Itoa(n) != b {
+		return "", 0, 0, false
+	}
+	return id, it, n, true
+}
 
 // failAllNodes gives every node of a batch the outcome of err.
 func failAllNodes(s *Server, nodes []campaign.Target, done func(campaign.Outcome), err error) {
