@@ -104,6 +104,7 @@ const (
 	NodeFinished    = "finished"    // ran its iterations
 	NodeQuarantined = "quarantined" // left after Quarantine failed iterations in a row
 	NodeStopped     = "stopped"     // the campaign was stopped
+	NodeTaken       = "taken"       // left: another user owns it now (Reason names them)
 )
 
 // CampaignNode is one node's part of a campaign.

@@ -17,6 +17,55 @@ import (
 
 // The campaign crash test's lab uses 127.66.0.0/16, its server 127.63.0.2.
 
+// labServer is a walt-server binary serving on addr from dataDir, and a
+// lab whose boots a reporter sends to it, retried quickly while the
+// server is down.
+type labServer struct {
+	bin, dataDir, addr string
+	first              *serverProc
+	rep                *client.Reporter
+	lab                *lab.Lab
+	c                  *client.Client // user "test"
+}
+
+// startLabServer starts walt-server on ip and the lab, and waits until
+// every node of the lab booted.
+func startLabServer(t *testing.T, ip string, cfg lab.Config) *labServer {
+	t.Helper()
+	ls := &labServer{bin: buildServer(t), dataDir: t.TempDir(), addr: ip + ":" + freePort(t, ip)}
+	ls.first = startProcAt(t, ls.bin, ls.dataDir, ls.addr)
+	rep, err := client.NewReporter("http://" + ls.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep.Backoff = 200 * time.Millisecond
+	ls.rep = rep
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	wg.Go(func() { rep.Run(ctx) })
+	cfg.OnBoot = func(b lab.Boot) {
+		n := b.Node
+		host, _, _ := net.SplitHostPort(n.Addr())
+		alive := func() bool { return n.State() == lab.Up && n.BootID() == b.BootID }
+		rep.Report(ctx, api.NodeReport{MAC: n.MAC(), IP: host, Name: n.Name(), Model: n.Model(), BootMode: "network", BootID: b.BootID}, alive)
+	}
+	if ls.lab, err = lab.Start(cfg); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ls.lab.Close)
+	c, err := client.New("http://"+ls.addr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ls.c = c.WithToken(userToken(t, "test", "--data", ls.dataDir))
+	testutil.Eventually(t, 20*time.Second, "the lab's nodes booted", func() bool {
+		nl, err := ls.c.Nodes(t.Context(), map[string]string{"booted": "true"})
+		return err == nil && nl.NumNodes == cfg.Nodes
+	})
+	return ls
+}
+
 // A server killed with SIGKILL in the middle of a campaign resumes it at
 // its next start: every node gets each of its iterations, none twice.
 func TestKilledDuringCampaignResumes(t *testing.T) {
@@ -25,39 +74,8 @@ func TestKilledDuringCampaignResumes(t *testing.T) {
 		t.Skip("builds walt-server")
 	}
 	const nodes, repeat = 12, 6
-	bin := buildServer(t)
-	dataDir := t.TempDir()
-	addr := "127.63.0.2:" + freePort(t, "127.63.0.2")
-	first := startProcAt(t, bin, dataDir, addr)
-	rep, err := client.NewReporter("http://" + addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rep.Backoff = 200 * time.Millisecond // reports retried quickly while the server is down
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	t.Cleanup(func() { cancel(); wg.Wait() })
-	wg.Go(func() { rep.Run(ctx) })
-	l, err := lab.Start(lab.Config{Nodes: nodes, Octet: 66, BootTime: lab.BootTime{Min: 100 * time.Millisecond, Max: 300 * time.Millisecond},
-		OnBoot: func(b lab.Boot) {
-			n := b.Node
-			host, _, _ := net.SplitHostPort(n.Addr())
-			alive := func() bool { return n.State() == lab.Up && n.BootID() == b.BootID }
-			rep.Report(ctx, api.NodeReport{MAC: n.MAC(), IP: host, Name: n.Name(), Model: n.Model(), BootMode: "network", BootID: b.BootID}, alive)
-		}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(l.Close)
-	c, err := client.New("http://"+addr, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c = c.WithToken(userToken(t, "test", "--data", dataDir))
-	testutil.Eventually(t, 20*time.Second, "the lab's nodes booted", func() bool {
-		nl, err := c.Nodes(t.Context(), map[string]string{"booted": "true"})
-		return err == nil && nl.NumNodes == nodes
-	})
+	ls := startLabServer(t, "127.63.0.2", lab.Config{Nodes: nodes, Octet: 66, BootTime: lab.BootTime{Min: 100 * time.Millisecond, Max: 300 * time.Millisecond}})
+	bin, dataDir, addr, first, l, c := ls.bin, ls.dataDir, ls.addr, ls.first, ls.lab, ls.c
 	camp, err := c.StartCampaign(t.Context(), api.CampaignRequest{Set: "all-nodes", Requester: "test", Repeat: repeat,
 		BootTimeout: api.Duration(5 * time.Second)})
 	if err != nil {

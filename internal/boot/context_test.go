@@ -11,6 +11,8 @@ import (
 
 	"github.com/walt-testbed/walt/api"
 	"github.com/walt-testbed/walt/internal/boot"
+	"github.com/walt-testbed/walt/internal/server/servertest"
+	"github.com/walt-testbed/walt/internal/store"
 	"github.com/walt-testbed/walt/internal/testutil"
 )
 
@@ -162,5 +164,68 @@ func TestBootContextWatchdog(t *testing.T) {
 	if got.Cause != api.BootCauseWatchdog || got.WatchdogTry != 1 || got.WatchdogTries != 2 || got.Method != "PoE-reboot" ||
 		got.Campaign != "c7" || got.Iteration != 3 || got.Iterations != 10 || got.Requester != api.WatchdogRequester {
 		t.Errorf("context of a rescued boot = %+v, want bootup timeout, try 1 of 2 by PoE-reboot, campaign c7 3/10", got)
+	}
+}
+
+// Reboots an earlier server asked and whose boots it did not see give
+// the next boot its context, as if this server had asked them; a node
+// that booted since, or that this server rebooted meanwhile, keeps its
+// own.
+func TestRestore(t *testing.T) {
+	t.Parallel()
+	const rescued, booted, mine = "52:54:00:00:04:04", "52:54:00:00:04:05", "52:54:00:00:04:06"
+	t0 := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	st := storeWithNode(t, rescued, "rescued", t0)
+	for _, d := range []store.Device{{MAC: booted, Name: "booted"}, {MAC: mine, Name: "mine"}} {
+		d.Type, d.CreatedAt = store.TypeNode, t0
+		if err := st.AddDevice(t.Context(), d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// What the killed server had written: rescued is down, its watchdog's
+	// first try of 2 in progress; booted booted after its reboot.
+	if err := st.SetBootStatuses(t.Context(), []store.BootStatus{
+		{MAC: rescued, BootID: "b1", Since: t0, Cause: api.CauseBootupTimeout, Method: "PoE-reboot", RetriesLeft: 1},
+		{MAC: booted, BootID: "c2", Booted: true, Since: t0.Add(time.Second), RetriesLeft: -1},
+		{MAC: mine, BootID: "d1", Booted: true, Since: t0.Add(-time.Hour), RetriesLeft: -1},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	clock := servertest.NewClock(t0.Add(time.Minute))
+	tr, err := boot.New(t.Context(), boot.Config{Clock: clock}, st, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(tr.Close)
+	tr.BeginReboot(mine, "mine", boot.RebootInfo{RecordID: "m", Requester: "carol", Cause: api.CauseRebootRequested}, clock.Now())
+	wd := boot.RebootInfo{RecordID: "wd", Requester: api.WatchdogRequester, Cause: api.CauseBootupTimeout, Campaign: "c7", CampaignName: "warm", Iteration: 3, Iterations: 10}
+	n := tr.Restore([]boot.Awaited{
+		{MAC: rescued, Info: wd, Requested: t0, Method: "PoE-reboot", Retries: 2},
+		{MAC: booted, Info: boot.RebootInfo{RecordID: "old", Requester: "bob", Cause: api.CauseRebootRequested}, Requested: t0, Method: "soft-reboot"},
+		{MAC: mine, Info: boot.RebootInfo{RecordID: "old2", Requester: "bob", Cause: api.CauseRebootRequested}, Requested: t0},
+		{MAC: "52:54:00:00:04:99", Info: boot.RebootInfo{RecordID: "gone"}, Requested: t0},
+	})
+	if n != 1 {
+		t.Errorf("Restore took %d reboots, want 1 (rescued's)", n)
+	}
+	// The boot known before the restart is no new boot.
+	if got := tr.Report(rescued, "rescued", "b1", ""); got.Cause != api.BootCauseUnknown || got.RebootID != "" {
+		t.Errorf("context of the boot before the reboot = %+v, want unknown", got)
+	}
+	got := tr.Report(rescued, "rescued", "b2", "")
+	at := t0
+	want := api.BootContext{BootID: "b2", Cause: api.BootCauseWatchdog, Requester: api.WatchdogRequester, Method: "PoE-reboot", RebootID: "wd",
+		RequestedAt: &at, WatchdogTry: 1, WatchdogTries: 2, Campaign: "c7", CampaignName: "warm", Iteration: 3, Iterations: 10}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("context of the first boot after the restart (-want +got):\n%s", diff)
+	}
+	if got := tr.Report(rescued, "rescued", "b3", ""); got.Cause != api.BootCauseUnknown {
+		t.Errorf("context of the boot after = %+v, want unknown: the restored reboot completed", got)
+	}
+	if got := tr.Report(booted, "booted", "c3", ""); got.Cause != api.BootCauseUnknown {
+		t.Errorf("context of a node that booted after its reboot = %+v, want unknown", got)
+	}
+	if got := tr.Report(mine, "mine", "d2", ""); got.RebootID != "m" || got.Requester != "carol" {
+		t.Errorf("context of a node this server rebooted = %+v, want carol's reboot m", got)
 	}
 }

@@ -75,6 +75,16 @@ type Rebooter interface {
 	Reboot(ctx context.Context, b Batch, done func(Outcome))
 }
 
+// Owners tells which nodes a campaign may no longer reboot.
+type Owners interface {
+	// Taken returns, by MAC, the owner of each of the given nodes that c
+	// may no longer reboot under the ownership rules of its start (a
+	// node another user owns now, c not started with Force). The engine
+	// asks once before each iteration that reboots nodes (a round, or
+	// one node's cycle in free mode).
+	Taken(ctx context.Context, c store.Campaign, nodes []Target) (map[string]string, error)
+}
+
 // Boots is what the engine needs of the boot tracker.
 type Boots interface {
 	// BootID is the node's current boot id; empty if none is known.
@@ -89,7 +99,10 @@ type Config struct {
 	Store    Store
 	Rebooter Rebooter
 	Boots    Boots
-	Logger   *slog.Logger
+	// Owners, if not nil, is asked before each iteration which nodes
+	// may no longer be rebooted: they leave the campaign (NodeTaken).
+	Owners Owners
+	Logger *slog.Logger
 	// OnIteration, if not nil, hears of each iteration's end, with its
 	// outcome (the server's metrics).
 	OnIteration func(outcome string)

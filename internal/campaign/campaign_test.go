@@ -31,6 +31,7 @@ const (
 	octetFlaky
 	octetDone
 	octetForgotten
+	octetTaken
 )
 
 // rig is a server with a simulated lab whose nodes report their boots to
@@ -555,21 +556,7 @@ func TestCampaignNodeForgotten(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	testutil.EventuallyNil(t, 20*time.Second, "round 1 booted", func() error {
-		got, err := c.Campaign(t.Context(), camp.ID)
-		if err != nil {
-			return err
-		}
-		if got.Round != 1 {
-			return fmt.Errorf("round %d", got.Round)
-		}
-		for _, n := range got.Nodes {
-			if n.Phase != api.BootCompleted {
-				return fmt.Errorf("%s is %s", n.Node, n.Phase)
-			}
-		}
-		return nil
-	})
+	waitRoundCompleted(t, c, camp.ID, 1)
 	if err := c.ForgetDevice(t.Context(), "node02", "alice", true); err != nil {
 		t.Fatal(err)
 	}
@@ -587,5 +574,124 @@ func TestCampaignNodeForgotten(t *testing.T) {
 	rows := byNode["node02"]
 	if len(rows) != 3 || rows[0].Outcome != api.BootCompleted || rows[1].Outcome != api.BootFailed || !strings.Contains(rows[1].Error, "no longer in the inventory") {
 		t.Errorf("node02's rows = %+v; want round 1 completed, then failed as forgotten until its quarantine", rows)
+	}
+}
+
+// waitRoundCompleted waits until every node of the campaign has completed
+// its iteration it (during the hold that follows).
+func waitRoundCompleted(t *testing.T, c *client.Client, id string, it int) {
+	t.Helper()
+	testutil.EventuallyNil(t, 20*time.Second, fmt.Sprintf("iteration %d booted", it), func() error {
+		got, err := c.Campaign(t.Context(), id)
+		if err != nil {
+			return err
+		}
+		for _, n := range got.Nodes {
+			if n.Iteration != it || n.Phase != api.BootCompleted {
+				return fmt.Errorf("%s is %s in iteration %d", n.Node, n.Phase, n.Iteration)
+			}
+		}
+		return nil
+	})
+}
+
+// A node another user takes during a campaign is not rebooted any more:
+// it leaves the campaign before the next round, its reason naming its
+// owner, and the others go on. A campaign started with force keeps the
+// right to reboot nodes owned by others.
+func TestCampaignNodeTaken(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, octetTaken, 3, nil)
+	alice, bob, carol := r.env.ClientAs(t, "alice"), r.env.ClientAs(t, "bob"), r.env.ClientAs(t, "carol")
+	hold := api.Duration(1500 * time.Millisecond) // the time to take node02 between rounds
+	camp, err := alice.StartCampaign(t.Context(), api.CampaignRequest{Set: "all-nodes", Requester: "alice", Repeat: 3, Hold: hold})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitRoundCompleted(t, alice, camp.ID, 1)
+	if _, err := bob.Ownership(t.Context(), api.OwnershipRequest{Set: "node02", Action: "acquire", Requester: "bob"}); err != nil {
+		t.Fatal(err)
+	}
+	evs := follow(t, alice, camp.ID)
+	var left *api.CampaignNode
+	for _, ev := range evs {
+		if ev.Type == api.CampaignEventNode && ev.Node.Node == "node02" {
+			left = ev.Node
+		}
+	}
+	if left == nil || left.State != api.NodeTaken || !strings.Contains(left.Reason, "bob") {
+		t.Errorf("node02's node event = %+v, want state taken, the reason naming bob", left)
+	}
+	got, err := alice.Campaign(t.Context(), camp.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	boots, err := alice.CampaignBoots(t.Context(), camp.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byNode := rowsByNode(boots)
+	if got.State != api.CampaignDone {
+		t.Errorf("campaign ended %s, want done", got.State)
+	}
+	for _, n := range got.Nodes {
+		rows, boots := byNode[n.Node], r.lab.Node(n.Node).Boots()
+		if n.Node == "node02" {
+			if n.State != api.NodeTaken || n.Failed != 0 || n.Booted != 1 || len(rows) != 1 || rows[0].Outcome != api.BootCompleted ||
+				boots != 2 || !strings.Contains(n.Reason, "owned by bob before round 2") {
+				t.Errorf("node02: state %s (%s), %d booted, %d failed, %d rows, %d boots; want taken by bob before round 2 after 1 good row, 2 boots",
+					n.State, n.Reason, n.Booted, n.Failed, len(rows), boots)
+			}
+			continue
+		}
+		if n.State != api.NodeFinished || n.Booted != 3 || len(rows) != 3 || boots != 4 {
+			t.Errorf("%s: state %s, %d booted, %d rows, %d boots; want finished after 3 good rounds, 4 boots", n.Node, n.State, n.Booted, len(rows), boots)
+		}
+	}
+	st, err := alice.CampaignStats(t.Context(), camp.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ns := range st.Nodes {
+		if ns.Node == "node02" && (ns.State != api.NodeTaken || ns.Reason == "" || ns.Attempted != 1 || ns.Failed != 0) {
+			t.Errorf("node02's stats = %+v, want taken with its reason, 1 attempted, none failed", ns)
+		}
+	}
+
+	// With force, a campaign reboots bob's node02, and node01 that carol
+	// takes meanwhile.
+	forced, err := alice.StartCampaign(t.Context(), api.CampaignRequest{Set: "all-nodes", Requester: "alice", Force: true, Repeat: 2, Hold: hold})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitRoundCompleted(t, alice, forced.ID, 1)
+	if _, err := carol.Ownership(t.Context(), api.OwnershipRequest{Set: "node01", Action: "acquire", Requester: "carol"}); err != nil {
+		t.Fatal(err)
+	}
+	follow(t, alice, forced.ID)
+	if got, err = alice.Campaign(t.Context(), forced.ID); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range got.Nodes {
+		if n.State != api.NodeFinished || n.Booted != 2 {
+			t.Errorf("forced campaign: %s %s (%s), %d booted; want finished after 2 good rounds", n.Node, n.State, n.Reason, n.Booted)
+		}
+	}
+
+	// In free mode, each node's cycle checks its owner.
+	free, err := alice.StartCampaign(t.Context(), api.CampaignRequest{Set: "node03", Requester: "alice", Mode: api.CampaignFree, Repeat: 3, Hold: hold})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitRoundCompleted(t, alice, free.ID, 1)
+	if _, err := bob.Ownership(t.Context(), api.OwnershipRequest{Set: "node03", Action: "acquire", Requester: "bob"}); err != nil {
+		t.Fatal(err)
+	}
+	follow(t, alice, free.ID)
+	if got, err = alice.Campaign(t.Context(), free.ID); err != nil {
+		t.Fatal(err)
+	}
+	if n := got.Nodes[0]; got.State != api.CampaignDone || n.State != api.NodeTaken || n.Booted != 1 || !strings.Contains(n.Reason, "owned by bob before iteration 2") {
+		t.Errorf("free campaign %s: node03 %s (%s), %d booted; want done, node03 taken by bob before iteration 2", got.State, n.State, n.Reason, n.Booted)
 	}
 }

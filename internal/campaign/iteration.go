@@ -152,6 +152,14 @@ func (x *iteration) run() {
 		if b != nil && row.BootedAt.IsZero() {
 			row.BootedAt, row.BootID, row.NodeMethod = b.At.UTC(), b.BootID, b.Context.NodeMethod
 			row.Rescued = b.Context.Cause == api.BootCauseWatchdog
+			if c := b.Context; row.RebootID == "" && c.Campaign == x.c.ID && c.Iteration == row.Iteration {
+				// Resumed before the reboot's outcome was stored: the
+				// boot's context has it (docs/boot-tracking.md).
+				row.RebootID = c.RebootID
+				if row.Method == "" {
+					row.Method = c.Method
+				}
+			}
 			if row.Outcome == api.BootRequested || row.Outcome == api.BootRebooted {
 				row.Outcome = api.BootBooted
 			}

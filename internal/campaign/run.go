@@ -112,7 +112,7 @@ func (r *run) campaign() store.Campaign {
 func (r *run) rounds() {
 	c := r.campaign()
 	for round := max(c.Round, 1); round <= c.Repeat && r.ctx.Err() == nil; round++ {
-		macs := r.due(round)
+		macs := r.owned(round, r.due(round))
 		if len(macs) == 0 {
 			continue
 		}
@@ -158,7 +158,7 @@ func (r *run) free() {
 		wg.Go(func() {
 			c := r.campaign()
 			for it := 1; it <= c.Repeat && r.ctx.Err() == nil; it++ {
-				if len(r.dueNode(mac, it)) == 0 {
+				if len(r.owned(it, r.dueNode(mac, it))) == 0 {
 					if !r.active(mac) {
 						return
 					}
@@ -193,6 +193,68 @@ func (r *run) active(mac string) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.nodes[mac].State == api.NodeActive
+}
+
+// owned returns the nodes of macs that iteration it may reboot: those
+// another user owns now (Config.Owners, asked once for all of them)
+// leave the campaign, state taken, with a reason naming the owner; their
+// iterations so far stay as they are. A node whose iteration it was
+// resumed after a restart is not asked about: its reboot was asked
+// before.
+func (r *run) owned(it int, macs []string) []string {
+	if r.e.cfg.Owners == nil || len(macs) == 0 {
+		return macs
+	}
+	r.mu.Lock()
+	c := r.c
+	var ask []Target
+	for _, mac := range macs {
+		if r.last[mac].Iteration != it {
+			ask = append(ask, Target{MAC: mac, Name: r.nodes[mac].Name})
+		}
+	}
+	r.mu.Unlock()
+	if len(ask) == 0 {
+		return macs
+	}
+	taken, err := r.e.cfg.Owners.Taken(r.ctx, c, ask)
+	if err != nil {
+		// The reboot path reads the inventory again, and fails the nodes
+		// it cannot reboot.
+		if r.ctx.Err() == nil {
+			r.e.log.Warn("campaign: cannot check the nodes' owners", "campaign", c.ID, "err", err)
+		}
+		return macs
+	}
+	if len(taken) == 0 {
+		return macs
+	}
+	step := "round"
+	if c.Mode == api.CampaignFree {
+		step = "iteration"
+	}
+	var keep []string
+	var left []store.CampaignNode
+	r.mu.Lock()
+	for _, mac := range macs {
+		n := r.nodes[mac]
+		owner, ok := taken[mac]
+		if !ok || r.last[mac].Iteration == it {
+			keep = append(keep, mac)
+			continue
+		}
+		n.State = api.NodeTaken
+		n.Reason = fmt.Sprintf("owned by %s before %s %d: no longer rebooted by this campaign", owner, step, it)
+		left = append(left, *n)
+	}
+	r.mu.Unlock()
+	for _, n := range left {
+		r.e.log.Info("campaign: node left, another user owns it", "campaign", c.ID, "node", n.Name, "owner", taken[n.MAC])
+		r.e.writer.add([]store.CampaignNode{n}, nil)
+		an := ToAPINode(n, nil)
+		r.publish(api.CampaignEvent{Type: api.CampaignEventNode, Node: &an})
+	}
+	return keep
 }
 
 // terminal reports whether an iteration with this outcome is over.

@@ -310,9 +310,13 @@ func (f *follower) event(ev api.CampaignEvent) error {
 		old := f.nodes[n.MAC]
 		n.Phase, n.LastBoot = old.Phase, old.LastBoot
 		f.nodes[n.MAC] = *n
-		if n.State == api.NodeQuarantined {
+		switch n.State {
+		case api.NodeQuarantined:
 			f.clear()
 			printf(f.e.Stdout, "%s %s quarantined: %s\n", stamp(ev.At), n.Node, n.Reason)
+		case api.NodeTaken:
+			f.clear()
+			printf(f.e.Stdout, "%s %s left the campaign: %s\n", stamp(ev.At), n.Node, n.Reason)
 		}
 	}
 	f.status()
@@ -357,7 +361,7 @@ func (f *follower) status() {
 	var booted, booting, failed, out int
 	for _, n := range f.nodes {
 		switch {
-		case n.State == api.NodeQuarantined || n.State == api.NodeStopped:
+		case n.State == api.NodeQuarantined || n.State == api.NodeStopped || n.State == api.NodeTaken:
 			out++
 		case n.Phase == api.BootFailed || n.Phase == api.BootDoneTimeout:
 			failed++

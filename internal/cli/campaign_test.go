@@ -1,21 +1,26 @@
 package cli_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/walt-testbed/walt/api"
 	"github.com/walt-testbed/walt/internal/cli"
 	"github.com/walt-testbed/walt/internal/lab"
+	"github.com/walt-testbed/walt/internal/testutil"
 )
 
-// The CLI's loopback blocks for labs: 127.160.x.y and 127.161.x.y
-// (internal/campaign's tests use 127.150 to 127.156).
+// The CLI's loopback blocks for labs: 127.160.x.y to 127.162.x.y
+// (internal/campaign's tests use 127.150 to 127.157).
 const (
 	octetCLICampaign = 160
 	octetCLICompare  = 161
+	octetCLITaken    = 162
 )
 
 // walt campaign start prints the campaign's id; follow tells each boot and
@@ -128,5 +133,44 @@ func TestCampaignCompare(t *testing.T) {
 	}
 	if _, stderr, code = e.run(t, false, "campaign", "compare", "1", "7"); code == cli.ExitOK || !strings.Contains(stderr, `"7"`) {
 		t.Errorf("campaign compare 1 7 = %d, %q; want an error naming campaign 7", code, stderr)
+	}
+}
+
+// A node another user takes during a campaign leaves it: follow says so
+// (and does not fail for it), show and stats give its state and reason.
+func TestCampaignNodeTakenCommands(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.StartLab(t, lab.Config{Nodes: 2, Octet: octetCLITaken})
+	if stdout, stderr, code := e.run(t, false, "campaign", "start", "--repeat", "3", "--hold", "1500ms", "all-nodes"); code != cli.ExitOK || stdout != "1\n" {
+		t.Fatalf("campaign start = %d, %q, %q", code, stdout, stderr)
+	}
+	alice := e.ClientAs(t, "alice")
+	testutil.EventuallyNil(t, 20*time.Second, "round 1 booted", func() error {
+		c, err := alice.Campaign(t.Context(), "1")
+		if err != nil {
+			return err
+		}
+		for _, n := range c.Nodes {
+			if n.Iteration != 1 || n.Phase != api.BootCompleted {
+				return fmt.Errorf("%s is %s in iteration %d", n.Node, n.Phase, n.Iteration)
+			}
+		}
+		return nil
+	})
+	if _, err := e.ClientAs(t, "bob").Ownership(t.Context(), api.OwnershipRequest{Set: "node02", Action: "acquire", Requester: "bob"}); err != nil {
+		t.Fatal(err)
+	}
+	stdout, _, code := e.run(t, false, "campaign", "follow", "1")
+	if code != cli.ExitOK || !regexp.MustCompile(`node02 left the campaign: owned by bob before round 2`).MatchString(stdout) {
+		t.Errorf("campaign follow = %d, want 0 and a line for node02 leaving:\n%s", code, stdout)
+	}
+	stdout, _, _ = e.run(t, false, "campaign", "show", "1")
+	if !regexp.MustCompile(`(?m)^node02 +taken: owned by bob before round 2: no longer rebooted by this campaign +1 +1 +0 `).MatchString(stdout) {
+		t.Errorf("campaign show 1:\n%s", stdout)
+	}
+	stdout, _, _ = e.run(t, false, "campaign", "stats", "1", "--csv")
+	if !regexp.MustCompile(`(?m)^node,node02,rpi-b,taken,1,1,0,`).MatchString(stdout) {
+		t.Errorf("campaign stats --csv:\n%s", stdout)
 	}
 }

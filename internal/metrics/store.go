@@ -126,6 +126,16 @@ func (s timedStore) InterruptReboots(ctx context.Context, server string) (_ int,
 	return s.Store.InterruptReboots(ctx, server)
 }
 
+func (s timedStore) LatestReboots(ctx context.Context, since time.Time) (_ []store.Reboot, err error) {
+	defer s.done("latest_reboots", time.Now(), &err)
+	return s.Store.LatestReboots(ctx, since)
+}
+
+func (s timedStore) UnbootedCampaignBoots(ctx context.Context, state string, outcomes []string) (_ []store.CampaignBoot, err error) {
+	defer s.done("unbooted_campaign_boots", time.Now(), &err)
+	return s.Store.UnbootedCampaignBoots(ctx, state, outcomes)
+}
+
 func (s timedStore) Reboots(ctx context.Context, f store.RebootFilter) (_ []store.Reboot, err error) {
 	defer s.done("reboots", time.Now(), &err)
 	return s.Store.Reboots(ctx, f)

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/walt-testbed/walt/api"
 	"github.com/walt-testbed/walt/internal/boot"
 	"github.com/walt-testbed/walt/internal/store"
 	"github.com/walt-testbed/walt/internal/vocab"
@@ -52,6 +53,80 @@ func watchdogTimeout(settings map[string]string) (time.Duration, bool) {
 		return 0, false // "none"
 	}
 	return time.Duration(secs) * time.Second, true
+}
+
+// maxAwaitedAge bounds the age of a reboot whose boot a starting server
+// still expects, for a node whose watchdog is off (boot.timeout none):
+// the longest a campaign waits for a boot (--boot-timeout).
+const maxAwaitedAge = 24 * time.Hour
+
+// restoreAwaited gives the boot tracker the reboots the previous server
+// asked and whose boot it did not see, so that the first boot a node
+// reports to this server says why it happened (docs/boot-tracking.md):
+// each node's latest reboot record with no boot yet, no older than its
+// boot.timeout × (boot.retries + 1) (the watchdog has given up on it by
+// then; maxAwaitedAge when the watchdog is off). A campaign's reboot
+// names its campaign and iteration in its cause; a watchdog's rescue of
+// a campaign's boot gets them from the running campaign's row waiting
+// for that boot. A few reads at start, none per boot report; at most one
+// reboot a node.
+func (s *Server) restoreAwaited(ctx context.Context) error {
+	now := time.Now()
+	recs, err := s.store.LatestReboots(ctx, now.Add(-maxAwaitedAge))
+	if err != nil || len(recs) == 0 {
+		return err
+	}
+	settings, err := s.store.Settings(ctx)
+	if err != nil {
+		return err
+	}
+	rows, err := s.store.UnbootedCampaignBoots(ctx, api.CampaignRunning, []string{api.BootRequested, api.BootRebooted})
+	if err != nil {
+		return err
+	}
+	campaigns := map[string]store.Campaign{}
+	if len(rows) > 0 {
+		cs, err := s.store.Campaigns(ctx, store.CampaignFilter{State: api.CampaignRunning})
+		if err != nil {
+			return err
+		}
+		for _, c := range cs {
+			campaigns[c.ID] = c
+		}
+	}
+	rowOf := make(map[string]store.CampaignBoot, len(rows))
+	for _, r := range rows {
+		if old, ok := rowOf[r.MAC]; !ok || r.RequestedAt.After(old.RequestedAt) {
+			rowOf[r.MAC] = r
+		}
+	}
+	as := make([]boot.Awaited, 0, len(recs))
+	for _, r := range recs {
+		timeout, on := watchdogTimeout(settings[r.NodeMAC])
+		retries, _ := strconv.Atoi(effective(settings[r.NodeMAC], vocab.BootRetries))
+		maxAge := maxAwaitedAge
+		if on {
+			maxAge = min(maxAge, timeout*time.Duration(retries+1))
+		}
+		if now.Sub(r.RequestedAt) > maxAge {
+			continue
+		}
+		a := boot.Awaited{MAC: r.NodeMAC, Requested: r.RequestedAt, Method: r.Method, Retries: retries,
+			Info: boot.RebootInfo{RecordID: r.ID, Requester: r.Requester, Cause: r.Cause}}
+		if id, it, n, ok := parseCampaignCause(r.Cause); ok {
+			a.Info.Campaign, a.Info.CampaignName, a.Info.Iteration, a.Info.Iterations = id, campaigns[id].Name, it, n
+		} else if row, ok := rowOf[r.NodeMAC]; ok && r.Cause == api.CauseBootupTimeout && !row.RequestedAt.After(r.RequestedAt) {
+			// The watchdog's rescue of the boot the campaign's row (asked
+			// before) waits for: still the campaign's iteration.
+			c := campaigns[row.Campaign]
+			a.Info.Campaign, a.Info.CampaignName, a.Info.Iteration, a.Info.Iterations = row.Campaign, c.Name, row.Iteration, c.Repeat
+		}
+		as = append(as, a)
+	}
+	if n := s.boots.Restore(as); n > 0 {
+		s.log.Info("boot tracking: reboots of the previous server still waiting for their boot", "nodes", n)
+	}
+	return nil
 }
 
 // Reboot is the watchdog's hard reboot (watchdogReboot).

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -98,7 +99,7 @@ func (s *Server) startCampaign(ctx context.Context, req api.CampaignRequest) (ap
 		return api.Campaign{}, invalidf("every node of the set is in quarantine: %s (walt node clear-quarantine NODE_SET lifts it)", strings.Join(left, ", "))
 	}
 	c := store.Campaign{Name: req.Name, Requester: req.Requester, Set: req.Set, Mode: req.Mode, Repeat: req.Repeat, Hard: req.Hard,
-		UntilDone: req.UntilDone, Hold: time.Duration(req.Hold), DoneTimeout: time.Duration(req.DoneTimeout),
+		Force: req.Force, UntilDone: req.UntilDone, Hold: time.Duration(req.Hold), DoneTimeout: time.Duration(req.DoneTimeout),
 		BootTimeout: time.Duration(req.BootTimeout), Quarantine: req.Quarantine, CreatedAt: time.Now().UTC()}
 	c, err = s.campaigns.Start(ctx, c, nodes)
 	if err != nil {
@@ -422,12 +423,10 @@ func (cr campaignRebooter) Reboot(ctx context.Context, b campaign.Batch, done fu
 	if len(names) == 0 {
 		return
 	}
-	// Ownership was checked when the campaign started.
+	// Ownership was checked when the campaign started, and before this
+	// iteration (Taken).
 	req := api.RebootRequest{Set: strings.Join(names, ","), Hard: b.Campaign.Hard, Requester: b.Campaign.Requester, Force: true,
-		Cause: fmt.Sprintf("campaign %s round %d/%d", b.Campaign.ID, b.Iteration, b.Campaign.Repeat)}
-	if b.Campaign.Mode == api.CampaignFree {
-		req.Cause = fmt.Sprintf("campaign %s iteration %d/%d", b.Campaign.ID, b.Iteration, b.Campaign.Repeat)
-	}
+		Cause: campaignCause(b.Campaign, b.Iteration)}
 	nodes, err := s.rebootTargets(ctx, req)
 	if err != nil {
 		failAllNodes(s, b.Nodes, done, err)
@@ -438,6 +437,78 @@ func (cr campaignRebooter) Reboot(ctx context.Context, b campaign.Batch, done fu
 	if err != nil {
 		s.log.Error("campaign: cannot record reboots", "campaign", b.Campaign.ID, "err", err)
 	}
+}
+
+// Taken returns the owners of the nodes c may no longer reboot: the
+// start's rule (checkOwners, with the campaign's requester and force)
+// applied to their owners now. One read: the node's row for one node (a
+// node's cycle in free mode), every device for more (a round). A node
+// no longer in the inventory is left to Reboot, which fails it.
+func (cr campaignRebooter) Taken(ctx context.Context, c store.Campaign, nodes []campaign.Target) (map[string]string, error) {
+	var devs []store.Device
+	if len(nodes) == 1 {
+		d, err := cr.s.store.Device(ctx, nodes[0].MAC)
+		if errors.Is(err, vocab.ErrNotFound) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		devs = []store.Device{d}
+	} else {
+		all, err := cr.s.store.Devices(ctx)
+		if err != nil {
+			return nil, err
+		}
+		want := make(map[string]bool, len(nodes))
+		for _, n := range nodes {
+			want[n.MAC] = true
+		}
+		for _, d := range all {
+			if want[d.MAC] {
+				devs = append(devs, d)
+			}
+		}
+	}
+	var taken map[string]string
+	for _, d := range devs {
+		if checkOwners([]store.Device{d}, c.Requester, c.Force) != nil {
+			if taken == nil {
+				taken = map[string]string{}
+			}
+			taken[d.MAC] = d.Owner
+		}
+	}
+	return taken, nil
+}
+
+// campaignCause is the cause of the reboots of c's iteration it, in its
+// reboot records: "campaign 3 round 2/10" ("iteration" in free mode).
+func campaignCause(c store.Campaign, it int) string {
+	step := "round"
+	if c.Mode == api.CampaignFree {
+		step = "iteration"
+	}
+	return fmt.Sprintf("campaign %s %s %d/%d", c.ID, step, it, c.Repeat)
+}
+
+// parseCampaignCause reads a campaignCause back: the campaign's ID, the
+// iteration and the number of iterations; false for any other cause.
+func parseCampaignCause(cause string) (id string, it, n int, ok bool) {
+	rest, found := strings.CutPrefix(cause, "campaign ")
+	if !found || len(cause) > 100 {
+		return "", 0, 0, false
+	}
+	id, rest, _ = strings.Cut(rest, " ")
+	step, frac, _ := strings.Cut(rest, " ")
+	a, b, _ := strings.Cut(frac, "/")
+	it, errIt := strconv.Atoi(a)
+	n, errN := strconv.Atoi(b)
+	if id == "" || (step != "round" && step != "iteration") || errIt != nil || errN != nil || it < 1 || it > n || n > api.MaxCampaignRepeat ||
+		strconv.Itoa(it) != a || strconv.Itoa(n) != b {
+		return "", 0, 0, false
+	}
+	return id, it, n, true
 }
 
 // failAllNodes gives every node of a batch the outcome of err.

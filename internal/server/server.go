@@ -147,7 +147,11 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if s.boots, err = boot.New(ctx, cfg.Boot, bootStore{cfg.Store, s.metrics}, cfg.Logger, watchdog{s}); err != nil {
 		return nil, fmt.Errorf("server config: %w", err)
 	}
-	s.campaigns = campaign.New(campaign.Config{Store: cfg.Store, Rebooter: campaignRebooter{s}, Boots: s.boots, Logger: cfg.Logger,
+	if err := s.restoreAwaited(ctx); err != nil {
+		// The boots of those nodes say "unknown"; nothing else is lost.
+		s.log.Error("boot tracking: cannot read the reboots still waiting for their boot", "err", err)
+	}
+	s.campaigns = campaign.New(campaign.Config{Store: cfg.Store, Rebooter: campaignRebooter{s}, Owners: campaignRebooter{s}, Boots: s.boots, Logger: cfg.Logger,
 		OnIteration: s.metrics.CampaignIteration})
 	s.metrics.CampaignsRunning(s.campaigns.Running)
 	s.SetDoneReplier(func(mac string, d boot.Done) api.DoneReply {

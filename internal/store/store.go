@@ -241,6 +241,11 @@ type Store interface {
 	InterruptReboots(ctx context.Context, server string) (int, error)
 	// Reboots returns the records f selects, newest first.
 	Reboots(ctx context.Context, f RebootFilter) ([]Reboot, error)
+	// LatestReboots returns each node's latest record, without its
+	// Attempts, when it was requested at or after since and no boot
+	// completed it (BootedAt zero): the reboots a restarted server may
+	// still see the boot of. At most one a node, sorted by node MAC.
+	LatestReboots(ctx context.Context, since time.Time) ([]Reboot, error)
 
 	// SetBootStatuses records the boot status of nodes in one transaction
 	// (and their Device.Booted flag, and Device.LastSeen when the status
@@ -278,6 +283,11 @@ type Store interface {
 	// CampaignBoots returns a campaign's boot rows, by iteration then
 	// node name.
 	CampaignBoots(ctx context.Context, id string) ([]CampaignBoot, error)
+	// UnbootedCampaignBoots returns, without their Metrics, the current
+	// boot rows (those of the nodes' Iteration) of the campaigns in
+	// campaignState whose outcome is one of outcomes and that have no
+	// boot (BootedAt zero), by campaign then node name.
+	UnbootedCampaignBoots(ctx context.Context, campaignState string, outcomes []string) ([]CampaignBoot, error)
 	// SetQuarantines records quarantined nodes, replacing earlier
 	// records of the same nodes. Nodes not in the inventory are skipped.
 	SetQuarantines(ctx context.Context, qs []Quarantine) error
@@ -300,12 +310,15 @@ type Campaign struct {
 	Mode                     string
 	Repeat                   int
 	Hard, UntilDone          bool
-	Hold, DoneTimeout        time.Duration
-	BootTimeout              time.Duration
-	Quarantine               int
-	State                    string
-	Round                    int
-	CreatedAt, FinishedAt    time.Time
+	// Force: started on nodes owned by others (--force); the owners are
+	// checked again before each iteration, under the same rule.
+	Force                 bool
+	Hold, DoneTimeout     time.Duration
+	BootTimeout           time.Duration
+	Quarantine            int
+	State                 string
+	Round                 int
+	CreatedAt, FinishedAt time.Time
 }
 
 // CampaignFilter selects campaigns. Zero fields match everything.

@@ -36,10 +36,10 @@ func (s *Store) AddCampaign(ctx context.Context, c store.Campaign, nodes []store
 		}
 		seq = last.Int64 + 1
 		if _, err := s.exec(ctx, tx, `INSERT INTO campaigns (seq, name, requester, node_set, mode, repeat_count, hard, until_done,
-			hold, done_timeout, boot_timeout, quarantine, state, round, created_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			hold, done_timeout, boot_timeout, quarantine, state, round, created_at, finished_at, force_owners) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			seq, c.Name, c.Requester, c.Set, c.Mode, c.Repeat, boolInt(c.Hard), boolInt(c.UntilDone),
 			c.Hold.Microseconds(), c.DoneTimeout.Microseconds(), c.BootTimeout.Microseconds(), c.Quarantine,
-			c.State, c.Round, micros(c.CreatedAt), nullMicros(c.FinishedAt)); err != nil {
+			c.State, c.Round, micros(c.CreatedAt), nullMicros(c.FinishedAt), boolInt(c.Force)); err != nil {
 			return fmt.Errorf("add campaign: %w", err)
 		}
 		for _, n := range nodes {
@@ -100,7 +100,7 @@ func (s *Store) UpdateCampaign(ctx context.Context, c store.Campaign) error {
 // Campaigns implements store.Store.
 func (s *Store) Campaigns(ctx context.Context, f store.CampaignFilter) ([]store.Campaign, error) {
 	q := `SELECT seq, name, requester, node_set, mode, repeat_count, hard, until_done, hold, done_timeout, boot_timeout,
-		quarantine, state, round, created_at, finished_at FROM campaigns`
+		quarantine, state, round, created_at, finished_at, force_owners FROM campaigns`
 	var where []string
 	var args []any
 	if f.ID != "" {
@@ -129,14 +129,14 @@ func (s *Store) Campaigns(ctx context.Context, f store.CampaignFilter) ([]store.
 	for rows.Next() {
 		var c store.Campaign
 		var seq, hold, doneTimeout, bootTimeout, created int64
-		var hard, untilDone int
+		var hard, untilDone, force int
 		var finished sql.NullInt64
 		if err := rows.Scan(&seq, &c.Name, &c.Requester, &c.Set, &c.Mode, &c.Repeat, &hard, &untilDone, &hold, &doneTimeout, &bootTimeout,
-			&c.Quarantine, &c.State, &c.Round, &created, &finished); err != nil {
+			&c.Quarantine, &c.State, &c.Round, &created, &finished, &force); err != nil {
 			return nil, fmt.Errorf("read campaigns: %w", err)
 		}
 		c.ID = strconv.FormatInt(seq, 10)
-		c.Hard, c.UntilDone = hard != 0, untilDone != 0
+		c.Hard, c.UntilDone, c.Force = hard != 0, untilDone != 0, force != 0
 		c.Hold, c.DoneTimeout, c.BootTimeout = time.Duration(hold)*time.Microsecond, time.Duration(doneTimeout)*time.Microsecond, time.Duration(bootTimeout)*time.Microsecond
 		c.CreatedAt, c.FinishedAt = time.UnixMicro(created).UTC(), fromMicros(finished)
 		out = append(out, c)
@@ -257,6 +257,47 @@ func (s *Store) CampaignBoots(ctx context.Context, id string) ([]store.CampaignB
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read campaign %s boots: %w", id, err)
+	}
+	return out, nil
+}
+
+// UnbootedCampaignBoots implements store.Store: one primary key lookup
+// a node of the campaigns in that state.
+func (s *Store) UnbootedCampaignBoots(ctx context.Context, campaignState string, outcomes []string) ([]store.CampaignBoot, error) {
+	if len(outcomes) == 0 {
+		return nil, nil
+	}
+	args := []any{campaignState}
+	for _, o := range outcomes {
+		args = append(args, o)
+	}
+	rows, err := s.db.QueryContext(ctx, s.d.rebind(`SELECT b.campaign, b.mac, b.name, b.iteration, b.reboot_id, b.prev_boot_id, b.requested_at,
+		b.ack_at, b.down_at, b.method, b.fallback, b.status, b.outcome
+		FROM campaigns c JOIN campaign_nodes n ON n.campaign = c.seq
+		JOIN campaign_boots b ON b.campaign = n.campaign AND b.mac = n.mac AND b.iteration = n.iteration
+		WHERE c.state = ? AND b.booted_at IS NULL AND b.outcome IN (?`+strings.Repeat(", ?", len(outcomes)-1)+`)
+		ORDER BY b.campaign, b.name`), args...)
+	if err != nil {
+		return nil, fmt.Errorf("read unbooted campaign boots: %w", err)
+	}
+	defer rows.Close()
+	var out []store.CampaignBoot
+	for rows.Next() {
+		var b store.CampaignBoot
+		var seq, requested int64
+		var ack, down sql.NullInt64
+		var fallback int
+		if err := rows.Scan(&seq, &b.MAC, &b.Name, &b.Iteration, &b.RebootID, &b.PrevBootID, &requested, &ack, &down,
+			&b.Method, &fallback, &b.Status, &b.Outcome); err != nil {
+			return nil, fmt.Errorf("read unbooted campaign boots: %w", err)
+		}
+		b.Campaign = strconv.FormatInt(seq, 10)
+		b.RequestedAt, b.AckAt, b.DownAt = time.UnixMicro(requested).UTC(), fromMicros(ack), fromMicros(down)
+		b.Fallback = fallback != 0
+		out = append(out, b)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read unbooted campaign boots: %w", err)
 	}
 	return out, nil
 }

@@ -393,3 +393,50 @@ func testBootStatusLastSeen(t *testing.T, s store.Store, _ func() store.Store) {
 		t.Errorf("device after two statuses: last seen %v, booted %t; want %v (kept by the second), false", d.LastSeen, d.Booted, seen)
 	}
 }
+
+// LatestReboots gives each node's latest record, if recent and not
+// booted: what a restarted server may still see the boot of.
+func testLatestReboots(t *testing.T, s store.Store, reopen func() store.Store) {
+	mustAdd(t, s, node(1), node(2), node(3), node(4))
+	at := func(d time.Duration) time.Time { return t0.Add(d) }
+	ids, err := s.AddReboots(ctx(t), []store.Reboot{
+		// rpi1: an old one, then the latest, done and waiting for its boot.
+		{Batch: "a", Requester: "alice", Cause: "reboot requested", NodeMAC: node(1).MAC, NodeName: "rpi1", OK: true, Method: "soft-reboot", RequestedAt: at(0), FinishedAt: at(0)},
+		{Batch: "b", Requester: "bob", Cause: "campaign 3 round 2/5", NodeMAC: node(1).MAC, NodeName: "rpi1", OK: true, Method: "PoE-reboot",
+			RequestedAt: at(time.Minute), AckAt: at(time.Minute + time.Second), FinishedAt: at(time.Minute + time.Second)},
+		// rpi2: its latest one booted.
+		{Batch: "b", NodeMAC: node(2).MAC, NodeName: "rpi2", OK: true, Method: "soft-reboot", RequestedAt: at(time.Minute), FinishedAt: at(time.Minute)},
+		// rpi3: running (interrupted by a restart), recent.
+		{Batch: "b", Requester: "bob", Cause: "reboot requested", NodeMAC: node(3).MAC, NodeName: "rpi3", State: store.RebootRunning, RequestedAt: at(time.Minute), FinishedAt: at(time.Minute)},
+		// rpi4: too old.
+		{Batch: "a", NodeMAC: node(4).MAC, NodeName: "rpi4", OK: true, Method: "soft-reboot", RequestedAt: at(0), FinishedAt: at(0)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetRebootsBooted(ctx(t), []store.RebootBoot{{ID: ids[2], BootID: "b2", At: at(2 * time.Minute)}}); err != nil {
+		t.Fatal(err)
+	}
+	if reopen != nil {
+		s = reopen()
+	}
+	if _, err := s.InterruptReboots(ctx(t), ""); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.LatestReboots(ctx(t), at(30*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []store.Reboot{
+		{ID: ids[1], Batch: "b", Requester: "bob", Cause: "campaign 3 round 2/5", NodeMAC: node(1).MAC, NodeName: "rpi1", State: store.RebootDone, OK: true, Method: "PoE-reboot",
+			RequestedAt: at(time.Minute), AckAt: at(time.Minute + time.Second), FinishedAt: at(time.Minute + time.Second)},
+		{ID: ids[3], Batch: "b", Requester: "bob", Cause: "reboot requested", NodeMAC: node(3).MAC, NodeName: "rpi3", State: store.RebootInterrupted,
+			RequestedAt: at(time.Minute), FinishedAt: at(time.Minute)},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("LatestReboots (-want +got):\n%s", diff)
+	}
+	if got, err := s.LatestReboots(ctx(t), at(2*time.Minute)); err != nil || len(got) != 0 {
+		t.Errorf("LatestReboots(after all) = %v, %v; want none", got, err)
+	}
+}

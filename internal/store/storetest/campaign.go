@@ -12,7 +12,7 @@ import (
 )
 
 func campaign(repeat int) store.Campaign {
-	return store.Campaign{Name: "warm", Requester: "alice", Set: "rpi[1-2]", Mode: "rounds", Repeat: repeat, Hard: true, UntilDone: true,
+	return store.Campaign{Name: "warm", Requester: "alice", Set: "rpi[1-2]", Mode: "rounds", Repeat: repeat, Hard: true, UntilDone: true, Force: true,
 		Hold: 1500 * time.Millisecond, DoneTimeout: time.Minute, BootTimeout: 5 * time.Minute, Quarantine: 2, State: "running", Round: 0, CreatedAt: t0}
 }
 
@@ -182,5 +182,53 @@ func testQuarantine(t *testing.T, s store.Store, reopen func() store.Store) {
 	}
 	if got, err := s.Quarantines(ctx(t)); err != nil || len(got) != 0 {
 		t.Errorf("Quarantines after clearing one and forgetting the other = %+v, %v, want none", got, err)
+	}
+}
+
+// UnbootedCampaignBoots gives the rows of running campaigns still
+// waiting for their boot.
+func testUnbootedCampaignBoots(t *testing.T, s store.Store, reopen func() store.Store) {
+	mustAdd(t, s, node(1), node(2))
+	id, err := s.AddCampaign(ctx(t), campaign(3), campaignNodes(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ended := campaign(3)
+	ended.State = "completed"
+	old, err := s.AddCampaign(ctx(t), ended, campaignNodes(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := []store.CampaignBoot{
+		{Campaign: id, MAC: node(1).MAC, Name: "rpi1", Iteration: 1, RebootID: "r1", PrevBootID: "b0", RequestedAt: t0, BootedAt: t0.Add(time.Second), BootID: "b1", Status: -1, Outcome: "completed"},
+		{Campaign: id, MAC: node(1).MAC, Name: "rpi1", Iteration: 2, RebootID: "r2", PrevBootID: "b1", RequestedAt: t0.Add(time.Minute),
+			AckAt: t0.Add(time.Minute + time.Millisecond), DownAt: t0.Add(time.Minute + time.Millisecond), Method: "PoE-reboot", Fallback: true, Status: -1, Outcome: "rebooted"},
+		{Campaign: id, MAC: node(2).MAC, Name: "rpi2", Iteration: 2, PrevBootID: "c1", RequestedAt: t0.Add(time.Minute), Status: -1, Outcome: "requested"},
+		// Not the node's current iteration.
+		{Campaign: id, MAC: node(2).MAC, Name: "rpi2", Iteration: 1, PrevBootID: "c0", RequestedAt: t0, Status: -1, Outcome: "rebooted"},
+		{Campaign: old, MAC: node(1).MAC, Name: "rpi1", Iteration: 1, PrevBootID: "b0", RequestedAt: t0, Status: -1, Outcome: "requested"},
+	}
+	nodes := campaignNodes(id)
+	nodes[0].Iteration, nodes[1].Iteration = 2, 2
+	old1 := campaignNodes(old)[0]
+	old1.Iteration = 1
+	if err := s.SaveCampaignProgress(ctx(t), append(nodes, old1), rows); err != nil {
+		t.Fatal(err)
+	}
+	if reopen != nil {
+		s = reopen()
+	}
+	got, err := s.UnbootedCampaignBoots(ctx(t), "running", []string{"requested", "rebooted"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]store.CampaignBoot{rows[1], rows[2]}, got); diff != "" {
+		t.Errorf("UnbootedCampaignBoots (-want +got):\n%s", diff)
+	}
+	if got, err := s.UnbootedCampaignBoots(ctx(t), "running", []string{"requested"}); err != nil || len(got) != 1 || got[0].Name != "rpi2" {
+		t.Errorf("UnbootedCampaignBoots(requested) = %+v, %v; want rpi2's row", got, err)
+	}
+	if got, err := s.UnbootedCampaignBoots(ctx(t), "running", nil); err != nil || len(got) != 0 {
+		t.Errorf("UnbootedCampaignBoots(no outcome) = %v, %v; want none", got, err)
 	}
 }

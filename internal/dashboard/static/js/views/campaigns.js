@@ -9,7 +9,7 @@ import { plot } from '../plot.js';
 import { errorBox } from './common.js';
 import { campaignForm, stopCampaign } from './actions.js';
 
-const stateIcon = { running: '↻', done: '✔', stopped: '■', active: '↻', finished: '✔', quarantined: '⚠' };
+const stateIcon = { running: '↻', done: '✔', stopped: '■', active: '↻', finished: '✔', quarantined: '⚠', taken: '⇄' };
 const label = (s) => (stateIcon[s] || '•') + ' ' + s;
 const campLink = (c) => h('a', { href: '#/campaign/' + encodeURIComponent(c.id) }, `#${c.id}${c.name ? ' ' + c.name : ''}`);
 

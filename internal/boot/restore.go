@@ -1,0 +1,51 @@
+package boot
+
+import (
+	"time"
+
+	"github.com/walt-testbed/walt/api"
+)
+
+// Awaited is a reboot that an earlier server asked and whose boot it did
+// not see: the node's next boot is still this reboot's.
+type Awaited struct {
+	MAC  string
+	Info RebootInfo
+	// Requested is when the reboot was asked; Method, the method that
+	// rebooted the node, if the earlier server knew it.
+	Requested time.Time
+	Method    string
+	// Retries is the node's boot.retries, for a watchdog's reboot: with
+	// the watchdog's retries left (the node's stored boot status) it
+	// gives the try's number.
+	Retries int
+}
+
+// Restore makes each awaited reboot its node's pending reboot, as
+// BeginReboot and RebootEnded would have: the node's next boot gets its
+// context (cause, requester, method, reboot ID, campaign and iteration)
+// and lands in its record. The server calls it at start, before it
+// serves, with the reboots its predecessor left waiting for their boot;
+// it reads nothing. A node with a reboot of this server's pending, one
+// the tracker does not know, or one whose status says it booted since
+// the reboot was asked, is left alone. It returns how many it took.
+func (t *Tracker) Restore(as []Awaited) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	taken := 0
+	for _, a := range as {
+		n := t.nodes[a.MAC]
+		if n == nil || n.reboot != nil || (n.booted && !n.since.Before(a.Requested)) {
+			continue
+		}
+		// ended: no engine of this server will tell the outcome; the
+		// boot alone completes it.
+		p := &pendingReboot{requested: a.Requested, info: a.Info, method: a.Method, ended: true}
+		if a.Info.Cause == api.CauseBootupTimeout && a.Retries > 0 && n.retriesLeft >= 0 && n.retriesLeft < a.Retries {
+			p.watchdogTry, p.watchdogTries = a.Retries-n.retriesLeft, a.Retries
+		}
+		n.reboot = p
+		taken++
+	}
+	return taken
+}

@@ -1,0 +1,112 @@
+package server_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/walt-testbed/walt/api"
+	"github.com/walt-testbed/walt/internal/server"
+	"github.com/walt-testbed/walt/internal/server/servertest"
+	"github.com/walt-testbed/walt/internal/store"
+)
+
+// A starting server gives a node's first boot the context of the reboot
+// its predecessor left waiting for that boot, unless the reboot is older
+// than the node's boot.timeout × (boot.retries + 1): by then the
+// watchdog had given up, and the boot is not that reboot's.
+func TestStartRestoresAwaitedBoots(t *testing.T) {
+	t.Parallel()
+	now := time.Now().UTC()
+	ids := map[string]string{}
+	env := servertest.New(t, nil, func(cfg *server.Config) {
+		ctx := context.Background()
+		st := cfg.Store
+		zero := "0"
+		for i, n := range []struct {
+			name    string
+			age     time.Duration
+			retries *string
+		}{
+			{"fresh", time.Minute, nil},
+			{"stale", 31 * time.Minute, nil},    // 180 s × (9 + 1) = 30 min
+			{"noretry", 4 * time.Minute, &zero}, // 180 s × 1
+		} {
+			mac := "52:54:00:00:71:0" + string(rune('1'+i))
+			if err := st.AddDevice(ctx, store.Device{MAC: mac, Name: n.name, IP: "127.0.0.1", Type: store.TypeNode, CreatedAt: now}); err != nil {
+				t.Fatal(err)
+			}
+			if n.retries != nil {
+				if err := st.ApplyChanges(ctx, []store.DeviceChange{{MAC: mac, Set: map[string]*string{"boot.retries": n.retries}}}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := st.SetBootStatuses(ctx, []store.BootStatus{{MAC: mac, BootID: "old", Booted: true, Since: now.Add(-time.Hour), RetriesLeft: -1}}); err != nil {
+				t.Fatal(err)
+			}
+			at := now.Add(-n.age)
+			id, err := st.AddReboots(ctx, []store.Reboot{{Batch: "b", Requester: "alice", Cause: api.CauseRebootRequested, NodeMAC: mac, NodeName: n.name,
+				OK: true, Method: "soft-reboot", RequestedAt: at, AckAt: at, FinishedAt: at}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids[n.name] = id[0]
+		}
+		// rescued: campaign 1's iteration 2 asked its reboot, then the
+		// watchdog's first try of 9 rescued its boot.
+		const mac = "52:54:00:00:71:09"
+		if err := st.AddDevice(ctx, store.Device{MAC: mac, Name: "rescued", IP: "127.0.0.1", Type: store.TypeNode, CreatedAt: now}); err != nil {
+			t.Fatal(err)
+		}
+		cid, err := st.AddCampaign(ctx, store.Campaign{Name: "warm", Requester: "alice", Set: "rescued", Mode: api.CampaignRounds, Repeat: 3,
+			BootTimeout: time.Hour, Quarantine: 2, State: api.CampaignRunning, Round: 2, CreatedAt: now},
+			[]store.CampaignNode{{MAC: mac, Name: "rescued", State: api.NodeActive, Iteration: 2}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		asked := now.Add(-5 * time.Minute)
+		if err := st.SaveCampaignProgress(ctx, nil, []store.CampaignBoot{{Campaign: cid, MAC: mac, Name: "rescued", Iteration: 2, PrevBootID: "old",
+			RequestedAt: asked, Status: -1, Outcome: api.BootRequested}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.SetBootStatuses(ctx, []store.BootStatus{{MAC: mac, BootID: "old", Since: asked, Cause: api.CauseBootupTimeout, RetriesLeft: 8}}); err != nil {
+			t.Fatal(err)
+		}
+		rescue := now.Add(-2 * time.Minute)
+		id, err := st.AddReboots(ctx, []store.Reboot{
+			{Batch: "c", Requester: "alice", Cause: "campaign " + cid + " round 2/3", NodeMAC: mac, NodeName: "rescued", OK: true, Method: "soft-reboot", RequestedAt: asked, FinishedAt: asked},
+			{Batch: "w", Requester: api.WatchdogRequester, Cause: api.CauseBootupTimeout, NodeMAC: mac, NodeName: "rescued", OK: true, Method: "PoE-reboot", RequestedAt: rescue, FinishedAt: rescue},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids["rescued"], ids["campaign"] = id[1], cid
+	})
+	d, err := env.Store.DeviceByName(t.Context(), "rescued")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := env.Client.ReportNode(t.Context(), api.NodeReport{MAC: d.MAC, IP: "127.0.0.1", Name: "rescued", Model: "rpi-b", BootID: "new"})
+	if bc := n.BootContext; err != nil || bc == nil || bc.Cause != api.BootCauseWatchdog || bc.RebootID != ids["rescued"] || bc.Method != "PoE-reboot" ||
+		bc.WatchdogTry != 1 || bc.WatchdogTries != 9 || bc.Campaign != ids["campaign"] || bc.CampaignName != "warm" || bc.Iteration != 2 || bc.Iterations != 3 {
+		t.Errorf("rescued: boot context %+v, %v; want the watchdog's try 1 of 9 by PoE-reboot (%s), campaign %s (warm) iteration 2 of 3", bc, err, ids["rescued"], ids["campaign"])
+	}
+	for name, want := range map[string]string{"fresh": api.BootCauseUser, "stale": api.BootCauseUnknown, "noretry": api.BootCauseUnknown} {
+		d, err := env.Store.DeviceByName(t.Context(), name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := env.Client.ReportNode(t.Context(), api.NodeReport{MAC: d.MAC, IP: "127.0.0.1", Name: name, Model: "rpi-b", BootID: "new"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		bc := n.BootContext
+		if bc == nil || bc.Cause != want {
+			t.Errorf("%s: boot context %+v, want cause %q", name, bc, want)
+			continue
+		}
+		if want == api.BootCauseUser && (bc.Requester != "alice" || bc.Method != "soft-reboot" || bc.RebootID != ids[name]) {
+			t.Errorf("%s: boot context %+v, want alice's soft-reboot %s", name, bc, ids[name])
+		}
+	}
+}
