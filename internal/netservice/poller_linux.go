@@ -135,11 +135,12 @@ func (p *poller) do(ctx context.Context, ap netip.AddrPort, msg []byte, connectT
 // connecting it.
 func connectNonBlocking(ap netip.AddrPort) (int, error) {
 	addr := ap.Addr().Unmap()
-	family := unix.AF_INET
-	var sa unix.Sockaddr = &unix.SockaddrInet4{Port: int(ap.Port()), Addr: addr.As4()}
-	if addr.Is6() {
-		family = unix.AF_INET6
-		sa = &unix.SockaddrInet6{Port: int(ap.Port()), Addr: addr.As16()}
+	var family int
+	var sa unix.Sockaddr
+	if addr.Is4() {
+		family, sa = unix.AF_INET, &unix.SockaddrInet4{Port: int(ap.Port()), Addr: addr.As4()}
+	} else {
+		family, sa = unix.AF_INET6, &unix.SockaddrInet6{Port: int(ap.Port()), Addr: addr.As16()}
 	}
 	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {

@@ -176,3 +176,28 @@ func FuzzPollerReply(f *testing.F) {
 		}
 	})
 }
+
+// An IPv6 node goes through the poller too.
+func TestPollerIPv6(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "[::1]:0")
+	if err != nil {
+		t.Skipf("no IPv6 loopback here: %v", err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		r := NewReader(c)
+		ReadLine(r)
+		ReadLine(r)
+		io.WriteString(c, "OK v6\n")
+	}()
+	line, err := (&Requester{}).Do(t.Context(), ln.Addr().String(), Request{Verb: VerbPing})
+	if err != nil || line != "OK v6" {
+		t.Errorf("Do(%s) = %q, %v; want OK v6", ln.Addr(), line, err)
+	}
+}
