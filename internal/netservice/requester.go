@@ -29,7 +29,15 @@ type Requester struct {
 	// ReplyTimeout bounds the wait for the reply line, once connected.
 	ReplyTimeout time.Duration
 
-	dialOnly bool // tests: dial every address, as where there is no poller
+	dialOnly bool // tests: dial every address, as elsewhere than on Linux
+}
+
+// exchangeResult is how an exchange ended: a whole reply line, or the
+// error that ended it before or after the connection was up.
+type exchangeResult struct {
+	line      string
+	connected bool
+	err       error
 }
 
 // Kind classifies why a request failed.
@@ -101,26 +109,24 @@ var (
 // and reads one reply line. It returns the whole line when it starts with OK,
 // and an *Error otherwise. Do returns early, with ctx's error, when ctx ends.
 //
-// An address of IP and port, as the server's inventory gives, goes through
-// the process's poller on Linux (poller_linux.go); others are dialled.
+// An address of IP and port, as the server's inventory gives, is reached
+// with rawExchange on Linux (exchange_linux.go); others are dialled.
 func (r *Requester) Do(ctx context.Context, addr string, req Request) (string, error) {
 	connectTimeout := orDefault(r.ConnectTimeout, DefaultConnectTimeout)
 	replyTimeout := orDefault(r.ReplyTimeout, DefaultReplyTimeout)
 	msg := []byte("MODE single\n" + req.String() + "\n")
 
-	if ap, err := netip.ParseAddrPort(addr); err == nil && ap.Addr().Zone() == "" {
-		if p := thePoller(); p != nil && !r.dialOnly {
-			res := p.do(ctx, ap, msg, connectTimeout, replyTimeout)
-			switch {
-			case ctx.Err() != nil && res.err != nil:
-				return "", ctx.Err()
-			case res.err != nil && !res.connected:
-				return "", dialError(addr, res.err)
-			case res.err != nil:
-				return "", r.ioError(ctx, addr, res.err)
-			}
-			return replyOf(addr, res.line)
+	if ap, err := netip.ParseAddrPort(addr); err == nil && ap.Addr().Zone() == "" && canExchange && !r.dialOnly {
+		res := rawExchange(ctx, ap, msg, connectTimeout, replyTimeout)
+		switch {
+		case ctx.Err() != nil && res.err != nil:
+			return "", ctx.Err()
+		case res.err != nil && !res.connected:
+			return "", dialError(addr, res.err)
+		case res.err != nil:
+			return "", r.ioError(ctx, addr, res.err)
 		}
+		return replyOf(addr, res.line)
 	}
 
 	conn, err := dial(ctx, addr, connectTimeout)

@@ -111,12 +111,12 @@ func TestRequesterDo(t *testing.T) {
 		{name: "partial line", addr: fakeAgent(t, "OK", false), wantErr: ErrBroken, wantText: "broken connection: unexpected EOF"},
 		{name: "connect timeout", addr: fullBacklog(t), wantErr: ErrConnectTimeout, wantText: "connection timed out"},
 	}
-	// Addresses of IP and port go through the poller, others are dialled:
-	// both ways must tell the same.
-	polled := &Requester{ConnectTimeout: 300 * time.Millisecond, ReplyTimeout: 300 * time.Millisecond}
+	// Addresses of IP and port are reached with rawExchange, others are
+	// dialled: both ways must tell the same.
+	raw := &Requester{ConnectTimeout: 300 * time.Millisecond, ReplyTimeout: 300 * time.Millisecond}
 	dialled := &Requester{ConnectTimeout: 300 * time.Millisecond, ReplyTimeout: 300 * time.Millisecond, dialOnly: true}
 	for _, tt := range tests {
-		for way, rq := range map[string]*Requester{"polled": polled, "dialled": dialled} {
+		for way, rq := range map[string]*Requester{"raw": raw, "dialled": dialled} {
 			t.Run(tt.name+"/"+way, func(t *testing.T) {
 				t.Parallel()
 				testDo(t, rq, tt.addr, tt.wantLine, tt.wantErr, tt.wantText)

@@ -12,11 +12,13 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
-// A short deadline given while a long one is pending wakes the poller's
-// loop: the exchange with the short deadline ends first.
-func TestPollerEarlierDeadlineFirst(t *testing.T) {
+// Two exchanges of different reply timeouts to an agent that never
+// answers: the one with the short timeout ends first, with its timeout.
+func TestExchangeShortTimeoutFirst(t *testing.T) {
 	t.Parallel()
 	addr := fakeAgent(t, "", true)
 	ctx, cancel := context.WithCancel(t.Context())
@@ -41,14 +43,9 @@ func TestPollerEarlierDeadlineFirst(t *testing.T) {
 	}
 }
 
-// A reply that comes in pieces is put together.
-func TestPollerReplyInPieces(t *testing.T) {
-	t.Parallel()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
+// oneReply serves one connection on ln: it reads the request's two lines,
+// then writes each of pieces.
+func oneReply(ln net.Listener, pieces ...string) {
 	go func() {
 		c, err := ln.Accept()
 		if err != nil {
@@ -58,10 +55,21 @@ func TestPollerReplyInPieces(t *testing.T) {
 		r := NewReader(c)
 		ReadLine(r)
 		ReadLine(r)
-		for _, piece := range []string{"OK ", "in ", "three pieces", "\r\n"} {
-			io.WriteString(c, piece) // a segment each (TCP_NODELAY), however they are read
+		for _, p := range pieces {
+			io.WriteString(c, p) // a segment each (TCP_NODELAY), however they are read
 		}
 	}()
+}
+
+// A reply that comes in pieces is put together.
+func TestExchangeReplyInPieces(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	oneReply(ln, "OK ", "in ", "three pieces", "\r\n")
 	line, err := (&Requester{}).Do(t.Context(), ln.Addr().String(), Request{Verb: VerbPing})
 	if err != nil || line != "OK in three pieces" {
 		t.Errorf("Do() = %q, %v; want the whole line", line, err)
@@ -70,7 +78,7 @@ func TestPollerReplyInPieces(t *testing.T) {
 
 // An exchange given up (its context ended) closes its socket: the agent
 // sees the end of the connection.
-func TestPollerCancelClosesSocket(t *testing.T) {
+func TestExchangeCancelClosesSocket(t *testing.T) {
 	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -106,7 +114,7 @@ func TestPollerCancelClosesSocket(t *testing.T) {
 
 // Many exchanges at once, to agents that answer and one that never does,
 // each get their own answer.
-func TestPollerManyAtOnce(t *testing.T) {
+func TestExchangeManyAtOnce(t *testing.T) {
 	t.Parallel()
 	ok := fakeAgent(t, "OK\n", false)
 	ko := fakeAgent(t, "KO no\n", false)
@@ -136,9 +144,9 @@ func TestPollerManyAtOnce(t *testing.T) {
 	}
 }
 
-// FuzzPollerReply: the poller puts a reply together from the pieces it
-// reads as ReadLine reads it from a stream.
-func FuzzPollerReply(f *testing.F) {
+// FuzzExchangeReply: rawExchange puts a reply together from the pieces
+// it reads as ReadLine reads it from a stream.
+func FuzzExchangeReply(f *testing.F) {
 	f.Add([]byte("OK\n"), uint8(1))
 	f.Add([]byte("KO reason\r\nrest"), uint8(3))
 	f.Add([]byte("OK no end"), uint8(2))
@@ -153,10 +161,10 @@ func FuzzPollerReply(f *testing.F) {
 		ex := &nodeExchange{}
 		var got exchangeResult
 		done := false
-		// Reads of cut+1 bytes; a read fills at most the loop's buffer.
+		// Reads of cut+1 bytes, at most the size of rawExchange's buffer.
 		for rest := data; len(rest) > 0 && !done; {
-			n := min(int(cut)+1, len(rest), MaxLineLength+2)
-			got, done = ex.take(rest[:n])
+			n := min(int(cut)+1, len(rest), 512)
+			got.line, done, got.err = ex.take(rest[:n])
 			rest = rest[n:]
 		}
 		if !done {
@@ -164,40 +172,79 @@ func FuzzPollerReply(f *testing.F) {
 		}
 		if got.err != nil || wantErr != nil {
 			if !errors.Is(got.err, wantErr) {
-				t.Fatalf("poller error %v, ReadLine %v", got.err, wantErr)
+				t.Fatalf("rawExchange error %v, ReadLine %v", got.err, wantErr)
 			}
 			return
 		}
 		if got.line != wantLine {
-			t.Fatalf("poller line %q, ReadLine %q", got.line, wantLine)
+			t.Fatalf("rawExchange line %q, ReadLine %q", got.line, wantLine)
 		}
 		if len(ex.reply) > 2*(MaxLineLength+2) {
-			t.Fatalf("poller kept %d bytes", len(ex.reply))
+			t.Fatalf("rawExchange kept %d bytes", len(ex.reply))
 		}
 	})
 }
 
-// An IPv6 node goes through the poller too.
-func TestPollerIPv6(t *testing.T) {
+// An IPv6 node is reached with rawExchange too.
+func TestExchangeIPv6(t *testing.T) {
 	t.Parallel()
 	ln, err := net.Listen("tcp", "[::1]:0")
 	if err != nil {
 		t.Skipf("no IPv6 loopback here: %v", err)
 	}
 	defer ln.Close()
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		r := NewReader(c)
-		ReadLine(r)
-		ReadLine(r)
-		io.WriteString(c, "OK v6\n")
-	}()
+	oneReply(ln, "OK v6\n")
 	line, err := (&Requester{}).Do(t.Context(), ln.Addr().String(), Request{Verb: VerbPing})
 	if err != nil || line != "OK v6" {
 		t.Errorf("Do(%s) = %q, %v; want OK v6", ln.Addr(), line, err)
 	}
+}
+
+// BenchmarkFanout sends PING to 256 agents at once, each on its own
+// loopback port, with rawExchange and by dialling, and reports the CPU
+// time of the whole process (the agents' side included) per exchange:
+//
+//	go test -run '^$' -bench Fanout ./internal/netservice
+func BenchmarkFanout(b *testing.B) {
+	const agents = 256
+	node := newTestNode()
+	addrs := make([]string, agents)
+	for i := range addrs {
+		addrs[i] = serve(b, &Server{Node: node})
+	}
+	for _, way := range []struct {
+		name string
+		rq   *Requester
+	}{{"raw", &Requester{}}, {"dialled", &Requester{dialOnly: true}}} {
+		b.Run(way.name, func(b *testing.B) {
+			cpu0 := processCPU(b)
+			for b.Loop() {
+				errs := make(chan error, agents)
+				for _, a := range addrs {
+					go func() {
+						_, err := way.rq.Do(b.Context(), a, Request{Verb: VerbPing})
+						errs <- err
+					}()
+				}
+				for range addrs {
+					if err := <-errs; err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			n := float64(b.N * agents)
+			b.ReportMetric(float64((processCPU(b)-cpu0).Microseconds())/n, "cpu-µs/exchange")
+			b.ReportMetric(float64(b.Elapsed().Microseconds())/n, "µs/exchange")
+			b.ReportMetric(0, "ns/op")
+		})
+	}
+}
+
+// processCPU is the CPU time the process has used, user and system.
+func processCPU(b *testing.B) time.Duration {
+	var ru unix.Rusage
+	if err := unix.Getrusage(unix.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
