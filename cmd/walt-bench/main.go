@@ -122,8 +122,8 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 		o.only[g] = true
 	}
 	switch {
-	case o.octet < 1 || o.octet > 251:
-		return nil, fmt.Errorf("--octet: want 1 to 251 (4 blocks from it), got %d", o.octet)
+	case o.octet < 1 || o.octet > 250:
+		return nil, fmt.Errorf("--octet: want 1 to 250 (5 blocks from it), got %d", o.octet)
 	case o.campaignNodes < 1 || o.campaignRounds < 1:
 		return nil, fmt.Errorf("--campaign-nodes and --campaign-rounds: want at least 1, got %d and %d", o.campaignNodes, o.campaignRounds)
 	case slices.Max(o.poeNodes) > slices.Max(o.sizes):
@@ -224,6 +224,9 @@ func bench(ctx context.Context, o *options, dir string, out func(*Figure), logw 
 	}
 	if o.only["campaign"] {
 		if err := benchCampaign(ctx, o, mkdir(dir, "campaign"), o.octet+3, out, logw); err != nil {
+			return err
+		}
+		if err := benchBootFloor(ctx, o, mkdir(dir, "floor"), o.octet+4, out, logw); err != nil {
 			return err
 		}
 	}

@@ -44,7 +44,7 @@ func TestBadFlags(t *testing.T) {
 		"--sizes 10,x":                  `--sizes: "x" is not a number`,
 		"--sizes 10 --poe-nodes 11":     "--poe-nodes: want at most the largest of --sizes (10), got 11",
 		"--runs 0":                      "--runs: want at least 1",
-		"--octet 253":                   "--octet: want 1 to 251",
+		"--octet 253":                   "--octet: want 1 to 250",
 		"--quick":                       "--bin: no walt-server in " + bin,
 		"--poe-nodes 0":                 `--poe-nodes: "0" is not a number of nodes >= 1`,
 		"--snmp-port 0":                 "--snmp-port: want 1 to 65535",
@@ -83,6 +83,7 @@ func TestQuickRun(t *testing.T) {
 		{"server-rss", "nodes", "20"},
 		{"agent-rtt", "pings", "200"},
 		{"campaign", "boots", "60"}, // 20 nodes, 3 rounds
+		{"boot-floor", "rounds", "3"},
 	}
 	var figs []Figure
 	for line := range strings.Lines(stdout.String()) {
@@ -94,6 +95,13 @@ func TestQuickRun(t *testing.T) {
 		figs = append(figs, f)
 		if _, ok := f.Value("cli_wall_ms"); f.Name == "soft-reboot" && !ok {
 			t.Errorf("%s: no cli_wall_ms, want the walt CLI's runs", f)
+		}
+		if _, err := exec.LookPath("python3"); err == nil && f.Name == "soft-reboot" {
+			if v, _ := f.Value("dead_pct"); v == "0" {
+				if _, ok := f.Value("walt_fanout_wall_ms"); !ok {
+					t.Errorf("%s: no walt_fanout_wall_ms, want the WalT stand-in's runs (python3 is here)", f)
+				}
+			}
 		}
 		if f.Name == "soft-reboot" || f.Name == "poe-reboot" || f.Name == "campaign" {
 			if v, _ := f.Value("failed"); v != "0" {
