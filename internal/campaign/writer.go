@@ -39,8 +39,12 @@ func newWriter(st Store, log *slog.Logger) *writer {
 	return w
 }
 
-// writeGap is the pause between two batches.
-const writeGap = 5 * time.Millisecond
+// writeDelay is how long a change waits for the writer, which then
+// writes it with every change that came meanwhile (the rows of a round's
+// nodes come about one a millisecond for a thousand nodes). A row that
+// must be stored before the engine goes on does not wait: now writes
+// what is queued, then it.
+const writeDelay = 10 * time.Millisecond
 
 // add queues changes; the latest state of a row wins.
 func (w *writer) add(nodes []store.CampaignNode, boots []store.CampaignBoot) {
@@ -62,6 +66,7 @@ func (w *writer) add(nodes []store.CampaignNode, boots []store.CampaignBoot) {
 func (w *writer) loop(idle chan struct{}) {
 	defer close(idle)
 	for {
+		time.Sleep(writeDelay)
 		w.flush()
 		w.mu.Lock()
 		if len(w.nodes)+len(w.boots) == 0 {
@@ -70,7 +75,6 @@ func (w *writer) loop(idle chan struct{}) {
 			return
 		}
 		w.mu.Unlock()
-		time.Sleep(writeGap)
 	}
 }
 

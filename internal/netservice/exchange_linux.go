@@ -33,7 +33,7 @@ func rawExchange(ctx context.Context, ap netip.AddrPort, msg []byte, connectTime
 	if err != nil {
 		return exchangeResult{err: err}
 	}
-	f := os.NewFile(uintptr(fd), "node "+ap.String())
+	f := os.NewFile(uintptr(fd), "node")
 	defer f.Close()
 	rc, err := f.SyscallConn()
 	if err != nil {
