@@ -441,10 +441,14 @@ func (cr campaignRebooter) Reboot(ctx context.Context, b campaign.Batch, done fu
 
 // Taken returns the owners of the nodes c may no longer reboot: the
 // start's rule (checkOwners, with the campaign's requester and force)
-// applied to their owners now. One read: the node's row for one node (a
-// node's cycle in free mode), every device for more (a round). A node
+// applied to their owners now. One read, none for a forced campaign: the
+// node's row for one node (a node's cycle in free mode), every device for
+// more (a round). A node
 // no longer in the inventory is left to Reboot, which fails it.
 func (cr campaignRebooter) Taken(ctx context.Context, c store.Campaign, nodes []campaign.Target) (map[string]string, error) {
+	if c.Force {
+		return nil, nil // any owner is accepted: nothing to read
+	}
 	var devs []store.Device
 	if len(nodes) == 1 {
 		d, err := cr.s.store.Device(ctx, nodes[0].MAC)
