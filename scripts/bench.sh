@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # walt's benchmark suite, end to end through the real binaries: walt-bench
 # starts walt-server on SQLite in a temporary directory, walt-lab with 10000
-# simulated nodes and their PoE switches (on 127.70-127.73.x.y), reboots
+# simulated nodes and their PoE switches (on 127.70-127.74.x.y), reboots
 # through the server's API and the walt CLI, a walt-node agent, and a
-# campaign of 100 rounds on 1000 nodes, then
+# campaign of 100 rounds on 1000 nodes beside a boot floor (walt-bench
+# answering the boot reports itself), and a stand-in for WalT's own
+# soft-reboot fan-out when python3 is on PATH, then
 # prints one line per figure, `name key=value ...`, on stdout (progress goes
 # to stderr). It asserts no timings and is not part of scripts/test.sh.
-# About four minutes.
+# About nine minutes.
 #
 # Usage: scripts/bench.sh                       (every figure)
 #        scripts/bench.sh --only soft,poe       (a subset: lab,server,soft,dead,poe,rtt,campaign)

@@ -69,7 +69,7 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	o := &options{}
 	self, _ := os.Executable()
 	fs.StringVar(&o.bin, "bin", filepath.Dir(self), "`directory` of walt-server, walt-lab and walt-node")
-	fs.IntVar(&o.octet, "octet", 70, "loopback blocks used: 127.<octet> (healthy lab), <octet>+1 (lab with dead nodes), <octet>+2 (walt-node), <octet>+3 (campaign)")
+	fs.IntVar(&o.octet, "octet", 70, "loopback blocks used: 127.<octet> (healthy lab), <octet>+1 (lab with dead nodes), <octet>+2 (walt-node), <octet>+3 (campaign), <octet>+4 (boot floor)")
 	fs.IntVar(&o.campaignNodes, "campaign-nodes", 1000, "nodes of the campaign figure")
 	fs.IntVar(&o.campaignRounds, "campaign-rounds", 100, "rounds of the campaign figure")
 	fs.StringVar(&o.campaignBoot, "campaign-boot-time", "300ms-800ms", "walt-lab --boot-time of the campaign figure's nodes")
