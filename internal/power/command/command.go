@@ -89,7 +89,7 @@ func Parse(v string) (Template, error) {
 		return Template{}, fmt.Errorf("power.command: must have 1 to %d words (got %d)", MaxWords, len(words))
 	}
 	if !filepath.IsAbs(words[0]) || strings.Contains(words[0], "{") {
-		return Template{}, fmt.Errorf("power.command: the program must be an absolute path without placeholders (got %q)", words[0])
+		return Template{}, fmt.Errorf("power.command: the program must be an absolute path without placeholders (got %.64q)", words[0])
 	}
 	for i, w := range words {
 		if err := checkPlaceholders(w); err != nil {

@@ -86,7 +86,7 @@ func ParseURL(v string) (*url.URL, error) {
 	if p != "" && p != "/redfish/v1" {
 		id, ok := strings.CutPrefix(p+"/", systemsPath)
 		if !ok || id == "" || strings.Count(id, "/") != 1 {
-			return nil, fmt.Errorf("redfish.url: path must be empty or name one system, /redfish/v1/Systems/<id> (got %q)", u.Path)
+			return nil, fmt.Errorf("redfish.url: path must be empty or name one system, /redfish/v1/Systems/<id> (got %.24q)", u.Path)
 		}
 	}
 	for _, r := range v {
