@@ -46,7 +46,9 @@ func rawExchange(ctx context.Context, ap netip.AddrPort, msg []byte, connectTime
 	// returns: the first write goes at once, and only a connection still
 	// being set up waits to be writable.
 	ex := &nodeExchange{fd: fd, msg: msg}
-	f.SetDeadline(time.Now().Add(connectTimeout))
+	if err := setDeadline(ctx, f, connectTimeout); err != nil {
+		return exchangeResult{err: err}
+	}
 	var werr error
 	if err := rc.Write(func(uintptr) bool {
 		werr = ex.write()
@@ -58,7 +60,9 @@ func rawExchange(ctx context.Context, ap netip.AddrPort, msg []byte, connectTime
 		return exchangeResult{err: werr}
 	}
 
-	f.SetDeadline(time.Now().Add(replyTimeout))
+	if err := setDeadline(ctx, f, replyTimeout); err != nil {
+		return exchangeResult{connected: true, err: err}
+	}
 	res := exchangeResult{connected: true}
 	buf := make([]byte, 512)
 	if err := rc.Read(func(uintptr) bool {
@@ -90,6 +94,14 @@ func rawExchange(ctx context.Context, ap netip.AddrPort, msg []byte, connectTime
 		unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
 	}
 	return res
+}
+
+// setDeadline gives f's I/O d from now, unless ctx has ended: ctx's end
+// sets a deadline of now (rawExchange's AfterFunc), which a deadline set
+// after it would undo, so ctx is looked at once the new one is in place.
+func setDeadline(ctx context.Context, f *os.File, d time.Duration) error {
+	f.SetDeadline(time.Now().Add(d))
+	return ctx.Err()
 }
 
 // ctxErr is ctx's error if ctx has ended (its end set the deadline that

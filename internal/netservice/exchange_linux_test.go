@@ -112,6 +112,31 @@ func TestExchangeCancelClosesSocket(t *testing.T) {
 	}
 }
 
+// A context that has ended before the exchange starts ends it at once,
+// even with a reply timeout of an hour: the deadline set after the
+// connection does not undo the context's.
+func TestExchangeCancelledBeforeStart(t *testing.T) {
+	t.Parallel()
+	addr := fakeAgent(t, "", true)
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	for range 50 { // the race it guards against is a matter of scheduling
+		done := make(chan error, 1)
+		go func() {
+			_, err := (&Requester{ReplyTimeout: time.Hour}).Do(ctx, addr, Request{Verb: VerbPing})
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			if !errors.Is(err, context.Canceled) {
+				t.Fatalf("Do() = %v, want context.Canceled", err)
+			}
+		case <-time.After(30 * time.Second): // a bound on a hang, not a wait
+			t.Fatal("Do() with an ended context still waits after 30 s")
+		}
+	}
+}
+
 // Many exchanges at once, to agents that answer and one that never does,
 // each get their own answer.
 func TestExchangeManyAtOnce(t *testing.T) {
