@@ -64,9 +64,26 @@ func (e *Env) StartLabWith(t testing.TB, cfg lab.Config, exp *lab.Experiment) *l
 			}
 		}
 	}
+	// Every node's own report of its first boot must be in, not only a
+	// report that says it is booted: a report still on its way would be
+	// taken for the boot of the test's first reboot.
 	testutil.Eventually(t, 20*time.Second, fmt.Sprintf("%d lab nodes reported", len(l.Nodes)), func() bool {
 		nl, err := e.Client.Nodes(t.Context(), map[string]string{"booted": "true"})
-		return err == nil && nl.NumNodes >= len(l.Nodes)
+		if err != nil || nl.NumNodes < len(l.Nodes) {
+			return false
+		}
+		bootIDs := make(map[string]string, len(nl.Nodes))
+		for _, n := range nl.Nodes {
+			if n.BootContext != nil {
+				bootIDs[n.Name] = n.BootContext.BootID
+			}
+		}
+		for _, n := range l.Nodes {
+			if id := n.BootID(); id != "" && bootIDs[n.Name()] != id {
+				return false
+			}
+		}
+		return true
 	})
 	return l
 }
