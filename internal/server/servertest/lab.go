@@ -56,14 +56,6 @@ func (e *Env) StartLabWith(t testing.TB, cfg lab.Config, exp *lab.Experiment) *l
 		t.Fatal(err)
 	}
 	t.Cleanup(l.Close)
-	for _, n := range l.Nodes {
-		if n.Fault() == lab.Refused {
-			host, _, _ := net.SplitHostPort(n.Addr())
-			if _, err := e.Client.ReportNode(t.Context(), api.NodeReport{MAC: n.MAC(), IP: host, Name: n.Name(), Model: n.Model(), BootMode: "network"}); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
 	// Every node's own report of its first boot must be in, not only a
 	// report that says it is booted: a report still on its way would be
 	// taken for the boot of the test's first reboot.
