@@ -77,22 +77,20 @@ func benchBootFloor(ctx context.Context, o *options, dir string, octet int, out 
 	rq := &netservice.Requester{}
 	for range rounds {
 		before := selfCPU()
+		errs := make([]error, nodes)
 		var wg sync.WaitGroup
-		var failed sync.Map
 		for i := range nodes {
 			wg.Go(func() {
 				if _, err := rq.Do(ctx, lab.NodeAddr(octet, i), netservice.Request{Verb: netservice.VerbReboot}); err != nil {
-					failed.Store(i, err)
+					errs[i] = fmt.Errorf("boot floor: REBOOT of %s: %w", lab.NodeName(i, nodes), err)
 				}
 			})
 		}
 		wg.Wait()
-		failed.Range(func(k, v any) bool {
-			err = fmt.Errorf("boot floor: REBOOT of %s: %v", lab.NodeName(k.(int), nodes), v)
-			return false
-		})
-		if err != nil {
-			return err
+		for _, err := range errs {
+			if err != nil {
+				return err // the first: a thousand would say no more
+			}
 		}
 		if err := awaitReports(ctx, reports, nodes, tb); err != nil {
 			return err

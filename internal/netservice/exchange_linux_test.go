@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/walt-testbed/walt/internal/testutil"
 )
 
 // Two exchanges of different reply timeouts to an agent that never
@@ -242,7 +242,7 @@ func BenchmarkFanout(b *testing.B) {
 		rq   *Requester
 	}{{"raw", &Requester{}}, {"dialled", &Requester{dialOnly: true}}} {
 		b.Run(way.name, func(b *testing.B) {
-			cpu0 := processCPU(b)
+			cpu0 := testutil.CPUTime(b)
 			for b.Loop() {
 				errs := make(chan error, agents)
 				for _, a := range addrs {
@@ -258,18 +258,9 @@ func BenchmarkFanout(b *testing.B) {
 				}
 			}
 			n := float64(b.N * agents)
-			b.ReportMetric(float64((processCPU(b)-cpu0).Microseconds())/n, "cpu-µs/exchange")
+			b.ReportMetric(float64((testutil.CPUTime(b)-cpu0).Microseconds())/n, "cpu-µs/exchange")
 			b.ReportMetric(float64(b.Elapsed().Microseconds())/n, "µs/exchange")
 			b.ReportMetric(0, "ns/op")
 		})
 	}
-}
-
-// processCPU is the CPU time the process has used, user and system.
-func processCPU(b *testing.B) time.Duration {
-	var ru unix.Rusage
-	if err := unix.Getrusage(unix.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -3,22 +3,13 @@ package server_test
 import (
 	"fmt"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/walt-testbed/walt/api"
 	"github.com/walt-testbed/walt/internal/server/servertest"
+	"github.com/walt-testbed/walt/internal/testutil"
 )
-
-// cpuTime is the process's CPU time so far, user and system.
-func cpuTime(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
 
 // The cost of dashboards to the server: 10000 nodes boot (each reports a
 // new boot, as after a reboot of them all) with 10 event streams open,
@@ -48,9 +39,9 @@ func BenchmarkEventStreams10Dashboards10000Boots(b *testing.B) {
 	report() // the nodes exist
 	var base, with time.Duration
 	for b.Loop() {
-		start := cpuTime(b)
+		start := testutil.CPUTime(b)
 		report()
-		base += cpuTime(b) - start
+		base += testutil.CPUTime(b) - start
 
 		var streams []*sseStream
 		for range dashboards {
@@ -58,7 +49,7 @@ func BenchmarkEventStreams10Dashboards10000Boots(b *testing.B) {
 			st.until(b, "hello", func(e sseEvent) bool { return e.typ == api.SSEHello })
 			streams = append(streams, st)
 		}
-		start = cpuTime(b)
+		start = testutil.CPUTime(b)
 		var wg sync.WaitGroup
 		for _, st := range streams {
 			wg.Go(func() {
@@ -81,7 +72,7 @@ func BenchmarkEventStreams10Dashboards10000Boots(b *testing.B) {
 		}
 		report()
 		wg.Wait()
-		with += cpuTime(b) - start
+		with += testutil.CPUTime(b) - start
 		for _, st := range streams {
 			st.resp.Body.Close()
 		}

@@ -3,13 +3,13 @@ package sqlite_test
 import (
 	"fmt"
 	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/walt-testbed/walt/internal/store"
 	"github.com/walt-testbed/walt/internal/store/sqlite"
 	"github.com/walt-testbed/walt/internal/store/sqlstore"
+	"github.com/walt-testbed/walt/internal/testutil"
 )
 
 // benchNodes is the size of the soft reboot the benchmarks replay.
@@ -52,13 +52,13 @@ func BenchmarkSoftRebootWrites(b *testing.B) {
 	perNode := func(b *testing.B, cpu0 time.Duration) {
 		n := float64(b.N * benchNodes)
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/n, "ns/node")
-		b.ReportMetric(float64((cpuTime(b)-cpu0).Nanoseconds())/n, "cpu-ns/node")
+		b.ReportMetric(float64((testutil.CPUTime(b)-cpu0).Nanoseconds())/n, "cpu-ns/node")
 		b.ReportMetric(0, "ns/op")
 	}
 
 	b.Run("BootStatuses", func(b *testing.B) {
 		down, up := statuses(false), statuses(true)
-		cpu0 := cpuTime(b)
+		cpu0 := testutil.CPUTime(b)
 		for b.Loop() {
 			for _, bs := range [][]store.BootStatus{down, up} {
 				inBatches(b, len(bs), func(lo, hi int) error { return s.SetBootStatuses(ctx, bs[lo:hi]) })
@@ -68,7 +68,7 @@ func BenchmarkSoftRebootWrites(b *testing.B) {
 	})
 	b.Run("Reboots", func(b *testing.B) {
 		rs := make([]store.Reboot, len(devs))
-		cpu0 := cpuTime(b)
+		cpu0 := testutil.CPUTime(b)
 		for b.Loop() {
 			now := time.Now()
 			for i, d := range devs {
@@ -89,7 +89,7 @@ func BenchmarkSoftRebootWrites(b *testing.B) {
 		perNode(b, cpu0)
 	})
 	b.Run("Reports", func(b *testing.B) {
-		cpu0 := cpuTime(b)
+		cpu0 := testutil.CPUTime(b)
 		for b.Loop() {
 			for _, d := range devs {
 				if _, err := s.Device(ctx, d.MAC); err != nil {
@@ -122,15 +122,6 @@ func benchStore(b *testing.B) (*sqlstore.Store, []store.Device) {
 		}
 	}
 	return s, devs
-}
-
-// cpuTime returns the CPU time the process has used, user and system.
-func cpuTime(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // BenchmarkFinishReboots completes the running records of a reboot of
@@ -167,14 +158,14 @@ func BenchmarkFinishReboots(b *testing.B) {
 					done[i].ID, done[i].State, done[i].Method, done[i].OK, done[i].AckAt = id, store.RebootDone, "soft-reboot", true, now
 					done[i].Attempts = []store.Attempt{{Method: "soft-reboot", Started: now, Finished: now}}
 				}
-				cpu0 := cpuTime(b)
+				cpu0 := testutil.CPUTime(b)
 				b.StartTimer()
 				for lo := 0; lo < len(done); lo += batch {
 					if err := s.FinishReboots(ctx, done[lo:min(lo+batch, len(done))]); err != nil {
 						b.Fatal(err)
 					}
 				}
-				cpu += cpuTime(b) - cpu0
+				cpu += testutil.CPUTime(b) - cpu0
 			}
 			n := float64(b.N * benchNodes)
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/n, "ns/reboot")
