@@ -58,10 +58,17 @@ const maxURL = 512
 // ParseURL checks a redfish.url value: http or https, a host, no user
 // information (credentials go in redfish.user and redfish.password), no
 // query or fragment, and a path that is empty, /, /redfish/v1, or names
-// one system under /redfish/v1/Systems/.
+// one system under /redfish/v1/Systems/. It takes printable ASCII only,
+// and a host that is an IP address or a DNS name, so that what it
+// accepts reads back the same from its String.
 func ParseURL(v string) (*url.URL, error) {
 	if v == "" || len(v) > maxURL {
 		return nil, fmt.Errorf("redfish.url: must have 1 to %d characters", maxURL)
+	}
+	for i := 0; i < len(v); i++ {
+		if v[i] <= ' ' || v[i] >= 0x7f {
+			return nil, fmt.Errorf("redfish.url: only printable ASCII allowed, no spaces (byte %d is %#x)", i, v[i])
+		}
 	}
 	u, err := url.Parse(v)
 	if err != nil {
@@ -89,10 +96,8 @@ func ParseURL(v string) (*url.URL, error) {
 			return nil, fmt.Errorf("redfish.url: path must be empty or name one system, /redfish/v1/Systems/<id> (got %.24q)", u.Path)
 		}
 	}
-	for _, r := range v {
-		if r <= ' ' || r == 0x7f {
-			return nil, fmt.Errorf("redfish.url: no spaces or control characters allowed")
-		}
+	if h := u.Hostname(); net.ParseIP(h) == nil && strings.Trim(h, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_") != "" {
+		return nil, fmt.Errorf("redfish.url: host %.64q is neither an IP address nor a DNS name", h)
 	}
 	return u, nil
 }

@@ -176,3 +176,31 @@ func TestSelfSignedCertificate(t *testing.T) {
 		t.Fatalf("insecure: %+v, %v", cut, err)
 	}
 }
+
+// TestParseURL: what redfish.url takes and what it refuses, each refusal
+// naming its rule.
+func TestParseURL(t *testing.T) {
+	t.Parallel()
+	for _, s := range []string{"https://10.0.0.5", "http://bmc-1.lab:8000/", "https://[fe80::1]/redfish/v1", "https://bmc/redfish/v1/Systems/Self"} {
+		if u, err := redfish.ParseURL(s); err != nil || u.String() != s {
+			t.Errorf("ParseURL(%q) = %v, %v; want it taken as it is", s, u, err)
+		}
+	}
+	for s, want := range map[string]string{
+		"https://bm\xc3\xa9c":                 "printable ASCII",
+		"https://bmc/redfish/v1/\x8a":         "byte 23 is 0x8a",
+		"https://bmc /":                       "printable ASCII",
+		"https://b%41mc":                      "not a URL",
+		"https://b!mc":                        "neither an IP address nor a DNS name",
+		"https://admin:pw@bmc":                "credentials",
+		"https://bmc/x":                       "path must be",
+		"ftp://bmc":                           "scheme",
+		"https://bmc:99999":                   "not a TCP port",
+		"https://" + strings.Repeat("a", 600): "1 to 512",
+	} {
+		_, err := redfish.ParseURL(s)
+		if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "pw") {
+			t.Errorf("ParseURL(%.40q) = %v, want an error saying %q", s, err, want)
+		}
+	}
+}
