@@ -174,3 +174,45 @@ func BenchmarkFinishReboots(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkRebootRecords writes the history of a soft reboot of 1000
+// nodes as walt-server does: the batch's records added running in one
+// transaction, then completed with their attempt in groups of 50. The
+// history grows by 1000 records each iteration, as a campaign's does;
+// the metrics are per node.
+//
+//	go test -run '^$' -bench RebootRecords -benchtime 50x ./internal/store/sqlite
+func BenchmarkRebootRecords(b *testing.B) {
+	ctx := b.Context()
+	s, devs := benchStore(b)
+	running := make([]store.Reboot, len(devs))
+	for i, d := range devs {
+		running[i] = store.Reboot{Batch: "bench", Requester: "bench", Cause: "bench", NodeMAC: d.MAC, NodeName: d.Name, State: store.RebootRunning}
+	}
+	cpu0 := testutil.CPUTime(b)
+	for b.Loop() {
+		now := time.Now()
+		for i := range running {
+			running[i].RequestedAt, running[i].FinishedAt = now, now
+		}
+		ids, err := s.AddReboots(ctx, running)
+		if err != nil {
+			b.Fatal(err)
+		}
+		done := make([]store.Reboot, len(ids))
+		for i, id := range ids {
+			done[i] = running[i]
+			done[i].ID, done[i].State, done[i].Method, done[i].OK, done[i].AckAt = id, store.RebootDone, "soft-reboot", true, now
+			done[i].Attempts = []store.Attempt{{Method: "soft-reboot", Started: now, Finished: now}}
+		}
+		for lo := 0; lo < len(done); lo += benchBatch {
+			if err := s.FinishReboots(ctx, done[lo:min(lo+benchBatch, len(done))]); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	n := float64(b.N * benchNodes)
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/n, "ns/node")
+	b.ReportMetric(float64((testutil.CPUTime(b)-cpu0).Nanoseconds())/n, "cpu-ns/node")
+	b.ReportMetric(0, "ns/op")
+}
