@@ -55,24 +55,31 @@ func watchdogTimeout(settings map[string]string) (time.Duration, bool) {
 	return time.Duration(secs) * time.Second, true
 }
 
-// maxAwaitedAge bounds the age of a reboot whose boot a starting server
-// still expects, for a node whose watchdog is off (boot.timeout none):
-// the longest a campaign waits for a boot (--boot-timeout).
-const maxAwaitedAge = 24 * time.Hour
+// bootWait is how long a reboot of a node with these settings waits for
+// its boot (boot.RebootInfo.Wait): boot.timeout × (boot.retries + 1),
+// after which the watchdog has given up on the node; boot.MaxWait when
+// the watchdog is off (boot.timeout none), and at most that.
+func bootWait(settings map[string]string) time.Duration {
+	timeout, on := watchdogTimeout(settings)
+	if !on {
+		return boot.MaxWait
+	}
+	retries, _ := strconv.Atoi(effective(settings, vocab.BootRetries))
+	return min(boot.MaxWait, timeout*time.Duration(retries+1))
+}
 
 // restoreAwaited gives the boot tracker the reboots the previous server
 // asked and whose boot it did not see, so that the first boot a node
 // reports to this server says why it happened (docs/boot-tracking.md):
 // each node's latest reboot record with no boot yet, no older than its
-// boot.timeout × (boot.retries + 1) (the watchdog has given up on it by
-// then; maxAwaitedAge when the watchdog is off). A campaign's reboot
+// bootWait (and waiting for its boot no longer than that). A campaign's reboot
 // names its campaign and iteration in its cause; a watchdog's rescue of
 // a campaign's boot gets them from the running campaign's row waiting
 // for that boot. A few reads at start, none per boot report; at most one
 // reboot a node.
 func (s *Server) restoreAwaited(ctx context.Context) error {
 	now := time.Now()
-	recs, err := s.store.LatestReboots(ctx, now.Add(-maxAwaitedAge))
+	recs, err := s.store.LatestReboots(ctx, now.Add(-boot.MaxWait))
 	if err != nil || len(recs) == 0 {
 		return err
 	}
@@ -102,17 +109,13 @@ func (s *Server) restoreAwaited(ctx context.Context) error {
 	}
 	as := make([]boot.Awaited, 0, len(recs))
 	for _, r := range recs {
-		timeout, on := watchdogTimeout(settings[r.NodeMAC])
 		retries, _ := strconv.Atoi(effective(settings[r.NodeMAC], vocab.BootRetries))
-		maxAge := maxAwaitedAge
-		if on {
-			maxAge = min(maxAge, timeout*time.Duration(retries+1))
-		}
-		if now.Sub(r.RequestedAt) > maxAge {
+		wait := bootWait(settings[r.NodeMAC])
+		if now.Sub(r.RequestedAt) > wait {
 			continue
 		}
 		a := boot.Awaited{MAC: r.NodeMAC, Requested: r.RequestedAt, Method: r.Method, Retries: retries,
-			Info: boot.RebootInfo{RecordID: r.ID, Requester: r.Requester, Cause: r.Cause}}
+			Info: boot.RebootInfo{RecordID: r.ID, Requester: r.Requester, Cause: r.Cause, Wait: wait}}
 		if id, it, n, ok := parseCampaignCause(r.Cause); ok {
 			a.Info.Campaign, a.Info.CampaignName, a.Info.Iteration, a.Info.Iterations = id, campaigns[id].Name, it, n
 		} else if row, ok := rowOf[r.NodeMAC]; ok && r.Cause == api.CauseBootupTimeout && !row.RequestedAt.After(r.RequestedAt) {
