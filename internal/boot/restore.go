@@ -40,7 +40,7 @@ func (t *Tracker) Restore(as []Awaited) int {
 		}
 		// ended: no engine of this server will tell the outcome; the
 		// boot alone completes it.
-		p := &pendingReboot{requested: a.Requested, deadline: a.Info.deadline(a.Requested), info: a.Info, method: a.Method, ended: true}
+		p := &pendingReboot{requested: a.Requested, deadline: a.Info.Deadline(a.Requested), info: a.Info, method: a.Method, ended: true}
 		if a.Info.Cause == api.CauseBootupTimeout && a.Retries > 0 && n.retriesLeft >= 0 && n.retriesLeft < a.Retries {
 			p.watchdogTry, p.watchdogTries = a.Retries-n.retriesLeft, a.Retries
 		}

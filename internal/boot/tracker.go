@@ -157,9 +157,9 @@ type RebootInfo struct {
 // off.
 const MaxWait = 24 * time.Hour
 
-// deadline is the last time at which a boot is still the reboot's, for
+// Deadline is the last time at which a boot is still the reboot's, for
 // a reboot asked at at.
-func (i RebootInfo) deadline(at time.Time) time.Time {
+func (i RebootInfo) Deadline(at time.Time) time.Time {
 	if i.Wait <= 0 || i.Wait > MaxWait {
 		return at.Add(MaxWait)
 	}
@@ -668,7 +668,7 @@ func (t *Tracker) BeginReboot(mac, name string, info RebootInfo, at time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	n := t.nodeLocked(mac, name)
-	p := &pendingReboot{requested: at, deadline: info.deadline(at), info: info}
+	p := &pendingReboot{requested: at, deadline: info.Deadline(at), info: info}
 	if n.watchdog && info.Cause == api.CauseBootupTimeout {
 		p.watchdogTry, p.watchdogTries = n.watchdogTry, n.watchdogTries
 		if old := n.reboot; old != nil && !old.booted && old.info.Campaign != "" && !at.After(old.deadline) {
