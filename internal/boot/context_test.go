@@ -138,19 +138,27 @@ func (w *rescuer) Reboot(ctx context.Context, mac string) {
 	w.rebooted <- struct{}{}
 }
 
+// campaignRebooted returns a tracker (with a rescuer watchdog, not
+// started) on a fake clock at t0, where node mac booted b1, then
+// campaign c7's iteration 3 of 10 rebooted it, waiting wait for its boot.
+func campaignRebooted(t *testing.T, mac, name string, t0 time.Time, wait time.Duration) (*boot.Tracker, *servertest.Clock, *rescuer) {
+	t.Helper()
+	wd := &rescuer{rebooted: make(chan struct{}, 1)}
+	tr, _, clock := newTracker(t, mac, name, t0, wd)
+	wd.tr = tr // before the first sweep (Start)
+	tr.Report(mac, name, "b1", "")
+	tr.BeginReboot(mac, name, boot.RebootInfo{RecordID: "c", Requester: "alice", Cause: api.CauseRebootRequested,
+		Campaign: "c7", Iteration: 3, Iterations: 10, Wait: wait}, clock.Now())
+	tr.RebootEnded(mac, api.CauseRebootRequested, "soft-reboot", boot.Rebooted)
+	return tr, clock, wd
+}
+
 // A boot that the watchdog rescued says so, with its try number, and
 // stays the campaign iteration it rescued.
 func TestBootContextWatchdog(t *testing.T) {
 	t.Parallel()
 	const mac, name = "52:54:00:00:04:03", "rescued"
-	t0 := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
-	wd := &rescuer{rebooted: make(chan struct{}, 1)}
-	tr, _, clock := newTracker(t, mac, name, t0, wd)
-	wd.tr = tr // before the first sweep (Start, below)
-	tr.Report(mac, name, "b1", "")
-	tr.BeginReboot(mac, name, boot.RebootInfo{RecordID: "c", Requester: "alice", Cause: api.CauseRebootRequested,
-		Campaign: "c7", Iteration: 3, Iterations: 10}, clock.Now())
-	tr.RebootEnded(mac, api.CauseRebootRequested, "soft-reboot", boot.Rebooted)
+	tr, clock, wd := campaignRebooted(t, mac, name, time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC), 0)
 	tr.Start()
 	testutil.Eventually(t, 10*time.Second, "the watchdog's first try", func() bool {
 		clock.Advance(61 * time.Second)
@@ -314,4 +322,24 @@ func TestFailedRebootWaitEnds(t *testing.T) {
 		}
 		return st.State == api.StateDown
 	})
+}
+
+// The watchdog's rescue of a campaign's boot is the campaign's iteration
+// only within the campaign's wait: a later boot is the rescue's alone.
+func TestBootContextRescueAfterCampaignWait(t *testing.T) {
+	t.Parallel()
+	const mac, name = "52:54:00:00:04:09", "slow"
+	tr, clock, wd := campaignRebooted(t, mac, name, time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC), 90*time.Second)
+	tr.Start()
+	clock.Advance(61 * time.Second) // one sweep, past the boot timeout: the rescue, within the campaign's wait
+	select {
+	case <-wd.rebooted:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no watchdog reboot 61 s after the campaign's")
+	}
+	clock.Advance(30 * time.Second) // 91 s after the campaign's reboot
+	got := tr.Report(mac, name, "b2", "")
+	if got.Cause != api.BootCauseWatchdog || got.RebootID != "wd" || got.WatchdogTry != 1 || got.Campaign != "" || got.Iteration != 0 {
+		t.Errorf("context of a rescued boot after the campaign's wait = %+v, want the watchdog's try 1, no campaign", got)
+	}
 }

@@ -216,8 +216,11 @@ type Observer interface {
 type pendingReboot struct {
 	requested time.Time
 	// deadline: a boot after it is not the reboot's (RebootInfo.Wait).
-	deadline time.Time
-	info     RebootInfo
+	// campaignDeadline, for a reboot with a campaign in its info: a
+	// boot after it is not the campaign's iteration (the campaign's
+	// wait, which the watchdog's rescue of its boot inherits).
+	deadline, campaignDeadline time.Time
+	info                       RebootInfo
 	// method is the method that rebooted the node, once known.
 	method string
 	// watchdogTry of watchdogTries: set for a boot watchdog's reboot.
@@ -619,10 +622,12 @@ func (t *Tracker) bootedLocked(n *nodeBoot, bootID string, now time.Time, nodeMe
 		n.reboot = nil // too late to be the reboot's: a boot of unknown cause
 	} else if p != nil && !p.booted {
 		c.Cause, c.Requester, c.Method, c.RebootID = p.info.Cause, p.info.Requester, p.method, p.info.RecordID
-		if p.info.Campaign != "" && p.info.Cause != api.CauseBootupTimeout {
-			c.Cause = api.BootCauseCampaign
+		if p.info.Campaign != "" && !now.After(p.campaignDeadline) {
+			if p.info.Cause != api.CauseBootupTimeout {
+				c.Cause = api.BootCauseCampaign
+			}
+			c.Campaign, c.CampaignName, c.Iteration, c.Iterations = p.info.Campaign, p.info.CampaignName, p.info.Iteration, p.info.Iterations
 		}
-		c.Campaign, c.CampaignName, c.Iteration, c.Iterations = p.info.Campaign, p.info.CampaignName, p.info.Iteration, p.info.Iterations
 		c.WatchdogTry, c.WatchdogTries = p.watchdogTry, p.watchdogTries
 		at := p.requested
 		c.RequestedAt = &at
@@ -669,14 +674,15 @@ func (t *Tracker) BeginReboot(mac, name string, info RebootInfo, at time.Time) {
 	defer t.mu.Unlock()
 	n := t.nodeLocked(mac, name)
 	p := &pendingReboot{requested: at, deadline: info.Deadline(at), info: info}
+	p.campaignDeadline = p.deadline
 	if n.watchdog && info.Cause == api.CauseBootupTimeout {
 		p.watchdogTry, p.watchdogTries = n.watchdogTry, n.watchdogTries
-		if old := n.reboot; old != nil && !old.booted && old.info.Campaign != "" && !at.After(old.deadline) {
-			// The watchdog rescues a campaign's reboot: the boot is
-			// still the campaign's iteration (unless the campaign
-			// has given up on it).
+		if old := n.reboot; old != nil && !old.booted && old.info.Campaign != "" && !at.After(old.campaignDeadline) {
+			// The watchdog rescues a campaign's reboot: a boot
+			// within the campaign's wait is still its iteration.
 			p.info.Campaign, p.info.CampaignName = old.info.Campaign, old.info.CampaignName
 			p.info.Iteration, p.info.Iterations = old.info.Iteration, old.info.Iterations
+			p.campaignDeadline = old.campaignDeadline
 		}
 	}
 	// A reboot still waiting for its boot is superseded: the next boot

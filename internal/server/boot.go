@@ -119,9 +119,11 @@ func (s *Server) restoreAwaited(ctx context.Context) error {
 			}
 		} else if row, ok := rowOf[r.NodeMAC]; ok && r.Cause == api.CauseBootupTimeout && !row.RequestedAt.After(r.RequestedAt) {
 			// The watchdog's rescue of the boot the campaign's row (asked
-			// before) waits for: still the campaign's iteration.
+			// before) waits for: still the campaign's iteration, within
+			// the campaign's wait.
 			c := campaigns[row.Campaign]
 			a.Info.Campaign, a.Info.CampaignName, a.Info.Iteration, a.Info.Iterations = row.Campaign, c.Name, row.Iteration, c.Repeat
+			a.CampaignDeadline = boot.RebootInfo{Wait: c.BootTimeout}.Deadline(row.RequestedAt)
 		}
 		if now.After(a.Info.Deadline(r.RequestedAt)) {
 			continue // whoever waited for its boot has given up
