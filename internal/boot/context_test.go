@@ -300,15 +300,19 @@ func TestBootContextBound(t *testing.T) {
 }
 
 // A node found down is booting while a failed reboot of it is pending,
-// and down again once the reboot's wait has passed.
+// and down again once the reboot's wait has passed. A reboot still in
+// progress past its wait is left to its end, which marks its node down.
 func TestFailedRebootWaitEnds(t *testing.T) {
 	t.Parallel()
-	const mac, name = "52:54:00:00:04:08", "gone"
+	const mac, name, slow = "52:54:00:00:04:08", "gone", "52:54:00:00:04:0a"
 	t0 := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
 	tr, _, clock := newTracker(t, mac, name, t0, nil)
 	tr.Report(mac, name, "b1", "")
+	tr.Report(slow, "slow", "s1", "")
 	tr.MarkDown(mac, api.CauseUnknown, "")
-	tr.BeginReboot(mac, name, boot.RebootInfo{RecordID: "r", Requester: "alice", Cause: api.CauseRebootRequested, Wait: time.Minute}, clock.Now())
+	for _, m := range []string{mac, slow} {
+		tr.BeginReboot(m, "", boot.RebootInfo{RecordID: "r" + m, Requester: "alice", Cause: api.CauseRebootRequested, Wait: time.Minute}, clock.Now())
+	}
 	tr.RebootEnded(mac, api.CauseRebootRequested, "", boot.Failed)
 	if st, _ := tr.Status(mac); st.State != api.StateBooting {
 		t.Fatalf("state after a failed reboot that may have reached the node = %s, want booting", st.State)
@@ -322,6 +326,11 @@ func TestFailedRebootWaitEnds(t *testing.T) {
 		}
 		return st.State == api.StateDown
 	})
+	// The sweep that took gone down ran past slow's wait too.
+	tr.RebootEnded(slow, api.CauseRebootRequested, "PoE-reboot", boot.Rebooted)
+	if st, _ := tr.Status(slow); st.State != api.StateBooting || st.Method != "PoE-reboot" {
+		t.Errorf("status of a node whose reboot ended after its wait = %+v, want booting after PoE-reboot", st)
+	}
 }
 
 // The watchdog's rescue of a campaign's boot is the campaign's iteration

@@ -797,8 +797,11 @@ func (t *Tracker) sweep() {
 			t.downLocked(n, now, api.CauseUnknown, "", fmt.Sprintf("no heartbeat for %s", t.cfg.Silence))
 			n.retriesLeft = -1
 		}
-		if p := n.reboot; p != nil && !p.booted && now.After(p.deadline) {
-			n.reboot = nil // its boot will not come: not booting for it any more
+		if p := n.reboot; p != nil && p.ended && !p.booted && now.After(p.deadline) {
+			// Its boot will not come: the node is not booting for it
+			// any more. (One still in progress is left to its end,
+			// which marks the node down if it rebooted it.)
+			n.reboot = nil
 		}
 		if t.watchdogCandidateLocked(n) {
 			stuck = append(stuck, n.mac)
