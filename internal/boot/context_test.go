@@ -3,6 +3,7 @@ package boot_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -57,7 +58,7 @@ func TestBootContext(t *testing.T) {
 
 	at := clock.Now()
 	tr.BeginReboot(mac, name, boot.RebootInfo{RecordID: "r1", Requester: "alice", Cause: api.CauseRebootRequested}, at)
-	tr.RebootEnded(mac, api.CauseRebootRequested, "soft-reboot", true)
+	tr.RebootEnded(mac, api.CauseRebootRequested, "soft-reboot", boot.Rebooted)
 	got = tr.Report(mac, name, "b2", "kexec")
 	want := api.BootContext{BootID: "b2", Cause: api.BootCauseUser, Requester: "alice", Method: "soft-reboot", NodeMethod: "kexec", RebootID: "r1", RequestedAt: &at}
 	if diff := cmp.Diff(want, got); diff != "" {
@@ -72,7 +73,7 @@ func TestBootContext(t *testing.T) {
 	if got.Method != "" || got.Cause != api.BootCauseCampaign || got.Campaign != "c1" || got.Iteration != 2 || got.Iterations != 5 {
 		t.Errorf("context of a campaign's boot before the outcome = %+v, want cause campaign, c1 2/5, no method", got)
 	}
-	tr.RebootEnded(mac, api.CauseRebootRequested, "PoE-reboot", true)
+	tr.RebootEnded(mac, api.CauseRebootRequested, "PoE-reboot", boot.Rebooted)
 	if c := tr.BootContext(mac); c == nil || c.Method != "PoE-reboot" || c.BootID != "b3" {
 		t.Errorf("BootContext after the outcome = %+v, want b3 by PoE-reboot", c)
 	}
@@ -133,8 +134,23 @@ func (w *rescuer) Limits(_ context.Context, macs []string) (map[string]boot.Limi
 
 func (w *rescuer) Reboot(ctx context.Context, mac string) {
 	w.tr.BeginReboot(mac, "", boot.RebootInfo{RecordID: "wd", Requester: api.WatchdogRequester, Cause: api.CauseBootupTimeout}, w.tr.Now())
-	w.tr.RebootEnded(mac, api.CauseBootupTimeout, "PoE-reboot", true)
+	w.tr.RebootEnded(mac, api.CauseBootupTimeout, "PoE-reboot", boot.Rebooted)
 	w.rebooted <- struct{}{}
+}
+
+// campaignRebooted returns a tracker (with a rescuer watchdog, not
+// started) on a fake clock at t0, where node mac booted b1, then
+// campaign c7's iteration 3 of 10 rebooted it, waiting wait for its boot.
+func campaignRebooted(t *testing.T, mac, name string, t0 time.Time, wait time.Duration) (*boot.Tracker, *servertest.Clock, *rescuer) {
+	t.Helper()
+	wd := &rescuer{rebooted: make(chan struct{}, 1)}
+	tr, _, clock := newTracker(t, mac, name, t0, wd)
+	wd.tr = tr // before the first sweep (Start)
+	tr.Report(mac, name, "b1", "")
+	tr.BeginReboot(mac, name, boot.RebootInfo{RecordID: "c", Requester: "alice", Cause: api.CauseRebootRequested,
+		Campaign: "c7", Iteration: 3, Iterations: 10, Wait: wait}, clock.Now())
+	tr.RebootEnded(mac, api.CauseRebootRequested, "soft-reboot", boot.Rebooted)
+	return tr, clock, wd
 }
 
 // A boot that the watchdog rescued says so, with its try number, and
@@ -142,14 +158,7 @@ func (w *rescuer) Reboot(ctx context.Context, mac string) {
 func TestBootContextWatchdog(t *testing.T) {
 	t.Parallel()
 	const mac, name = "52:54:00:00:04:03", "rescued"
-	t0 := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
-	wd := &rescuer{rebooted: make(chan struct{}, 1)}
-	tr, _, clock := newTracker(t, mac, name, t0, wd)
-	wd.tr = tr // before the first sweep (Start, below)
-	tr.Report(mac, name, "b1", "")
-	tr.BeginReboot(mac, name, boot.RebootInfo{RecordID: "c", Requester: "alice", Cause: api.CauseRebootRequested,
-		Campaign: "c7", Iteration: 3, Iterations: 10}, clock.Now())
-	tr.RebootEnded(mac, api.CauseRebootRequested, "soft-reboot", true)
+	tr, clock, wd := campaignRebooted(t, mac, name, time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC), 0)
 	tr.Start()
 	testutil.Eventually(t, 10*time.Second, "the watchdog's first try", func() bool {
 		clock.Advance(61 * time.Second)
@@ -227,5 +236,119 @@ func TestRestore(t *testing.T) {
 	}
 	if got := tr.Report(mine, "mine", "d2", ""); got.RebootID != "m" || got.Requester != "carol" {
 		t.Errorf("context of a node this server rebooted = %+v, want carol's reboot m", got)
+	}
+}
+
+// A reboot is a boot's cause only within its wait: one that failed but
+// may have reached the node (a request sent, no reply) gives its context
+// to a boot within the wait, not to one after (someone pulled the plug
+// days later), nor does a reboot that reached nothing, even at once. A
+// boot that is not the reboot's has cause unknown and leaves the
+// reboot's record without boot time.
+func TestBootContextBound(t *testing.T) {
+	t.Parallel()
+	const mac, name = "52:54:00:00:04:07", "bound"
+	t0 := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	tr, st, clock := newTracker(t, mac, name, t0, nil)
+	tr.Report(mac, name, "b0", "")
+	wait := 30 * time.Minute // 180 s × (9 + 1)
+	for i, c := range []struct {
+		name    string
+		outcome boot.Outcome
+		wait    time.Duration // the reboot's Wait; 0: boot.MaxWait
+		after   time.Duration // from the reboot to the boot
+		want    string        // the boot's cause
+	}{
+		{"failed, boot within the wait", boot.Failed, wait, wait, api.BootCauseUser},
+		{"failed, boot after the wait", boot.Failed, wait, wait + time.Second, api.BootCauseUnknown},
+		{"rebooted, boot after the wait", boot.Rebooted, wait, wait + time.Second, api.BootCauseUnknown},
+		{"failed, no wait, boot within MaxWait", boot.Failed, 0, boot.MaxWait, api.BootCauseUser},
+		{"failed, no wait, boot after MaxWait", boot.Failed, 0, boot.MaxWait + time.Second, api.BootCauseUnknown},
+		{"not reached, boot at once", boot.NotReached, wait, time.Second, api.BootCauseUnknown},
+	} {
+		batch := fmt.Sprintf("b%d", i)
+		at := clock.Now()
+		ids, err := st.AddReboots(t.Context(), []store.Reboot{{Batch: batch, Requester: "alice", Cause: api.CauseRebootRequested, NodeMAC: mac, NodeName: name,
+			RequestedAt: at, FinishedAt: at}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr.BeginReboot(mac, name, boot.RebootInfo{RecordID: ids[0], Requester: "alice", Cause: api.CauseRebootRequested, Wait: c.wait}, at)
+		tr.RebootEnded(mac, api.CauseRebootRequested, "soft-reboot", c.outcome)
+		clock.Advance(c.after)
+		bootID := fmt.Sprintf("b%d", i+1)
+		got := tr.Report(mac, name, bootID, "")
+		tr.Flush()
+		recs, err := st.Reboots(t.Context(), store.RebootFilter{Batch: batch})
+		if err != nil || len(recs) != 1 {
+			t.Fatalf("%s: records %+v, %v", c.name, recs, err)
+		}
+		if c.want == api.BootCauseUser {
+			if got.Cause != c.want || got.RebootID != ids[0] || recs[0].BootID != bootID {
+				t.Errorf("%s: context %+v, record booted as %q; want alice's reboot %s, booted as %s", c.name, got, recs[0].BootID, ids[0], bootID)
+			}
+			continue
+		}
+		if got.Cause != c.want || got.RebootID != "" || got.Requester != "" || !recs[0].BootedAt.IsZero() || recs[0].BootID != "" {
+			t.Errorf("%s: context %+v, record booted as %q at %v; want cause unknown, the record without boot", c.name, got, recs[0].BootID, recs[0].BootedAt)
+		}
+		// Nothing is left pending: the next boot is no reboot's either.
+		if again := tr.Report(mac, name, bootID+"'", ""); again.Cause != api.BootCauseUnknown {
+			t.Errorf("%s: the boot after = %+v, want cause unknown", c.name, again)
+		}
+	}
+}
+
+// A node found down is booting while a failed reboot of it is pending,
+// and down again once the reboot's wait has passed. A reboot still in
+// progress past its wait is left to its end, which marks its node down.
+func TestFailedRebootWaitEnds(t *testing.T) {
+	t.Parallel()
+	const mac, name, slow = "52:54:00:00:04:08", "gone", "52:54:00:00:04:0a"
+	t0 := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	tr, _, clock := newTracker(t, mac, name, t0, nil)
+	tr.Report(mac, name, "b1", "")
+	tr.Report(slow, "slow", "s1", "")
+	tr.MarkDown(mac, api.CauseUnknown, "")
+	for _, m := range []string{mac, slow} {
+		tr.BeginReboot(m, "", boot.RebootInfo{RecordID: "r" + m, Requester: "alice", Cause: api.CauseRebootRequested, Wait: time.Minute}, clock.Now())
+	}
+	tr.RebootEnded(mac, api.CauseRebootRequested, "", boot.Failed)
+	if st, _ := tr.Status(mac); st.State != api.StateBooting {
+		t.Fatalf("state after a failed reboot that may have reached the node = %s, want booting", st.State)
+	}
+	tr.Start()
+	testutil.Eventually(t, 10*time.Second, "the node down again", func() bool {
+		clock.Advance(time.Second)
+		st, _ := tr.Status(mac)
+		if st.State == api.StateDown && !clock.Now().After(t0.Add(time.Minute)) {
+			t.Fatalf("down again at %s, within the reboot's wait", clock.Now().Sub(t0))
+		}
+		return st.State == api.StateDown
+	})
+	// The sweep that took gone down ran past slow's wait too.
+	tr.RebootEnded(slow, api.CauseRebootRequested, "PoE-reboot", boot.Rebooted)
+	if st, _ := tr.Status(slow); st.State != api.StateBooting || st.Method != "PoE-reboot" {
+		t.Errorf("status of a node whose reboot ended after its wait = %+v, want booting after PoE-reboot", st)
+	}
+}
+
+// The watchdog's rescue of a campaign's boot is the campaign's iteration
+// only within the campaign's wait: a later boot is the rescue's alone.
+func TestBootContextRescueAfterCampaignWait(t *testing.T) {
+	t.Parallel()
+	const mac, name = "52:54:00:00:04:09", "slow"
+	tr, clock, wd := campaignRebooted(t, mac, name, time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC), 90*time.Second)
+	tr.Start()
+	clock.Advance(61 * time.Second) // one sweep, past the boot timeout: the rescue, within the campaign's wait
+	select {
+	case <-wd.rebooted:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no watchdog reboot 61 s after the campaign's")
+	}
+	clock.Advance(30 * time.Second) // 91 s after the campaign's reboot
+	got := tr.Report(mac, name, "b2", "")
+	if got.Cause != api.BootCauseWatchdog || got.RebootID != "wd" || got.WatchdogTry != 1 || got.Campaign != "" || got.Iteration != 0 {
+		t.Errorf("context of a rescued boot after the campaign's wait = %+v, want the watchdog's try 1, no campaign", got)
 	}
 }

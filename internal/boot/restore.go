@@ -19,6 +19,10 @@ type Awaited struct {
 	// the watchdog's retries left (the node's stored boot status) it
 	// gives the try's number.
 	Retries int
+	// CampaignDeadline, for a watchdog's rescue of a campaign's boot
+	// (Info names the campaign): a boot after it is not the campaign's
+	// iteration. Zero: Info's deadline.
+	CampaignDeadline time.Time
 }
 
 // Restore makes each awaited reboot its node's pending reboot, as
@@ -40,7 +44,11 @@ func (t *Tracker) Restore(as []Awaited) int {
 		}
 		// ended: no engine of this server will tell the outcome; the
 		// boot alone completes it.
-		p := &pendingReboot{requested: a.Requested, info: a.Info, method: a.Method, ended: true}
+		p := &pendingReboot{requested: a.Requested, deadline: a.Info.Deadline(a.Requested), info: a.Info, method: a.Method, ended: true}
+		p.campaignDeadline = p.deadline
+		if !a.CampaignDeadline.IsZero() {
+			p.campaignDeadline = a.CampaignDeadline
+		}
 		if a.Info.Cause == api.CauseBootupTimeout && a.Retries > 0 && n.retriesLeft >= 0 && n.retriesLeft < a.Retries {
 			p.watchdogTry, p.watchdogTries = a.Retries-n.retriesLeft, a.Retries
 		}

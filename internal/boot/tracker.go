@@ -142,7 +142,46 @@ type RebootInfo struct {
 	// campaign's reboot.
 	Campaign, CampaignName string
 	Iteration, Iterations  int
+	// Wait is how long after it was asked the reboot can still be the
+	// cause of its node's next boot: the node's boot wait (its
+	// boot.timeout × (boot.retries + 1) with the watchdog on) or a
+	// campaign's --boot-timeout; 0 or more than MaxWait: MaxWait. A boot
+	// that comes later is not the reboot's: whoever waited for it has
+	// given up, and the boot has another cause (someone pulled the
+	// plug) that the server does not know.
+	Wait time.Duration
 }
+
+// MaxWait bounds RebootInfo.Wait: the longest a campaign waits for a
+// boot (--boot-timeout), and the boot wait of a node whose watchdog is
+// off.
+const MaxWait = 24 * time.Hour
+
+// Deadline is the last time at which a boot is still the reboot's, for
+// a reboot asked at at.
+func (i RebootInfo) Deadline(at time.Time) time.Time {
+	if i.Wait <= 0 || i.Wait > MaxWait {
+		return at.Add(MaxWait)
+	}
+	return at.Add(i.Wait)
+}
+
+// Outcome is how a reboot ended, for RebootEnded.
+type Outcome int
+
+const (
+	// Rebooted: the agent acknowledged, or a hard reboot worked.
+	Rebooted Outcome = iota + 1
+	// Failed: no method worked, but one may have reached the node (a
+	// request sent and no reply, a power device that did not answer):
+	// the node may reboot anyway, so its next boot within the reboot's
+	// wait is still the reboot's.
+	Failed
+	// NotReached: no method worked and none reached the node
+	// (connection refused, no route, the agent's KO, no power method,
+	// forbidden on switch): the node's next boot is not the reboot's.
+	NotReached
+)
 
 // Done is an experiment's report that its boot's work is finished.
 type Done struct {
@@ -176,7 +215,12 @@ type Observer interface {
 // pendingReboot follows one reboot until the node's next boot.
 type pendingReboot struct {
 	requested time.Time
-	info      RebootInfo
+	// deadline: a boot after it is not the reboot's (RebootInfo.Wait).
+	// campaignDeadline, for a reboot with a campaign in its info: a
+	// boot after it is not the campaign's iteration (the campaign's
+	// wait, which the watchdog's rescue of its boot inherits).
+	deadline, campaignDeadline time.Time
+	info                       RebootInfo
 	// method is the method that rebooted the node, once known.
 	method string
 	// watchdogTry of watchdogTries: set for a boot watchdog's reboot.
@@ -574,12 +618,16 @@ func (t *Tracker) bootedLocked(n *nodeBoot, bootID string, now time.Time, nodeMe
 	n.bootID = bootID
 	n.done = nil
 	c := &api.BootContext{BootID: bootID, Cause: api.BootCauseUnknown, NodeMethod: nodeMethod}
-	if p := n.reboot; p != nil && !p.booted {
+	if p := n.reboot; p != nil && !p.booted && now.After(p.deadline) {
+		n.reboot = nil // too late to be the reboot's: a boot of unknown cause
+	} else if p != nil && !p.booted {
 		c.Cause, c.Requester, c.Method, c.RebootID = p.info.Cause, p.info.Requester, p.method, p.info.RecordID
-		if p.info.Campaign != "" && p.info.Cause != api.CauseBootupTimeout {
-			c.Cause = api.BootCauseCampaign
+		if p.info.Campaign != "" && !now.After(p.campaignDeadline) {
+			if p.info.Cause != api.CauseBootupTimeout {
+				c.Cause = api.BootCauseCampaign
+			}
+			c.Campaign, c.CampaignName, c.Iteration, c.Iterations = p.info.Campaign, p.info.CampaignName, p.info.Iteration, p.info.Iterations
 		}
-		c.Campaign, c.CampaignName, c.Iteration, c.Iterations = p.info.Campaign, p.info.CampaignName, p.info.Iteration, p.info.Iterations
 		c.WatchdogTry, c.WatchdogTries = p.watchdogTry, p.watchdogTries
 		at := p.requested
 		c.RequestedAt = &at
@@ -625,14 +673,16 @@ func (t *Tracker) BeginReboot(mac, name string, info RebootInfo, at time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	n := t.nodeLocked(mac, name)
-	p := &pendingReboot{requested: at, info: info}
+	p := &pendingReboot{requested: at, deadline: info.Deadline(at), info: info}
+	p.campaignDeadline = p.deadline
 	if n.watchdog && info.Cause == api.CauseBootupTimeout {
 		p.watchdogTry, p.watchdogTries = n.watchdogTry, n.watchdogTries
-		if old := n.reboot; old != nil && !old.booted && old.info.Campaign != "" {
-			// The watchdog rescues a campaign's reboot: the boot is
-			// still the campaign's iteration.
+		if old := n.reboot; old != nil && !old.booted && old.info.Campaign != "" && !at.After(old.campaignDeadline) {
+			// The watchdog rescues a campaign's reboot: a boot
+			// within the campaign's wait is still its iteration.
 			p.info.Campaign, p.info.CampaignName = old.info.Campaign, old.info.CampaignName
 			p.info.Iteration, p.info.Iterations = old.info.Iteration, old.info.Iterations
+			p.campaignDeadline = old.campaignDeadline
 		}
 	}
 	// A reboot still waiting for its boot is superseded: the next boot
@@ -640,10 +690,13 @@ func (t *Tracker) BeginReboot(mac, name string, info RebootInfo, at time.Time) {
 	n.reboot = p
 }
 
-// RebootEnded records a reboot's outcome. A node rebooted (its agent
-// acknowledged, or its power was cycled) is down until it reports a new
-// boot; once both the outcome and the boot are known, nothing is pending.
-func (t *Tracker) RebootEnded(mac, cause, method string, ok bool) {
+// RebootEnded records the outcome of the reboot BeginReboot began. A
+// node rebooted (its agent acknowledged, or its power was cycled) is down
+// until it reports a new boot; once both the outcome and the boot are
+// known, nothing is pending. A failed reboot leaves the node's state as
+// it was; one that may have reached the node stays pending until its
+// deadline (RebootInfo.Wait), one that did not (NotReached) is dropped.
+func (t *Tracker) RebootEnded(mac, cause, method string, outcome Outcome) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	n := t.nodes[mac]
@@ -651,6 +704,11 @@ func (t *Tracker) RebootEnded(mac, cause, method string, ok bool) {
 		return
 	}
 	p := n.reboot
+	ok := outcome == Rebooted
+	if outcome == NotReached && !p.booted {
+		n.reboot = nil
+		return
+	}
 	if ok {
 		n.lastMethod = method
 		p.method = method
@@ -738,6 +796,12 @@ func (t *Tracker) sweep() {
 		if n.booted && n.beats && now.Sub(n.lastSeen) >= t.cfg.Silence {
 			t.downLocked(n, now, api.CauseUnknown, "", fmt.Sprintf("no heartbeat for %s", t.cfg.Silence))
 			n.retriesLeft = -1
+		}
+		if p := n.reboot; p != nil && p.ended && !p.booted && now.After(p.deadline) {
+			// Its boot will not come: the node is not booting for it
+			// any more. (One still in progress is left to its end,
+			// which marks the node down if it rebooted it.)
+			n.reboot = nil
 		}
 		if t.watchdogCandidateLocked(n) {
 			stuck = append(stuck, n.mac)

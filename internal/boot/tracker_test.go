@@ -133,7 +133,7 @@ func TestFlushWritesEveryPart(t *testing.T) {
 			t.Fatal(err)
 		}
 		tr.BeginReboot(mac, name, boot.RebootInfo{RecordID: ids[0]}, clock.Now())
-		tr.RebootEnded(mac, "test", "soft", true)
+		tr.RebootEnded(mac, "test", "soft", boot.Rebooted)
 		tr.Report(mac, name, bootID, "")
 		tr.Flush()
 		return ids[0]

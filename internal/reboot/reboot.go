@@ -189,6 +189,43 @@ func (r Result) Err() error {
 	return r.Attempts[len(r.Attempts)-1].Err
 }
 
+// MayHaveActed reports whether the reboot may have acted on the node: it
+// rebooted it, or an attempt failed in a way that leaves that possible
+// (the request was sent and no reply came, the connection broke, a power
+// device did not answer or answered an error midway). It is false when
+// every attempt failed before anything reached the node: the connection
+// was refused or never set up, there is no route, the agent answered KO
+// (it then starts nothing, netservice.Node), no power method, the switch
+// forbids it, the node's port is unknown, or the attempt never started.
+// The boot tracker uses it to know whether the node's next boot can be
+// this reboot's.
+func (r Result) MayHaveActed() bool {
+	if r.OK {
+		return true
+	}
+	for _, a := range r.Attempts {
+		if !untouched(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// untouched reports whether a failed attempt provably did nothing to the
+// node.
+func untouched(a Attempt) bool {
+	if a.Method == "none" { // never started
+		return true
+	}
+	for _, e := range []error{netservice.ErrRefused, netservice.ErrConnectTimeout, netservice.ErrUnreachable, netservice.ErrKO,
+		ErrNoMethod, power.ErrForbidden, power.ErrUnknownPosition} {
+		if errors.Is(a.Err, e) {
+			return true
+		}
+	}
+	return false
+}
+
 // Reboot reboots nodes and returns one Result per node, in input order.
 // hard skips the soft attempt. progress, if not nil, is called once per
 // node as soon as its outcome is known, from any goroutine (calls may be

@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/walt-testbed/walt/internal/power"
 	"github.com/walt-testbed/walt/internal/reboot"
 	"github.com/walt-testbed/walt/internal/reboot/reboottest"
 )
@@ -361,5 +362,39 @@ func TestObserverStartedBeforeFirstStep(t *testing.T) {
 	want := map[string]string{"n0": "started finished", "n1": "started finished", "n2": "finished"}
 	if diff := cmp.Diff(want, obs.order); diff != "" {
 		t.Errorf("observer calls (-want +got):\n%s", diff)
+	}
+}
+
+// MayHaveActed tells a failed reboot that may still reboot the node (a
+// request sent and no reply, a power device that did not answer) from one
+// that reached nothing (refused, KO, no method, forbidden, not started).
+func TestMayHaveActed(t *testing.T) {
+	t.Parallel()
+	ns, _ := nodes(t, reboottest.OK, reboottest.Refused, reboottest.BlackHole, reboottest.KO, reboottest.Garbage)
+	want := []bool{true, false, true, false, true} // garbage: the agent read the request
+	for i, r := range newEngine(t, nil).Reboot(t.Context(), ns, false, nil) {
+		if got := r.MayHaveActed(); got != want[i] {
+			t.Errorf("%s (%+v): MayHaveActed() = %t, want %t", r.Node.Name, summarize(r), got, want[i])
+		}
+	}
+	for _, c := range []struct {
+		err  error
+		want bool
+	}{
+		{fmt.Errorf("poe.reboots is not enabled on sw1: %w", power.ErrForbidden), false},
+		{fmt.Errorf("%w: switch port of the node unknown", power.ErrUnknownPosition), false},
+		{fmt.Errorf("switch sw1: %w", power.ErrUnreachable), true},
+		{fmt.Errorf("switch sw1: %w", power.ErrDenied), true}, // maybe at power-on, after the cut
+	} {
+		e := newEngine(t, func(cfg *reboot.Config) { cfg.Physical = &hardDriver{method: "PoE-reboot", err: c.err} })
+		r := e.Reboot(t.Context(), ns[1:2], true, nil)[0]
+		if got := r.MayHaveActed(); got != c.want {
+			t.Errorf("hard reboot failing with %q: MayHaveActed() = %t, want %t", c.err, got, c.want)
+		}
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if r := newEngine(t, nil).Reboot(ctx, ns[:1], false, nil)[0]; r.MayHaveActed() {
+		t.Errorf("reboot never started (%+v): MayHaveActed() = true, want false", summarize(r))
 	}
 }

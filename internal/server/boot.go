@@ -55,24 +55,34 @@ func watchdogTimeout(settings map[string]string) (time.Duration, bool) {
 	return time.Duration(secs) * time.Second, true
 }
 
-// maxAwaitedAge bounds the age of a reboot whose boot a starting server
-// still expects, for a node whose watchdog is off (boot.timeout none):
-// the longest a campaign waits for a boot (--boot-timeout).
-const maxAwaitedAge = 24 * time.Hour
+// bootWait is how long a reboot of a node with these settings waits for
+// its boot (boot.RebootInfo.Wait): boot.timeout × (boot.retries + 1),
+// after which the watchdog has given up on the node; boot.MaxWait when
+// the watchdog is off (boot.timeout none), and at most that.
+func bootWait(settings map[string]string) time.Duration {
+	timeout, on := watchdogTimeout(settings)
+	if !on {
+		return boot.MaxWait
+	}
+	retries, _ := strconv.Atoi(effective(settings, vocab.BootRetries))
+	return min(boot.MaxWait, timeout*time.Duration(retries+1))
+}
 
 // restoreAwaited gives the boot tracker the reboots the previous server
 // asked and whose boot it did not see, so that the first boot a node
 // reports to this server says why it happened (docs/boot-tracking.md):
-// each node's latest reboot record with no boot yet, no older than its
-// boot.timeout × (boot.retries + 1) (the watchdog has given up on it by
-// then; maxAwaitedAge when the watchdog is off). A campaign's reboot
-// names its campaign and iteration in its cause; a watchdog's rescue of
-// a campaign's boot gets them from the running campaign's row waiting
-// for that boot. A few reads at start, none per boot report; at most one
-// reboot a node.
+// each node's latest reboot record with no boot yet, no older than the
+// time its boot was waited for: the campaign's --boot-timeout for a
+// campaign's reboot, else the node's bootWait. A campaign's reboot names
+// its campaign and iteration in its cause, and gets the campaign's name
+// (running or not); a watchdog's rescue of a campaign's boot gets them
+// from the running campaign's row waiting for that boot. A few reads at
+// start (the records, the settings, the running campaigns' rows, the
+// campaigns: the running ones, then each other one a record names, by
+// id), none per boot report; at most one reboot a node.
 func (s *Server) restoreAwaited(ctx context.Context) error {
 	now := time.Now()
-	recs, err := s.store.LatestReboots(ctx, now.Add(-maxAwaitedAge))
+	recs, err := s.store.LatestReboots(ctx, now.Add(-boot.MaxWait))
 	if err != nil || len(recs) == 0 {
 		return err
 	}
@@ -84,15 +94,9 @@ func (s *Server) restoreAwaited(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	campaigns := map[string]store.Campaign{}
-	if len(rows) > 0 {
-		cs, err := s.store.Campaigns(ctx, store.CampaignFilter{State: api.CampaignRunning})
-		if err != nil {
-			return err
-		}
-		for _, c := range cs {
-			campaigns[c.ID] = c
-		}
+	campaigns, err := s.awaitedCampaigns(ctx, recs, len(rows) > 0)
+	if err != nil {
+		return err
 	}
 	rowOf := make(map[string]store.CampaignBoot, len(rows))
 	for _, r := range rows {
@@ -102,24 +106,27 @@ func (s *Server) restoreAwaited(ctx context.Context) error {
 	}
 	as := make([]boot.Awaited, 0, len(recs))
 	for _, r := range recs {
-		timeout, on := watchdogTimeout(settings[r.NodeMAC])
 		retries, _ := strconv.Atoi(effective(settings[r.NodeMAC], vocab.BootRetries))
-		maxAge := maxAwaitedAge
-		if on {
-			maxAge = min(maxAge, timeout*time.Duration(retries+1))
-		}
-		if now.Sub(r.RequestedAt) > maxAge {
-			continue
-		}
 		a := boot.Awaited{MAC: r.NodeMAC, Requested: r.RequestedAt, Method: r.Method, Retries: retries,
-			Info: boot.RebootInfo{RecordID: r.ID, Requester: r.Requester, Cause: r.Cause}}
+			Info: boot.RebootInfo{RecordID: r.ID, Requester: r.Requester, Cause: r.Cause, Wait: bootWait(settings[r.NodeMAC])}}
 		if id, it, n, ok := parseCampaignCause(r.Cause); ok {
-			a.Info.Campaign, a.Info.CampaignName, a.Info.Iteration, a.Info.Iterations = id, campaigns[id].Name, it, n
+			a.Info.Campaign, a.Info.Iteration, a.Info.Iterations = id, it, n
+			if c, ok := campaigns[id]; ok {
+				a.Info.CampaignName = c.Name
+				if c.BootTimeout > 0 { // the campaign waited for the boot its own time
+					a.Info.Wait = c.BootTimeout
+				}
+			}
 		} else if row, ok := rowOf[r.NodeMAC]; ok && r.Cause == api.CauseBootupTimeout && !row.RequestedAt.After(r.RequestedAt) {
 			// The watchdog's rescue of the boot the campaign's row (asked
-			// before) waits for: still the campaign's iteration.
+			// before) waits for: still the campaign's iteration, within
+			// the campaign's wait.
 			c := campaigns[row.Campaign]
 			a.Info.Campaign, a.Info.CampaignName, a.Info.Iteration, a.Info.Iterations = row.Campaign, c.Name, row.Iteration, c.Repeat
+			a.CampaignDeadline = boot.RebootInfo{Wait: c.BootTimeout}.Deadline(row.RequestedAt)
+		}
+		if now.After(a.Info.Deadline(r.RequestedAt)) {
+			continue // whoever waited for its boot has given up
 		}
 		as = append(as, a)
 	}
@@ -127,6 +134,41 @@ func (s *Server) restoreAwaited(ctx context.Context) error {
 		s.log.Info("boot tracking: reboots of the previous server still waiting for their boot", "nodes", n)
 	}
 	return nil
+}
+
+// awaitedCampaigns reads the campaigns restoreAwaited needs, by ID: the
+// running ones if withRunning (their rows await boots), and each other
+// one the causes of recs name, whatever its state: a campaign that ended
+// or was stopped while no server ran still names the boot of its last
+// reboot. One read for the running campaigns, one per other campaign
+// named (at most one a record).
+func (s *Server) awaitedCampaigns(ctx context.Context, recs []store.Reboot, withRunning bool) (map[string]store.Campaign, error) {
+	campaigns := map[string]store.Campaign{}
+	if withRunning {
+		cs, err := s.store.Campaigns(ctx, store.CampaignFilter{State: api.CampaignRunning})
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range cs {
+			campaigns[c.ID] = c
+		}
+	}
+	tried := map[string]bool{}
+	for _, r := range recs {
+		id, _, _, ok := parseCampaignCause(r.Cause)
+		if _, known := campaigns[id]; !ok || known || tried[id] {
+			continue
+		}
+		tried[id] = true
+		cs, err := s.store.Campaigns(ctx, store.CampaignFilter{ID: id})
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range cs {
+			campaigns[c.ID] = c
+		}
+	}
+	return campaigns, nil
 }
 
 // Reboot is the watchdog's hard reboot (watchdogReboot).

@@ -26,14 +26,18 @@ const maxBeats = 10000
 // tracker hears of each node's reboot when its pipeline starts and ends.
 // progress, if not nil, gets each node's record as the API shows it, once
 // stored.
-func (s *Server) runReboot(ctx context.Context, nodes []reboot.Node, req api.RebootRequest, progress func(*api.NodeResult)) ([]reboot.Result, string, error) {
-	return s.runRebootWith(ctx, nodes, req, boot.RebootInfo{}, progress)
+func (s *Server) runReboot(ctx context.Context, ts targets, req api.RebootRequest, progress func(*api.NodeResult)) ([]reboot.Result, string, error) {
+	return s.runRebootWith(ctx, ts, req, boot.RebootInfo{}, progress)
 }
 
 // runRebootWith is runReboot with the campaign part of the boot context
-// (info's campaign fields) the nodes' next boots get.
-func (s *Server) runRebootWith(ctx context.Context, nodes []reboot.Node, req api.RebootRequest, info boot.RebootInfo, progress func(*api.NodeResult)) ([]reboot.Result, string, error) {
-	b := &batchRun{s: s, ctx: ctx, batch: sqlstore.NewID(), req: req, info: info, progress: progress}
+// (info's campaign fields and Wait, the campaign's boot timeout) the
+// nodes' next boots get. Without a Wait in info, each node's reboot waits
+// for its boot as long as ts says.
+func (s *Server) runRebootWith(ctx context.Context, ts targets, req api.RebootRequest, info boot.RebootInfo, progress func(*api.NodeResult)) ([]reboot.Result, string, error) {
+	nodes := ts.nodes
+	b := &batchRun{s: s, ctx: ctx, batch: sqlstore.NewID(), req: req, info: info, waits: ts.waits, progress: progress,
+		started: make([]bool, len(nodes))}
 	now := time.Now()
 	recs := make([]store.Reboot, len(nodes))
 	for i, n := range nodes {
@@ -52,12 +56,16 @@ func (s *Server) runRebootWith(ctx context.Context, nodes []reboot.Node, req api
 
 // batchRun is the engine Observer of one runReboot.
 type batchRun struct {
-	s        *Server
-	ctx      context.Context
-	batch    string
-	req      api.RebootRequest
-	info     boot.RebootInfo // the campaign's part of the boot context
-	ids      []string        // record IDs, by node index; ids[i] changes on node i's pipeline only
+	s     *Server
+	ctx   context.Context
+	batch string
+	req   api.RebootRequest
+	info  boot.RebootInfo // the campaign's part of the boot context
+	waits []time.Duration // the nodes' boot waits, by node index
+	ids   []string        // record IDs, by node index; ids[i] changes on node i's pipeline only
+	// started[i]: the tracker heard of node i's reboot (Started), so
+	// hears of its end. Written and read on node i's pipeline only.
+	started  []bool
 	progress func(*api.NodeResult)
 
 	mu     sync.Mutex
@@ -79,7 +87,11 @@ func (b *batchRun) Started(i int, n reboot.Node) {
 	}
 	info := b.info
 	info.RecordID, info.Requester, info.Cause = b.ids[i], b.req.Requester, b.req.Cause
+	if info.Wait == 0 {
+		info.Wait = b.waits[i]
+	}
 	b.s.boots.BeginReboot(n.MAC, n.Name, info, b.s.boots.Now())
+	b.started[i] = true
 }
 
 // Finished completes node i's record, then tells the tracker and the
@@ -100,13 +112,28 @@ func (b *batchRun) Finished(i int, res reboot.Result) {
 			b.fail(res.Node.Name, err)
 		}
 		rec.ID = id
-		b.s.boots.RebootEnded(res.Node.MAC, b.req.Cause, res.Method, res.OK)
+		if b.started[i] {
+			// Else the pipeline never started (ctx ended before): the
+			// node's pending reboot, if any, is another's.
+			b.s.boots.RebootEnded(res.Node.MAC, b.req.Cause, res.Method, bootOutcome(res))
+		}
 	}
 	if b.progress != nil {
 		nr := toAPIRecord(rec).NodeResult
 		withCuts(&nr, res)
 		b.progress(&nr)
 	}
+}
+
+// bootOutcome is how the tracker hears of a reboot's outcome.
+func bootOutcome(res reboot.Result) boot.Outcome {
+	switch {
+	case res.OK:
+		return boot.Rebooted
+	case res.MayHaveActed():
+		return boot.Failed
+	}
+	return boot.NotReached
 }
 
 func (b *batchRun) fail(node string, err error) {
@@ -137,12 +164,12 @@ func (s *Server) watchdogReboot(ctx context.Context, mac string) {
 		return
 	}
 	req := api.RebootRequest{Set: d.Name, Hard: true, Requester: api.WatchdogRequester, Cause: api.CauseBootupTimeout, Force: true}
-	nodes, err := s.rebootTargets(ctx, req)
+	ts, err := s.rebootTargets(ctx, req)
 	if err != nil {
 		s.log.Warn("boot watchdog: cannot reboot", "node", d.Name, "err", err)
 		return
 	}
-	results, _, err := s.runReboot(ctx, nodes, req, nil)
+	results, _, err := s.runReboot(ctx, ts, req, nil)
 	if err != nil {
 		s.log.Error("boot watchdog: cannot record reboot", "node", d.Name, "err", err)
 	}

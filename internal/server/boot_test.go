@@ -416,3 +416,71 @@ func TestPowersaveDownIsLeftAlone(t *testing.T) {
 		t.Errorf("platform log %q lacks the powersave line", lines)
 	}
 }
+
+// A failed reboot is a boot's cause only if it may have reached the node
+// (the request went out and no reply came: the node may reboot anyway),
+// and only within the node's boot wait (boot.timeout × (boot.retries +
+// 1), 24 h with the watchdog off). A boot it did not cause gets cause
+// unknown, and its record no boot time.
+func TestFailedRebootBootContext(t *testing.T) {
+	t.Parallel()
+	e := newBootEnv(t, true)
+	reps := map[string]api.NodeReport{}
+	for _, n := range []struct {
+		name     string
+		b        reboottest.Behaviour
+		settings []string
+	}{
+		{"refused", reboottest.Refused, nil},                                          // nothing reached it
+		{"late", reboottest.BlackHole, []string{"boot.timeout=60", "boot.retries=0"}}, // waited for 60 s
+		{"soon", reboottest.BlackHole, []string{"boot.timeout=none"}},                 // waited for 24 h
+	} {
+		ag := e.AddNode(t, n.name, n.b)
+		host, _, _ := net.SplitHostPort(ag.Addr)
+		ip := net.ParseIP(host).To4()
+		rep := api.NodeReport{MAC: fmt.Sprintf("52:54:00:%02x:%02x:%02x", ip[1], ip[2], ip[3]), IP: host, Name: n.name, Model: "rpi-b", BootID: "boot-1"}
+		if _, err := e.Client.ReportNode(t.Context(), rep); err != nil {
+			t.Fatal(err)
+		}
+		reps[n.name] = rep
+		if _, err := e.Client.SetConfig(t.Context(), api.ConfigRequest{Set: n.name, Settings: append(n.settings, "power.method=none"), Requester: "alice"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, r := range e.reboot(t, "refused,late,soon", false) {
+		if r.OK {
+			t.Fatalf("reboot of %s = %+v, want failed", r.Node, r)
+		}
+	}
+	report := func(name string) *api.BootContext {
+		t.Helper()
+		rep := reps[name]
+		rep.BootID = "boot-2"
+		n, err := e.Client.ReportNode(t.Context(), rep)
+		if err != nil || n.BootContext == nil {
+			t.Fatalf("report of %s: %+v, %v", name, n, err)
+		}
+		return n.BootContext
+	}
+	if bc := report("refused"); bc.Cause != api.BootCauseUnknown || bc.RebootID != "" {
+		t.Errorf("refused: boot context %+v, want cause unknown: the reboot reached nothing", bc)
+	}
+	e.clock.Advance(61 * time.Second)
+	if bc := report("late"); bc.Cause != api.BootCauseUnknown || bc.RebootID != "" {
+		t.Errorf("late: boot context %+v, want cause unknown: the boot came after the node's boot wait", bc)
+	}
+	if bc := report("soon"); bc.Cause != api.BootCauseUser || bc.Requester != "alice" || bc.RebootID == "" {
+		t.Errorf("soon: boot context %+v, want alice's reboot: it may have reached the node, and the boot is within its wait", bc)
+	}
+	// Boot times are written in the order of the boots: once soon's is
+	// there, the others would be too.
+	testutil.Eventually(t, time.Minute, "soon's boot time", func() bool {
+		h := e.history(t, "soon")
+		return len(h) == 1 && h[0].Booted != nil
+	})
+	for _, name := range []string{"refused", "late"} {
+		if h := e.history(t, name); len(h) != 1 || h[0].Booted != nil || h[0].BootID != "" {
+			t.Errorf("%s: history %+v, want one failed reboot without boot", name, h)
+		}
+	}
+}

@@ -110,3 +110,98 @@ func TestStartRestoresAwaitedBoots(t *testing.T) {
 		}
 	}
 }
+
+// A restored campaign's reboot is bounded by the campaign's own
+// --boot-timeout, longer or shorter than the node's watchdog's, and names
+// the campaign even when it is no longer running (it ended, or was
+// stopped, while no server ran). The watchdog's rescue of a campaign's
+// boot is the campaign's iteration only within the campaign's wait.
+func TestStartRestoresCampaignReboots(t *testing.T) {
+	t.Parallel()
+	now := time.Now().UTC()
+	ids := map[string]string{}
+	env := servertest.New(t, nil, func(cfg *server.Config) {
+		ctx := context.Background()
+		st := cfg.Store
+		for i, n := range []struct {
+			name, campaign, state string
+			bootTimeout, age      time.Duration
+		}{
+			// Older than the node's 30 min (180 s × (9 + 1)), within the campaign's 2 h.
+			{"ended1", "long", api.CampaignDone, 2 * time.Hour, 45 * time.Minute},
+			// Within the node's 30 min, older than the campaign's 10 min.
+			{"stopped1", "short", api.CampaignStopped, 10 * time.Minute, 20 * time.Minute},
+		} {
+			mac := "52:54:00:00:72:0" + string(rune('1'+i))
+			if err := st.AddDevice(ctx, store.Device{MAC: mac, Name: n.name, IP: "127.0.0.1", Type: store.TypeNode, CreatedAt: now}); err != nil {
+				t.Fatal(err)
+			}
+			if err := st.SetBootStatuses(ctx, []store.BootStatus{{MAC: mac, BootID: "old", Booted: true, Since: now.Add(-3 * time.Hour), RetriesLeft: -1}}); err != nil {
+				t.Fatal(err)
+			}
+			cid, err := st.AddCampaign(ctx, store.Campaign{Name: n.campaign, Requester: "alice", Set: n.name, Mode: api.CampaignRounds, Repeat: 3,
+				BootTimeout: n.bootTimeout, Quarantine: 2, State: n.state, Round: 2, CreatedAt: now.Add(-3 * time.Hour)},
+				[]store.CampaignNode{{MAC: mac, Name: n.name, State: api.NodeActive, Iteration: 2}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			at := now.Add(-n.age)
+			id, err := st.AddReboots(ctx, []store.Reboot{{Batch: "c" + n.name, Requester: "alice", Cause: "campaign " + cid + " round 2/3", NodeMAC: mac, NodeName: n.name,
+				OK: true, Method: "soft-reboot", RequestedAt: at, AckAt: at, FinishedAt: at}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids[n.name], ids[n.campaign] = id[0], cid
+		}
+		// late: the campaign waited 10 min for the boot of its reboot,
+		// asked 15 min ago; the watchdog rescued it 2 min ago.
+		const mac = "52:54:00:00:72:09"
+		if err := st.AddDevice(ctx, store.Device{MAC: mac, Name: "late", IP: "127.0.0.1", Type: store.TypeNode, CreatedAt: now}); err != nil {
+			t.Fatal(err)
+		}
+		cid, err := st.AddCampaign(ctx, store.Campaign{Name: "brief", Requester: "alice", Set: "late", Mode: api.CampaignRounds, Repeat: 3,
+			BootTimeout: 10 * time.Minute, Quarantine: 2, State: api.CampaignRunning, Round: 1, CreatedAt: now.Add(-time.Hour)},
+			[]store.CampaignNode{{MAC: mac, Name: "late", State: api.NodeActive, Iteration: 1}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		asked, rescue := now.Add(-15*time.Minute), now.Add(-2*time.Minute)
+		if err := st.SaveCampaignProgress(ctx, nil, []store.CampaignBoot{{Campaign: cid, MAC: mac, Name: "late", Iteration: 1, PrevBootID: "old",
+			RequestedAt: asked, Status: -1, Outcome: api.BootRequested}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.SetBootStatuses(ctx, []store.BootStatus{{MAC: mac, BootID: "old", Since: rescue, Cause: api.CauseBootupTimeout, RetriesLeft: 8}}); err != nil {
+			t.Fatal(err)
+		}
+		id, err := st.AddReboots(ctx, []store.Reboot{
+			{Batch: "c", Requester: "alice", Cause: "campaign " + cid + " round 1/3", NodeMAC: mac, NodeName: "late", OK: true, Method: "soft-reboot", RequestedAt: asked, FinishedAt: asked},
+			{Batch: "w", Requester: api.WatchdogRequester, Cause: api.CauseBootupTimeout, NodeMAC: mac, NodeName: "late", OK: true, Method: "PoE-reboot", RequestedAt: rescue, FinishedAt: rescue},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids["late"] = id[1]
+	})
+	report := func(name string) *api.BootContext {
+		t.Helper()
+		d, err := env.Store.DeviceByName(t.Context(), name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := env.Client.ReportNode(t.Context(), api.NodeReport{MAC: d.MAC, IP: "127.0.0.1", Name: name, Model: "rpi-b", BootID: "new"})
+		if err != nil || n.BootContext == nil {
+			t.Fatalf("report of %s: %+v, %v", name, n, err)
+		}
+		return n.BootContext
+	}
+	if bc := report("ended1"); bc.Cause != api.BootCauseCampaign || bc.Campaign != ids["long"] || bc.CampaignName != "long" ||
+		bc.Iteration != 2 || bc.Iterations != 3 || bc.RebootID != ids["ended1"] || bc.Method != "soft-reboot" {
+		t.Errorf("ended1: boot context %+v; want campaign %s (long) iteration 2 of 3, reboot %s by soft-reboot", bc, ids["long"], ids["ended1"])
+	}
+	if bc := report("stopped1"); bc.Cause != api.BootCauseUnknown || bc.RebootID != "" || bc.Campaign != "" {
+		t.Errorf("stopped1: boot context %+v, want cause unknown: the campaign waited 10 min for the boot", bc)
+	}
+	if bc := report("late"); bc.Cause != api.BootCauseWatchdog || bc.RebootID != ids["late"] || bc.Campaign != "" || bc.CampaignName != "" || bc.Iteration != 0 {
+		t.Errorf("late: boot context %+v, want the watchdog's rescue %s, no campaign: the campaign waited 10 min for the boot", bc, ids["late"])
+	}
+}

@@ -427,13 +427,16 @@ func (cr campaignRebooter) Reboot(ctx context.Context, b campaign.Batch, done fu
 	// iteration (Taken).
 	req := api.RebootRequest{Set: strings.Join(names, ","), Hard: b.Campaign.Hard, Requester: b.Campaign.Requester, Force: true,
 		Cause: campaignCause(b.Campaign, b.Iteration)}
-	nodes, err := s.rebootTargets(ctx, req)
+	ts, err := s.rebootTargets(ctx, req)
 	if err != nil {
 		failAllNodes(s, b.Nodes, done, err)
 		return
 	}
-	info := boot.RebootInfo{Campaign: b.Campaign.ID, CampaignName: b.Campaign.Name, Iteration: b.Iteration, Iterations: b.Campaign.Repeat}
-	_, _, err = s.runRebootWith(ctx, nodes, req, info, func(nr *api.NodeResult) { done(outcomeOf(nr)) })
+	// The campaign waits for each boot its own --boot-timeout: a later
+	// boot is not the iteration's.
+	info := boot.RebootInfo{Campaign: b.Campaign.ID, CampaignName: b.Campaign.Name, Iteration: b.Iteration, Iterations: b.Campaign.Repeat,
+		Wait: b.Campaign.BootTimeout}
+	_, _, err = s.runRebootWith(ctx, ts, req, info, func(nr *api.NodeResult) { done(outcomeOf(nr)) })
 	if err != nil {
 		s.log.Error("campaign: cannot record reboots", "campaign", b.Campaign.ID, "err", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/walt-testbed/walt/api"
 	"github.com/walt-testbed/walt/internal/reboot"
@@ -27,12 +28,12 @@ func (s *Server) reboot(w http.ResponseWriter, r *http.Request) {
 	if req.Cause == "" {
 		req.Cause = DefaultCause
 	}
-	nodes, err := s.rebootTargets(r.Context(), req)
+	ts, err := s.rebootTargets(r.Context(), req)
 	if err != nil {
 		writeError(w, s.log, err)
 		return
 	}
-	for _, n := range nodes {
+	for _, n := range ts.nodes {
 		s.ps.Touch(n.MAC) // restarts the node's powersave idle time
 	}
 
@@ -41,12 +42,12 @@ func (s *Server) reboot(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 	es := events(st)
 	defer es.close()
-	es.send(api.RebootEvent{Type: api.EventStart, Total: len(nodes)})
+	es.send(api.RebootEvent{Type: api.EventStart, Total: len(ts.nodes)})
 
 	// The reboots outlive the request: a client that leaves must not
 	// leave nodes half-rebooted.
 	ctx := context.WithoutCancel(r.Context())
-	results, batch, err := s.runReboot(ctx, nodes, req, func(nr *api.NodeResult) {
+	results, batch, err := s.runReboot(ctx, ts, req, func(nr *api.NodeResult) {
 		es.send(api.RebootEvent{Type: api.EventNode, Node: nr})
 	})
 	if err != nil {
@@ -65,25 +66,35 @@ func (s *Server) reboot(w http.ResponseWriter, r *http.Request) {
 	es.send(done)
 }
 
+// targets are the nodes of one reboot request, for the engine, with how
+// long each one's reboot waits for its boot (bootWait, by index in
+// nodes), for the boot tracker.
+type targets struct {
+	nodes []reboot.Node
+	waits []time.Duration
+}
+
 // rebootTargets resolves the request's nodes and checks their ownership.
-func (s *Server) rebootTargets(ctx context.Context, req api.RebootRequest) ([]reboot.Node, error) {
+func (s *Server) rebootTargets(ctx context.Context, req api.RebootRequest) (targets, error) {
 	inv, err := s.inventory(ctx)
 	if err != nil {
-		return nil, err
+		return targets{}, err
 	}
 	devs, err := inv.resolve(ctx, req.Set, req.Requester, true)
 	if err != nil {
-		return nil, err
+		return targets{}, err
 	}
 	if err := checkOwners(devs, req.Requester, req.Force); err != nil {
-		return nil, err
+		return targets{}, err
 	}
 	off, err := s.poweredOff(ctx)
 	if err != nil {
-		return nil, err
+		return targets{}, err
 	}
 	nodes := make([]reboot.Node, len(devs))
+	waits := make([]time.Duration, len(devs))
 	for i, d := range devs {
+		waits[i] = bootWait(inv.settings[d.MAC])
 		nodes[i] = reboot.Node{
 			Name: d.Name, MAC: d.MAC, Virtual: d.Virtual, PoweredOff: off[d.MAC],
 			KexecAllow: effective(inv.settings[d.MAC], vocab.KexecAllow) == "true",
@@ -98,7 +109,7 @@ func (s *Server) rebootTargets(ctx context.Context, req api.RebootRequest) ([]re
 			}
 		}
 	}
-	return nodes, nil
+	return targets{nodes: nodes, waits: waits}, nil
 }
 
 // poweredOff returns the MACs of nodes whose switch port, or own power,
