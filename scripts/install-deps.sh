@@ -6,8 +6,10 @@ set -euo pipefail
 # Debian packages the tests and the demo use (lintian and systemd: the
 # package checks, scripts/package.sh --check; prometheus: the test that
 # scrapes walt-server, internal/server/metrics_test.go; openipmi: ipmi_sim, the
-# BMC the IPMI power tests drive, internal/power/ipmi/ipmisim). Keep this list sorted.
+# BMC the IPMI power tests drive, internal/power/ipmi/ipmisim; chromium: the
+# dashboard's browser tests, internal/dashboard/browser_test.go). Keep this list sorted.
 PACKAGES=(
+	chromium
 	fish
 	lintian
 	openipmi
