@@ -2,6 +2,7 @@ package sqlite_test
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"path/filepath"
 	"testing"
 	"time"
@@ -228,7 +229,9 @@ func BenchmarkRebootRecords(b *testing.B) {
 // one iteration, up at the next, a new boot each time), the boot time of
 // the reboot that caused it and two platform log lines, as the flusher
 // writes them while a reboot's boot reports come in (in groups of 50)
-// and in one group of all. Only SetBootState is timed; the log grows by
+// and in one group of all. The nodes come in a new random order each
+// time, as reports do (and as the tracker's map of changed nodes gives
+// them): the rows of a group are spread over the tables' pages. Only SetBootState is timed; the log grows by
 // 2000 lines each iteration; the metrics are per boot.
 //
 //	go test -run '^$' -bench BootStateFlush -benchtime 20x ./internal/store/sqlite
@@ -258,13 +261,14 @@ func BenchmarkBootStateFlush(b *testing.B) {
 				iter++
 				now := time.Now()
 				up := iter%2 == 0
-				for i, d := range devs {
+				for i, k := range rand.Perm(len(devs)) {
+					d := devs[k]
 					bs[i] = store.BootStatus{MAC: d.MAC, BootID: fmt.Sprintf("boot-%d", iter), Booted: up, Since: now,
 						LastMethod: "soft-reboot", RetriesLeft: -1, LastSeen: now}
 					if !up {
 						bs[i].Cause, bs[i].Method, bs[i].RetriesLeft = "reboot requested", "soft-reboot", 2
 					}
-					rb[i] = store.RebootBoot{ID: ids[i], BootID: bs[i].BootID, At: now}
+					rb[i] = store.RebootBoot{ID: ids[k], BootID: bs[i].BootID, At: now}
 					for j, line := range []string{"node " + d.Name + " is down (soft-reboot requested)", "node " + d.Name + " is booted"} {
 						seq++
 						ls[2*i+j] = store.LogLine{Seq: seq, At: now, Stream: "platform.nodes", Node: d.Name, Line: line}
