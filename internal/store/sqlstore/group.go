@@ -18,7 +18,13 @@ import (
 //
 // A grouped statement that fails does not say which row made it fail: the
 // transaction is then rolled back and run again row by row, whose error
-// names the row (inGroupedTx).
+// names the row (inGroupedTx). As a failure rolls back the whole
+// transaction, what a failed statement wrote before failing need not be
+// taken back on its own: on SQLite the grouped statements say OR FAIL,
+// without which SQLite copies each page a statement of several rows
+// changes, in a transaction, into a statement journal. The boot status
+// upsert keeps one all the same, for its foreign key; sqlite.Open keeps
+// it in memory.
 
 // groupSizes are the rows of the grouped statements, largest first; n
 // rows go in as many groups of the largest size as fit, then of the next,
@@ -43,28 +49,32 @@ const (
 	numGroups
 )
 
-// groupText returns the text of grouped statement id for rows rows. The
-// values of an UPDATE come in a VALUES list (columns column1, column2...
-// on both backends) whose parameters are cast: PostgreSQL would take
-// them for text.
-func groupText(id groupID, rows int) string {
+// groupText returns the text of grouped statement id for rows rows in
+// dialect d. The values of an UPDATE come in a VALUES list (columns
+// column1, column2... on both backends) whose parameters are cast:
+// PostgreSQL would take them for text.
+func groupText(d Dialect, id groupID, rows int) string {
 	list := func(row string) string {
 		return strings.TrimSuffix(strings.Repeat(row+", ", rows), ", ")
 	}
+	orFail := ""
+	if d.OrFail {
+		orFail = "OR FAIL "
+	}
 	switch id {
 	case groupSetBootedSeen:
-		return `UPDATE devices SET booted = v.column2, last_seen = COALESCE(v.column3, devices.last_seen)
+		return `UPDATE ` + orFail + `devices SET booted = v.column2, last_seen = COALESCE(v.column3, devices.last_seen)
 			FROM (VALUES ` + list(`(CAST(? AS TEXT), CAST(? AS INTEGER), CAST(? AS BIGINT))`) + `) AS v WHERE devices.mac = v.column1`
 	case groupUpsertBootStatus:
-		return `INSERT INTO boot_status (mac, boot_id, booted, since, cause, method, last_method, retries_left) VALUES ` +
+		return `INSERT ` + orFail + `INTO boot_status (mac, boot_id, booted, since, cause, method, last_method, retries_left) VALUES ` +
 			list(`(?, ?, ?, ?, ?, ?, ?, ?)`) + `
 			ON CONFLICT (mac) DO UPDATE SET boot_id = excluded.boot_id, booted = excluded.booted, since = excluded.since,
 			cause = excluded.cause, method = excluded.method, last_method = excluded.last_method, retries_left = excluded.retries_left`
 	case groupSetRebootBooted:
-		return `UPDATE reboots SET booted_at = v.column2, boot_id = v.column3
+		return `UPDATE ` + orFail + `reboots SET booted_at = v.column2, boot_id = v.column3
 			FROM (VALUES ` + list(`(CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS TEXT))`) + `) AS v WHERE reboots.id = v.column1`
 	case groupInsertLogLine:
-		return `INSERT INTO platform_log (seq, at, stream, node, line) VALUES ` + list(`(?, ?, ?, ?, ?)`)
+		return `INSERT ` + orFail + `INTO platform_log (seq, at, stream, node, line) VALUES ` + list(`(?, ?, ?, ?, ?)`)
 	}
 	return ""
 }
@@ -75,7 +85,7 @@ func prepareGroups(ctx context.Context, db *sql.DB, d Dialect) ([numGroups][len(
 	var out [numGroups][len(groupSizes)]*sql.Stmt
 	for id := range groupID(numGroups) {
 		for k, rows := range groupSizes {
-			q := groupText(id, rows)
+			q := groupText(d, id, rows)
 			if q == "" {
 				closeGroups(&out)
 				return out, fmt.Errorf("no text for grouped query %d", id)

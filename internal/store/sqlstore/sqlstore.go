@@ -42,6 +42,10 @@ type Dialect struct {
 	// short statement ends by itself, and the Store gives it its context
 	// without the cancellation (see Store.short).
 	InProcess bool
+	// OrFail: the backend has SQLite's "INSERT OR FAIL" and "UPDATE OR
+	// FAIL", with which a statement that fails keeps the rows it wrote
+	// before, and needs no journal of its own to take them back.
+	OrFail bool
 }
 
 // Rebind rewrites q's "?" placeholders for d (for tests writing raw SQL).
