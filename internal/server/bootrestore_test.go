@@ -214,12 +214,15 @@ func TestStartRestoresCampaignReboots(t *testing.T) {
 // failed one whose request went out gives its context to the node's
 // next boot with reboot_outcome interrupted or failed; a failed one that
 // reached nothing (refused, then forbidden on switch) gives none. Each
-// gives its context once: the node's next boot is no reboot's.
+// gives its context once: the node's next boot is no reboot's. A boot
+// after the reboot's wait, passed since the start, is no reboot's either.
 func TestStartRestoresUncertainReboots(t *testing.T) {
 	t.Parallel()
 	now := time.Now().UTC()
+	clock := servertest.NewClock(now)
 	ids := map[string]string{}
 	env := servertest.New(t, nil, func(cfg *server.Config) {
+		cfg.Boot.Clock = clock
 		ctx := context.Background()
 		st := cfg.Store
 		at := now.Add(-time.Minute)
@@ -229,6 +232,7 @@ func TestStartRestoresUncertainReboots(t *testing.T) {
 			attempts []store.Attempt
 		}{
 			{"killed", store.RebootRunning, nil},
+			{"late", store.RebootRunning, nil}, // boot.retries 0: waits 180 s
 			{"noreply", store.RebootDone, []store.Attempt{{Method: api.MethodSoft, Error: "no reply", Code: "reply-timeout", Started: at, Finished: at},
 				{Method: api.MethodPoE, Error: "forbidden on switch", Code: "forbidden", Started: at, Finished: at}}},
 			{"refused", store.RebootDone, []store.Attempt{{Method: api.MethodSoft, Error: "connection refused", Code: "refused", Started: at, Finished: at},
@@ -247,6 +251,10 @@ func TestStartRestoresUncertainReboots(t *testing.T) {
 				t.Fatal(err)
 			}
 			ids[n.name] = id[0]
+		}
+		zero := "0"
+		if err := st.ApplyChanges(ctx, []store.DeviceChange{{MAC: "52:54:00:00:73:02", Set: map[string]*string{"boot.retries": &zero}}}); err != nil {
+			t.Fatal(err)
 		}
 	})
 	report := func(name, bootID string) *api.BootContext {
@@ -272,6 +280,10 @@ func TestStartRestoresUncertainReboots(t *testing.T) {
 	}
 	if bc := report("refused", "new"); bc.Cause != api.BootCauseUnknown || bc.RebootID != "" {
 		t.Errorf("refused: boot context %+v, want unknown: the reboot reached nothing", bc)
+	}
+	clock.Advance(2*time.Minute + time.Second) // 181 s after late's reboot
+	if bc := report("late", "new"); bc.Cause != api.BootCauseUnknown || bc.RebootID != "" || bc.RebootOutcome != "" {
+		t.Errorf("late: boot context %+v, want unknown: the boot came after the reboot's wait", bc)
 	}
 	// The interrupted reboot's record got the boot that the context named.
 	booted := map[string]string{}
