@@ -241,10 +241,12 @@ type Store interface {
 	InterruptReboots(ctx context.Context, server string) (int, error)
 	// Reboots returns the records f selects, newest first.
 	Reboots(ctx context.Context, f RebootFilter) ([]Reboot, error)
-	// LatestReboots returns each node's latest record, without its
-	// Attempts, when it was requested at or after since and no boot
-	// completed it (BootedAt zero): the reboots a restarted server may
-	// still see the boot of. At most one a node, sorted by node MAC.
+	// LatestReboots returns each node's latest record when it was
+	// requested at or after since and no boot completed it (BootedAt
+	// zero): the reboots a restarted server may still see the boot of. At
+	// most one a node, sorted by node MAC. Only a failed record (OK false,
+	// RebootDone) comes with its Attempts: they say whether it may have
+	// reached the node (history.MayHaveActed).
 	LatestReboots(ctx context.Context, since time.Time) ([]Reboot, error)
 
 	// SetBootStatuses records the boot status of nodes in one transaction
