@@ -286,7 +286,7 @@ type Store interface {
 	// node name.
 	CampaignBoots(ctx context.Context, id string) ([]CampaignBoot, error)
 	// UnbootedCampaignBoots returns, without their Metrics, the current
-	// boot rows (those of the nodes' Iteration) of the campaigns in
+	// boot rows (each node's latest iteration) of the campaigns in
 	// campaignState whose outcome is one of outcomes and that have no
 	// boot (BootedAt zero), by campaign then node name.
 	UnbootedCampaignBoots(ctx context.Context, campaignState string, outcomes []string) ([]CampaignBoot, error)
@@ -330,7 +330,11 @@ type CampaignFilter struct {
 	Limit int
 }
 
-// CampaignNode is one node's part of a campaign (api.CampaignNode).
+// CampaignNode is one node's part of a campaign (api.CampaignNode). The
+// campaign engine writes it when the node's State or Reason changes, not
+// at each iteration: the counters stored (Iteration, Booted, Failed,
+// FailedInRow) are those of that write, and campaign.Tally counts the
+// current ones from the node's rows.
 type CampaignNode struct {
 	Campaign, MAC, Name, Model string
 	State                      string
