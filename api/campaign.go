@@ -305,6 +305,20 @@ const (
 	BootCauseUnknown  = "unknown"          // no reboot by the server: power on, crash, a reboot on the node
 )
 
+// Outcomes of the reboot a boot context names, when the server does not
+// know that the reboot reached the node (BootContext.RebootOutcome): the
+// boot is the reboot's if its request got there, else of unknown cause.
+const (
+	// RebootOutcomeFailed: no method worked, but one may have reached the
+	// node (a request sent and no reply, a power device that did not
+	// answer).
+	RebootOutcomeFailed = "failed"
+	// RebootOutcomeInterrupted: the server that asked the reboot stopped
+	// (was killed) before knowing whether it reached the node; its record
+	// says interrupted.
+	RebootOutcomeInterrupted = "interrupted"
+)
+
 // BootContext tells a node's experiment why this boot happened. The
 // server returns it in its answer to a boot report (Node.BootContext);
 // walt-node writes it under /run/walt/ and prints it (walt-node context).
@@ -314,10 +328,17 @@ type BootContext struct {
 	Requester string `json:"requester,omitempty"`
 	// Method is the server's method (soft-reboot, PoE-reboot, VM-reset),
 	// NodeMethod the node's own account (kexec), when known.
-	Method      string     `json:"method,omitempty"`
-	NodeMethod  string     `json:"node_method,omitempty"`
-	RebootID    string     `json:"reboot_id,omitempty"`
-	RequestedAt *time.Time `json:"requested_at,omitempty"`
+	Method     string `json:"method,omitempty"`
+	NodeMethod string `json:"node_method,omitempty"`
+	RebootID   string `json:"reboot_id,omitempty"`
+	// RebootOutcome is empty when the reboot worked (the agent
+	// acknowledged, or the power was cycled) or its outcome was not known
+	// yet when the boot came (a fast node reports its boot while the
+	// reboot is still running); RebootOutcomeFailed or RebootOutcomeInterrupted when the
+	// server does not know that the reboot reached the node: the boot may
+	// or may not be the reboot's.
+	RebootOutcome string     `json:"reboot_outcome,omitempty"`
+	RequestedAt   *time.Time `json:"requested_at,omitempty"`
 	// WatchdogTry is, for a watchdog reboot, its try number (1 to
 	// WatchdogTries).
 	WatchdogTry   int `json:"watchdog_try,omitempty"`

@@ -82,7 +82,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&rc.ReplyTimeout, "reply-timeout", rc.ReplyTimeout, "soft reboot: deadline for the agent's reply")
 	fs.IntVar(&rc.Fanout, "fanout", rc.Fanout, "most nodes rebooted at once")
 	powersave := fs.Duration("powersave", server.DefaultPowersave, "idle `time` after which free nodes on switches with poe.reboots=true are powered off (0: never)")
-	maxConns := fs.Int("max-conns", server.DefaultMaxConns, "most API `connections` open at once; more wait until one closes")
+	maxConns := fs.Int("max-conns", server.DefaultMaxConns, "most API `connections` open at once; beyond, the one idle the longest is closed, or new ones wait until one closes")
+	maxConnsPerPeer := fs.Int("max-conns-per-peer", server.DefaultMaxConnsPerPeer, "most API `connections` open at once from one address other than this host's 127.0.0.1 and ::1; beyond, new ones are closed")
 	logFormat := fs.String("log-format", "text", "log `format`: text or json")
 	logJSON := fs.Bool("log-json", false, "deprecated: same as --log-format json")
 	debug := fs.Bool("debug", false, "log debug messages (one line per node rebooted)")
@@ -128,6 +129,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		bound.Duration{Name: src.Name("reply-timeout"), Min: time.Millisecond, Max: 10 * time.Minute}.Check(rc.ReplyTimeout),
 		bound.Int{Name: src.Name("fanout"), Min: 1, Max: 1 << 20}.Check(int64(rc.Fanout)),
 		bound.Int{Name: src.Name("max-conns"), Min: 1, Max: maxMaxConns}.Check(int64(*maxConns)),
+		bound.Int{Name: src.Name("max-conns-per-peer"), Min: 1, Max: maxMaxConns}.Check(int64(*maxConnsPerPeer)),
 		checkLogFormat(src.Name("log-format"), *logFormat),
 	); err != nil {
 		return err
@@ -190,7 +192,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	cfg := server.Config{Store: st, ServerID: serverID, Reboot: rc, ShutdownGrace: 10 * time.Second, Logger: log,
 		Version: version.String(), StoreName: storeName, TLS: tlsCfg}
-	cfg.Powersave, cfg.MaxConns = *powersave, *maxConns
+	cfg.Powersave, cfg.MaxConns, cfg.MaxConnsPerPeer = *powersave, *maxConns, min(*maxConnsPerPeer, *maxConns)
 	// Hard-reboot drivers, as the test harnesses build them. PoE: switches
 	// reached over SNMP, their settings and the ports the server turned
 	// off kept in the store.

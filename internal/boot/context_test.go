@@ -284,8 +284,8 @@ func TestBootContextBound(t *testing.T) {
 			t.Fatalf("%s: records %+v, %v", c.name, recs, err)
 		}
 		if c.want == api.BootCauseUser {
-			if got.Cause != c.want || got.RebootID != ids[0] || recs[0].BootID != bootID {
-				t.Errorf("%s: context %+v, record booted as %q; want alice's reboot %s, booted as %s", c.name, got, recs[0].BootID, ids[0], bootID)
+			if got.Cause != c.want || got.RebootID != ids[0] || got.RebootOutcome != api.RebootOutcomeFailed || recs[0].BootID != bootID {
+				t.Errorf("%s: context %+v, record booted as %q; want alice's reboot %s, outcome failed, booted as %s", c.name, got, recs[0].BootID, ids[0], bootID)
 			}
 			continue
 		}
@@ -350,5 +350,96 @@ func TestBootContextRescueAfterCampaignWait(t *testing.T) {
 	got := tr.Report(mac, name, "b2", "")
 	if got.Cause != api.BootCauseWatchdog || got.RebootID != "wd" || got.WatchdogTry != 1 || got.Campaign != "" || got.Iteration != 0 {
 		t.Errorf("context of a rescued boot after the campaign's wait = %+v, want the watchdog's try 1, no campaign", got)
+	}
+}
+
+// A restored reboot says what the earlier server knew of its outcome: an
+// interrupted one (the server died before knowing whether the node got
+// the request) or a failed one that may have reached the node gives its
+// context to the node's next boot within its wait, saying so; one that
+// reached nothing is not restored; a boot after the wait, or a second
+// boot, is no reboot's.
+func TestRestoreOutcome(t *testing.T) {
+	t.Parallel()
+	t0 := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	macs := map[string]string{"intr": "52:54:00:00:04:11", "failed": "52:54:00:00:04:12", "gone": "52:54:00:00:04:13", "late": "52:54:00:00:04:14"}
+	st := storeWithNode(t, macs["intr"], "intr", t0)
+	var statuses []store.BootStatus
+	for name, mac := range macs {
+		if name != "intr" {
+			if err := st.AddDevice(t.Context(), store.Device{MAC: mac, Name: name, Type: store.TypeNode, CreatedAt: t0}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		statuses = append(statuses, store.BootStatus{MAC: mac, BootID: name + "0", Booted: true, Since: t0.Add(-time.Hour), RetriesLeft: -1})
+	}
+	if err := st.SetBootStatuses(t.Context(), statuses); err != nil {
+		t.Fatal(err)
+	}
+	clock := servertest.NewClock(t0.Add(time.Minute))
+	tr, err := boot.New(t.Context(), boot.Config{Clock: clock}, st, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(tr.Close)
+	info := func(id string, wait time.Duration) boot.RebootInfo {
+		return boot.RebootInfo{RecordID: id, Requester: "alice", Cause: api.CauseRebootRequested, Wait: wait}
+	}
+	n := tr.Restore([]boot.Awaited{
+		{MAC: macs["intr"], Info: info("r-intr", 30*time.Minute), Requested: t0, Outcome: boot.Interrupted},
+		{MAC: macs["failed"], Info: info("r-failed", 30*time.Minute), Requested: t0, Outcome: boot.Failed},
+		{MAC: macs["gone"], Info: info("r-gone", 30*time.Minute), Requested: t0, Outcome: boot.NotReached},
+		{MAC: macs["late"], Info: info("r-late", 2*time.Minute), Requested: t0, Method: "soft-reboot", Outcome: boot.Rebooted},
+	})
+	if n != 3 {
+		t.Errorf("Restore took %d reboots, want 3 (all but the one that reached nothing)", n)
+	}
+	at := t0
+	for _, c := range []struct{ name, outcome string }{{"intr", api.RebootOutcomeInterrupted}, {"failed", api.RebootOutcomeFailed}} {
+		got := tr.Report(macs[c.name], c.name, c.name+"1", "")
+		want := api.BootContext{BootID: c.name + "1", Cause: api.BootCauseUser, Requester: "alice", RebootID: "r-" + c.name, RebootOutcome: c.outcome, RequestedAt: &at}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("%s: context of the first boot after the restart (-want +got):\n%s", c.name, diff)
+		}
+		if got := tr.Report(macs[c.name], c.name, c.name+"2", ""); got.Cause != api.BootCauseUnknown || got.RebootID != "" || got.RebootOutcome != "" {
+			t.Errorf("%s: context of the second boot = %+v, want unknown: the reboot had its boot", c.name, got)
+		}
+	}
+	if got := tr.Report(macs["gone"], "gone", "gone1", ""); got.Cause != api.BootCauseUnknown || got.RebootID != "" {
+		t.Errorf("gone: context %+v, want unknown: the reboot reached nothing", got)
+	}
+	clock.Advance(time.Minute + time.Second) // 2 min 1 s after late's reboot
+	if got := tr.Report(macs["late"], "late", "late1", ""); got.Cause != api.BootCauseUnknown || got.RebootID != "" {
+		t.Errorf("late: context %+v, want unknown: the boot came after the reboot's wait", got)
+	}
+}
+
+// A boot reported while its reboot still runs takes the reboot's context
+// at once; the outcome, once known, completes it for the node's next
+// report of that boot: the method that worked, or that the reboot failed
+// (the boot may not be its).
+func TestBootContextBeforeOutcome(t *testing.T) {
+	t.Parallel()
+	const mac, name = "52:54:00:00:04:15", "fast"
+	t0 := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	tr, _, clock := newTracker(t, mac, name, t0, nil)
+	tr.Report(mac, name, "b0", "")
+	for i, c := range []struct {
+		outcome       boot.Outcome
+		method, wants string
+	}{
+		{boot.Rebooted, "vnode hard-reboot", ""},
+		{boot.Failed, "", api.RebootOutcomeFailed},
+	} {
+		id := fmt.Sprintf("r%d", i)
+		tr.BeginReboot(mac, name, boot.RebootInfo{RecordID: id, Requester: "alice", Cause: api.CauseRebootRequested, Wait: time.Hour}, clock.Now())
+		bootID := fmt.Sprintf("b%d", i+1)
+		if got := tr.Report(mac, name, bootID, ""); got.RebootID != id || got.Method != "" || got.RebootOutcome != "" {
+			t.Errorf("%s: context before the outcome = %+v, want reboot %s, no method nor outcome yet", id, got, id)
+		}
+		tr.RebootEnded(mac, api.CauseRebootRequested, c.method, c.outcome)
+		if got := tr.Report(mac, name, bootID, ""); got.RebootID != id || got.Method != c.method || got.RebootOutcome != c.wants {
+			t.Errorf("%s: context after the outcome = %+v, want method %q, outcome %q", id, got, c.method, c.wants)
+		}
 	}
 }

@@ -15,6 +15,13 @@ type Awaited struct {
 	// rebooted the node, if the earlier server knew it.
 	Requested time.Time
 	Method    string
+	// Outcome is how the reboot ended: Rebooted, Failed (no method
+	// worked, one may have reached the node) or Interrupted (the earlier
+	// server stopped before knowing); zero when not known yet (a reboot
+	// another server still runs). The boot's context says when the
+	// server does not know that the reboot reached the node. NotReached
+	// is not restored: the node's next boot is not the reboot's.
+	Outcome Outcome
 	// Retries is the node's boot.retries, for a watchdog's reboot: with
 	// the watchdog's retries left (the node's stored boot status) it
 	// gives the try's number.
@@ -32,19 +39,20 @@ type Awaited struct {
 // serves, with the reboots its predecessor left waiting for their boot;
 // it reads nothing. A node with a reboot of this server's pending, one
 // the tracker does not know, or one whose status says it booted since
-// the reboot was asked, is left alone. It returns how many it took.
+// the reboot was asked, is left alone, as is a reboot that reached
+// nothing (NotReached). It returns how many it took.
 func (t *Tracker) Restore(as []Awaited) int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	taken := 0
 	for _, a := range as {
 		n := t.nodes[a.MAC]
-		if n == nil || n.reboot != nil || (n.booted && !n.since.Before(a.Requested)) {
+		if n == nil || n.reboot != nil || (n.booted && !n.since.Before(a.Requested)) || a.Outcome == NotReached {
 			continue
 		}
 		// ended: no engine of this server will tell the outcome; the
 		// boot alone completes it.
-		p := &pendingReboot{requested: a.Requested, deadline: a.Info.Deadline(a.Requested), info: a.Info, method: a.Method, ended: true}
+		p := &pendingReboot{requested: a.Requested, deadline: a.Info.Deadline(a.Requested), info: a.Info, method: a.Method, outcome: a.Outcome, ended: true}
 		p.campaignDeadline = p.deadline
 		if !a.CampaignDeadline.IsZero() {
 			p.campaignDeadline = a.CampaignDeadline

@@ -181,7 +181,25 @@ const (
 	// (connection refused, no route, the agent's KO, no power method,
 	// forbidden on switch): the node's next boot is not the reboot's.
 	NotReached
+	// Interrupted: the server that asked the reboot stopped before
+	// knowing its outcome (its record says interrupted): the request may
+	// or may not have reached the node, and the node's next boot within
+	// the reboot's wait is the reboot's, saying so (Awaited, Restore).
+	Interrupted
 )
+
+// contextOutcome is what a boot context says of a reboot that ended
+// this way (api.BootContext.RebootOutcome): nothing when it worked or is
+// not known yet.
+func (o Outcome) contextOutcome() string {
+	switch o {
+	case Failed:
+		return api.RebootOutcomeFailed
+	case Interrupted:
+		return api.RebootOutcomeInterrupted
+	}
+	return ""
+}
 
 // Done is an experiment's report that its boot's work is finished.
 type Done struct {
@@ -221,8 +239,10 @@ type pendingReboot struct {
 	// wait, which the watchdog's rescue of its boot inherits).
 	deadline, campaignDeadline time.Time
 	info                       RebootInfo
-	// method is the method that rebooted the node, once known.
-	method string
+	// method is the method that rebooted the node, once known; outcome,
+	// how the reboot ended, once known (zero before).
+	method  string
+	outcome Outcome
 	// watchdogTry of watchdogTries: set for a boot watchdog's reboot.
 	watchdogTry, watchdogTries int
 	// booted: the node reported a new boot, recorded as the reboot's;
@@ -622,6 +642,7 @@ func (t *Tracker) bootedLocked(n *nodeBoot, bootID string, now time.Time, nodeMe
 		n.reboot = nil // too late to be the reboot's: a boot of unknown cause
 	} else if p != nil && !p.booted {
 		c.Cause, c.Requester, c.Method, c.RebootID = p.info.Cause, p.info.Requester, p.method, p.info.RecordID
+		c.RebootOutcome = p.outcome.contextOutcome()
 		if p.info.Campaign != "" && !now.After(p.campaignDeadline) {
 			if p.info.Cause != api.CauseBootupTimeout {
 				c.Cause = api.BootCauseCampaign
@@ -709,12 +730,15 @@ func (t *Tracker) RebootEnded(mac, cause, method string, outcome Outcome) {
 		n.reboot = nil
 		return
 	}
+	p.outcome = outcome
 	if ok {
 		n.lastMethod = method
 		p.method = method
-		if p.booted && n.context != nil && n.context.RebootID == p.info.RecordID && n.context.Method == "" {
-			n.context.Method = method // the boot came before the outcome
-		}
+	}
+	if p.booted && n.context != nil && n.context.RebootID == p.info.RecordID && n.context.Method == "" && n.context.RebootOutcome == "" {
+		// The boot came before the outcome: its context says it, at
+		// the node's next report of the boot.
+		n.context.Method, n.context.RebootOutcome = p.method, outcome.contextOutcome()
 	}
 	if p.booted { // the new boot was reported before the outcome
 		n.reboot = nil

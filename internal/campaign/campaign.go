@@ -9,6 +9,9 @@
 // the row that says a reboot was asked is written before the reboot is,
 // so that a server that resumes the campaign after a crash never reboots
 // a node twice for one iteration; later changes are written in batches.
+// A node's own row is written when its state changes (quarantined,
+// finished...), not at each iteration's end: its counters are counted
+// from its rows (Tally) wherever the store is read.
 //
 // Lifecycle: New starts nothing; Run resumes the campaigns the store says
 // are running, serves Start and Stop until its context ends, then stops
@@ -199,6 +202,7 @@ func (e *Engine) resume(ctx context.Context) {
 		if err == nil {
 			var boots []store.CampaignBoot
 			if boots, err = e.cfg.Store.CampaignBoots(ctx, c.ID); err == nil {
+				Tally(nodes, boots) // the nodes' rows hold their last state, not their counts
 				e.log.Info("campaign resumed", "campaign", c.ID, "round", c.Round, "nodes", len(nodes))
 				err = e.launch(c, nodes, boots)
 			}

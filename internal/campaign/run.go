@@ -94,6 +94,7 @@ func (r *run) snapshotLocked() (store.Campaign, []store.CampaignNode) {
 // loop runs the campaign to its end, or until it is stopped or the engine
 // stops.
 func (r *run) loop() {
+	r.settleResumed()
 	if r.campaign().Mode == api.CampaignFree {
 		r.free()
 	} else {
@@ -274,13 +275,10 @@ func (r *run) iterate(it int, macs []string) {
 	r.mu.Lock()
 	c := r.c
 	var rows []store.CampaignBoot
-	var nodes []store.CampaignNode
 	var targets []Target
 	iters := make(map[string]*iteration, len(macs))
 	for _, mac := range macs {
 		n := r.nodes[mac]
-		n.Iteration = it
-		nodes = append(nodes, *n)
 		row, resumed := r.last[mac]
 		if resumed = resumed && row.Iteration == it; !resumed {
 			row = store.CampaignBoot{Campaign: c.ID, MAC: mac, Name: n.Name, Iteration: it, PrevBootID: r.e.cfg.Boots.BootID(mac),
@@ -314,9 +312,10 @@ func (r *run) iterate(it int, macs []string) {
 	}
 	// The rows that say the reboots are asked are stored before the
 	// reboots are: a server that resumes never reboots a node twice for
-	// one iteration.
+	// one iteration. The nodes' rows are not written: a node's iteration
+	// is its latest row's.
 	if err := r.e.writer.now(r.ctx, func(ctx context.Context) error {
-		return r.e.cfg.Store.SaveCampaignProgress(ctx, nodes, rows)
+		return r.e.cfg.Store.SaveCampaignProgress(ctx, nil, rows)
 	}); err != nil {
 		return // stopped
 	}
@@ -342,7 +341,8 @@ func (r *run) iterate(it int, macs []string) {
 	wg.Wait()
 }
 
-// setRow keeps a row's latest state and publishes it, at once.
+// setRow keeps a row's latest state, and the node's iteration (its
+// latest row's, as Tally counts it), and publishes the row, at once.
 func (r *run) setRow(b store.CampaignBoot) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -350,34 +350,22 @@ func (r *run) setRow(b store.CampaignBoot) {
 	model := ""
 	if n := r.nodes[b.MAC]; n != nil {
 		model = n.Model
+		n.Iteration = max(n.Iteration, b.Iteration)
 	}
 	ab := ToAPIBoot(b, model)
 	r.publishLocked(api.CampaignEvent{Type: api.CampaignEventBoot, Boot: &ab})
 }
 
 // endIteration records an iteration's end: the row, and the node's counts, state
-// and quarantine.
+// and quarantine. The node's row is written only when its state changes,
+// with the row that changed it: its counters are the rows' (Tally).
 func (r *run) endIteration(b store.CampaignBoot) {
 	r.mu.Lock()
 	n := r.nodes[b.MAC]
 	c := r.c
-	var q *store.Quarantine
-	switch b.Outcome {
-	case api.BootCompleted, api.BootDoneTimeout:
-		n.Booted++
-		n.FailedInRow = 0
-	case api.BootFailed:
-		n.Failed++
-		n.FailedInRow++
-		if n.FailedInRow >= c.Quarantine && n.State == api.NodeActive {
-			n.State = api.NodeQuarantined
-			n.Reason = fmt.Sprintf("%d failed boots in a row (the last: %s)", n.FailedInRow, b.Error)
-			q = &store.Quarantine{MAC: n.MAC, Campaign: c.ID, Reason: n.Reason, Since: time.Now().UTC()}
-		}
-	}
-	if n.State == api.NodeActive && b.Iteration >= c.Repeat && b.Outcome != api.BootStopped {
-		n.State = api.NodeFinished
-	}
+	was := n.State
+	count(n, b)
+	q := settle(c, n, b)
 	node := *n
 	r.mu.Unlock()
 	if q != nil {
@@ -386,13 +374,56 @@ func (r *run) endIteration(b store.CampaignBoot) {
 			r.e.log.Error("campaign: cannot record a quarantine", "node", node.Name, "err", err)
 		}
 	}
-	r.e.writer.add([]store.CampaignNode{node}, []store.CampaignBoot{b})
+	var nodes []store.CampaignNode
+	if node.State != was {
+		nodes = []store.CampaignNode{node}
+	}
+	r.e.writer.add(nodes, []store.CampaignBoot{b})
 	r.setRow(b)
 	if f := r.e.cfg.OnIteration; f != nil {
 		f(b.Outcome)
 	}
 	if node.State != api.NodeActive || q != nil {
 		an := ToAPINode(node, nil)
+		r.publish(api.CampaignEvent{Type: api.CampaignEventNode, Node: &an})
+	}
+}
+
+// settleResumed gives each active node whose latest row, resumed from
+// the store, is complete the state its iteration's end leads to (a
+// server killed during the hold of a node's last iteration had written
+// the row, not yet the end), as an uninterrupted run would have.
+func (r *run) settleResumed() {
+	r.mu.Lock()
+	c := r.c
+	var qs []store.Quarantine
+	var nodes []store.CampaignNode
+	for _, mac := range r.order {
+		n := r.nodes[mac]
+		b, ok := r.last[mac]
+		if !ok || !terminal(b.Outcome) || n.State != api.NodeActive {
+			continue
+		}
+		if q := settle(c, n, b); q != nil {
+			qs = append(qs, *q)
+		}
+		if n.State != api.NodeActive {
+			nodes = append(nodes, *n)
+		}
+	}
+	r.mu.Unlock()
+	if len(qs) > 0 {
+		if err := r.e.writer.now(r.e.lastWrites(), func(ctx context.Context) error { return r.e.cfg.Store.SetQuarantines(ctx, qs) }); err != nil {
+			r.e.log.Error("campaign: cannot record a quarantine", "campaign", c.ID, "err", err)
+		}
+	}
+	if len(nodes) == 0 {
+		return
+	}
+	r.e.log.Info("campaign: resumed nodes whose last iteration had ended", "campaign", c.ID, "nodes", len(nodes))
+	r.e.writer.add(nodes, nil)
+	for _, n := range nodes {
+		an := ToAPINode(n, nil)
 		r.publish(api.CampaignEvent{Type: api.CampaignEventNode, Node: &an})
 	}
 }

@@ -140,6 +140,7 @@ func ShellForm(bc api.BootContext) []byte {
 		{"WALT_BOOT_METHOD", bc.Method},
 		{"WALT_BOOT_NODE_METHOD", bc.NodeMethod},
 		{"WALT_BOOT_REBOOT_ID", bc.RebootID},
+		{"WALT_BOOT_REBOOT_OUTCOME", bc.RebootOutcome},
 		{"WALT_BOOT_REQUESTED_AT", at},
 		{"WALT_BOOT_WATCHDOG_TRY", strconv.Itoa(bc.WatchdogTry)},
 		{"WALT_BOOT_WATCHDOG_TRIES", strconv.Itoa(bc.WatchdogTries)},

@@ -22,7 +22,7 @@ func hostile(t *testing.T) api.BootContext {
 	at := time.Date(2026, 12, 2, 1, 2, 3, 4, time.UTC)
 	return api.BootContext{
 		BootID: "b'; touch " + marker + "; '", Cause: "it's $(touch " + marker + ")", Requester: "`touch " + marker + "`",
-		Method: "a\nWALT_BOOT_CAUSE=evil", NodeMethod: "back\\slash", RebootID: "nul\x00byte", RequestedAt: &at,
+		Method: "a\nWALT_BOOT_CAUSE=evil", NodeMethod: "back\\slash", RebootID: "nul\x00byte", RebootOutcome: "fail'; id'", RequestedAt: &at,
 		WatchdogTry: 2, WatchdogTries: 3, Campaign: "c1", CampaignName: "émoji ✓ \x1b[31m", Iteration: 4, Iterations: 10,
 	}
 }
@@ -59,7 +59,7 @@ func TestContextFilesSourced(t *testing.T) {
 		t.Errorf("ReadContext = %+v, want %+v", got, bc)
 	}
 	keys := []string{"WALT_BOOT_ID", "WALT_BOOT_CAUSE", "WALT_BOOT_REQUESTER", "WALT_BOOT_METHOD", "WALT_BOOT_NODE_METHOD", "WALT_BOOT_REBOOT_ID",
-		"WALT_BOOT_REQUESTED_AT", "WALT_BOOT_WATCHDOG_TRY", "WALT_BOOT_WATCHDOG_TRIES", "WALT_CAMPAIGN", "WALT_CAMPAIGN_NAME", "WALT_CAMPAIGN_ITERATION", "WALT_CAMPAIGN_ITERATIONS"}
+		"WALT_BOOT_REBOOT_OUTCOME", "WALT_BOOT_REQUESTED_AT", "WALT_BOOT_WATCHDOG_TRY", "WALT_BOOT_WATCHDOG_TRIES", "WALT_CAMPAIGN", "WALT_CAMPAIGN_NAME", "WALT_CAMPAIGN_ITERATION", "WALT_CAMPAIGN_ITERATIONS"}
 	script := "set -eu; . " + filepath.Join(dir, ContextEnv)
 	for _, k := range keys {
 		script += `; printf '%s\n' "$` + k + `"`
@@ -68,7 +68,7 @@ func TestContextFilesSourced(t *testing.T) {
 	if err != nil {
 		t.Fatalf("sh: %v\n%s", err, out)
 	}
-	want := []string{bc.BootID, bc.Cause, bc.Requester, "a?WALT_BOOT_CAUSE=evil", `back\slash`, "nul?byte", "2026-12-02T01:02:03.000000004Z",
+	want := []string{bc.BootID, bc.Cause, bc.Requester, "a?WALT_BOOT_CAUSE=evil", `back\slash`, "nul?byte", bc.RebootOutcome, "2026-12-02T01:02:03.000000004Z",
 		"2", "3", "c1", "émoji ✓ ?[31m", "4", "10"}
 	if lines := strings.Split(strings.TrimSuffix(string(out), "\n"), "\n"); !reflect.DeepEqual(lines, want) {
 		t.Errorf("sourced values:\n%q\nwant\n%q", lines, want)

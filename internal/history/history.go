@@ -238,6 +238,22 @@ func FromResult(res reboot.Result, batch, requester, cause string) store.Reboot 
 	return rec
 }
 
+// MayHaveActed is reboot.Result.MayHaveActed for a finished record (as
+// FromResult made it): whether the reboot may have acted on the node, by
+// its outcome and the method and error code of each attempt. A record
+// read without its attempts counts as having none.
+func MayHaveActed(rec store.Reboot) bool {
+	if rec.OK {
+		return true
+	}
+	for _, a := range rec.Attempts {
+		if !reboot.Untouched(a.Method, a.Code) {
+			return true
+		}
+	}
+	return false
+}
+
 // stored is t as the store returns it.
 func stored(t time.Time) time.Time {
 	if t.IsZero() {

@@ -14,7 +14,11 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/walt-testbed/walt/api"
 	"github.com/walt-testbed/walt/internal/history"
+	"github.com/walt-testbed/walt/internal/netservice"
+	"github.com/walt-testbed/walt/internal/power"
+	"github.com/walt-testbed/walt/internal/reboot"
 	"github.com/walt-testbed/walt/internal/store"
 	"github.com/walt-testbed/walt/internal/store/sqlite"
 	"github.com/walt-testbed/walt/internal/vocab"
@@ -242,5 +246,41 @@ func TestRecoverMarksOnlyTheServersOwnRecords(t *testing.T) {
 	want = map[string]store.RebootState{batch[0]: store.RebootInterrupted, batch[1]: store.RebootInterrupted, one: store.RebootInterrupted}
 	if diff := cmp.Diff(want, states()); diff != "" {
 		t.Errorf("after server-a's restart (-want +got):\n%s", diff)
+	}
+}
+
+// A failed reboot's record says whether the reboot may have acted on the
+// node as the engine's result did: a restarted server reads it to know
+// whether the node's next boot can be the reboot's.
+func TestMayHaveActedFromRecord(t *testing.T) {
+	t.Parallel()
+	soft := func(err error) reboot.Attempt { return reboot.Attempt{Method: reboot.MethodSoft, Err: err} }
+	poe := func(err error) reboot.Attempt { return reboot.Attempt{Method: api.MethodPoE, Err: err} }
+	for _, c := range []struct {
+		name     string
+		attempts []reboot.Attempt
+		want     bool
+	}{
+		{"refused, then forbidden", []reboot.Attempt{soft(&netservice.Error{Kind: netservice.KindRefused}), poe(power.ErrForbidden)}, false},
+		{"no route, then no method", []reboot.Attempt{soft(&netservice.Error{Kind: netservice.KindUnreachable}), {Method: reboot.MethodHard, Err: reboot.ErrNoMethod}}, false},
+		{"KO, then unknown port", []reboot.Attempt{soft(&netservice.Error{Kind: netservice.KindKO}), poe(fmt.Errorf("n1: %w", power.ErrUnknownPosition))}, false},
+		{"connect timeout", []reboot.Attempt{soft(&netservice.Error{Kind: netservice.KindConnectTimeout})}, false},
+		{"never started", []reboot.Attempt{{Method: "none", Err: context.Canceled}}, false},
+		{"no attempt", nil, false},
+		{"reply timeout, then forbidden", []reboot.Attempt{soft(&netservice.Error{Kind: netservice.KindReplyTimeout}), poe(power.ErrForbidden)}, true},
+		{"broken connection", []reboot.Attempt{soft(&netservice.Error{Kind: netservice.KindBroken})}, true},
+		{"refused, then switch unreachable", []reboot.Attempt{soft(&netservice.Error{Kind: netservice.KindRefused}), poe(power.ErrUnreachable)}, true},
+		{"refused, then switch denied", []reboot.Attempt{soft(&netservice.Error{Kind: netservice.KindRefused}), poe(power.ErrDenied)}, true},
+	} {
+		res := reboot.Result{Node: reboot.Node{Name: "n1", MAC: "52:54:00:00:02:01"}, Attempts: c.attempts}
+		if got := res.MayHaveActed(); got != c.want {
+			t.Fatalf("%s: the engine's MayHaveActed = %t, want %t (test out of date)", c.name, got, c.want)
+		}
+		if got := history.MayHaveActed(history.FromResult(res, "b", "alice", "test")); got != c.want {
+			t.Errorf("%s: MayHaveActed(record) = %t, want %t as the engine said", c.name, got, c.want)
+		}
+	}
+	if !history.MayHaveActed(store.Reboot{OK: true}) {
+		t.Error("MayHaveActed(a record of a reboot that worked) = false")
 	}
 }

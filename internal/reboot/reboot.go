@@ -213,17 +213,24 @@ func (r Result) MayHaveActed() bool {
 
 // untouched reports whether a failed attempt provably did nothing to the
 // node.
-func untouched(a Attempt) bool {
-	if a.Method == "none" { // never started
+func untouched(a Attempt) bool { return Untouched(a.Method, ErrorCode(a.Err)) }
+
+// Untouched reports whether a failed attempt, known by its method and
+// its error's ErrorCode (as the history keeps them), provably did nothing
+// to the node: it never started, its connection was refused, not set up
+// in time or had no route (a soft attempt's "unreachable"; a power
+// device's means it did not answer, maybe midway), the agent answered
+// KO, the node has no power method, the switch forbids it or the node's
+// port is unknown. MayHaveActed and the history's reading of a failed
+// reboot's record (history.MayHaveActed) share it.
+func Untouched(method, code string) bool {
+	switch code {
+	case "refused", "connect-timeout", "ko", "no-method", "forbidden", "unknown-position":
 		return true
+	case "unreachable":
+		return method == MethodSoft
 	}
-	for _, e := range []error{netservice.ErrRefused, netservice.ErrConnectTimeout, netservice.ErrUnreachable, netservice.ErrKO,
-		ErrNoMethod, power.ErrForbidden, power.ErrUnknownPosition} {
-		if errors.Is(a.Err, e) {
-			return true
-		}
-	}
-	return false
+	return method == "none" // never started
 }
 
 // Reboot reboots nodes and returns one Result per node, in input order.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/walt-testbed/walt/api"
 	"github.com/walt-testbed/walt/internal/boot"
+	"github.com/walt-testbed/walt/internal/history"
 	"github.com/walt-testbed/walt/internal/store"
 	"github.com/walt-testbed/walt/internal/vocab"
 )
@@ -71,7 +72,9 @@ func bootWait(settings map[string]string) time.Duration {
 // restoreAwaited gives the boot tracker the reboots the previous server
 // asked and whose boot it did not see, so that the first boot a node
 // reports to this server says why it happened (docs/boot-tracking.md):
-// each node's latest reboot record with no boot yet, no older than the
+// each node's latest reboot record with no boot yet that may have reached
+// the node (it worked, failed in a way that leaves that possible, or was
+// interrupted: the boot's context then says so), no older than the
 // time its boot was waited for: the campaign's --boot-timeout for a
 // campaign's reboot, else the node's bootWait. A campaign's reboot names
 // its campaign and iteration in its cause, and gets the campaign's name
@@ -106,8 +109,12 @@ func (s *Server) restoreAwaited(ctx context.Context) error {
 	}
 	as := make([]boot.Awaited, 0, len(recs))
 	for _, r := range recs {
+		outcome := recordOutcome(r)
+		if outcome == boot.NotReached {
+			continue // the node's next boot is not this reboot's
+		}
 		retries, _ := strconv.Atoi(effective(settings[r.NodeMAC], vocab.BootRetries))
-		a := boot.Awaited{MAC: r.NodeMAC, Requested: r.RequestedAt, Method: r.Method, Retries: retries,
+		a := boot.Awaited{MAC: r.NodeMAC, Requested: r.RequestedAt, Method: r.Method, Outcome: outcome, Retries: retries,
 			Info: boot.RebootInfo{RecordID: r.ID, Requester: r.Requester, Cause: r.Cause, Wait: bootWait(settings[r.NodeMAC])}}
 		if id, it, n, ok := parseCampaignCause(r.Cause); ok {
 			a.Info.Campaign, a.Info.Iteration, a.Info.Iterations = id, it, n
@@ -134,6 +141,25 @@ func (s *Server) restoreAwaited(ctx context.Context) error {
 		s.log.Info("boot tracking: reboots of the previous server still waiting for their boot", "nodes", n)
 	}
 	return nil
+}
+
+// recordOutcome is how the reboot of a record ended, as the boot tracker
+// hears of it: interrupted when the server that ran it stopped before
+// knowing (the request may or may not have reached the node), zero while
+// another server still runs it, else as its outcome and attempts say
+// (history.MayHaveActed).
+func recordOutcome(r store.Reboot) boot.Outcome {
+	switch {
+	case r.State == store.RebootInterrupted:
+		return boot.Interrupted
+	case r.State == store.RebootRunning:
+		return 0
+	case r.OK:
+		return boot.Rebooted
+	case history.MayHaveActed(r):
+		return boot.Failed
+	}
+	return boot.NotReached
 }
 
 // awaitedCampaigns reads the campaigns restoreAwaited needs, by ID: the

@@ -9,6 +9,7 @@ import (
 	"github.com/walt-testbed/walt/internal/server"
 	"github.com/walt-testbed/walt/internal/server/servertest"
 	"github.com/walt-testbed/walt/internal/store"
+	"github.com/walt-testbed/walt/internal/testutil"
 )
 
 // A starting server gives a node's first boot the context of the reboot
@@ -203,5 +204,100 @@ func TestStartRestoresCampaignReboots(t *testing.T) {
 	}
 	if bc := report("late"); bc.Cause != api.BootCauseWatchdog || bc.RebootID != ids["late"] || bc.Campaign != "" || bc.CampaignName != "" || bc.Iteration != 0 {
 		t.Errorf("late: boot context %+v, want the watchdog's rescue %s, no campaign: the campaign waited 10 min for the boot", bc, ids["late"])
+	}
+}
+
+// A starting server restores a plain reboot its predecessor left waiting
+// for its boot only if the reboot may have reached the node, and says
+// when it does not know that it did: a record left running (the server
+// was killed during the reboot; this start marks it interrupted) or a
+// failed one whose request went out gives its context to the node's
+// next boot with reboot_outcome interrupted or failed; a failed one that
+// reached nothing (refused, then forbidden on switch) gives none. Each
+// gives its context once: the node's next boot is no reboot's. A boot
+// after the reboot's wait, passed since the start, is no reboot's either.
+func TestStartRestoresUncertainReboots(t *testing.T) {
+	t.Parallel()
+	now := time.Now().UTC()
+	clock := servertest.NewClock(now)
+	ids := map[string]string{}
+	env := servertest.New(t, nil, func(cfg *server.Config) {
+		cfg.Boot.Clock = clock
+		ctx := context.Background()
+		st := cfg.Store
+		at := now.Add(-time.Minute)
+		for i, n := range []struct {
+			name     string
+			state    store.RebootState
+			attempts []store.Attempt
+		}{
+			{"killed", store.RebootRunning, nil},
+			{"late", store.RebootRunning, nil}, // boot.retries 0: waits 180 s
+			{"noreply", store.RebootDone, []store.Attempt{{Method: api.MethodSoft, Error: "no reply", Code: "reply-timeout", Started: at, Finished: at},
+				{Method: api.MethodPoE, Error: "forbidden on switch", Code: "forbidden", Started: at, Finished: at}}},
+			{"refused", store.RebootDone, []store.Attempt{{Method: api.MethodSoft, Error: "connection refused", Code: "refused", Started: at, Finished: at},
+				{Method: api.MethodPoE, Error: "forbidden on switch", Code: "forbidden", Started: at, Finished: at}}},
+		} {
+			mac := "52:54:00:00:73:0" + string(rune('1'+i))
+			if err := st.AddDevice(ctx, store.Device{MAC: mac, Name: n.name, IP: "127.0.0.1", Type: store.TypeNode, CreatedAt: now}); err != nil {
+				t.Fatal(err)
+			}
+			if err := st.SetBootStatuses(ctx, []store.BootStatus{{MAC: mac, BootID: "old", Booted: true, Since: now.Add(-time.Hour), RetriesLeft: -1}}); err != nil {
+				t.Fatal(err)
+			}
+			id, err := st.AddReboots(ctx, []store.Reboot{{Batch: "b", Requester: "alice", Cause: api.CauseRebootRequested, NodeMAC: mac, NodeName: n.name,
+				State: n.state, Attempts: n.attempts, RequestedAt: at, FinishedAt: at}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids[n.name] = id[0]
+		}
+		zero := "0"
+		if err := st.ApplyChanges(ctx, []store.DeviceChange{{MAC: "52:54:00:00:73:02", Set: map[string]*string{"boot.retries": &zero}}}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	report := func(name, bootID string) *api.BootContext {
+		t.Helper()
+		d, err := env.Store.DeviceByName(t.Context(), name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := env.Client.ReportNode(t.Context(), api.NodeReport{MAC: d.MAC, IP: "127.0.0.1", Name: name, Model: "rpi-b", BootID: bootID})
+		if err != nil || n.BootContext == nil {
+			t.Fatalf("report of %s: %+v, %v", name, n, err)
+		}
+		return n.BootContext
+	}
+	for name, outcome := range map[string]string{"killed": api.RebootOutcomeInterrupted, "noreply": api.RebootOutcomeFailed} {
+		if bc := report(name, "new"); bc.Cause != api.BootCauseUser || bc.Requester != "alice" || bc.RebootID != ids[name] || bc.Method != "" ||
+			bc.RebootOutcome != outcome || bc.RequestedAt == nil {
+			t.Errorf("%s: boot context %+v, want alice's reboot %s, no method, reboot_outcome %q", name, bc, ids[name], outcome)
+		}
+		if bc := report(name, "newer"); bc.Cause != api.BootCauseUnknown || bc.RebootID != "" || bc.RebootOutcome != "" {
+			t.Errorf("%s: second boot's context %+v, want unknown: the reboot had its boot", name, bc)
+		}
+	}
+	if bc := report("refused", "new"); bc.Cause != api.BootCauseUnknown || bc.RebootID != "" {
+		t.Errorf("refused: boot context %+v, want unknown: the reboot reached nothing", bc)
+	}
+	clock.Advance(2*time.Minute + time.Second) // 181 s after late's reboot
+	if bc := report("late", "new"); bc.Cause != api.BootCauseUnknown || bc.RebootID != "" || bc.RebootOutcome != "" {
+		t.Errorf("late: boot context %+v, want unknown: the boot came after the reboot's wait", bc)
+	}
+	// The interrupted reboot's record got the boot that the context named.
+	booted := map[string]string{}
+	testutil.Eventually(t, 10*time.Second, "the boots in the records", func() bool {
+		rs, err := env.Store.Reboots(t.Context(), store.RebootFilter{Batch: "b"})
+		if err != nil {
+			return false
+		}
+		for _, r := range rs {
+			booted[r.NodeName] = string(r.State) + " " + r.BootID
+		}
+		return booted["killed"] == "interrupted new" && booted["noreply"] == "done new"
+	})
+	if booted["refused"] != "done " {
+		t.Errorf("records: %v; want refused's without boot", booted)
 	}
 }

@@ -128,24 +128,17 @@ func (s *Server) campaignView(ctx context.Context, id string) (api.Campaign, err
 	if err != nil {
 		return api.Campaign{}, err
 	}
-	last, err := s.lastRows(ctx, id)
+	rows, err := s.store.CampaignBoots(ctx, id)
 	if err != nil {
 		return api.Campaign{}, err
 	}
-	return campaign.ToAPICampaign(cs[0], nodes, last), nil
-}
-
-// lastRows returns each node's latest row of a campaign.
-func (s *Server) lastRows(ctx context.Context, id string) (map[string]store.CampaignBoot, error) {
-	rows, err := s.store.CampaignBoots(ctx, id)
-	if err != nil {
-		return nil, err
-	}
+	// The nodes' rows hold their last state; their counts are the rows'.
+	campaign.Tally(nodes, rows)
 	last := map[string]store.CampaignBoot{}
 	for _, b := range rows { // by iteration: the latest wins
 		last[b.MAC] = b
 	}
-	return last, nil
+	return campaign.ToAPICampaign(cs[0], nodes, last), nil
 }
 
 // campaignID checks the {id} of a campaign path.

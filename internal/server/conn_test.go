@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"github.com/walt-testbed/walt/internal/reboot/reboottest"
 	"github.com/walt-testbed/walt/internal/server"
 	"github.com/walt-testbed/walt/internal/server/servertest"
+	"github.com/walt-testbed/walt/internal/testutil"
 )
 
 // served is a server run by Serve on a real listener, with its deadlines
@@ -214,4 +216,104 @@ func TestIdleConnectionsClosed(t *testing.T) {
 	if _, err := br.ReadByte(); err != io.EOF {
 		t.Errorf("idle keep-alive connection: read = %v, want EOF (closed by the server)", err)
 	}
+}
+
+// dialFrom opens a TCP connection to addr from the loopback address from
+// (127.0.0.1 is this host's own, which the per-peer bound spares).
+func dialFrom(t *testing.T, from, addr string) net.Conn {
+	t.Helper()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}, Timeout: 10 * time.Second}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// exchange sends one request on c and reads its answer, leaving c open
+// (keep-alive) if the server does; it returns the read error, if any.
+func exchange(c net.Conn, br *bufio.Reader) error {
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	defer c.SetDeadline(time.Time{})
+	if _, err := fmt.Fprintf(c, "GET %s/health HTTP/1.1\r\nHost: walt\r\n\r\n", api.Prefix); err != nil {
+		return err
+	}
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		return err
+	}
+	io.Copy(io.Discard, resp.Body)
+	return resp.Body.Close()
+}
+
+// TestIdleConnectionsMakeRoom: with every slot held by a keep-alive
+// connection between requests (a node's heartbeats hold one each), a new
+// client is served at once, the idle connection closed for it, not after
+// the idle timeout.
+func TestIdleConnectionsMakeRoom(t *testing.T) {
+	t.Parallel()
+	s := serve(t, func(c *server.Config) { c.MaxConns, c.IdleTimeout = 2, time.Hour })
+	var idle [2]net.Conn
+	var readers [2]*bufio.Reader
+	for i := range idle {
+		idle[i] = dialFrom(t, "127.0.0.1", s.addr)
+		readers[i] = bufio.NewReader(idle[i])
+		if err := exchange(idle[i], readers[i]); err != nil {
+			t.Fatalf("idle connection %d: %v", i, err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	if _, err := s.c.Nodes(ctx, nil); err != nil {
+		t.Fatalf("a new client with both slots held by idle connections: %v", err)
+	}
+	closed := 0
+	for i, c := range idle {
+		c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+		_, err := readers[i].ReadByte()
+		switch {
+		case err == io.EOF:
+			closed++
+		case !errors.Is(err, os.ErrDeadlineExceeded):
+			t.Errorf("idle connection %d: read = %v, want EOF or still open", i, err)
+		}
+	}
+	if closed != 1 {
+		t.Errorf("%d idle connections closed to make room for one, want 1", closed)
+	}
+}
+
+// TestConnectionsPerPeer: one address holds at most MaxConnsPerPeer
+// connections; its next one is closed at once while other addresses, and
+// this host's own 127.0.0.1 beyond the bound, are served; once one of its
+// connections closes, it is served again.
+func TestConnectionsPerPeer(t *testing.T) {
+	t.Parallel()
+	s := serve(t, func(c *server.Config) { c.MaxConns, c.MaxConnsPerPeer = 16, 2 })
+	const hog = "127.0.0.9"
+	held := []net.Conn{dialFrom(t, hog, s.addr), dialFrom(t, hog, s.addr)}
+	for _, c := range held {
+		if err := exchange(c, bufio.NewReader(c)); err != nil {
+			t.Fatalf("connection within the bound: %v", err)
+		}
+	}
+	over := dialFrom(t, hog, s.addr)
+	if err := exchange(over, bufio.NewReader(over)); err == nil {
+		t.Fatalf("a third connection from %s was served, bound 2", hog)
+	} else if errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("a third connection from %s was left waiting, not closed: %v", hog, err)
+	}
+	for _, from := range []string{"127.0.0.10", "127.0.0.1", "127.0.0.1", "127.0.0.1"} {
+		c := dialFrom(t, from, s.addr)
+		if err := exchange(c, bufio.NewReader(c)); err != nil {
+			t.Errorf("connection from %s while %s is at its bound: %v", from, hog, err)
+		}
+	}
+	held[0].Close()
+	testutil.EventuallyNil(t, 10*time.Second, "a connection from "+hog+" served after one of its two closed", func() error {
+		c := dialFrom(t, hog, s.addr)
+		defer c.Close()
+		return exchange(c, bufio.NewReader(c))
+	})
 }

@@ -25,7 +25,7 @@ func TestLimitListener(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln := limitConns(inner, 2, slog.New(slog.DiscardHandler))
+	ln := limitConns(inner, 2, 2, slog.New(slog.DiscardHandler))
 	defer ln.Close()
 	for range 3 {
 		c, err := net.Dial("tcp", inner.Addr().String())

@@ -58,9 +58,10 @@ type Config struct {
 	// idle that long. 0: DefaultReadTimeout, DefaultWriteTimeout,
 	// DefaultIdleTimeout.
 	ReadTimeout, WriteTimeout, IdleTimeout time.Duration
-	// MaxConns bounds the connections open at once (connlimit.go); 0:
-	// DefaultMaxConns.
-	MaxConns int
+	// MaxConns bounds the connections open at once, MaxConnsPerPeer
+	// those of one address other than this host's loopback (connlimit.go);
+	// 0: DefaultMaxConns, DefaultMaxConnsPerPeer (at most MaxConns).
+	MaxConns, MaxConnsPerPeer int
 	// Boot configures boot tracking (heartbeats, silence, watchdog).
 	Boot boot.Config
 	// VNodes runs the virtual nodes; nil: none. wiring.Drivers sets it
@@ -270,13 +271,14 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, tasks ...Task) erro
 
 // serveHTTP serves the API on ln until ctx ends, then shuts it down.
 func (s *Server) serveHTTP(ctx context.Context, ln net.Listener) error {
-	ln = limitConns(ln, s.cfg.MaxConns, s.log)
+	lim := limitConns(ln, s.cfg.MaxConns, s.cfg.MaxConnsPerPeer, s.log)
+	ln = lim
 	if s.cfg.TLS != nil {
 		ln = sniffListener{ln, s.cfg.TLS}
 	}
 	hs := &http.Server{Handler: s.handler, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 		ReadHeaderTimeout: min(10*time.Second, s.cfg.ReadTimeout), ReadTimeout: s.cfg.ReadTimeout,
-		WriteTimeout: s.cfg.WriteTimeout, IdleTimeout: s.cfg.IdleTimeout, ConnContext: withConn}
+		WriteTimeout: s.cfg.WriteTimeout, IdleTimeout: s.cfg.IdleTimeout, ConnContext: withConn, ConnState: lim.trackState}
 	hs.RegisterOnShutdown(s.stopStreams)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }() // ends at Shutdown, awaited below

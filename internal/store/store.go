@@ -241,10 +241,12 @@ type Store interface {
 	InterruptReboots(ctx context.Context, server string) (int, error)
 	// Reboots returns the records f selects, newest first.
 	Reboots(ctx context.Context, f RebootFilter) ([]Reboot, error)
-	// LatestReboots returns each node's latest record, without its
-	// Attempts, when it was requested at or after since and no boot
-	// completed it (BootedAt zero): the reboots a restarted server may
-	// still see the boot of. At most one a node, sorted by node MAC.
+	// LatestReboots returns each node's latest record when it was
+	// requested at or after since and no boot completed it (BootedAt
+	// zero): the reboots a restarted server may still see the boot of. At
+	// most one a node, sorted by node MAC. Only a failed record (OK false,
+	// RebootDone) comes with its Attempts: they say whether it may have
+	// reached the node (history.MayHaveActed).
 	LatestReboots(ctx context.Context, since time.Time) ([]Reboot, error)
 
 	// SetBootStatuses records the boot status of nodes in one transaction
@@ -284,7 +286,7 @@ type Store interface {
 	// node name.
 	CampaignBoots(ctx context.Context, id string) ([]CampaignBoot, error)
 	// UnbootedCampaignBoots returns, without their Metrics, the current
-	// boot rows (those of the nodes' Iteration) of the campaigns in
+	// boot rows (each node's latest iteration) of the campaigns in
 	// campaignState whose outcome is one of outcomes and that have no
 	// boot (BootedAt zero), by campaign then node name.
 	UnbootedCampaignBoots(ctx context.Context, campaignState string, outcomes []string) ([]CampaignBoot, error)
@@ -328,7 +330,11 @@ type CampaignFilter struct {
 	Limit int
 }
 
-// CampaignNode is one node's part of a campaign (api.CampaignNode).
+// CampaignNode is one node's part of a campaign (api.CampaignNode). The
+// campaign engine writes it when the node's State or Reason changes, not
+// at each iteration: the counters stored (Iteration, Booted, Failed,
+// FailedInRow) are those of that write, and campaign.Tally counts the
+// current ones from the node's rows.
 type CampaignNode struct {
 	Campaign, MAC, Name, Model string
 	State                      string

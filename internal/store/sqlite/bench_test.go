@@ -231,8 +231,9 @@ func BenchmarkRebootRecords(b *testing.B) {
 // writes them while a reboot's boot reports come in (in groups of 50)
 // and in one group of all. The nodes come in a new random order each
 // time, as reports do (and as the tracker's map of changed nodes gives
-// them): the rows of a group are spread over the tables' pages. Only SetBootState is timed; the log grows by
-// 2000 lines each iteration; the metrics are per boot.
+// them): the rows of a group are spread over the tables' pages. Only
+// SetBootState is timed; the log grows by 2000 lines each iteration; the
+// metrics are per boot.
 //
 //	go test -run '^$' -bench BootStateFlush -benchtime 20x ./internal/store/sqlite
 func BenchmarkBootStateFlush(b *testing.B) {
@@ -287,4 +288,61 @@ func BenchmarkBootStateFlush(b *testing.B) {
 			reportPer(b, "boot", cpu)
 		})
 	}
+}
+
+// BenchmarkCampaignWrites replays the store writes of a campaign in
+// rounds over 1000 nodes, as the campaign engine makes them: each round,
+// the campaign's round, then every node's row saying its reboot is asked
+// in one transaction (before the reboots), then the iterations' ends in
+// batches of 50 (the writer's batches while the boots come in). The
+// campaign nodes' own rows are not written: the engine writes them only
+// when a node's state changes (at most once a node and campaign). The
+// campaign's rows grow by 1000 each iteration, as a campaign's do; the
+// metrics are per boot.
+//
+//	go test -run '^$' -bench CampaignWrites -count 6 ./internal/store/sqlite
+func BenchmarkCampaignWrites(b *testing.B) {
+	ctx := b.Context()
+	s, devs := benchStore(b)
+	nodes := make([]store.CampaignNode, len(devs))
+	for i, d := range devs {
+		nodes[i] = store.CampaignNode{MAC: d.MAC, Name: d.Name, Model: d.Model, State: "active"}
+	}
+	c := store.Campaign{Name: "bench", Requester: "bench", Set: "all-nodes", Mode: "rounds", Repeat: 10000, Quarantine: 2,
+		BootTimeout: 5 * time.Minute, State: "running", CreatedAt: time.Now()}
+	id, err := s.AddCampaign(ctx, c, nodes)
+	if err != nil {
+		b.Fatal(err)
+	}
+	c.ID = id
+	rows := make([]store.CampaignBoot, len(devs))
+	cpu0 := testutil.CPUTime(b)
+	for b.Loop() {
+		c.Round++
+		if err := s.UpdateCampaign(ctx, c); err != nil {
+			b.Fatal(err)
+		}
+		now := time.Now()
+		for i, d := range devs {
+			rows[i] = store.CampaignBoot{Campaign: id, MAC: d.MAC, Name: d.Name, Iteration: c.Round, PrevBootID: "boot",
+				RequestedAt: now, Status: -1, Outcome: "requested"}
+		}
+		if err := s.SaveCampaignProgress(ctx, nil, rows); err != nil {
+			b.Fatal(err)
+		}
+		for i := range rows {
+			rows[i].RebootID, rows[i].Method, rows[i].AckAt, rows[i].DownAt = "r", "soft-reboot", now, now
+			rows[i].BootedAt, rows[i].BootID, rows[i].Outcome = now.Add(500*time.Millisecond), "boot", "completed"
+		}
+		for lo := 0; lo < len(rows); lo += benchBatch {
+			hi := min(lo+benchBatch, len(rows))
+			if err := s.SaveCampaignProgress(ctx, nil, rows[lo:hi]); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	n := float64(b.N * benchNodes)
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/n, "ns/boot")
+	b.ReportMetric(float64((testutil.CPUTime(b)-cpu0).Nanoseconds())/n, "cpu-ns/boot")
+	b.ReportMetric(0, "ns/op")
 }

@@ -261,8 +261,11 @@ func (s *Store) CampaignBoots(ctx context.Context, id string) ([]store.CampaignB
 	return out, nil
 }
 
-// UnbootedCampaignBoots implements store.Store: one primary key lookup
-// a node of the campaigns in that state.
+// UnbootedCampaignBoots implements store.Store: for each node of the
+// campaigns in that state, its latest iteration (the end of the primary
+// key's range of the node) and that row, by primary key. The CROSS JOIN
+// keeps SQLite, without statistics, from scanning every row of the
+// campaigns instead (PostgreSQL reads it as a plain join).
 func (s *Store) UnbootedCampaignBoots(ctx context.Context, campaignState string, outcomes []string) ([]store.CampaignBoot, error) {
 	if len(outcomes) == 0 {
 		return nil, nil
@@ -274,8 +277,10 @@ func (s *Store) UnbootedCampaignBoots(ctx context.Context, campaignState string,
 	rows, err := s.db.QueryContext(ctx, s.d.rebind(`SELECT b.campaign, b.mac, b.name, b.iteration, b.reboot_id, b.prev_boot_id, b.requested_at,
 		b.ack_at, b.down_at, b.method, b.fallback, b.status, b.outcome
 		FROM campaigns c JOIN campaign_nodes n ON n.campaign = c.seq
-		JOIN campaign_boots b ON b.campaign = n.campaign AND b.mac = n.mac AND b.iteration = n.iteration
-		WHERE c.state = ? AND b.booted_at IS NULL AND b.outcome IN (?`+strings.Repeat(", ?", len(outcomes)-1)+`)
+		CROSS JOIN campaign_boots b
+		WHERE b.campaign = n.campaign AND b.mac = n.mac
+			AND b.iteration = (SELECT MAX(m.iteration) FROM campaign_boots m WHERE m.campaign = n.campaign AND m.mac = n.mac)
+			AND c.state = ? AND b.booted_at IS NULL AND b.outcome IN (?`+strings.Repeat(", ?", len(outcomes)-1)+`)
 		ORDER BY b.campaign, b.name`), args...)
 	if err != nil {
 		return nil, fmt.Errorf("read unbooted campaign boots: %w", err)

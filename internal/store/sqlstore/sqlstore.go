@@ -938,33 +938,47 @@ func (s *Store) InterruptReboots(ctx context.Context, server string) (int, error
 }
 
 // LatestReboots implements store.Store. Each node's latest record is
-// found through the reboots_node index (node, time), one lookup a node.
+// found through the reboots_node index (node, time), one lookup a node;
+// the attempts of the failed ones, one lookup a record.
 func (s *Store) LatestReboots(ctx context.Context, since time.Time) ([]store.Reboot, error) {
-	rows, err := s.db.QueryContext(ctx, s.d.rebind(`SELECT r.id, r.batch, r.requester, r.cause, r.node_mac, r.node_name, r.method, r.ok,
+	var out []store.Reboot
+	err := s.inTx(ctx, "list latest reboots", func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, s.d.rebind(`SELECT r.id, r.batch, r.requester, r.cause, r.node_mac, r.node_name, r.method, r.ok,
 		r.requested_at, r.ack_at, r.finished_at, r.state
 		FROM devices d JOIN reboots r ON r.id = (SELECT l.id FROM reboots l WHERE l.node_mac = d.mac ORDER BY l.requested_at DESC LIMIT 1)
 		WHERE d.type = ? AND r.requested_at >= ? AND r.booted_at IS NULL ORDER BY r.node_mac`), string(store.TypeNode), micros(since))
-	if err != nil {
-		return nil, fmt.Errorf("list latest reboots: %w", err)
-	}
-	defer rows.Close()
-	var out []store.Reboot
-	for rows.Next() {
-		var r store.Reboot
-		var ok int
-		var req, fin int64
-		var ack sql.NullInt64
-		if err := rows.Scan(&r.ID, &r.Batch, &r.Requester, &r.Cause, &r.NodeMAC, &r.NodeName, &r.Method, &ok, &req, &ack, &fin, &r.State); err != nil {
-			return nil, fmt.Errorf("list latest reboots: %w", err)
+		if err != nil {
+			return fmt.Errorf("list latest reboots: %w", err)
 		}
-		r.OK = ok != 0
-		r.RequestedAt, r.AckAt, r.FinishedAt = time.UnixMicro(req).UTC(), fromMicros(ack), time.UnixMicro(fin).UTC()
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list latest reboots: %w", err)
-	}
-	return out, nil
+		defer rows.Close()
+		failed := map[string]int{}
+		for rows.Next() {
+			var r store.Reboot
+			var ok int
+			var req, fin int64
+			var ack sql.NullInt64
+			if err := rows.Scan(&r.ID, &r.Batch, &r.Requester, &r.Cause, &r.NodeMAC, &r.NodeName, &r.Method, &ok, &req, &ack, &fin, &r.State); err != nil {
+				return fmt.Errorf("list latest reboots: %w", err)
+			}
+			r.OK = ok != 0
+			r.RequestedAt, r.AckAt, r.FinishedAt = time.UnixMicro(req).UTC(), fromMicros(ack), time.UnixMicro(fin).UTC()
+			if !r.OK && r.State == store.RebootDone {
+				failed[r.ID] = len(out)
+			}
+			out = append(out, r)
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("list latest reboots: %w", err)
+		}
+		if err := rows.Close(); err != nil {
+			return fmt.Errorf("list latest reboots: %w", err)
+		}
+		if len(failed) == 0 {
+			return nil
+		}
+		return s.readAttempts(ctx, tx, out, failed)
+	})
+	return out, err
 }
 
 // Reboots implements store.Store.

@@ -395,10 +395,15 @@ func testBootStatusLastSeen(t *testing.T, s store.Store, _ func() store.Store) {
 }
 
 // LatestReboots gives each node's latest record, if recent and not
-// booted: what a restarted server may still see the boot of.
+// booted: what a restarted server may still see the boot of; a failed
+// one with its attempts.
 func testLatestReboots(t *testing.T, s store.Store, reopen func() store.Store) {
-	mustAdd(t, s, node(1), node(2), node(3), node(4))
+	mustAdd(t, s, node(1), node(2), node(3), node(4), node(5))
 	at := func(d time.Duration) time.Time { return t0.Add(d) }
+	attempts := []store.Attempt{
+		{Method: "soft-reboot", Error: "no reply from rpi5", Code: "reply-timeout", Started: at(time.Minute), Finished: at(time.Minute + 15*time.Second)},
+		{Method: "PoE-reboot", Error: "forbidden on switch", Code: "forbidden", Started: at(time.Minute + 15*time.Second), Finished: at(time.Minute + 15*time.Second)},
+	}
 	ids, err := s.AddReboots(ctx(t), []store.Reboot{
 		// rpi1: an old one, then the latest, done and waiting for its boot.
 		{Batch: "a", Requester: "alice", Cause: "reboot requested", NodeMAC: node(1).MAC, NodeName: "rpi1", OK: true, Method: "soft-reboot", RequestedAt: at(0), FinishedAt: at(0)},
@@ -410,6 +415,9 @@ func testLatestReboots(t *testing.T, s store.Store, reopen func() store.Store) {
 		{Batch: "b", Requester: "bob", Cause: "reboot requested", NodeMAC: node(3).MAC, NodeName: "rpi3", State: store.RebootRunning, RequestedAt: at(time.Minute), FinishedAt: at(time.Minute)},
 		// rpi4: too old.
 		{Batch: "a", NodeMAC: node(4).MAC, NodeName: "rpi4", OK: true, Method: "soft-reboot", RequestedAt: at(0), FinishedAt: at(0)},
+		// rpi5: failed, recent.
+		{Batch: "b", Requester: "bob", Cause: "reboot requested", NodeMAC: node(5).MAC, NodeName: "rpi5", Attempts: attempts,
+			RequestedAt: at(time.Minute), FinishedAt: at(time.Minute + 15*time.Second)},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -432,6 +440,8 @@ func testLatestReboots(t *testing.T, s store.Store, reopen func() store.Store) {
 			RequestedAt: at(time.Minute), AckAt: at(time.Minute + time.Second), FinishedAt: at(time.Minute + time.Second)},
 		{ID: ids[3], Batch: "b", Requester: "bob", Cause: "reboot requested", NodeMAC: node(3).MAC, NodeName: "rpi3", State: store.RebootInterrupted,
 			RequestedAt: at(time.Minute), FinishedAt: at(time.Minute)},
+		{ID: ids[5], Batch: "b", Requester: "bob", Cause: "reboot requested", NodeMAC: node(5).MAC, NodeName: "rpi5", State: store.RebootDone, Attempts: attempts,
+			RequestedAt: at(time.Minute), FinishedAt: at(time.Minute + 15*time.Second)},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("LatestReboots (-want +got):\n%s", diff)

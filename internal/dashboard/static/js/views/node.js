@@ -61,7 +61,7 @@ export function render(main, name) {
       ['Last reboot method', (n.boot && n.boot.last_reboot_method) || '—'],
       ['Switch port', p ? [`${p.switch} port ${p.port.port}, `, poeText(p.port)] : 'unknown'],
       ['Model', n.model || ''], ['IP', n.ip || ''], ['MAC', n.mac || ''],
-      ['Boot context', n.boot_context ? `${n.boot_context.cause}${n.boot_context.method ? ' by ' + n.boot_context.method : ''}` : '—'],
+      ['Boot context', n.boot_context ? `${n.boot_context.cause}${n.boot_context.method ? ' by ' + n.boot_context.method : ''}${n.boot_context.reboot_outcome ? ' (reboot ' + n.boot_context.reboot_outcome + ': maybe not its cause)' : ''}` : '—'],
     ];
     if (n.vnode || n.virtual) {
       // A button, not a link: the call needs the token, which a link cannot send.
