@@ -2,6 +2,7 @@ package sqlite_test
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"path/filepath"
 	"testing"
 	"time"
@@ -167,12 +168,18 @@ func BenchmarkFinishReboots(b *testing.B) {
 				}
 				cpu += testutil.CPUTime(b) - cpu0
 			}
-			n := float64(b.N * benchNodes)
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/n, "ns/reboot")
-			b.ReportMetric(float64(cpu.Nanoseconds())/n, "cpu-ns/reboot")
-			b.ReportMetric(0, "ns/op")
+			reportPer(b, "reboot", cpu)
 		})
 	}
+}
+
+// reportPer reports the wall time and the CPU time cpu per unit, benchNodes
+// units an iteration, in place of the time per iteration.
+func reportPer(b *testing.B, unit string, cpu time.Duration) {
+	n := float64(b.N * benchNodes)
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/n, "ns/"+unit)
+	b.ReportMetric(float64(cpu.Nanoseconds())/n, "cpu-ns/"+unit)
+	b.ReportMetric(0, "ns/op")
 }
 
 // BenchmarkRebootRecords writes the history of a soft reboot of 1000
@@ -215,6 +222,72 @@ func BenchmarkRebootRecords(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/n, "ns/node")
 	b.ReportMetric(float64((testutil.CPUTime(b)-cpu0).Nanoseconds())/n, "cpu-ns/node")
 	b.ReportMetric(0, "ns/op")
+}
+
+// BenchmarkBootStateFlush times the boot tracker's flush (SetBootState)
+// of the boots of 1000 nodes: per boot, the node's boot status (down at
+// one iteration, up at the next, a new boot each time), the boot time of
+// the reboot that caused it and two platform log lines, as the flusher
+// writes them while a reboot's boot reports come in (in groups of 50)
+// and in one group of all. The nodes come in a new random order each
+// time, as reports do (and as the tracker's map of changed nodes gives
+// them): the rows of a group are spread over the tables' pages. Only
+// SetBootState is timed; the log grows by 2000 lines each iteration; the
+// metrics are per boot.
+//
+//	go test -run '^$' -bench BootStateFlush -benchtime 20x ./internal/store/sqlite
+func BenchmarkBootStateFlush(b *testing.B) {
+	ctx := b.Context()
+	s, devs := benchStore(b)
+	running := make([]store.Reboot, len(devs))
+	now := time.Now()
+	for i, d := range devs {
+		running[i] = store.Reboot{Batch: "bench", Requester: "bench", Cause: "bench", NodeMAC: d.MAC, NodeName: d.Name,
+			RequestedAt: now, State: store.RebootRunning}
+	}
+	ids, err := s.AddReboots(ctx, running)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var seq int64
+	iter := 0
+	for _, batch := range []int{benchBatch, benchNodes} {
+		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
+			bs := make([]store.BootStatus, len(devs))
+			rb := make([]store.RebootBoot, len(devs))
+			ls := make([]store.LogLine, 2*len(devs))
+			var cpu time.Duration
+			for b.Loop() {
+				b.StopTimer()
+				iter++
+				now := time.Now()
+				up := iter%2 == 0
+				for i, k := range rand.Perm(len(devs)) {
+					d := devs[k]
+					bs[i] = store.BootStatus{MAC: d.MAC, BootID: fmt.Sprintf("boot-%d", iter), Booted: up, Since: now,
+						LastMethod: "soft-reboot", RetriesLeft: -1, LastSeen: now}
+					if !up {
+						bs[i].Cause, bs[i].Method, bs[i].RetriesLeft = "reboot requested", "soft-reboot", 2
+					}
+					rb[i] = store.RebootBoot{ID: ids[k], BootID: bs[i].BootID, At: now}
+					for j, line := range []string{"node " + d.Name + " is down (soft-reboot requested)", "node " + d.Name + " is booted"} {
+						seq++
+						ls[2*i+j] = store.LogLine{Seq: seq, At: now, Stream: "platform.nodes", Node: d.Name, Line: line}
+					}
+				}
+				cpu0 := testutil.CPUTime(b)
+				b.StartTimer()
+				for lo := 0; lo < len(devs); lo += batch {
+					hi := min(lo+batch, len(devs))
+					if err := s.SetBootState(ctx, bs[lo:hi], rb[lo:hi], ls[2*lo:2*hi]); err != nil {
+						b.Fatal(err)
+					}
+				}
+				cpu += testutil.CPUTime(b) - cpu0
+			}
+			reportPer(b, "boot", cpu)
+		})
+	}
 }
 
 // BenchmarkCampaignWrites replays the store writes of a campaign in

@@ -17,10 +17,44 @@ func (s *Store) SetBootStatuses(ctx context.Context, bs []store.BootStatus) erro
 	if len(bs) == 0 {
 		return nil
 	}
-	return s.inTx(ctx, "record boot status", func(tx *sql.Tx) error { return s.setBootStatuses(ctx, tx, bs) })
+	return s.inGroupedTx(ctx, "record boot status", func(tx *sql.Tx, grouped bool) error { return s.setBootStatuses(ctx, tx, bs, grouped) })
 }
 
-func (s *Store) setBootStatuses(ctx context.Context, tx *sql.Tx, bs []store.BootStatus) error {
+// setBootStatuses writes bs, in groups (see group.go) if grouped. A group
+// is written row by row if it names a device twice (the last must win, as
+// row by row) or if a device of it was forgotten (its status is skipped).
+func (s *Store) setBootStatuses(ctx context.Context, tx *sql.Tx, bs []store.BootStatus, grouped bool) error {
+	if !grouped {
+		return s.setBootStatusesEach(ctx, tx, bs)
+	}
+	var args []any
+	mac := func(b store.BootStatus) string { return b.MAC }
+	return inGroups(bs, mac, func(g []store.BootStatus, k int) error {
+		args = args[:0]
+		for _, b := range g {
+			args = append(args, b.MAC, boolInt(b.Booted), nullMicros(b.LastSeen))
+		}
+		res, err := s.group(ctx, tx, groupSetBootedSeen, k).ExecContext(s.short(ctx), args...)
+		if err != nil {
+			return groupError{fmt.Errorf("record boot statuses: %w", err)}
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return groupError{fmt.Errorf("record boot statuses: %w", err)}
+		} else if n != int64(len(g)) {
+			return s.setBootStatusesEach(ctx, tx, g) // some forgotten meanwhile
+		}
+		args = args[:0]
+		for _, b := range g {
+			args = append(args, b.MAC, b.BootID, boolInt(b.Booted), micros(b.Since), b.Cause, b.Method, b.LastMethod, b.RetriesLeft)
+		}
+		if _, err := s.group(ctx, tx, groupUpsertBootStatus, k).ExecContext(s.short(ctx), args...); err != nil {
+			return groupError{fmt.Errorf("record boot statuses: %w", err)}
+		}
+		return nil
+	}, func(g []store.BootStatus) error { return s.setBootStatusesEach(ctx, tx, g) })
+}
+
+func (s *Store) setBootStatusesEach(ctx context.Context, tx *sql.Tx, bs []store.BootStatus) error {
 	flag, upsert := s.stmt(ctx, tx, stmtSetBootedSeen), s.stmt(ctx, tx, stmtUpsertBootStatus)
 	for _, b := range bs {
 		// The flag first: that it matched no row says that the
@@ -71,15 +105,37 @@ func (s *Store) SetRebootsBooted(ctx context.Context, bs []store.RebootBoot) err
 	if len(bs) == 0 {
 		return nil
 	}
-	return s.inTx(ctx, "record reboot boot times", func(tx *sql.Tx) error { return s.setRebootsBooted(ctx, tx, bs) })
+	return s.inGroupedTx(ctx, "record reboot boot times", func(tx *sql.Tx, grouped bool) error { return s.setRebootsBooted(ctx, tx, bs, grouped) })
 }
 
-func (s *Store) setRebootsBooted(ctx context.Context, tx *sql.Tx, bs []store.RebootBoot) error {
-	stmt := s.stmt(ctx, tx, stmtSetRebootBooted)
+// setRebootsBooted writes bs, in groups (see group.go) if grouped; a group
+// naming a reboot twice is written row by row (the last must win).
+func (s *Store) setRebootsBooted(ctx context.Context, tx *sql.Tx, bs []store.RebootBoot, grouped bool) error {
 	for _, b := range bs {
 		if b.At.IsZero() {
 			return fmt.Errorf("record boot time of reboot %s: %w: no time", b.ID, vocab.ErrInvalid)
 		}
+	}
+	if !grouped {
+		return s.setRebootsBootedEach(ctx, tx, bs)
+	}
+	var args []any
+	id := func(b store.RebootBoot) string { return b.ID }
+	return inGroups(bs, id, func(g []store.RebootBoot, k int) error {
+		args = args[:0]
+		for _, b := range g {
+			args = append(args, b.ID, micros(b.At), b.BootID)
+		}
+		if _, err := s.group(ctx, tx, groupSetRebootBooted, k).ExecContext(s.short(ctx), args...); err != nil {
+			return groupError{fmt.Errorf("record reboot boot times: %w", err)}
+		}
+		return nil
+	}, func(g []store.RebootBoot) error { return s.setRebootsBootedEach(ctx, tx, g) })
+}
+
+func (s *Store) setRebootsBootedEach(ctx context.Context, tx *sql.Tx, bs []store.RebootBoot) error {
+	stmt := s.stmt(ctx, tx, stmtSetRebootBooted)
+	for _, b := range bs {
 		if _, err := stmt.ExecContext(s.short(ctx), micros(b.At), b.BootID, b.ID); err != nil {
 			return fmt.Errorf("record boot time of reboot %s: %w", b.ID, err)
 		}
@@ -92,10 +148,28 @@ func (s *Store) AddLogLines(ctx context.Context, ls []store.LogLine) error {
 	if len(ls) == 0 {
 		return nil
 	}
-	return s.inTx(ctx, "record platform log", func(tx *sql.Tx) error { return s.addLogLines(ctx, tx, ls) })
+	return s.inGroupedTx(ctx, "record platform log", func(tx *sql.Tx, grouped bool) error { return s.addLogLines(ctx, tx, ls, grouped) })
 }
 
-func (s *Store) addLogLines(ctx context.Context, tx *sql.Tx, ls []store.LogLine) error {
+// addLogLines writes ls, in groups (see group.go) if grouped.
+func (s *Store) addLogLines(ctx context.Context, tx *sql.Tx, ls []store.LogLine, grouped bool) error {
+	if !grouped {
+		return s.addLogLinesEach(ctx, tx, ls)
+	}
+	var args []any
+	return inGroups(ls, nil, func(g []store.LogLine, k int) error {
+		args = args[:0]
+		for _, l := range g {
+			args = append(args, l.Seq, micros(l.At), l.Stream, l.Node, l.Line)
+		}
+		if _, err := s.group(ctx, tx, groupInsertLogLine, k).ExecContext(s.short(ctx), args...); err != nil {
+			return groupError{fmt.Errorf("record platform log: %w", err)}
+		}
+		return nil
+	}, func(g []store.LogLine) error { return s.addLogLinesEach(ctx, tx, g) })
+}
+
+func (s *Store) addLogLinesEach(ctx context.Context, tx *sql.Tx, ls []store.LogLine) error {
 	stmt := s.stmt(ctx, tx, stmtInsertLogLine)
 	for _, l := range ls {
 		if _, err := stmt.ExecContext(s.short(ctx), l.Seq, micros(l.At), l.Stream, l.Node, l.Line); err != nil {
@@ -147,13 +221,13 @@ func (s *Store) SetBootState(ctx context.Context, bs []store.BootStatus, rb []st
 	if len(bs)+len(rb)+len(ls) == 0 {
 		return nil
 	}
-	return s.inTx(ctx, "record boot state", func(tx *sql.Tx) error {
-		if err := s.setBootStatuses(ctx, tx, bs); err != nil {
+	return s.inGroupedTx(ctx, "record boot state", func(tx *sql.Tx, grouped bool) error {
+		if err := s.setBootStatuses(ctx, tx, bs, grouped); err != nil {
 			return err
 		}
-		if err := s.setRebootsBooted(ctx, tx, rb); err != nil {
+		if err := s.setRebootsBooted(ctx, tx, rb, grouped); err != nil {
 			return err
 		}
-		return s.addLogLines(ctx, tx, ls)
+		return s.addLogLines(ctx, tx, ls, grouped)
 	})
 }

@@ -42,6 +42,10 @@ type Dialect struct {
 	// short statement ends by itself, and the Store gives it its context
 	// without the cancellation (see Store.short).
 	InProcess bool
+	// OrFail: the backend has SQLite's "INSERT OR FAIL" and "UPDATE OR
+	// FAIL", with which a statement that fails keeps the rows it wrote
+	// before, and needs no journal of its own to take them back.
+	OrFail bool
 }
 
 // Rebind rewrites q's "?" placeholders for d (for tests writing raw SQL).
@@ -66,9 +70,10 @@ func (d Dialect) rebind(q string) string {
 
 // Store is a store.Store on a SQL database.
 type Store struct {
-	db    *sql.DB
-	d     Dialect
-	stmts [numStmts]*sql.Stmt // see stmtID
+	db     *sql.DB
+	d      Dialect
+	stmts  [numStmts]*sql.Stmt                   // see stmtID
+	groups [numGroups][len(groupSizes)]*sql.Stmt // see groupID
 }
 
 var _ store.Store = (*Store)(nil)
@@ -83,11 +88,18 @@ func New(ctx context.Context, db *sql.DB, d Dialect) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s database: %w", d.Name, err)
 	}
-	return &Store{db: db, d: d, stmts: stmts}, nil
+	groups, err := prepareGroups(ctx, db, d)
+	if err != nil {
+		closeAll(stmts[:])
+		return nil, fmt.Errorf("%s database: %w", d.Name, err)
+	}
+	return &Store{db: db, d: d, stmts: stmts, groups: groups}, nil
 }
 
 // Close closes the database.
-func (s *Store) Close() error { return errors.Join(closeAll(s.stmts[:]), s.db.Close()) }
+func (s *Store) Close() error {
+	return errors.Join(closeAll(s.stmts[:]), closeGroups(&s.groups), s.db.Close())
+}
 
 func micros(t time.Time) int64 { return t.UnixMicro() }
 

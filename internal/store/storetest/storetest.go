@@ -48,6 +48,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"DeleteReboots", testDeleteReboots},
 		{"LatestReboots", testLatestReboots},
 		{"LogLines", testLogLines},
+		{"BootStateFlush", testBootStateFlush},
 		{"BootSurvivesReopen", testBootSurvivesReopen},
 		{"EndedContext", testEndedContext},
 		{"Campaigns", testCampaigns},
