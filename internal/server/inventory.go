@@ -346,7 +346,7 @@ var bootModes = map[string]bool{"": true, "network": true, "hybrid-volatile": tr
 func (s *Server) nodeReport(ctx context.Context, rep api.NodeReport) (api.Node, error) {
 	var old *store.Device
 	if mac, err := store.NormalizeMAC(rep.MAC); err == nil {
-		d, err := s.store.Device(ctx, mac)
+		d, err := s.devices.node(ctx, mac)
 		switch {
 		case err == nil:
 			old = &d
