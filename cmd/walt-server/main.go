@@ -191,7 +191,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	cfg := server.Config{Store: st, ServerID: serverID, Reboot: rc, ShutdownGrace: 10 * time.Second, Logger: log,
-		Version: version.String(), StoreName: storeName, TLS: tlsCfg}
+		Version: version.String(), StoreName: storeName, TLS: tlsCfg,
+		// A PostgreSQL database may be shared by several servers: another
+		// server's device writes are not seen by this one's cache.
+		SharedStore: storeName == "postgres"}
 	cfg.Powersave, cfg.MaxConns, cfg.MaxConnsPerPeer = *powersave, *maxConns, min(*maxConnsPerPeer, *maxConns)
 	// Hard-reboot drivers, as the test harnesses build them. PoE: switches
 	// reached over SNMP, their settings and the ports the server turned

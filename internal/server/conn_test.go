@@ -220,7 +220,7 @@ func TestIdleConnectionsClosed(t *testing.T) {
 
 // dialFrom opens a TCP connection to addr from the loopback address from
 // (127.0.0.1 is this host's own, which the per-peer bound spares).
-func dialFrom(t *testing.T, from, addr string) net.Conn {
+func dialFrom(t testing.TB, from, addr string) net.Conn {
 	t.Helper()
 	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}, Timeout: 10 * time.Second}
 	c, err := d.Dial("tcp", addr)

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"sort"
@@ -346,7 +347,7 @@ var bootModes = map[string]bool{"": true, "network": true, "hybrid-volatile": tr
 func (s *Server) nodeReport(ctx context.Context, rep api.NodeReport) (api.Node, error) {
 	var old *store.Device
 	if mac, err := store.NormalizeMAC(rep.MAC); err == nil {
-		d, err := s.store.Device(ctx, mac)
+		d, err := s.devices.node(ctx, mac)
 		switch {
 		case err == nil:
 			old = &d
@@ -378,7 +379,9 @@ func (s *Server) nodeReport(ctx context.Context, rep api.NodeReport) (api.Node, 
 		return api.Node{}, err
 	}
 	bc := s.boots.Report(d.MAC, d.Name, rep.BootID, rep.NodeMethod)
-	s.log.Debug("node reported", "node", d.Name, "mac", d.MAC, "ip", d.IP, "boot_id", rep.BootID)
+	if s.log.Enabled(ctx, slog.LevelDebug) { // else its arguments would be boxed for nothing
+		s.log.Debug("node reported", "node", d.Name, "mac", d.MAC, "ip", d.IP, "boot_id", rep.BootID)
+	}
 	n := s.withBoot(toAPINode(d, nil))
 	n.BootContext = &bc
 	return n, nil

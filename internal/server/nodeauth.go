@@ -56,7 +56,7 @@ func (s *Server) heartbeatFrom(ctx context.Context, mac string) bool {
 	if !ok || trustedSource(src) {
 		return true
 	}
-	d, err := s.store.Device(ctx, mac)
+	d, err := s.devices.node(ctx, mac)
 	if err == nil && d.IP == src.String() {
 		return true
 	}

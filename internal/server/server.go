@@ -71,6 +71,11 @@ type Config struct {
 	// then taken from loopback peers only. nil: plain HTTP (walt-server
 	// allows it on loopback, elsewhere only with --tls=off).
 	TLS *tls.Config
+	// SharedStore says that other processes write Store's inventory too
+	// (PostgreSQL shared by several servers): node reports and
+	// heartbeats then read each device from the store, where otherwise
+	// they use what this server read or wrote last (devicecache.go).
+	SharedStore bool
 	// Version and StoreName are reported by GET /api/v1/health.
 	Version, StoreName string
 	Logger             *slog.Logger
@@ -80,6 +85,7 @@ type Config struct {
 type Server struct {
 	cfg     Config
 	store   store.Store
+	devices *deviceCache // store, as node traffic reads it
 	engine  *reboot.Engine
 	history *history.Recorder
 	log     *slog.Logger
@@ -137,7 +143,12 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s.engine = eng
 	cfg.Store = s.metrics.Store(cfg.Store) // the server's store calls, timed
-	s.cfg, s.store = cfg, cfg.Store
+	// The handlers', through the cache of node traffic (devicecache.go):
+	// every device write is theirs. The services below write no device
+	// but its Booted and LastSeen (the tracker), and keep the store's
+	// optional powers (the tracker's one-transaction flush).
+	s.devices = newDeviceCache(cfg.Store, cfg.SharedStore)
+	s.cfg, s.store = cfg, s.devices
 	s.observePoE()
 	s.start.at = time.Now()
 	s.streams, s.stopStreams = context.WithCancel(context.Background())

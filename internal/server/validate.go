@@ -259,17 +259,29 @@ func checkHeartbeats(req api.Heartbeats) ([]string, error) {
 	}
 	macs := make([]string, len(req.Beats))
 	for i, b := range req.Beats {
-		field := fmt.Sprintf("beats[%d]", i)
-		if err := checkTexts(textField{field + ".mac", b.MAC, maxAddrText, false}, textField{field + ".boot_id", b.BootID, maxBootID, true}); err != nil {
-			return nil, err
-		}
-		m, err := checkMAC(field+".mac", b.MAC)
+		m, err := checkBeat("", b)
 		if err != nil {
+			// Again, to name the beat: its name is made only for an error
+			// (a request holds up to maxBeats beats).
+			_, err = checkBeat(fmt.Sprintf("beats[%d]", i), b)
 			return nil, err
 		}
 		macs[i] = m
 	}
 	return macs, nil
+}
+
+// checkBeat checks one heartbeat, its fields named after field
+// ("beats[3]"; "" gives the fields' own names), and returns its normalized
+// MAC.
+func checkBeat(field string, b api.Heartbeat) (string, error) {
+	if field != "" {
+		field += "."
+	}
+	if err := checkTexts(textField{field + "mac", b.MAC, maxAddrText, false}, textField{field + "boot_id", b.BootID, maxBootID, true}); err != nil {
+		return "", err
+	}
+	return checkMAC(field+"mac", b.MAC)
 }
 
 // limitRange is the range of the limit query parameter of the history and
