@@ -230,3 +230,56 @@ func TestShowFromStoreCountsFromRows(t *testing.T) {
 		t.Errorf("node1 = %+v; want finished, iteration 3, 1 booted, 2 failed, 1 in a row, last phase failed", n)
 	}
 }
+
+// A server killed after a Stop had written its nodes' rows (stopped) but
+// before the campaign's own end: the resumed campaign ends stopped, and
+// reboots nothing.
+func TestResumeAfterStopWritten(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), sqlite.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	var nodes []store.CampaignNode
+	for i := 1; i <= 2; i++ {
+		d := store.Device{MAC: fmt.Sprintf("52:54:00:00:03:%02x", i), Name: fmt.Sprintf("node%d", i), IP: fmt.Sprintf("127.0.3.%d", i),
+			Type: store.TypeNode, Model: "rpi-b", BootMode: "network", Booted: true}
+		if _, err := st.ReportDevice(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+		nodes = append(nodes, store.CampaignNode{MAC: d.MAC, Name: d.Name, Model: d.Model, State: api.NodeActive})
+	}
+	id, err := st.AddCampaign(ctx, store.Campaign{Name: "stopped", Requester: "alice", Set: "all-nodes", Mode: api.CampaignRounds, Repeat: 5,
+		BootTimeout: 5 * time.Second, Quarantine: 2, State: api.CampaignRunning, Round: 1, CreatedAt: time.Now().UTC()}, nodes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range nodes {
+		nodes[i].Campaign, nodes[i].State = id, api.NodeStopped
+	}
+	if err := st.SaveCampaignProgress(ctx, nodes, nil); err != nil {
+		t.Fatal(err)
+	}
+	lab := &bootedLab{ids: map[string]string{}}
+	e := campaign.New(campaign.Config{Store: st, Rebooter: lab, Boots: lab})
+	rctx, cancel := context.WithCancel(ctx)
+	ran := make(chan error, 1)
+	go func() { ran <- e.Run(rctx) }()
+	<-e.Resumed()
+	testutil.Eventually(t, 30*time.Second, "the campaign ended", func() bool { return e.Running() == 0 })
+	cancel()
+	if err := <-ran; err != nil {
+		t.Fatalf("Run = %v", err)
+	}
+	cs, err := st.Campaigns(ctx, store.CampaignFilter{ID: id})
+	if err != nil || len(cs) != 1 || cs[0].State != api.CampaignStopped {
+		t.Errorf("campaign %s = %+v, %v; want stopped", id, cs, err)
+	}
+	lab.mu.Lock()
+	defer lab.mu.Unlock()
+	if len(lab.asked) != 0 {
+		t.Errorf("reboots asked after the restart: %v, want none", lab.asked)
+	}
+}

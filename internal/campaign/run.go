@@ -392,7 +392,8 @@ func (r *run) endIteration(b store.CampaignBoot) {
 // settleResumed gives each active node whose latest row, resumed from
 // the store, is complete the state its iteration's end leads to (a
 // server killed during the hold of a node's last iteration had written
-// the row, not yet the end), as an uninterrupted run would have.
+// the row, not yet the end), as an uninterrupted run would have. A node
+// stopped says the campaign was: its end is recorded as a Stop's.
 func (r *run) settleResumed() {
 	r.mu.Lock()
 	c := r.c
@@ -400,6 +401,12 @@ func (r *run) settleResumed() {
 	var nodes []store.CampaignNode
 	for _, mac := range r.order {
 		n := r.nodes[mac]
+		if n.State == api.NodeStopped {
+			// Only a Stop's end writes it, in one transaction for all
+			// the campaign's nodes, just before the campaign's own end:
+			// the previous server died between the two.
+			r.stopped = true
+		}
 		b, ok := r.last[mac]
 		if !ok || !terminal(b.Outcome) || n.State != api.NodeActive {
 			continue
