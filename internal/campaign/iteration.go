@@ -122,12 +122,19 @@ type iteration struct {
 	resumed bool
 }
 
+// outcomeGrace bounds the wait, past an iteration's boot deadline, for
+// its reboot's outcome (the engine's own deadlines end it well before).
+const outcomeGrace = time.Minute
+
 // run follows the node from its reboot to the end of its hold, writing
 // the row at each step.
 func (x *iteration) run() {
 	row := x.row
 	bootDeadline := row.RequestedAt.Add(x.c.BootTimeout)
 	var doneDeadline time.Time
+	// failing: the boot deadline passed with no new boot; the iteration
+	// fails, once its reboot's outcome says how (up to outcomeGrace).
+	outcomeSeen, failing := false, false
 	for {
 		o, b, d := x.w.state()
 		// changed: the row changed, and followers hear of it; write: the
@@ -136,9 +143,16 @@ func (x *iteration) run() {
 		// the end's write follows within the boot time (the reboot
 		// record in the history has it meanwhile).
 		changed, write := false, false
-		if o != nil && row.Outcome == api.BootRequested {
+		if o != nil && !outcomeSeen {
+			outcomeSeen, changed = true, true
 			row.RebootID = o.RebootID
-			if !o.OK {
+			switch {
+			case o.OK:
+				row.Method, row.Fallback, row.AckAt, row.DownAt = o.Method, o.Fallback, o.Ack, o.Ack
+				if row.Outcome == api.BootRequested {
+					row.Outcome = api.BootRebooted
+				}
+			case row.BootedAt.IsZero():
 				row.Outcome, row.Error, row.Code = api.BootFailed, o.Error, o.Code
 				if row.Error == "" {
 					row.Error = "the reboot failed"
@@ -146,10 +160,16 @@ func (x *iteration) run() {
 				x.end(row)
 				return
 			}
-			row.Outcome, row.Method, row.Fallback, row.AckAt, row.DownAt = api.BootRebooted, o.Method, o.Fallback, o.Ack, o.Ack
-			changed = true
+			// A reboot said to have failed after the node's new boot
+			// (a reply cut after the agent had acted): the boot counts.
 		}
-		if b != nil && row.BootedAt.IsZero() {
+		// The agent answers before it reboots, but its boot report can
+		// reach the campaign before the engine's outcome does: a booted
+		// node's iteration waits for the acknowledgement and method, up
+		// to the boot deadline. A resumed iteration's reboot was asked by
+		// the previous server: no outcome will come.
+		awaitOutcome := !outcomeSeen && !x.resumed && time.Now().Before(bootDeadline)
+		if b != nil && row.BootedAt.IsZero() && !failing {
 			row.BootedAt, row.BootID, row.NodeMethod = b.At.UTC(), b.BootID, b.Context.NodeMethod
 			row.Rescued = b.Context.Cause == api.BootCauseWatchdog
 			if c := b.Context; row.RebootID == "" && c.Campaign == x.c.ID && c.Iteration == row.Iteration {
@@ -165,11 +185,11 @@ func (x *iteration) run() {
 			}
 			doneDeadline = row.BootedAt.Add(x.c.DoneTimeout)
 			changed, write = true, true
-			if !x.c.UntilDone {
-				row.Outcome = api.BootCompleted
-				x.hold(row)
-				return
-			}
+		}
+		if !row.BootedAt.IsZero() && !x.c.UntilDone && !awaitOutcome {
+			row.Outcome = api.BootCompleted
+			x.hold(row)
+			return
 		}
 		if d != nil && row.DoneAt.IsZero() {
 			row.DoneAt, row.Status, row.Metrics, row.Outcome = d.At.UTC(), d.Status, d.Metrics, api.BootCompleted
@@ -180,10 +200,18 @@ func (x *iteration) run() {
 			x.progress(row, write)
 		}
 		deadline := bootDeadline
-		if !row.BootedAt.IsZero() {
+		if !row.BootedAt.IsZero() && x.c.UntilDone {
 			deadline = doneDeadline
 		}
 		wait := time.Until(deadline)
+		if wait <= 0 && row.BootedAt.IsZero() {
+			failing = true
+		}
+		if failing && !outcomeSeen && !x.resumed {
+			// The reboot is still going (a power cycle's off time, a
+			// slow BMC): its outcome goes in the failed row.
+			wait = time.Until(bootDeadline.Add(outcomeGrace))
+		}
 		if wait <= 0 {
 			if row.BootedAt.IsZero() {
 				row.Outcome, row.Code = api.BootFailed, "boot-timeout"

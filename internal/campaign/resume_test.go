@@ -29,6 +29,9 @@ type bootedLab struct {
 	obs boot.Observer     // +checklocks:mu
 	// asked holds "campaign/node/iteration" for each reboot asked.
 	asked []string // +checklocks:mu
+	// outcomes, if not nil: each node's boot is reported at once, its
+	// reboot's outcome given to the test to deliver, a batch's at a time.
+	outcomes chan []func()
 }
 
 func (l *bootedLab) BootID(mac string) string {
@@ -48,6 +51,12 @@ func (l *bootedLab) Observe(o boot.Observer) {
 }
 
 func (l *bootedLab) Reboot(_ context.Context, b campaign.Batch, done func(campaign.Outcome)) {
+	var later []func()
+	defer func() {
+		if l.outcomes != nil {
+			l.outcomes <- later
+		}
+	}()
 	for _, n := range b.Nodes {
 		l.mu.Lock()
 		l.asked = append(l.asked, fmt.Sprintf("%s/%s/%d", b.Campaign.ID, n.Name, b.Iteration))
@@ -55,8 +64,15 @@ func (l *bootedLab) Reboot(_ context.Context, b campaign.Batch, done func(campai
 		l.ids[n.MAC] = id
 		obs := l.obs
 		l.mu.Unlock()
-		done(campaign.Outcome{MAC: n.MAC, RebootID: "r-" + id, OK: true, Method: "soft-reboot", Ack: time.Now().UTC()})
-		obs.NodeBooted(boot.Booted{MAC: n.MAC, Name: n.Name, BootID: id, At: time.Now().UTC()})
+		o := campaign.Outcome{MAC: n.MAC, RebootID: "r-" + id, OK: true, Method: "soft-reboot", Ack: time.Now().UTC()}
+		booted := boot.Booted{MAC: n.MAC, Name: n.Name, BootID: id, At: time.Now().UTC()}
+		if l.outcomes != nil {
+			obs.NodeBooted(booted)
+			later = append(later, func() { done(o) })
+			continue
+		}
+		done(o)
+		obs.NodeBooted(booted)
 	}
 }
 
@@ -281,5 +297,77 @@ func TestResumeAfterStopWritten(t *testing.T) {
 	defer lab.mu.Unlock()
 	if len(lab.asked) != 0 {
 		t.Errorf("reboots asked after the restart: %v, want none", lab.asked)
+	}
+}
+
+// A node's boot report can reach the campaign before its reboot's
+// outcome (the agent answers, then reboots, and the engine's outcome
+// comes after): each row still has the acknowledgement and the method.
+func TestBootBeforeOutcome(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), sqlite.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	var nodes []store.CampaignNode
+	for i := 1; i <= 3; i++ {
+		d := store.Device{MAC: fmt.Sprintf("52:54:00:00:04:%02x", i), Name: fmt.Sprintf("node%d", i), IP: fmt.Sprintf("127.0.4.%d", i),
+			Type: store.TypeNode, Model: "rpi-b", BootMode: "network", Booted: true}
+		if _, err := st.ReportDevice(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+		nodes = append(nodes, store.CampaignNode{MAC: d.MAC, Name: d.Name, Model: d.Model, State: api.NodeActive})
+	}
+	lab := &bootedLab{ids: map[string]string{}, outcomes: make(chan []func())}
+	e := campaign.New(campaign.Config{Store: st, Rebooter: lab, Boots: lab})
+	rctx, cancel := context.WithCancel(ctx)
+	ran := make(chan error, 1)
+	go func() { ran <- e.Run(rctx) }()
+	<-e.Resumed()
+	c, err := e.Start(ctx, store.Campaign{Name: "boot-first", Requester: "alice", Set: "all-nodes", Mode: api.CampaignRounds, Repeat: 3,
+		BootTimeout: 5 * time.Second, Quarantine: 2, State: api.CampaignRunning, CreatedAt: time.Now().UTC()}, nodes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for round := 1; round <= 3; round++ {
+		later := <-lab.outcomes
+		testutil.EventuallyNil(t, 30*time.Second, fmt.Sprintf("round %d's boots stored", round), func() error {
+			boots, err := st.CampaignBoots(ctx, c.ID)
+			if err != nil {
+				return err
+			}
+			booted := 0
+			for _, b := range boots {
+				if b.Iteration == round && !b.BootedAt.IsZero() {
+					booted++
+				}
+			}
+			if booted != len(nodes) {
+				return fmt.Errorf("%d of %d booted", booted, len(nodes))
+			}
+			return nil
+		})
+		for _, deliver := range later {
+			deliver()
+		}
+	}
+	testutil.Eventually(t, 30*time.Second, "the campaign ended", func() bool { return e.Running() == 0 })
+	cancel()
+	if err := <-ran; err != nil {
+		t.Fatalf("Run = %v", err)
+	}
+	boots, err := st.CampaignBoots(ctx, c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(boots) != 9 {
+		t.Fatalf("%d rows, want 9 (3 nodes, 3 rounds)", len(boots))
+	}
+	for _, b := range boots {
+		if b.Outcome != api.BootCompleted || b.Method != "soft-reboot" || b.AckAt.IsZero() || b.BootedAt.IsZero() || b.RebootID == "" {
+			t.Errorf("%s iteration %d: %+v; want completed, with its acknowledgement, method, boot and reboot id", b.Name, b.Iteration, b)
+		}
 	}
 }
