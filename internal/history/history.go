@@ -87,16 +87,16 @@ func (r *Recorder) Recover(ctx context.Context) error {
 
 // BeginBatch adds the records of a whole request as running, in one
 // transaction, before any of its nodes is touched: a server killed from
-// then on leaves a row for every node of the batch.
+// then on leaves a row for every node of the batch. It sets the State and
+// Server of recs in place, rather than copy a request's thousands of
+// records.
 func (r *Recorder) BeginBatch(ctx context.Context, recs []store.Reboot) ([]string, error) {
-	rs := make([]store.Reboot, len(recs))
-	for i, rec := range recs {
-		rec.State, rec.Server = store.RebootRunning, r.server
-		rs[i] = rec
+	for i := range recs {
+		recs[i].State, recs[i].Server = store.RebootRunning, r.server
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), writeTimeout)
 	defer cancel()
-	return r.st.AddReboots(ctx, rs)
+	return r.st.AddReboots(ctx, recs)
 }
 
 // Drop forgets a running record: that of a node the request found already

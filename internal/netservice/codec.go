@@ -118,6 +118,15 @@ func (r Request) String() string {
 	return r.Verb + " " + strings.Join(r.Args, " ")
 }
 
+// appendLine appends r, as String spells it, and a line end to b.
+func (r Request) appendLine(b []byte) []byte {
+	b = append(b, r.Verb...)
+	for _, a := range r.Args {
+		b = append(append(b, ' '), a...)
+	}
+	return append(b, '\n')
+}
+
 // quote returns s quoted for an error message, cut to a readable length.
 func quote(s string) string {
 	const max = 64

@@ -90,6 +90,9 @@ func TestRequestStringRoundTrip(t *testing.T) {
 		if got := r.String(); got != line {
 			t.Errorf("ParseRequest(%q).String() = %q", line, got)
 		}
+		if got := string(r.appendLine([]byte("x"))); got != "x"+line+"\n" {
+			t.Errorf("ParseRequest(%q).appendLine(x) = %q, want %q", line, got, "x"+line+"\n")
+		}
 	}
 }
 

@@ -114,7 +114,7 @@ var (
 func (r *Requester) Do(ctx context.Context, addr string, req Request) (string, error) {
 	connectTimeout := orDefault(r.ConnectTimeout, DefaultConnectTimeout)
 	replyTimeout := orDefault(r.ReplyTimeout, DefaultReplyTimeout)
-	msg := []byte("MODE single\n" + req.String() + "\n")
+	msg := req.appendLine(append(make([]byte, 0, 64), "MODE single\n"...))
 
 	if ap, err := netip.ParseAddrPort(addr); err == nil && ap.Addr().Zone() == "" && canExchange && !r.dialOnly {
 		res := rawExchange(ctx, ap, msg, connectTimeout, replyTimeout)

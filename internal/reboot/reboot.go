@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"sync"
 	"time"
 
@@ -365,20 +364,28 @@ func (e *Engine) leave(mac string, f *flight) {
 func (e *Engine) softStep(ctx context.Context, n Node) Result {
 	r := Result{Node: n, Requested: time.Now()}
 	a := Attempt{Method: MethodSoft, Started: r.Requested}
-	_, a.Err = e.req.Do(ctx, n.Addr, netservice.Request{
-		Verb: netservice.VerbReboot,
-		Args: []string{"kexec.allow=" + strconv.FormatBool(n.KexecAllow)},
-	})
+	_, a.Err = e.req.Do(ctx, n.Addr, netservice.Request{Verb: netservice.VerbReboot, Args: kexecArgs[n.KexecAllow]})
 	a.Finished = time.Now()
 	r.Attempts = append(r.Attempts, a)
+	// The level is looked at first: a call builds its attributes (a few
+	// allocations a node) even when the level is off.
+	debug := e.log.Enabled(ctx, slog.LevelDebug)
 	if a.Err == nil {
 		r.OK, r.Method, r.Ack, r.Finished = true, MethodSoft, a.Finished, a.Finished
-		e.log.Debug("rebooted", "node", n.Name, "driver", MethodSoft, "elapsed", a.Finished.Sub(r.Requested))
+		if debug {
+			e.log.Debug("rebooted", "node", n.Name, "driver", MethodSoft, "elapsed", a.Finished.Sub(r.Requested))
+		}
 		return r
 	}
-	e.log.Debug("soft reboot failed, trying hard reboot", "node", n.Name, "err", a.Err)
+	if debug {
+		e.log.Debug("soft reboot failed, trying hard reboot", "node", n.Name, "err", a.Err)
+	}
 	return r
 }
+
+// kexecArgs are the REBOOT request's arguments, by Node.KexecAllow; shared,
+// read only.
+var kexecArgs = map[bool][]string{false: {"kexec.allow=false"}, true: {"kexec.allow=true"}}
 
 // hardStep ends a node's pipeline when the soft step was skipped or
 // failed: the hard reboot, at once.

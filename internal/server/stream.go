@@ -74,29 +74,37 @@ type eventStream struct {
 	gone    chan struct{} // closed when the writer has sent everything
 
 	mu      sync.Mutex
-	pending []byte // encoded events not yet written; +checklocks:mu
-	closed  bool   // +checklocks:mu
+	pending []byte        // encoded events not yet written; +checklocks:mu
+	enc     *json.Encoder // appends to pending; +checklocks:mu
+	closed  bool          // +checklocks:mu
+}
+
+// pendingWriter appends to its stream's pending events; the caller holds
+// the stream's mu.
+type pendingWriter struct{ es *eventStream }
+
+func (w pendingWriter) Write(p []byte) (int, error) {
+	w.es.pending = append(w.es.pending, p...)
+	return len(p), nil
 }
 
 // events starts writing events on st; close ends it.
 func events(st *stream) *eventStream {
 	es := &eventStream{st: st, ready: make(chan struct{}, 1), closing: make(chan struct{}), gone: make(chan struct{})}
+	es.enc = json.NewEncoder(pendingWriter{es})
 	go es.write()
 	return es
 }
 
-// send queues ev. It never waits for the client.
+// send queues ev. It never waits for the client. The event is encoded
+// straight into the pending buffer (an Encoder writes a value whole, line
+// end included, or not at all), with no copy of its own.
 func (es *eventStream) send(ev any) {
-	b, err := json.Marshal(ev)
-	if err != nil {
-		return
-	}
 	es.mu.Lock()
 	defer es.mu.Unlock()
-	if es.closed {
+	if es.closed || es.enc.Encode(ev) != nil {
 		return
 	}
-	es.pending = append(append(es.pending, b...), '\n')
 	select {
 	case es.ready <- struct{}{}:
 	default: // the writer has a token already and will see ev
