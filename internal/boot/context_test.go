@@ -58,7 +58,7 @@ func TestBootContext(t *testing.T) {
 
 	at := clock.Now()
 	tr.BeginReboot(mac, name, boot.RebootInfo{RecordID: "r1", Requester: "alice", Cause: api.CauseRebootRequested}, at)
-	tr.RebootEnded(mac, api.CauseRebootRequested, "soft-reboot", boot.Rebooted)
+	tr.RebootEnded(mac, api.CauseRebootRequested, "soft-reboot", boot.Rebooted, true)
 	got = tr.Report(mac, name, "b2", "kexec")
 	want := api.BootContext{BootID: "b2", Cause: api.BootCauseUser, Requester: "alice", Method: "soft-reboot", NodeMethod: "kexec", RebootID: "r1", RequestedAt: &at}
 	if diff := cmp.Diff(want, got); diff != "" {
@@ -73,7 +73,7 @@ func TestBootContext(t *testing.T) {
 	if got.Method != "" || got.Cause != api.BootCauseCampaign || got.Campaign != "c1" || got.Iteration != 2 || got.Iterations != 5 {
 		t.Errorf("context of a campaign's boot before the outcome = %+v, want cause campaign, c1 2/5, no method", got)
 	}
-	tr.RebootEnded(mac, api.CauseRebootRequested, "PoE-reboot", boot.Rebooted)
+	tr.RebootEnded(mac, api.CauseRebootRequested, "PoE-reboot", boot.Rebooted, true)
 	if c := tr.BootContext(mac); c == nil || c.Method != "PoE-reboot" || c.BootID != "b3" {
 		t.Errorf("BootContext after the outcome = %+v, want b3 by PoE-reboot", c)
 	}
@@ -134,7 +134,7 @@ func (w *rescuer) Limits(_ context.Context, macs []string) (map[string]boot.Limi
 
 func (w *rescuer) Reboot(ctx context.Context, mac string) {
 	w.tr.BeginReboot(mac, "", boot.RebootInfo{RecordID: "wd", Requester: api.WatchdogRequester, Cause: api.CauseBootupTimeout}, w.tr.Now())
-	w.tr.RebootEnded(mac, api.CauseBootupTimeout, "PoE-reboot", boot.Rebooted)
+	w.tr.RebootEnded(mac, api.CauseBootupTimeout, "PoE-reboot", boot.Rebooted, true)
 	w.rebooted <- struct{}{}
 }
 
@@ -149,7 +149,7 @@ func campaignRebooted(t *testing.T, mac, name string, t0 time.Time, wait time.Du
 	tr.Report(mac, name, "b1", "")
 	tr.BeginReboot(mac, name, boot.RebootInfo{RecordID: "c", Requester: "alice", Cause: api.CauseRebootRequested,
 		Campaign: "c7", Iteration: 3, Iterations: 10, Wait: wait}, clock.Now())
-	tr.RebootEnded(mac, api.CauseRebootRequested, "soft-reboot", boot.Rebooted)
+	tr.RebootEnded(mac, api.CauseRebootRequested, "soft-reboot", boot.Rebooted, true)
 	return tr, clock, wd
 }
 
@@ -274,7 +274,7 @@ func TestBootContextBound(t *testing.T) {
 			t.Fatal(err)
 		}
 		tr.BeginReboot(mac, name, boot.RebootInfo{RecordID: ids[0], Requester: "alice", Cause: api.CauseRebootRequested, Wait: c.wait}, at)
-		tr.RebootEnded(mac, api.CauseRebootRequested, "soft-reboot", c.outcome)
+		tr.RebootEnded(mac, api.CauseRebootRequested, "soft-reboot", c.outcome, true)
 		clock.Advance(c.after)
 		bootID := fmt.Sprintf("b%d", i+1)
 		got := tr.Report(mac, name, bootID, "")
@@ -313,7 +313,7 @@ func TestFailedRebootWaitEnds(t *testing.T) {
 	for _, m := range []string{mac, slow} {
 		tr.BeginReboot(m, "", boot.RebootInfo{RecordID: "r" + m, Requester: "alice", Cause: api.CauseRebootRequested, Wait: time.Minute}, clock.Now())
 	}
-	tr.RebootEnded(mac, api.CauseRebootRequested, "", boot.Failed)
+	tr.RebootEnded(mac, api.CauseRebootRequested, "", boot.Failed, true)
 	if st, _ := tr.Status(mac); st.State != api.StateBooting {
 		t.Fatalf("state after a failed reboot that may have reached the node = %s, want booting", st.State)
 	}
@@ -327,7 +327,7 @@ func TestFailedRebootWaitEnds(t *testing.T) {
 		return st.State == api.StateDown
 	})
 	// The sweep that took gone down ran past slow's wait too.
-	tr.RebootEnded(slow, api.CauseRebootRequested, "PoE-reboot", boot.Rebooted)
+	tr.RebootEnded(slow, api.CauseRebootRequested, "PoE-reboot", boot.Rebooted, true)
 	if st, _ := tr.Status(slow); st.State != api.StateBooting || st.Method != "PoE-reboot" {
 		t.Errorf("status of a node whose reboot ended after its wait = %+v, want booting after PoE-reboot", st)
 	}
@@ -437,7 +437,7 @@ func TestBootContextBeforeOutcome(t *testing.T) {
 		if got := tr.Report(mac, name, bootID, ""); got.RebootID != id || got.Method != "" || got.RebootOutcome != "" {
 			t.Errorf("%s: context before the outcome = %+v, want reboot %s, no method nor outcome yet", id, got, id)
 		}
-		tr.RebootEnded(mac, api.CauseRebootRequested, c.method, c.outcome)
+		tr.RebootEnded(mac, api.CauseRebootRequested, c.method, c.outcome, true)
 		if got := tr.Report(mac, name, bootID, ""); got.RebootID != id || got.Method != c.method || got.RebootOutcome != c.wants {
 			t.Errorf("%s: context after the outcome = %+v, want method %q, outcome %q", id, got, c.method, c.wants)
 		}

@@ -40,7 +40,11 @@ type Awaited struct {
 // it reads nothing. A node with a reboot of this server's pending, one
 // the tracker does not know, or one whose status says it booted since
 // the reboot was asked, is left alone, as is a reboot that reached
-// nothing (NotReached). It returns how many it took.
+// nothing (NotReached). A node whose taken reboot worked (Rebooted) and
+// whose status says booted (since before the request) is booting from
+// the request on, as RebootEnded made it: the tracker holds that status
+// back a while (deferDownLocked), and a restart must not lose it. It
+// returns how many it took.
 func (t *Tracker) Restore(as []Awaited) int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -61,6 +65,18 @@ func (t *Tracker) Restore(as []Awaited) int {
 			p.watchdogTry, p.watchdogTries = a.Retries-n.retriesLeft, a.Retries
 		}
 		n.reboot = p
+		if a.Outcome == Rebooted && n.booted {
+			// The reboot took the node down and its boot has not come:
+			// the status RebootEnded gave it, which the tracker may not
+			// have written yet (deferDownLocked).
+			n.lastMethod = a.Method
+			if a.Info.Cause != api.CauseBootupTimeout {
+				n.retriesLeft = -1
+			}
+			n.booted, n.since, n.cause, n.method, n.note = false, a.Requested, a.Info.Cause, a.Method, ""
+			t.markDirtyLocked(n)
+			t.changedLocked()
+		}
 		taken++
 	}
 	return taken

@@ -297,7 +297,12 @@ type Tracker struct {
 	// state (waiters watch it). +checklocks:mu
 	changed chan struct{}
 	// Writes waiting for the flusher. +checklocks:mu
-	dirty     map[string]bool
+	dirty map[string]bool
+	// deferred holds the statuses of nodes down for a reboot whose
+	// record says it worked, by MAC: each is written when its time comes
+	// (the sweep), unless a later change of the node's writes it first
+	// (deferDownLocked). +checklocks:mu
+	deferred  map[string]time.Time
 	boots     []store.RebootBoot
 	flushing  bool
 	stop      func() bool
@@ -320,7 +325,7 @@ func New(ctx context.Context, cfg Config, st Store, log *slog.Logger, wd Watchdo
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	t := &Tracker{cfg: cfg, store: st, log: log, wd: wd, nodes: map[string]*nodeBoot{}, changed: make(chan struct{}), dirty: map[string]bool{}}
+	t := &Tracker{cfg: cfg, store: st, log: log, wd: wd, nodes: map[string]*nodeBoot{}, changed: make(chan struct{}), dirty: map[string]bool{}, deferred: map[string]time.Time{}}
 	t.watchdogCtx, t.cancelWatchdog = context.WithCancel(context.WithoutCancel(ctx))
 	plog, err := newPlatformLog(ctx, st, cfg.Clock)
 	if err != nil {
@@ -413,6 +418,12 @@ func (t *Tracker) Close() {
 	t.mu.Unlock()
 	t.cancelWatchdog()
 	t.running.Wait()
+	t.mu.Lock()
+	for mac := range t.deferred { // a clean stop leaves the store exact
+		t.dirty[mac] = true
+	}
+	clear(t.deferred)
+	t.mu.Unlock()
 	t.Flush()
 }
 
@@ -425,7 +436,31 @@ func (t *Tracker) changedLocked() {
 // markDirtyLocked queues n's status for the store.
 func (t *Tracker) markDirtyLocked(n *nodeBoot) {
 	t.dirty[n.mac] = true
+	delete(t.deferred, n.mac) // the flush writes its latest status
 	t.kickLocked()
+}
+
+// downDelay bounds how long the status of a node down for a reboot
+// waits to be written (deferDownLocked).
+const downDelay = 2 * time.Minute
+
+// deferDownLocked holds back the status of a node that its reboot p has
+// just taken down, which was booted and had nothing waiting to be
+// written: the node's boot, which usually comes first, writes its status
+// instead (a soft reboot then writes one boot status, not two). The
+// status is written at the earlier of downDelay from now and p's
+// deadline, or by the node's next change, or at Close. Until then a
+// restarted server knows it all the same from the reboot's record
+// (written before the tracker hears of the outcome): Restore makes the
+// node booting from it (docs/boot-tracking.md, "What is written, and
+// when").
+func (t *Tracker) deferDownLocked(n *nodeBoot, p *pendingReboot) {
+	delete(t.dirty, n.mac)
+	at := t.cfg.Clock.Now().Add(downDelay)
+	if p.deadline.Before(at) {
+		at = p.deadline
+	}
+	t.deferred[n.mac] = at
 }
 
 func (t *Tracker) kickLocked() {
@@ -717,7 +752,12 @@ func (t *Tracker) BeginReboot(mac, name string, info RebootInfo, at time.Time) {
 // known, nothing is pending. A failed reboot leaves the node's state as
 // it was; one that may have reached the node stays pending until its
 // deadline (RebootInfo.Wait), one that did not (NotReached) is dropped.
-func (t *Tracker) RebootEnded(mac, cause, method string, outcome Outcome) {
+//
+// recorded says that the reboot's record holds its outcome (written
+// before this call): a restarted server can then tell from the record
+// that the node went down, and the tracker may write the node's status
+// later (deferDownLocked).
+func (t *Tracker) RebootEnded(mac, cause, method string, outcome Outcome, recorded bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	n := t.nodes[mac]
@@ -752,7 +792,14 @@ func (t *Tracker) RebootEnded(mac, cause, method string, outcome Outcome) {
 	if cause != api.CauseBootupTimeout {
 		n.retriesLeft = -1
 	}
+	// Restore tells this down state from the record alone when the
+	// store says booted since before the request, as it does when the
+	// node was booted and nothing of it waits to be written.
+	held := recorded && p.info.RecordID != "" && n.booted && !t.dirty[n.mac]
 	t.downLocked(n, p.requested, cause, method, "")
+	if held {
+		t.deferDownLocked(n, p)
+	}
 }
 
 // Forget drops a node that left the inventory.
@@ -760,6 +807,7 @@ func (t *Tracker) Forget(mac string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	delete(t.nodes, mac)
+	delete(t.deferred, mac)
 }
 
 // MarkDown is for the parts of the server that take nodes down on
@@ -816,6 +864,11 @@ func (t *Tracker) sweep() {
 	now := t.cfg.Clock.Now()
 	t.mu.Lock()
 	var stuck []string // watchdog candidates
+	for mac, at := range t.deferred {
+		if n := t.nodes[mac]; n != nil && !now.Before(at) {
+			t.markDirtyLocked(n)
+		}
+	}
 	for _, n := range t.nodes {
 		if n.booted && n.beats && now.Sub(n.lastSeen) >= t.cfg.Silence {
 			t.downLocked(n, now, api.CauseUnknown, "", fmt.Sprintf("no heartbeat for %s", t.cfg.Silence))

@@ -133,7 +133,7 @@ func TestFlushWritesEveryPart(t *testing.T) {
 			t.Fatal(err)
 		}
 		tr.BeginReboot(mac, name, boot.RebootInfo{RecordID: ids[0]}, clock.Now())
-		tr.RebootEnded(mac, "test", "soft", boot.Rebooted)
+		tr.RebootEnded(mac, "test", "soft", boot.Rebooted, true)
 		tr.Report(mac, name, bootID, "")
 		tr.Flush()
 		return ids[0]
@@ -172,4 +172,73 @@ func TestFlushWritesEveryPart(t *testing.T) {
 	}
 	id = reboot("boot-2")
 	check(id, "boot-2", 4) // the two lines above only
+}
+
+// The status of a node that a recorded reboot takes down is held back:
+// a boot that comes within downDelay (2 min) writes the only status of
+// the reboot; else the sweep writes the down status then, and Close at
+// once. The platform log's line is written at once either way.
+func TestRebootDownStatusIsHeldBack(t *testing.T) {
+	t.Parallel()
+	const mac, name = "52:54:00:00:03:03", "held"
+	t0 := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	tr, st, clock := newTracker(t, mac, name, t0, nil)
+	stored := func() store.BootStatus {
+		t.Helper()
+		bs, err := st.BootStatuses(t.Context())
+		if err != nil || len(bs) != 1 {
+			t.Fatalf("stored boot statuses = %+v, %v, want one", bs, err)
+		}
+		return bs[0]
+	}
+	reboot := func() {
+		t.Helper()
+		ids, err := st.AddReboots(t.Context(), []store.Reboot{{Batch: "b", Requester: "alice", Cause: api.CauseRebootRequested, NodeMAC: mac, NodeName: name,
+			OK: true, Method: "soft", RequestedAt: clock.Now(), FinishedAt: clock.Now()}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr.BeginReboot(mac, name, boot.RebootInfo{RecordID: ids[0]}, clock.Now())
+		tr.RebootEnded(mac, api.CauseRebootRequested, "soft", boot.Rebooted, true)
+		tr.Flush()
+	}
+	tr.Report(mac, name, "boot-1", "")
+	tr.Flush()
+	reboot()
+	if b := stored(); !b.Booted || b.BootID != "boot-1" {
+		t.Errorf("stored status right after the reboot = %+v, want booted as boot-1 (held back)", b)
+	}
+	if lines, err := st.LogLines(t.Context(), 0, 0); err != nil || len(lines) != 2 {
+		t.Errorf("stored platform log = %+v, %v, want booted and down", lines, err)
+	}
+	tr.Report(mac, name, "boot-2", "")
+	tr.Flush()
+	if b := stored(); !b.Booted || b.BootID != "boot-2" || b.LastMethod != "soft" {
+		t.Errorf("stored status after the boot = %+v, want booted as boot-2, last method soft", b)
+	}
+
+	// No boot within downDelay: the sweep writes the down status.
+	reboot()
+	asked := clock.Now()
+	tr.Start()
+	clock.Advance(time.Minute)
+	tr.Flush()
+	if b := stored(); !b.Booted {
+		t.Errorf("stored status a minute after the reboot = %+v, want still booted (held back)", b)
+	}
+	clock.Advance(time.Minute + time.Second)
+	testutil.Eventually(t, 10*time.Second, "the down status written", func() bool {
+		tr.Flush()
+		b := stored()
+		return !b.Booted && b.Cause == api.CauseRebootRequested && b.Since.Equal(asked) && b.Method == "soft"
+	})
+
+	// Close writes what is held back.
+	tr.Report(mac, name, "boot-3", "")
+	tr.Flush()
+	reboot()
+	tr.Close()
+	if b := stored(); b.Booted || b.Cause != api.CauseRebootRequested {
+		t.Errorf("stored status after Close = %+v, want down for the reboot", b)
+	}
 }

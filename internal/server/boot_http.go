@@ -115,7 +115,9 @@ func (b *batchRun) Finished(i int, res reboot.Result) {
 		if b.started[i] {
 			// Else the pipeline never started (ctx ended before): the
 			// node's pending reboot, if any, is another's.
-			b.s.boots.RebootEnded(res.Node.MAC, b.req.Cause, res.Method, bootOutcome(res))
+			// recorded: the record holds the outcome, which tells a
+			// restarted server what the tracker may not have written.
+			b.s.boots.RebootEnded(res.Node.MAC, b.req.Cause, res.Method, bootOutcome(res), err == nil)
 		}
 	}
 	if b.progress != nil {

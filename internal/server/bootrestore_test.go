@@ -83,6 +83,24 @@ func TestStartRestoresAwaitedBoots(t *testing.T) {
 		}
 		ids["rescued"], ids["campaign"] = id[1], cid
 	})
+	// The stored status of fresh says booted since before its reboot,
+	// which worked: it is booting since the reboot's request (the
+	// tracker holds that status back, and a restart must not lose it);
+	// stale's reboot is no longer awaited: its node stays booted.
+	for name, want := range map[string]string{"fresh": api.StateBooting, "stale": api.StateBooted} {
+		nl, err := env.Client.Nodes(t.Context(), map[string]string{"name": name})
+		if err != nil || nl.NumNodes != 1 {
+			t.Fatalf("node %s: %+v, %v", name, nl, err)
+		}
+		b := nl.Nodes[0].Boot
+		if b.State != want {
+			t.Errorf("%s after the restart: %+v, want %s", name, b, want)
+		}
+		if at := now.Add(-time.Minute).Truncate(time.Microsecond); want == api.StateBooting &&
+			(b.Cause != api.CauseRebootRequested || b.Method != "soft-reboot" || !b.Since.Equal(at) || b.LastRebootMethod != "soft-reboot") {
+			t.Errorf("%s after the restart: %+v, want booting since %s for alice's soft-reboot", name, b, at)
+		}
+	}
 	d, err := env.Store.DeviceByName(t.Context(), "rescued")
 	if err != nil {
 		t.Fatal(err)
