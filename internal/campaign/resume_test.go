@@ -154,15 +154,9 @@ func TestResumeCountsFromRows(t *testing.T) {
 	lab.ids[mac3] = "node3-b6"
 
 	e := campaign.New(campaign.Config{Store: st, Rebooter: lab, Boots: lab})
-	rctx, cancel := context.WithCancel(ctx)
-	ran := make(chan error, 1)
-	go func() { ran <- e.Run(rctx) }()
-	<-e.Resumed()
+	stop := runEngine(t, e)
 	testutil.Eventually(t, 30*time.Second, "both campaigns ended", func() bool { return e.Running() == 0 })
-	cancel()
-	if err := <-ran; err != nil {
-		t.Fatalf("Run = %v", err)
-	}
+	stop()
 
 	want := map[string][]store.CampaignNode{
 		rounds: {
@@ -253,20 +247,7 @@ func TestShowFromStoreCountsFromRows(t *testing.T) {
 func TestResumeAfterStopWritten(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), sqlite.FileName))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	var nodes []store.CampaignNode
-	for i := 1; i <= 2; i++ {
-		d := store.Device{MAC: fmt.Sprintf("52:54:00:00:03:%02x", i), Name: fmt.Sprintf("node%d", i), IP: fmt.Sprintf("127.0.3.%d", i),
-			Type: store.TypeNode, Model: "rpi-b", BootMode: "network", Booted: true}
-		if _, err := st.ReportDevice(ctx, d); err != nil {
-			t.Fatal(err)
-		}
-		nodes = append(nodes, store.CampaignNode{MAC: d.MAC, Name: d.Name, Model: d.Model, State: api.NodeActive})
-	}
+	st, nodes := storeWithNodes(t, 2, 3)
 	id, err := st.AddCampaign(ctx, store.Campaign{Name: "stopped", Requester: "alice", Set: "all-nodes", Mode: api.CampaignRounds, Repeat: 5,
 		BootTimeout: 5 * time.Second, Quarantine: 2, State: api.CampaignRunning, Round: 1, CreatedAt: time.Now().UTC()}, nodes)
 	if err != nil {
@@ -280,15 +261,9 @@ func TestResumeAfterStopWritten(t *testing.T) {
 	}
 	lab := &bootedLab{ids: map[string]string{}}
 	e := campaign.New(campaign.Config{Store: st, Rebooter: lab, Boots: lab})
-	rctx, cancel := context.WithCancel(ctx)
-	ran := make(chan error, 1)
-	go func() { ran <- e.Run(rctx) }()
-	<-e.Resumed()
+	stop := runEngine(t, e)
 	testutil.Eventually(t, 30*time.Second, "the campaign ended", func() bool { return e.Running() == 0 })
-	cancel()
-	if err := <-ran; err != nil {
-		t.Fatalf("Run = %v", err)
-	}
+	stop()
 	cs, err := st.Campaigns(ctx, store.CampaignFilter{ID: id})
 	if err != nil || len(cs) != 1 || cs[0].State != api.CampaignStopped {
 		t.Errorf("campaign %s = %+v, %v; want stopped", id, cs, err)
@@ -306,26 +281,10 @@ func TestResumeAfterStopWritten(t *testing.T) {
 func TestBootBeforeOutcome(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), sqlite.FileName))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	var nodes []store.CampaignNode
-	for i := 1; i <= 3; i++ {
-		d := store.Device{MAC: fmt.Sprintf("52:54:00:00:04:%02x", i), Name: fmt.Sprintf("node%d", i), IP: fmt.Sprintf("127.0.4.%d", i),
-			Type: store.TypeNode, Model: "rpi-b", BootMode: "network", Booted: true}
-		if _, err := st.ReportDevice(ctx, d); err != nil {
-			t.Fatal(err)
-		}
-		nodes = append(nodes, store.CampaignNode{MAC: d.MAC, Name: d.Name, Model: d.Model, State: api.NodeActive})
-	}
+	st, nodes := storeWithNodes(t, 3, 4)
 	lab := &bootedLab{ids: map[string]string{}, outcomes: make(chan []func())}
 	e := campaign.New(campaign.Config{Store: st, Rebooter: lab, Boots: lab})
-	rctx, cancel := context.WithCancel(ctx)
-	ran := make(chan error, 1)
-	go func() { ran <- e.Run(rctx) }()
-	<-e.Resumed()
+	stop := runEngine(t, e)
 	c, err := e.Start(ctx, store.Campaign{Name: "boot-first", Requester: "alice", Set: "all-nodes", Mode: api.CampaignRounds, Repeat: 3,
 		BootTimeout: 5 * time.Second, Quarantine: 2, State: api.CampaignRunning, CreatedAt: time.Now().UTC()}, nodes)
 	if err != nil {
@@ -354,10 +313,7 @@ func TestBootBeforeOutcome(t *testing.T) {
 		}
 	}
 	testutil.Eventually(t, 30*time.Second, "the campaign ended", func() bool { return e.Running() == 0 })
-	cancel()
-	if err := <-ran; err != nil {
-		t.Fatalf("Run = %v", err)
-	}
+	stop()
 	boots, err := st.CampaignBoots(ctx, c.ID)
 	if err != nil {
 		t.Fatal(err)
@@ -368,6 +324,44 @@ func TestBootBeforeOutcome(t *testing.T) {
 	for _, b := range boots {
 		if b.Outcome != api.BootCompleted || b.Method != "soft-reboot" || b.AckAt.IsZero() || b.BootedAt.IsZero() || b.RebootID == "" {
 			t.Errorf("%s iteration %d: %+v; want completed, with its acknowledgement, method, boot and reboot id", b.Name, b.Iteration, b)
+		}
+	}
+}
+
+// storeWithNodes opens a store holding n booted nodes, node1 to nodeN at
+// 127.0.<block>.i, and returns them as a campaign's active nodes.
+func storeWithNodes(t *testing.T, n, block int) (store.Store, []store.CampaignNode) {
+	t.Helper()
+	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), sqlite.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	var nodes []store.CampaignNode
+	for i := 1; i <= n; i++ {
+		d := store.Device{MAC: fmt.Sprintf("52:54:00:00:%02x:%02x", block, i), Name: fmt.Sprintf("node%d", i), IP: fmt.Sprintf("127.0.%d.%d", block, i),
+			Type: store.TypeNode, Model: "rpi-b", BootMode: "network", Booted: true}
+		if _, err := st.ReportDevice(t.Context(), d); err != nil {
+			t.Fatal(err)
+		}
+		nodes = append(nodes, store.CampaignNode{MAC: d.MAC, Name: d.Name, Model: d.Model, State: api.NodeActive})
+	}
+	return st, nodes
+}
+
+// runEngine runs e until the returned stop is called, once it has
+// resumed what the store holds.
+func runEngine(t *testing.T, e *campaign.Engine) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	ran := make(chan error, 1)
+	go func() { ran <- e.Run(ctx) }()
+	<-e.Resumed()
+	return func() {
+		t.Helper()
+		cancel()
+		if err := <-ran; err != nil {
+			t.Fatalf("Run = %v", err)
 		}
 	}
 }
