@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"github.com/walt-testbed/walt/api"
 	"github.com/walt-testbed/walt/client"
 	"github.com/walt-testbed/walt/internal/lab"
+	"github.com/walt-testbed/walt/internal/store/sqlite"
 	"github.com/walt-testbed/walt/internal/testutil"
 )
 
@@ -62,6 +64,32 @@ func startLabServer(t *testing.T, ip string, cfg lab.Config) *labServer {
 	testutil.Eventually(t, 20*time.Second, "the lab's nodes booted", func() bool {
 		nl, err := ls.c.Nodes(t.Context(), map[string]string{"booted": "true"})
 		return err == nil && nl.NumNodes == cfg.Nodes
+	})
+	// Their boots stored too (the tracker writes them 10 ms or more
+	// later): a server killed next restarts knowing each node's boot,
+	// as the tests of a kill mean it to.
+	st, err := sqlite.Open(t.Context(), filepath.Join(ls.dataDir, sqlite.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	testutil.EventuallyNil(t, 20*time.Second, "the lab's boots stored", func() error {
+		bs, err := st.BootStatuses(t.Context())
+		if err != nil {
+			return err
+		}
+		stored := map[string]string{}
+		for _, b := range bs {
+			if b.Booted {
+				stored[b.MAC] = b.BootID
+			}
+		}
+		for _, n := range ls.lab.Nodes {
+			if stored[n.MAC()] != n.BootID() {
+				return fmt.Errorf("%s: stored boot %q, booted %q", n.Name(), stored[n.MAC()], n.BootID())
+			}
+		}
+		return nil
 	})
 	return ls
 }
