@@ -67,7 +67,9 @@ func follow(t *testing.T, c *client.Client, id string) []api.CampaignEvent {
 		for _, ev := range evs[max(0, len(evs)-10):] {
 			t.Logf("event: %+v", ev)
 		}
-		if boots, berr := c.CampaignBoots(context.WithoutCancel(ctx), id); berr == nil {
+		rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer rcancel()
+		if boots, berr := c.CampaignBoots(rctx, id); berr == nil {
 			for _, b := range boots {
 				t.Logf("row: %+v", b)
 			}
