@@ -302,12 +302,16 @@ type Tracker struct {
 	// record says it worked, by MAC: each is written when its time comes
 	// (the sweep), unless a later change of the node's writes it first
 	// (deferDownLocked). +checklocks:mu
-	deferred  map[string]time.Time
-	boots     []store.RebootBoot
-	flushing  bool
-	stop      func() bool
-	closed    bool
-	observers []Observer
+	deferred map[string]time.Time
+	boots    []store.RebootBoot
+	// next is the outcome of the flush that will write the changes
+	// pending now; writing, that of the flush writing now (nil if none).
+	// +checklocks:mu
+	next, writing *flushResult
+	flushing      bool
+	stop          func() bool
+	closed        bool
+	observers     []Observer
 	// running counts the tracker's goroutines (flusher, sweep, watchdog
 	// reboots); close waits for them, so that none outlives the store.
 	// Add is called under mu while !closed only.
@@ -325,7 +329,7 @@ func New(ctx context.Context, cfg Config, st Store, log *slog.Logger, wd Watchdo
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	t := &Tracker{cfg: cfg, store: st, log: log, wd: wd, nodes: map[string]*nodeBoot{}, changed: make(chan struct{}), dirty: map[string]bool{}, deferred: map[string]time.Time{}}
+	t := &Tracker{cfg: cfg, store: st, log: log, wd: wd, nodes: map[string]*nodeBoot{}, changed: make(chan struct{}), dirty: map[string]bool{}, deferred: map[string]time.Time{}, next: newFlushResult()}
 	t.watchdogCtx, t.cancelWatchdog = context.WithCancel(context.WithoutCancel(ctx))
 	plog, err := newPlatformLog(ctx, st, cfg.Clock)
 	if err != nil {
@@ -486,7 +490,9 @@ const flushDelay = 10 * time.Millisecond
 func (t *Tracker) flushLoop() {
 	for {
 		time.Sleep(flushDelay)
-		t.Flush()
+		if t.flush() != nil {
+			time.Sleep(flushRetryDelay) // the store is failing: no busy loop
+		}
 		t.mu.Lock()
 		if len(t.dirty) == 0 && len(t.boots) == 0 && !t.plog.hasPending() {
 			t.flushing = false
@@ -497,10 +503,25 @@ func (t *Tracker) flushLoop() {
 	}
 }
 
+// flushRetryDelay is the pause of the flusher after a flush that failed,
+// before it tries again.
+const flushRetryDelay = time.Second
+
+// A flushResult is the outcome of one flush: done is closed once it is
+// known, and err then says whether the store holds what it wrote.
+type flushResult struct {
+	done chan struct{}
+	err  error
+}
+
+func newFlushResult() *flushResult { return &flushResult{done: make(chan struct{})} }
+
 // Flush writes the pending changes: boot statuses, reboot boot times,
-// log lines. Errors are logged: the state stays right in memory and is
-// written again at the next change.
-func (t *Tracker) Flush() {
+// log lines. Errors are logged: the state stays right in memory, and the
+// statuses and boot times are written again at the next flush.
+func (t *Tracker) Flush() { _ = t.flush() }
+
+func (t *Tracker) flush() error {
 	t.flushMu.Lock()
 	defer t.flushMu.Unlock()
 	t.mu.Lock()
@@ -513,24 +534,82 @@ func (t *Tracker) Flush() {
 	t.dirty = map[string]bool{}
 	boots := t.boots
 	t.boots = nil
+	res := t.next
+	t.next, t.writing = newFlushResult(), res
 	t.mu.Unlock()
 	lines := t.plog.take()
+	err := t.write(statuses, boots, lines)
+	t.mu.Lock()
+	if err != nil { // again at the next flush, unless newer changes replaced them
+		for _, b := range statuses {
+			if _, ok := t.nodes[b.MAC]; ok {
+				if _, later := t.deferred[b.MAC]; !later {
+					t.dirty[b.MAC] = true
+				}
+			}
+		}
+		t.boots = append(boots, t.boots...)
+	}
+	t.writing = nil
+	t.mu.Unlock()
+	res.err = err
+	close(res.done)
+	return err
+}
+
+// write writes one flush's changes, in one transaction where the store
+// can (stateWriter).
+func (t *Tracker) write(statuses []store.BootStatus, boots []store.RebootBoot, lines []store.LogLine) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if sw, ok := t.store.(stateWriter); ok {
 		if sw.SetBootState(ctx, statuses, boots, lines) == nil {
-			return
+			return nil
 		}
 		// Each part on its own, as without SetBootState: one that
 		// fails does not take the others with it, and is logged.
 	}
-	if err := t.store.SetBootStatuses(ctx, statuses); err != nil {
-		t.log.Error("cannot record boot statuses", "nodes", len(statuses), "err", err)
+	serr := t.store.SetBootStatuses(ctx, statuses)
+	if serr != nil {
+		t.log.Error("cannot record boot statuses", "nodes", len(statuses), "err", serr)
 	}
-	if err := t.store.SetRebootsBooted(ctx, boots); err != nil {
-		t.log.Error("cannot record reboot boot times", "reboots", len(boots), "err", err)
+	berr := t.store.SetRebootsBooted(ctx, boots)
+	if berr != nil {
+		t.log.Error("cannot record reboot boot times", "reboots", len(boots), "err", berr)
 	}
 	t.plog.write(ctx, t.log, lines)
+	return errors.Join(serr, berr)
+}
+
+// ErrStopped: the tracker was closed, and writes no more.
+var ErrStopped = errors.New("boot tracking is stopped")
+
+// Stored returns once the store holds the boot statuses and reboot boot
+// times the tracker had changed when it was called (log lines aside):
+// the answer to a boot report waits for it, so that a server killed
+// after answering has the boot. An error says that they could not be
+// written (they are tried again) or that ctx ended first.
+func (t *Tracker) Stored(ctx context.Context) error {
+	t.mu.Lock()
+	res := t.writing
+	if len(t.dirty) > 0 || len(t.boots) > 0 {
+		if t.closed {
+			t.mu.Unlock()
+			return ErrStopped
+		}
+		res = t.next
+		t.kickLocked()
+	}
+	t.mu.Unlock()
+	if res == nil {
+		return nil
+	}
+	select {
+	case <-res.done:
+		return res.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // A stateWriter writes a whole flush in one transaction (sqlstore's
@@ -676,6 +755,12 @@ func (t *Tracker) bootedLocked(n *nodeBoot, bootID string, now time.Time, nodeMe
 	if p := n.reboot; p != nil && !p.booted && now.After(p.deadline) {
 		n.reboot = nil // too late to be the reboot's: a boot of unknown cause
 	} else if p != nil && !p.booted {
+		if !p.ended && n.booted {
+			// The boot came before the reboot's outcome (the agent
+			// answers, then reboots): the node went down meanwhile, and
+			// the log says so before the boot, as for every reboot.
+			t.plog.add(n.name, downLine(n.name, p.info.Cause, "", ""))
+		}
 		c.Cause, c.Requester, c.Method, c.RebootID = p.info.Cause, p.info.Requester, p.method, p.info.RecordID
 		c.RebootOutcome = p.outcome.contextOutcome()
 		if p.info.Campaign != "" && !now.After(p.campaignDeadline) {
@@ -711,6 +796,13 @@ func (t *Tracker) setBootedLocked(n *nodeBoot, now time.Time) {
 // downLocked marks a node not booted and logs why.
 func (t *Tracker) downLocked(n *nodeBoot, since time.Time, cause, method, note string) {
 	n.booted, n.since, n.cause, n.method, n.note = false, since, cause, method, note
+	t.plog.add(n.name, downLine(n.name, cause, method, note))
+	t.markDirtyLocked(n)
+	t.changedLocked()
+}
+
+// downLine is the platform log's line for a node gone down.
+func downLine(name, cause, method, note string) string {
 	details := "cause: " + cause
 	if method != "" {
 		details += ", method: " + method
@@ -718,9 +810,7 @@ func (t *Tracker) downLocked(n *nodeBoot, since time.Time, cause, method, note s
 	if note != "" {
 		details += ", note: " + note
 	}
-	t.plog.add(n.name, fmt.Sprintf("node %s is down (%s)", n.name, details))
-	t.markDirtyLocked(n)
-	t.changedLocked()
+	return fmt.Sprintf("node %s is down (%s)", name, details)
 }
 
 // BeginReboot notes that a node's reboot starts: the node's next boot

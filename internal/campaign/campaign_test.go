@@ -63,6 +63,17 @@ func follow(t *testing.T, c *client.Client, id string) []api.CampaignEvent {
 		evs = append(evs, ev)
 		return nil
 	}); err != nil {
+		// What the campaign was waiting for, for the next run's reader.
+		for _, ev := range evs[max(0, len(evs)-10):] {
+			t.Logf("event: %+v", ev)
+		}
+		rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer rcancel()
+		if boots, berr := c.CampaignBoots(rctx, id); berr == nil {
+			for _, b := range boots {
+				t.Logf("row: %+v", b)
+			}
+		}
 		t.Fatalf("follow campaign %s: %v", id, err)
 	}
 	return evs

@@ -342,6 +342,11 @@ func unchangedByReport(old, dev store.Device) bool {
 		old.Virtual == dev.Virtual && old.BootMode == dev.BootMode
 }
 
+// reportStoreWait bounds the wait of a boot report's answer for the
+// store to hold the boot (boot.Tracker.Stored): well within the node's
+// request timeout (10 s), which then hears that the server is failing.
+const reportStoreWait = 5 * time.Second
+
 var bootModes = map[string]bool{"": true, "network": true, "hybrid-volatile": true, "hybrid-persistent": true}
 
 func (s *Server) nodeReport(ctx context.Context, rep api.NodeReport) (api.Node, error) {
@@ -379,6 +384,14 @@ func (s *Server) nodeReport(ctx context.Context, rep api.NodeReport) (api.Node, 
 		return api.Node{}, err
 	}
 	bc := s.boots.Report(d.MAC, d.Name, rep.BootID, rep.NodeMethod)
+	// The node takes an answer for a stored boot: it reports again
+	// only if it has none.
+	sctx, cancel := context.WithTimeout(ctx, reportStoreWait)
+	err = s.boots.Stored(sctx)
+	cancel()
+	if err != nil {
+		return api.Node{}, kindf(vocab.ErrUnavailable, "node %s: its boot could not be recorded yet (%v): report again", d.Name, err)
+	}
 	if s.log.Enabled(ctx, slog.LevelDebug) { // else its arguments would be boxed for nothing
 		s.log.Debug("node reported", "node", d.Name, "mac", d.MAC, "ip", d.IP, "boot_id", rep.BootID)
 	}
