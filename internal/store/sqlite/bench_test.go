@@ -7,7 +7,6 @@ import (
 
 	"github.com/walt-testbed/walt/internal/store"
 	"github.com/walt-testbed/walt/internal/store/sqlite"
-	"github.com/walt-testbed/walt/internal/store/sqlstore"
 	"github.com/walt-testbed/walt/internal/store/storetest"
 	"github.com/walt-testbed/walt/internal/testutil"
 )
@@ -105,12 +104,8 @@ func BenchmarkSoftRebootWrites(b *testing.B) {
 
 // benchStore opens a store in a temporary directory with benchNodes
 // registered nodes, and returns it and the nodes.
-func benchStore(b *testing.B) (*sqlstore.Store, []store.Device) {
-	s, err := sqlite.Open(b.Context(), filepath.Join(b.TempDir(), sqlite.FileName))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { s.Close() })
+func benchStore(b *testing.B) (store.Store, []store.Device) {
+	s := newBenchStore(b)
 	return s, storetest.AddBenchNodes(b, s)
 }
 

@@ -43,7 +43,6 @@ func AddBenchNodes(b *testing.B, s store.Store) []store.Device {
 //
 //	go test -run '^$' -bench FinishReboots ./internal/store/sqlite (or postgres)
 func BenchFinishReboots(b *testing.B, s store.Store) {
-	ctx := b.Context()
 	devs := AddBenchNodes(b, s)
 	running := make([]store.Reboot, len(devs))
 	for i, d := range devs {
@@ -54,31 +53,43 @@ func BenchFinishReboots(b *testing.B, s store.Store) {
 			var cpu time.Duration
 			for b.Loop() {
 				b.StopTimer()
-				now := time.Now()
-				for i := range running {
-					running[i].RequestedAt, running[i].FinishedAt = now, now
-				}
-				ids, err := s.AddReboots(ctx, running)
-				if err != nil {
-					b.Fatal(err)
-				}
-				done := make([]store.Reboot, len(ids))
-				for i, id := range ids {
-					done[i] = running[i]
-					done[i].ID, done[i].State, done[i].Method, done[i].OK, done[i].AckAt = id, store.RebootDone, "soft-reboot", true, now
-					done[i].Attempts = []store.Attempt{{Method: "soft-reboot", Started: now, Finished: now}}
-				}
+				done := addRunning(b, s, running)
 				cpu0 := testutil.CPUTime(b)
 				b.StartTimer()
-				for lo := 0; lo < len(done); lo += batch {
-					if err := s.FinishReboots(ctx, done[lo:min(lo+batch, len(done))]); err != nil {
-						b.Fatal(err)
-					}
-				}
+				finishAll(b, s, done, batch)
 				cpu += testutil.CPUTime(b) - cpu0
 			}
 			reportPer(b, "reboot", cpu)
 		})
+	}
+}
+
+// addRunning adds running, requested now, and returns the records
+// completing them, each with one attempt.
+func addRunning(b *testing.B, s store.Store, running []store.Reboot) []store.Reboot {
+	now := time.Now()
+	for i := range running {
+		running[i].RequestedAt, running[i].FinishedAt = now, now
+	}
+	ids, err := s.AddReboots(b.Context(), running)
+	if err != nil {
+		b.Fatal(err)
+	}
+	done := make([]store.Reboot, len(ids))
+	for i, id := range ids {
+		done[i] = running[i]
+		done[i].ID, done[i].State, done[i].Method, done[i].OK, done[i].AckAt = id, store.RebootDone, "soft-reboot", true, now
+		done[i].Attempts = []store.Attempt{{Method: "soft-reboot", Started: now, Finished: now}}
+	}
+	return done
+}
+
+// finishAll completes done in calls of batch records.
+func finishAll(b *testing.B, s store.Store, done []store.Reboot, batch int) {
+	for lo := 0; lo < len(done); lo += batch {
+		if err := s.FinishReboots(b.Context(), done[lo:min(lo+batch, len(done))]); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
 
@@ -99,7 +110,6 @@ func reportPer(b *testing.B, unit string, cpu time.Duration) {
 //
 //	go test -run '^$' -bench RebootRecords -benchtime 50x ./internal/store/sqlite (or postgres)
 func BenchRebootRecords(b *testing.B, s store.Store) {
-	ctx := b.Context()
 	devs := AddBenchNodes(b, s)
 	running := make([]store.Reboot, len(devs))
 	for i, d := range devs {
@@ -107,25 +117,7 @@ func BenchRebootRecords(b *testing.B, s store.Store) {
 	}
 	cpu0 := testutil.CPUTime(b)
 	for b.Loop() {
-		now := time.Now()
-		for i := range running {
-			running[i].RequestedAt, running[i].FinishedAt = now, now
-		}
-		ids, err := s.AddReboots(ctx, running)
-		if err != nil {
-			b.Fatal(err)
-		}
-		done := make([]store.Reboot, len(ids))
-		for i, id := range ids {
-			done[i] = running[i]
-			done[i].ID, done[i].State, done[i].Method, done[i].OK, done[i].AckAt = id, store.RebootDone, "soft-reboot", true, now
-			done[i].Attempts = []store.Attempt{{Method: "soft-reboot", Started: now, Finished: now}}
-		}
-		for lo := 0; lo < len(done); lo += BenchBatch {
-			if err := s.FinishReboots(ctx, done[lo:min(lo+BenchBatch, len(done))]); err != nil {
-				b.Fatal(err)
-			}
-		}
+		finishAll(b, s, addRunning(b, s, running), BenchBatch)
 	}
 	n := float64(b.N * BenchNodes)
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/n, "ns/node")
