@@ -35,6 +35,9 @@ var Dialect = sqlstore.Dialect{
 	// others wait and then find nothing left to do.
 	LockMigrations:   "SELECT pg_advisory_lock(7723001)",
 	UnlockMigrations: "SELECT pg_advisory_unlock(7723001)",
+	// Multi-row statements of a whole group: a round trip a group and
+	// table, not a few (see sqlstore's group.go).
+	ExactGroups: true,
 }
 
 // IsURL reports whether s names a PostgreSQL database rather than a file:

@@ -29,12 +29,12 @@ func (s *Store) setBootStatuses(ctx context.Context, tx *sql.Tx, bs []store.Boot
 	}
 	var args []any
 	mac := func(b store.BootStatus) string { return b.MAC }
-	return inGroups(bs, mac, func(g []store.BootStatus, k int) error {
+	return inGroups(s.d, bs, mac, func(g []store.BootStatus) error {
 		args = args[:0]
 		for _, b := range g {
 			args = append(args, b.MAC, boolInt(b.Booted), nullMicros(b.LastSeen))
 		}
-		res, err := s.group(ctx, tx, groupSetBootedSeen, k).ExecContext(s.short(ctx), args...)
+		res, err := s.groupExec(s.short(ctx), tx, groupSetBootedSeen, len(g), args)
 		if err != nil {
 			return groupError{fmt.Errorf("record boot statuses: %w", err)}
 		}
@@ -47,7 +47,7 @@ func (s *Store) setBootStatuses(ctx context.Context, tx *sql.Tx, bs []store.Boot
 		for _, b := range g {
 			args = append(args, b.MAC, b.BootID, boolInt(b.Booted), micros(b.Since), b.Cause, b.Method, b.LastMethod, b.RetriesLeft)
 		}
-		if _, err := s.group(ctx, tx, groupUpsertBootStatus, k).ExecContext(s.short(ctx), args...); err != nil {
+		if _, err := s.groupExec(s.short(ctx), tx, groupUpsertBootStatus, len(g), args); err != nil {
 			return groupError{fmt.Errorf("record boot statuses: %w", err)}
 		}
 		return nil
@@ -121,12 +121,12 @@ func (s *Store) setRebootsBooted(ctx context.Context, tx *sql.Tx, bs []store.Reb
 	}
 	var args []any
 	id := func(b store.RebootBoot) string { return b.ID }
-	return inGroups(bs, id, func(g []store.RebootBoot, k int) error {
+	return inGroups(s.d, bs, id, func(g []store.RebootBoot) error {
 		args = args[:0]
 		for _, b := range g {
 			args = append(args, b.ID, micros(b.At), b.BootID)
 		}
-		if _, err := s.group(ctx, tx, groupSetRebootBooted, k).ExecContext(s.short(ctx), args...); err != nil {
+		if _, err := s.groupExec(s.short(ctx), tx, groupSetRebootBooted, len(g), args); err != nil {
 			return groupError{fmt.Errorf("record reboot boot times: %w", err)}
 		}
 		return nil
@@ -157,12 +157,12 @@ func (s *Store) addLogLines(ctx context.Context, tx *sql.Tx, ls []store.LogLine,
 		return s.addLogLinesEach(ctx, tx, ls)
 	}
 	var args []any
-	return inGroups(ls, nil, func(g []store.LogLine, k int) error {
+	return inGroups(s.d, ls, nil, func(g []store.LogLine) error {
 		args = args[:0]
 		for _, l := range g {
 			args = append(args, l.Seq, micros(l.At), l.Stream, l.Node, l.Line)
 		}
-		if _, err := s.group(ctx, tx, groupInsertLogLine, k).ExecContext(s.short(ctx), args...); err != nil {
+		if _, err := s.groupExec(s.short(ctx), tx, groupInsertLogLine, len(g), args); err != nil {
 			return groupError{fmt.Errorf("record platform log: %w", err)}
 		}
 		return nil

@@ -6,15 +6,20 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/walt-testbed/walt/internal/store"
 )
 
-// Multi-row statements for the boot tracker's flush (SetBootState and its
-// parts). A flush writes tens of boots at once, five rows each; a prepared
-// statement per row costs more in database/sql, the driver and SQLite's
-// start and end of each statement than in the row's own B-tree work. So
-// rows go in groups, each group one statement prepared for that many rows
-// when the Store is made (a statement built for each group would be
-// parsed each time, which costs more than it saves: FinishReboots).
+// Multi-row statements, for the writes of many rows at once: the boot
+// tracker's flush (SetBootState and its parts) and the completion of
+// history records (FinishReboots). A flush writes tens of boots at once,
+// five rows each; a prepared statement per row costs more in
+// database/sql, the driver and SQLite's start and end of each statement
+// than in the row's own B-tree work. So rows go in groups, each group one
+// statement. On SQLite each is prepared for that many rows when the Store
+// is made (a statement built for each group would be parsed each time,
+// which costs more than it saves); on PostgreSQL a group is as large as
+// what there is to write, up to maxExactRows (Dialect.ExactGroups).
 //
 // A grouped statement that fails does not say which row made it fail: the
 // transaction is then rolled back and run again row by row, whose error
@@ -23,8 +28,8 @@ import (
 // taken back on its own: on SQLite the grouped statements say OR FAIL,
 // without which SQLite copies each page a statement of several rows
 // changes, in a transaction, into a statement journal. The boot status
-// upsert keeps one all the same, for its foreign key; sqlite.Open keeps
-// it in memory.
+// upsert and the attempts' insert keep one all the same, for their
+// foreign keys; sqlite.Open keeps it in memory.
 
 // groupSizes are the rows of the grouped statements, largest first; n
 // rows go in as many groups of the largest size as fit, then of the next,
@@ -46,6 +51,11 @@ const (
 	groupSetRebootBooted
 	// Platform log lines, as stmtInsertLogLine.
 	groupInsertLogLine
+	// The reboots' outcomes, as stmtFinishReboot, returning the id of
+	// each record completed beside whether it has attempts.
+	groupFinishReboot
+	// The reboots' attempts, as stmtInsertAttempt.
+	groupInsertAttempt
 	numGroups
 )
 
@@ -75,14 +85,25 @@ func groupText(d Dialect, id groupID, rows int) string {
 			FROM (VALUES ` + list(`(CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS TEXT))`) + `) AS v WHERE reboots.id = v.column1`
 	case groupInsertLogLine:
 		return `INSERT ` + orFail + `INTO platform_log (seq, at, stream, node, line) VALUES ` + list(`(?, ?, ?, ?, ?)`)
+	case groupFinishReboot:
+		return `UPDATE ` + orFail + `reboots SET method = v.column2, ok = v.column3, requested_at = v.column4, ack_at = v.column5,
+			finished_at = v.column6, state = v.column7
+			FROM (VALUES ` + list(`(CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS INTEGER), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS TEXT))`) + `) AS v
+			WHERE reboots.id = v.column1 AND reboots.state IN ('` + string(store.RebootRunning) + `', '` + string(store.RebootInterrupted) + `')
+			RETURNING reboots.id, EXISTS (SELECT 1 FROM reboot_attempts WHERE reboot_id = reboots.id)`
+	case groupInsertAttempt:
+		return `INSERT ` + orFail + `INTO reboot_attempts (` + attemptColumns + `) VALUES ` + list(attemptRow)
 	}
 	return ""
 }
 
 // prepareGroups prepares every grouped statement on db (see prepareAll
-// for why before the Store is used).
+// for why before the Store is used), unless d.ExactGroups.
 func prepareGroups(ctx context.Context, db *sql.DB, d Dialect) ([numGroups][len(groupSizes)]*sql.Stmt, error) {
 	var out [numGroups][len(groupSizes)]*sql.Stmt
+	if d.ExactGroups {
+		return out, nil
+	}
 	for id := range groupID(numGroups) {
 		for k, rows := range groupSizes {
 			q := groupText(d, id, rows)
@@ -109,35 +130,45 @@ func closeGroups(g *[numGroups][len(groupSizes)]*sql.Stmt) error {
 	return errors.Join(errs...)
 }
 
-// inGroups writes rows in consecutive groups of the sizes of groupSizes:
-// group(g, k) for a group of groupSizes[k] rows; each(g) for the last
-// few rows, one at a time, and for a group in which key (if not nil) gives
-// two rows the same value: row by row the last of them wins, where a
-// multi-row UPDATE would take either.
-func inGroups[T any](rows []T, key func(T) string, group func(g []T, k int) error, each func(g []T) error) error {
+// maxExactRows bounds the rows of a group built for its size (see
+// Dialect.ExactGroups): 500 rows of the widest (the boot status, 8
+// values) are 4000 parameters.
+const maxExactRows = 500
+
+// inGroups writes rows in consecutive groups: group(g) for a group of
+// rows of one statement; each(g) for rows to write one at a time. In
+// dialect d's groups of any size up to maxExactRows if d.ExactGroups;
+// else of the sizes of groupSizes, the last few rows (fewer than the
+// smallest) to each. A group in which key (if not nil) gives two rows
+// the same value goes to each too: row by row the last of them wins,
+// where a multi-row UPDATE would take either.
+func inGroups[T any](d Dialect, rows []T, key func(T) string, group func(g []T) error, each func(g []T) error) error {
 	seen := map[string]bool{}
-	distinct := func(g []T) bool {
+	write := func(g []T) error {
 		if key == nil {
-			return true
+			return group(g)
 		}
 		clear(seen)
 		for _, r := range g {
 			if seen[key(r)] {
-				return false
+				return each(g)
 			}
 			seen[key(r)] = true
 		}
-		return true
+		return group(g)
+	}
+	if d.ExactGroups {
+		for lo := 0; lo < len(rows); lo += maxExactRows {
+			if err := write(rows[lo:min(lo+maxExactRows, len(rows))]); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
 	lo := 0
-	for k, size := range groupSizes {
+	for _, size := range groupSizes {
 		for ; len(rows)-lo >= size; lo += size {
-			g := rows[lo : lo+size]
-			write := func() error { return group(g, k) }
-			if !distinct(g) {
-				write = func() error { return each(g) }
-			}
-			if err := write(); err != nil {
+			if err := write(rows[lo : lo+size]); err != nil {
 				return err
 			}
 		}
@@ -148,9 +179,31 @@ func inGroups[T any](rows []T, key func(T) string, group func(g []T, k int) erro
 	return nil
 }
 
-// group returns grouped statement id for groupSizes[k] rows, in tx.
-func (s *Store) group(ctx context.Context, tx *sql.Tx, id groupID, k int) *sql.Stmt {
-	return tx.StmtContext(ctx, s.groups[id][k])
+// groupExec runs grouped statement id for n rows with args, in tx.
+func (s *Store) groupExec(ctx context.Context, tx *sql.Tx, id groupID, n int, args []any) (sql.Result, error) {
+	if s.d.ExactGroups {
+		return tx.ExecContext(ctx, s.d.rebind(groupText(s.d, id, n)), args...)
+	}
+	return s.group(ctx, tx, id, n).ExecContext(ctx, args...)
+}
+
+// groupQuery is groupExec for a statement returning rows.
+func (s *Store) groupQuery(ctx context.Context, tx *sql.Tx, id groupID, n int, args []any) (*sql.Rows, error) {
+	if s.d.ExactGroups {
+		return tx.QueryContext(ctx, s.d.rebind(groupText(s.d, id, n)), args...)
+	}
+	return s.group(ctx, tx, id, n).QueryContext(ctx, args...)
+}
+
+// group returns prepared grouped statement id for n rows (one of
+// groupSizes), in tx.
+func (s *Store) group(ctx context.Context, tx *sql.Tx, id groupID, n int) *sql.Stmt {
+	for k, size := range groupSizes {
+		if size == n {
+			return tx.StmtContext(ctx, s.groups[id][k])
+		}
+	}
+	panic(fmt.Sprintf("no grouped statement for %d rows", n))
 }
 
 // A groupError is the failure of a grouped statement, which does not say

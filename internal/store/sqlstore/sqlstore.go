@@ -46,6 +46,13 @@ type Dialect struct {
 	// FAIL", with which a statement that fails keeps the rows it wrote
 	// before, and needs no journal of its own to take them back.
 	OrFail bool
+	// ExactGroups: a grouped statement (group.go) is built for the rows
+	// of each group, up to 500, and run as text, rather than prepared for
+	// a few fixed sizes, the last rows one by one. Over the network each
+	// statement is a round trip, which costs more than parsing the text;
+	// pgx keeps each text it runs prepared on its connection (its
+	// statement cache), so a size seen before is not parsed again.
+	ExactGroups bool
 }
 
 // Rebind rewrites q's "?" placeholders for d (for tests writing raw SQL).
@@ -706,40 +713,89 @@ func insertAttempts(ctx context.Context, stmt *sql.Stmt, id string, r store.Rebo
 
 // FinishReboots implements store.Store.
 //
-// A record costs one statement, its attempts another: on SQLite, in
-// process, prepared statements run record by record (a statement built
-// for the group would be parsed at each call, which costs more than it
-// saves); over the network, to PostgreSQL, a group of records is
-// completed in one multi-row UPDATE and its attempts inserted in one
-// INSERT, a few round trips for the group instead of two per record.
-// Either way an unknown or complete record is told apart only when an
-// UPDATE missed it.
+// The records are completed in multi-row UPDATEs (returning whether
+// each has attempts to delete, which a running record rarely has), and
+// their attempts inserted in multi-row INSERTs (see group.go); an unknown
+// or complete record is told apart only when an UPDATE missed it.
 func (s *Store) FinishReboots(ctx context.Context, rs []store.Reboot) error {
 	if len(rs) == 0 {
 		return nil
 	}
+	listed := make(map[string]bool, len(rs))
 	for _, r := range rs {
 		if st := stateOrDone(r.State); st == store.RebootRunning || !st.Valid() {
 			return fmt.Errorf("complete reboot %s of %s: state %q: %w: want done or interrupted", r.ID, r.NodeName, r.State, vocab.ErrInvalid)
 		}
+		if listed[r.ID] {
+			return fmt.Errorf("complete reboot %s of %s: %w: listed twice", r.ID, r.NodeName, vocab.ErrConflict)
+		}
+		listed[r.ID] = true
 	}
-	return s.inTx(ctx, "complete reboots", func(tx *sql.Tx) error {
+	return s.inGroupedTx(ctx, "complete reboots", func(tx *sql.Tx, grouped bool) error {
 		ctx := s.short(ctx)
-		if s.d.InProcess {
-			return s.finishEach(ctx, tx, rs)
+		if err := s.finishRecords(ctx, tx, rs, grouped); err != nil {
+			return err
 		}
-		for lo := 0; lo < len(rs); lo += finishRowsPerUpdate {
-			if err := s.finishGroup(ctx, tx, rs[lo:min(lo+finishRowsPerUpdate, len(rs))]); err != nil {
-				return err
-			}
-		}
-		return s.insertAllAttempts(ctx, tx, rs)
+		return s.insertAllAttempts(ctx, tx, rs, grouped)
 	})
 }
 
-// finishEach completes rs record by record, with prepared statements.
+// finishRecords completes rs (attempts left to the caller), in groups if
+// grouped.
+func (s *Store) finishRecords(ctx context.Context, tx *sql.Tx, rs []store.Reboot, grouped bool) error {
+	if !grouped {
+		return s.finishEach(ctx, tx, rs)
+	}
+	var args []any
+	had := map[string]bool{}
+	return inGroups(s.d, rs, nil, func(g []store.Reboot) error {
+		args = args[:0]
+		for _, r := range g {
+			args = append(args, r.ID, r.Method, boolInt(r.OK), micros(r.RequestedAt), nullMicros(r.AckAt), micros(r.FinishedAt), string(stateOrDone(r.State)))
+		}
+		if err := s.finishGroup(ctx, tx, len(g), args, had); err != nil {
+			return groupError{fmt.Errorf("complete reboots: %w", err)}
+		}
+		for _, r := range g {
+			h, ok := had[r.ID]
+			if !ok {
+				return s.unfinishable(ctx, tx, r)
+			}
+			if err := s.dropAttempts(ctx, tx, r, h); err != nil {
+				return err
+			}
+		}
+		return nil
+	}, func(g []store.Reboot) error { return s.finishEach(ctx, tx, g) })
+}
+
+// finishGroup runs groupFinishReboot for n records with args,
+// and sets had to the records it completed, each with whether it has
+// attempts.
+func (s *Store) finishGroup(ctx context.Context, tx *sql.Tx, n int, args []any, had map[string]bool) error {
+	clear(had)
+	rows, err := s.groupQuery(ctx, tx, groupFinishReboot, n, args)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		var h bool
+		if err := rows.Scan(&id, &h); err != nil {
+			return err
+		}
+		had[id] = h
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	return rows.Close()
+}
+
+// finishEach completes rs record by record (attempts left to the caller).
 func (s *Store) finishEach(ctx context.Context, tx *sql.Tx, rs []store.Reboot) error {
-	upd, attempts := s.stmt(ctx, tx, stmtFinishReboot), s.stmt(ctx, tx, stmtInsertAttempt)
+	upd := s.stmt(ctx, tx, stmtFinishReboot)
 	for _, r := range rs {
 		var had bool
 		switch err := upd.QueryRowContext(ctx, r.Method, boolInt(r.OK), micros(r.RequestedAt), nullMicros(r.AckAt), micros(r.FinishedAt),
@@ -750,66 +806,6 @@ func (s *Store) finishEach(ctx context.Context, tx *sql.Tx, rs []store.Reboot) e
 			return fmt.Errorf("complete reboot %s of %s: %w", r.ID, r.NodeName, err)
 		}
 		if err := s.dropAttempts(ctx, tx, r, had); err != nil {
-			return err
-		}
-		if err := insertAttempts(ctx, attempts, r.ID, r); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// finishRowsPerUpdate bounds the records of one multi-row UPDATE: 7
-// parameters each, well below PostgreSQL's 65535.
-const finishRowsPerUpdate = 500
-
-// finishGroup completes rs (at most finishRowsPerUpdate, attempts left to
-// the caller) in one UPDATE. The parameters are cast: in a VALUES list
-// PostgreSQL would take them for text.
-func (s *Store) finishGroup(ctx context.Context, tx *sql.Tx, rs []store.Reboot) error {
-	var q strings.Builder
-	q.WriteString(`UPDATE reboots SET method = v.method, ok = v.ok, requested_at = v.requested_at, ack_at = v.ack_at,
-		finished_at = v.finished_at, state = v.state FROM (VALUES `)
-	args := make([]any, 0, 7*len(rs))
-	listed := make(map[string]bool, len(rs))
-	for i, r := range rs {
-		if listed[r.ID] {
-			return fmt.Errorf("complete reboot %s of %s: %w: listed twice", r.ID, r.NodeName, vocab.ErrConflict)
-		}
-		listed[r.ID] = true
-		if i > 0 {
-			q.WriteString(", ")
-		}
-		q.WriteString(`(CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS INTEGER), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS TEXT))`)
-		args = append(args, r.ID, r.Method, boolInt(r.OK), micros(r.RequestedAt), nullMicros(r.AckAt), micros(r.FinishedAt), string(stateOrDone(r.State)))
-	}
-	q.WriteString(`) AS v (id, method, ok, requested_at, ack_at, finished_at, state)
-		WHERE reboots.id = v.id AND reboots.state IN ('` + string(store.RebootRunning) + `', '` + string(store.RebootInterrupted) + `')
-		RETURNING reboots.id, EXISTS (SELECT 1 FROM reboot_attempts WHERE reboot_id = reboots.id)`)
-	rows, err := tx.QueryContext(ctx, s.d.rebind(q.String()), args...)
-	if err != nil {
-		return fmt.Errorf("complete reboots: %w", err)
-	}
-	defer rows.Close()
-	had := make(map[string]bool, len(rs))
-	for rows.Next() {
-		var id string
-		var h bool
-		if err := rows.Scan(&id, &h); err != nil {
-			return fmt.Errorf("complete reboots: %w", err)
-		}
-		had[id] = h
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("complete reboots: %w", err)
-	}
-	rows.Close()
-	for _, r := range rs {
-		h, ok := had[r.ID]
-		if !ok {
-			return s.unfinishable(ctx, tx, r)
-		}
-		if err := s.dropAttempts(ctx, tx, r, h); err != nil {
 			return err
 		}
 	}
@@ -828,45 +824,48 @@ func (s *Store) dropAttempts(ctx context.Context, tx *sql.Tx, r store.Reboot, ha
 	return nil
 }
 
-// attemptRowsPerInsert bounds the rows of one multi-row INSERT of attempts:
-// 9 parameters each, well below PostgreSQL's 65535.
-const attemptRowsPerInsert = 500
-
-// insertAllAttempts inserts the attempts of rs, attemptRowsPerInsert rows
-// a statement: a round trip for a group of records, not one per attempt.
-func (s *Store) insertAllAttempts(ctx context.Context, tx *sql.Tx, rs []store.Reboot) error {
-	const head = `INSERT INTO reboot_attempts (` + attemptColumns + `) VALUES `
-	var q strings.Builder
-	var args []any
-	rows := 0
-	flush := func() error {
-		if rows == 0 {
-			return nil
+// insertAllAttempts inserts the attempts of rs, in groups if grouped.
+func (s *Store) insertAllAttempts(ctx context.Context, tx *sql.Tx, rs []store.Reboot, grouped bool) error {
+	if !grouped {
+		attempts := s.stmt(ctx, tx, stmtInsertAttempt)
+		for _, r := range rs {
+			if err := insertAttempts(ctx, attempts, r.ID, r); err != nil {
+				return err
+			}
 		}
-		if _, err := s.exec(ctx, tx, q.String(), args...); err != nil {
-			return fmt.Errorf("record reboot attempts: %w", err)
-		}
-		q.Reset()
-		args, rows = args[:0], 0
 		return nil
 	}
-	for _, r := range rs {
-		for j, a := range r.Attempts {
-			if rows == 0 {
-				q.WriteString(head)
-			} else {
-				q.WriteString(", ")
-			}
-			q.WriteString(attemptRow)
-			args = attemptArgs(args, r.ID, j, a)
-			if rows++; rows == attemptRowsPerInsert {
-				if err := flush(); err != nil {
-					return err
-				}
-			}
+	// One row an attempt, each with its record: the groups are of
+	// attempts, whatever record each belongs to.
+	type attempt struct {
+		r *store.Reboot
+		j int
+	}
+	var all []attempt
+	for i := range rs {
+		for j := range rs[i].Attempts {
+			all = append(all, attempt{&rs[i], j})
 		}
 	}
-	return flush()
+	var args []any
+	return inGroups(s.d, all, nil, func(g []attempt) error {
+		args = args[:0]
+		for _, a := range g {
+			args = attemptArgs(args, a.r.ID, a.j, a.r.Attempts[a.j])
+		}
+		if _, err := s.groupExec(ctx, tx, groupInsertAttempt, len(g), args); err != nil {
+			return groupError{fmt.Errorf("record reboot attempts: %w", err)}
+		}
+		return nil
+	}, func(g []attempt) error {
+		stmt := s.stmt(ctx, tx, stmtInsertAttempt)
+		for _, a := range g {
+			if _, err := stmt.ExecContext(ctx, attemptArgs(args[:0], a.r.ID, a.j, a.r.Attempts[a.j])...); err != nil {
+				return fmt.Errorf("record reboot attempt %s of %s: %w", a.r.Attempts[a.j].Method, a.r.NodeName, err)
+			}
+		}
+		return nil
+	})
 }
 
 // unfinishable says why FinishReboots changed no row for r: its record is

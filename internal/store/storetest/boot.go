@@ -3,6 +3,7 @@ package storetest
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -230,16 +231,7 @@ func testFinishReplacesAttempts(t *testing.T, s store.Store, _ func() store.Stor
 	if err := s.FinishReboots(ctx(t), done); err != nil {
 		t.Fatalf("FinishReboots = %v", err)
 	}
-	for i, want := range done {
-		want.State = store.RebootDone
-		got, err := s.Reboots(ctx(t), store.RebootFilter{NodeMAC: node(i + 1).MAC})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if diff := cmp.Diff([]store.Reboot{want}, got); diff != "" {
-			t.Errorf("Reboots(%s) after FinishReboots (-want +got):\n%s", want.NodeName, diff)
-		}
-	}
+	checkFinished(t, s, done)
 }
 
 // Records left running by a server that died are interrupted at the next
@@ -448,5 +440,77 @@ func testLatestReboots(t *testing.T, s store.Store, reopen func() store.Store) {
 	}
 	if got, err := s.LatestReboots(ctx(t), at(2*time.Minute)); err != nil || len(got) != 0 {
 		t.Errorf("LatestReboots(after all) = %v, %v; want none", got, err)
+	}
+}
+
+// Completing many records at once (a backend may write them in groups,
+// here of several sizes and single rows): one unknown or complete record
+// among them fails the call naming it, and nothing changes; then all are
+// completed, the attempts of those that had some replaced.
+func testFinishManyReboots(t *testing.T, s store.Store, _ func() store.Store) {
+	const n = 90
+	old := []store.Attempt{{Method: "soft-reboot", Error: "timeout", Code: "timeout", Started: t0, Finished: t0}}
+	var devs []store.Device
+	var running []store.Reboot
+	for i := 1; i <= n; i++ {
+		devs = append(devs, node(i))
+		r := store.Reboot{Batch: "many", NodeMAC: node(i).MAC, NodeName: node(i).Name, State: store.RebootRunning, RequestedAt: t0, FinishedAt: t0}
+		if i%7 == 0 {
+			r.Attempts = old
+		}
+		running = append(running, r)
+	}
+	mustAdd(t, s, append(devs, node(n+1))...)
+	ids, err := s.AddReboots(ctx(t), running)
+	if err != nil {
+		t.Fatal(err)
+	}
+	completed, err := s.AddReboots(ctx(t), []store.Reboot{{Batch: "other", NodeMAC: node(n + 1).MAC, NodeName: node(n + 1).Name, RequestedAt: t0, FinishedAt: t0}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make([]store.Reboot, n)
+	for i, id := range ids {
+		done[i] = store.Reboot{ID: id, Batch: "many", NodeMAC: node(i + 1).MAC, NodeName: node(i + 1).Name, Method: "PoE-reboot", OK: true,
+			RequestedAt: t0, FinishedAt: t0.Add(time.Duration(i) * time.Second),
+			Attempts: []store.Attempt{{Method: "PoE-reboot", Started: t0, Finished: t0.Add(time.Duration(i) * time.Second)}}}
+	}
+	for _, tc := range []struct {
+		id   string
+		want error
+	}{{"no-such-reboot", vocab.ErrNotFound}, {completed[0], vocab.ErrConflict}} {
+		bad := append(append(append([]store.Reboot{}, done[:40]...), store.Reboot{ID: tc.id, NodeName: node(n + 1).Name}), done[40:]...)
+		if err := s.FinishReboots(ctx(t), bad); !errors.Is(err, tc.want) || !strings.Contains(err.Error(), tc.id) {
+			t.Errorf("FinishReboots(%d records and %s) = %v, want %v naming it", n, tc.id, err, tc.want)
+		}
+	}
+	got, err := s.Reboots(ctx(t), store.RebootFilter{Batch: "many"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range got {
+		if r.State != store.RebootRunning {
+			t.Fatalf("after a failed FinishReboots, %s is %s, want running", r.NodeName, r.State)
+		}
+	}
+	if err := s.FinishReboots(ctx(t), done); err != nil {
+		t.Fatalf("FinishReboots(%d records) = %v", n, err)
+	}
+	checkFinished(t, s, done)
+}
+
+// checkFinished checks that the records done, of node(1), node(2)...,
+// are stored complete, as given.
+func checkFinished(t *testing.T, s store.Store, done []store.Reboot) {
+	t.Helper()
+	for i, want := range done {
+		want.State = store.RebootDone
+		got, err := s.Reboots(ctx(t), store.RebootFilter{NodeMAC: node(i + 1).MAC})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff([]store.Reboot{want}, got); diff != "" {
+			t.Errorf("Reboots(%s) after FinishReboots (-want +got):\n%s", want.NodeName, diff)
+		}
 	}
 }

@@ -43,6 +43,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"RebootsBooted", testRebootsBooted},
 		{"RebootProgress", testRebootProgress},
 		{"FinishReplacesAttempts", testFinishReplacesAttempts},
+		{"FinishManyReboots", testFinishManyReboots},
 		{"RebootInterrupted", testRebootInterrupted},
 		{"RebootInterruptedByServer", testRebootInterruptedByServer},
 		{"DeleteReboots", testDeleteReboots},
