@@ -56,6 +56,8 @@ const (
 	groupFinishReboot
 	// The reboots' attempts, as stmtInsertAttempt.
 	groupInsertAttempt
+	// New reboot records, as stmtInsertReboot.
+	groupInsertReboot
 	numGroups
 )
 
@@ -93,6 +95,8 @@ func groupText(d Dialect, id groupID, rows int) string {
 			RETURNING reboots.id, EXISTS (SELECT 1 FROM reboot_attempts WHERE reboot_id = reboots.id)`
 	case groupInsertAttempt:
 		return `INSERT ` + orFail + `INTO reboot_attempts (` + attemptColumns + `) VALUES ` + list(attemptRow)
+	case groupInsertReboot:
+		return `INSERT ` + orFail + `INTO reboots (` + rebootColumns + `) VALUES ` + list(rebootRow)
 	}
 	return ""
 }

@@ -647,35 +647,76 @@ func NewID() string {
 // AddReboots implements store.Store.
 func (s *Store) AddReboots(ctx context.Context, rs []store.Reboot) ([]string, error) {
 	ids := make([]string, len(rs))
-	for _, r := range rs {
+	for i, r := range rs {
 		if r.State != "" && !r.State.Valid() {
 			return nil, fmt.Errorf("record reboot of %s: state %q: %w: want running, done or interrupted", r.NodeName, r.State, vocab.ErrInvalid)
 		}
-	}
-	err := s.inTx(ctx, "record reboots", func(tx *sql.Tx) error {
-		ins, insAttempt := s.stmt(ctx, tx, stmtInsertReboot), s.stmt(ctx, tx, stmtInsertAttempt)
-		for i, r := range rs {
-			if r.ID == "" {
-				r.ID = NewID()
-			}
-			ids[i] = r.ID
-			if _, err := ins.ExecContext(s.short(ctx), r.ID, r.Batch, r.Requester, r.Cause, r.NodeMAC, r.NodeName, r.Method, boolInt(r.OK),
-				micros(r.RequestedAt), nullMicros(r.AckAt), micros(r.FinishedAt), string(stateOrDone(r.State)), r.Server); err != nil {
-				if s.d.IsUniqueViolation != nil && s.d.IsUniqueViolation(err) {
-					return fmt.Errorf("record reboot %s of %s: %w: id already used", r.ID, r.NodeName, vocab.ErrConflict)
-				}
-				return fmt.Errorf("record reboot of %s: %w", r.NodeName, err)
-			}
-			if err := insertAttempts(s.short(ctx), insAttempt, r.ID, r); err != nil {
-				return err
-			}
+		if ids[i] = r.ID; ids[i] == "" {
+			ids[i] = NewID()
 		}
-		return nil
+	}
+	// The attempts go in with their records' ids; a running record, as
+	// a request's are, has none.
+	var withAttempts []store.Reboot
+	for i, r := range rs {
+		if len(r.Attempts) > 0 {
+			r.ID = ids[i]
+			withAttempts = append(withAttempts, r)
+		}
+	}
+	err := s.inGroupedTx(ctx, "record reboots", func(tx *sql.Tx, grouped bool) error {
+		ctx := s.short(ctx)
+		if err := s.insertRecords(ctx, tx, rs, ids, grouped); err != nil {
+			return err
+		}
+		return s.insertAllAttempts(ctx, tx, withAttempts, grouped)
 	})
 	if err != nil {
 		return nil, err
 	}
 	return ids, nil
+}
+
+// insertRecords inserts rs, record i with id ids[i] (attempts left to the
+// caller), in multi-row INSERTs if grouped (see group.go): a request's
+// thousand records, added before any node is touched, cost a few
+// statements.
+func (s *Store) insertRecords(ctx context.Context, tx *sql.Tx, rs []store.Reboot, ids []string, grouped bool) error {
+	idx := make([]int, len(rs))
+	for i := range idx {
+		idx[i] = i
+	}
+	args := make([]any, 0, 13*groupSizes[0])
+	recordArgs := func(args []any, i int) []any {
+		r := rs[i]
+		return append(args, ids[i], r.Batch, r.Requester, r.Cause, r.NodeMAC, r.NodeName, r.Method, boolInt(r.OK),
+			micros(r.RequestedAt), nullMicros(r.AckAt), micros(r.FinishedAt), string(stateOrDone(r.State)), r.Server)
+	}
+	each := func(g []int) error {
+		ins := s.stmt(ctx, tx, stmtInsertReboot)
+		for _, i := range g {
+			if _, err := ins.ExecContext(ctx, recordArgs(args[:0], i)...); err != nil {
+				if s.d.IsUniqueViolation != nil && s.d.IsUniqueViolation(err) {
+					return fmt.Errorf("record reboot %s of %s: %w: id already used", ids[i], rs[i].NodeName, vocab.ErrConflict)
+				}
+				return fmt.Errorf("record reboot of %s: %w", rs[i].NodeName, err)
+			}
+		}
+		return nil
+	}
+	if !grouped {
+		return each(idx)
+	}
+	return inGroups(s.d, idx, func(i int) string { return ids[i] }, func(g []int) error {
+		args = args[:0]
+		for _, i := range g {
+			args = recordArgs(args, i)
+		}
+		if _, err := s.groupExec(ctx, tx, groupInsertReboot, len(g), args); err != nil {
+			return groupError{fmt.Errorf("record reboots: %w", err)}
+		}
+		return nil
+	}, each)
 }
 
 func stateOrDone(st store.RebootState) store.RebootState {
@@ -684,6 +725,13 @@ func stateOrDone(st store.RebootState) store.RebootState {
 	}
 	return st
 }
+
+// rebootColumns are the columns of a new reboot record, in the order of
+// insertRecords' values.
+const rebootColumns = `id, batch, requester, cause, node_mac, node_name, method, ok, requested_at, ack_at, finished_at, state, server`
+
+// rebootRow is the placeholders of one record's values.
+var rebootRow = "(" + strings.Repeat("?, ", strings.Count(rebootColumns, ",")) + "?)"
 
 // attemptColumns are the columns of a reboot attempt, in the order of
 // attemptArgs.

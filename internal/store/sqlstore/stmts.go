@@ -60,7 +60,7 @@ var stmtText = [numStmts]string{
 	stmtSettings:      `SELECT mac, name, value FROM settings`,
 	stmtLinks:         `SELECT node_mac, switch_mac, port FROM links ORDER BY node_mac`,
 	stmtPoEOffs:       `SELECT switch_mac, port, reason, at FROM poe_off ORDER BY switch_mac, port`,
-	stmtInsertReboot:  `INSERT INTO reboots (id, batch, requester, cause, node_mac, node_name, method, ok, requested_at, ack_at, finished_at, state, server) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	stmtInsertReboot:  `INSERT INTO reboots (` + rebootColumns + `) VALUES ` + rebootRow,
 	stmtInsertAttempt: `INSERT INTO reboot_attempts (` + attemptColumns + `) VALUES ` + attemptRow,
 	// A record's outcome, if it is not complete already, returning
 	// whether it has attempts to replace (rarely: a running record is

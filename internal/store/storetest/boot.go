@@ -469,6 +469,19 @@ func testFinishManyReboots(t *testing.T, s store.Store, _ func() store.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Many records at once (in groups), one of which reuses an id: the
+	// error names it, and none of them is added.
+	reused := append([]store.Reboot{}, running...)
+	for i := range reused {
+		reused[i].Batch = "reused"
+	}
+	reused[60].ID = completed[0]
+	if _, err := s.AddReboots(ctx(t), reused); !errors.Is(err, vocab.ErrConflict) || !strings.Contains(err.Error(), completed[0]) {
+		t.Errorf("AddReboots(%d records, one of id %s already used) = %v, want ErrConflict naming it", n, completed[0], err)
+	}
+	if got, err := s.Reboots(ctx(t), store.RebootFilter{Batch: "reused"}); err != nil || len(got) != 0 {
+		t.Errorf("after a failed AddReboots: %d records of its batch (err %v), want none", len(got), err)
+	}
 	done := make([]store.Reboot, n)
 	for i, id := range ids {
 		done[i] = store.Reboot{ID: id, Batch: "many", NodeMAC: node(i + 1).MAC, NodeName: node(i + 1).Name, Method: "PoE-reboot", OK: true,
