@@ -101,9 +101,9 @@ func TestLabExperiments(t *testing.T) {
 		d   boot.Done
 	}
 	got := make(chan heard, 64)
-	e.Server.SetDoneReplier(func(mac string, d boot.Done) api.DoneReply {
+	e.Server.SetDoneReplier(func(_ context.Context, mac string, d boot.Done) (api.DoneReply, error) {
 		got <- heard{mac, d}
-		return api.DoneReply{}
+		return api.DoneReply{}, nil
 	})
 	ctx, cancel := context.WithCancel(t.Context())
 	var stdout, stderr testutil.Buffer

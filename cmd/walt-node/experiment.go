@@ -23,8 +23,15 @@ import (
 // settings (flags, WALT_* variables, the settings file) for --server,
 // --mac, --context-dir and --reboot-action.
 
-// doneTimeout bounds walt-node done's call to the server.
+// doneTimeout bounds each of walt-node done's calls to the server.
 const doneTimeout = 10 * time.Second
+
+// walt-node done tries again, while it may (--retry-for), after a pause
+// growing from donePause to maxDonePause.
+const (
+	donePause    = 250 * time.Millisecond
+	maxDonePause = 5 * time.Second
+)
 
 // parseCommand parses the flags of a command and fills the settings not
 // given; ok is false when the command must end with code.
@@ -83,6 +90,7 @@ func runDone(ctx context.Context, args []string, getenv func(string) string, std
 	var o options
 	fs, config := newFlags(&o, stderr)
 	status := fs.Int("status", 0, "done: the experiment's exit status, 0 to 255")
+	retryFor := fs.Duration("retry-for", 2*time.Minute, "done: how long to try again while the server cannot be reached or cannot serve (5xx); 0: one try")
 	var metrics []string
 	fs.Func("metric", fmt.Sprintf("done: a metric KEY=VALUE (repeatable, at most %d; keys of letters, digits, '.', '_', '-')", api.MaxDoneMetrics), func(v string) error {
 		if len(metrics) == api.MaxDoneMetrics {
@@ -104,6 +112,9 @@ func runDone(ctx context.Context, args []string, getenv func(string) string, std
 	}
 	if err := experiment.CheckStatus(*status); err != nil {
 		return usage(err)
+	}
+	if *retryFor < 0 {
+		return usage(fmt.Errorf("--retry-for: must be 0 or more (got %s)", *retryFor))
 	}
 	if o.server == "" {
 		return usage(errors.New("no server to tell: give --server (or WALT_SERVER, or server in the settings file)"))
@@ -133,7 +144,7 @@ func runDone(ctx context.Context, args []string, getenv func(string) string, std
 	if err != nil {
 		return usage(err)
 	}
-	reply, err := c.ReportDone(ctx, rep)
+	reply, err := reportDone(ctx, c, rep, *retryFor, stderr)
 	var ae *api.Error
 	switch {
 	case errors.As(err, &ae):
@@ -147,6 +158,53 @@ func runDone(ctx context.Context, args []string, getenv func(string) string, std
 	}
 	fmt.Fprintf(stdout, "boot %s done, status %d, %d metrics: accepted by %s, %s\n", id, *status, len(m), o.server, ended)
 	return exitOK
+}
+
+// reportDone sends the done report, and sends it again while the server
+// cannot be reached, does not answer in time or cannot serve now (an
+// unavailable, timeout or internal error: a restart, a slow store), after
+// a pause growing from donePause to maxDonePause, each try starting
+// within retryFor of the first. A refusal (4xx) is final: a second report
+// for the same boot only replaces the first, so trying again is safe.
+func reportDone(ctx context.Context, c *client.Client, rep api.DoneReport, retryFor time.Duration, stderr io.Writer) (api.DoneReply, error) {
+	start := time.Now()
+	pause := donePause
+	for try := 1; ; try++ {
+		reply, err := c.ReportDone(ctx, rep)
+		if err == nil || !retryable(err) || ctx.Err() != nil {
+			return reply, err
+		}
+		if time.Since(start)+pause > retryFor {
+			if try > 1 {
+				err = fmt.Errorf("%w (%d tries in %s)", err, try, time.Since(start).Round(time.Millisecond))
+			}
+			return reply, err
+		}
+		fmt.Fprintf(stderr, "walt-node done: try %d: %v; trying again in %s\n", try, err, pause)
+		t := time.NewTimer(pause)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return reply, ctx.Err()
+		}
+		pause = min(2*pause, maxDonePause)
+	}
+}
+
+// retryable reports whether a done report that failed with err may go
+// through if sent again: the server was not reached, or said it cannot
+// serve now.
+func retryable(err error) bool {
+	var ae *api.Error
+	if !errors.As(err, &ae) {
+		return true // not reached, no answer in time, a broken answer
+	}
+	switch ae.Code {
+	case api.CodeUnavailable, api.CodeTimeout, api.CodeInternal:
+		return true
+	}
+	return false
 }
 
 // currentBootID is the id this boot was reported with: the kernel's on a

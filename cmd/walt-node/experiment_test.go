@@ -5,6 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +21,7 @@ import (
 	"github.com/walt-testbed/walt/internal/experiment"
 	"github.com/walt-testbed/walt/internal/server/servertest"
 	"github.com/walt-testbed/walt/internal/testutil"
+	"github.com/walt-testbed/walt/internal/vocab"
 )
 
 // walt runs walt-node in process with no environment, and returns its
@@ -39,11 +43,11 @@ func TestContextAndDone(t *testing.T) {
 	env := servertest.New(t, nil, nil)
 	var mu sync.Mutex
 	var heard []boot.Done
-	env.Server.SetDoneReplier(func(mac string, d boot.Done) api.DoneReply {
+	env.Server.SetDoneReplier(func(_ context.Context, mac string, d boot.Done) (api.DoneReply, error) {
 		mu.Lock()
 		defer mu.Unlock()
 		heard = append(heard, d)
-		return api.DoneReply{Campaign: "c7", Iteration: 3}
+		return api.DoneReply{Campaign: "c7", Iteration: 3}, nil
 	})
 	dir := filepath.Join(t.TempDir(), "run", "walt")
 	const mac = "52:54:00:99:00:01"
@@ -145,7 +149,8 @@ func TestDoneRefusedLocally(t *testing.T) {
 		{[]string{"done", "--metric", "a"}, exitUsage, "want KEY=VALUE"},
 		{many, exitUsage, "more than 32 metrics"},
 		{[]string{"done", "extra"}, exitUsage, `unexpected argument "extra"`},
-		{[]string{"done"}, exitError, "tell http://127.0.0.1:1 that boot b1 is done"},
+		{[]string{"done", "--retry-for", "-1s"}, exitUsage, "--retry-for: must be 0 or more (got -1s)"},
+		{[]string{"done", "--retry-for", "0"}, exitError, "tell http://127.0.0.1:1 that boot b1 is done"},
 	} {
 		code, _, errOut := walt(t, append(tt.args, common...)...)
 		if code != tt.code || !strings.Contains(errOut, tt.want) {
@@ -160,6 +165,93 @@ func TestDoneRefusedLocally(t *testing.T) {
 	os.WriteFile(conf, []byte("status = 3\n"), 0o644)
 	if code, _, errOut := walt(t, append([]string{"done", "--config", conf}, common...)...); code != exitUsage || !strings.Contains(errOut, `unknown setting "status"`) {
 		t.Errorf("status in the settings file: exit %d, %q", code, errOut)
+	}
+}
+
+// TestDoneRetries runs walt-node done against a server that is down at
+// first, then up but unable to store the report for a moment (503), then
+// able: walt-node tries again until the report is accepted, and exits 0
+// with the server's answer. A refusal (409, a boot that is no longer the
+// node's) is not tried again: one request, exit 1.
+func TestDoneRetries(t *testing.T) {
+	env := servertest.New(t, nil, nil)
+	var mu sync.Mutex
+	requests, unavailable := 0, 1
+	env.Server.SetDoneReplier(func(_ context.Context, mac string, d boot.Done) (api.DoneReply, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if unavailable > 0 {
+			unavailable--
+			return api.DoneReply{}, fmt.Errorf("%w: the row is not stored yet", vocab.ErrUnavailable)
+		}
+		return api.DoneReply{Campaign: "c9", Iteration: 2}, nil
+	})
+	const mac = "52:54:00:99:00:04"
+	if _, err := env.Client.ReportNode(t.Context(), api.NodeReport{MAC: mac, IP: "127.0.0.1", Name: "retry1", Model: "pc", BootMode: "network", BootID: "boot-r1"}); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := experiment.WriteContext(dir, api.BootContext{BootID: "boot-r1", Cause: api.BootCauseUnknown}); err != nil {
+		t.Fatal(err)
+	}
+	// The address walt-node is told of, where nothing listens yet.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	counted := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/node-done") {
+			mu.Lock()
+			requests++
+			mu.Unlock()
+		}
+		env.Server.Handler().ServeHTTP(w, r)
+	})
+	common := []string{"--server", "http://" + addr, "--mac", mac, "--context-dir", dir, "--reboot-action", "exit"}
+
+	var stdout, stderr testutil.Buffer
+	exited := make(chan int, 1)
+	go func() {
+		exited <- run(t.Context(), append([]string{"done", "--status", "5", "--retry-for", "1m"}, common...), func(string) string { return "" }, &stdout, &stderr)
+	}()
+	testutil.Eventually(t, 20*time.Second, "a first try that cannot reach the server", func() bool {
+		return strings.Contains(stderr.String(), "try 1: ")
+	})
+	ln, err = net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("listen again on %s: %v", addr, err)
+	}
+	hs := &http.Server{Handler: counted, ReadHeaderTimeout: 10 * time.Second}
+	go hs.Serve(ln)
+	t.Cleanup(func() { hs.Close() })
+	var code int
+	select {
+	case code = <-exited:
+	case <-time.After(time.Minute):
+		t.Fatalf("walt-node done still running after a minute:\n%s", stderr.String())
+	}
+	mu.Lock()
+	n := requests
+	mu.Unlock()
+	if code != exitOK || !strings.Contains(stdout.String(), "boot boot-r1 done, status 5") || !strings.Contains(stdout.String(), "campaign c9 iteration 2 ended") {
+		t.Fatalf("done while the server restarts: exit %d, stdout %q, stderr %q", code, stdout.String(), stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "cannot reach walt server") || !strings.Contains(stderr.String(), "the row is not stored yet; trying again") || n != 2 {
+		t.Errorf("stderr %q after %d requests; want a connection failure, then one unavailable answer, then the accepted one", stderr.String(), n)
+	}
+
+	// A refusal ends it at once.
+	if err := experiment.WriteContext(dir, api.BootContext{BootID: "boot-r0", Cause: api.BootCauseUnknown}); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut := walt(t, append([]string{"done", "--retry-for", "1m"}, common...)...)
+	mu.Lock()
+	n = requests - n
+	mu.Unlock()
+	if code != exitError || !strings.Contains(errOut, "the server refused the done report of boot boot-r0") || strings.Contains(errOut, "trying again") || n != 1 {
+		t.Errorf("done for a stale boot: exit %d after %d requests, %q; want exit 1 after one request, no retry", code, n, errOut)
 	}
 }
 

@@ -33,18 +33,7 @@ func TestKilledBeforeBootKeepsBootContext(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	testutil.EventuallyNil(t, 20*time.Second, "the campaign's reboots acknowledged", func() error {
-		got, err := c.Campaign(t.Context(), camp.ID)
-		if err != nil {
-			return err
-		}
-		for _, n := range got.Nodes {
-			if n.Phase != api.BootRebooted {
-				return fmt.Errorf("%s: %s", n.Node, n.Phase)
-			}
-		}
-		return nil
-	})
+	awaitPhase(t, c, camp.ID, api.BootRebooted)
 	res, err := c.Reboot(t.Context(), api.RebootRequest{Set: "node01", Requester: "test"}, nil)
 	if err != nil || len(res) != 1 || !res[0].OK {
 		t.Fatalf("reboot node01 = %+v, %v", res, err)
@@ -95,16 +84,7 @@ func TestKilledBeforeBootKeepsBootContext(t *testing.T) {
 	}
 	// The resumed campaign takes those boots as its first iteration's,
 	// not as rescued, and completes.
-	testutil.EventuallyNil(t, 60*time.Second, "the campaign completed", func() error {
-		got, err := c.Campaign(t.Context(), camp.ID)
-		if err != nil {
-			return err
-		}
-		if got.State != api.CampaignDone {
-			return fmt.Errorf("campaign %s", got.State)
-		}
-		return nil
-	})
+	awaitCampaignDone(t, c, camp.ID)
 	boots, err := c.CampaignBoots(t.Context(), camp.ID)
 	if err != nil {
 		t.Fatal(err)

@@ -65,15 +65,22 @@ func startLabServer(t *testing.T, ip string, cfg lab.Config) *labServer {
 		nl, err := ls.c.Nodes(t.Context(), map[string]string{"booted": "true"})
 		return err == nil && nl.NumNodes == cfg.Nodes
 	})
-	// Their boots stored too (the tracker writes them 10 ms or more
-	// later): a server killed next restarts knowing each node's boot,
-	// as the tests of a kill mean it to.
-	st, err := sqlite.Open(t.Context(), filepath.Join(ls.dataDir, sqlite.FileName))
+	// Their boots stored too: a server killed next restarts knowing
+	// each node's boot, as the tests of a kill mean it to.
+	awaitBootsStored(t, ls.dataDir, ls.lab.Nodes)
+	return ls
+}
+
+// awaitBootsStored waits until the store in dataDir holds the current
+// boot of each of nodes.
+func awaitBootsStored(t *testing.T, dataDir string, nodes []*lab.Node) {
+	t.Helper()
+	st, err := sqlite.Open(t.Context(), filepath.Join(dataDir, sqlite.FileName))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	testutil.EventuallyNil(t, 20*time.Second, "the lab's boots stored", func() error {
+	testutil.EventuallyNil(t, 20*time.Second, "the nodes' boots stored", func() error {
 		bs, err := st.BootStatuses(t.Context())
 		if err != nil {
 			return err
@@ -84,14 +91,45 @@ func startLabServer(t *testing.T, ip string, cfg lab.Config) *labServer {
 				stored[b.MAC] = b.BootID
 			}
 		}
-		for _, n := range ls.lab.Nodes {
+		for _, n := range nodes {
 			if stored[n.MAC()] != n.BootID() {
 				return fmt.Errorf("%s: stored boot %q, booted %q", n.Name(), stored[n.MAC()], n.BootID())
 			}
 		}
 		return nil
 	})
-	return ls
+}
+
+// awaitPhase waits until every node of campaign id is in phase.
+func awaitPhase(t *testing.T, c *client.Client, id, phase string) {
+	t.Helper()
+	testutil.EventuallyNil(t, 30*time.Second, "the campaign's nodes "+phase, func() error {
+		got, err := c.Campaign(t.Context(), id)
+		if err != nil {
+			return err
+		}
+		for _, n := range got.Nodes {
+			if n.Phase != phase {
+				return fmt.Errorf("%s: %s", n.Node, n.Phase)
+			}
+		}
+		return nil
+	})
+}
+
+// awaitCampaignDone waits until campaign id is done.
+func awaitCampaignDone(t *testing.T, c *client.Client, id string) {
+	t.Helper()
+	testutil.EventuallyNil(t, 60*time.Second, "the campaign done", func() error {
+		got, err := c.Campaign(t.Context(), id)
+		if err != nil {
+			return err
+		}
+		if got.State != api.CampaignDone {
+			return fmt.Errorf("campaign %s", got.State)
+		}
+		return nil
+	})
 }
 
 // A server killed with SIGKILL in the middle of a campaign resumes it at

@@ -700,6 +700,18 @@ func (t *Tracker) ReportDone(mac string, d Done) error {
 	return nil
 }
 
+// Done returns the done report of the node's current boot; nil if none
+// came (since this server started).
+func (t *Tracker) Done(mac string) *Done {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if n := t.nodes[mac]; n != nil && n.done != nil {
+		d := *n.done
+		return &d
+	}
+	return nil
+}
+
 // BootContext returns why the node's current boot happened; nil if the
 // server saw no boot of it.
 func (t *Tracker) BootContext(mac string) *api.BootContext {

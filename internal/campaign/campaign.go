@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/walt-testbed/walt/api"
@@ -94,6 +95,8 @@ type Boots interface {
 	BootID(mac string) string
 	// Status is the node's boot state, and whether it is booted.
 	Status(mac string) (*api.BootStatus, bool)
+	// Done is the done report of the node's current boot; nil if none.
+	Done(mac string) *boot.Done
 	Observe(o boot.Observer)
 }
 
@@ -137,9 +140,10 @@ type Engine struct {
 	waits map[string]*wait
 	// closed is set when Run has stopped. +checklocks:mu
 	closed bool
-	// dones holds, by MAC, the iteration the node's last done report
-	// ended. +checklocks:mu
-	dones map[string]doneOf
+	// dones holds, by MAC, the wait of the iteration the node's last
+	// done report ended (or a previous server stored as ended by one).
+	// +checklocks:mu
+	dones map[string]*wait
 
 	running sync.WaitGroup // the campaigns' goroutines
 	writer  *writer
@@ -147,6 +151,8 @@ type Engine struct {
 	// the engine is closed).
 	resumed    chan struct{}
 	resumeOnce sync.Once
+	// resumeFirst: DoneStored waits for resumed (ResumeFirst).
+	resumeFirst atomic.Bool
 }
 
 // New returns an engine; Run starts it.
@@ -154,7 +160,7 @@ func New(cfg Config) *Engine {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	e := &Engine{cfg: cfg, log: cfg.Logger, runs: map[string]*run{}, waits: map[string]*wait{}, dones: map[string]doneOf{}, resumed: make(chan struct{})}
+	e := &Engine{cfg: cfg, log: cfg.Logger, runs: map[string]*run{}, waits: map[string]*wait{}, dones: map[string]*wait{}, resumed: make(chan struct{})}
 	e.base, e.stopAll = context.WithCancel(context.Background())
 	e.writer = newWriter(cfg.Store, cfg.Logger)
 	cfg.Boots.Observe(observer{e})
@@ -171,6 +177,13 @@ func (e *Engine) Run(ctx context.Context) error {
 	e.Close()
 	return nil
 }
+
+// ResumeFirst makes DoneStored wait, before it answers, for Run to have
+// resumed the campaigns a previous server left running (a done report
+// may end one of their iterations). The server calls it before it serves
+// the API, then runs the engine; without it (a test serving the API with
+// an engine it never runs) DoneStored does not wait.
+func (e *Engine) ResumeFirst() { e.resumeFirst.Store(true) }
 
 // Resumed returns a channel closed once the campaigns a previous server
 // left running are running here again (or the engine is closed).
@@ -267,13 +280,42 @@ func (e *Engine) launch(c store.Campaign, nodes []store.CampaignNode, boots []st
 	}
 	r := newRun(e, c, nodes, boots)
 	e.runs[c.ID] = r
+	for mac, w := range r.resumed {
+		e.waits[mac] = w
+	}
+	for mac, b := range r.last {
+		if terminal(b.Outcome) && !b.DoneAt.IsZero() && b.BootID != "" && e.dones[mac] == nil {
+			e.dones[mac] = storedWait(c, b)
+		}
+	}
+	// The resumed waits hear of boots and done reports from now on; the
+	// tracker has those that came before (the API serves while the engine
+	// resumes). Taken here, before Resumed says the engine has resumed.
+	for mac, w := range r.resumed {
+		if w.resume(e.cfg.Boots, mac) {
+			e.dones[mac] = w
+		}
+	}
 	e.running.Add(1)
 	go func() {
 		defer e.running.Done()
 		r.loop()
 		e.mu.Lock()
 		delete(e.runs, c.ID)
+		for mac, w := range r.resumed {
+			if e.waits[mac] == w { // its iteration never resumed
+				delete(e.waits, mac)
+			}
+		}
 		e.mu.Unlock()
+		if e.base.Err() == nil {
+			// Stopped by a user before those iterations resumed: a done
+			// report one took ended nothing. (When the engine stops, it
+			// stays unanswered: the node reports it to the next server.)
+			for _, w := range r.resumed {
+				w.close(true)
+			}
+		}
 		// Ended once no longer listed: a Stop that waited for it, then
 		// another, finds it ended, not running.
 		close(r.ended)
@@ -386,30 +428,35 @@ func (o observer) NodeDone(d boot.DoneReport) {
 	o.e.mu.Lock()
 	w := o.e.waits[d.MAC]
 	o.e.mu.Unlock()
-	if w == nil {
-		return
-	}
-	w.done(d.Done)
-	if c, it := w.campaignOf(d.Done.BootID); c != "" {
+	if w != nil && w.done(d.Done) {
 		o.e.mu.Lock()
-		o.e.dones[d.MAC] = doneOf{bootID: d.Done.BootID, campaign: c, iteration: it}
+		o.e.dones[d.MAC] = w
 		o.e.mu.Unlock()
 	}
 }
 
-// doneOf is the campaign iteration a node's done report ended.
-type doneOf struct {
-	bootID, campaign string
-	iteration        int
-}
-
-// DoneOf returns the campaign iteration that the done report of the
-// node's boot ended ("", 0 if none): what the server answers to it.
-func (e *Engine) DoneOf(mac, bootID string) (string, int) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if d, ok := e.dones[mac]; ok && d.bootID == bootID {
-		return d.campaign, d.iteration
+// DoneStored returns the campaign iteration that the done report of the
+// node's boot ended ("", 0 if none), once the row recording it is
+// committed: what the server answers to it, so that a node told its
+// report ended an iteration never has it lost by a server killed next.
+// It is called after the tracker told the engine of the report. A report
+// that ends no iteration returns at once (after ResumeFirst, once the
+// campaigns a previous server left running are resumed: their iterations
+// may take it). If ctx ends first, the error is of vocab.ErrUnavailable's
+// kind: the node reports again.
+func (e *Engine) DoneStored(ctx context.Context, mac, bootID string) (string, int, error) {
+	if e.resumeFirst.Load() {
+		select {
+		case <-e.resumed:
+		case <-ctx.Done():
+			return "", 0, fmt.Errorf("%w: the campaigns are not resumed yet (%v): report it again", vocab.ErrUnavailable, context.Cause(ctx))
+		}
 	}
-	return "", 0
+	e.mu.Lock()
+	w := e.dones[mac]
+	e.mu.Unlock()
+	if w == nil {
+		return "", 0, nil
+	}
+	return w.stored(ctx, bootID)
 }

@@ -1,6 +1,7 @@
 package campaign
 
 import (
+	"context"
 	"fmt"
 	"sync"
 	"time"
@@ -8,6 +9,7 @@ import (
 	"github.com/walt-testbed/walt/api"
 	"github.com/walt-testbed/walt/internal/boot"
 	"github.com/walt-testbed/walt/internal/store"
+	"github.com/walt-testbed/walt/internal/vocab"
 )
 
 // wait gathers what happens to one node during one iteration: its
@@ -16,16 +18,28 @@ type wait struct {
 	campaign  string
 	iteration int
 	prev      string // the boot id before the reboot
+	// untilDone: the iteration ends at its boot's done report.
+	untilDone bool
 	notify    chan struct{}
+	// settled is closed once the row recording the done report is
+	// committed (by the writer: recorded is set), or once the iteration
+	// ended without it (closed is set).
+	settled chan struct{}
 
 	mu      sync.Mutex
 	outcome *Outcome     // +checklocks:mu
 	boot    *boot.Booted // +checklocks:mu
 	doneRep *boot.Done   // +checklocks:mu
+	// recorded: the iteration took doneRep into its row. +checklocks:mu
+	recorded bool
+	// closed: the iteration ended without a done report; a later one
+	// ends nothing. +checklocks:mu
+	closed bool
 }
 
-func newWait(campaign string, it int, row store.CampaignBoot) *wait {
-	w := &wait{campaign: campaign, iteration: it, prev: row.PrevBootID, notify: make(chan struct{}, 1)}
+func newWait(c store.Campaign, row store.CampaignBoot) *wait {
+	w := &wait{campaign: c.ID, iteration: row.Iteration, prev: row.PrevBootID, untilDone: c.UntilDone,
+		notify: make(chan struct{}, 1), settled: make(chan struct{})}
 	if row.Outcome != api.BootRequested && row.Outcome != "" {
 		// Resumed after a restart: what the row already says.
 		o := Outcome{MAC: row.MAC, RebootID: row.RebootID, OK: true, Method: row.Method, Fallback: row.Fallback, Ack: row.AckAt}
@@ -41,24 +55,44 @@ func newWait(campaign string, it int, row store.CampaignBoot) *wait {
 	return w
 }
 
+// storedWait is the wait of an iteration a previous server ended with a
+// done report and stored: a node that reports it again (its answer lost
+// with that server) is told the iteration it ended.
+func storedWait(c store.Campaign, row store.CampaignBoot) *wait {
+	w := newWait(c, row)
+	w.doneRep = &boot.Done{BootID: row.BootID, Status: row.Status, Metrics: row.Metrics, At: row.DoneAt}
+	w.recorded = true
+	close(w.settled)
+	return w
+}
+
 // resume takes, for an iteration resumed after a restart, a boot the node
 // reported while no server waited for it: its boot id is no longer the
-// one the row recorded before the reboot.
-func (w *wait) resume(b Boots, mac string) {
+// one the row recorded before the reboot; then that boot's done report,
+// if the tracker has one (reported before this wait was in place). It
+// reports whether it took a done report.
+func (w *wait) resume(b Boots, mac string) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.boot != nil {
-		return
+	if w.boot == nil {
+		cur := b.BootID(mac)
+		if cur == "" || cur == w.prev {
+			return false
+		}
+		st, booted := b.Status(mac)
+		if !booted {
+			return false
+		}
+		w.boot = &boot.Booted{MAC: mac, BootID: cur, At: st.Since, Context: api.BootContext{BootID: cur, Cause: api.BootCauseUnknown}}
 	}
-	cur := b.BootID(mac)
-	if cur == "" || cur == w.prev {
-		return
+	if !w.untilDone || w.doneRep != nil {
+		return false
 	}
-	st, booted := b.Status(mac)
-	if !booted {
-		return
+	if d := b.Done(mac); d != nil && d.BootID == w.boot.BootID {
+		w.doneRep = d
+		return true
 	}
-	w.boot = &boot.Booted{MAC: mac, BootID: cur, At: st.Since, Context: api.BootContext{BootID: cur, Cause: api.BootCauseUnknown}}
+	return false
 }
 
 func (w *wait) signal() {
@@ -86,24 +120,73 @@ func (w *wait) booted(b boot.Booted) {
 	w.signal()
 }
 
-func (w *wait) done(d boot.Done) {
+// done takes the done report of the wait's boot if it ends the
+// iteration (--until-done, and the iteration did not end otherwise), and
+// reports whether it did. A repeat of the report before the iteration
+// recorded it replaces it; after, the row keeps the first, and the
+// repeat is answered as the first was.
+func (w *wait) done(d boot.Done) bool {
 	w.mu.Lock()
-	if w.boot != nil && w.boot.BootID == d.BootID {
+	ok := w.untilDone && !w.closed && w.boot != nil && w.boot.BootID == d.BootID
+	if ok && !w.recorded {
 		w.doneRep = &d
 	}
 	w.mu.Unlock()
-	w.signal()
+	if ok {
+		w.signal()
+	}
+	return ok
 }
 
-// campaignOf returns the campaign and iteration a done report of bootID
-// ends, if it is the boot this wait has seen.
-func (w *wait) campaignOf(bootID string) (string, int) {
+// take marks the done report taken into the iteration's row, and returns
+// it with the channel to close once that row is committed.
+func (w *wait) take() (boot.Done, chan struct{}) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.boot != nil && w.boot.BootID == bootID {
-		return w.campaign, w.iteration
+	w.recorded = true
+	return *w.doneRep, w.settled
+}
+
+// close ends the wait's taking of done reports, its iteration ending
+// without one; unless force, not if one came meanwhile: then it returns
+// false, and the iteration takes it.
+func (w *wait) close(force bool) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	switch {
+	case w.recorded || w.closed:
+		return true
+	case w.doneRep != nil && !force:
+		return false
 	}
-	return "", 0
+	w.closed = true
+	close(w.settled)
+	return true
+}
+
+// stored returns the campaign and iteration the done report of bootID
+// ended, once the row recording it is committed; "", 0 if it ended none
+// (the iteration ended otherwise, or the report is of another boot). If
+// ctx ends first, the error is of vocab.ErrUnavailable's kind.
+func (w *wait) stored(ctx context.Context, bootID string) (string, int, error) {
+	w.mu.Lock()
+	ours := w.doneRep != nil && w.boot != nil && w.boot.BootID == bootID
+	w.mu.Unlock()
+	if !ours {
+		return "", 0, nil
+	}
+	select {
+	case <-w.settled:
+	case <-ctx.Done():
+		return "", 0, fmt.Errorf("%w: campaign %s iteration %d: the row recording the done report of boot %s is not stored yet (%v): report it again",
+			vocab.ErrUnavailable, w.campaign, w.iteration, bootID, context.Cause(ctx))
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.recorded {
+		return "", 0, nil
+	}
+	return w.campaign, w.iteration, nil
 }
 
 func (w *wait) state() (*Outcome, *boot.Booted, *boot.Done) {
@@ -132,6 +215,9 @@ func (x *iteration) run() {
 	row := x.row
 	bootDeadline := row.RequestedAt.Add(x.c.BootTimeout)
 	var doneDeadline time.Time
+	if !row.BootedAt.IsZero() { // resumed: the boot was stored
+		doneDeadline = row.BootedAt.Add(x.c.DoneTimeout)
+	}
 	// failing: the boot deadline passed with no new boot; the iteration
 	// fails, once its reboot's outcome says how (up to outcomeGrace).
 	outcomeSeen, failing := false, false
@@ -157,7 +243,8 @@ func (x *iteration) run() {
 				if row.Error == "" {
 					row.Error = "the reboot failed"
 				}
-				x.end(row)
+				x.w.close(true)
+				x.end(row, nil)
 				return
 			}
 			// A reboot said to have failed after the node's new boot
@@ -188,12 +275,14 @@ func (x *iteration) run() {
 		}
 		if !row.BootedAt.IsZero() && !x.c.UntilDone && !awaitOutcome {
 			row.Outcome = api.BootCompleted
-			x.hold(row)
+			x.hold(row, nil)
 			return
 		}
-		if d != nil && row.DoneAt.IsZero() {
+		if d != nil && !row.BootedAt.IsZero() && row.DoneAt.IsZero() {
+			// The answer to the done report waits for this row's commit.
+			d, stored := x.w.take()
 			row.DoneAt, row.Status, row.Metrics, row.Outcome = d.At.UTC(), d.Status, d.Metrics, api.BootCompleted
-			x.hold(row)
+			x.hold(row, stored)
 			return
 		}
 		if changed {
@@ -213,6 +302,9 @@ func (x *iteration) run() {
 			wait = time.Until(bootDeadline.Add(outcomeGrace))
 		}
 		if wait <= 0 {
+			if !x.w.close(row.BootedAt.IsZero()) {
+				continue // a done report came at the deadline: it ends the iteration
+			}
 			if row.BootedAt.IsZero() {
 				row.Outcome, row.Code = api.BootFailed, "boot-timeout"
 				row.Error = fmt.Sprintf("no new boot within %s", x.c.BootTimeout)
@@ -220,7 +312,7 @@ func (x *iteration) run() {
 				row.Outcome, row.Code = api.BootDoneTimeout, "done-timeout"
 				row.Error = fmt.Sprintf("the experiment did not report done within %s of the boot", x.c.DoneTimeout)
 			}
-			x.end(row)
+			x.end(row, nil)
 			return
 		}
 		t := time.NewTimer(wait)
@@ -246,10 +338,14 @@ func (x *iteration) progress(row store.CampaignBoot, write bool) {
 }
 
 // hold leaves the experiment its time after a good iteration, then ends
-// the iteration.
-func (x *iteration) hold(row store.CampaignBoot) {
+// the iteration. stored, if not nil, is closed once the row is committed
+// (it records a done report).
+func (x *iteration) hold(row store.CampaignBoot, stored chan struct{}) {
 	if x.c.Hold > 0 {
-		x.progress(row, true) // completed, holding; end writes it again
+		// Completed, holding; end writes it again.
+		x.r.e.writer.addWaiting(nil, []store.CampaignBoot{row}, stored)
+		x.r.setRow(row)
+		stored = nil
 		t := time.NewTimer(x.c.Hold)
 		select {
 		case <-t.C:
@@ -257,7 +353,7 @@ func (x *iteration) hold(row store.CampaignBoot) {
 			t.Stop()
 		}
 	}
-	x.end(row)
+	x.end(row, stored)
 }
 
 // interrupted ends the wait of an iteration when its campaign stops (or
@@ -267,11 +363,16 @@ func (x *iteration) interrupted(row store.CampaignBoot) {
 	stopped := x.r.stopped
 	x.r.mu.Unlock()
 	if !stopped {
+		// A done report taken meanwhile is not answered: the node
+		// reports it again to the next server, which resumes this row.
 		x.r.e.writer.add(nil, []store.CampaignBoot{row})
 		return
 	}
+	x.w.close(true)
 	row.Outcome = api.BootStopped
-	x.end(row)
+	x.end(row, nil)
 }
 
-func (x *iteration) end(row store.CampaignBoot) { x.r.endIteration(row) }
+// end ends the iteration; stored, if not nil, is closed once its row is
+// committed.
+func (x *iteration) end(row store.CampaignBoot, stored chan struct{}) { x.r.endIteration(row, stored) }

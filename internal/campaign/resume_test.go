@@ -27,6 +27,8 @@ type bootedLab struct {
 	mu  sync.Mutex
 	ids map[string]string // +checklocks:mu
 	obs boot.Observer     // +checklocks:mu
+	// dones holds the done reports the tracker would have, by MAC.
+	dones map[string]*boot.Done // +checklocks:mu
 	// asked holds "campaign/node/iteration" for each reboot asked.
 	asked []string // +checklocks:mu
 	// outcomes, if not nil: each node's boot is reported at once, its
@@ -42,6 +44,12 @@ func (l *bootedLab) BootID(mac string) string {
 
 func (l *bootedLab) Status(mac string) (*api.BootStatus, bool) {
 	return &api.BootStatus{State: "booted", Since: time.Now(), BootID: l.BootID(mac)}, true
+}
+
+func (l *bootedLab) Done(mac string) *boot.Done {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.dones[mac]
 }
 
 func (l *bootedLab) Observe(o boot.Observer) {

@@ -34,6 +34,11 @@ type run struct {
 	// subsDone: the followers' streams have ended; no new one starts.
 	// +checklocks:mu
 	subsDone bool
+	// resumed holds, by MAC, the waits of the iterations a previous
+	// server left incomplete, made with the run: the engine puts them in
+	// place at once, so that no boot or done report is missed before
+	// their iterations resume. Read-only once the run is made.
+	resumed map[string]*wait
 }
 
 func newRun(e *Engine, c store.Campaign, nodes []store.CampaignNode, boots []store.CampaignBoot) *run {
@@ -49,6 +54,12 @@ func newRun(e *Engine, c store.Campaign, nodes []store.CampaignNode, boots []sto
 	for _, b := range boots {
 		if b.Iteration >= r.last[b.MAC].Iteration {
 			r.last[b.MAC] = b
+		}
+	}
+	r.resumed = map[string]*wait{}
+	for mac, b := range r.last {
+		if n := r.nodes[mac]; n != nil && n.State == api.NodeActive && !terminal(b.Outcome) {
+			r.resumed[mac] = newWait(c, b)
 		}
 	}
 	return r
@@ -286,7 +297,11 @@ func (r *run) iterate(it int, macs []string) {
 			targets = append(targets, Target{MAC: mac, Name: n.Name})
 		}
 		rows = append(rows, row)
-		iters[mac] = &iteration{r: r, c: c, row: row, w: newWait(c.ID, it, row), resumed: resumed}
+		w := r.resumed[mac] // in place since the start
+		if !resumed || w == nil || w.iteration != it {
+			w = newWait(c, row)
+		}
+		iters[mac] = &iteration{r: r, c: c, row: row, w: w, resumed: resumed}
 	}
 	r.mu.Unlock()
 	// Each node's wait is in place before its reboot: a node that boots
@@ -305,11 +320,6 @@ func (r *run) iterate(it int, macs []string) {
 		}
 		r.e.mu.Unlock()
 	}()
-	for mac, x := range iters {
-		if x.resumed { // after a restart
-			x.w.resume(r.e.cfg.Boots, mac)
-		}
-	}
 	// The rows that say the reboots are asked are stored before the
 	// reboots are: a server that resumes never reboots a node twice for
 	// one iteration. The nodes' rows are not written: a node's iteration
@@ -359,7 +369,8 @@ func (r *run) setRow(b store.CampaignBoot) {
 // endIteration records an iteration's end: the row, and the node's counts, state
 // and quarantine. The node's row is written only when its state changes,
 // with the row that changed it: its counters are the rows' (Tally).
-func (r *run) endIteration(b store.CampaignBoot) {
+// stored, if not nil, is closed once the row is committed.
+func (r *run) endIteration(b store.CampaignBoot, stored chan struct{}) {
 	r.mu.Lock()
 	n := r.nodes[b.MAC]
 	c := r.c
@@ -378,7 +389,7 @@ func (r *run) endIteration(b store.CampaignBoot) {
 	if node.State != was {
 		nodes = []store.CampaignNode{node}
 	}
-	r.e.writer.add(nodes, []store.CampaignBoot{b})
+	r.e.writer.addWaiting(nodes, []store.CampaignBoot{b}, stored)
 	r.setRow(b)
 	if f := r.e.cfg.OnIteration; f != nil {
 		f(b.Outcome)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync/atomic"
+	"time"
 
 	"github.com/walt-testbed/walt/api"
 	"github.com/walt-testbed/walt/internal/boot"
@@ -13,13 +14,20 @@ import (
 )
 
 // DoneReplier completes the answer to an accepted done report: the
-// campaign iteration the report ended, if any. The campaign engine, an
-// observer of the boot tracker, provides it (SetDoneReplier); without one
-// the answer is empty. It is called on the request's goroutine once the
-// tracker has taken the report and told its observers (so the engine has
-// heard it), with the node's normalized MAC and the report as given to
-// the tracker (At unset: the observers' copy has the tracker's time).
-type DoneReplier func(mac string, d boot.Done) api.DoneReply
+// campaign iteration the report ended, if any, once the store holds it.
+// The campaign engine, an observer of the boot tracker, provides it
+// (SetDoneReplier); without one the answer is empty. It is called on the
+// request's goroutine once the tracker has taken the report and told its
+// observers (so the engine has heard it), with the request's context, the
+// node's normalized MAC and the report as given to the tracker (At unset:
+// the observers' copy has the tracker's time). An error is the answer
+// instead (vocab.ErrUnavailable's kind: the node reports again).
+type DoneReplier func(ctx context.Context, mac string, d boot.Done) (api.DoneReply, error)
+
+// doneStoreWait bounds the wait of a done report's answer for the row
+// that records it: a store slower than that gets the node to report
+// again (walt-node done waits 10 s for an answer).
+const doneStoreWait = 5 * time.Second
 
 // doneReplier is the Server's DoneReplier, nil if none.
 type doneReplier = atomic.Pointer[DoneReplier]
@@ -91,7 +99,7 @@ func (s *Server) nodeDone(ctx context.Context, r api.DoneReport) (api.DoneReply,
 	}
 	s.log.Debug("node done", "node", d.Name, "mac", mac, "boot_id", r.BootID, "status", r.Status, "metrics", len(r.Metrics))
 	if f := s.doneReply.Load(); f != nil {
-		return (*f)(mac, done), nil
+		return (*f)(ctx, mac, done)
 	}
 	return api.DoneReply{}, nil
 }

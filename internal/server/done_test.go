@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -23,12 +24,12 @@ type doneLog struct {
 	macs []string
 }
 
-func (l *doneLog) reply(mac string, d boot.Done) api.DoneReply {
+func (l *doneLog) reply(_ context.Context, mac string, d boot.Done) (api.DoneReply, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.got = append(l.got, d)
 	l.macs = append(l.macs, mac)
-	return api.DoneReply{Campaign: "c-test", Iteration: len(l.got)}
+	return api.DoneReply{Campaign: "c-test", Iteration: len(l.got)}, nil
 }
 
 func (l *doneLog) all() ([]string, []boot.Done) {

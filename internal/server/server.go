@@ -166,9 +166,11 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	s.campaigns = campaign.New(campaign.Config{Store: cfg.Store, Rebooter: campaignRebooter{s}, Owners: campaignRebooter{s}, Boots: s.boots, Logger: cfg.Logger,
 		OnIteration: s.metrics.CampaignIteration})
 	s.metrics.CampaignsRunning(s.campaigns.Running)
-	s.SetDoneReplier(func(mac string, d boot.Done) api.DoneReply {
-		c, it := s.campaigns.DoneOf(mac, d.BootID)
-		return api.DoneReply{Campaign: c, Iteration: it}
+	s.SetDoneReplier(func(ctx context.Context, mac string, d boot.Done) (api.DoneReply, error) {
+		ctx, cancel := context.WithTimeoutCause(ctx, doneStoreWait, fmt.Errorf("no commit within %s", doneStoreWait))
+		defer cancel()
+		c, it, err := s.campaigns.DoneStored(ctx, mac, d.BootID)
+		return api.DoneReply{Campaign: c, Iteration: it}, err
 	})
 	s.ps = powersave.New(powersave.Config{Idle: cfg.Powersave, Store: cfg.Store, PoE: cfg.PoE, Tracker: s.boots, Logger: cfg.Logger})
 	s.routes()
@@ -251,6 +253,7 @@ func (s *Server) Run(ctx context.Context, tasks ...Task) error {
 // their request are not Serve's: their records say interrupted at the
 // next start if the store closes first.)
 func (s *Server) Serve(ctx context.Context, ln net.Listener, tasks ...Task) error {
+	s.campaigns.ResumeFirst() // a done report's answer waits for the resumed campaigns
 	g, gctx := errgroup.WithContext(ctx)
 	// The tracker, powersave and the tasks outlive the API's shutdown:
 	// requests in progress still use them.
