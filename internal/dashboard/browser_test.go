@@ -92,11 +92,20 @@ func (b *browser) errors() []string {
 }
 
 // waitJS polls expr (a JavaScript expression) until it is true; an
-// exception (an element not there yet) counts as false.
+// exception (an element not there yet) counts as false. On a timeout it
+// fails t with the text the page shows.
 func (b *browser) waitJS(t testing.TB, what, expr string) {
 	t.Helper()
 	expr = "(() => { try { return !!(" + expr + "); } catch { return false; } })()"
-	b.run(t, "wait for "+what, discard(chromedp.Poll[bool](expr, chromedp.WithPollingInterval(20*time.Millisecond), chromedp.WithPollingTimeout(25*time.Second))))
+	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	defer cancel()
+	if err := chromedp.Do(ctx, discard(chromedp.Poll[bool](expr, chromedp.WithPollingInterval(20*time.Millisecond), chromedp.WithPollingTimeout(25*time.Second)))); err != nil {
+		shown := eval[string](t, b, `(document.getElementById('main') || document.body).innerText.slice(0, 4000)`)
+		t.Fatalf("wait for %s: %v (page errors: %v); the page shows:\n%s", what, err, b.errors(), shown)
+	}
+	if errs := b.errors(); len(errs) > 0 {
+		t.Fatalf("wait for %s: the page reported errors: %s", what, strings.Join(errs, "; "))
+	}
 }
 
 // eval returns the value of a JavaScript expression.

@@ -39,12 +39,21 @@ export async function loadNodes() {
   changed(null);
 }
 
+// loadTopology reads the topology again. The PoE state read live
+// (loadPoE) stays on the ports read again until the next live read: a
+// topology read after a resync does not make it unknown.
 export async function loadTopology() {
   const t = await get('/topology');
+  const known = new Map();
+  for (const sw of (state.topology && state.topology.switches) || []) {
+    for (const p of sw.ports || []) if (p.poe) known.set(sw.name + ' ' + p.port, p);
+  }
   state.topology = t;
   state.ports = new Map();
   for (const sw of t.switches || []) {
     for (const p of sw.ports || []) {
+      const old = known.get(sw.name + ' ' + p.port);
+      if (old && !p.poe) Object.assign(p, { poe: old.poe, delivering: old.delivering });
       for (const d of p.devices || []) state.ports.set(d.name, { switch: sw.name, port: p });
     }
   }

@@ -42,8 +42,9 @@ function outcomeRow(r) {
   return h('li', { dataset: { node: r.node, ok: 'no' } }, '✖ ', nodeLink(r.node), ` not rebooted (${last || 'no method'})`);
 }
 
-// rebootForm offers a reboot of the set getSet() returns.
-export function rebootForm(getSet) {
+// rebootForm offers a reboot of the set getSet() returns; ended(), if
+// given, is called once a reboot's answer has ended.
+export function rebootForm(getSet, ended) {
   const box = h('div', { class: 'reboot' });
   const out = h('div', { class: 'reboot-out', role: 'status' });
   const run = async (set, hard, force) => {
@@ -63,6 +64,7 @@ export function rebootForm(getSet) {
         out.append(h('button', { type: 'button', id: 'reboot-force', onclick: () => run(set, hard, true) }, `${hard ? 'Hard reboot' : 'Reboot'} them anyway (force)`));
       }
     }
+    if (ended) ended();
   };
   const ask = (hard) => {
     const set = getSet();

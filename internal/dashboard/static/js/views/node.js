@@ -25,7 +25,16 @@ export function render(main, name) {
   const hist = h('div', {});
   const actions = h('div', { class: 'actions' });
   main.replaceChildren(h('h2', {}, 'Node ', h('span', { id: 'node-name' }, name)), head, actions, hist);
-  if (session.loggedIn) actions.append(rebootForm(() => name));
+  let refresh = 0, lastState = null;
+  // reread reads the node (its boot context) and its history again, a
+  // moment after a change.
+  const reread = () => {
+    clearTimeout(refresh);
+    refresh = setTimeout(() => { drawHistory(); loadNode(name).catch(() => {}); }, 300);
+  };
+  // A reboot's outcome may come after the new boot it caused, and
+  // complete that boot's context: read the node again once it is known.
+  if (session.loggedIn) actions.append(rebootForm(() => name, reread));
   const consoleOut = h('pre', { class: 'console', id: 'console' });
   let consoleStop = null;
   // followConsole streams the vnode's console into the page, its last
@@ -88,17 +97,16 @@ export function render(main, name) {
   };
   Promise.all([loadNode(name), loadTopology()]).then(() => { drawHead(); return loadPoE(); }).catch((e) => head.replaceChildren(errorBox(e)));
   drawHistory();
-  let refresh = 0, lastState = null;
   const off = onChange((c) => {
     if (c !== null && !c.has(name)) return;
     drawHead();
     const n = state.nodes.get(name);
-    const st = n && n.boot ? n.boot.state + ' ' + n.boot.since : '';
+    const st = n && n.boot ? n.boot.state + ' ' + n.boot.since + ' ' + (n.boot.last_reboot_method || '') : '';
     if (lastState === null || st === lastState) { lastState = st; return; }
     lastState = st;
-    // A new state: a new boot completes a reboot record, has a new context.
-    clearTimeout(refresh);
-    refresh = setTimeout(() => { drawHistory(); loadNode(name).catch(() => {}); }, 300);
+    // A new state or reboot method: a new boot completes a reboot
+    // record, has a new context.
+    reread();
   });
   return () => { off(); clearTimeout(refresh); if (consoleStop) consoleStop(); };
 }
