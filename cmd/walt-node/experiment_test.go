@@ -194,8 +194,10 @@ func TestDoneRetries(t *testing.T) {
 	if err := experiment.WriteContext(dir, api.BootContext{BootID: "boot-r1", Cause: api.BootCauseUnknown}); err != nil {
 		t.Fatal(err)
 	}
-	// The address walt-node is told of, where nothing listens yet.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	// The address walt-node is told of, where nothing listens yet: on
+	// an IP of its own, so that no other test's connection to
+	// 127.0.0.1 can take its port as a source port meanwhile.
+	ln, err := net.Listen("tcp", "127.0.94.2:0")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,7 +22,11 @@ import (
 func serveTLS(t *testing.T, e *env, cert tls.Certificate, addr string) (*httptest.Server, string) {
 	t.Helper()
 	if addr == "" {
-		addr = "127.0.0.1:0"
+		// An address of its own: a test that closes this server and
+		// listens again on the same port must not find it taken by
+		// the ephemeral source port of another test's connection to
+		// 127.0.0.1 (seen in CI: "bind: address already in use").
+		addr = "127.0.94.1:0"
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
