@@ -220,10 +220,17 @@ func retryable(err error) bool {
 	return !errors.As(err, &ae) || ae.Code == api.CodeUnavailable || ae.Code == api.CodeInternal
 }
 
+// ErrBootEnded: the node left the boot a report was for before the
+// server took the report; it was not sent again.
+var ErrBootEnded = errors.New("the node left that boot")
+
 // Report sends a boot report, retrying with backoff while the server is
-// unreachable or failing, until it is accepted, refused as invalid, or ctx
-// ends. Once accepted, the node's heartbeats go with the others' (see
-// Run) for as long as alive (nil: always) says it lives in that boot.
+// unreachable or failing, until it is accepted, refused as invalid, the
+// node leaves that boot (alive says false: ErrBootEnded), or ctx ends. A
+// report sent again after the node rebooted would tell a restarted
+// server of a boot that is over. Once accepted, the node's heartbeats go
+// with the others' (see Run) for as long as alive (nil: always) says it
+// lives in that boot.
 func (p *Reporter) Report(ctx context.Context, r api.NodeReport, alive func() bool) error {
 	mac := r.MAC
 	if hw, err := net.ParseMAC(mac); err == nil {
@@ -245,6 +252,9 @@ func (p *Reporter) Report(ctx context.Context, r api.NodeReport, alive func() bo
 			t.Stop()
 			return fmt.Errorf("report node %s: %w (last error: %v)", r.Name, ctx.Err(), err)
 		case <-t.C:
+		}
+		if alive != nil && !alive() {
+			return fmt.Errorf("report node %s, boot %s: %w (last error: %v)", r.Name, r.BootID, ErrBootEnded, err)
 		}
 		delay = min(2*delay, p.Backoff)
 	}
@@ -279,14 +289,14 @@ func (p *Reporter) Run(ctx context.Context) {
 func (p *Reporter) beat(ctx context.Context) {
 	p.mu.Lock()
 	var beats []api.Heartbeat
-	reps := map[string]api.NodeReport{}
+	reps := map[string]*reported{}
 	for mac, n := range p.nodes {
 		if n.alive != nil && !n.alive() {
 			delete(p.nodes, mac)
 			continue
 		}
 		beats = append(beats, api.Heartbeat{MAC: mac, BootID: n.rep.BootID})
-		reps[mac] = n.rep
+		reps[mac] = n
 	}
 	p.mu.Unlock()
 	for len(beats) > 0 {
@@ -302,8 +312,9 @@ func (p *Reporter) beat(ctx context.Context) {
 			p.mu.Unlock()
 		}
 		for _, mac := range reply.Report {
-			if rep, ok := reps[mac]; ok {
-				if n, err := p.c.ReportNode(ctx, rep); err == nil { // failing, it is asked again next round
+			// The node may have left that boot since the round began.
+			if rep, ok := reps[mac]; ok && (rep.alive == nil || rep.alive()) {
+				if n, err := p.c.ReportNode(ctx, rep.rep); err == nil { // failing, it is asked again next round
 					p.keepContext(mac, n, true)
 				}
 			}

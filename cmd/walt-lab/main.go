@@ -247,7 +247,10 @@ func (r *registrar) report(b lab.Boot, alive func() bool) bool {
 	host, _, _ := net.SplitHostPort(n.Addr())
 	report := api.NodeReport{MAC: n.MAC(), IP: host, Name: n.Name(), Model: n.Model(), BootMode: "network", BootID: b.BootID}
 	if err := r.rep.Report(r.ctx, report, alive); err != nil {
-		if r.ctx.Err() == nil {
+		switch {
+		case errors.Is(err, client.ErrBootEnded):
+			r.log.Debug("boot over before its report was taken", "node", n.Name(), "err", err)
+		case r.ctx.Err() == nil:
 			r.log.Warn("boot report failed", "node", n.Name(), "err", err)
 		}
 		return false

@@ -132,6 +132,14 @@ func awaitCampaignDone(t *testing.T, c *client.Client, id string) {
 	})
 }
 
+// stamp shows an optional time in failure messages.
+func stamp(t *time.Time) string {
+	if t == nil {
+		return "-"
+	}
+	return t.Format(time.StampMicro)
+}
+
 // A server killed with SIGKILL in the middle of a campaign resumes it at
 // its next start: every node gets each of its iterations, none twice.
 func TestKilledDuringCampaignResumes(t *testing.T) {
@@ -200,7 +208,12 @@ func TestKilledDuringCampaignResumes(t *testing.T) {
 		// sent fails that iteration (at most one); no node is rebooted
 		// twice for one iteration.
 		if len(rs) != repeat || completed < repeat-1 || n.Boots() != 1+completed {
-			t.Errorf("%s: %d rows, %d completed, %d boots; want %d rows, at most one failed, one boot per completed row after the first", n.Name(), len(rs), completed, n.Boots(), repeat)
+			var b strings.Builder
+			for _, r := range rs {
+				fmt.Fprintf(&b, "\n  iteration %d: %s, requested %s, ack %v, down %v, booted %v, boot %s, reboot %s, method %s",
+					r.Iteration, r.Outcome, r.Requested.Format(time.StampMicro), stamp(r.Ack), stamp(r.Down), stamp(r.Booted), r.BootID, r.RebootID, r.Method)
+			}
+			t.Errorf("%s: %d rows, %d completed, %d boots; want %d rows, at most one failed, one boot per completed row after the first:%s", n.Name(), len(rs), completed, n.Boots(), repeat, b.String())
 		}
 	}
 	if !strings.Contains(second.log.String(), "campaign resumed") {

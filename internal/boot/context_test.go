@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -47,19 +48,19 @@ func TestBootContext(t *testing.T) {
 	rec := &recorder{}
 	tr.Observe(rec)
 
-	got := tr.Report(mac, name, "b1", "")
+	got := reported(t, tr, mac, name, "b1", "")
 	if diff := cmp.Diff(api.BootContext{BootID: "b1", Cause: api.BootCauseUnknown}, got); diff != "" {
 		t.Errorf("first boot's context (-want +got):\n%s", diff)
 	}
 	// The same boot reported again is no new boot, and keeps its context.
-	if again := tr.Report(mac, name, "b1", ""); again != got {
+	if again := reported(t, tr, mac, name, "b1", ""); again != got {
 		t.Errorf("context of a boot reported twice = %+v, then %+v", got, again)
 	}
 
 	at := clock.Now()
 	tr.BeginReboot(mac, name, boot.RebootInfo{RecordID: "r1", Requester: "alice", Cause: api.CauseRebootRequested}, at)
 	tr.RebootEnded(mac, api.CauseRebootRequested, "soft-reboot", boot.Rebooted, true)
-	got = tr.Report(mac, name, "b2", "kexec")
+	got = reported(t, tr, mac, name, "b2", "kexec")
 	want := api.BootContext{BootID: "b2", Cause: api.BootCauseUser, Requester: "alice", Method: "soft-reboot", NodeMethod: "kexec", RebootID: "r1", RequestedAt: &at}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("context after alice's reboot (-want +got):\n%s", diff)
@@ -69,7 +70,7 @@ func TestBootContext(t *testing.T) {
 	// method later, in BootContext.
 	tr.BeginReboot(mac, name, boot.RebootInfo{RecordID: "r2", Requester: "bob", Cause: api.CauseRebootRequested,
 		Campaign: "c1", CampaignName: "warm", Iteration: 2, Iterations: 5}, at)
-	got = tr.Report(mac, name, "b3", "")
+	got = reported(t, tr, mac, name, "b3", "")
 	if got.Method != "" || got.Cause != api.BootCauseCampaign || got.Campaign != "c1" || got.Iteration != 2 || got.Iterations != 5 {
 		t.Errorf("context of a campaign's boot before the outcome = %+v, want cause campaign, c1 2/5, no method", got)
 	}
@@ -100,8 +101,8 @@ func TestReportDone(t *testing.T) {
 	if err := tr.ReportDone(mac, boot.Done{BootID: "b1"}); !errors.Is(err, boot.ErrUnknownNode) {
 		t.Errorf("done before any boot = %v, want ErrUnknownNode", err)
 	}
-	tr.Report(mac, name, "b1", "")
-	tr.Report(mac, name, "b2", "")
+	reported(t, tr, mac, name, "b1", "")
+	reported(t, tr, mac, name, "b2", "")
 	if err := tr.ReportDone(mac, boot.Done{BootID: "b1", Status: 3}); !errors.Is(err, boot.ErrStaleBoot) {
 		t.Errorf("done for an earlier boot = %v, want ErrStaleBoot", err)
 	}
@@ -146,7 +147,7 @@ func campaignRebooted(t *testing.T, mac, name string, t0 time.Time, wait time.Du
 	wd := &rescuer{rebooted: make(chan struct{}, 1)}
 	tr, _, clock := newTracker(t, mac, name, t0, wd)
 	wd.tr = tr // before the first sweep (Start)
-	tr.Report(mac, name, "b1", "")
+	reported(t, tr, mac, name, "b1", "")
 	tr.BeginReboot(mac, name, boot.RebootInfo{RecordID: "c", Requester: "alice", Cause: api.CauseRebootRequested,
 		Campaign: "c7", Iteration: 3, Iterations: 10, Wait: wait}, clock.Now())
 	tr.RebootEnded(mac, api.CauseRebootRequested, "soft-reboot", boot.Rebooted, true)
@@ -169,7 +170,7 @@ func TestBootContextWatchdog(t *testing.T) {
 			return false
 		}
 	})
-	got := tr.Report(mac, name, "b2", "")
+	got := reported(t, tr, mac, name, "b2", "")
 	if got.Cause != api.BootCauseWatchdog || got.WatchdogTry != 1 || got.WatchdogTries != 2 || got.Method != "PoE-reboot" ||
 		got.Campaign != "c7" || got.Iteration != 3 || got.Iterations != 10 || got.Requester != api.WatchdogRequester {
 		t.Errorf("context of a rescued boot = %+v, want bootup timeout, try 1 of 2 by PoE-reboot, campaign c7 3/10", got)
@@ -218,23 +219,23 @@ func TestRestore(t *testing.T) {
 		t.Errorf("Restore took %d reboots, want 1 (rescued's)", n)
 	}
 	// The boot known before the restart is no new boot.
-	if got := tr.Report(rescued, "rescued", "b1", ""); got.Cause != api.BootCauseUnknown || got.RebootID != "" {
+	if got := reported(t, tr, rescued, "rescued", "b1", ""); got.Cause != api.BootCauseUnknown || got.RebootID != "" {
 		t.Errorf("context of the boot before the reboot = %+v, want unknown", got)
 	}
-	got := tr.Report(rescued, "rescued", "b2", "")
+	got := reported(t, tr, rescued, "rescued", "b2", "")
 	at := t0
 	want := api.BootContext{BootID: "b2", Cause: api.BootCauseWatchdog, Requester: api.WatchdogRequester, Method: "PoE-reboot", RebootID: "wd",
 		RequestedAt: &at, WatchdogTry: 1, WatchdogTries: 2, Campaign: "c7", CampaignName: "warm", Iteration: 3, Iterations: 10}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("context of the first boot after the restart (-want +got):\n%s", diff)
 	}
-	if got := tr.Report(rescued, "rescued", "b3", ""); got.Cause != api.BootCauseUnknown {
+	if got := reported(t, tr, rescued, "rescued", "b3", ""); got.Cause != api.BootCauseUnknown {
 		t.Errorf("context of the boot after = %+v, want unknown: the restored reboot completed", got)
 	}
-	if got := tr.Report(booted, "booted", "c3", ""); got.Cause != api.BootCauseUnknown {
+	if got := reported(t, tr, booted, "booted", "c3", ""); got.Cause != api.BootCauseUnknown {
 		t.Errorf("context of a node that booted after its reboot = %+v, want unknown", got)
 	}
-	if got := tr.Report(mine, "mine", "d2", ""); got.RebootID != "m" || got.Requester != "carol" {
+	if got := reported(t, tr, mine, "mine", "d2", ""); got.RebootID != "m" || got.Requester != "carol" {
 		t.Errorf("context of a node this server rebooted = %+v, want carol's reboot m", got)
 	}
 }
@@ -250,7 +251,7 @@ func TestBootContextBound(t *testing.T) {
 	const mac, name = "52:54:00:00:04:07", "bound"
 	t0 := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
 	tr, st, clock := newTracker(t, mac, name, t0, nil)
-	tr.Report(mac, name, "b0", "")
+	reported(t, tr, mac, name, "b0", "")
 	wait := 30 * time.Minute // 180 s × (9 + 1)
 	for i, c := range []struct {
 		name    string
@@ -277,7 +278,7 @@ func TestBootContextBound(t *testing.T) {
 		tr.RebootEnded(mac, api.CauseRebootRequested, "soft-reboot", c.outcome, true)
 		clock.Advance(c.after)
 		bootID := fmt.Sprintf("b%d", i+1)
-		got := tr.Report(mac, name, bootID, "")
+		got := reported(t, tr, mac, name, bootID, "")
 		tr.Flush()
 		recs, err := st.Reboots(t.Context(), store.RebootFilter{Batch: batch})
 		if err != nil || len(recs) != 1 {
@@ -293,7 +294,7 @@ func TestBootContextBound(t *testing.T) {
 			t.Errorf("%s: context %+v, record booted as %q at %v; want cause unknown, the record without boot", c.name, got, recs[0].BootID, recs[0].BootedAt)
 		}
 		// Nothing is left pending: the next boot is no reboot's either.
-		if again := tr.Report(mac, name, bootID+"'", ""); again.Cause != api.BootCauseUnknown {
+		if again := reported(t, tr, mac, name, bootID+"'", ""); again.Cause != api.BootCauseUnknown {
 			t.Errorf("%s: the boot after = %+v, want cause unknown", c.name, again)
 		}
 	}
@@ -307,8 +308,8 @@ func TestFailedRebootWaitEnds(t *testing.T) {
 	const mac, name, slow = "52:54:00:00:04:08", "gone", "52:54:00:00:04:0a"
 	t0 := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
 	tr, _, clock := newTracker(t, mac, name, t0, nil)
-	tr.Report(mac, name, "b1", "")
-	tr.Report(slow, "slow", "s1", "")
+	reported(t, tr, mac, name, "b1", "")
+	reported(t, tr, slow, "slow", "s1", "")
 	tr.MarkDown(mac, api.CauseUnknown, "")
 	for _, m := range []string{mac, slow} {
 		tr.BeginReboot(m, "", boot.RebootInfo{RecordID: "r" + m, Requester: "alice", Cause: api.CauseRebootRequested, Wait: time.Minute}, clock.Now())
@@ -347,7 +348,7 @@ func TestBootContextRescueAfterCampaignWait(t *testing.T) {
 		t.Fatal("no watchdog reboot 61 s after the campaign's")
 	}
 	clock.Advance(30 * time.Second) // 91 s after the campaign's reboot
-	got := tr.Report(mac, name, "b2", "")
+	got := reported(t, tr, mac, name, "b2", "")
 	if got.Cause != api.BootCauseWatchdog || got.RebootID != "wd" || got.WatchdogTry != 1 || got.Campaign != "" || got.Iteration != 0 {
 		t.Errorf("context of a rescued boot after the campaign's wait = %+v, want the watchdog's try 1, no campaign", got)
 	}
@@ -396,20 +397,20 @@ func TestRestoreOutcome(t *testing.T) {
 	}
 	at := t0
 	for _, c := range []struct{ name, outcome string }{{"intr", api.RebootOutcomeInterrupted}, {"failed", api.RebootOutcomeFailed}} {
-		got := tr.Report(macs[c.name], c.name, c.name+"1", "")
+		got := reported(t, tr, macs[c.name], c.name, c.name+"1", "")
 		want := api.BootContext{BootID: c.name + "1", Cause: api.BootCauseUser, Requester: "alice", RebootID: "r-" + c.name, RebootOutcome: c.outcome, RequestedAt: &at}
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("%s: context of the first boot after the restart (-want +got):\n%s", c.name, diff)
 		}
-		if got := tr.Report(macs[c.name], c.name, c.name+"2", ""); got.Cause != api.BootCauseUnknown || got.RebootID != "" || got.RebootOutcome != "" {
+		if got := reported(t, tr, macs[c.name], c.name, c.name+"2", ""); got.Cause != api.BootCauseUnknown || got.RebootID != "" || got.RebootOutcome != "" {
 			t.Errorf("%s: context of the second boot = %+v, want unknown: the reboot had its boot", c.name, got)
 		}
 	}
-	if got := tr.Report(macs["gone"], "gone", "gone1", ""); got.Cause != api.BootCauseUnknown || got.RebootID != "" {
+	if got := reported(t, tr, macs["gone"], "gone", "gone1", ""); got.Cause != api.BootCauseUnknown || got.RebootID != "" {
 		t.Errorf("gone: context %+v, want unknown: the reboot reached nothing", got)
 	}
 	clock.Advance(time.Minute + time.Second) // 2 min 1 s after late's reboot
-	if got := tr.Report(macs["late"], "late", "late1", ""); got.Cause != api.BootCauseUnknown || got.RebootID != "" {
+	if got := reported(t, tr, macs["late"], "late", "late1", ""); got.Cause != api.BootCauseUnknown || got.RebootID != "" {
 		t.Errorf("late: context %+v, want unknown: the boot came after the reboot's wait", got)
 	}
 }
@@ -423,7 +424,7 @@ func TestBootContextBeforeOutcome(t *testing.T) {
 	const mac, name = "52:54:00:00:04:15", "fast"
 	t0 := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
 	tr, _, clock := newTracker(t, mac, name, t0, nil)
-	tr.Report(mac, name, "b0", "")
+	reported(t, tr, mac, name, "b0", "")
 	for i, c := range []struct {
 		outcome       boot.Outcome
 		method, wants string
@@ -434,12 +435,68 @@ func TestBootContextBeforeOutcome(t *testing.T) {
 		id := fmt.Sprintf("r%d", i)
 		tr.BeginReboot(mac, name, boot.RebootInfo{RecordID: id, Requester: "alice", Cause: api.CauseRebootRequested, Wait: time.Hour}, clock.Now())
 		bootID := fmt.Sprintf("b%d", i+1)
-		if got := tr.Report(mac, name, bootID, ""); got.RebootID != id || got.Method != "" || got.RebootOutcome != "" {
+		if got := reported(t, tr, mac, name, bootID, ""); got.RebootID != id || got.Method != "" || got.RebootOutcome != "" {
 			t.Errorf("%s: context before the outcome = %+v, want reboot %s, no method nor outcome yet", id, got, id)
 		}
 		tr.RebootEnded(mac, api.CauseRebootRequested, c.method, c.outcome, true)
-		if got := tr.Report(mac, name, bootID, ""); got.RebootID != id || got.Method != c.method || got.RebootOutcome != c.wants {
+		if got := reported(t, tr, mac, name, bootID, ""); got.RebootID != id || got.Method != c.method || got.RebootOutcome != c.wants {
 			t.Errorf("%s: context after the outcome = %+v, want method %q, outcome %q", id, got, c.method, c.wants)
 		}
+	}
+}
+
+// reported reports a boot that must be taken, and returns its context.
+func reported(t *testing.T, tr *boot.Tracker, mac, name, bootID, nodeMethod string) api.BootContext {
+	t.Helper()
+	bc, err := tr.Report(mac, name, bootID, nodeMethod)
+	if err != nil {
+		t.Fatalf("report of boot %s of %s: %v", bootID, name, err)
+	}
+	return bc
+}
+
+// The late report of an earlier boot (a report retried over a server's
+// restart, sent before the node rebooted) is refused: it is no new boot,
+// and the reboot pending meanwhile still waits for the node's real boot.
+// The tracker remembers the node's last boots, not all.
+func TestPastBootReportRefused(t *testing.T) {
+	t.Parallel()
+	const mac, name = "52:54:00:00:04:09", "late"
+	t0 := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	tr, _, clock := newTracker(t, mac, name, t0, nil)
+	rec := &recorder{}
+	tr.Observe(rec)
+	const boots = 12
+	for i := range boots {
+		reported(t, tr, mac, name, fmt.Sprintf("b%d", i), "")
+	}
+	tr.BeginReboot(mac, name, boot.RebootInfo{RecordID: "r1", Requester: "alice", Cause: api.CauseRebootRequested}, clock.Now())
+	tr.RebootEnded(mac, api.CauseRebootRequested, "soft-reboot", boot.Rebooted, true)
+
+	last := fmt.Sprintf("b%d", boots-1)
+	for _, old := range []string{"b3", fmt.Sprintf("b%d", boots-2)} {
+		if !tr.PastBoot(mac, old) {
+			t.Errorf("PastBoot(%s) = false, want true", old)
+		}
+		_, err := tr.Report(mac, name, old, "")
+		if !errors.Is(err, boot.ErrPastBoot) || !strings.Contains(err.Error(), old) || !strings.Contains(err.Error(), last) {
+			t.Errorf("report of the earlier boot %s: %v, want ErrPastBoot naming it and %s", old, err, last)
+		}
+	}
+	if tr.PastBoot(mac, last) || tr.PastBoot(mac, "b0") || tr.PastBoot(mac, "never") {
+		t.Error("PastBoot true for the current boot, one too old to be remembered, or an unknown one")
+	}
+	rec.mu.Lock()
+	n := len(rec.booted)
+	rec.mu.Unlock()
+	if n != boots {
+		t.Errorf("%d boots observed, want %d: a refused report was taken as a boot", n, boots)
+	}
+	if st, _ := tr.Status(mac); st.State != api.StateBooting || st.BootID != last {
+		t.Errorf("status after refused reports = %+v, want booting for alice's reboot since boot %s", st, last)
+	}
+	got := reported(t, tr, mac, name, "new", "")
+	if got.RebootID != "r1" || got.Requester != "alice" {
+		t.Errorf("the real boot's context = %+v, want alice's reboot r1", got)
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"log/slog"
 	"sync"
 	"time"
@@ -128,6 +129,27 @@ type nodeBoot struct {
 	context *api.BootContext
 	// done is the experiment's report for the current boot; nil if none.
 	done *Done
+	// past holds the hashes of the node's last boot ids before the
+	// current one (this server's), newest at pastNext-1: a report of one
+	// of them is a stale report, not a new boot.
+	past     [pastBoots]uint64
+	pastNext int
+}
+
+// pastBoots is how many of a node's earlier boots the tracker remembers,
+// to refuse their late reports: a report retried over a server's restart
+// can come after several newer boots of a fast-booting node.
+const pastBoots = 8
+
+// pastLocked says whether bootID is one of the node's earlier boots.
+func (n *nodeBoot) pastLocked(seed maphash.Seed, bootID string) bool {
+	h := maphash.String(seed, bootID)
+	for _, p := range n.past {
+		if p == h && p != 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // RebootInfo describes a reboot the server starts, for the boot context
@@ -291,6 +313,9 @@ type Tracker struct {
 	// wd runs the watchdog's reboots; nil: no watchdog.
 	wd Watchdog
 
+	// seed hashes the nodes' past boot ids (nodeBoot.past).
+	seed maphash.Seed
+
 	mu    sync.Mutex
 	nodes map[string]*nodeBoot // by MAC; +checklocks:mu
 	// changed is closed and replaced at each change of a node's booted
@@ -329,7 +354,7 @@ func New(ctx context.Context, cfg Config, st Store, log *slog.Logger, wd Watchdo
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	t := &Tracker{cfg: cfg, store: st, log: log, wd: wd, nodes: map[string]*nodeBoot{}, changed: make(chan struct{}), dirty: map[string]bool{}, deferred: map[string]time.Time{}, next: newFlushResult()}
+	t := &Tracker{cfg: cfg, store: st, log: log, wd: wd, seed: maphash.MakeSeed(), nodes: map[string]*nodeBoot{}, changed: make(chan struct{}), dirty: map[string]bool{}, deferred: map[string]time.Time{}, next: newFlushResult()}
 	t.watchdogCtx, t.cancelWatchdog = context.WithCancel(context.WithoutCancel(ctx))
 	plog, err := newPlatformLog(ctx, st, cfg.Clock)
 	if err != nil {
@@ -640,11 +665,18 @@ func (t *Tracker) Observe(o Observer) {
 }
 
 // Report handles a boot report: a boot id other than the known one (or
-// none, from an agent that does not send any) is a new boot. nodeMethod
-// is the node's account of how it got there ("kexec"), if any. It
-// returns the context of the node's current boot.
-func (t *Tracker) Report(mac, name, bootID, nodeMethod string) api.BootContext {
+// none, from an agent that does not send any) is a new boot, unless it is
+// one of the node's earlier boots (ErrPastBoot): a report delayed past
+// the node's next boots, which changes nothing. nodeMethod is the node's
+// account of how it got there ("kexec"), if any. It returns the context
+// of the node's current boot.
+func (t *Tracker) Report(mac, name, bootID, nodeMethod string) (api.BootContext, error) {
 	t.mu.Lock()
+	if n := t.nodes[mac]; n != nil && bootID != "" && bootID != n.bootID && n.pastLocked(t.seed, bootID) {
+		cur := n.bootID
+		t.mu.Unlock()
+		return api.BootContext{}, fmt.Errorf("boot %s: %w (it booted since: %s)", bootID, ErrPastBoot, cur)
+	}
 	now := t.cfg.Clock.Now()
 	n := t.nodeLocked(mac, name)
 	n.beats = bootID != ""
@@ -657,7 +689,7 @@ func (t *Tracker) Report(mac, name, bootID, nodeMethod string) api.BootContext {
 			ctx = *n.context
 		} // else: a boot reported to an earlier server
 		t.mu.Unlock()
-		return ctx
+		return ctx, nil
 	}
 	t.bootedLocked(n, bootID, now, nodeMethod)
 	b := Booted{MAC: mac, Name: n.name, BootID: bootID, At: now, Context: *n.context}
@@ -666,7 +698,19 @@ func (t *Tracker) Report(mac, name, bootID, nodeMethod string) api.BootContext {
 	for _, o := range obs {
 		o.NodeBooted(b)
 	}
-	return b.Context
+	return b.Context, nil
+}
+
+// ErrPastBoot: a boot report names one of the node's earlier boots.
+var ErrPastBoot = errors.New("an earlier boot of the node")
+
+// PastBoot says whether bootID is one of the node's boots before its
+// current one, whose report Report refuses.
+func (t *Tracker) PastBoot(mac, bootID string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := t.nodes[mac]
+	return n != nil && bootID != "" && bootID != n.bootID && n.pastLocked(t.seed, bootID)
 }
 
 // ErrStaleBoot: a done report names a boot that is not the node's current
@@ -761,6 +805,10 @@ func (t *Tracker) aliveLocked(n *nodeBoot) {
 
 // bootedLocked handles a new boot.
 func (t *Tracker) bootedLocked(n *nodeBoot, bootID string, now time.Time, nodeMethod string) {
+	if n.bootID != "" {
+		n.past[n.pastNext] = maphash.String(t.seed, n.bootID)
+		n.pastNext = (n.pastNext + 1) % pastBoots
+	}
 	n.bootID = bootID
 	n.done = nil
 	c := &api.BootContext{BootID: bootID, Cause: api.BootCauseUnknown, NodeMethod: nodeMethod}

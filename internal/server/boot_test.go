@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"strconv"
@@ -247,6 +248,49 @@ func TestOKWithoutNewBootDoesNotCount(t *testing.T) {
 	testutil.Eventually(t, time.Minute, "boot time recorded", func() bool {
 		h := e.history(t, "liar")
 		return h[0].Booted != nil && h[0].BootID == "boot-b"
+	})
+}
+
+// TestLateReportOfAnEarlierBoot: a report of one of the node's earlier
+// boots (retried over a server's restart, sent before the node rebooted)
+// is refused as a conflict naming it, and does not complete the node's
+// pending reboot; the node's real new boot does.
+func TestLateReportOfAnEarlierBoot(t *testing.T) {
+	t.Parallel()
+	e := newBootEnv(t, false)
+	ag := e.AddNode(t, "late", reboottest.OK)
+	host, _, _ := net.SplitHostPort(ag.Addr)
+	ip := net.ParseIP(host).To4()
+	mac := fmt.Sprintf("52:54:00:%02x:%02x:%02x", ip[1], ip[2], ip[3])
+	rep := api.NodeReport{MAC: mac, IP: host, Name: "late", Model: "rpi-b", BootMode: "network"}
+	for _, id := range []string{"boot-a", "boot-b"} {
+		rep.BootID = id
+		if _, err := e.Client.ReportNode(t.Context(), rep); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if res := e.reboot(t, "late", false); !res[0].OK {
+		t.Fatalf("reboot = %+v, want OK", res)
+	}
+	rep.BootID = "boot-a"
+	_, err := e.Client.ReportNode(t.Context(), rep)
+	var ae *api.Error
+	if !errors.As(err, &ae) || ae.Code != api.CodeConflict || !strings.Contains(ae.Message, "boot-a") || !strings.Contains(ae.Message, "boot-b") {
+		t.Fatalf("late report of boot-a = %v, want a conflict naming boot-a and the current boot-b", err)
+	}
+	if got := e.node(t, "late"); got.Booted || got.Boot.State != api.StateBooting || got.Boot.BootID != "boot-b" {
+		t.Errorf("after the late report: %+v, want booting from boot-b", got.Boot)
+	}
+	if h := e.history(t, "late"); len(h) != 1 || h[0].Booted != nil {
+		t.Errorf("history %+v, want one reboot without boot time", h)
+	}
+	rep.BootID = "boot-c"
+	if _, err := e.Client.ReportNode(t.Context(), rep); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, time.Minute, "boot time recorded", func() bool {
+		h := e.history(t, "late")
+		return h[0].Booted != nil && h[0].BootID == "boot-c"
 	})
 }
 

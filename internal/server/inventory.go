@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/walt-testbed/walt/api"
+	"github.com/walt-testbed/walt/internal/boot"
 	"github.com/walt-testbed/walt/internal/nodeset"
 	"github.com/walt-testbed/walt/internal/store"
 	"github.com/walt-testbed/walt/internal/vocab"
@@ -363,6 +364,10 @@ func (s *Server) nodeReport(ctx context.Context, rep api.NodeReport) (api.Node, 
 	if err := s.checkReportSource(ctx, rep, old); err != nil {
 		return api.Node{}, err
 	}
+	if old != nil && s.boots.PastBoot(old.MAC, rep.BootID) {
+		// Checked again, with the boot taken, by Report.
+		return api.Node{}, pastBootError(old.Name, rep.BootID, s.boots.BootID(old.MAC))
+	}
 	dev, err := reportedDevice(rep, old, time.Now())
 	if err != nil {
 		return api.Node{}, err
@@ -383,7 +388,12 @@ func (s *Server) nodeReport(ctx context.Context, rep api.NodeReport) (api.Node, 
 	} else if d, err = s.store.ReportDevice(ctx, dev); err != nil {
 		return api.Node{}, err
 	}
-	bc := s.boots.Report(d.MAC, d.Name, rep.BootID, rep.NodeMethod)
+	bc, err := s.boots.Report(d.MAC, d.Name, rep.BootID, rep.NodeMethod)
+	if errors.Is(err, boot.ErrPastBoot) {
+		return api.Node{}, pastBootError(d.Name, rep.BootID, s.boots.BootID(d.MAC))
+	} else if err != nil {
+		return api.Node{}, err
+	}
 	// The node takes an answer for a stored boot: it reports again
 	// only if it has none.
 	sctx, cancel := context.WithTimeout(ctx, reportStoreWait)
@@ -398,6 +408,13 @@ func (s *Server) nodeReport(ctx context.Context, rep api.NodeReport) (api.Node, 
 	n := s.withBoot(toAPINode(d, nil))
 	n.BootContext = &bc
 	return n, nil
+}
+
+// pastBootError refuses the late report of a node's earlier boot (a
+// report retried over a restart of the server, sent before the node
+// rebooted): it is not a new boot, and the agent need not send it again.
+func pastBootError(node, bootID, current string) error {
+	return culprits(kindf(vocab.ErrConflict, "node %s: boot %s is an earlier boot of the node, which booted since (boot %s)", node, bootID, current), []string{bootID})
 }
 
 func (s *Server) setLink(w http.ResponseWriter, r *http.Request) {
