@@ -142,9 +142,11 @@ func TestLabExperiments(t *testing.T) {
 		}
 	}
 	first := await("node01", "")
-	if !strings.Contains(stdout.String(), "seed 5;") {
-		t.Errorf("walt-lab's start line does not give the seed: %q", stdout.String())
-	}
+	// The start line comes once the switches are registered, which may
+	// be after the first boots' experiments reported.
+	testutil.Eventually(t, 30*time.Second, "walt-lab's start line giving the seed", func() bool {
+		return strings.Contains(stdout.String(), "seed 5;")
+	})
 	res, err := e.Client.Reboot(t.Context(), api.RebootRequest{Set: "node01", Requester: "test"}, nil)
 	if err != nil || len(res) != 1 || !res[0].OK {
 		t.Fatalf("reboot node01 = %+v, %v", res, err)
