@@ -141,8 +141,12 @@ type nodeBoot struct {
 // can come after several newer boots of a fast-booting node.
 const pastBoots = 8
 
-// pastLocked says whether bootID is one of the node's earlier boots.
+// pastLocked says whether bootID is one of the node's earlier boots, not
+// its current one.
 func (n *nodeBoot) pastLocked(seed maphash.Seed, bootID string) bool {
+	if bootID == "" || bootID == n.bootID {
+		return false
+	}
 	h := maphash.String(seed, bootID)
 	for _, p := range n.past {
 		if p == h && p != 0 {
@@ -672,7 +676,7 @@ func (t *Tracker) Observe(o Observer) {
 // of the node's current boot.
 func (t *Tracker) Report(mac, name, bootID, nodeMethod string) (api.BootContext, error) {
 	t.mu.Lock()
-	if n := t.nodes[mac]; n != nil && bootID != "" && bootID != n.bootID && n.pastLocked(t.seed, bootID) {
+	if n := t.nodes[mac]; n != nil && n.pastLocked(t.seed, bootID) {
 		cur := n.bootID
 		t.mu.Unlock()
 		return api.BootContext{}, fmt.Errorf("boot %s: %w (it booted since: %s)", bootID, ErrPastBoot, cur)
@@ -710,7 +714,7 @@ func (t *Tracker) PastBoot(mac, bootID string) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	n := t.nodes[mac]
-	return n != nil && bootID != "" && bootID != n.bootID && n.pastLocked(t.seed, bootID)
+	return n != nil && n.pastLocked(t.seed, bootID)
 }
 
 // ErrStaleBoot: a done report names a boot that is not the node's current

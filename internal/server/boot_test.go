@@ -241,13 +241,20 @@ func TestOKWithoutNewBootDoesNotCount(t *testing.T) {
 		t.Errorf("?booted=false does not list the node still in its old boot")
 	}
 	// The new boot completes it.
-	rep.BootID = "boot-b"
+	e.newBootCompletes(t, rep, "boot-b")
+}
+
+// newBootCompletes reports the node of rep in a new boot, bootID, and
+// waits until that boot completes the node's one reboot record.
+func (e *bootEnv) newBootCompletes(t *testing.T, rep api.NodeReport, bootID string) {
+	t.Helper()
+	rep.BootID = bootID
 	if _, err := e.Client.ReportNode(t.Context(), rep); err != nil {
 		t.Fatal(err)
 	}
 	testutil.Eventually(t, time.Minute, "boot time recorded", func() bool {
-		h := e.history(t, "liar")
-		return h[0].Booted != nil && h[0].BootID == "boot-b"
+		h := e.history(t, rep.Name)
+		return h[0].Booted != nil && h[0].BootID == bootID
 	})
 }
 
@@ -284,14 +291,7 @@ func TestLateReportOfAnEarlierBoot(t *testing.T) {
 	if h := e.history(t, "late"); len(h) != 1 || h[0].Booted != nil {
 		t.Errorf("history %+v, want one reboot without boot time", h)
 	}
-	rep.BootID = "boot-c"
-	if _, err := e.Client.ReportNode(t.Context(), rep); err != nil {
-		t.Fatal(err)
-	}
-	testutil.Eventually(t, time.Minute, "boot time recorded", func() bool {
-		h := e.history(t, "late")
-		return h[0].Booted != nil && h[0].BootID == "boot-c"
-	})
+	e.newBootCompletes(t, rep, "boot-c")
 }
 
 // TestSilentNodeGoesDown uses the fake clock: heartbeats keep a node
