@@ -5,6 +5,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -12,7 +13,8 @@ import (
 
 	"github.com/walt-testbed/walt/internal/store/sqlstore"
 
-	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+	"modernc.org/sqlite" // also registers the "sqlite" database/sql driver
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // FileName is the database file name inside walt-server's data directory.
@@ -25,6 +27,14 @@ var Dialect = sqlstore.Dialect{
 	OrFail:    true,
 	IsUniqueViolation: func(err error) bool {
 		return strings.Contains(err.Error(), "UNIQUE constraint failed")
+	},
+	// A transaction whose read snapshot another process's write made
+	// stale (walt-server user add while the server runs) cannot write:
+	// SQLITE_BUSY_SNAPSHOT, which the busy timeout does not wait out.
+	// The whole transaction, tried again, reads the new snapshot.
+	IsRetryable: func(err error) bool {
+		var se *sqlite.Error
+		return errors.As(err, &se) && se.Code() == sqlite3.SQLITE_BUSY_SNAPSHOT
 	},
 }
 

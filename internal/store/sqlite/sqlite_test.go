@@ -98,3 +98,49 @@ func TestFilesPrivate(t *testing.T) {
 		}
 	}
 }
+
+// A transaction whose snapshot another connection's write made stale
+// fails with SQLITE_BUSY_SNAPSHOT at its first write, which the busy
+// timeout does not wait out: the dialect says to try it again (seen:
+// walt-server user add while the server ran, "database is locked (517)").
+func TestStaleSnapshotIsRetryable(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), sqlite.FileName)
+	s, err := sqlite.Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	open := func() *sql.DB {
+		db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)")
+		if err != nil {
+			t.Fatal(err)
+		}
+		db.SetMaxOpenConns(1)
+		t.Cleanup(func() { db.Close() })
+		return db
+	}
+	a, b := open(), open()
+	if _, err := a.Exec("CREATE TABLE t (v INTEGER)"); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := a.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	var n int
+	if err := tx.QueryRow("SELECT count(*) FROM t").Scan(&n); err != nil { // the snapshot
+		t.Fatal(err)
+	}
+	if _, err := b.Exec("INSERT INTO t VALUES (1)"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = tx.Exec("INSERT INTO t VALUES (2)")
+	if err == nil || !sqlite.Dialect.IsRetryable(err) {
+		t.Fatalf("write on a stale snapshot: %v, want an error the dialect retries", err)
+	}
+	if sqlite.Dialect.IsRetryable(sql.ErrNoRows) {
+		t.Error("IsRetryable(sql.ErrNoRows) = true")
+	}
+}
