@@ -61,6 +61,9 @@ type options struct {
 	campaignBoot                  string
 	keep                          bool
 	version                       bool
+	// cpuProfiles: directory where each walt-server writes its CPU
+	// profile (--cpuprofile), empty for none.
+	cpuProfiles string
 }
 
 func parseOptions(args []string, stderr io.Writer) (*options, error) {
@@ -86,6 +89,7 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	only := fs.String("only", strings.Join(groups, ","), "figures to measure, among "+strings.Join(groups, ","))
 	quick := fs.Bool("quick", false, "a tiny run (20 nodes, 1 run): checks that everything works, figures mean little")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (databases, logs)")
+	fs.StringVar(&o.cpuProfiles, "cpuprofile", "", "`directory` (created if missing) where each walt-server started writes a CPU profile of its run, walt-server-127.<octet>.prof (go tool pprof)")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		return nil, err

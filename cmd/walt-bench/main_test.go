@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -72,7 +73,8 @@ func TestQuickRun(t *testing.T) {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	var stdout, stderr bytes.Buffer
-	if code := run(t.Context(), []string{"--quick", "--bin", bin, "--octet", testOctet}, &stdout, &stderr); code != 0 {
+	profiles := filepath.Join(t.TempDir(), "profiles")
+	if code := run(t.Context(), []string{"--quick", "--bin", bin, "--octet", testOctet, "--cpuprofile", profiles}, &stdout, &stderr); code != 0 {
 		t.Fatalf("walt-bench --quick = exit %d\nstdout:\n%s\nstderr:\n%s", code, &stdout, &stderr)
 	}
 	type want struct{ name, key, value string }
@@ -131,6 +133,17 @@ func TestQuickRun(t *testing.T) {
 	}
 	if dead != 2 {
 		t.Errorf("%d soft-reboot figures with dead_pct=10, want 2:\n%s", dead, &stdout)
+	}
+	// A CPU profile from each server: the healthy lab's, the dead nodes'
+	// and the campaign's.
+	profs, _ := filepath.Glob(filepath.Join(profiles, "walt-server-127.*.prof"))
+	if len(profs) != 3 {
+		t.Errorf("CPU profiles %q, want 3", profs)
+	}
+	for _, p := range profs {
+		if data, err := os.ReadFile(p); err != nil || !bytes.HasPrefix(data, []byte{0x1f, 0x8b}) {
+			t.Errorf("%s: %d bytes, %v: want a gzipped profile", p, len(data), err)
+		}
 	}
 	for _, f := range figs {
 		// 20 ports of one switch power-cycled: 2 SETs (all off, all on)

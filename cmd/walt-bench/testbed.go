@@ -67,8 +67,14 @@ func startTestbed(ctx context.Context, o *options, dir string, octet, nodes int,
 		return nil, err
 	}
 	tb.c, tb.token = tb.c.WithToken(token), token
-	tb.server, err = startProc(dir, filepath.Join(o.bin, "walt-server"), "walt-server",
-		"--data", filepath.Join(dir, "data"), "--listen", "127.0.0.1:"+strconv.Itoa(port), "--fanout", strconv.Itoa(o.fanout), "--reply-timeout", o.reply.String())
+	serverArgs := []string{"--data", filepath.Join(dir, "data"), "--listen", "127.0.0.1:" + strconv.Itoa(port), "--fanout", strconv.Itoa(o.fanout), "--reply-timeout", o.reply.String()}
+	if o.cpuProfiles != "" {
+		if err := os.MkdirAll(o.cpuProfiles, 0o755); err != nil {
+			return nil, fmt.Errorf("--cpuprofile: %w", err)
+		}
+		serverArgs = append(serverArgs, "--cpuprofile", filepath.Join(o.cpuProfiles, fmt.Sprintf("walt-server-127.%d.prof", octet)))
+	}
+	tb.server, err = startProc(dir, filepath.Join(o.bin, "walt-server"), "walt-server", serverArgs...)
 	if err != nil {
 		return nil, err
 	}

@@ -184,3 +184,28 @@ func TestConfigDocExample(t *testing.T) {
 		t.Errorf("example refused: %s", err)
 	}
 }
+
+// --cpuprofile writes a CPU profile of the run, readable by the server's
+// user only, once the server stops.
+func TestCPUProfile(t *testing.T) {
+	prof := filepath.Join(t.TempDir(), "cpu.prof")
+	c, _, stop := startServer(t, "127.64.0.5:12404", "--data", t.TempDir(), "--vnode-backend", "none", "--cpuprofile", prof)
+	if _, err := c.Devices(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	stop()
+	fi, err := os.Stat(prof)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("%s: mode %v, want 0600", prof, fi.Mode().Perm())
+	}
+	data, err := os.ReadFile(prof)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.HasPrefix(data, []byte{0x1f, 0x8b}) { // pprof's format is gzipped
+		t.Errorf("%s: %d bytes, not a gzipped profile", prof, len(data))
+	}
+}

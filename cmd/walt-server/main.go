@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -67,7 +68,7 @@ const defaultConfigFile = "/etc/walt/server.conf"
 // isSetting tells the flags that are also settings (in the configuration
 // file and the environment) from those only for a command line.
 func isSetting(flag string) bool {
-	return flag != "config" && flag != "version" && flag != "print-config"
+	return flag != "config" && flag != "version" && flag != "print-config" && flag != "cpuprofile"
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -94,6 +95,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var vo vnodeOptions
 	vo.register(fs)
 	showVersion := fs.Bool("version", false, "print the version and exit")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile (Go pprof) of the server's run to `file`, for developers (docs/bench.md; a flag only)")
 	printConfig := fs.Bool("print-config", false, "print a configuration file with every setting commented out at its default, and exit")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: walt-server [flags]\n       walt-server [flags] user add|list|remove|token|revoke ... (walt-server user --help)\n\nEvery flag but --config, --version and --print-config may also be set as WALT_<FLAG> (e.g. WALT_REPLY_TIMEOUT)\nor in the configuration file; a flag wins over the environment, which wins over the file.\n\nFlags:\n")
@@ -164,6 +166,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		defer st.Close()
 		return runUser(ctx, st, fs.Args()[1:], stdout, stderr)
 	}
+	if *cpuProfile != "" {
+		stop, err := startCPUProfile(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	// Listen first: a port in use is the first thing a new user meets, and
 	// from here on the API takes connections, which it answers once the
 	// store is open (milliseconds); nothing slow comes before Serve.
@@ -224,6 +233,23 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		restoreNodePower(ctx, log, st, cfg.Reboot.Methods)
 	}}
 	return srv.Serve(ctx, ln, append([]server.Task{restore, restoreBMC}, vnodeTasks(srv, sup, log)...)...)
+}
+
+// startCPUProfile starts profiling the process's CPU into a new file at
+// path (mode 0600) and returns what stops it and closes the file.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--cpuprofile %s: %w", path, err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
 
 // checkLogFormat checks the value of --log-format, named name.

@@ -170,6 +170,7 @@ func TestStartupErrors(t *testing.T) {
 		{"fan-out out of bounds", []string{"--data", t.TempDir(), "--listen", "127.64.0.4:0", "--fanout", "0"}, "", "--fanout: must be between 1 and 1048576 (got 0)"},
 		{"reply timeout out of bounds", []string{"--data", t.TempDir(), "--listen", "127.64.0.4:0", "--reply-timeout", "2562047h"}, "", "--reply-timeout: must be between 1ms and 10m"},
 		{"powersave out of bounds", []string{"--data", t.TempDir(), "--listen", "127.64.0.4:0", "--powersave", "-1s"}, "", "--powersave: must be between 0s and"},
+		{"CPU profile in a missing directory", []string{"--data", t.TempDir(), "--listen", "127.64.0.4:0", "--cpuprofile", filepath.Join(file, "cpu.prof")}, "", "--cpuprofile: open " + filepath.Join(file, "cpu.prof")},
 		{"bad accelerator", []string{"--data", t.TempDir(), "--listen", "127.64.0.4:0", "--vnode-backend", "qemu", "--vnode-accel", "hvf"}, "", `"hvf"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
