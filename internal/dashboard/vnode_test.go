@@ -29,8 +29,15 @@ func TestDashboardFollowsAVNodeConsole(t *testing.T) {
 	b := newBrowser(t)
 	b.run(t, "open the vnode's page", chromedp.Navigate(v.URL+"/#/node/vn1"))
 	b.login(t, token)
+	b.waitJS(t, "the node's table and buttons", `document.getElementById('console-follow') && document.getElementById('hard-reboot')`)
+	top := `document.getElementById('hard-reboot').getBoundingClientRect().top`
+	before := eval[float64](t, b, top)
 	b.click(t, "#console-follow")
 	b.waitJS(t, "the console", `document.getElementById('console').textContent.includes('== walt vnode vn1: starting machine 1 ')`)
+	// The console streams below the buttons: they stay under the pointer.
+	if after := eval[float64](t, b, top); after != before {
+		t.Errorf("the hard reboot button moved from %vpx to %vpx from the top when the console showed", before, after)
+	}
 	b.run(t, "hard-reboot it",
 		chromedp.Click(chromedp.CSS("#hard-reboot")),
 		chromedp.WaitVisible(chromedp.CSS("#reboot-confirm")),

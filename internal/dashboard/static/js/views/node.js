@@ -43,7 +43,9 @@ export function render(main, name) {
     if (consoleStop) return;
     const ctl = new AbortController();
     consoleStop = () => ctl.abort();
-    head.after(consoleOut);
+    // Below the reboot buttons: a console growing as it streams must not
+    // move them under the user's pointer.
+    actions.after(consoleOut);
     try {
       const resp = await fetch(url('/vnodes/' + encodeURIComponent(name) + '/console', { follow: true }), { headers: headers({ Accept: 'text/plain' }), signal: ctl.signal });
       if (!resp.ok) throw new Error('console: HTTP ' + resp.status);
