@@ -98,7 +98,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile (Go pprof) of the server's run to `file`, for developers (docs/bench.md; a flag only)")
 	printConfig := fs.Bool("print-config", false, "print a configuration file with every setting commented out at its default, and exit")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: walt-server [flags]\n       walt-server [flags] user add|list|remove|token|revoke ... (walt-server user --help)\n\nEvery flag but --config, --version and --print-config may also be set as WALT_<FLAG> (e.g. WALT_REPLY_TIMEOUT)\nor in the configuration file; a flag wins over the environment, which wins over the file.\n\nFlags:\n")
+		fmt.Fprintf(stderr, "Usage: walt-server [flags]\n       walt-server [flags] user add|list|remove|token|revoke ... (walt-server user --help)\n\nEvery flag but --config, --version, --print-config and --cpuprofile may also be set as WALT_<FLAG> (e.g. WALT_REPLY_TIMEOUT)\nor in the configuration file; a flag wins over the environment, which wins over the file.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
